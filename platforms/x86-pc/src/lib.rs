@@ -1,0 +1,107 @@
+//! x86-32 PC platform: Multiboot v1 entry, CPU tables, COM1 console and the BIOS e820 map.
+//!
+//! Boot order (each step in its own module):
+//! 1. [`boot`]: `_start` loads a flat GDT and a stack, clears .bss and calls the board's entry,
+//!    which the board declares with [`entry!`];
+//! 2. [`start`]: console (the board's 16550 port) and logger, then the IDT ([`cpu`]) so faults are
+//!    reported, then the Multiboot information ([`multiboot`]);
+//! 3. the board's `main` runs the generic boot path with an [`X86Pc`] as its platform.
+//!
+//! Unsafe code is fenced in [`boot`], [`cpu`], [`io`] and [`multiboot`]; each block says why it
+//! holds. This crate builds only for the `i686-unknown-none` target.
+#![no_std]
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+#[cfg(not(target_arch = "x86"))]
+compile_error!("platform-x86-pc builds only for 32-bit x86 (target i686-unknown-none): use `cargo xtask build --board qemu-i386-pc`");
+
+mod boot;
+pub mod cpu;
+pub mod io;
+pub mod multiboot;
+
+pub use platform::ExitCode;
+
+/// What a board tells this platform (the board's `main.rs` holds it as a `static`).
+#[derive(Debug)]
+pub struct BoardConfig {
+    /// Board name, printed first.
+    pub name: &'static str,
+    /// I/O port base of the console's 16550 UART (COM1 is 0x3f8).
+    pub console_port: u16,
+}
+
+/// The running PC: what the boot loader handed over.
+#[derive(Debug)]
+pub struct X86Pc {
+    pub board: &'static BoardConfig,
+    pub multiboot: multiboot::MultibootInfo,
+}
+
+impl X86Pc {
+    /// Ends the machine with `code` (QEMU exits; real hardware halts).
+    pub fn exit(&self, code: ExitCode) -> ! {
+        io::exit(code)
+    }
+}
+
+/// Declares the board's entry point: `entry!(BOARD, main)` with `BOARD: BoardConfig` and
+/// `fn main(&mut X86Pc) -> !`.
+#[macro_export]
+macro_rules! entry {
+    ($board:path, $main:path) => {
+        #[no_mangle]
+        extern "C" fn x86_pc_board_entry(magic: u32, info: u32) -> ! {
+            $crate::start(&$board, magic, info, $main)
+        }
+    };
+}
+
+/// Brings the platform up from `_start` and calls the board's `main`. Not called directly:
+/// [`entry!`] wires it.
+pub fn start(
+    board: &'static BoardConfig,
+    magic: u32,
+    info: u32,
+    main: fn(&mut X86Pc) -> !,
+) -> ! {
+    #[allow(unsafe_code)]
+    // SAFETY: the board names the port its UART is on, and nothing else drives it.
+    unsafe {
+        io::init_console(board.console_port)
+    };
+    platform::logger::install(platform::logger::Hooks {
+        write: io::console_write,
+        irq_save: cpu::irq_save,
+        irq_restore: cpu::irq_restore,
+        cpu_id: || 0,
+    });
+    cpu::load_idt();
+    defmt::info!("{=str}: x86-32 PC, entered through Multiboot v1", board.name);
+    let multiboot = match multiboot::parse(magic, info) {
+        Ok(mb) => mb,
+        Err(e) => {
+            defmt::error!("{}", defmt::Display2Format(&e));
+            io::exit(ExitCode::Failure)
+        }
+    };
+    defmt::info!("Command line: {=str}", multiboot.cmdline);
+    main(&mut X86Pc { board, multiboot })
+}
+
+#[cfg(target_os = "none")]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    match info.location() {
+        Some(loc) => defmt::error!(
+            "panicked at {=str}:{=u32}:{=u32}: {}",
+            loc.file(),
+            loc.line(),
+            loc.column(),
+            defmt::Display2Format(&info.message())
+        ),
+        None => defmt::error!("panicked: {}", defmt::Display2Format(&info.message())),
+    }
+    io::exit(ExitCode::Failure)
+}

@@ -1,0 +1,100 @@
+//! Building a board's image: the firmware ELF with the pinned toolchain and build-std, and for
+//! ARM boards the raw arm64 Image made from it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use object::{Object, ObjectSegment};
+
+use crate::board::{Board, ImageKind};
+
+/// What a build produced.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The ELF (what defmt decodes against).
+    pub elf: PathBuf,
+    /// What QEMU is given (the ELF itself, or the raw Image).
+    pub image: PathBuf,
+}
+
+/// Build options shared by `build`, `run` and `test`.
+#[derive(Debug, Clone)]
+pub struct BuildOpts {
+    pub release: bool,
+    /// defmt's compile-time filter (DEFMT_LOG).
+    pub log_level: String,
+}
+
+/// Builds `board` and returns its ELF and image.
+pub fn build(root: &Path, board: &Board, opts: &BuildOpts) -> Result<Built> {
+    let channel = crate::setup::ensure_toolchain(root)?;
+    let mut cmd = Command::new("rustup");
+    cmd.current_dir(root)
+        .args(["run", &channel, "cargo", "build", "--package", &board.name])
+        .args(["--target", &board.target_arg(root)])
+        .args(["-Zbuild-std=core,compiler_builtins,alloc", "-Zbuild-std-features=compiler-builtins-mem"])
+        .env("DEFMT_LOG", &opts.log_level)
+        // The toolchain is the pinned one, not the one running xtask.
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("RUSTC")
+        .env_remove("RUSTDOC")
+        .env_remove("CARGO");
+    if board.target.ends_with(".json") {
+        cmd.arg("-Zjson-target-spec");
+    }
+    if opts.release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().context("running cargo for the firmware")?;
+    if !status.success() {
+        bail!("building board {} failed", board.name);
+    }
+    let profile = if opts.release { "release" } else { "debug" };
+    let elf = root.join("target").join(board.target_name()).join(profile).join(&board.name);
+    if !elf.is_file() {
+        bail!("cargo reported success but {} is missing", elf.display());
+    }
+    let image = match board.image {
+        ImageKind::MultibootElf => elf.clone(),
+        ImageKind::Arm64Image => {
+            let img = elf.with_extension("img");
+            write_raw_image(&elf, &img)?;
+            img
+        }
+    };
+    Ok(Built { elf, image })
+}
+
+/// Flattens the ELF's loadable segments into a raw binary starting at the lowest load address
+/// (the arm64 Image header is the first thing in .text, put there by the platform's linker
+/// script). Bytes between segments are zero; .bss is not included (the header's `image_size`
+/// covers it).
+pub fn write_raw_image(elf: &Path, out: &Path) -> Result<()> {
+    let data = std::fs::read(elf).with_context(|| format!("reading {}", elf.display()))?;
+    let file = object::File::parse(&*data).with_context(|| format!("parsing {}", elf.display()))?;
+    let mut segs = Vec::new();
+    for seg in file.segments() {
+        let bytes = seg.data().context("reading a segment")?;
+        if !bytes.is_empty() {
+            segs.push((seg.address(), bytes));
+        }
+    }
+    let Some(base) = segs.iter().map(|(a, _)| *a).min() else {
+        bail!("{} has no loadable data", elf.display());
+    };
+    let end = segs.iter().map(|(a, b)| a + b.len() as u64).max().unwrap_or(base);
+    let len = usize::try_from(end - base).context("image too large")?;
+    if len > 64 << 20 {
+        bail!("{}: loadable segments span {len} bytes; a linker-script problem?", elf.display());
+    }
+    let mut img = vec![0u8; len];
+    for (addr, bytes) in segs {
+        let off = (addr - base) as usize;
+        img[off..off + bytes.len()].copy_from_slice(bytes);
+    }
+    if img.len() < 64 || &img[56..60] != b"ARM\x64" {
+        bail!("{}: no arm64 Image header (magic ARM\\x64 at offset 56) at the start of the image", elf.display());
+    }
+    std::fs::write(out, &img).with_context(|| format!("writing {}", out.display()))
+}

@@ -1,0 +1,151 @@
+//! `cargo xtask`: the one way to build, boot and test the boards.
+//!
+//! Every subcommand sets up what it needs first (the pinned toolchain, QEMU) and says so.
+//! Board descriptions live in `boards/<name>/board.toml`; see `board.rs`.
+
+mod board;
+mod image;
+mod qemu;
+mod setup;
+mod size;
+mod test;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// The board `run` boots when none is named.
+const DEFAULT_BOARD: &str = "qemu-virt-aarch64";
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, boot and test the firmware's boards")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Info => "info",
+            Self::Debug => "debug",
+            Self::Trace => "trace",
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List the boards, one line each.
+    Boards,
+    /// Build a board's image and print its path.
+    Build {
+        #[arg(long)]
+        board: String,
+        #[arg(long)]
+        release: bool,
+        /// Most detailed log level compiled in (defmt filters at build time).
+        #[arg(long, value_enum, default_value = "info")]
+        log_level: LogLevel,
+    },
+    /// Build and boot a board in QEMU, printing the decoded log; exits 0 only if the firmware
+    /// reports success.
+    Run {
+        #[arg(long, default_value = DEFAULT_BOARD)]
+        board: String,
+        /// RAM size (e.g. 128M, 3G); the board's default if omitted.
+        #[arg(long)]
+        mem: Option<String>,
+        /// Number of CPUs.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+        smp: u32,
+        #[arg(long)]
+        release: bool,
+        /// Boot command line (e.g. "mem=64M memblock=debug").
+        #[arg(long, default_value = "")]
+        append: String,
+        #[arg(long, value_enum, default_value = "info")]
+        log_level: LogLevel,
+        /// Seconds before the run is declared hung.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// Extra QEMU arguments, after `--`.
+        #[arg(last = true)]
+        qemu_args: Vec<String>,
+    },
+    /// Host tests of every crate, then boots of every board in QEMU checked against what they
+    /// must print.
+    Test {
+        /// Only the host tests.
+        #[arg(long)]
+        host_only: bool,
+        /// Only the boots whose name contains this.
+        #[arg(long)]
+        filter: Option<String>,
+    },
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = root();
+    match cli.cmd {
+        Cmd::Boards => {
+            for b in board::load_all(&root)? {
+                println!("{:<20} {}", b.name, b.description);
+            }
+            Ok(())
+        }
+        Cmd::Build { board, release, log_level } => {
+            let b = board::find(&root, &board)?;
+            let built = image::build(&root, &b, &image::BuildOpts { release, log_level: log_level.as_str().into() })?;
+            println!("{}", built.image.display());
+            Ok(())
+        }
+        Cmd::Run { board, mem, smp, release, append, log_level, timeout, qemu_args } => {
+            let b = board::find(&root, &board)?;
+            let mem_bytes = size::parse_size(mem.as_deref().unwrap_or(&b.qemu.default_mem))
+                .context("--mem")?;
+            size::qemu_mem_arg(mem_bytes).context("--mem")?;
+            setup::ensure_qemu(&[b.qemu.binary.as_str()])?;
+            let built = image::build(&root, &b, &image::BuildOpts { release, log_level: log_level.as_str().into() })?;
+            let opts = qemu::RunOpts {
+                mem_bytes,
+                smp,
+                cmdline: append,
+                extra_args: qemu_args,
+                timeout: Duration::from_secs(timeout),
+                echo: true,
+            };
+            qemu::run_interactive(&b, &built, &opts)
+        }
+        Cmd::Test { host_only, filter } => test::run_all(&root, host_only, filter.as_deref()),
+    }
+}
