@@ -4,7 +4,7 @@
 #![no_main]
 #![deny(unsafe_code)]
 
-use platform_x86_pc::{BoardConfig, ExitCode, X86Pc};
+use platform_x86_pc::{BoardConfig, X86Pc};
 
 /// COM1 is the console on the PC.
 static BOARD: BoardConfig = BoardConfig { name: "qemu-i386-pc", console_port: 0x3f8 };
@@ -12,10 +12,6 @@ static BOARD: BoardConfig = BoardConfig { name: "qemu-i386-pc", console_port: 0x
 platform_x86_pc::entry!(BOARD, main);
 
 fn main(pc: &mut X86Pc) -> ! {
-    let mut n = 0;
-    let _ = pc.multiboot.for_each_map_entry(|(addr, len, kind)| {
-        defmt::info!("e820 {=u64:#x} {=u64:#x} {=u32}", addr, len, kind);
-        n += 1;
-    });
-    pc.exit(ExitCode::Success)
+    // QEMU's PC needs nothing beyond what the platform reserves.
+    platform::start_kernel(pc, None)
 }

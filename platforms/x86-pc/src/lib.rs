@@ -19,6 +19,7 @@ compile_error!("platform-x86-pc builds only for 32-bit x86 (target i686-unknown-
 mod boot;
 pub mod cpu;
 pub mod io;
+pub mod memory;
 pub mod multiboot;
 
 pub use platform::ExitCode;
@@ -37,6 +38,8 @@ pub struct BoardConfig {
 pub struct X86Pc {
     pub board: &'static BoardConfig,
     pub multiboot: multiboot::MultibootInfo,
+    /// The sanitised e820 table, once discovery ran.
+    pub e820: Option<e820::E820Table>,
 }
 
 impl X86Pc {
@@ -87,7 +90,7 @@ pub fn start(
         }
     };
     defmt::info!("Command line: {=str}", multiboot.cmdline);
-    main(&mut X86Pc { board, multiboot })
+    main(&mut X86Pc { board, multiboot, e820: None })
 }
 
 #[cfg(target_os = "none")]

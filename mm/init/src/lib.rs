@@ -1,0 +1,373 @@
+//! The architecture-independent early memory path, from firmware hand-off to a memblock that
+//! knows all RAM and everything that must not be handed out.
+//!
+//! This is the memory half of Linux's `setup_arch` (`e820__memblock_setup` on x86,
+//! `setup_machine_fdt` + `arm64_memblock_init` on arm64), in one order for every platform:
+//!
+//! 1. the command line: `memblock=debug` turns on memblock's operation log;
+//! 2. [`Platform::discover_memory`]: the firmware's description of RAM (e820 map, device-tree
+//!    `/memory`) goes into `memblock.memory`, and the firmware's own map is printed;
+//! 3. [`Platform::reserve_early`]: kernel image, boot page tables and stacks, the device tree or
+//!    Multiboot data, initrd, firmware areas;
+//! 4. the board's hook (`BoardReserve`) adds what only the board knows;
+//! 5. `mem=`: [`Platform::limit_memory`] (arm64 keeps the first N bytes of RAM, x86 removes RAM
+//!    above address N, each as Linux does);
+//! 6. `memblock_allow_resize`: from here the region arrays double by allocating from memblock;
+//! 7. `memblock_dump_all`.
+//!
+//! Nothing here touches hardware: the platform does, behind [`Platform`]. The same code runs in
+//! firmware and on the host (`cargo xtask memmap`, the tests below).
+#![no_std]
+#![forbid(unsafe_code)]
+
+pub mod cmdline;
+
+use core::fmt;
+
+use memblock::{Memblock, Region, RegionArrayMapper};
+use mm_types::{LineSink, MemRange};
+
+pub use cmdline::{Cmdline, CmdlineError};
+
+/// Errors a platform reports while discovering memory or reserving its areas; the text names
+/// what was wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlatformError {
+    /// The firmware handed over no usable memory description.
+    NoMemoryMap(&'static str),
+    /// The firmware's description was malformed.
+    BadFirmwareData(&'static str),
+    /// memblock refused an operation (array full before `allow_resize`, or out of memory).
+    Memblock(&'static str),
+}
+
+impl fmt::Display for PlatformError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoMemoryMap(why) => write!(f, "no memory map: {why}"),
+            Self::BadFirmwareData(why) => write!(f, "bad firmware data: {why}"),
+            Self::Memblock(why) => write!(f, "memblock: {why}"),
+        }
+    }
+}
+
+impl From<memblock::MemblockError> for PlatformError {
+    fn from(e: memblock::MemblockError) -> Self {
+        Self::Memblock(e.as_str())
+    }
+}
+
+/// Why the early memory path stopped. The details were logged as the error was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootError {
+    /// A recognised command-line parameter had a bad value.
+    BadCmdline,
+    /// Memory discovery failed.
+    Discovery(PlatformError),
+    /// An early reservation failed.
+    Reservation(PlatformError),
+    /// The board's reservation hook failed; the text is the board's.
+    Board(&'static str),
+    /// After discovery (and `mem=`) no RAM is left.
+    NoMemory,
+}
+
+impl fmt::Display for BootError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadCmdline => f.write_str("bad boot command line"),
+            Self::Discovery(e) => write!(f, "memory discovery failed: {e}"),
+            Self::Reservation(e) => write!(f, "early reservation failed: {e}"),
+            Self::Board(why) => write!(f, "board reservation hook failed: {why}"),
+            Self::NoMemory => f.write_str("no usable RAM left after discovery and mem="),
+        }
+    }
+}
+
+/// The memory side of a platform: what the generic path asks of x86 PC, AArch64 and the host
+/// simulations.
+pub trait Platform {
+    /// The boot command line as the firmware handed it over.
+    fn cmdline(&self) -> &str;
+
+    /// Puts all RAM the firmware describes into `mb.memory` (with node ids where the firmware
+    /// gives them) and prints the firmware's map in Linux's form.
+    ///
+    /// # Errors
+    /// [`PlatformError::NoMemoryMap`] when the firmware gave no description,
+    /// [`PlatformError::BadFirmwareData`] when it could not be read.
+    fn discover_memory(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError>;
+
+    /// Reserves what the platform knows must not be handed out: the kernel image, boot page
+    /// tables and stacks, the device tree or Multiboot data, the initrd, firmware areas.
+    ///
+    /// # Errors
+    /// [`PlatformError::Memblock`] when memblock cannot record a reservation.
+    fn reserve_early(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError>;
+
+    /// Applies `mem=LIMIT`. The default is arm64's `memblock_mem_limit_remove_map`: keep the
+    /// first `limit` bytes of RAM, in address order, whatever their addresses.
+    ///
+    /// # Errors
+    /// Implementations that edit a firmware map may fail; the default does not.
+    fn limit_memory(&mut self, mb: &mut Memblock<'_>, limit: u64, log: &mut dyn LineSink) -> Result<(), PlatformError> {
+        mb.enforce_memory_limit(limit);
+        log.line(format_args!("mem={limit:#x}: RAM limited to the first {} KiB", limit >> 10));
+        Ok(())
+    }
+}
+
+/// Reserves `[base, base + size)` for `owner` and logs it as
+/// `early reserve: [mem 0x…-0x…] owner`; every early reservation goes through here so the log
+/// names the owner of each reserved range.
+///
+/// # Errors
+/// [`PlatformError::Memblock`] when memblock cannot record it.
+pub fn reserve_logged(
+    mb: &mut Memblock<'_>,
+    base: u64,
+    size: u64,
+    owner: &str,
+    log: &mut dyn LineSink,
+) -> Result<(), PlatformError> {
+    mb.reserve(base, size)?;
+    log.line(format_args!("early reserve: {} {owner}", MemRange::new(base, size)));
+    Ok(())
+}
+
+/// A board's own reservations, run after the platform's.
+pub type BoardReserve = fn(&mut Memblock<'_>, &mut dyn LineSink) -> Result<(), &'static str>;
+
+/// Where memblock's arrays live and how they grow.
+pub struct MemblockStorage<'a> {
+    /// The initial (static) arrays, `INIT_MEMBLOCK_REGIONS` entries each in firmware.
+    pub memory: &'a mut [Region],
+    pub reserved: &'a mut [Region],
+    /// Turns a physical address memblock chose into storage for a doubled array.
+    pub mapper: &'a mut dyn RegionArrayMapper<'a>,
+}
+
+impl fmt::Debug for MemblockStorage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemblockStorage")
+            .field("memory", &self.memory.len())
+            .field("reserved", &self.reserved.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs steps 1-7 of the module documentation and returns the populated memblock.
+///
+/// `debug_log` receives memblock's per-operation lines when `memblock=debug` is given.
+///
+/// # Errors
+/// The first failing step, already logged with the details.
+pub fn setup_memblock<'a>(
+    platform: &mut dyn Platform,
+    storage: MemblockStorage<'a>,
+    board_reserve: Option<BoardReserve>,
+    debug_log: fn(fmt::Arguments<'_>),
+    log: &mut dyn LineSink,
+) -> Result<Memblock<'a>, BootError> {
+    let cmdline_text = platform.cmdline();
+    let cmdline = Cmdline::new(cmdline_text);
+    let debug = cmdline.memblock_debug().map_err(|e| {
+        log.line(format_args!("command line: {e}"));
+        BootError::BadCmdline
+    })?;
+    let mem_limit = cmdline.mem_limit().map_err(|e| {
+        log.line(format_args!("command line: {e}"));
+        BootError::BadCmdline
+    })?;
+    let selftest_panic = cmdline.selftest() == Some("panic");
+
+    let mut mb = Memblock::new(storage.memory, storage.reserved);
+    if debug {
+        mb.set_debug(Some(debug_log));
+    }
+    platform.discover_memory(&mut mb, log).map_err(|e| {
+        log.line(format_args!("memory discovery: {e}"));
+        BootError::Discovery(e)
+    })?;
+    platform.reserve_early(&mut mb, log).map_err(|e| {
+        log.line(format_args!("early reservations: {e}"));
+        BootError::Reservation(e)
+    })?;
+    if let Some(hook) = board_reserve {
+        hook(&mut mb, log).map_err(|why| {
+            log.line(format_args!("board reservations: {why}"));
+            BootError::Board(why)
+        })?;
+    }
+    if let Some(limit) = mem_limit {
+        platform.limit_memory(&mut mb, limit, log).map_err(|e| {
+            log.line(format_args!("mem=: {e}"));
+            BootError::Discovery(e)
+        })?;
+    }
+    if mb.phys_mem_size() == 0 {
+        log.line(format_args!("no RAM left after discovery{}", if mem_limit.is_some() { " and mem=" } else { "" }));
+        return Err(BootError::NoMemory);
+    }
+    if selftest_panic {
+        panic!("selftest=panic: forced panic after memory discovery, as asked on the command line");
+    }
+    mb.allow_resize(storage.mapper);
+    mb.dump_all(log);
+    log.line(format_args!(
+        "memblock: {} KiB RAM in {} region(s) {}, {} KiB reserved",
+        mb.phys_mem_size() >> 10,
+        mb.memory().len(),
+        MemRange::new(mb.start_of_dram(), mb.end_of_dram() - mb.start_of_dram()),
+        mb.reserved_size() >> 10
+    ));
+    Ok(mb)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use memblock::{RegionFlags, INIT_MEMBLOCK_REGIONS};
+    use std::string::String;
+    use std::vec::Vec;
+
+    const EMPTY: Region = Region { base: 0, size: 0, nid: memblock::MAX_NUMNODES, flags: RegionFlags::NONE };
+
+    #[derive(Default)]
+    struct Lines(Vec<String>);
+    impl LineSink for Lines {
+        fn line(&mut self, args: fmt::Arguments<'_>) {
+            self.0.push(std::format!("{args}"));
+        }
+    }
+
+    /// Hands out leaked vectors as doubled arrays.
+    struct VecMapper;
+    impl<'a> RegionArrayMapper<'a> for VecMapper {
+        fn map(&mut self, _phys: u64, count: usize) -> Option<&'a mut [Region]> {
+            Some(std::vec![EMPTY; count].leak())
+        }
+    }
+
+    /// Two banks like a small PC: [4K, 636K) and [1M, 128M - 128K), kernel at 1 MiB.
+    struct FakePc {
+        cmdline: &'static str,
+        fail_discovery: bool,
+    }
+    impl Platform for FakePc {
+        fn cmdline(&self) -> &str {
+            self.cmdline
+        }
+        fn discover_memory(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
+            if self.fail_discovery {
+                return Err(PlatformError::NoMemoryMap("the loader gave no map"));
+            }
+            mb.add(0x1000, 0x9e000)?;
+            mb.add(0x10_0000, 0x7ee_0000)?;
+            log.line(format_args!("fake: 2 banks"));
+            Ok(())
+        }
+        fn reserve_early(&mut self, mb: &mut Memblock<'_>, _log: &mut dyn LineSink) -> Result<(), PlatformError> {
+            mb.reserve(0x10_0000, 0x4_0000)?;
+            Ok(())
+        }
+        fn limit_memory(&mut self, mb: &mut Memblock<'_>, limit: u64, _log: &mut dyn LineSink) -> Result<(), PlatformError> {
+            // x86 style: the limit is an address.
+            mb.remove(limit, u64::MAX - limit)?;
+            Ok(())
+        }
+    }
+
+    fn storage() -> MemblockStorage<'static> {
+        MemblockStorage {
+            memory: std::vec![EMPTY; INIT_MEMBLOCK_REGIONS].leak(),
+            reserved: std::vec![EMPTY; INIT_MEMBLOCK_REGIONS].leak(),
+            mapper: std::boxed::Box::leak(std::boxed::Box::new(VecMapper)),
+        }
+    }
+
+    fn ignore(_: fmt::Arguments<'_>) {}
+
+    #[test]
+    fn the_path_adds_reserves_and_dumps() {
+        let mut log = Lines::default();
+        let mut pc = FakePc { cmdline: "", fail_discovery: false };
+        let mb = setup_memblock(&mut pc, storage(), None, ignore, &mut log).unwrap();
+        assert_eq!(mb.phys_mem_size(), 0x9e000 + 0x7ee_0000);
+        assert_eq!(mb.reserved_size(), 0x4_0000);
+        assert!(log.0.iter().any(|l| l == "MEMBLOCK configuration:"));
+        assert!(log.0.iter().any(|l| l.starts_with("memblock: 130552 KiB RAM in 2 region(s)")));
+    }
+
+    #[test]
+    fn board_hook_runs_after_the_platform() {
+        fn board(mb: &mut Memblock<'_>, _: &mut dyn LineSink) -> Result<(), &'static str> {
+            assert!(mb.is_region_reserved(0x10_0000, 0x1000), "platform reservations come first");
+            mb.reserve(0x200_0000, 0x1000).map_err(|_| "board: cannot reserve")
+        }
+        let mut log = Lines::default();
+        let mut pc = FakePc { cmdline: "", fail_discovery: false };
+        let mb = setup_memblock(&mut pc, storage(), Some(board), ignore, &mut log).unwrap();
+        assert!(mb.is_region_reserved(0x200_0000, 0x1000));
+        assert_eq!(mb.reserved_size(), 0x4_1000);
+    }
+
+    #[test]
+    fn mem_limit_goes_through_the_platform() {
+        let mut log = Lines::default();
+        let mut pc = FakePc { cmdline: "mem=64M", fail_discovery: false };
+        let mb = setup_memblock(&mut pc, storage(), None, ignore, &mut log).unwrap();
+        assert_eq!(mb.end_of_dram(), 64 << 20);
+        assert_eq!(mb.phys_mem_size(), 0x9e000 + (64 << 20) - 0x10_0000);
+    }
+
+    #[test]
+    fn default_mem_limit_keeps_the_first_bytes() {
+        struct Arm;
+        impl Platform for Arm {
+            fn cmdline(&self) -> &str {
+                "mem=0x1800000"
+            }
+            fn discover_memory(&mut self, mb: &mut Memblock<'_>, _: &mut dyn LineSink) -> Result<(), PlatformError> {
+                mb.add(0x4000_0000, 0x100_0000)?;
+                mb.add(0x8000_0000, 0x100_0000)?;
+                Ok(())
+            }
+            fn reserve_early(&mut self, _: &mut Memblock<'_>, _: &mut dyn LineSink) -> Result<(), PlatformError> {
+                Ok(())
+            }
+        }
+        let mut log = Lines::default();
+        let mb = setup_memblock(&mut Arm, storage(), None, ignore, &mut log).unwrap();
+        assert_eq!(mb.phys_mem_size(), 0x180_0000);
+        assert_eq!(mb.end_of_dram(), 0x8080_0000);
+    }
+
+    #[test]
+    fn errors_are_logged_and_returned() {
+        let mut log = Lines::default();
+        let mut pc = FakePc { cmdline: "", fail_discovery: true };
+        let e = setup_memblock(&mut pc, storage(), None, ignore, &mut log).unwrap_err();
+        assert_eq!(e, BootError::Discovery(PlatformError::NoMemoryMap("the loader gave no map")));
+        assert!(log.0.iter().any(|l| l.contains("the loader gave no map")));
+
+        let mut log = Lines::default();
+        let mut pc = FakePc { cmdline: "mem=huge", fail_discovery: false };
+        assert_eq!(setup_memblock(&mut pc, storage(), None, ignore, &mut log).unwrap_err(), BootError::BadCmdline);
+        assert!(log.0.iter().any(|l| l.contains("mem=huge: not a size")));
+
+        let mut log = Lines::default();
+        let mut pc = FakePc { cmdline: "mem=4K", fail_discovery: false };
+        assert_eq!(setup_memblock(&mut pc, storage(), None, ignore, &mut log).unwrap_err(), BootError::NoMemory);
+    }
+
+    #[test]
+    #[should_panic(expected = "selftest=panic")]
+    fn selftest_panic_panics() {
+        let mut log = Lines::default();
+        let mut pc = FakePc { cmdline: "selftest=panic", fail_discovery: false };
+        let _ = setup_memblock(&mut pc, storage(), None, ignore, &mut log);
+    }
+}
