@@ -1,0 +1,390 @@
+//! [`apply`]: hand a [`DtMemoryInfo`] to memblock the way Linux 6.1 does on ARM.
+//!
+//! Order (arch/arm `arm_memblock_init`, which arm64's `arm64_memblock_init` follows for the DT
+//! parts):
+//! 1. `early_init_dt_scan_memory` → `early_init_dt_add_memory_arch`: each bank is page-aligned
+//!    inwards (a bank smaller than a page after that is ignored with "Ignoring memory block"),
+//!    clamped below 2^64, and added with its node id and `HOTPLUG` when `hotpluggable`.
+//!    Node ids: Linux adds with no node and later assigns `numa-node-id`s
+//!    (`of_numa_parse_memory_nodes`); if that fails it falls back to `dummy_numa_init` (all
+//!    memory on node 0). We do the same in one step: when every bank has a `numa-node-id` below
+//!    `MAX_NUMNODES` those ids are used, otherwise every bank gets node 0 and the report says so.
+//! 2. `reserve_initrd_mem`: `[round_down(start), round_up(end))` to pages; refused (with
+//!    " - disabling initrd") when not entirely RAM or when it overlaps something reserved.
+//! 3. `early_init_fdt_reserve_self`: `[dtb_phys, dtb_phys + totalsize)`.
+//! 4. `early_init_fdt_scan_reserved_mem`: every `/memreserve/` entry is `memblock_reserve`d;
+//!    then `/reserved-memory` static children (`__reserved_mem_reserve_reg` →
+//!    `early_init_dt_reserve_memory`: with `no-map`, refused with -EBUSY when the range is RAM
+//!    and already reserved, else `memblock_mark_nomap`; without, `memblock_reserve`; size-0
+//!    entries fail); then dynamic children (`fdt_init_reserved_mem` →
+//!    `__reserved_mem_alloc_size`): alignment defaults to `SMP_CACHE_BYTES`, reusable
+//!    `shared-dma-pool` regions without `no-map` are aligned to at least the CMA minimum,
+//!    `alloc-ranges` are tried in order (`[start, start + size)`), else anywhere, top-down;
+//!    `no-map` marks the allocation NOMAP (freed again if that fails).
+//!
+//! Ranges outside RAM (the FVP's `vram`) are reserved or marked anyway: memblock keeps them as
+//! bookkeeping, exactly as Linux does. Failures Linux only prints (a dynamic region that does not
+//! fit, an invalid property, a busy no-map range, an initrd outside RAM) become a printed line and
+//! a [`ReservationOutcome::Failed`] entry; only a memblock array overflow is an `Err`.
+//!
+//! Line formats (one per line to the sink; `[mem …]` is [`MemRange`]'s inclusive form):
+//! - `OF: fdt: memory bank [mem …] node N` (plus ` hotplug`), or
+//!   `OF: fdt: Ignoring memory block [mem …]`
+//! - `OF: fdt: reserved [mem …] device tree blob` / `… /memreserve/` / `… initrd`
+//! - `OF: reserved mem: [mem …] (K KiB) nomap|map reusable|non-reusable NAME` — Linux's
+//!   `fdt_init_reserved_mem` line with the range in `[mem …]` form
+//! - failures: `OF: reserved mem: failed to … for node 'NAME' …`, `INITRD: … - disabling initrd`
+
+use crate::discover::{DtMemoryInfo, ReservedKind, ReservedRegion};
+use crate::DtError;
+use heapless::Vec;
+use memblock::{Memblock, MemblockError, RegionFlags, ALLOC_ANYWHERE, MAX_NUMNODES, SMP_CACHE_BYTES};
+use mm_types::{align_down, align_up, LineSink, MemRange, PAGE_SIZE};
+
+/// Most reservation outcomes recorded in one [`ApplyReport`].
+pub const MAX_AREAS: usize = 160;
+
+/// Kernel configuration the reservation code depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApplyParams {
+    /// `CONFIG_CMA`: reusable `shared-dma-pool` regions get [`Self::cma_min_alignment`].
+    pub cma: bool,
+    /// `CMA_MIN_ALIGNMENT_BYTES`: `PAGE_SIZE << pageblock_order`; 2 MiB on arm64 with 4 KiB
+    /// pages and hugetlb (pageblock_order = 9), 4 MiB where pageblock_order = MAX_ORDER - 1.
+    pub cma_min_alignment: u64,
+}
+
+impl Default for ApplyParams {
+    fn default() -> Self {
+        Self { cma: true, cma_min_alignment: 2 << 20 }
+    }
+}
+
+/// Who asked for a reservation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReservationSource<'a> {
+    /// The device-tree blob itself.
+    Dtb,
+    /// The initrd from `/chosen`.
+    Initrd,
+    /// A `/memreserve/` entry.
+    Memreserve,
+    /// A `/reserved-memory` child with `reg`.
+    Static(crate::NodeName<'a>),
+    /// A `/reserved-memory` child with `size`.
+    Dynamic(crate::NodeName<'a>),
+}
+
+/// What happened to one reservation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReservationOutcome {
+    /// `memblock_reserve`d.
+    Reserved,
+    /// `memblock_mark_nomap`ped (`no-map`).
+    NoMap,
+    /// Refused, with Linux's reason.
+    Failed(&'static str),
+}
+
+/// One line of the reservation report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReservedArea<'a> {
+    /// The range (for a failed dynamic region: base 0 and the wanted size).
+    pub range: MemRange,
+    /// Who asked.
+    pub source: ReservationSource<'a>,
+    /// What happened.
+    pub outcome: ReservationOutcome,
+    /// `reusable` (for `/reserved-memory` children).
+    pub reusable: bool,
+}
+
+/// What [`apply`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApplyReport<'a> {
+    /// Banks added to memblock.
+    pub banks_added: usize,
+    /// Banks dropped by `early_init_dt_add_memory_arch` (smaller than a page once aligned).
+    pub banks_ignored: usize,
+    /// Size-0 banks skipped during discovery.
+    pub zero_size_banks: usize,
+    /// Not every bank had a valid `numa-node-id`: all memory went to node 0.
+    pub numa_fallback: bool,
+    /// Every reservation attempted, in order.
+    pub areas: Vec<ReservedArea<'a>, MAX_AREAS>,
+    /// How many of `areas` failed.
+    pub failures: usize,
+    /// The page-aligned initrd range reserved, if any.
+    pub initrd: Option<MemRange>,
+}
+
+impl<'a> ApplyReport<'a> {
+    fn push(&mut self, area: ReservedArea<'a>) -> Result<(), DtError> {
+        if matches!(area.outcome, ReservationOutcome::Failed(_)) {
+            self.failures += 1;
+        }
+        self.areas.push(area).map_err(|_| DtError::TooMany { what: "reservations in the report", capacity: MAX_AREAS })
+    }
+}
+
+fn mb(op: &'static str, base: u64, size: u64) -> impl FnOnce(MemblockError) -> DtError {
+    move |err| DtError::Memblock { op, base, size, err }
+}
+
+/// Adds the banks and makes the reservations of `info` in `memblock` (see the module doc) with
+/// [`ApplyParams::default`]. `dtb_phys` is where the blob lies in physical memory.
+///
+/// # Errors
+/// [`DtError::Memblock`] when memblock's region arrays are full; [`DtError::TooMany`] when the
+/// report overflows. Everything Linux only warns about is a line plus a report entry instead.
+pub fn apply<'a>(
+    info: &DtMemoryInfo<'a>,
+    memblock: &mut Memblock<'_>,
+    dtb_phys: u64,
+    sink: &mut dyn LineSink,
+) -> Result<ApplyReport<'a>, DtError> {
+    apply_with(info, memblock, dtb_phys, &ApplyParams::default(), sink)
+}
+
+/// [`apply`] with explicit kernel-configuration parameters.
+pub fn apply_with<'a>(
+    info: &DtMemoryInfo<'a>,
+    memblock: &mut Memblock<'_>,
+    dtb_phys: u64,
+    params: &ApplyParams,
+    sink: &mut dyn LineSink,
+) -> Result<ApplyReport<'a>, DtError> {
+    let mut rep = ApplyReport::default();
+    add_memory(info, memblock, &mut rep, sink)?;
+    reserve(info, memblock, Some(dtb_phys), params, &mut rep, sink)?;
+    Ok(rep)
+}
+
+/// Step 1 alone (`early_init_dt_scan_memory`): the banks into `memblock.memory`. The platform
+/// calls this during discovery and [`reserve`] after `mem=`, the order arm64 Linux uses
+/// (`setup_machine_fdt`, then `arm64_memblock_init`).
+///
+/// # Errors
+/// As [`apply`].
+pub fn add_memory<'a>(
+    info: &DtMemoryInfo<'a>,
+    memblock: &mut Memblock<'_>,
+    rep: &mut ApplyReport<'a>,
+    sink: &mut dyn LineSink,
+) -> Result<(), DtError> {
+    rep.zero_size_banks = info.zero_size_banks;
+
+    // 1. RAM.
+    let all_numa = !info.banks.is_empty()
+        && info.banks.iter().all(|b| b.numa_node_id.is_some_and(|n| n < MAX_NUMNODES as u32));
+    rep.numa_fallback = !all_numa && info.banks.iter().any(|b| b.numa_node_id.is_some());
+    if rep.numa_fallback {
+        sink.line(format_args!("NUMA: not every memory node has a valid numa-node-id; faking a node at node 0"));
+    }
+    for bank in &info.banks {
+        let (base, size) = (bank.range.base, bank.range.size);
+        let off = base & (PAGE_SIZE - 1);
+        if size < PAGE_SIZE - off {
+            sink.line(format_args!("OF: fdt: Ignoring memory block {}", bank.range));
+            rep.banks_ignored += 1;
+            continue;
+        }
+        let abase = align_up(base, PAGE_SIZE);
+        let mut asize = (size - if off != 0 { PAGE_SIZE - off } else { 0 }) & !(PAGE_SIZE - 1);
+        if abase.checked_add(asize).is_none() {
+            sink.line(format_args!("OF: fdt: Ignoring memory range above 2^64 in {}", bank.range));
+            asize = align_down(u64::MAX - abase, PAGE_SIZE);
+        }
+        if asize == 0 {
+            sink.line(format_args!("OF: fdt: Ignoring memory block {}", bank.range));
+            rep.banks_ignored += 1;
+            continue;
+        }
+        let nid = if all_numa { bank.numa_node_id.unwrap_or(0) as i32 } else { 0 };
+        let flags = if bank.hotpluggable { RegionFlags::HOTPLUG } else { RegionFlags::NONE };
+        memblock.add_node(abase, asize, nid, flags).map_err(mb("add", abase, asize))?;
+        let hp = if bank.hotpluggable { " hotplug" } else { "" };
+        sink.line(format_args!("OF: fdt: memory bank {} node {nid}{hp}", MemRange::new(abase, asize)));
+        rep.banks_added += 1;
+    }
+
+    Ok(())
+}
+
+/// Steps 2-4 (`reserve_initrd_mem`, `early_init_fdt_reserve_self`,
+/// `early_init_fdt_scan_reserved_mem`), after [`add_memory`] and any `mem=` limit. `dtb_phys`
+/// is `None` when the blob is not in the machine's memory (the host tool reads it from a file).
+///
+/// # Errors
+/// As [`apply`].
+pub fn reserve<'a>(
+    info: &DtMemoryInfo<'a>,
+    memblock: &mut Memblock<'_>,
+    dtb_phys: Option<u64>,
+    params: &ApplyParams,
+    rep: &mut ApplyReport<'a>,
+    sink: &mut dyn LineSink,
+) -> Result<(), DtError> {
+    // 2. initrd (reserve_initrd_mem).
+    if let Some(initrd) = info.chosen.as_ref().and_then(|c| c.initrd).filter(|r| r.size != 0) {
+        let start = align_down(initrd.base, PAGE_SIZE);
+        let end = align_up(initrd.end(), PAGE_SIZE);
+        let r = MemRange::new(start, end - start);
+        let outcome = if !memblock.is_region_memory(r.base, r.size) {
+            sink.line(format_args!("INITRD: {r} is not a memory region - disabling initrd"));
+            ReservationOutcome::Failed("initrd is not a memory region")
+        } else if memblock.is_region_reserved(r.base, r.size) {
+            sink.line(format_args!("INITRD: {r} overlaps in-use memory region - disabling initrd"));
+            ReservationOutcome::Failed("initrd overlaps in-use memory region")
+        } else {
+            memblock.reserve(r.base, r.size).map_err(mb("reserve", r.base, r.size))?;
+            sink.line(format_args!("OF: fdt: reserved {r} initrd"));
+            rep.initrd = Some(r);
+            ReservationOutcome::Reserved
+        };
+        rep.push(ReservedArea { range: r, source: ReservationSource::Initrd, outcome, reusable: false })?;
+    }
+
+    // 3. The blob itself.
+    if let Some(dtb_phys) = dtb_phys {
+        let dtb = MemRange::new(dtb_phys, info.totalsize);
+        memblock.reserve(dtb.base, dtb.size).map_err(mb("reserve", dtb.base, dtb.size))?;
+        sink.line(format_args!("OF: fdt: reserved {dtb} device tree blob"));
+        rep.push(ReservedArea { range: dtb, source: ReservationSource::Dtb, outcome: ReservationOutcome::Reserved, reusable: false })?;
+    }
+
+    // 4a. /memreserve/.
+    for &r in &info.memreserve {
+        memblock.reserve(r.base, r.size).map_err(mb("reserve", r.base, r.size))?;
+        sink.line(format_args!("OF: fdt: reserved {r} /memreserve/"));
+        rep.push(ReservedArea { range: r, source: ReservationSource::Memreserve, outcome: ReservationOutcome::Reserved, reusable: false })?;
+    }
+
+    let Some(rm) = info.reserved_memory.as_ref() else { return Ok(()) };
+    if let Some(why) = rm.ignored {
+        sink.line(format_args!("OF: reserved mem: unsupported node format, ignoring ({why})"));
+        return Ok(());
+    }
+    let regions = || rm.regions.iter().filter(|r| r.available);
+
+    // 4b. Static regions (fdt_scan_reserved_mem → __reserved_mem_reserve_reg).
+    for region in regions() {
+        match &region.kind {
+            ReservedKind::Invalid { what } => {
+                sink.line(format_args!("OF: reserved mem: {what} in '{}', skipping node", region.name));
+                rep.push(ReservedArea {
+                    range: MemRange::new(0, 0),
+                    source: ReservationSource::Static(region.name),
+                    outcome: ReservationOutcome::Failed(what),
+                    reusable: region.reusable,
+                })?;
+            }
+            ReservedKind::Static { regs } => {
+                for &r in regs {
+                    let in_ram = memblock.memory().iter().any(|m| m.base < r.end() && r.base < m.end());
+                    let outcome = reserve_static(memblock, r, region.no_map)?;
+                    print_area(sink, r, region, outcome);
+                    if !in_ram && r.size != 0 {
+                        // Linux says nothing here; memblock_mark_nomap outside RAM is a no-op and
+                        // memblock_reserve just records it. Say so once per range.
+                        sink.line(format_args!("OF: reserved mem: {r} of '{}' is outside RAM", region.name));
+                    }
+                    rep.push(ReservedArea { range: r, source: ReservationSource::Static(region.name), outcome, reusable: region.reusable })?;
+                }
+            }
+            ReservedKind::Dynamic { .. } | ReservedKind::Empty => {}
+        }
+    }
+
+    // 4c. Dynamic regions (fdt_init_reserved_mem → __reserved_mem_alloc_size).
+    for region in regions() {
+        let ReservedKind::Dynamic { size, alignment, alloc_ranges } = &region.kind else { continue };
+        let mut align = alignment.unwrap_or(0);
+        if params.cma && region.shared_dma_pool && region.reusable && !region.no_map {
+            align = align.max(params.cma_min_alignment);
+        }
+        if align == 0 {
+            align = SMP_CACHE_BYTES;
+        }
+        let mut result = Err(MemblockError::NoMemory);
+        if alloc_ranges.is_empty() {
+            result = alloc_dynamic(memblock, *size, align, 0, ALLOC_ANYWHERE, region.no_map);
+        }
+        for r in alloc_ranges {
+            result = alloc_dynamic(memblock, *size, align, r.base, r.base.saturating_add(r.size), region.no_map);
+            if result.is_ok() {
+                break;
+            }
+        }
+        let area = match result {
+            Ok(base) => {
+                let r = MemRange::new(base, *size);
+                let outcome = if region.no_map { ReservationOutcome::NoMap } else { ReservationOutcome::Reserved };
+                print_area(sink, r, region, outcome);
+                ReservedArea { range: r, source: ReservationSource::Dynamic(region.name), outcome, reusable: region.reusable }
+            }
+            Err(e) => {
+                sink.line(format_args!(
+                    "OF: reserved mem: failed to allocate memory for node '{}': size {} MiB (align {align:#x}: {e})",
+                    region.name,
+                    size >> 20
+                ));
+                ReservedArea {
+                    range: MemRange::new(0, *size),
+                    source: ReservationSource::Dynamic(region.name),
+                    outcome: ReservationOutcome::Failed("cannot allocate"),
+                    reusable: region.reusable,
+                }
+            }
+        };
+        rep.push(area)?;
+    }
+    Ok(())
+}
+
+/// `early_init_dt_reserve_memory`, plus the size-0 refusal of `__reserved_mem_reserve_reg`.
+fn reserve_static(memblock: &mut Memblock<'_>, r: MemRange, nomap: bool) -> Result<ReservationOutcome, DtError> {
+    if r.size == 0 {
+        return Ok(ReservationOutcome::Failed("size 0"));
+    }
+    if nomap {
+        let overlaps_memory = memblock.memory().iter().any(|m| m.base < r.end() && r.base < m.end());
+        if overlaps_memory && memblock.is_region_reserved(r.base, r.size) {
+            return Ok(ReservationOutcome::Failed("no-map range already reserved (-EBUSY)"));
+        }
+        memblock.mark_nomap(r.base, r.size).map_err(mb("mark_nomap", r.base, r.size))?;
+        Ok(ReservationOutcome::NoMap)
+    } else {
+        memblock.reserve(r.base, r.size).map_err(mb("reserve", r.base, r.size))?;
+        Ok(ReservationOutcome::Reserved)
+    }
+}
+
+/// `early_init_dt_alloc_reserved_memory_arch`.
+fn alloc_dynamic(memblock: &mut Memblock<'_>, size: u64, align: u64, start: u64, end: u64, nomap: bool) -> Result<u64, MemblockError> {
+    let end = if end == 0 { ALLOC_ANYWHERE } else { end };
+    let base = memblock.phys_alloc_range(size, align, start, end)?;
+    if nomap {
+        if let Err(e) = memblock.mark_nomap(base, size) {
+            let _ = memblock.free(base, size);
+            return Err(e);
+        }
+    }
+    Ok(base)
+}
+
+fn print_area(sink: &mut dyn LineSink, r: MemRange, region: &ReservedRegion<'_>, outcome: ReservationOutcome) {
+    match outcome {
+        ReservationOutcome::Failed(why) => sink.line(format_args!(
+            "OF: reserved mem: failed to reserve memory for node '{}': {r} ({why})",
+            region.name
+        )),
+        _ => sink.line(format_args!(
+            "OF: reserved mem: {r} ({} KiB) {} {} {}",
+            r.size >> 10,
+            if region.no_map { "nomap" } else { "map" },
+            if region.reusable { "reusable" } else { "non-reusable" },
+            region.name
+        )),
+    }
+}

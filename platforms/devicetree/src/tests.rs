@@ -1,0 +1,432 @@
+//! Tests against real trees: the 28 testdata blobs with their dtb-truth JSON, NOP-rewritten
+//! variants, mutated and truncated copies (no panics), and `apply` into memblock.
+//!
+//! Trees live in `<workspace>/../shared/testdata/dtb`; the truth format is described in
+//! `shared/testdata/README.md`.
+
+extern crate std;
+
+use crate::*;
+use memblock::{Memblock, Region, RegionFlags, INIT_MEMBLOCK_REGIONS};
+use mm_types::{LineSink, MemRange};
+use serde_json::Value;
+use std::format;
+use std::path::PathBuf;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+fn testdata() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata")
+}
+
+fn trees() -> Vec<(String, Vec<u8>, Value)> {
+    let dir = testdata().join("dtb");
+    let mut names: Vec<_> = std::fs::read_dir(&dir).expect("testdata/dtb").map(|e| e.unwrap().path()).collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|p| {
+            let stem = p.file_stem().unwrap().to_str().unwrap().to_string();
+            let truth = testdata().join("dtb-truth").join(format!("{stem}.json"));
+            let truth: Value = serde_json::from_str(&std::fs::read_to_string(truth).unwrap()).unwrap();
+            (stem, std::fs::read(&p).unwrap(), truth)
+        })
+        .collect()
+}
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap()
+}
+
+fn ranges(v: &Value, base: &str) -> Vec<(u64, u64)> {
+    v.as_array().unwrap().iter().map(|b| (u(&b[base]), u(&b["size"]))).collect()
+}
+
+fn check_tree(name: &str, blob: &[u8], t: &Value) {
+    let dt = DeviceTree::new(blob).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let info = discover(&dt).unwrap_or_else(|e| panic!("{name}: {e}"));
+
+    // Banks: Linux skips the zero-size ones.
+    let all = ranges(&t["memory_banks_linux"], "base");
+    let want: Vec<_> = all.iter().copied().filter(|b| b.1 != 0).collect();
+    let got: Vec<_> = info.banks.iter().map(|b| (b.range.base, b.range.size)).collect();
+    assert_eq!(got, want, "{name}: banks");
+    assert_eq!(info.zero_size_banks, all.len() - want.len(), "{name}: zero-size banks");
+    assert_eq!(info.memory_total(), u(&t["memory_total_linux"]), "{name}: total");
+    for node in t["memory_nodes"].as_array().unwrap().iter().filter(|n| n["counted_by_linux"] == true) {
+        let path = node["path"].as_str().unwrap();
+        for b in info.banks.iter().filter(|b| format!("/{}", b.node) == path) {
+            assert_eq!(b.numa_node_id.map(u64::from), node["numa-node-id"].as_u64(), "{name}: numa-node-id of {path}");
+        }
+    }
+
+    assert_eq!(info.memreserve.iter().map(|r| (r.base, r.size)).collect::<Vec<_>>(), ranges(&t["memreserve"], "address"), "{name}: memreserve");
+
+    // /reserved-memory
+    let trm = &t["reserved_memory"];
+    match &info.reserved_memory {
+        None => assert!(trm.is_null(), "{name}: /reserved-memory missed"),
+        Some(rm) => {
+            assert_eq!(rm.ignored.is_none(), trm["cells_match_root"] == true && trm["ranges_present"] == true, "{name}");
+            let tc = trm["children"].as_array().unwrap();
+            assert_eq!(rm.regions.len(), tc.len(), "{name}: reserved-memory children");
+            for (r, c) in rm.regions.iter().zip(tc) {
+                let cn = c["name"].as_str().unwrap();
+                assert_eq!(r.name.to_string(), cn, "{name}");
+                assert_eq!(r.no_map, c["no-map"] == true, "{name}/{cn}: no-map");
+                assert_eq!(r.reusable, c["reusable"] == true, "{name}/{cn}: reusable");
+                assert_eq!(r.available, matches!(c["status"].as_str(), None | Some("okay" | "ok")), "{name}/{cn}: status");
+                match (&r.kind, c["kind"].as_str().unwrap()) {
+                    (ReservedKind::Static { regs }, "static") => {
+                        assert_eq!(regs.iter().map(|r| (r.base, r.size)).collect::<Vec<_>>(), ranges(&c["reg"], "base"), "{name}/{cn}")
+                    }
+                    (ReservedKind::Dynamic { size, alignment, alloc_ranges }, "dynamic") => {
+                        assert_eq!(*size, u(&c["size"]), "{name}/{cn}: size");
+                        assert_eq!(*alignment, c["alignment"].as_u64(), "{name}/{cn}: alignment");
+                        let want = if c["alloc-ranges"].is_null() { Vec::new() } else { ranges(&c["alloc-ranges"], "base") };
+                        assert_eq!(alloc_ranges.iter().map(|r| (r.base, r.size)).collect::<Vec<_>>(), want, "{name}/{cn}");
+                    }
+                    (k, tk) => panic!("{name}/{cn}: kind {k:?} vs {tk}"),
+                }
+            }
+        }
+    }
+
+    // /chosen
+    let tc = &t["chosen"];
+    let ch = info.chosen.clone().unwrap_or_default();
+    assert_eq!(ch.bootargs, tc["bootargs"].as_str(), "{name}: bootargs");
+    let tsp = tc["stdout-path"].as_str().or(tc["linux,stdout-path"].as_str());
+    assert_eq!(ch.stdout_path, tsp, "{name}: stdout-path");
+    let tinitrd = tc["linux,initrd-start"].as_u64().map(|s| (s, u(&tc["linux,initrd-end"]) - s));
+    assert_eq!(ch.initrd.map(|r| (r.base, r.size)), tinitrd, "{name}: initrd");
+    match tc["stdout_path_resolved"].as_str() {
+        Some(p) => {
+            let c = info.console.as_ref().unwrap_or_else(|| panic!("{name}: console not resolved"));
+            assert!(c.from_stdout_path, "{name}");
+            assert_eq!(c.path.as_str(), p, "{name}: console path");
+        }
+        None => assert!(info.console.as_ref().is_none_or(|c| !c.from_stdout_path), "{name}"),
+    }
+
+    // CPUs
+    let tcpus = &t["cpus"];
+    assert_eq!(info.cpus.len() as u64, u(&tcpus["count"]), "{name}: cpus");
+    for (c, tn) in info.cpus.iter().zip(tcpus["nodes"].as_array().unwrap()) {
+        let mpidr = tn["reg"].as_array().unwrap().iter().fold(0u64, |a, v| (a << 32) | u(v));
+        assert_eq!(c.mpidr, Some(mpidr), "{name}: {} reg", c.name);
+        assert_eq!(c.enable_method, tn["enable-method"].as_str(), "{name}: {} enable-method", c.name);
+    }
+}
+
+#[test]
+fn all_trees_match_truth() {
+    let trees = trees();
+    assert_eq!(trees.len(), 28);
+    for (name, blob, truth) in &trees {
+        check_tree(name, blob, truth);
+    }
+}
+
+#[test]
+fn qemu_console_and_psci() {
+    let blob = std::fs::read(testdata().join("dtb/qemu__aarch64-virt-1G-smp4.dtb")).unwrap();
+    let dt = DeviceTree::new(&blob).unwrap();
+    let info = discover(&dt).unwrap();
+    let c = info.console.unwrap();
+    assert_eq!((c.compatible, c.reg_base), (Some("arm,pl011"), Some(0x900_0000)));
+    assert_eq!(info.psci_method, Some(PsciMethod::Hvc));
+    // Expect: the 1 MiB padding is not part of the tree.
+    assert!(dt.totalsize() <= blob.len() as u64);
+}
+
+/// Inserts two FDT_NOP tokens before the first property of every root-level memory node and
+/// turns the node's first non-`reg`/`device_type` property (if any) into NOPs, fixing up the
+/// header: what QEMU's `-dtb` rewrite leaves behind.
+fn nop_variant(b: &[u8]) -> Option<Vec<u8>> {
+    let be = |o: usize| u32::from_be_bytes(b[o..o + 4].try_into().unwrap());
+    let (off_struct, off_str) = (be(8) as usize, be(12) as usize);
+    let (mut o, mut depth, mut at) = (off_struct, 0, Vec::new());
+    let mut in_mem = false;
+    let mut nops = Vec::new();
+    loop {
+        match be(o) {
+            1 => {
+                let l = b[o + 4..].iter().position(|&c| c == 0).unwrap();
+                depth += 1;
+                in_mem = depth == 2 && b[o + 4..o + 4 + l].starts_with(b"memory");
+                o = (o + 4 + l + 1 + 3) & !3;
+                if in_mem {
+                    at.push(o);
+                }
+            }
+            2 => {
+                depth -= 1;
+                in_mem = false;
+                o += 4;
+            }
+            3 => {
+                let end = (o + 12 + be(o + 4) as usize + 3) & !3;
+                let n = &b[off_str + be(o + 8) as usize..];
+                let n = &n[..n.iter().position(|&c| c == 0).unwrap()];
+                if in_mem && n != b"reg" && n != b"device_type" && n != b"status" && n != b"numa-node-id" {
+                    nops.push((o, end));
+                }
+                o = end;
+            }
+            4 => o += 4,
+            _ => break,
+        }
+    }
+    if at.is_empty() {
+        return None;
+    }
+    let mut v = b.to_vec();
+    for (s, e) in nops {
+        for k in (s..e).step_by(4) {
+            v[k..k + 4].copy_from_slice(&4u32.to_be_bytes());
+        }
+    }
+    let mut out = Vec::new();
+    let mut last = 0;
+    for &a in &at {
+        out.extend_from_slice(&v[last..a]);
+        out.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 4]);
+        last = a;
+    }
+    out.extend_from_slice(&v[last..be(4) as usize]);
+    let grow = 8 * at.len() as u32;
+    for (field, add) in [(4, grow), (12, grow), (36, grow)] {
+        let x = be(field) + add;
+        out[field..field + 4].copy_from_slice(&x.to_be_bytes());
+    }
+    Some(out)
+}
+
+#[test]
+fn nop_rewritten_trees_still_match_truth() {
+    let mut n = 0;
+    for (name, blob, truth) in &trees() {
+        if let Some(v) = nop_variant(blob) {
+            check_tree(&format!("{name} (NOP)"), &v, truth);
+            n += 1;
+        }
+    }
+    assert!(n >= 25, "only {n} NOP variants");
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn run_all(b: &[u8]) -> Result<(), DtError> {
+    let dt = DeviceTree::new(b)?;
+    let info = discover(&dt)?;
+    let mut mem = [Region::EMPTY; INIT_MEMBLOCK_REGIONS];
+    let mut res = [Region::EMPTY; INIT_MEMBLOCK_REGIONS];
+    let mut mb = Memblock::new(&mut mem, &mut res);
+    apply(&info, &mut mb, 0x4000_0000, &mut mm_types::NullSink).map(|_| ())
+}
+
+#[test]
+fn mutated_and_truncated_blobs_never_panic() {
+    let trees = trees();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut errs, mut oks) = (0, 0);
+    for i in 0..4000 {
+        let src = &trees[i % trees.len()].1;
+        let total = u32::from_be_bytes(src[4..8].try_into().unwrap()) as usize;
+        let mut v = src[..total].to_vec();
+        match rng.next() % 5 {
+            0 => {
+                for _ in 0..(rng.next() % 8 + 1) {
+                    let o = rng.next() as usize % v.len();
+                    v[o] = rng.next() as u8;
+                }
+            }
+            1 => {
+                let o = (rng.next() as usize % 10) * 4;
+                let w = if rng.next().is_multiple_of(2) { rng.next() as u32 } else { u32::MAX - (rng.next() % 64) as u32 };
+                v[o..o + 4].copy_from_slice(&w.to_be_bytes());
+            }
+            2 => v.truncate(rng.next() as usize % v.len()),
+            3 => {
+                // A huge or odd property length / name offset / token in the structure block.
+                let s = u32::from_be_bytes(v[8..12].try_into().unwrap()) as usize;
+                let ss = u32::from_be_bytes(v[36..40].try_into().unwrap()) as usize;
+                let o = s + (rng.next() as usize % (ss / 4)) * 4;
+                v[o..o + 4].copy_from_slice(&[0xff, 0xff, 0xff, rng.next() as u8]);
+            }
+            _ => {
+                let s = u32::from_be_bytes(v[8..12].try_into().unwrap()) as usize;
+                let ss = u32::from_be_bytes(v[36..40].try_into().unwrap()) as usize;
+                let o = s + (rng.next() as usize % (ss / 4)) * 4;
+                v[o..o + 4].copy_from_slice(&((rng.next() % 12) as u32).to_be_bytes());
+            }
+        }
+        match std::panic::catch_unwind(|| run_all(&v)) {
+            Ok(Ok(())) => oks += 1,
+            Ok(Err(e)) => {
+                assert!(!e.to_string().is_empty());
+                errs += 1
+            }
+            Err(_) => panic!("mutation {i} panicked"),
+        }
+    }
+    assert!(errs > 1000 && oks > 100, "errs {errs} oks {oks}");
+}
+
+fn minimal_tree(struct_words: &[u32], strings: &[u8]) -> Vec<u8> {
+    let off_struct = 40 + 16;
+    let size_struct = struct_words.len() * 4;
+    let off_strings = off_struct + size_struct;
+    let total = off_strings + strings.len();
+    let mut v = Vec::new();
+    for w in [0xd00d_feed, total as u32, off_struct as u32, off_strings as u32, 40, 17, 16, 0, strings.len() as u32, size_struct as u32] {
+        v.extend_from_slice(&u32::to_be_bytes(w));
+    }
+    v.extend_from_slice(&[0; 16]);
+    for w in struct_words {
+        v.extend_from_slice(&w.to_be_bytes());
+    }
+    v.extend_from_slice(strings);
+    v
+}
+
+#[test]
+fn handcrafted_bad_blobs_are_errors() {
+    let good = minimal_tree(&[1, 0, 2, 9], b"");
+    assert!(DeviceTree::new(&good).is_ok());
+    let e = |b: &[u8]| DeviceTree::new(b).unwrap_err().to_string();
+    assert!(e(&good[..30]).contains("shorter than"));
+    let mut bad = good.clone();
+    bad[0] = 0xde;
+    assert!(e(&bad).starts_with("bad magic 0xde0dfeed"), "{}", e(&bad));
+    assert!(e(&good[..good.len() - 4]).starts_with("totalsize 0x"), "{}", e(&good[..good.len() - 4]));
+    // Property length past the end of the structure block.
+    let long = minimal_tree(&[1, 0, 3, 0xffff_fff0, 0, 2, 9], b"reg\0");
+    assert!(e(&long).contains("runs past"), "{}", e(&long));
+    // Name offset outside the strings block.
+    let off = minimal_tree(&[1, 0, 3, 0, 0x100, 2, 9], b"reg\0");
+    assert!(e(&off).contains("strings block"), "{}", e(&off));
+    // Garbage token, unbalanced nodes, missing FDT_END.
+    assert!(e(&minimal_tree(&[1, 0, 7, 2, 9], b"")).contains("unknown token"));
+    assert!(e(&minimal_tree(&[1, 0, 9], b"")).contains("FDT_END inside"));
+    assert!(e(&minimal_tree(&[1, 0, 2], b"")).contains("without FDT_END"));
+    // Deep nesting: 10,000 levels.
+    let mut deep = Vec::new();
+    for _ in 0..10_000 {
+        deep.extend_from_slice(&[1, 0x6100_0000]);
+    }
+    deep.extend(core::iter::repeat_n(2, 10_000));
+    deep.push(9);
+    assert!(e(&minimal_tree(&deep, b"")).contains("deeper"));
+    // A memreserve block that is never terminated.
+    let mut unterminated = good.clone();
+    unterminated[40 + 8..40 + 16].copy_from_slice(&1u64.to_be_bytes());
+    assert!(e(&unterminated).contains("memreserve"), "{}", e(&unterminated));
+}
+
+#[test]
+fn bad_cells_and_truncated_initrd_are_errors() {
+    // Root with #address-cells = 3.
+    let b = minimal_tree(&[1, 0, 3, 4, 0, 3, 2, 9], b"#address-cells\0");
+    let dt = DeviceTree::new(&b).unwrap();
+    assert!(discover(&dt).unwrap_err().to_string().contains("#address-cells = 3"));
+    // /chosen with a 3-byte linux,initrd-start.
+    let s = b"linux,initrd-start\0linux,initrd-end\0";
+    let b = minimal_tree(&[1, 0, 1, u32::from_be_bytes(*b"chos"), u32::from_be_bytes(*b"en\0\0"), 3, 3, 0, 0x0102_0300, 3, 4, 19, 5, 2, 2, 9], s);
+    let dt = DeviceTree::new(&b).unwrap();
+    let e = discover(&dt).unwrap_err().to_string();
+    assert!(e.contains("linux,initrd-start") && e.contains("/chosen"), "{e}");
+}
+
+#[derive(Default)]
+struct Lines(Vec<String>);
+impl LineSink for Lines {
+    fn line(&mut self, args: core::fmt::Arguments<'_>) {
+        self.0.push(args.to_string());
+    }
+}
+
+fn apply_tree(file: &str, dtb_phys: u64) -> (Vec<String>, Vec<Region>, Vec<Region>, Result<usize, DtError>) {
+    let blob = std::fs::read(testdata().join("dtb").join(file)).unwrap();
+    let dt = DeviceTree::new(&blob).unwrap();
+    let info = discover(&dt).unwrap();
+    let mut mem = [Region::EMPTY; INIT_MEMBLOCK_REGIONS];
+    let mut res = [Region::EMPTY; INIT_MEMBLOCK_REGIONS];
+    let mut mb = Memblock::new(&mut mem, &mut res);
+    let mut lines = Lines::default();
+    let r = apply(&info, &mut mb, dtb_phys, &mut lines).map(|r| r.failures);
+    (lines.0, mb.memory().to_vec(), mb.reserved().to_vec(), r)
+}
+
+#[test]
+fn apply_qemu_numa_uses_node_ids() {
+    // Expect: two banks, in descending address order in the tree, each on its NUMA node.
+    let (lines, mem, res, r) = apply_tree("qemu__aarch64-virt-2G-numa2.dtb", 0x4800_0000);
+    assert_eq!(r, Ok(0));
+    assert_eq!(lines[0], "OF: fdt: memory bank [mem 0x0000000080000000-0x00000000bfffffff] node 1");
+    assert_eq!(lines[1], "OF: fdt: memory bank [mem 0x0000000040000000-0x000000007fffffff] node 0");
+    assert_eq!(mem.iter().map(|r| (r.base, r.nid)).collect::<Vec<_>>(), [(0x4000_0000, 0), (0x8000_0000, 1)]);
+    assert_eq!(res.len(), 1);
+    assert_eq!((res[0].base, res[0].size), (0x4800_0000, 0x10_0000));
+}
+
+#[test]
+fn apply_qemu_initrd_is_page_aligned() {
+    let (lines, _, res, r) = apply_tree("qemu__aarch64-virt-1G-kernel-initrd.dtb", 0x4000_0000);
+    assert_eq!(r, Ok(0));
+    // initrd [0x48000000, 0x4812de87) → pages [0x48000000, 0x4812e000)
+    assert!(lines.iter().any(|l| l == "OF: fdt: reserved [mem 0x0000000048000000-0x000000004812dfff] initrd"), "{lines:#?}");
+    assert!(res.iter().any(|r| r.base == 0x4800_0000 && r.size == 0x12_e000));
+}
+
+#[test]
+fn apply_fvp_reserves_outside_ram_and_marks_nomap() {
+    // FVP: /memreserve/ at 0x80000000 (RAM), vram@18000000 no-map outside RAM (kept anyway).
+    let (lines, mem, res, r) = apply_tree("arm64__arm__fvp-base-revc.dtb", 0x8800_0000);
+    assert_eq!(r, Ok(0), "{lines:#?}");
+    assert!(res.iter().any(|r| r.base == 0x8000_0000 && r.size == 0x1_0000));
+    // Linux: memblock_mark_nomap outside RAM changes nothing; the line still names it.
+    assert!(mem.iter().all(|r| r.flags == RegionFlags::NONE), "{mem:#x?}");
+    assert!(lines.iter().any(|l| l.ends_with("(8192 KiB) nomap non-reusable vram@18000000")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.ends_with("of 'vram@18000000' is outside RAM")), "{lines:#?}");
+}
+
+#[test]
+fn apply_sm8450_allocates_dynamic_regions() {
+    let (lines, _, _, r) = apply_tree("arm64__qcom__sm8450-hdk.dtb", 0x8800_0000);
+    // sm8450-hdk's memory node is a placeholder the bootloader fills: without RAM every
+    // dynamic region fails, which must be reported, not panic.
+    std::println!("{}", lines.join("\n"));
+    assert!(r.is_ok());
+}
+
+#[test]
+fn apply_rpi4_cma_without_ram_fails_with_a_line() {
+    // The rpi4 tree has a zero-size memory placeholder: nothing to allocate CMA from.
+    let (lines, _, _, r) = apply_tree("arm64__broadcom__bcm2711-rpi-4-b.dtb", 0x100_0000);
+    assert_eq!(r, Ok(1), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.starts_with("OF: reserved mem: failed to allocate memory for node 'linux,cma': size 64 MiB")), "{lines:#?}");
+}
+
+#[test]
+fn apply_romulus_cma_aligned() {
+    // Aspeed: 512 MiB at 0x80000000; framebuffer and jpegbuffer are reusable shared-dma-pool
+    // with 16 MiB alignment, allocated top-down below the no-map regions.
+    let (lines, _, res, r) = apply_tree("armhf__aspeed-bmc-opp-romulus.dtb", 0x8800_0000);
+    assert_eq!(r, Ok(0), "{lines:#?}");
+    let dynamic: Vec<_> = lines.iter().filter(|l| l.contains(" map reusable ")).collect();
+    assert_eq!(dynamic.len(), 2, "{lines:#?}");
+    for r in res.iter().filter(|r| r.size >= 16 << 20) {
+        assert_eq!(r.base % (16 << 20), 0);
+    }
+    let _ = MemRange::new(0, 0);
+}
