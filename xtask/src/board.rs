@@ -32,6 +32,13 @@ impl ExitDevice {
         match (self, status) {
             (Self::IsaDebugExit, 33) | (Self::Semihosting, 0) => Verdict::Success,
             (Self::IsaDebugExit, 35) | (Self::Semihosting, 3) => Verdict::FirmwareFailure,
+            (Self::Semihosting, 4) => Verdict::Other(
+                "the firmware was loaded at an address other than its link address (exit status 4)".into(),
+            ),
+            (Self::Semihosting, 5) => Verdict::Other("the firmware was entered at EL3, which it does not support (exit status 5)".into()),
+            (Self::Semihosting, 6) => Verdict::Other(
+                "no usable device tree or no PL011 console in it, so the firmware could not log (exit status 6)".into(),
+            ),
             (Self::IsaDebugExit, 0) => Verdict::Other(
                 "QEMU exited with status 0: the CPU reset (triple fault?) before the firmware ended the run".into(),
             ),

@@ -5,6 +5,7 @@
 
 mod board;
 mod image;
+mod memmap;
 mod qemu;
 mod setup;
 mod size;
@@ -87,6 +88,26 @@ enum Cmd {
         #[arg(last = true)]
         qemu_args: Vec<String>,
     },
+    /// Run the platforms' discovery and reservation code on the host over a firmware memory
+    /// description and print the resulting memblock.
+    Memmap {
+        /// An e820 map as JSON (array of {addr, size, type}).
+        #[arg(long, conflicts_with = "dtb", required_unless_present = "dtb")]
+        e820: Option<PathBuf>,
+        /// With --e820 on a file holding several maps: which one.
+        #[arg(long, requires = "e820")]
+        map: Option<String>,
+        /// A flattened device tree.
+        #[arg(long)]
+        dtb: Option<PathBuf>,
+        /// Apply `mem=SIZE` as the platform does (ARM: first SIZE bytes of RAM; x86: RAM below
+        /// address SIZE).
+        #[arg(long)]
+        mem_cap: Option<String>,
+        /// JSON instead of the memblock_dump_all text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Host tests of every crate, then boots of every board in QEMU checked against what they
     /// must print.
     Test {
@@ -145,6 +166,17 @@ fn real_main() -> Result<()> {
                 echo: true,
             };
             qemu::run_interactive(&b, &built, &opts)
+        }
+        Cmd::Memmap { e820, map, dtb, mem_cap, json } => {
+            let cap = mem_cap.as_deref().map(size::parse_size).transpose().context("--mem-cap")?;
+            let format = if json { memmap::Format::Json } else { memmap::Format::Dump };
+            let out = match (e820, dtb) {
+                (Some(f), None) => memmap::e820(&f, map.as_deref(), cap, format)?,
+                (None, Some(f)) => memmap::dtb(&f, cap, format)?,
+                _ => unreachable!("clap enforces exactly one of --e820 and --dtb"),
+            };
+            println!("{out}");
+            Ok(())
         }
         Cmd::Test { host_only, filter } => test::run_all(&root, host_only, filter.as_deref()),
     }

@@ -7,11 +7,12 @@
 //! 1. the command line: `memblock=debug` turns on memblock's operation log;
 //! 2. [`Platform::discover_memory`]: the firmware's description of RAM (e820 map, device-tree
 //!    `/memory`) goes into `memblock.memory`, and the firmware's own map is printed;
-//! 3. [`Platform::reserve_early`]: kernel image, boot page tables and stacks, the device tree or
+//! 3. `mem=`: [`Platform::limit_memory`] (arm64 keeps the first N bytes of RAM, x86 removes RAM
+//!    above address N, each as Linux does), before anything is reserved or allocated, as in
+//!    `arm64_memblock_init` (dynamic reserved-memory regions must land below the limit);
+//! 4. [`Platform::reserve_early`]: kernel image, boot page tables and stacks, the device tree or
 //!    Multiboot data, initrd, firmware areas;
-//! 4. the board's hook (`BoardReserve`) adds what only the board knows;
-//! 5. `mem=`: [`Platform::limit_memory`] (arm64 keeps the first N bytes of RAM, x86 removes RAM
-//!    above address N, each as Linux does);
+//! 5. the board's hook (`BoardReserve`) adds what only the board knows;
 //! 6. `memblock_allow_resize`: from here the region arrays double by allocating from memblock;
 //! 7. `memblock_dump_all`.
 //!
@@ -189,16 +190,6 @@ pub fn setup_memblock<'a>(
         log.line(format_args!("memory discovery: {e}"));
         BootError::Discovery(e)
     })?;
-    platform.reserve_early(&mut mb, log).map_err(|e| {
-        log.line(format_args!("early reservations: {e}"));
-        BootError::Reservation(e)
-    })?;
-    if let Some(hook) = board_reserve {
-        hook(&mut mb, log).map_err(|why| {
-            log.line(format_args!("board reservations: {why}"));
-            BootError::Board(why)
-        })?;
-    }
     if let Some(limit) = mem_limit {
         platform.limit_memory(&mut mb, limit, log).map_err(|e| {
             log.line(format_args!("mem=: {e}"));
@@ -208,6 +199,16 @@ pub fn setup_memblock<'a>(
     if mb.phys_mem_size() == 0 {
         log.line(format_args!("no RAM left after discovery{}", if mem_limit.is_some() { " and mem=" } else { "" }));
         return Err(BootError::NoMemory);
+    }
+    platform.reserve_early(&mut mb, log).map_err(|e| {
+        log.line(format_args!("early reservations: {e}"));
+        BootError::Reservation(e)
+    })?;
+    if let Some(hook) = board_reserve {
+        hook(&mut mb, log).map_err(|why| {
+            log.line(format_args!("board reservations: {why}"));
+            BootError::Board(why)
+        })?;
     }
     if selftest_panic {
         panic!("selftest=panic: forced panic after memory discovery, as asked on the command line");

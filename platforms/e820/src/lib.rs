@@ -46,7 +46,7 @@ pub use ebda::{
 pub use memblock_setup::memblock_setup;
 pub use range::{range_remove, range_update, trim_bios_range};
 pub use sanitize::sanitize;
-pub use setup::setup_memory;
+pub use setup::{reserve_firmware_areas, setup_memory};
 pub use table::{
     print_table, E820Entry, E820Error, E820Table, E820Type, BIOS_BEGIN, BIOS_END, E820_MAX_ENTRIES,
     HIGH_MEMORY,

@@ -30,6 +30,30 @@ pub fn setup_memory(
     memblock_setup(table, memblock, phys_addr_bits_32)
 }
 
+/// The PC firmware areas every x86 boot reserves before memblock hands anything out (Linux
+/// `early_reserve_memory`): page 0, and the BIOS area below 1 MiB that
+/// [`crate::bios_regions_range`] derives from the two BDA words. Each reservation is logged as
+/// `early reserve: [mem …] owner`.
+///
+/// # Errors
+/// [`E820Error::BiosRegionsReserve`] when memblock refuses a reservation.
+pub fn reserve_firmware_areas(
+    memblock: &mut Memblock<'_>,
+    bda_base_mem_kb: u16,
+    ebda_segment: u16,
+    log: &mut dyn LineSink,
+) -> Result<(), E820Error> {
+    let page0 = mm_types::MemRange::new(0, mm_types::PAGE_SIZE);
+    let bios = crate::bios_regions_range(bda_base_mem_kb, ebda_segment);
+    for (r, owner) in [(page0, "page 0"), (bios, "BIOS: EBDA, VGA and ROM area below 1 MiB")] {
+        memblock
+            .reserve(r.base, r.size)
+            .map_err(|error| E820Error::BiosRegionsReserve { addr: r.base, size: r.size, error })?;
+        log.line(format_args!("early reserve: {r} {owner}"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;

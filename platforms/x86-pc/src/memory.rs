@@ -5,7 +5,7 @@
 
 use memblock::{Memblock, Region, RegionArrayMapper};
 use mm_init::{reserve_logged, PlatformError};
-use mm_types::{LineSink, PAGE_SIZE};
+use mm_types::LineSink;
 
 use crate::X86Pc;
 
@@ -71,8 +71,6 @@ impl mm_init::Platform for X86Pc {
     }
 
     fn reserve_early(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
-        // Page 0 always (Linux early_reserve_memory: L1TF and BIOS corruption).
-        reserve_logged(mb, 0, PAGE_SIZE, "page 0", log)?;
         let (base, size) = kernel_image();
         reserve_logged(mb, base, size, "kernel image (text to end of bss, boot stack)", log)?;
         let info = &self.multiboot;
@@ -91,8 +89,10 @@ impl mm_init::Platform for X86Pc {
             reserve_logged(mb, m.start.into(), size, "initrd (Multiboot module)", log)?;
         }
         let (base_kb, ebda_seg) = bios_data_area();
-        let area = e820::bios_regions_range(base_kb, ebda_seg);
-        reserve_logged(mb, area.base, area.size, "BIOS: EBDA, VGA and ROM area below 1 MiB", log)?;
+        e820::reserve_firmware_areas(mb, base_kb, ebda_seg, log).map_err(|e| {
+            log.line(format_args!("e820: {e}"));
+            PlatformError::Memblock("cannot reserve the BIOS areas")
+        })?;
         Ok(())
     }
 

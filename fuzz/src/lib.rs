@@ -1,0 +1,116 @@
+//! Fuzz harnesses: each takes arbitrary bytes, drives one input-facing piece of the firmware, and
+//! panics only when an invariant breaks (a panic inside the code under test counts too).
+//!
+//! The same functions run under libFuzzer (`cargo xtask fuzz`, targets in `fuzz_targets/`) and
+//! over every saved input in `regressions/<target>/` in the ordinary test suite
+//! (`tests/regressions.rs`), so a crash once found stays fixed.
+//!
+//! - [`e820_sanitize`]: a firmware map decoded from the bytes goes through the whole x86 path
+//!   (`setup_memory`); the sanitised table must be sorted, non-overlapping, free of zero-size
+//!   entries, with touching same-type neighbours merged, and every probed address must carry the
+//!   highest type any input entry gave it (Linux's rule).
+//! - [`memblock_ops`]: memblock operation sequences against a reference model
+//!   (`memblock::model::run_ops`).
+//! - [`dt_discover`]: device-tree parsing and discovery on arbitrary blobs must return a value or
+//!   an error, never panic; what it returns must then apply to a memblock without panicking.
+
+use e820::{E820Table, E820Type};
+use memblock::{Memblock, Region, RegionFlags, MAX_NUMNODES};
+use mm_types::NullSink;
+
+const EMPTY: Region = Region { base: 0, size: 0, nid: MAX_NUMNODES, flags: RegionFlags::NONE };
+
+fn u64_at(d: &[u8], i: usize) -> u64 {
+    let mut b = [0u8; 8];
+    for (k, x) in b.iter_mut().enumerate() {
+        *x = d.get(i + k).copied().unwrap_or(0);
+    }
+    u64::from_le_bytes(b)
+}
+
+/// Decodes 17-byte records `(addr: u64, size: u64, type: u8)`; addresses and sizes are scaled
+/// down by the first byte so that overlaps are frequent, not astronomically rare.
+fn decode_map(data: &[u8]) -> Vec<(u64, u64, u32)> {
+    let Some((&mode, rest)) = data.split_first() else { return Vec::new() };
+    rest.chunks(17)
+        .map(|c| {
+            let (mut a, mut s) = (u64_at(c, 0), u64_at(c, 8));
+            if mode & 1 == 0 {
+                a = (a & 0xffff) << 12;
+                s = (s & 0xffff) << 10;
+            }
+            let t = match c.get(16).copied().unwrap_or(1) % 10 {
+                0..=2 => 1,
+                3 => 2,
+                4 => 3,
+                5 => 4,
+                6 => 5,
+                7 => 7,
+                8 => 12,
+                _ => 0xefff_ffff,
+            };
+            (a, s, t)
+        })
+        .collect()
+}
+
+/// See the module documentation.
+pub fn e820_sanitize(data: &[u8]) {
+    let input = decode_map(data);
+    let mut table = E820Table::new();
+    for &(a, s, t) in &input {
+        if table.push(a, s, t).is_err() {
+            break;
+        }
+    }
+    let kept: Vec<_> = table.iter().copied().collect();
+    let mut sanitized = table.clone();
+    if e820::sanitize(&mut sanitized).is_ok() {
+        let e = sanitized.entries();
+        for w in e.windows(2) {
+            assert!(w[0].addr < w[1].addr, "not sorted: {w:?}");
+            let end = w[0].addr + w[0].size;
+            assert!(end <= w[1].addr, "overlap: {w:?}");
+            assert!(!(end == w[1].addr && w[0].kind == w[1].kind && !w[0].kind.is_nomerge()), "unmerged: {w:?}");
+        }
+        assert!(e.iter().all(|x| x.size > 0), "zero-size entry left: {e:?}");
+        // Probe the edges of every input entry: the highest type covering a byte wins.
+        for x in &kept {
+            for probe in [x.addr, x.addr.wrapping_add(x.size).wrapping_sub(1)] {
+                let want = kept
+                    .iter()
+                    .filter(|y| y.size > 0 && probe >= y.addr && probe - y.addr < y.size)
+                    .map(|y| y.kind.as_u32())
+                    .max();
+                let got = e.iter().find(|y| probe >= y.addr && probe - y.addr < y.size).map(|y| y.kind.as_u32());
+                assert_eq!(got, want, "address {probe:#x}: type after sanitise");
+            }
+        }
+    }
+    // The whole platform path must take any map without panicking.
+    let (mut m, mut r) = (vec![EMPTY; 128], vec![EMPTY; 128]);
+    let mut mb = Memblock::new(&mut m, &mut r);
+    let _ = e820::setup_memory(&mut table, "BIOS-e820", &mut mb, data.len() % 2 == 0, &mut NullSink);
+    let _ = E820Type::Ram;
+}
+
+/// See the module documentation.
+pub fn memblock_ops(data: &[u8]) {
+    memblock::model::run_ops(data);
+}
+
+/// See the module documentation.
+pub fn dt_discover(data: &[u8]) {
+    let Ok(dt) = devicetree::DeviceTree::new(data) else { return };
+    let Ok(info) = devicetree::discover(&dt) else { return };
+    let (mut m, mut r) = (vec![EMPTY; 128], vec![EMPTY; 128]);
+    let mut mb = Memblock::new(&mut m, &mut r);
+    if let Ok(rep) = devicetree::apply(&info, &mut mb, 0x4800_0000, &mut NullSink) {
+        assert!(rep.banks_added <= info.banks.len());
+        let total: u64 = mb.memory().iter().map(|x| x.size).sum();
+        assert_eq!(total, mb.phys_mem_size(), "memblock total disagrees with its regions");
+        for w in mb.memory().windows(2) {
+            assert!(w[0].base + w[0].size <= w[1].base, "memory regions overlap: {w:?}");
+        }
+    }
+}

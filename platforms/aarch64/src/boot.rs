@@ -1,0 +1,113 @@
+//! The arm64 Image header and the first instructions, up to Rust.
+//!
+//! Documentation/arm64/booting.rst: the loader enters the first byte of the Image with the MMU
+//! off, x0 = the device tree's physical address, at EL2 or EL1. The header's first word branches
+//! over the rest of the header. Then, in order:
+//! 1. check that we run where we were linked (`adr` vs the absolute address); if not, exit
+//!    through semihosting with status 4: nothing else can report it yet;
+//! 2. at EL2: make EL1 AArch64 (`HCR_EL2.RW`), give EL1 the counters, stop trapping FP/SIMD,
+//!    hand EL1 the real MIDR/MPIDR, and `eret` to EL1 with DAIF masked. EL3 is not supported
+//!    (status 5);
+//! 3. at EL1: enable FP/SIMD (`CPACR_EL1.FPEN`) before any Rust runs (Rust uses the SIMD
+//!    registers for memcpy and formatting), set the boot stack, clear .bss, install the vector
+//!    table, and call the board's entry with the DTB address.
+#![allow(unsafe_code)] // assembly that runs before any Rust invariant holds.
+
+core::arch::global_asm!(
+    r#"
+    .section .text.head, "ax"
+    .global _head
+_head:
+    b       primary_entry               /* code0 */
+    .long   0                           /* code1 */
+    .quad   0x200000                    /* text_offset */
+    .quad   __kernel_size               /* image_size, including .bss */
+    .quad   0x2                         /* flags: little endian, 4 KiB pages, near DRAM start */
+    .quad   0                           /* res2 */
+    .quad   0                           /* res3 */
+    .quad   0                           /* res4 */
+    .ascii  "ARM\x64"                   /* magic */
+    .long   0                           /* res5: no PE header */
+
+    .section .text.boot, "ax"
+primary_entry:
+    mov     x19, x0                     /* device tree */
+    adr     x9, _head
+    ldr     x10, =_head
+    cmp     x9, x10
+    b.eq    1f
+    mov     x1, #4
+    b       early_semihosting_exit
+1:
+    mrs     x9, CurrentEL
+    lsr     x9, x9, #2
+    mov     x20, x9                     /* exception level at entry */
+    cmp     x9, #1
+    b.eq    el1
+    cmp     x9, #2
+    b.eq    2f
+    mov     x1, #5
+    b       early_semihosting_exit
+2:  /* EL2 -> EL1 */
+    mov     x9, #(1 << 31)              /* HCR_EL2.RW: EL1 is AArch64; nothing trapped */
+    msr     hcr_el2, x9
+    mrs     x9, cnthctl_el2
+    orr     x9, x9, #3                  /* EL1PCEN | EL1PCTEN: counters and timer at EL1 */
+    msr     cnthctl_el2, x9
+    msr     cntvoff_el2, xzr
+    mov     x9, #0x33ff                 /* CPTR_EL2: RES1 bits, TFP clear (FP not trapped) */
+    msr     cptr_el2, x9
+    msr     hstr_el2, xzr
+    mrs     x9, midr_el1
+    msr     vpidr_el2, x9
+    mrs     x9, mpidr_el1
+    msr     vmpidr_el2, x9
+    mov     x9, #0x0800
+    movk    x9, #0x30d0, lsl #16        /* SCTLR_EL1 RES1 bits; MMU and caches off */
+    msr     sctlr_el1, x9
+    mov     x9, #0x3c5                  /* SPSR: EL1h, D, A, I, F masked */
+    msr     spsr_el2, x9
+    adr     x9, el1
+    msr     elr_el2, x9
+    isb
+    eret
+
+el1:
+    mov     x9, #(3 << 20)              /* CPACR_EL1.FPEN = 0b11: no FP/SIMD traps */
+    msr     cpacr_el1, x9
+    isb
+    ldr     x9, =__boot_stack_top
+    mov     sp, x9
+    ldr     x9, =__bss_start
+    ldr     x10, =__bss_end
+3:  cmp     x9, x10
+    b.hs    4f
+    str     xzr, [x9], #8
+    b       3b
+4:
+    ldr     x9, =exception_vectors
+    msr     vbar_el1, x9
+    isb
+    mov     x0, x19
+    mov     x1, x20
+    bl      aarch64_board_entry
+5:  wfe
+    b       5b
+
+/* Semihosting SYS_EXIT_EXTENDED(ADP_Stopped_ApplicationExit, x1) without a stack. */
+early_semihosting_exit:
+    adr     x2, early_exit_block
+    str     x1, [x2, #8]
+    mov     x1, x2
+    mov     w0, #0x20
+    hlt     #0xf000
+6:  wfe
+    b       6b
+
+    .section .data.early_exit, "aw"
+    .balign 8
+early_exit_block:
+    .quad   0x20026
+    .quad   0
+"#
+);

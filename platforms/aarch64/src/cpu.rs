@@ -1,0 +1,58 @@
+//! CPU helpers: interrupt masking, the semihosting exit, parking a CPU.
+//!
+//! Exit goes through semihosting `SYS_EXIT_EXTENDED` (0x20) with `ADP_Stopped_ApplicationExit`
+//! (0x20026) and the status (Arm "Semihosting for AArch32 and AArch64", 6.5): QEMU started with
+//! `-semihosting-config enable=on` exits with that status. Status 0 is success and 3 a firmware
+//! failure; 4 and 5 come from the entry code (wrong load address, EL3). Without semihosting the
+//! `hlt` is an undefined instruction, which the vectors report before parking the CPU.
+#![allow(unsafe_code)]
+
+use aarch64_cpu::registers::{Readable, Writeable, DAIF};
+
+/// Status for a failed run (0 is success).
+pub const EXIT_FAILURE: u64 = 3;
+/// Status when there is no device tree or no console in it, so nothing could be logged.
+pub const EXIT_NO_CONSOLE: u64 = 6;
+
+/// Masks IRQ, FIQ, SError and debug exceptions; returns the previous DAIF.
+pub fn irq_save() -> usize {
+    let daif = DAIF.get();
+    DAIF.set(daif | (0xf << 6));
+    daif as usize
+}
+
+/// Restores DAIF from [`irq_save`].
+pub fn irq_restore(daif: usize) {
+    DAIF.set(daif as u64);
+}
+
+/// Ends the run with `code`.
+pub fn exit(code: platform::ExitCode) -> ! {
+    exit_status(match code {
+        platform::ExitCode::Success => 0,
+        platform::ExitCode::Failure => EXIT_FAILURE,
+    })
+}
+
+/// Ends the run with a raw semihosting status.
+pub fn exit_status(status: u64) -> ! {
+    let block: [u64; 2] = [0x20026, status];
+    // SAFETY: the semihosting call reads the two-word block, which lives on this stack for the
+    // whole call; QEMU exits and never returns here.
+    unsafe {
+        core::arch::asm!(
+            "hlt #0xf000",
+            in("w0") 0x20u32,
+            in("x1") block.as_ptr(),
+            options(nostack)
+        );
+    }
+    park()
+}
+
+/// Parks this CPU for good.
+pub fn park() -> ! {
+    loop {
+        aarch64_cpu::asm::wfe();
+    }
+}

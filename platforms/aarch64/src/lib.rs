@@ -1,0 +1,129 @@
+//! AArch64 platform: arm64 Image entry, EL2 to EL1, exception vectors, PL011 console, the device
+//! tree and the semihosting exit.
+//!
+//! Boot order (each step in its own module):
+//! 1. [`boot`]: the Image header, EL2 to EL1, FP/SIMD on, stack, .bss, vectors
+//!    ([`exceptions`]), then the board's entry, which the board declares with [`entry!`];
+//! 2. [`start`]: the device tree (its address came in x0) gives the console, the PL011 is
+//!    programmed and the logger installed;
+//! 3. the board's `main` runs the generic boot path with an [`Aarch64`] as its platform.
+//!
+//! Unsafe code is fenced in [`boot`], [`exceptions`], [`cpu`] and [`mmio`]. This crate builds
+//! only for `aarch64-unknown-none`.
+#![no_std]
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+#[cfg(not(target_arch = "aarch64"))]
+compile_error!("platform-aarch64 builds only for AArch64 (target aarch64-unknown-none): use `cargo xtask build --board qemu-virt-aarch64`");
+
+mod boot;
+pub mod cpu;
+pub mod exceptions;
+pub mod memory;
+pub mod mmio;
+
+pub use platform::ExitCode;
+
+/// What a board tells this platform (the board's `main.rs` holds it as a `static`).
+#[derive(Debug)]
+pub struct BoardConfig {
+    /// Board name, printed first.
+    pub name: &'static str,
+}
+
+/// The running machine: what the loader handed over.
+#[derive(Debug)]
+pub struct Aarch64 {
+    pub board: &'static BoardConfig,
+    /// Physical address of the device tree (x0 at entry).
+    pub dtb_phys: u64,
+    /// The exception level the loader entered us at (1 or 2).
+    pub entry_el: u64,
+    /// What the device tree says (read once, kept in a static).
+    pub dt: &'static devicetree::DtMemoryInfo<'static>,
+}
+
+impl Aarch64 {
+    /// Ends the run with `code`.
+    pub fn exit(&self, code: ExitCode) -> ! {
+        cpu::exit(code)
+    }
+}
+
+/// Declares the board's entry point: `entry!(BOARD, main)` with `BOARD: BoardConfig` and
+/// `fn main(&mut Aarch64) -> !`.
+#[macro_export]
+macro_rules! entry {
+    ($board:path, $main:path) => {
+        #[no_mangle]
+        extern "C" fn aarch64_board_entry(dtb: u64, entry_el: u64) -> ! {
+            $crate::start(&$board, dtb, entry_el, $main)
+        }
+    };
+}
+
+/// Brings the platform up from the entry code and calls the board's `main`. Not called
+/// directly: [`entry!`] wires it.
+///
+/// Until the console is known nothing can be logged: a missing or unreadable device tree, or
+/// one without a PL011 console, ends the run with semihosting status 6.
+pub fn start(
+    board: &'static BoardConfig,
+    dtb_phys: u64,
+    entry_el: u64,
+    main: fn(&mut Aarch64) -> !,
+) -> ! {
+    // Without a device tree there is no console to say so: the exit status has to.
+    let Ok(dt) = memory::read_device_tree(dtb_phys) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
+    let Some(console) = dt
+        .console
+        .as_ref()
+        .and_then(|c| (c.compatible == Some("arm,pl011")).then_some(c.reg_base).flatten())
+    else {
+        cpu::exit_status(cpu::EXIT_NO_CONSOLE)
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: the device tree names this PL011 as the console (stdout-path or the first
+    // arm,pl011); nothing else drives it, and with the MMU off its physical address is usable.
+    unsafe {
+        mmio::init_console(console as usize)
+    };
+    platform::logger::install(platform::logger::Hooks {
+        write: mmio::console_write,
+        irq_save: cpu::irq_save,
+        irq_restore: cpu::irq_restore,
+        cpu_id: || 0,
+    });
+    defmt::info!(
+        "{=str}: AArch64, entered at EL{=u64}, device tree at {=u64:#x}",
+        board.name,
+        entry_el,
+        dtb_phys
+    );
+    if let Some(c) = &dt.console {
+        defmt::info!(
+            "console: PL011 at {=u64:#x} ({=str}{=str})",
+            console,
+            c.path.as_str(),
+            if c.from_stdout_path { ", from /chosen/stdout-path" } else { ", first arm,pl011" }
+        );
+    }
+    main(&mut Aarch64 { board, dtb_phys, entry_el, dt })
+}
+
+#[cfg(target_os = "none")]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    match info.location() {
+        Some(loc) => defmt::error!(
+            "panicked at {=str}:{=u32}:{=u32}: {}",
+            loc.file(),
+            loc.line(),
+            loc.column(),
+            defmt::Display2Format(&info.message())
+        ),
+        None => defmt::error!("panicked: {}", defmt::Display2Format(&info.message())),
+    }
+    cpu::exit(ExitCode::Failure)
+}

@@ -1,0 +1,133 @@
+//! The AArch64 machine's memory: the device tree the loader passed in x0, discovery through the
+//! `devicetree` crate, and the early reservations (Linux `setup_machine_fdt` +
+//! `arm64_memblock_init`).
+#![allow(unsafe_code)]
+
+use devicetree::{ApplyParams, ApplyReport, DeviceTree, DtError, DtMemoryInfo};
+use memblock::{Memblock, Region, RegionArrayMapper};
+use mm_init::{reserve_logged, PlatformError};
+use mm_types::LineSink;
+
+use crate::Aarch64;
+
+/// Largest device tree accepted (QEMU pads its blobs to 1 MiB; Linux's limit is 2 MiB).
+pub const MAX_DTB_SIZE: usize = 2 << 20;
+
+extern "C" {
+    static __kernel_start: u8;
+    static __kernel_end: u8;
+}
+
+static DT_INFO: spin::Once<DtMemoryInfo<'static>> = spin::Once::new();
+
+/// Why the device tree could not be used.
+#[derive(Debug)]
+pub enum DtReadError {
+    /// x0 was 0 or misaligned: the loader passed no device tree.
+    NoPointer(u64),
+    /// The blob is malformed.
+    Bad(DtError),
+    /// The header's size is absurd.
+    TooLarge(usize),
+}
+
+impl core::fmt::Display for DtReadError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NoPointer(p) => write!(f, "x0 = {p:#x} is not a device-tree address (booted as a bare ELF?)"),
+            Self::Bad(e) => write!(f, "{e}"),
+            Self::TooLarge(n) => write!(f, "totalsize {n:#x} exceeds the {MAX_DTB_SIZE:#x}-byte limit"),
+        }
+    }
+}
+
+/// Validates the blob at `dtb_phys` and reads what the firmware needs from it, once.
+pub fn read_device_tree(dtb_phys: u64) -> Result<&'static DtMemoryInfo<'static>, DtReadError> {
+    if let Some(info) = DT_INFO.get() {
+        return Ok(info);
+    }
+    if dtb_phys == 0 || dtb_phys % 8 != 0 {
+        return Err(DtReadError::NoPointer(dtb_phys));
+    }
+    // SAFETY: the loader put a device tree at `dtb_phys` (booting.rst: 8-byte aligned, in RAM,
+    // not overwritten before the kernel reserves it); the MMU is off, so the physical address is
+    // usable. Only the 40-byte header is read before its size is known.
+    let head = unsafe { core::slice::from_raw_parts(dtb_phys as usize as *const u8, devicetree::HEADER_SIZE) };
+    let size = devicetree::header_totalsize(head).map_err(DtReadError::Bad)?;
+    if size > MAX_DTB_SIZE {
+        return Err(DtReadError::TooLarge(size));
+    }
+    // SAFETY: as above, for the `size` bytes the (validated) header declares; the range is
+    // reserved in memblock by `apply` and never written.
+    let blob: &'static [u8] = unsafe { core::slice::from_raw_parts(dtb_phys as usize as *const u8, size) };
+    let dt = DeviceTree::new(blob).map_err(DtReadError::Bad)?;
+    let info = devicetree::discover(&dt).map_err(DtReadError::Bad)?;
+    Ok(DT_INFO.call_once(|| info))
+}
+
+fn dt_error(log: &mut dyn LineSink, e: DtError, what: &'static str) -> PlatformError {
+    log.line(format_args!("device tree: {e}"));
+    PlatformError::BadFirmwareData(what)
+}
+
+impl mm_init::Platform for Aarch64 {
+    fn cmdline(&self) -> &str {
+        self.dt.chosen.as_ref().and_then(|c| c.bootargs).unwrap_or("")
+    }
+
+    fn discover_memory(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
+        let mut report = ApplyReport::default();
+        devicetree::add_memory(self.dt, mb, &mut report, log)
+            .map_err(|e| dt_error(log, e, "device-tree memory could not be added"))?;
+        if report.banks_added == 0 {
+            return Err(PlatformError::NoMemoryMap("the device tree describes no RAM (no usable /memory node)"));
+        }
+        Ok(())
+    }
+
+    fn reserve_early(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
+        // Only the addresses of the linker-script symbols are taken.
+        let (start, end) = (&raw const __kernel_start as u64, &raw const __kernel_end as u64);
+        reserve_logged(mb, start, end - start, "kernel image (text to end of bss, boot stack)", log)?;
+        let mut report = ApplyReport::default();
+        devicetree::reserve(self.dt, mb, Some(self.dtb_phys), &ApplyParams::default(), &mut report, log)
+            .map_err(|e| dt_error(log, e, "device-tree reservations could not be recorded"))?;
+        if report.failures > 0 {
+            log.line(format_args!("device tree: {} reservation(s) could not be made (see above)", report.failures));
+        }
+        Ok(())
+    }
+}
+
+/// Region arrays at their physical address: the MMU is off, so identity.
+#[derive(Debug)]
+pub struct IdentityMapper;
+
+impl RegionArrayMapper<'static> for IdentityMapper {
+    fn map(&mut self, phys_base: u64, count: usize) -> Option<&'static mut [Region]> {
+        let bytes = (count as u64).checked_mul(core::mem::size_of::<Region>() as u64)?;
+        phys_base.checked_add(bytes)?;
+        if phys_base % core::mem::align_of::<Region>() as u64 != 0 {
+            return None;
+        }
+        // SAFETY: memblock chose `[phys_base, phys_base + bytes)` from free RAM and reserves it
+        // before use, so nothing else owns it; with the MMU off the address is usable as is; the
+        // range is aligned for `Region`. memblock writes every entry before reading it.
+        Some(unsafe { core::slice::from_raw_parts_mut(phys_base as usize as *mut Region, count) })
+    }
+}
+
+static MAPPER: spin::Mutex<IdentityMapper> = spin::Mutex::new(IdentityMapper);
+
+impl platform::Firmware for Aarch64 {
+    fn exit(&self, code: platform::ExitCode) -> ! {
+        crate::cpu::exit(code)
+    }
+
+    fn region_mapper(&mut self) -> &'static mut dyn RegionArrayMapper<'static> {
+        match platform::take_static(&MAPPER) {
+            Some(m) => m,
+            None => panic!("region_mapper taken twice"),
+        }
+    }
+}
