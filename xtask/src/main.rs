@@ -4,6 +4,7 @@
 //! Board descriptions live in `boards/<name>/board.toml`; see `board.rs`.
 
 mod board;
+mod fuzz;
 mod image;
 mod memmap;
 mod qemu;
@@ -108,6 +109,15 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run the fuzz targets (cargo fuzz), each for a bounded time.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Only this target (dt_discover, e820_sanitize, memblock_ops).
+        #[arg(long)]
+        target: Option<String>,
+    },
     /// Host tests of every crate, then boots of every board in QEMU checked against what they
     /// must print.
     Test {
@@ -178,6 +188,7 @@ fn real_main() -> Result<()> {
             println!("{out}");
             Ok(())
         }
+        Cmd::Fuzz { seconds, target } => fuzz::run(&root, seconds, target.as_deref()),
         Cmd::Test { host_only, filter } => test::run_all(&root, host_only, filter.as_deref()),
     }
 }

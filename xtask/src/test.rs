@@ -62,6 +62,8 @@ pub struct BootCase {
     pub mem: &'static str,
     pub smp: u32,
     pub cmdline: &'static str,
+    /// Extra QEMU arguments; paths are relative to the repository root.
+    pub qemu_args: &'static [&'static str],
     pub expect_success: bool,
     pub checks: Vec<Check>,
 }
@@ -71,75 +73,100 @@ pub fn cases() -> Vec<BootCase> {
     use Check::*;
     let x86 = "qemu-i386-pc";
     let arm = "qemu-virt-aarch64";
+    let ok = |name, board, mem, smp, cmdline, checks: Vec<Check>| BootCase {
+        name,
+        board,
+        mem,
+        smp,
+        cmdline,
+        qemu_args: &[],
+        expect_success: true,
+        checks: [checks, vec![Lacks("ERROR"), Lacks("WARN"), Has("MEMBLOCK configuration:")]].concat(),
+    };
+    let fails = |name, board, cmdline, checks: Vec<Check>| BootCase {
+        name,
+        board,
+        mem: "128M",
+        smp: 1,
+        cmdline,
+        qemu_args: &[],
+        expect_success: false,
+        checks,
+    };
     vec![
+        ok("x86-128M", x86, "128M", 1, "", vec![
+            // The six entries SeaBIOS hands over, then Linux's x86-32 low-memory policy.
+            Count("BIOS-e820: [mem ", 6),
+            Has("BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable"),
+            Has("BIOS-e820: [mem 0x000000000009fc00-0x000000000009ffff] reserved"),
+            Has("BIOS-e820: [mem 0x00000000000f0000-0x00000000000fffff] reserved"),
+            Has("BIOS-e820: [mem 0x0000000000100000-0x0000000007fdffff] usable"),
+            Has("BIOS-e820: [mem 0x0000000007fe0000-0x0000000007ffffff] reserved"),
+            Has("BIOS-e820: [mem 0x00000000fffc0000-0x00000000ffffffff] reserved"),
+            Has("e820: update [mem 0x00000000-0x00000fff] usable ==> reserved"),
+            Has("e820: remove [mem 0x000a0000-0x000fffff] usable"),
+            // Linux 6.1 i386 reports 130552K for this machine.
+            Has(" memory size = 0x0000000007f7e000 reserved size = "),
+            Has(" memory[0x0]\t[0x0000000000001000-0x000000000009efff], 0x000000000009e000 bytes flags: 0x0"),
+            Has(" memory[0x1]\t[0x0000000000100000-0x0000000007fdffff], 0x0000000007ee0000 bytes flags: 0x0"),
+            HasAll(&["early reserve: [mem 0x0000000000100000-", "] kernel image"]),
+            HasAll(&["early reserve: [mem ", "] Multiboot information"]),
+            HasAll(&["early reserve: [mem ", "] Multiboot memory map"]),
+            Has("early reserve: [mem 0x000000000009f000-0x00000000000fffff] BIOS: EBDA, VGA and ROM area below 1 MiB"),
+            Has(" reserved[0x0]\t[0x0000000000000000-0x0000000000000fff], 0x0000000000001000 bytes flags: 0x0"),
+            Has("memblock: 130552 KiB RAM in 2 region(s)"),
+        ]),
+        ok("x86-512M-smp4", x86, "512M", 4, "", vec![
+            Has("BIOS-e820: [mem 0x0000000000100000-0x000000001ffdffff] usable"),
+            Has(" memory[0x1]\t[0x0000000000100000-0x000000001ffdffff], 0x000000001fee0000 bytes flags: 0x0"),
+        ]),
+        ok("x86-3G", x86, "3G", 1, "", vec![
+            Has("BIOS-e820: [mem 0x0000000000100000-0x00000000bffdffff] usable"),
+            Has(" memory[0x1]\t[0x0000000000100000-0x00000000bffdffff], 0x00000000bfee0000 bytes flags: 0x0"),
+        ]),
+        ok("x86-mem64M", x86, "128M", 1, "mem=64M", vec![
+            // x86 mem= is an address limit (parse_memopt).
+            Has(" memory size = 0x0000000003f9e000 "),
+            Has(" memory[0x1]\t[0x0000000000100000-0x0000000003ffffff], 0x0000000003f00000 bytes flags: 0x0"),
+        ]),
+        ok("x86-memblock-debug", x86, "128M", 1, "memblock=debug", vec![
+            Has("memblock_add: [0x0000000000001000-0x000000000009fbff]"),
+            Has("memblock_reserve: [0x0000000000000000-0x0000000000000fff]"),
+        ]),
+        fails("x86-bad-cmdline", x86, "mem=lots", vec![Has("mem=lots: not a size"), Has("boot failed: bad boot command line")]),
+        fails("x86-forced-panic", x86, "selftest=panic", vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])]),
+        ok("arm-256M", arm, "256M", 1, "", vec![
+            Has("OF: fdt: memory bank [mem 0x0000000040000000-0x000000004fffffff] node 0"),
+            Has(" memory[0x0]\t[0x0000000040000000-0x000000004fffffff], 0x0000000010000000 bytes on node 0 flags: 0x0"),
+            HasAll(&["early reserve: [mem 0x0000000040200000-", "] kernel image"]),
+            HasAll(&["OF: fdt: reserved [mem ", "] device tree blob"]),
+            Has("console: PL011 at 0x9000000 (/pl011@9000000, from /chosen/stdout-path)"),
+        ]),
+        ok("arm-1G-smp4", arm, "1G", 4, "", vec![
+            Has("OF: fdt: memory bank [mem 0x0000000040000000-0x000000007fffffff] node 0"),
+        ]),
+        ok("arm-mem64M", arm, "256M", 1, "mem=64M", vec![
+            // arm64 mem= keeps the first 64 MiB of RAM (memblock_mem_limit_remove_map).
+            Has(" memory size = 0x0000000004000000 "),
+            Has(" memory[0x0]\t[0x0000000040000000-0x0000000043ffffff], 0x0000000004000000 bytes on node 0 flags: 0x0"),
+        ]),
         BootCase {
-            name: "x86-128M",
-            board: x86,
-            mem: "128M",
-            smp: 1,
-            cmdline: "",
-            expect_success: true,
-            checks: vec![
-                Count("BIOS-e820: [mem ", 6),
-                Has("BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable"),
-                Has("BIOS-e820: [mem 0x0000000000100000-0x0000000007fdffff] usable"),
-                Has("BIOS-e820: [mem 0x00000000fffc0000-0x00000000ffffffff] reserved"),
-            ],
+            qemu_args: &["-machine", "virtualization=on"],
+            ..ok("arm-el2", arm, "256M", 1, "", vec![Has("entered at EL2")])
         },
         BootCase {
-            name: "x86-512M-smp4",
-            board: x86,
-            mem: "512M",
-            smp: 4,
-            cmdline: "",
-            expect_success: true,
-            checks: vec![Has("BIOS-e820: [mem 0x0000000000100000-0x000000001ffdffff] usable")],
+            qemu_args: &["-dtb", "boards/qemu-virt-aarch64/testdata/virt-reserved.dtb"],
+            ..ok("arm-dtb-reserved", arm, "256M", 1, "", vec![
+                Has("OF: fdt: reserved [mem 0x000000004f000000-0x000000004f00ffff] /memreserve/"),
+                Has("OF: reserved mem: [mem 0x000000004e000000-0x000000004e0fffff] (1024 KiB) nomap non-reusable firmware@4e000000"),
+                Has("OF: reserved mem: [mem 0x000000004d000000-0x000000004d1fffff] (2048 KiB) map non-reusable mailbox@4d000000"),
+                Has("OF: reserved mem: [mem 0x0000000047c00000-0x0000000047ffffff] (4096 KiB) map reusable dma-pool"),
+                Has(" memory[0x1]\t[0x000000004e000000-0x000000004e0fffff], 0x0000000000100000 bytes on node 0 flags: 0x4"),
+                Has(" reserved[0x2]\t[0x000000004d000000-0x000000004d1fffff], 0x0000000000200000 bytes flags: 0x0"),
+                Has(" reserved[0x3]\t[0x000000004f000000-0x000000004f00ffff], 0x0000000000010000 bytes flags: 0x0"),
+            ])
         },
-        BootCase {
-            name: "x86-3G",
-            board: x86,
-            mem: "3G",
-            smp: 1,
-            cmdline: "",
-            expect_success: true,
-            checks: vec![Has("BIOS-e820: [mem 0x0000000000100000-0x00000000bffdffff] usable")],
-        },
-        BootCase {
-            name: "x86-forced-panic",
-            board: x86,
-            mem: "128M",
-            smp: 1,
-            cmdline: "selftest=panic",
-            expect_success: false,
-            checks: vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])],
-        },
-        BootCase {
-            name: "arm-256M",
-            board: arm,
-            mem: "256M",
-            smp: 1,
-            cmdline: "",
-            expect_success: true,
-            checks: vec![Has("[mem 0x0000000040000000-0x000000004fffffff]")],
-        },
-        BootCase {
-            name: "arm-1G-smp4",
-            board: arm,
-            mem: "1G",
-            smp: 4,
-            cmdline: "",
-            expect_success: true,
-            checks: vec![Has("[mem 0x0000000040000000-0x000000007fffffff]")],
-        },
-        BootCase {
-            name: "arm-forced-panic",
-            board: arm,
-            mem: "256M",
-            smp: 1,
-            cmdline: "selftest=panic",
-            expect_success: false,
-            checks: vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])],
-        },
+        fails("arm-forced-panic", arm, "selftest=panic", vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])]),
     ]
 }
 
@@ -157,13 +184,17 @@ fn host_tests(root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn run_case(board: &Board, built: &Built, case: &BootCase) -> Result<Result<(), String>> {
+fn run_case(root: &Path, board: &Board, built: &Built, case: &BootCase) -> Result<Result<(), String>> {
     let timeout = Duration::from_secs(60);
     let opts = RunOpts {
         mem_bytes: crate::size::parse_size(case.mem)?,
         smp: case.smp,
         cmdline: case.cmdline.into(),
-        extra_args: Vec::new(),
+        extra_args: case
+            .qemu_args
+            .iter()
+            .map(|a| if a.starts_with("boards/") { root.join(a).display().to_string() } else { (*a).to_owned() })
+            .collect(),
         timeout,
         echo: false,
     };
@@ -229,7 +260,7 @@ pub fn run_all(root: &Path, host_only: bool, filter: Option<&str>) -> Result<()>
     for case in &cases {
         let (b, built) = boards.iter().find(|(b, _)| b.name == case.board).expect("built above");
         let t = Instant::now();
-        match run_case(b, built, case)? {
+        match run_case(root, b, built, case)? {
             Ok(()) => {
                 passed += 1;
                 eprintln!("boot {:<24} ok ({:.1} s)", case.name, t.elapsed().as_secs_f64());
