@@ -1,0 +1,450 @@
+//! The buddy allocator of one zone: free lists, merging, splitting, migratetype fallback, and
+//! the zonelist walk of `alloc_pages`.
+//!
+//! Mirrors (Linux 6.1 `mm/page_alloc.c`): `add_to_free_list{,_tail}`, `move_to_free_list`,
+//! `del_page_from_free_list`, `page_is_buddy`/`find_buddy_page_pfn`, `__free_one_page`
+//! (merge while the buddy is a free block of the same order in the same zone, then add to the
+//! head, or to the tail when `FPI_TO_TAIL` or `buddy_merge_likely`), `expand`,
+//! `__rmqueue_smallest`, `__rmqueue_fallback` with `find_suitable_fallback`,
+//! `can_steal_fallback`, `steal_suitable_fallback` and `move_freepages_block`, `__rmqueue`,
+//! `__zone_watermark_ok` and `get_page_from_freelist`.
+//!
+//! Invariants: a free block's head has `BUDDY`, its order and the migratetype of the list it
+//! is on; `nr_free` and the zone's free-page count change only in `add`/`del`, so they always
+//! match the lists.
+//!
+//! The zonelist of a request is the node's populated zones from the highest allowed one down
+//! (`HighMem → Normal → DMA32 → DMA`). Each zone is tried against the `low` watermark
+//! (`ALLOC_WMARK_LOW`, the fast path), then all against `min` (the slow path after waking
+//! kswapd; halved for `__GFP_HIGH`), then, for `__GFP_NOFAIL`, with no watermark at all
+//! (`__alloc_pages_cpuset_fallback(ALLOC_NO_WATERMARKS)`). `lowmem_reserve` is applied as in
+//! Linux.
+use crate::page::{MemMap, Page, PageFlags};
+use crate::zone::{Zone, WMARK_LOW, WMARK_MIN};
+use crate::{AllocError, FreeError, Gfp, Migratetype, Node, Pfn, MAX_ORDER, MIGRATE_TYPES};
+
+/// Links the free block at `pfn` into `mt`'s list of `order` (at the tail if `tail`) and marks
+/// it Buddy (`add_to_free_list` + `set_buddy_order`).
+pub(crate) fn add_to_free_list(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, order: u32, mt: Migratetype, tail: bool) {
+    let idx = map.idx(pfn).expect("free block inside the map");
+    let list = &mut zone.free_area[order as usize].free_list[mt as usize];
+    let (old_head, old_tail) = (list.head, list.tail);
+    {
+        let p = map.at_mut(idx);
+        p.flags = PageFlags::BUDDY;
+        p.order = order as u8;
+        p.set_migratetype(mt);
+        p.refcount = 0;
+        if tail {
+            p.next = Page::NONE;
+            p.prev = old_tail;
+        } else {
+            p.next = old_head;
+            p.prev = Page::NONE;
+        }
+    }
+    if tail {
+        if old_tail == Page::NONE {
+            list.head = idx;
+        } else {
+            map.at_mut(old_tail).next = idx;
+        }
+        list.tail = idx;
+    } else {
+        if old_head == Page::NONE {
+            list.tail = idx;
+        } else {
+            map.at_mut(old_head).prev = idx;
+        }
+        list.head = idx;
+    }
+    zone.free_area[order as usize].nr_free += 1;
+    zone.nr_free_pages += 1 << order;
+}
+
+/// Unlinks the block at `pfn` from its list without touching its flags.
+fn unlink(map: &mut MemMap<'_>, zone: &mut Zone, idx: u32, order: u32) {
+    let (next, prev, mt) = {
+        let p = map.at(idx);
+        (p.next, p.prev, p.migratetype())
+    };
+    let list = &mut zone.free_area[order as usize].free_list[mt as usize];
+    if prev == Page::NONE {
+        list.head = next;
+    } else {
+        map.at_mut(prev).next = next;
+    }
+    if next == Page::NONE {
+        list.tail = prev;
+    } else {
+        map.at_mut(next).prev = prev;
+    }
+    let p = map.at_mut(idx);
+    p.next = Page::NONE;
+    p.prev = Page::NONE;
+}
+
+/// Takes the free block at `pfn` off its list and clears Buddy (`del_page_from_free_list`).
+pub(crate) fn del_page_from_free_list(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, order: u32) {
+    let idx = map.idx(pfn).expect("free block inside the map");
+    unlink(map, zone, idx, order);
+    let p = map.at_mut(idx);
+    p.flags = PageFlags(0);
+    p.order = 0;
+    zone.free_area[order as usize].nr_free -= 1;
+    zone.nr_free_pages -= 1 << order;
+}
+
+/// Moves the free block at `pfn` to the tail of `mt`'s list (`move_to_free_list`).
+fn move_to_free_list(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, order: u32, mt: Migratetype) {
+    del_page_from_free_list(map, zone, pfn, order);
+    add_to_free_list(map, zone, pfn, order, mt, true);
+}
+
+/// True if `pfn` is the head of a free block of `order` in zone `zone_idx` (`page_is_buddy`);
+/// false outside the map or in a hole (holes are never Buddy).
+fn page_is_buddy(map: &MemMap<'_>, zone_idx: u8, pfn: u64, order: u32) -> bool {
+    map.get(pfn).is_some_and(|p| p.is_buddy() && p.order() == order && p.zone == zone_idx)
+}
+
+/// `get_pageblock_migratetype`.
+pub(crate) fn pageblock_mt(map: &MemMap<'_>, pageblock_order: u32, pfn: u64) -> Migratetype {
+    map.page(pfn & !((1u64 << pageblock_order) - 1)).pageblock_mt()
+}
+
+fn set_pageblock_mt(map: &mut MemMap<'_>, pageblock_order: u32, pfn: u64, mt: Migratetype) {
+    map.page_mut(pfn & !((1u64 << pageblock_order) - 1)).set_pageblock_mt(mt);
+}
+
+/// Frees the block `[pfn, pfn + 1 << order)` into `zone`, merging with free buddies
+/// (`__free_one_page`). `to_tail` is `FPI_TO_TAIL`.
+pub(crate) fn free_one_page(map: &mut MemMap<'_>, zone: &mut Zone, mut pfn: u64, mut order: u32, mt: Migratetype, to_tail: bool) {
+    let zone_idx = zone.zone_type as u8;
+    while order < MAX_ORDER - 1 {
+        let buddy = pfn ^ (1 << order);
+        if !page_is_buddy(map, zone_idx, buddy, order) {
+            break;
+        }
+        // Linux refuses to merge across pageblocks of isolated types here; with only the
+        // three mergeable types every pair merges.
+        del_page_from_free_list(map, zone, buddy, order);
+        pfn &= buddy;
+        order += 1;
+    }
+    let to_tail = to_tail || buddy_merge_likely(map, zone_idx, pfn, order);
+    add_to_free_list(map, zone, pfn, order, mt, to_tail);
+}
+
+/// `buddy_merge_likely`: the block's parent has a free buddy one order up, so this block will
+/// probably merge soon; queue it at the tail so it is not reused first.
+fn buddy_merge_likely(map: &MemMap<'_>, zone_idx: u8, pfn: u64, order: u32) -> bool {
+    if order >= MAX_ORDER - 2 {
+        return false;
+    }
+    let combined = pfn & !(1 << order);
+    page_is_buddy(map, zone_idx, combined ^ (1 << (order + 1)), order + 1)
+}
+
+/// Splits a block of order `high` at `pfn` down to `low`, putting the upper halves back on
+/// `mt`'s lists (`expand`).
+fn expand(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, low: u32, mut high: u32, mt: Migratetype) {
+    while high > low {
+        high -= 1;
+        add_to_free_list(map, zone, pfn + (1 << high), high, mt, false);
+    }
+}
+
+/// Takes the smallest free block of at least `order` from `mt`'s lists (`__rmqueue_smallest`).
+fn rmqueue_smallest(map: &mut MemMap<'_>, zone: &mut Zone, order: u32, mt: Migratetype) -> Option<u64> {
+    for current in order..MAX_ORDER {
+        let head = zone.free_area[current as usize].free_list[mt as usize].head;
+        if head == Page::NONE {
+            continue;
+        }
+        let pfn = map.pfn_of(head);
+        del_page_from_free_list(map, zone, pfn, current);
+        expand(map, zone, pfn, order, current, mt);
+        return Some(pfn);
+    }
+    None
+}
+
+/// `can_steal_fallback`: may a `start_mt` allocation of `order` claim the whole pageblock?
+fn can_steal_fallback(pageblock_order: u32, order: u32, start_mt: Migratetype) -> bool {
+    order >= pageblock_order
+        || order >= pageblock_order / 2
+        || matches!(start_mt, Migratetype::Reclaimable | Migratetype::Unmovable)
+}
+
+/// `find_suitable_fallback`: the first type in `fallbacks[mt]` with a free block of `order`,
+/// and whether its pageblock may be stolen.
+pub(crate) fn find_suitable_fallback(zone: &Zone, order: u32, mt: Migratetype, only_stealable: bool) -> Option<(Migratetype, bool)> {
+    let area = &zone.free_area[order as usize];
+    if area.nr_free == 0 {
+        return None;
+    }
+    for fallback in mt.fallbacks() {
+        if area.is_empty(fallback) {
+            continue;
+        }
+        let can_steal = can_steal_fallback(zone.pageblock_order, order, mt);
+        if !only_stealable || can_steal {
+            return Some((fallback, can_steal));
+        }
+    }
+    None
+}
+
+/// Moves the free blocks of the pageblock holding `pfn` to `mt`'s lists; returns the pages
+/// moved and the pages of the pageblock allocated as Movable (`move_freepages_block`).
+fn move_freepages_block(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, mt: Migratetype) -> (u64, u64) {
+    let pb = 1u64 << zone.pageblock_order;
+    let mut start = pfn & !(pb - 1);
+    let end = start + pb - 1;
+    // Do not cross zone boundaries.
+    if !zone.spans(start) {
+        start = pfn;
+    }
+    if !zone.spans(end) {
+        return (0, 0);
+    }
+    let (mut moved, mut movable) = (0, 0);
+    let mut p = start;
+    while p <= end {
+        let page = *map.page(p);
+        if page.is_buddy() {
+            let order = page.order();
+            move_to_free_list(map, zone, p, order, mt);
+            p += 1 << order;
+            moved += 1 << order;
+        } else if page.is_head() {
+            let n = (1u64 << page.order()).min(end + 1 - p);
+            if page.migratetype() == Migratetype::Movable {
+                movable += n;
+            }
+            p += n;
+        } else {
+            p += 1;
+        }
+    }
+    (moved, movable)
+}
+
+/// `steal_suitable_fallback`: claim the block at `pfn` (of another type) for `start_mt`,
+/// taking its whole pageblock when the order is large enough or when enough of the pageblock
+/// is free or alike.
+fn steal_suitable_fallback(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, start_mt: Migratetype, whole_block: bool) {
+    let current_order = map.page(pfn).order();
+    let pb_order = zone.pageblock_order;
+    let old_block_type = pageblock_mt(map, pb_order, pfn);
+    if current_order >= pb_order {
+        // change_pageblock_range: take ownership of every pageblock of the block.
+        let mut p = pfn;
+        while p < pfn + (1 << current_order) {
+            set_pageblock_mt(map, pb_order, p, start_mt);
+            p += 1 << pb_order;
+        }
+    } else if whole_block {
+        let (free_pages, movable_pages) = move_freepages_block(map, zone, pfn, start_mt);
+        if free_pages != 0 {
+            let alike = if start_mt == Migratetype::Movable {
+                movable_pages
+            } else if old_block_type == Migratetype::Movable {
+                (1u64 << pb_order) - (free_pages + movable_pages)
+            } else {
+                0
+            };
+            if free_pages + alike >= 1 << (pb_order - 1) {
+                set_pageblock_mt(map, pb_order, pfn, start_mt);
+            }
+            return;
+        }
+    }
+    move_to_free_list(map, zone, pfn, current_order, start_mt);
+}
+
+/// `__rmqueue_fallback`: steal from another migratetype, largest block first (or, for a
+/// movable request that may not steal, the smallest block). Returns false if nothing is free.
+fn rmqueue_fallback(map: &mut MemMap<'_>, zone: &mut Zone, order: u32, start_mt: Migratetype) -> bool {
+    let mut found = None;
+    for current in (order..MAX_ORDER).rev() {
+        let Some((fallback, can_steal)) = find_suitable_fallback(zone, current, start_mt, false) else {
+            continue;
+        };
+        if !can_steal && start_mt == Migratetype::Movable && current > order {
+            // find_smallest: do not break up a large block for nothing.
+            found = (order..MAX_ORDER).find_map(|o| find_suitable_fallback(zone, o, start_mt, false).map(|f| (o, f.0, f.1)));
+        } else {
+            found = Some((current, fallback, can_steal));
+        }
+        break;
+    }
+    let Some((current, fallback, can_steal)) = found else {
+        return false;
+    };
+    let head = zone.free_area[current as usize].free_list[fallback as usize].head;
+    let pfn = map.pfn_of(head);
+    steal_suitable_fallback(map, zone, pfn, start_mt, can_steal);
+    true
+}
+
+/// `__rmqueue`: the smallest block of `mt`, else steal and retry.
+pub(crate) fn rmqueue(map: &mut MemMap<'_>, zone: &mut Zone, order: u32, mt: Migratetype) -> Option<u64> {
+    loop {
+        if let Some(pfn) = rmqueue_smallest(map, zone, order, mt) {
+            return Some(pfn);
+        }
+        if !rmqueue_fallback(map, zone, order, mt) {
+            return None;
+        }
+    }
+}
+
+/// `__zone_watermark_ok` with `free_pages = NR_FREE_PAGES`: after taking `1 << order` pages
+/// the zone must keep more than `mark + lowmem_reserve[highest_zoneidx]` free, and for
+/// `order > 0` a free block of at least `order` must exist.
+pub(crate) fn zone_watermark_ok(zone: &Zone, order: u32, mark: u64, highest_zoneidx: usize, alloc_high: bool) -> bool {
+    let mut min = mark as i64;
+    if alloc_high {
+        min -= min / 2;
+    }
+    let free = zone.nr_free_pages as i64 - ((1i64 << order) - 1);
+    if free <= min + zone.lowmem_reserve[highest_zoneidx] as i64 {
+        return false;
+    }
+    if order == 0 {
+        return true;
+    }
+    (order..MAX_ORDER).any(|o| {
+        let area = &zone.free_area[o as usize];
+        area.nr_free != 0 && (0..MIGRATE_TYPES).any(|mt| !area.free_list[mt].is_empty())
+    })
+}
+
+/// Which watermark an attempt checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wmark {
+    Low,
+    Min,
+    None,
+}
+
+impl Node<'_> {
+    /// Checks `zone`'s watermark `mark` (pages) for an allocation of `order` whose highest
+    /// allowed zone is `highest_zone` (`zone_watermark_ok`).
+    pub fn zone_watermark_ok(&self, zone: crate::ZoneType, order: u32, mark: u64, highest_zone: crate::ZoneType) -> bool {
+        order < MAX_ORDER && zone_watermark_ok(&self.zones[zone as usize], order, mark, highest_zone as usize, false)
+    }
+
+    /// Allocates `1 << order` contiguous pages (`alloc_pages` / `__alloc_pages`), walking the
+    /// zonelist from `gfp.highest_zone` down. Returns the first pfn. The head page gets
+    /// refcount 1.
+    ///
+    /// # Errors
+    /// [`AllocError::InvalidOrder`] for `order >= MAX_ORDER`; [`AllocError::NoMemory`] when no
+    /// zone can serve it; [`AllocError::NoFailUnsatisfied`] when a `nofail` request cannot be
+    /// served even below the watermarks. Nothing changes on error.
+    pub fn alloc_pages(&mut self, gfp: Gfp, order: u32) -> Result<Pfn, AllocError> {
+        if order >= MAX_ORDER {
+            return Err(AllocError::InvalidOrder { order });
+        }
+        let highest = self.config.resolve_zone(gfp.highest_zone) as usize;
+        let passes: &[Wmark] = if gfp.nofail { &[Wmark::Low, Wmark::Min, Wmark::None] } else { &[Wmark::Low, Wmark::Min] };
+        for &pass in passes {
+            for zi in (0..=highest).rev() {
+                let Node { zones, mem_map, .. } = self;
+                let zone = &mut zones[zi];
+                if !zone.populated() || zone.managed_pages == 0 {
+                    continue;
+                }
+                let ok = match pass {
+                    Wmark::Low => zone_watermark_ok(zone, order, zone.watermark[WMARK_LOW], highest, gfp.high),
+                    Wmark::Min => zone_watermark_ok(zone, order, zone.watermark[WMARK_MIN], highest, gfp.high),
+                    Wmark::None => true,
+                };
+                if !ok {
+                    continue;
+                }
+                if let Some(pfn) = rmqueue(mem_map, zone, order, gfp.migratetype) {
+                    let p = mem_map.page_mut(pfn);
+                    p.flags = PageFlags::HEAD;
+                    p.order = order as u8;
+                    p.set_migratetype(gfp.migratetype);
+                    p.refcount = 1;
+                    zone.nr_allocated_pages += 1 << order;
+                    return Ok(Pfn(pfn));
+                }
+            }
+        }
+        if gfp.nofail {
+            Err(AllocError::NoFailUnsatisfied { order })
+        } else {
+            Err(AllocError::NoMemory { order })
+        }
+    }
+
+    /// The free block containing `pfn`, if any (`is_free_buddy_page`): `(head, order)`.
+    pub fn free_block_containing(&self, pfn: u64) -> Option<(u64, u32)> {
+        self.block_containing(pfn, Page::is_buddy)
+    }
+
+    /// The allocated block containing `pfn`, if any: `(head, order)`.
+    pub fn allocated_block_containing(&self, pfn: u64) -> Option<(u64, u32)> {
+        self.block_containing(pfn, Page::is_head)
+    }
+
+    fn block_containing(&self, pfn: u64, is: fn(&Page) -> bool) -> Option<(u64, u32)> {
+        for order in 0..MAX_ORDER {
+            let head = pfn & !((1u64 << order) - 1);
+            if let Some(p) = self.mem_map.get(head) {
+                if is(p) && p.order() >= order {
+                    return (pfn < head + (1 << p.order())).then_some((head, p.order()));
+                }
+            }
+        }
+        None
+    }
+
+    /// Frees a block returned by [`Node::alloc_pages`] (`__free_pages`): checks it, then merges
+    /// it back into its zone's free lists (head of the list, as Linux's non-`FPI_TO_TAIL` path).
+    ///
+    /// # Errors
+    /// See [`FreeError`]: bad order, misalignment, a pfn outside the map or in a hole, a
+    /// reserved page, a page already free (double free), or a page that is not the head of an
+    /// allocated block of this order. Nothing changes on error.
+    pub fn free_pages(&mut self, pfn: Pfn, order: u32) -> Result<(), FreeError> {
+        let Pfn(p) = pfn;
+        if order >= MAX_ORDER {
+            return Err(FreeError::InvalidOrder { order });
+        }
+        if p & ((1 << order) - 1) != 0 {
+            return Err(FreeError::Misaligned { pfn, order });
+        }
+        let Some(page) = self.mem_map.get(p).copied() else {
+            return Err(FreeError::OutsideMap { pfn });
+        };
+        if page.is_hole() {
+            return Err(FreeError::Hole { pfn });
+        }
+        if page.is_reserved() {
+            return Err(FreeError::Reserved { pfn });
+        }
+        if self.free_block_containing(p).is_some() {
+            return Err(FreeError::DoubleFree { pfn });
+        }
+        if !page.is_head() || page.order() != order {
+            return Err(FreeError::NotAllocatedAs { pfn, order });
+        }
+        let zi = page.zone as usize;
+        let Node { zones, mem_map, .. } = self;
+        let zone = &mut zones[zi];
+        let pg = mem_map.page_mut(p);
+        pg.flags = PageFlags(0);
+        pg.order = 0;
+        pg.refcount = 0;
+        zone.nr_allocated_pages -= 1 << order;
+        let mt = pageblock_mt(mem_map, zone.pageblock_order, p);
+        free_one_page(mem_map, zone, p, order, mt, false);
+        Ok(())
+    }
+}

@@ -1,0 +1,179 @@
+//! The accounting check: every invariant of the crate, verified from scratch.
+//!
+//! Per zone: each free list is a well-formed doubly-linked list (prev of next is self, the
+//! tail is the last element, no cycles), its blocks are Buddy heads of the right order,
+//! migratetype and zone, aligned and inside the zone; `nr_free` of each order equals the blocks
+//! on its lists; `NR_FREE_PAGES` equals the pages they hold. A linear walk of the zone span
+//! then classifies every page as hole, Reserved, free block or allocated block, checks that
+//! tail pages carry no flags, and that the Buddy heads found are exactly the listed blocks
+//! (same count; the link checks rule out a block listed twice). No two free buddies of the
+//! same order below `MAX_ORDER - 1` are left unmerged. `managed_pages` = free + allocated.
+//! Pages outside every zone must be Reserved.
+//!
+//! Linux has pieces of this under `CONFIG_DEBUG_VM` (`check_new_page`, `bad_page`); here it is
+//! one function that tests and firmware self-tests can call.
+use core::fmt;
+
+use crate::page::{Page, NO_ZONE};
+use crate::{Migratetype, Node, ZoneType, MAX_ORDER};
+
+/// The first broken invariant [`Node::check`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckError {
+    /// The zone concerned, if any.
+    pub zone: Option<ZoneType>,
+    /// The page concerned, if any.
+    pub pfn: Option<u64>,
+    /// What is wrong.
+    pub what: &'static str,
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("page-alloc check: ")?;
+        if let Some(z) = self.zone {
+            write!(f, "zone {}: ", z.name())?;
+        }
+        if let Some(p) = self.pfn {
+            write!(f, "pfn {p:#x}: ")?;
+        }
+        f.write_str(self.what)
+    }
+}
+
+impl Node<'_> {
+    /// Verifies all accounting invariants (see the module documentation).
+    ///
+    /// # Errors
+    /// The first violation found.
+    pub fn check(&self) -> Result<(), CheckError> {
+        let map = &self.mem_map;
+        for zone in &self.zones {
+            let zt = Some(zone.zone_type);
+            let err = |pfn: Option<u64>, what| Err(CheckError { zone: zt, pfn, what });
+            let mut listed_blocks = 0u64;
+            let mut listed_pages = 0u64;
+            for order in 0..MAX_ORDER {
+                let area = &zone.free_area[order as usize];
+                let mut blocks = 0u64;
+                for mt in Migratetype::ALL {
+                    let list = area.free_list[mt as usize];
+                    let mut prev = Page::NONE;
+                    let mut cur = list.head;
+                    let mut steps = 0usize;
+                    while cur != Page::NONE {
+                        steps += 1;
+                        if steps > map.pages.len() || cur as usize >= map.pages.len() {
+                            return err(None, "free list has a cycle or a bad link");
+                        }
+                        let pfn = map.pfn_of(cur);
+                        let p = map.at(cur);
+                        if p.prev != prev {
+                            return err(Some(pfn), "free list prev link broken");
+                        }
+                        if !p.is_buddy() || p.is_reserved() || p.is_head() {
+                            return err(Some(pfn), "listed page is not a Buddy head");
+                        }
+                        if p.order() != order || p.migratetype() != mt {
+                            return err(Some(pfn), "listed page has the wrong order or migratetype");
+                        }
+                        if p.zone != zone.zone_type as u8 {
+                            return err(Some(pfn), "listed page belongs to another zone");
+                        }
+                        if pfn & ((1 << order) - 1) != 0 {
+                            return err(Some(pfn), "free block not aligned to its order");
+                        }
+                        if !zone.spans(pfn) || !zone.spans(pfn + (1 << order) - 1) {
+                            return err(Some(pfn), "free block outside its zone");
+                        }
+                        blocks += 1;
+                        prev = cur;
+                        cur = p.next;
+                    }
+                    if list.tail != prev {
+                        return err(None, "free list tail is not its last element");
+                    }
+                }
+                if blocks != area.nr_free {
+                    return err(None, "nr_free differs from the blocks on the lists");
+                }
+                listed_blocks += blocks;
+                listed_pages += blocks << order;
+            }
+            if listed_pages != zone.nr_free_pages {
+                return err(None, "NR_FREE_PAGES differs from the pages on the lists");
+            }
+
+            // Linear walk over the span.
+            let (mut buddy_heads, mut buddy_pages, mut alloc_pages) = (0u64, 0u64, 0u64);
+            let mut pfn = zone.zone_start_pfn;
+            while pfn < zone.zone_end_pfn() {
+                let Some(p) = map.get(pfn) else {
+                    return err(Some(pfn), "zone page outside the map");
+                };
+                if p.is_hole() {
+                    if !p.is_reserved() || p.is_buddy() || p.is_head() {
+                        return err(Some(pfn), "hole page not plain Reserved");
+                    }
+                    pfn += 1;
+                } else if p.is_reserved() {
+                    if p.flags.0 != crate::PageFlags::RESERVED.0 {
+                        return err(Some(pfn), "reserved page has other flags");
+                    }
+                    pfn += 1;
+                } else if p.is_buddy() || p.is_head() {
+                    let order = p.order();
+                    if order >= MAX_ORDER || pfn & ((1 << order) - 1) != 0 {
+                        return err(Some(pfn), "block head with a bad order or alignment");
+                    }
+                    let n = 1u64 << order;
+                    if !zone.spans(pfn + n - 1) {
+                        return err(Some(pfn), "block crosses the zone end");
+                    }
+                    for t in pfn + 1..pfn + n {
+                        match map.get(t) {
+                            Some(tp) if tp.flags.0 == 0 && tp.zone == p.zone => {}
+                            _ => return err(Some(t), "tail page of a block has flags or another zone"),
+                        }
+                    }
+                    if p.is_buddy() {
+                        buddy_heads += 1;
+                        buddy_pages += n;
+                        if order < MAX_ORDER - 1 {
+                            let b = pfn ^ n;
+                            if map.get(b).is_some_and(|bp| bp.is_buddy() && bp.order() == order && bp.zone == p.zone) {
+                                return err(Some(pfn), "two free buddies left unmerged");
+                            }
+                        }
+                    } else {
+                        if p.refcount != 1 {
+                            return err(Some(pfn), "allocated head without refcount 1");
+                        }
+                        alloc_pages += n;
+                    }
+                    pfn += n;
+                } else {
+                    return err(Some(pfn), "page is neither hole, reserved, free nor allocated");
+                }
+            }
+            if buddy_heads != listed_blocks || buddy_pages != listed_pages {
+                return err(None, "Buddy pages differ from the listed blocks");
+            }
+            if alloc_pages != zone.nr_allocated_pages {
+                return err(None, "allocated pages differ from the allocation count");
+            }
+            if zone.managed_pages != listed_pages + alloc_pages {
+                return err(None, "managed_pages != free + allocated");
+            }
+        }
+        // Pages outside every zone.
+        for (i, p) in map.pages.iter().enumerate() {
+            let pfn = map.pfn_of(i as u32);
+            let in_zone = self.zones.iter().any(|z| z.spans(pfn));
+            if !in_zone && (!p.is_reserved() || p.is_buddy() || p.is_head() || (p.zone != NO_ZONE && !p.is_hole())) {
+                return Err(CheckError { zone: None, pfn: Some(pfn), what: "page outside every zone is not Reserved" });
+            }
+        }
+        Ok(())
+    }
+}

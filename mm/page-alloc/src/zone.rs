@@ -1,0 +1,586 @@
+//! Zones and the node: layout from memblock (`free_area_init`, `calculate_node_totalpages`,
+//! `memmap_init`, `init_unavailable_range`).
+//!
+//! # Zone layout (`free_area_init`, v6.1)
+//! The architecture passes `max_zone_pfn[]`, the exclusive upper pfn of each zone
+//! (`zone_sizes_init`). Starting at the first memory pfn, each configured zone (in
+//! [`ZoneType`] order, `ZONE_MOVABLE` skipped) gets `[start, max(max_zone_pfn, start))` and the
+//! next one starts where it ended (`arch_zone_{lowest,highest}_possible_pfn`). Per zone, the
+//! span is clamped to the node (`zone_spanned_pages_in_node`), `present_pages` is the span
+//! minus the pages not covered by memblock memory (`zone_absent_pages_in_range`), and
+//! `managed_pages` counts what `__free_pages_core` later hands to the buddy allocator.
+//!
+//! # Holes (`memmap_init` / `init_unavailable_range`)
+//! Walking the memory ranges in order, each populated zone's part of a range is initialised and
+//! the gap since the previous part (`hole_pfn`) is a hole attributed to this zone, printed as
+//! `On node N, zone Z: P pages in unavailable ranges` if it has valid pages. With SPARSEMEM,
+//! the tail up to the end of the last memory section is a hole of the last zone too; with
+//! FLATMEM (6.1) there is no tail. A pageblock whose first page is not valid (`pfn_valid`:
+//! inside the map for FLATMEM, in a section with memory for SPARSEMEM) is skipped whole.
+//!
+//! # Pageblocks
+//! Every pageblock whose first page is memory in a zone starts `MIGRATE_MOVABLE`
+//! (`memmap_init_range`); the others stay `MIGRATE_UNMOVABLE` (0).
+use core::fmt;
+
+use memblock::Memblock;
+use mm_types::{pfn_down, pfn_up, LineSink, PAGE_SHIFT};
+
+use crate::page::{MemMap, PageFlags, NO_ZONE};
+use crate::{Migratetype, MAX_NR_ZONES, MAX_ORDER, MIGRATE_TYPES};
+
+/// Zone types (`enum zone_type`), in address order. Which exist is per architecture
+/// ([`ArchConfig::zones`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum ZoneType {
+    /// `ZONE_DMA`: x86 ISA DMA below 16 MiB; arm64 6.1: below 4 GiB (or the DMA limit).
+    Dma = 0,
+    /// `ZONE_DMA32`: below 4 GiB (x86-64, arm64).
+    Dma32 = 1,
+    /// `ZONE_NORMAL`: directly mapped memory.
+    Normal = 2,
+    /// `ZONE_HIGHMEM`: x86-32 memory above the lowmem limit (896 MiB by default).
+    HighMem = 3,
+    /// `ZONE_MOVABLE`: only with `kernelcore=`/`movablecore=`; always empty here.
+    Movable = 4,
+}
+
+impl ZoneType {
+    /// All zone types, in index order.
+    pub const ALL: [Self; MAX_NR_ZONES] = [Self::Dma, Self::Dma32, Self::Normal, Self::HighMem, Self::Movable];
+
+    /// The zone with index `i`.
+    pub const fn from_index(i: usize) -> Option<Self> {
+        if i < MAX_NR_ZONES {
+            Some(Self::ALL[i])
+        } else {
+            None
+        }
+    }
+
+    /// Linux's `zone_names[]` entry.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Dma => "DMA",
+            Self::Dma32 => "DMA32",
+            Self::Normal => "Normal",
+            Self::HighMem => "HighMem",
+            Self::Movable => "Movable",
+        }
+    }
+
+    /// `is_highmem_idx`.
+    pub const fn is_highmem(self) -> bool {
+        matches!(self, Self::HighMem)
+    }
+}
+
+/// How `pfn_valid` and the tail hole behave (`CONFIG_FLATMEM` / `CONFIG_SPARSEMEM`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryModel {
+    /// One `mem_map`: a pfn is valid if the map covers it; no tail hole is reported.
+    Flatmem,
+    /// Sections of `1 << section_size_bits` bytes: a pfn is valid if its section holds
+    /// memory; the last section's tail is reported as a hole.
+    Sparsemem {
+        /// `SECTION_SIZE_BITS` (x86-32 non-PAE 26, PAE 29, x86-64 27, arm64 4K 27).
+        section_size_bits: u32,
+    },
+}
+
+/// What the architecture configures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArchConfig {
+    /// Which zone types exist (`CONFIG_ZONE_DMA`, `CONFIG_ZONE_DMA32`, `CONFIG_HIGHMEM`),
+    /// indexed by [`ZoneType`].
+    pub zones: [bool; MAX_NR_ZONES],
+    /// `pageblock_order` (x86-32 non-PAE: 10 = 4 MiB huge pages; PAE, x86-64, arm64 4K: 9).
+    pub pageblock_order: u32,
+    /// FLATMEM or SPARSEMEM.
+    pub memory_model: MemoryModel,
+}
+
+impl ArchConfig {
+    /// i386 non-PAE, FLATMEM (a default `i386_defconfig`-like build): DMA, Normal, HighMem.
+    pub const X86_32: Self = Self {
+        zones: [true, false, true, true, false],
+        pageblock_order: 10,
+        memory_model: MemoryModel::Flatmem,
+    };
+    /// i386 non-PAE built with SPARSEMEM (64 MiB sections).
+    pub const X86_32_SPARSEMEM: Self =
+        Self { memory_model: MemoryModel::Sparsemem { section_size_bits: 26 }, ..Self::X86_32 };
+    /// arm64 with 4 KiB pages (6.1): DMA, DMA32, Normal; SPARSEMEM with 128 MiB sections.
+    pub const ARM64_4K: Self = Self {
+        zones: [true, true, true, false, false],
+        pageblock_order: 9,
+        memory_model: MemoryModel::Sparsemem { section_size_bits: 27 },
+    };
+
+    /// True if zone `z` exists on this architecture.
+    pub const fn has_zone(&self, z: ZoneType) -> bool {
+        self.zones[z as usize]
+    }
+
+    /// The highest configured zone at or below `z` (`gfp_zone` folding a missing zone down).
+    pub fn resolve_zone(&self, z: ZoneType) -> ZoneType {
+        let mut i = z as usize;
+        while i > 0 && !self.zones[i] {
+            i -= 1;
+        }
+        ZoneType::ALL[i]
+    }
+}
+
+/// One free list (a `list_head`), by map index; [`crate::Page::NONE`] when empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FreeList {
+    pub(crate) head: u32,
+    pub(crate) tail: u32,
+}
+
+impl FreeList {
+    const EMPTY: Self = Self { head: crate::Page::NONE, tail: crate::Page::NONE };
+
+    /// True if the list holds no block (`free_area_empty`).
+    pub const fn is_empty(&self) -> bool {
+        self.head == crate::Page::NONE
+    }
+}
+
+/// Free blocks of one order (`struct free_area`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FreeArea {
+    pub(crate) free_list: [FreeList; MIGRATE_TYPES],
+    /// Blocks on all lists of this order (`nr_free`).
+    pub nr_free: u64,
+}
+
+impl FreeArea {
+    const EMPTY: Self = Self { free_list: [FreeList::EMPTY; MIGRATE_TYPES], nr_free: 0 };
+
+    /// True if the list for `mt` is empty (`free_area_empty`).
+    pub const fn is_empty(&self, mt: Migratetype) -> bool {
+        self.free_list[mt as usize].is_empty()
+    }
+}
+
+/// Watermark indices (`enum zone_watermarks`).
+pub(crate) const WMARK_MIN: usize = 0;
+pub(crate) const WMARK_LOW: usize = 1;
+pub(crate) const WMARK_HIGH: usize = 2;
+
+/// One zone of a node (`struct zone`).
+#[derive(Clone, Debug)]
+pub struct Zone {
+    /// Which zone.
+    pub zone_type: ZoneType,
+    /// Node id.
+    pub nid: i32,
+    /// First pfn of the span (0 when the zone spans nothing, as Linux).
+    pub zone_start_pfn: u64,
+    /// Pages spanned, holes included.
+    pub spanned_pages: u64,
+    /// Spanned pages minus holes.
+    pub present_pages: u64,
+    /// Pages handed to the buddy allocator (`managed_pages`).
+    pub managed_pages: u64,
+    /// The buddy free areas.
+    pub free_area: [FreeArea; MAX_ORDER as usize],
+    /// `_watermark[WMARK_MIN, WMARK_LOW, WMARK_HIGH]` in pages.
+    pub watermark: [u64; 3],
+    /// Pages kept back from allocations that could have used a higher zone
+    /// (`lowmem_reserve[highest_zoneidx]`).
+    pub lowmem_reserve: [u64; MAX_NR_ZONES],
+    /// `pageblock_order` of the architecture.
+    pub pageblock_order: u32,
+    /// Free pages (`NR_FREE_PAGES`).
+    pub(crate) nr_free_pages: u64,
+    /// Pages in blocks handed out by `alloc_pages` and not freed yet.
+    pub(crate) nr_allocated_pages: u64,
+}
+
+impl Zone {
+    fn new(zone_type: ZoneType, nid: i32, pageblock_order: u32) -> Self {
+        Self {
+            zone_type,
+            nid,
+            zone_start_pfn: 0,
+            spanned_pages: 0,
+            present_pages: 0,
+            managed_pages: 0,
+            free_area: [FreeArea::EMPTY; MAX_ORDER as usize],
+            watermark: [0; 3],
+            lowmem_reserve: [0; MAX_NR_ZONES],
+            pageblock_order,
+            nr_free_pages: 0,
+            nr_allocated_pages: 0,
+        }
+    }
+
+    /// Linux's name for the zone.
+    pub const fn name(&self) -> &'static str {
+        self.zone_type.name()
+    }
+    /// One past the last spanned pfn (`zone_end_pfn`).
+    pub const fn zone_end_pfn(&self) -> u64 {
+        self.zone_start_pfn + self.spanned_pages
+    }
+    /// `zone_spans_pfn`.
+    pub const fn spans(&self, pfn: u64) -> bool {
+        self.zone_start_pfn <= pfn && pfn < self.zone_end_pfn()
+    }
+    /// `populated_zone`: has present pages.
+    pub const fn populated(&self) -> bool {
+        self.present_pages != 0
+    }
+    /// Free pages (`zone_page_state(zone, NR_FREE_PAGES)`).
+    pub const fn free_pages(&self) -> u64 {
+        self.nr_free_pages
+    }
+    /// Pages currently allocated from this zone by `alloc_pages`.
+    pub const fn allocated_pages(&self) -> u64 {
+        self.nr_allocated_pages
+    }
+    /// `min_wmark_pages`.
+    pub const fn min_wmark_pages(&self) -> u64 {
+        self.watermark[WMARK_MIN]
+    }
+    /// `low_wmark_pages`.
+    pub const fn low_wmark_pages(&self) -> u64 {
+        self.watermark[WMARK_LOW]
+    }
+    /// `high_wmark_pages`.
+    pub const fn high_wmark_pages(&self) -> u64 {
+        self.watermark[WMARK_HIGH]
+    }
+}
+
+/// Why [`free_area_init`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitError {
+    /// memblock holds no memory.
+    NoMemory,
+    /// The map does not cover the node span `[node_start_pfn, node_end_pfn)`.
+    MapTooSmall {
+        /// First pfn of the node.
+        node_start_pfn: u64,
+        /// One past the last pfn of the node.
+        node_end_pfn: u64,
+    },
+    /// `pageblock_order` is not below `MAX_ORDER`.
+    BadPageblockOrder,
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoMemory => f.write_str("free_area_init: no memory in memblock"),
+            Self::MapTooSmall { node_start_pfn, node_end_pfn } => {
+                write!(f, "free_area_init: mem_map does not cover pfns [{node_start_pfn:#x}, {node_end_pfn:#x})")
+            }
+            Self::BadPageblockOrder => f.write_str("free_area_init: pageblock_order >= MAX_ORDER"),
+        }
+    }
+}
+
+/// A node (`pg_data_t`): its memory map, zones and allocator state.
+pub struct Node<'a> {
+    /// Node id.
+    pub nid: i32,
+    /// The architecture's configuration.
+    pub config: ArchConfig,
+    /// First pfn with memory (`node_start_pfn`).
+    pub node_start_pfn: u64,
+    /// Pages from the first to the last memory pfn (`node_spanned_pages`).
+    pub node_spanned_pages: u64,
+    /// Pages with memory (`node_present_pages`).
+    pub node_present_pages: u64,
+    /// `min_free_kbytes` (0 until [`Node::init_per_zone_wmark_min`]).
+    pub min_free_kbytes: u64,
+    pub(crate) zones: [Zone; MAX_NR_ZONES],
+    pub(crate) mem_map: MemMap<'a>,
+}
+
+impl fmt::Debug for Node<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("nid", &self.nid)
+            .field("node_start_pfn", &self.node_start_pfn)
+            .field("node_spanned_pages", &self.node_spanned_pages)
+            .field("node_present_pages", &self.node_present_pages)
+            .field("mem_map", &self.mem_map)
+            .finish()
+    }
+}
+
+impl<'a> Node<'a> {
+    /// The zone of type `z` (empty if the architecture lacks it).
+    pub fn zone(&self, z: ZoneType) -> &Zone {
+        &self.zones[z as usize]
+    }
+    /// All zone slots, in index order.
+    pub fn zones(&self) -> &[Zone; MAX_NR_ZONES] {
+        &self.zones
+    }
+    /// The memory map.
+    pub fn mem_map(&self) -> &MemMap<'a> {
+        &self.mem_map
+    }
+    /// The zone spanning `pfn`, if any (`page_zone` for a pfn inside a zone span).
+    pub fn zone_of(&self, pfn: u64) -> Option<ZoneType> {
+        self.zones.iter().find(|z| z.populated() && z.spans(pfn)).map(|z| z.zone_type)
+    }
+    /// Sum of present pages (`get_num_physpages`).
+    pub fn physpages(&self) -> u64 {
+        self.zones.iter().map(|z| z.present_pages).sum()
+    }
+    /// Sum of managed pages (`totalram_pages`).
+    pub fn totalram_pages(&self) -> u64 {
+        self.zones.iter().map(|z| z.managed_pages).sum()
+    }
+    /// Sum of free pages (`nr_free_pages`).
+    pub fn nr_free_pages(&self) -> u64 {
+        self.zones.iter().map(|z| z.nr_free_pages).sum()
+    }
+    /// Managed pages of HighMem (`totalhigh_pages`).
+    pub fn totalhigh_pages(&self) -> u64 {
+        self.zones[ZoneType::HighMem as usize].managed_pages
+    }
+    /// The pageblock migratetype of `pfn` (`get_pageblock_migratetype`), if the map covers it.
+    pub fn pageblock_migratetype(&self, pfn: u64) -> Option<Migratetype> {
+        let start = pfn & !((1u64 << self.config.pageblock_order) - 1);
+        self.mem_map.get(start).map(|p| p.pageblock_mt())
+    }
+}
+
+/// Memory pfn ranges `[PFN_UP(base), PFN_DOWN(end))` of memblock, non-empty ones
+/// (`for_each_mem_pfn_range`).
+fn mem_pfn_ranges<'m>(memblock: &'m Memblock<'_>) -> impl Iterator<Item = (u64, u64)> + 'm {
+    memblock.memory().iter().map(|r| (pfn_up(r.base), pfn_down(r.end()))).filter(|(s, e)| s < e)
+}
+
+/// Pages in `[start, end)` not covered by memory (`__absent_pages_in_range`).
+fn absent_pages_in_range(memblock: &Memblock<'_>, start: u64, end: u64) -> u64 {
+    let mut absent = end.saturating_sub(start);
+    for (s, e) in mem_pfn_ranges(memblock) {
+        let s = s.clamp(start, end);
+        let e = e.clamp(start, end);
+        absent -= e - s;
+    }
+    absent
+}
+
+/// Computes the zones of node `nid`, initialises the page map (zones, holes, pageblock
+/// migratetypes) and prints Linux's boot lines (`free_area_init` + `free_area_init_node` +
+/// `memmap_init`), for example for a 128 MiB PC on i386:
+///
+/// ```text
+/// Zone ranges:
+///   DMA      [mem 0x0000000000001000-0x0000000000ffffff]
+///   Normal   [mem 0x0000000001000000-0x0000000007fdffff]
+///   HighMem  empty
+/// Movable zone start for each node
+/// Early memory node ranges
+///   node   0: [mem 0x0000000000001000-0x000000000009efff]
+///   node   0: [mem 0x0000000000100000-0x0000000007fdffff]
+/// Initmem setup node 0 [mem 0x0000000000001000-0x0000000007fdffff]
+/// On node 0, zone DMA: 1 pages in unavailable ranges
+/// On node 0, zone DMA: 97 pages in unavailable ranges
+/// ```
+///
+/// `max_zone_pfn[z]` is the exclusive pfn limit of zone `z` (ignored for zones the
+/// architecture lacks and for `Movable`). The map must cover the node span.
+pub fn free_area_init<'a>(
+    config: ArchConfig,
+    nid: i32,
+    max_zone_pfn: [u64; MAX_NR_ZONES],
+    memblock: &Memblock<'_>,
+    mut mem_map: MemMap<'a>,
+    log: &mut dyn LineSink,
+) -> Result<Node<'a>, InitError> {
+    if config.pageblock_order >= MAX_ORDER {
+        return Err(InitError::BadPageblockOrder);
+    }
+    if mem_pfn_ranges(memblock).next().is_none() {
+        return Err(InitError::NoMemory);
+    }
+    // arch_zone_{lowest,highest}_possible_pfn, from find_min_pfn_with_active_regions().
+    let mut lowest = [0u64; MAX_NR_ZONES];
+    let mut highest = [0u64; MAX_NR_ZONES];
+    let mut start_pfn = pfn_down(memblock.start_of_dram());
+    for z in ZoneType::ALL {
+        if z == ZoneType::Movable || !config.has_zone(z) {
+            continue;
+        }
+        let end_pfn = max_zone_pfn[z as usize].max(start_pfn);
+        lowest[z as usize] = start_pfn;
+        highest[z as usize] = end_pfn;
+        start_pfn = end_pfn;
+    }
+    log.line(format_args!("Zone ranges:"));
+    for z in ZoneType::ALL {
+        if z == ZoneType::Movable || !config.has_zone(z) {
+            continue;
+        }
+        let (lo, hi) = (lowest[z as usize], highest[z as usize]);
+        if lo == hi {
+            log.line(format_args!("  {:<8} empty", z.name()));
+        } else {
+            log.line(format_args!(
+                "  {:<8} [mem {:#018x}-{:#018x}]",
+                z.name(),
+                lo << PAGE_SHIFT,
+                (hi << PAGE_SHIFT) - 1
+            ));
+        }
+    }
+    // No kernelcore=/movablecore=: no node has a ZONE_MOVABLE start to print.
+    log.line(format_args!("Movable zone start for each node"));
+    log.line(format_args!("Early memory node ranges"));
+    for (s, e) in mem_pfn_ranges(memblock) {
+        log.line(format_args!("  node {:>3}: [mem {:#018x}-{:#018x}]", nid, s << PAGE_SHIFT, (e << PAGE_SHIFT) - 1));
+    }
+
+    // get_pfn_range_for_nid + free_area_init_node.
+    let node_start_pfn = mem_pfn_ranges(memblock).map(|r| r.0).min().unwrap_or(0);
+    let node_end_pfn = mem_pfn_ranges(memblock).map(|r| r.1).max().unwrap_or(0);
+    log.line(format_args!(
+        "Initmem setup node {} [mem {:#018x}-{:#018x}]",
+        nid,
+        node_start_pfn << PAGE_SHIFT,
+        if node_end_pfn != 0 { (node_end_pfn << PAGE_SHIFT) - 1 } else { 0 }
+    ));
+    if mem_map.start_pfn() > node_start_pfn || mem_map.end_pfn() < node_end_pfn {
+        return Err(InitError::MapTooSmall { node_start_pfn, node_end_pfn });
+    }
+
+    // calculate_node_totalpages.
+    let mut zones: [Zone; MAX_NR_ZONES] = core::array::from_fn(|i| Zone::new(ZoneType::ALL[i], nid, config.pageblock_order));
+    let mut node_present = 0;
+    for z in ZoneType::ALL {
+        let zi = z as usize;
+        if !config.has_zone(z) || z == ZoneType::Movable {
+            continue;
+        }
+        let zone_start = node_start_pfn.clamp(lowest[zi], highest[zi]);
+        let zone_end = node_end_pfn.clamp(lowest[zi], highest[zi]);
+        let spanned = if zone_end < node_start_pfn || zone_start > node_end_pfn {
+            0
+        } else {
+            zone_end.min(node_end_pfn) - zone_start.max(node_start_pfn)
+        };
+        let zone = &mut zones[zi];
+        if spanned != 0 {
+            zone.zone_start_pfn = zone_start.max(node_start_pfn);
+            zone.spanned_pages = spanned;
+            zone.present_pages = spanned - absent_pages_in_range(memblock, zone.zone_start_pfn, zone.zone_end_pfn());
+        }
+        node_present += zone.present_pages;
+    }
+
+    // memmap_init.
+    let pb_order = config.pageblock_order;
+    let mut hole_pfn = 0u64;
+    let mut last_zone = 0usize;
+    let mut last_end = 0u64;
+    for (start, end) in mem_pfn_ranges(memblock) {
+        last_end = end;
+        for zone in zones.iter().filter(|z| z.populated()) {
+            let zi = zone.zone_type as usize;
+            let s = start.clamp(zone.zone_start_pfn, zone.zone_end_pfn());
+            let e = end.clamp(zone.zone_start_pfn, zone.zone_end_pfn());
+            if s >= e {
+                continue;
+            }
+            // memmap_init_range: memory pages of this zone; pageblocks start MOVABLE.
+            for pfn in s..e {
+                let page = mem_map.page_mut(pfn);
+                page.zone = zi as u8;
+                page.flags = PageFlags::RESERVED;
+                if pfn & ((1 << pb_order) - 1) == 0 {
+                    page.set_pageblock_mt(Migratetype::Movable);
+                }
+            }
+            if hole_pfn < s {
+                init_unavailable_range(&config, memblock, &mut mem_map, hole_pfn, s, zone.zone_type, nid, log);
+            }
+            hole_pfn = e;
+            last_zone = zi;
+        }
+    }
+    if let MemoryModel::Sparsemem { section_size_bits } = config.memory_model {
+        let section_pages = 1u64 << (section_size_bits - PAGE_SHIFT);
+        let end = last_end.next_multiple_of(section_pages);
+        if hole_pfn < end {
+            init_unavailable_range(&config, memblock, &mut mem_map, hole_pfn, end, ZoneType::ALL[last_zone], nid, log);
+        }
+    }
+
+    Ok(Node {
+        nid,
+        config,
+        node_start_pfn,
+        node_spanned_pages: node_end_pfn - node_start_pfn,
+        node_present_pages: node_present,
+        min_free_kbytes: 0,
+        zones,
+        mem_map,
+    })
+}
+
+/// `pfn_valid` for the hole walk: inside the map (FLATMEM), or in a section with memory
+/// (SPARSEMEM).
+fn pfn_valid(config: &ArchConfig, memblock: &Memblock<'_>, map: &MemMap<'_>, pfn: u64) -> bool {
+    match config.memory_model {
+        MemoryModel::Flatmem => map.idx(pfn).is_some(),
+        MemoryModel::Sparsemem { section_size_bits } => {
+            let shift = section_size_bits - PAGE_SHIFT;
+            let (s, e) = ((pfn >> shift) << shift, ((pfn >> shift) + 1) << shift);
+            memblock.memory().iter().any(|r| pfn_down(r.base) < e && pfn_up(r.end()) > s)
+        }
+    }
+}
+
+/// Marks `[spfn, epfn)` as a reserved hole of zone `zone` and prints how many valid pages it
+/// has (`init_unavailable_range`).
+#[allow(clippy::too_many_arguments)]
+fn init_unavailable_range(
+    config: &ArchConfig,
+    memblock: &Memblock<'_>,
+    map: &mut MemMap<'_>,
+    spfn: u64,
+    epfn: u64,
+    zone: ZoneType,
+    nid: i32,
+    log: &mut dyn LineSink,
+) {
+    let pb = 1u64 << config.pageblock_order;
+    let mut pgcnt = 0u64;
+    let mut pfn = spfn;
+    while pfn < epfn {
+        if !pfn_valid(config, memblock, map, pfn & !(pb - 1)) {
+            pfn = (pfn & !(pb - 1)) + pb;
+            continue;
+        }
+        if map.idx(pfn).is_some() {
+            let page = map.page_mut(pfn);
+            page.zone = zone as u8;
+            page.flags = PageFlags(PageFlags::RESERVED.0 | PageFlags::HOLE.0);
+        }
+        pgcnt += 1;
+        pfn += 1;
+    }
+    if pgcnt != 0 {
+        log.line(format_args!("On node {}, zone {}: {} pages in unavailable ranges", nid, zone.name(), pgcnt));
+    }
+}
+
+impl Node<'_> {
+    /// The zone index of a page, `None` for a page outside every zone.
+    pub(crate) fn page_zone_idx(&self, pfn: u64) -> Option<usize> {
+        let z = self.mem_map.get(pfn)?.zone;
+        (z != NO_ZONE).then_some(z as usize)
+    }
+}
