@@ -1,14 +1,18 @@
 //! x86-32 PC platform: Multiboot v1 entry, CPU tables, COM1 console and the BIOS e820 map.
 //!
 //! Boot order (each step in its own module):
-//! 1. [`boot`]: `_start` loads a flat GDT and a stack, clears .bss and calls the board's entry,
-//!    which the board declares with [`entry!`];
+//! 1. [`boot`]: `_start` (entered at its physical address) loads a flat GDT, clears .bss, turns
+//!    paging on with a boot page directory that maps low memory at `PAGE_OFFSET` 0xC0000000
+//!    (Linux's 3G/1G split), jumps to the higher half and calls the board's entry, which the board
+//!    declares with [`entry!`];
 //! 2. [`start`]: console (the board's 16550 port) and logger, then the IDT ([`cpu`]) so faults are
 //!    reported, then the Multiboot information ([`multiboot`]);
-//! 3. the board's `main` runs the generic boot path with an [`X86Pc`] as its platform.
+//! 3. the board's `main` runs the generic boot path with an [`X86Pc`] as its platform, which
+//!    calls [`paging::paging_init`] (the kernel page tables, the pkmap/fixmap windows for
+//!    HighMem) once memblock is set up.
 //!
-//! Unsafe code is fenced in [`boot`], [`cpu`], [`io`] and [`multiboot`]; each block says why it
-//! holds. This crate builds only for the `i686-unknown-none` target.
+//! Unsafe code is fenced in [`boot`], [`cpu`], [`io`], [`memory`], [`multiboot`] and
+//! [`paging`]; each block says why it holds. This crate builds only for the `i686-unknown-none` target.
 #![no_std]
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -21,6 +25,7 @@ pub mod cpu;
 pub mod io;
 pub mod memory;
 pub mod multiboot;
+pub mod paging;
 
 pub use platform::ExitCode;
 

@@ -7,6 +7,7 @@ use memblock::{Memblock, Region, RegionArrayMapper};
 use mm_init::{reserve_logged, PlatformError};
 use mm_types::LineSink;
 
+use crate::paging::{self, MAXMEM, PAGE_OFFSET};
 use crate::X86Pc;
 
 extern "C" {
@@ -14,29 +15,28 @@ extern "C" {
     static __kernel_end: u8;
 }
 
-/// Physical range of the image, text to the end of .bss (boot stack included).
+/// Physical range of the image, text to the end of .bss (boot stack included): its load range,
+/// the linked (virtual) addresses minus `PAGE_OFFSET`.
 fn kernel_image() -> (u64, u64) {
     // Only the addresses of the linker-script symbols are taken, never their contents.
     let (start, end) = (&raw const __kernel_start as u64, &raw const __kernel_end as u64);
-    (start, end - start)
+    (start - u64::from(PAGE_OFFSET), end - start)
 }
 
 /// The BIOS data area words `reserve_bios_regions` needs: base memory size in KiB (0x413) and
 /// the EBDA segment (0x40E).
+/// Called before `paging_init` only: the boot page directory maps page 0 at `PAGE_OFFSET`; the
+/// final one does not.
 fn bios_data_area() -> (u16, u16) {
-    // SAFETY: the BDA is in the first page, which the BIOS filled and memblock keeps reserved;
-    // paging is off, so physical addresses are readable as they are. 0x413 is odd: the reads
-    // must be unaligned ones.
-    unsafe {
-        (
-            core::ptr::read_unaligned(e820::BDA_BASE_MEM_KB_ADDR as usize as *const u16),
-            core::ptr::read_unaligned(e820::BDA_EBDA_SEGMENT_ADDR as usize as *const u16),
-        )
-    }
+    let read = |phys: u64| -> u16 {
+        let Some(virt) = paging::phys_range_to_virt(phys, 2) else { return 0 };
+        // SAFETY: the BDA is in the first page, which the BIOS filled and memblock keeps
+        // reserved; the boot page directory maps it at `virt` (checked above). 0x413 is odd: the
+        // read must be an unaligned one.
+        unsafe { core::ptr::read_unaligned(virt as *const u16) }
+    };
+    (read(e820::BDA_BASE_MEM_KB_ADDR), read(e820::BDA_EBDA_SEGMENT_ADDR))
 }
-
-/// Highest physical address this platform can reach before paging: 32-bit, identity.
-const PHYS_LIMIT_32: u64 = 1 << 32;
 
 impl mm_init::Platform for X86Pc {
     fn cmdline(&self) -> &str {
@@ -61,7 +61,9 @@ impl mm_init::Platform for X86Pc {
             crate::multiboot::MapSource::E820 { .. } => "BIOS-e820",
             crate::multiboot::MapSource::E801 { .. } => "BIOS-e801",
         };
-        mb.set_current_limit(PHYS_LIMIT_32);
+        // Until paging_init, memblock may only hand out what the boot page directory maps
+        // (Linux sets the limit to what its early page tables map, too).
+        mb.set_current_limit(MAXMEM.into());
         e820::setup_memory(&mut table, prefix, mb, true, log).map_err(|e| {
             log.line(format_args!("e820: {e}"));
             PlatformError::BadFirmwareData("e820 map could not be applied")
@@ -104,25 +106,29 @@ impl mm_init::Platform for X86Pc {
     }
 }
 
-/// Region arrays at their physical address: paging is off, so identity.
+/// Region arrays through the linear map (`PAGE_OFFSET + phys`). memblock's limit keeps them
+/// below `MAXMEM` before `paging_init` and below the lowmem end after, so an array stays at the
+/// same virtual address when `paging_init` switches page directories.
 #[derive(Debug)]
-pub struct IdentityMapper;
+pub struct LinearMapper;
 
-impl RegionArrayMapper<'static> for IdentityMapper {
+impl RegionArrayMapper<'static> for LinearMapper {
     fn map(&mut self, phys_base: u64, count: usize) -> Option<&'static mut [Region]> {
         let bytes = (count as u64).checked_mul(core::mem::size_of::<Region>() as u64)?;
-        if phys_base.checked_add(bytes)? > PHYS_LIMIT_32 || phys_base % core::mem::align_of::<Region>() as u64 != 0 {
+        let virt = paging::phys_range_to_virt(phys_base, bytes)?;
+        if virt % core::mem::align_of::<Region>() != 0 {
             return None;
         }
         // SAFETY: memblock chose `[phys_base, phys_base + bytes)` from free RAM and reserves it
-        // before use, so nothing else owns it; paging is off, so the address is usable as is;
-        // the range is aligned for `Region` and below 4 GiB (checked above). The previous
-        // contents are overwritten by memblock before being read (it copies the old array in).
-        Some(unsafe { core::slice::from_raw_parts_mut(phys_base as usize as *mut Region, count) })
+        // before use, so nothing else owns it; the linear map covers it at `virt` (checked
+        // above), now and after paging_init (memblock's limit is inside both maps); `virt` is
+        // aligned for `Region`. The previous contents are overwritten by memblock before being
+        // read (it copies the old array in).
+        Some(unsafe { core::slice::from_raw_parts_mut(virt as *mut Region, count) })
     }
 }
 
-static MAPPER: spin::Mutex<IdentityMapper> = spin::Mutex::new(IdentityMapper);
+static MAPPER: spin::Mutex<LinearMapper> = spin::Mutex::new(LinearMapper);
 
 impl platform::Firmware for X86Pc {
     fn exit(&self, code: platform::ExitCode) -> ! {
@@ -134,5 +140,43 @@ impl platform::Firmware for X86Pc {
             Some(m) => m,
             None => panic!("region_mapper taken twice"),
         }
+    }
+
+    fn paging_init(
+        &mut self,
+        mb: &mut Memblock<'_>,
+        log: &mut dyn LineSink,
+    ) -> Result<mm_init::PagingInfo, PlatformError> {
+        paging::paging_init(mb, log)
+    }
+
+    fn phys_to_virt(&self, phys: u64) -> Option<usize> {
+        paging::phys_to_virt(phys)
+    }
+
+    const MM_ARCH: page_alloc::ArchConfig = page_alloc::ArchConfig::X86_32;
+
+    fn kernel_sections(&self) -> page_alloc::KernelSections {
+        let s = paging::sections();
+        let len = |r: (u32, u32)| u64::from(r.1 - r.0);
+        page_alloc::KernelSections {
+            code_bytes: len(s.text),
+            rwdata_bytes: len(s.data),
+            rodata_bytes: len(s.rodata),
+            init_bytes: 0,
+            bss_bytes: len(s.bss),
+        }
+    }
+
+    /// Lowmem through the linear map; HighMem through a kmap_atomic fixmap slot for the duration
+    /// of `f` (Linux `kmap_local_page` / `kunmap_local`).
+    fn with_page_mapped(&mut self, phys: u64, f: &mut dyn FnMut(*mut u8)) -> Option<()> {
+        if let Some(virt) = paging::phys_range_to_virt(phys, 4096) {
+            f(virt as *mut u8);
+            return Some(());
+        }
+        let virt = paging::kmap_atomic(phys >> 12).ok()?;
+        f(virt as *mut u8);
+        paging::kunmap_atomic(virt).ok()
     }
 }

@@ -6,9 +6,12 @@
 //! `mem_lower`/`mem_upper` (bit 0); then a two-entry map is made from them the way Linux's
 //! `e820__memory_setup_default` does with the e801 values.
 //!
-//! Everything is read where the loader put it (paging is off: physical = virtual), with
-//! unaligned reads, bounds-checked against the lengths the block states. Nothing is copied: the
-//! block, the map, the command line and the module list are reserved in memblock instead.
+//! Everything is read where the loader put it, through the linear map (`paging::phys_to_virt`:
+//! the loader's addresses are physical, and `boot` has paging on already), with unaligned reads,
+//! bounds-checked against the lengths the block states. Nothing is copied: the block, the map,
+//! the command line and the module list are reserved in memblock instead, and lie in low RAM,
+//! which the final linear map covers too, so the `&'static str` command line stays valid after
+//! `paging_init`.
 #![allow(unsafe_code)]
 
 /// EAX value a Multiboot v1 loader passes.
@@ -72,6 +75,8 @@ pub enum MultibootError {
     MapEntryTooShort { offset: u32, size: u32 },
     CommandLineNotUtf8,
     TooManyModules(u32),
+    /// The loader put something at this physical address, beyond the linear map.
+    NotMapped(u32),
 }
 
 impl core::fmt::Display for MultibootError {
@@ -92,20 +97,31 @@ impl core::fmt::Display for MultibootError {
             Self::TooManyModules(n) => {
                 write!(f, "{n} Multiboot modules, at most {MAX_MODULES} are supported")
             }
+            Self::NotMapped(addr) => write!(
+                f,
+                "the Multiboot loader put data at physical {addr:#010x}, beyond the kernel's linear map"
+            ),
         }
     }
 }
 
-fn read_u32(addr: u32) -> u32 {
-    // SAFETY: called only on addresses inside the loader's information structures (bounds come
-    // from the block itself); paging is off, so physical addresses are readable and the loader
-    // placed these structures in RAM.
-    unsafe { core::ptr::read_unaligned(addr as usize as *const u32) }
+/// The kernel address of the loader's `[addr, addr + size)`.
+fn virt(addr: u32, size: u32) -> Result<usize, MultibootError> {
+    crate::paging::phys_range_to_virt(addr.into(), size.into()).ok_or(MultibootError::NotMapped(addr))
 }
 
-fn read_u64(addr: u32) -> u64 {
-    // SAFETY: as `read_u32`.
-    unsafe { core::ptr::read_unaligned(addr as usize as *const u64) }
+fn read_u32(addr: u32) -> Result<u32, MultibootError> {
+    let v = virt(addr, 4)?;
+    // SAFETY: called only on addresses inside the loader's information structures (bounds come
+    // from the block itself), which the loader placed in RAM; the linear map covers the four
+    // bytes at `v` (checked by `virt`).
+    Ok(unsafe { core::ptr::read_unaligned(v as *const u32) })
+}
+
+fn read_u64(addr: u32) -> Result<u64, MultibootError> {
+    let v = virt(addr, 8)?;
+    // SAFETY: as `read_u32`, for eight bytes.
+    Ok(unsafe { core::ptr::read_unaligned(v as *const u64) })
 }
 
 /// One entry of the Multiboot memory map: `(addr, len, type)`.
@@ -116,21 +132,22 @@ pub fn parse(magic: u32, info: u32) -> Result<MultibootInfo, MultibootError> {
     if magic != BOOTLOADER_MAGIC {
         return Err(MultibootError::BadMagic(magic));
     }
-    let flags = read_u32(info);
+    let flags = read_u32(info)?;
     let map = if flags & FLAG_MMAP != 0 {
-        MapSource::E820 { length: read_u32(info + 44), addr: read_u32(info + 48) }
+        MapSource::E820 { length: read_u32(info + 44)?, addr: read_u32(info + 48)? }
     } else if flags & FLAG_MEM != 0 {
-        MapSource::E801 { lower_kb: read_u32(info + 4), upper_kb: read_u32(info + 8) }
+        MapSource::E801 { lower_kb: read_u32(info + 4)?, upper_kb: read_u32(info + 8)? }
     } else {
         return Err(MultibootError::NoMemoryInformation);
     };
     let (cmdline, cmdline_area) = if flags & FLAG_CMDLINE != 0 {
-        let base = read_u32(info + 16);
-        let ptr = base as usize as *const u8;
+        let base = read_u32(info + 16)?;
+        let ptr = virt(base, 1)? as *const u8;
         let mut len = 0;
         // SAFETY: the loader stores a NUL-terminated string at `base`; reading stops at the NUL
-        // or after COMMAND_LINE_SIZE bytes, whichever comes first.
-        while len < COMMAND_LINE_SIZE && unsafe { *ptr.add(len) } != 0 {
+        // or after COMMAND_LINE_SIZE bytes, whichever comes first, and each byte is checked to
+        // be inside the linear map first.
+        while len < COMMAND_LINE_SIZE && virt(base + len as u32, 1).is_ok() && unsafe { *ptr.add(len) } != 0 {
             len += 1;
         }
         // SAFETY: the `len` bytes just scanned are readable and the loader never rewrites them;
@@ -143,14 +160,14 @@ pub fn parse(magic: u32, info: u32) -> Result<MultibootInfo, MultibootError> {
     };
     let mut modules = heapless::Vec::new();
     let mods_area = if flags & FLAG_MODS != 0 {
-        let count = read_u32(info + 20);
-        let addr = read_u32(info + 24);
+        let count = read_u32(info + 20)?;
+        let addr = read_u32(info + 24)?;
         if count as usize > MAX_MODULES {
             return Err(MultibootError::TooManyModules(count));
         }
         for i in 0..count {
             let m = addr + i * 16;
-            let _ = modules.push(Module { start: read_u32(m), end: read_u32(m + 4) });
+            let _ = modules.push(Module { start: read_u32(m)?, end: read_u32(m + 4)? });
         }
         (count > 0).then_some(Area { base: addr, size: count * 16 })
     } else {
@@ -176,12 +193,12 @@ impl MultibootInfo {
             MapSource::E820 { addr, length } => {
                 let mut off = 0u32;
                 while off.saturating_add(4) <= length {
-                    let size = read_u32(addr + off);
+                    let size = read_u32(addr + off)?;
                     if size < 20 {
                         return Err(MultibootError::MapEntryTooShort { offset: off, size });
                     }
                     let e = addr + off + 4;
-                    f((read_u64(e), read_u64(e + 8), read_u32(e + 16)));
+                    f((read_u64(e)?, read_u64(e + 8)?, read_u32(e + 16)?));
                     off = off.saturating_add(size).saturating_add(4);
                 }
             }
