@@ -106,8 +106,11 @@ enum Cmd {
         #[arg(long)]
         mem_cap: Option<String>,
         /// JSON instead of the memblock_dump_all text.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "simulate")]
         json: bool,
+        /// Go on like the firmware: zones, mem_map, the buddy hand-off and its self-check.
+        #[arg(long)]
+        simulate: bool,
     },
     /// Run the fuzz targets (cargo fuzz), each for a bounded time.
     Fuzz {
@@ -124,9 +127,12 @@ enum Cmd {
         /// Only the host tests.
         #[arg(long)]
         host_only: bool,
-        /// Only the boots whose name contains this.
+        /// Only the boots whose name contains this (skips host tests and fuzzing).
         #[arg(long)]
         filter: Option<String>,
+        /// Seconds each fuzz target runs (0 skips fuzzing).
+        #[arg(long, default_value_t = 20)]
+        fuzz_seconds: u64,
     },
 }
 
@@ -177,18 +183,18 @@ fn real_main() -> Result<()> {
             };
             qemu::run_interactive(&b, &built, &opts)
         }
-        Cmd::Memmap { e820, map, dtb, mem_cap, json } => {
+        Cmd::Memmap { e820, map, dtb, mem_cap, json, simulate } => {
             let cap = mem_cap.as_deref().map(size::parse_size).transpose().context("--mem-cap")?;
             let format = if json { memmap::Format::Json } else { memmap::Format::Dump };
             let out = match (e820, dtb) {
-                (Some(f), None) => memmap::e820(&f, map.as_deref(), cap, format)?,
-                (None, Some(f)) => memmap::dtb(&f, cap, format)?,
+                (Some(f), None) => memmap::e820(&f, map.as_deref(), cap, format, simulate)?,
+                (None, Some(f)) => memmap::dtb(&f, cap, format, simulate)?,
                 _ => unreachable!("clap enforces exactly one of --e820 and --dtb"),
             };
             println!("{out}");
             Ok(())
         }
         Cmd::Fuzz { seconds, target } => fuzz::run(&root, seconds, target.as_deref()),
-        Cmd::Test { host_only, filter } => test::run_all(&root, host_only, filter.as_deref()),
+        Cmd::Test { host_only, filter, fuzz_seconds } => test::run_all(&root, host_only, filter.as_deref(), fuzz_seconds),
     }
 }

@@ -7,6 +7,10 @@
 //!   "input"}]}`) chosen with `--map NAME`.
 //! - `--dtb FILE.dtb`: the device-tree path (`devicetree::discover` + `devicetree::apply`).
 //!
+//! With `--simulate` the pipeline goes on as the firmware's does after paging: the
+//! architecture's zone limits (`mm_init::zones`), `mem_map`, `free_area_init`, the
+//! `memblock_free_all` hand-off, the `Memory:` line, `buddyinfo` and the drain self-check.
+//!
 //! Both go through `mm_init::setup_memblock`, the same sequence the firmware runs, with a
 //! host `Platform` that has no kernel image, no Multiboot block and no BDA (the BIOS area falls
 //! back to Linux's conservative 0x9f000 start). Output: `memblock_dump_all` text, or JSON
@@ -152,8 +156,15 @@ fn regions_json(r: &[Region]) -> Value {
     )
 }
 
+/// Which architecture's zone policy `--simulate` applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arch {
+    X86_32,
+    Arm64,
+}
+
 /// Runs the generic path over `platform` and renders the result.
-fn run(platform: &mut dyn Platform, format: Format) -> Result<String> {
+fn run(platform: &mut dyn Platform, format: Format, simulate: Option<Arch>) -> Result<String> {
     let storage = MemblockStorage {
         memory: vec![EMPTY; INIT_MEMBLOCK_REGIONS].leak(),
         reserved: vec![EMPTY; INIT_MEMBLOCK_REGIONS].leak(),
@@ -165,6 +176,24 @@ fn run(platform: &mut dyn Platform, format: Format) -> Result<String> {
         Ok(mb) => mb,
         Err(e) => bail!("{e}\n{}", lines.0.join("\n")),
     };
+    if let Some(arch) = simulate {
+        let (config, paging) = match arch {
+            Arch::X86_32 => (page_alloc::ArchConfig::X86_32, mm_init::zones::x86_32(&mb)),
+            Arch::Arm64 => (page_alloc::ArchConfig::ARM64_4K, mm_init::zones::arm64(&mb)),
+        };
+        let mut map = |_phys: u64, count: usize| Some(vec![page_alloc::Page::INIT; count].leak());
+        let sections = page_alloc::KernelSections::default();
+        let (mut node, _) = match mm_init::mem_init::mem_init(config, &paging, mb, &mut map, &sections, &mut lines) {
+            Ok(r) => r,
+            Err(e) => bail!("{e}\n{}", lines.0.join("\n")),
+        };
+        node.buddyinfo(&mut lines);
+        let mut scratch = vec![(0u64, 0u32); 1 << 16];
+        if let Err(why) = mm_init::selfcheck::drain_and_restore(&mut node, &mut scratch, &mut lines) {
+            bail!("buddy self-check failed: {why}\n{}", lines.0.join("\n"));
+        }
+        return Ok(lines.0.join("\n"));
+    }
     Ok(match format {
         Format::Dump => lines.0.join("\n"),
         Format::Json => serde_json::to_string_pretty(
@@ -174,11 +203,11 @@ fn run(platform: &mut dyn Platform, format: Format) -> Result<String> {
 }
 
 /// `memmap --e820`.
-pub fn e820(file: &Path, map: Option<&str>, mem_cap: Option<u64>, format: Format) -> Result<String> {
+pub fn e820(file: &Path, map: Option<&str>, mem_cap: Option<u64>, format: Format, simulate: bool) -> Result<String> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let entries = read_e820_json(&text, map).with_context(|| format!("{}", file.display()))?;
     let cmdline = mem_cap.map(|m| format!("mem={m}")).unwrap_or_default();
-    run(&mut HostPc { entries, cmdline }, format)
+    run(&mut HostPc { entries, cmdline }, format, simulate.then_some(Arch::X86_32))
 }
 
 /// A device-tree machine as the host sees it: the blob, read from a file (not placed in RAM, so
@@ -215,7 +244,7 @@ impl Platform for HostDt {
 }
 
 /// `memmap --dtb`.
-pub fn dtb(file: &Path, mem_cap: Option<u64>, format: Format) -> Result<String> {
+pub fn dtb(file: &Path, mem_cap: Option<u64>, format: Format, simulate: bool) -> Result<String> {
     let blob: &'static [u8] =
         std::fs::read(file).with_context(|| format!("reading {}", file.display()))?.leak();
     let dt = devicetree::DeviceTree::new(blob).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
@@ -224,7 +253,7 @@ pub fn dtb(file: &Path, mem_cap: Option<u64>, format: Format) -> Result<String> 
     if let Some(m) = mem_cap {
         cmdline.push_str(&format!(" mem={m}"));
     }
-    run(&mut HostDt { info, cmdline }, format)
+    run(&mut HostDt { info, cmdline }, format, simulate.then_some(Arch::Arm64))
 }
 
 #[cfg(test)]
@@ -251,10 +280,10 @@ mod tests {
             ("qemu-i386-q35-3G", &[(0x1000, 0x9e000), (0x10_0000, 0x7fed_f000)]),
         ];
         for (name, want) in cases {
-            let out = e820(&f, Some(name), None, Format::Json).unwrap();
+            let out = e820(&f, Some(name), None, Format::Json, false).unwrap();
             assert_eq!(memory_of(&out), want, "{name}");
         }
-        let dump = e820(&f, Some("qemu-i386-pc-128M"), None, Format::Dump).unwrap();
+        let dump = e820(&f, Some("qemu-i386-pc-128M"), None, Format::Dump, false).unwrap();
         assert!(dump.contains(" memory size = 0x0000000007f7e000 reserved size = "), "{dump}");
         assert!(dump.contains("BIOS-e820: [mem 0x0000000000100000-0x0000000007fdffff] usable"));
     }
@@ -267,7 +296,7 @@ mod tests {
         for case in doc["cases"].as_array().unwrap() {
             let name = case["name"].as_str().unwrap();
             // Some cases hold no RAM at all; those must fail with a clear message, not panic.
-            match e820(&f, Some(name), None, Format::Json) {
+            match e820(&f, Some(name), None, Format::Json, false) {
                 Ok(out) => assert!(!memory_of(&out).is_empty(), "{name}"),
                 Err(e) => assert!(format!("{e:#}").contains("RAM"), "{name}: {e:#}"),
             }
@@ -275,6 +304,25 @@ mod tests {
         }
         assert_eq!(n, doc["cases"].as_array().unwrap().len());
         assert_eq!(n, 4, "the shared test data has four cases");
+    }
+
+    #[test]
+    fn simulate_runs_the_whole_pipeline_like_the_firmware() {
+        let out = e820(&shared("e820/qemu_maps.json"), Some("qemu-i386-pc-3G"), None, Format::Dump, true).unwrap();
+        for want in [
+            "BIOS-e820: [mem 0x0000000000100000-0x00000000bffdffff] usable",
+            "Zone ranges:",
+            "  DMA      [mem 0x0000000000001000-0x0000000000ffffff]",
+            "  Normal   [mem 0x0000000001000000-0x00000000377fdfff]",
+            "  HighMem  [mem 0x00000000377fe000-0x00000000bffdffff]",
+            "K/3145208K available (",
+            "buddy self-check: drained ",
+        ] {
+            assert!(out.contains(want), "missing {want:?} in:\n{out}");
+        }
+        let arm = dtb(&shared("dtb/qemu__aarch64-virt-8G.dtb"), None, Format::Dump, true).unwrap();
+        assert!(arm.contains("  Normal   [mem 0x0000000100000000-0x000000023fffffff]"), "{arm}");
+        assert!(arm.contains("K/8388608K available ("), "{arm}");
     }
 
     #[test]
@@ -290,7 +338,7 @@ mod tests {
     #[test]
     fn mem_cap_is_an_address_limit_on_x86() {
         let f = shared("e820/qemu_maps.json");
-        let out = e820(&f, Some("qemu-i386-pc-128M"), Some(64 << 20), Format::Json).unwrap();
+        let out = e820(&f, Some("qemu-i386-pc-128M"), Some(64 << 20), Format::Json, false).unwrap();
         assert_eq!(memory_of(&out), vec![(0x1000, 0x9e000), (0x10_0000, (64 << 20) - 0x10_0000)]);
     }
 
@@ -315,7 +363,7 @@ mod tests {
                 .map(|b| (b["base"].as_u64().unwrap(), b["size"].as_u64().unwrap()))
                 .filter(|&(_, s)| s > 0)
                 .collect();
-            let result = dtb(&path, None, Format::Json);
+            let result = dtb(&path, None, Format::Json, false);
             if banks.is_empty() {
                 let e = format!("{:#}", result.unwrap_err());
                 assert!(e.contains("no RAM") || e.contains("no usable /memory"), "{stem}: {e}");
@@ -354,7 +402,7 @@ mod tests {
 
     #[test]
     fn dtb_mem_cap_keeps_the_first_bytes() {
-        let out = dtb(&shared("dtb/qemu__aarch64-virt-1G.dtb"), Some(64 << 20), Format::Json).unwrap();
+        let out = dtb(&shared("dtb/qemu__aarch64-virt-1G.dtb"), Some(64 << 20), Format::Json, false).unwrap();
         assert_eq!(memory_of(&out), vec![(0x4000_0000, 64 << 20)]);
     }
 
@@ -363,7 +411,7 @@ mod tests {
         let tmp = std::env::temp_dir().join("memfw-truncated.dtb");
         let blob = std::fs::read(shared("dtb/qemu__aarch64-virt-1G.dtb")).unwrap();
         std::fs::write(&tmp, &blob[..100]).unwrap();
-        let e = format!("{:#}", dtb(&tmp, None, Format::Dump).unwrap_err());
+        let e = format!("{:#}", dtb(&tmp, None, Format::Dump, false).unwrap_err());
         assert!(e.contains("memfw-truncated.dtb"), "{e}");
     }
 }

@@ -81,7 +81,20 @@ pub fn cases() -> Vec<BootCase> {
         cmdline,
         qemu_args: &[],
         expect_success: true,
-        checks: [checks, vec![Lacks("ERROR"), Lacks("WARN"), Has("MEMBLOCK configuration:")]].concat(),
+        // Every successful boot runs the whole path and its self-checks.
+        checks: [
+            checks,
+            vec![
+                Lacks("ERROR"),
+                Lacks("WARN"),
+                Has("MEMBLOCK configuration:"),
+                Has("Zone ranges:"),
+                HasAll(&["mem_init: ", " pages freed to the buddy allocator; present "]),
+                HasAll(&["buddy self-check: drained ", "buddyinfo restored exactly"]),
+                HasAll(&["buddy self-test: ", " written, read back and freed"]),
+            ],
+        ]
+        .concat(),
     };
     let fails = |name, board, cmdline, checks: Vec<Check>| BootCase {
         name,
@@ -115,6 +128,29 @@ pub fn cases() -> Vec<BootCase> {
             Has("early reserve: [mem 0x000000000009f000-0x00000000000fffff] BIOS: EBDA, VGA and ROM area below 1 MiB"),
             Has(" reserved[0x0]\t[0x0000000000000000-0x0000000000000fff], 0x0000000000001000 bytes flags: 0x0"),
             Has("memblock: 130552 KiB RAM in 2 region(s)"),
+            // paging_init: the 3G/1G split, Linux's layout report.
+            Has("virtual kernel memory layout:"),
+            Has("    lowmem  : 0xc0000000 - 0xc7fe0000   ( 127 MB)"),
+            Has("    pkmap   : 0xff800000 - 0xffc00000   (4096 kB)"),
+            // Zones and the hand-off; B of Memory: A/B is Linux 6.1's figure for this machine.
+            Has("  DMA      [mem 0x0000000000001000-0x0000000000ffffff]"),
+            Has("  Normal   [mem 0x0000000001000000-0x0000000007fdffff]"),
+            Has("  HighMem  empty"),
+            Has("On node 0, zone DMA: 1 pages in unavailable ranges"),
+            Has("On node 0, zone DMA: 97 pages in unavailable ranges"),
+            HasAll(&["Memory: ", "K/130552K available (", "K highmem)"]),
+            Has("present 32638 = managed "),
+        ]),
+        ok("x86-16M", x86, "16M", 1, "", vec![
+            Has("  HighMem  empty"),
+            HasAll(&["Memory: ", "K/15864K available ("]),
+        ]),
+        ok("x86-1G", x86, "1G", 1, "", vec![
+            Has("  HighMem  [mem 0x00000000377fe000-0x000000003ffdffff]"),
+            HasAll(&["Memory: ", "K/1048056K available ("]),
+            HasAll(&["HighMem kmap self-check: ", ": passed"]),
+            Has("(HighMem included)"),
+            Has("Node 0, zone  HighMem "),
         ]),
         ok("x86-512M-smp4", x86, "512M", 4, "", vec![
             Has("BIOS-e820: [mem 0x0000000000100000-0x000000001ffdffff] usable"),
@@ -123,6 +159,11 @@ pub fn cases() -> Vec<BootCase> {
         ok("x86-3G", x86, "3G", 1, "", vec![
             Has("BIOS-e820: [mem 0x0000000000100000-0x00000000bffdffff] usable"),
             Has(" memory[0x1]\t[0x0000000000100000-0x00000000bffdffff], 0x00000000bfee0000 bytes flags: 0x0"),
+            Has("    lowmem  : 0xc0000000 - 0xf77fe000   ( 887 MB)"),
+            Has("  HighMem  [mem 0x00000000377fe000-0x00000000bffdffff]"),
+            HasAll(&["Memory: ", "K/3145208K available ("]),
+            HasAll(&["HighMem kmap self-check: ", ": passed"]),
+            Has("(HighMem included)"),
         ]),
         ok("x86-mem64M", x86, "128M", 1, "mem=64M", vec![
             // x86 mem= is an address limit (parse_memopt).
@@ -133,6 +174,16 @@ pub fn cases() -> Vec<BootCase> {
             Has("memblock_add: [0x0000000000001000-0x000000000009fbff]"),
             Has("memblock_reserve: [0x0000000000000000-0x0000000000000fff]"),
         ]),
+        fails("x86-null-fault", x86, "selftest=null", vec![
+            Has("selftest: reading address 0, which must fault"),
+            HasAll(&["exception 14 (#PF page fault)", "error code 0x0, address 0x00000000"]),
+            Lacks("instead of faulting"),
+        ]),
+        fails("x86-write-text-fault", x86, "selftest=write-text", vec![
+            // Error code 0x3: a write to a present page; CR0.WP makes ring 0 honour read-only.
+            HasAll(&["exception 14 (#PF page fault)", "error code 0x3, address 0xc01"]),
+            Lacks("kernel text is writable"),
+        ]),
         fails("x86-bad-cmdline", x86, "mem=lots", vec![Has("mem=lots: not a size"), Has("boot failed: bad boot command line")]),
         fails("x86-forced-panic", x86, "selftest=panic", vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])]),
         ok("arm-256M", arm, "256M", 1, "", vec![
@@ -141,6 +192,35 @@ pub fn cases() -> Vec<BootCase> {
             HasAll(&["early reserve: [mem 0x0000000040200000-", "] kernel image"]),
             HasAll(&["OF: fdt: reserved [mem ", "] device tree blob"]),
             Has("console: PL011 at 0x9000000 (/pl011@9000000, from /chosen/stdout-path)"),
+            // paging_init, zones, mem_map, the hand-off and the buddy self-test.
+            Has("mem_map: 65536 pages x 16 bytes = 1024 KiB at "),
+            Has("  DMA      [mem 0x0000000040000000-0x000000004fffffff]"),
+            Has("  DMA32    empty"),
+            Has("  Normal   empty"),
+            Has("Initmem setup node 0 [mem 0x0000000040000000-0x000000004fffffff]"),
+            HasAll(&["Memory: ", "K/262144K available ("]),
+            HasAll(&["mem_init: ", " pages freed to the buddy allocator; present 65536 = managed "]),
+            HasAll(&["Node 0, zone      DMA "]),
+            HasAll(&["buddy self-test: a double free of pfn ", " was refused"]),
+            HasAll(&["buddy self-test: 64 blocks of orders 0-4 written, read back and freed"]),
+        ]),
+        ok("arm-128M", arm, "128M", 1, "", vec![
+            Has("  DMA      [mem 0x0000000040000000-0x0000000047ffffff]"),
+            HasAll(&["Memory: ", "K/131072K available ("]),
+        ]),
+        ok("arm-4G", arm, "4G", 1, "", vec![
+            Has("  DMA      [mem 0x0000000040000000-0x00000000ffffffff]"),
+            Has("  Normal   [mem 0x0000000100000000-0x000000013fffffff]"),
+            HasAll(&["Memory: ", "K/4194304K available ("]),
+            Has("Node 0, zone   Normal "),
+        ]),
+        ok("arm-5G-smp2", arm, "5G", 2, "", vec![
+            // Linux 6.1 arm64: ZONE_DMA below 4 GiB, ZONE_NORMAL above.
+            Has("  DMA      [mem 0x0000000040000000-0x00000000ffffffff]"),
+            Has("  Normal   [mem 0x0000000100000000-0x000000017fffffff]"),
+            HasAll(&["Memory: ", "K/5242880K available ("]),
+            HasAll(&["present 1310720 = managed "]),
+            Has("Node 0, zone   Normal "),
         ]),
         ok("arm-1G-smp4", arm, "1G", 4, "", vec![
             Has("OF: fdt: memory bank [mem 0x0000000040000000-0x000000007fffffff] node 0"),
@@ -166,6 +246,21 @@ pub fn cases() -> Vec<BootCase> {
                 Has(" reserved[0x3]\t[0x000000004f000000-0x000000004f00ffff], 0x0000000000010000 bytes flags: 0x0"),
             ])
         },
+        fails("arm-null-fault", arm, "selftest=null", vec![
+            Has("selftest: reading address 0, which must fault"),
+            HasAll(&["exception: synchronous, current EL: EC 0x25 (data abort)", "FAR 0x0000000000000000"]),
+            Lacks("instead of faulting"),
+        ]),
+        fails("arm-write-text-fault", arm, "selftest=write-text", vec![
+            // DFSC 0x0f: permission fault at level 3, WnR set.
+            HasAll(&["exception: synchronous, current EL: EC 0x25 (data abort), ESR 0x9600004f"]),
+            Lacks("kernel text is writable"),
+        ]),
+        ok("arm-paging", arm, "256M", 1, "", vec![
+            Has("    .text   : 0x0000000040200000 - "),
+            HasAll(&["paging_init: MMU on, ", " page-table page(s) from memblock"]),
+            Has("    mmio    : 0x0000000009000000 - 0x0000000009001000   (     4 kB) device nGnRnE"),
+        ]),
         fails("arm-forced-panic", arm, "selftest=panic", vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])]),
     ]
 }
@@ -234,12 +329,16 @@ fn run_case(root: &Path, board: &Board, built: &Built, case: &BootCase) -> Resul
 }
 
 /// Runs everything; fails if anything failed.
-pub fn run_all(root: &Path, host_only: bool, filter: Option<&str>) -> Result<()> {
+pub fn run_all(root: &Path, host_only: bool, filter: Option<&str>, fuzz_seconds: u64) -> Result<()> {
     if filter.is_none() {
         host_tests(root)?;
     }
     if host_only {
         return Ok(());
+    }
+    if filter.is_none() && fuzz_seconds > 0 {
+        eprintln!("test: fuzzing each target for {fuzz_seconds} s (cargo xtask fuzz)");
+        crate::fuzz::run(root, fuzz_seconds, None)?;
     }
     let cases: Vec<BootCase> =
         cases().into_iter().filter(|c| filter.is_none_or(|f| c.name.contains(f))).collect();

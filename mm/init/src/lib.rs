@@ -22,6 +22,9 @@
 #![forbid(unsafe_code)]
 
 pub mod cmdline;
+pub mod mem_init;
+pub mod selfcheck;
+pub mod zones;
 
 use core::fmt;
 
@@ -71,6 +74,8 @@ pub enum BootError {
     Board(&'static str),
     /// After discovery (and `mem=`) no RAM is left.
     NoMemory,
+    /// A step of `mem_init` failed; the text names it.
+    MemInit(&'static str),
 }
 
 impl fmt::Display for BootError {
@@ -81,8 +86,24 @@ impl fmt::Display for BootError {
             Self::Reservation(e) => write!(f, "early reservation failed: {e}"),
             Self::Board(why) => write!(f, "board reservation hook failed: {why}"),
             Self::NoMemory => f.write_str("no usable RAM left after discovery and mem="),
+            Self::MemInit(why) => write!(f, "mem_init: {why}"),
         }
     }
+}
+
+/// What `paging_init` leaves behind: where the linear map ends and how the zones split
+/// (Linux's `max_low_pfn`, `max_pfn` and `max_zone_pfns[]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PagingInfo {
+    /// One past the last page frame reachable through the kernel's linear map (x86-32: lowmem
+    /// end, at most 896 MiB; arm64: end of RAM).
+    pub max_low_pfn: u64,
+    /// One past the last page frame of RAM.
+    pub max_pfn: u64,
+    /// Upper PFN limit of each zone, `[DMA, Normal, HighMem]`, non-decreasing; a zone whose limit
+    /// equals the previous one is empty (x86-32: 16 MiB, max_low_pfn, max_pfn; arm64:
+    /// min(4 GiB, max_pfn), max_pfn, max_pfn).
+    pub max_zone_pfns: [u64; 3],
 }
 
 /// The memory side of a platform: what the generic path asks of x86 PC, AArch64 and the host
@@ -362,6 +383,93 @@ mod tests {
         let mut log = Lines::default();
         let mut pc = FakePc { cmdline: "mem=4K", fail_discovery: false };
         assert_eq!(setup_memblock(&mut pc, storage(), None, ignore, &mut log).unwrap_err(), BootError::NoMemory);
+    }
+
+    fn map_vec<'a>() -> impl FnMut(u64, usize) -> Option<&'a mut [page_alloc::Page]> {
+        |_phys, count| Some(std::vec![page_alloc::Page::INIT; count].leak())
+    }
+
+    #[test]
+    fn mem_init_on_a_128m_pc_accounts_for_every_page() {
+        let mut log = Lines::default();
+        let mut pc = FakePc { cmdline: "", fail_discovery: false };
+        let mut mb = setup_memblock(&mut pc, storage(), None, ignore, &mut log).unwrap();
+        let reserved_before = mb.reserved_size();
+        let free_before: u64 = mb.free_ranges(memblock::NUMA_NO_NODE).map(|(s, e, _)| (e >> 12) - ((s + 4095) >> 12)).sum();
+        let paging = PagingInfo { max_low_pfn: 0x7fe0, max_pfn: 0x7fe0, max_zone_pfns: [0x1000, 0x7fe0, 0x7fe0] };
+        let mut map = map_vec();
+        let sections = page_alloc::KernelSections::default();
+        let (node, rep) =
+            mem_init::mem_init(page_alloc::ArchConfig::X86_32, &paging, mb, &mut map, &sections, &mut log).unwrap();
+        // 0x7fe0 pfns of map, 16 bytes each; the map itself comes from memblock.
+        assert_eq!(rep.map_pages, 0x7fe0);
+        assert_eq!(rep.map_bytes, 0x7fe0 * 16);
+        // The map (128 pages) came out of what memblock had free; the rest was handed over.
+        let _ = reserved_before;
+        assert_eq!(rep.freed_pages, free_before - 128);
+        // Linux: Memory: …K/130552K available.
+        assert_eq!(rep.present_pages, 130_552 / 4);
+        assert_eq!(rep.present_pages, rep.freed_pages + rep.reserved_pages);
+        assert_eq!(node.nr_free_pages(), rep.freed_pages);
+        assert!(log.0.iter().any(|l| l.starts_with("Memory: ") && l.contains("K/130552K available")), "{:#?}", log.0);
+        assert!(log.0.iter().any(|l| l == "Zone ranges:"));
+        assert!(log.0.iter().any(|l| l.starts_with("mem_map: 32736 pages x 16 bytes = 511 KiB")), "{:#?}", log.0);
+    }
+
+    #[test]
+    fn drain_check_restores_buddyinfo_and_discard_frees_grown_arrays() {
+        let mut log = Lines::default();
+        let mut pc = FakePc { cmdline: "", fail_discovery: false };
+        let mut mb = setup_memblock(&mut pc, storage(), None, ignore, &mut log).unwrap();
+        // 200 separate reservations make the reserved array grow past its 128 static entries.
+        for i in 0..200u64 {
+            mb.reserve(0x100_0000 + i * 0x2000, 0x1000).unwrap();
+        }
+        assert!(mb.reserved_array_base().is_some(), "the reserved array was doubled from memblock");
+        let paging = PagingInfo { max_low_pfn: 0x7fe0, max_pfn: 0x7fe0, max_zone_pfns: [0x1000, 0x7fe0, 0x7fe0] };
+        let mut map = map_vec();
+        let (mut node, rep) = mem_init::mem_init(
+            page_alloc::ArchConfig::X86_32,
+            &paging,
+            mb,
+            &mut map,
+            &page_alloc::KernelSections::default(),
+            &mut log,
+        )
+        .unwrap();
+        assert!(log.0.iter().any(|l| l.starts_with("memblock: reserved array (256 regions) at ")), "{:#?}", log.0);
+        assert_eq!(rep.present_pages, rep.freed_pages + rep.reserved_pages);
+        let mut blocks = std::vec![(0u64, 0u32); 4096];
+        let drained = selfcheck::drain_and_restore(&mut node, &mut blocks, &mut log).unwrap();
+        assert_eq!(drained.pages, rep.freed_pages);
+        // Too little scratch space is an error, not a silent partial check.
+        let mut few = std::vec![(0u64, 0u32); 3];
+        assert_eq!(
+            selfcheck::drain_and_restore(&mut node, &mut few, &mut log),
+            Err("more free blocks than the self-check can track")
+        );
+        assert_eq!(node.nr_free_pages(), rep.freed_pages, "the failed check gave every page back");
+        node.check().unwrap();
+    }
+
+    #[test]
+    fn mem_init_without_room_for_mem_map_is_an_error() {
+        let mut log = Lines::default();
+        let mut pc = FakePc { cmdline: "", fail_discovery: false };
+        let mut mb = setup_memblock(&mut pc, storage(), None, ignore, &mut log).unwrap();
+        // A linear map too small to hold the map.
+        let paging = PagingInfo { max_low_pfn: 0x2, max_pfn: 0x7fe0, max_zone_pfns: [0x1000, 0x7fe0, 0x7fe0] };
+        let mut map = map_vec();
+        let e = mem_init::mem_init(
+            page_alloc::ArchConfig::X86_32,
+            &paging,
+            mb,
+            &mut map,
+            &page_alloc::KernelSections::default(),
+            &mut log,
+        )
+        .unwrap_err();
+        assert_eq!(e, BootError::MemInit("cannot allocate the page-metadata array (mem_map) from memblock"));
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod cpu;
 pub mod exceptions;
 pub mod memory;
 pub mod mmio;
+pub mod paging;
 
 pub use platform::ExitCode;
 
@@ -40,6 +41,8 @@ pub struct Aarch64 {
     pub dtb_phys: u64,
     /// The exception level the loader entered us at (1 or 2).
     pub entry_el: u64,
+    /// Physical address of the console PL011.
+    pub console: u64,
     /// What the device tree says (read once, kept in a static).
     pub dt: &'static devicetree::DtMemoryInfo<'static>,
 }
@@ -109,7 +112,7 @@ pub fn start(
             if c.from_stdout_path { ", from /chosen/stdout-path" } else { ", first arm,pl011" }
         );
     }
-    main(&mut Aarch64 { board, dtb_phys, entry_el, dt })
+    main(&mut Aarch64 { board, dtb_phys, entry_el, console, dt })
 }
 
 #[cfg(target_os = "none")]

@@ -124,6 +124,33 @@ impl platform::Firmware for Aarch64 {
         crate::cpu::exit(code)
     }
 
+    fn paging_init(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<mm_init::PagingInfo, PlatformError> {
+        use crate::paging::Prot;
+        let console = mm_types::MemRange::new(self.console, mm_types::PAGE_SIZE);
+        let dtb = mm_types::MemRange::new(self.dtb_phys, self.dt.totalsize);
+        crate::paging::paging_init(mb, &[("mmio", console, Prot::Device), ("fdt", dtb, Prot::ReadOnly)], log)?;
+        Ok(mm_init::zones::arm64(mb))
+    }
+
+    const MM_ARCH: page_alloc::ArchConfig = page_alloc::ArchConfig::ARM64_4K;
+
+    fn kernel_sections(&self) -> page_alloc::KernelSections {
+        let s = crate::paging::sections();
+        let bss = crate::paging::bss();
+        page_alloc::KernelSections {
+            code_bytes: s.text.size,
+            rwdata_bytes: s.data.size - bss.size,
+            rodata_bytes: s.rodata.size,
+            init_bytes: 0,
+            bss_bytes: bss.size,
+        }
+    }
+
+    fn phys_to_virt(&self, phys: u64) -> Option<usize> {
+        // Identity linear map, below the 39-bit limit.
+        (phys < crate::paging::VA_LIMIT).then_some(phys as usize)
+    }
+
     fn region_mapper(&mut self) -> &'static mut dyn RegionArrayMapper<'static> {
         match platform::take_static(&MAPPER) {
             Some(m) => m,

@@ -13,6 +13,8 @@
 #![deny(unsafe_code)]
 
 pub mod logger;
+mod page_map;
+mod selftest;
 
 use memblock::{Region, RegionArrayMapper, RegionFlags, INIT_MEMBLOCK_REGIONS, MAX_NUMNODES};
 use mm_init::{BoardReserve, MemblockStorage};
@@ -56,6 +58,38 @@ pub trait Firmware: mm_init::Platform {
     /// Turns physical addresses memblock chooses for its doubled arrays into storage (identity
     /// while the MMU is off, the linear map afterwards). Called once.
     fn region_mapper(&mut self) -> &'static mut dyn RegionArrayMapper<'static>;
+
+    /// Builds the kernel's page tables (Linux `paging_init`): the linear map of RAM, the kernel
+    /// sections with their permissions, device memory, and (x86-32) the pkmap and fixmap areas.
+    /// Page-table pages come from `mb` (so they stay reserved). Prints the virtual kernel memory
+    /// layout the way Linux's `mem_init` does. After it returns, the region mapper and
+    /// [`Firmware::phys_to_virt`] use the new mapping.
+    ///
+    /// # Errors
+    /// [`mm_init::PlatformError::Memblock`] when page-table pages cannot be allocated.
+    fn paging_init(
+        &mut self,
+        mb: &mut memblock::Memblock<'_>,
+        log: &mut dyn mm_types::LineSink,
+    ) -> Result<mm_init::PagingInfo, mm_init::PlatformError>;
+
+    /// The kernel virtual address of physical `phys` through the linear map, or `None` when it
+    /// is not linearly mapped (x86-32 HighMem, or outside RAM).
+    fn phys_to_virt(&self, phys: u64) -> Option<usize>;
+
+    /// Zones, pageblock order and memory model of this architecture.
+    const MM_ARCH: page_alloc::ArchConfig;
+
+    /// Sizes of the kernel image's sections, for the `Memory:` line.
+    fn kernel_sections(&self) -> page_alloc::KernelSections;
+
+    /// Runs `f` on the page at `phys` mapped at a kernel virtual address (the linear map, or a
+    /// temporary kmap for x86-32 HighMem); `None` when the page cannot be mapped.
+    fn with_page_mapped(&mut self, phys: u64, f: &mut dyn FnMut(*mut u8)) -> Option<()> {
+        let virt = self.phys_to_virt(phys)?;
+        f(virt as *mut u8);
+        Some(())
+    }
 }
 
 const EMPTY_REGION: Region = Region { base: 0, size: 0, nid: MAX_NUMNODES, flags: RegionFlags::NONE };
@@ -63,6 +97,9 @@ static MEMORY_REGIONS: spin::Mutex<[Region; INIT_MEMBLOCK_REGIONS]> =
     spin::Mutex::new([EMPTY_REGION; INIT_MEMBLOCK_REGIONS]);
 static RESERVED_REGIONS: spin::Mutex<[Region; INIT_MEMBLOCK_REGIONS]> =
     spin::Mutex::new([EMPTY_REGION; INIT_MEMBLOCK_REGIONS]);
+
+/// Scratch space for the drain self-check: one entry per free block after the hand-off.
+static DRAIN_BLOCKS: spin::Mutex<[mm_init::selfcheck::Block; 8192]> = spin::Mutex::new([(0, 0); 8192]);
 
 /// Hands out the `'static` contents of `cell` the first time, `None` after that.
 pub fn take_static<T>(cell: &'static spin::Mutex<T>) -> Option<&'static mut T> {
@@ -83,13 +120,79 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
     };
     let storage = MemblockStorage { memory, reserved, mapper: platform.region_mapper() };
     match mm_init::setup_memblock(platform, storage, board_reserve, memblock_debug_line, &mut DefmtSink) {
-        Ok(_memblock) => {
-            defmt::info!("boot: early memory set up; paging_init and the page allocator are not implemented yet");
-            platform.exit(ExitCode::Success)
+        Ok(mut memblock) => {
+            let paging = match platform.paging_init(&mut memblock, &mut DefmtSink) {
+                Ok(p) => p,
+                Err(e) => {
+                    defmt::error!("paging_init failed: {}", defmt::Display2Format(&e));
+                    platform.exit(ExitCode::Failure)
+                }
+            };
+            fault_injection(mm_init::Cmdline::new(platform.cmdline()).selftest());
+            let sections = platform.kernel_sections();
+            let mut map = |phys: u64, count: usize| {
+                let virt = platform.phys_to_virt(phys)?;
+                // SAFETY: memblock allocated `[phys, +count pages of metadata)` for mem_map just
+                // now, below max_low_pfn, so it is linearly mapped read-write at `virt` and
+                // nothing else owns it; it stays reserved for the rest of the run.
+                #[allow(unsafe_code)]
+                unsafe {
+                    page_map::page_array(virt, count)
+                }
+            };
+            let result = mm_init::mem_init::mem_init(P::MM_ARCH, &paging, memblock, &mut map, &sections, &mut DefmtSink);
+            let (mut node, _report) = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    defmt::error!("boot failed: {}", defmt::Display2Format(&e));
+                    platform.exit(ExitCode::Failure)
+                }
+            };
+            node.buddyinfo(&mut DefmtSink);
+            let Some(scratch) = take_static(&DRAIN_BLOCKS) else { platform.exit(ExitCode::Failure) };
+            if let Err(why) = mm_init::selfcheck::drain_and_restore(&mut node, scratch, &mut DefmtSink) {
+                defmt::error!("buddy self-check failed: {=str}", why);
+                platform.exit(ExitCode::Failure)
+            }
+            match selftest::buddy(&mut node, platform) {
+                Ok(()) => {
+                    defmt::info!("boot: memory management up; per-CPU page lists and SMP are not implemented yet");
+                    platform.exit(ExitCode::Success)
+                }
+                Err(why) => {
+                    defmt::error!("buddy self-test failed: {=str}", why);
+                    platform.exit(ExitCode::Failure)
+                }
+            }
         }
         Err(e) => {
             defmt::error!("boot failed: {}", defmt::Display2Format(&e));
             platform.exit(ExitCode::Failure)
         }
+    }
+}
+
+/// `selftest=null` and `selftest=write-text`: after paging_init, touch what the page tables must
+/// forbid. Each ends the run through the exception handler, whose report the boot tests check;
+/// returning from here means the protection is missing.
+#[allow(unsafe_code)]
+fn fault_injection(selftest: Option<&str>) {
+    match selftest {
+        Some("null") => {
+            defmt::info!("selftest: reading address 0, which must fault");
+            // SAFETY: deliberately invalid: page 0 is unmapped, so the read faults and the
+            // exception handler ends the run before any value is produced.
+            let v = unsafe { core::ptr::read_volatile(core::ptr::null::<u32>()) };
+            defmt::error!("selftest=null: reading address 0 gave {=u32:#x} instead of faulting", v);
+        }
+        Some("write-text") => {
+            let target = fault_injection as fn(Option<&str>) as *const () as *mut u32;
+            defmt::info!("selftest: writing kernel text at {=usize:#x}, which must fault", target as usize);
+            // SAFETY: deliberately invalid: .text is mapped read-only, so the write faults and
+            // the exception handler ends the run before anything changes.
+            unsafe { core::ptr::write_volatile(target, 0) };
+            defmt::error!("selftest=write-text: kernel text is writable");
+        }
+        _ => {}
     }
 }

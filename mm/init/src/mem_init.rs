@@ -1,0 +1,164 @@
+//! `mem_init`: from a populated memblock to a running buddy allocator (Linux `mm_core_init`:
+//! `free_area_init`, `memblock_free_all`, `init_per_zone_wmark_min`, `mem_init_print_info`).
+//!
+//! 1. The page-metadata array (`mem_map`, FLATMEM) is allocated from memblock, inside the
+//!    linear map, covering `[start_pfn, max_pfn)` with `start_pfn` rounded down to a
+//!    `MAX_ORDER` block; the platform turns it into a slice (the only step that needs `unsafe`,
+//!    so it is the platform's closure). Its size is reported in bytes per page and in total.
+//! 2. `free_area_init` lays out the zones from the platform's `max_zone_pfns` and prints
+//!    Linux's `Zone ranges:` block.
+//! 3. `memblock_free_all` hands every free memblock range to the buddy allocator in
+//!    order-aligned chunks; reserved pages stay reserved. No memblock allocation may follow.
+//! 4. memblock retires (`memblock_discard`): region arrays it allocated for itself when it grew
+//!    go to the buddy allocator too; memblock is consumed, so nothing can use it afterwards.
+//! 5. Watermarks, the `Memory: …K/…K available` line, and the accounting check: every present
+//!    page is either managed (handed to the buddy allocator) or reserved, and the free pages
+//!    the buddy allocator holds equal the pages memblock had free.
+
+use memblock::{Memblock, NUMA_NO_NODE};
+use mm_types::{LineSink, MemRange, PAGE_SHIFT, PAGE_SIZE};
+use page_alloc::{free_area_init, ArchConfig, KernelSections, MemMap, Node, Page, ZoneType, MAX_NR_ZONES, MAX_ORDER_NR_PAGES};
+
+use crate::{BootError, PagingInfo};
+
+/// Turns `count` pages of metadata at physical `phys` into a slice, every entry written with
+/// [`Page::INIT`] first; `None` if the platform cannot reach the range.
+pub type MapPages<'f, 'a> = &'f mut dyn FnMut(u64, usize) -> Option<&'a mut [Page]>;
+
+/// What `mem_init` measured, for reports and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemInitReport {
+    /// First pfn and page count of `mem_map`.
+    pub map_start_pfn: u64,
+    pub map_pages: u64,
+    /// Bytes of `mem_map`.
+    pub map_bytes: u64,
+    /// Pages `memblock_free_all` handed over.
+    pub freed_pages: u64,
+    /// Present pages in all zones.
+    pub present_pages: u64,
+    /// Present pages that stayed reserved.
+    pub reserved_pages: u64,
+}
+
+/// Counts the page frames memblock considers free: `[PFN_UP(start), PFN_DOWN(end))` of each
+/// free range below `end_pfn`, exactly as `memblock_free_all` rounds them.
+fn memblock_free_pages(mb: &Memblock<'_>, end_pfn: u64) -> u64 {
+    mb.free_ranges(NUMA_NO_NODE)
+        .map(|(s, e, _)| {
+            let (s, e) = (mm_types::pfn_up(s), mm_types::pfn_down(e).min(end_pfn));
+            e.saturating_sub(s)
+        })
+        .sum()
+}
+
+/// Runs steps 1-4 of the module documentation.
+///
+/// # Errors
+/// [`BootError::MemInit`] with the step that failed (already logged).
+pub fn mem_init<'a>(
+    arch: ArchConfig,
+    paging: &PagingInfo,
+    mut mb: Memblock<'_>,
+    map_pages: MapPages<'_, 'a>,
+    sections: &KernelSections,
+    log: &mut dyn LineSink,
+) -> Result<(Node<'a>, MemInitReport), BootError> {
+    let fail = |log: &mut dyn LineSink, what: &'static str| {
+        log.line(format_args!("mem_init: {what}"));
+        BootError::MemInit(what)
+    };
+    let start_pfn = mm_types::pfn_down(mb.start_of_dram()) & !(MAX_ORDER_NR_PAGES - 1);
+    let end_pfn = paging.max_pfn;
+    if end_pfn <= start_pfn {
+        return Err(fail(log, "no RAM for a page map"));
+    }
+    let count = end_pfn - start_pfn;
+    let bytes = count * Page::BYTES as u64;
+    let limit = paging.max_low_pfn << PAGE_SHIFT;
+    let phys = mb
+        .alloc_range(mm_types::align_up(bytes, PAGE_SIZE), PAGE_SIZE, 0, limit, NUMA_NO_NODE, false)
+        .map_err(|_| fail(log, "cannot allocate the page-metadata array (mem_map) from memblock"))?;
+    log.line(format_args!(
+        "mem_map: {count} pages x {} bytes = {} KiB at {} for pfns [{start_pfn:#x}, {end_pfn:#x})",
+        Page::BYTES,
+        bytes >> 10,
+        MemRange::new(phys, bytes)
+    ));
+    let pages = map_pages(phys, count as usize).ok_or_else(|| fail(log, "the platform cannot map mem_map"))?;
+    // Still reserved in memblock, so memblock_free_all below leaves it alone.
+    debug_assert!(mb.is_region_reserved(phys, bytes));
+    let map = MemMap::try_new(pages, start_pfn).map_err(|_| fail(log, "mem_map start not MAX_ORDER aligned"))?;
+
+    // [DMA, DMA32, Normal, HighMem, Movable]: DMA32, where configured (arm64), ends where DMA
+    // does, so it is empty, as on arm64 Linux without a 32-bit DMA limit below 4 GiB.
+    let [dma, normal, high] = paging.max_zone_pfns;
+    let mut max_zone_pfn = [0u64; MAX_NR_ZONES];
+    max_zone_pfn[ZoneType::Dma as usize] = dma;
+    max_zone_pfn[ZoneType::Dma32 as usize] = dma;
+    max_zone_pfn[ZoneType::Normal as usize] = normal;
+    max_zone_pfn[ZoneType::HighMem as usize] = high;
+    let mut node = free_area_init(arch, 0, max_zone_pfn, &mb, map, log).map_err(|e| {
+        log.line(format_args!("free_area_init: {e}"));
+        BootError::MemInit("free_area_init failed")
+    })?;
+
+    let expected_free = memblock_free_pages(&mb, end_pfn);
+    let mut freed = node.memblock_free_all(&mb);
+    let discarded = memblock_discard(mb, &mut node, log);
+    freed += discarded;
+    node.init_per_zone_wmark_min();
+    node.mem_init_print_info(sections, log);
+
+    let present: u64 = node.zones().iter().map(|z| z.present_pages).sum();
+    let managed: u64 = node.zones().iter().map(|z| z.managed_pages).sum();
+    let reserved = (start_pfn..end_pfn)
+        .filter(|&pfn| node.mem_map().get(pfn).is_some_and(|p| p.is_reserved() && !p.is_hole()))
+        .count() as u64;
+    log.line(format_args!(
+        "mem_init: {freed} pages freed to the buddy allocator; present {present} = managed {managed} + reserved {reserved}"
+    ));
+    if freed != expected_free + discarded {
+        log.line(format_args!("mem_init: memblock had {expected_free} free pages but {freed} were freed"));
+        return Err(BootError::MemInit("pages lost between memblock and the buddy allocator"));
+    }
+    if present != managed + reserved || managed != freed || node.nr_free_pages() != freed {
+        return Err(fail(log, "page accounting does not add up"));
+    }
+    node.check().map_err(|e| {
+        log.line(format_args!("mem_init: buddy allocator check: {e}"));
+        BootError::MemInit("buddy allocator inconsistent after the hand-off")
+    })?;
+    let report = MemInitReport {
+        map_start_pfn: start_pfn,
+        map_pages: count,
+        map_bytes: bytes,
+        freed_pages: freed,
+        present_pages: present,
+        reserved_pages: reserved,
+    };
+    Ok((node, report))
+}
+
+/// `memblock_discard`: frees the region arrays memblock allocated for itself (never the static
+/// ones) to the buddy allocator, and drops memblock. Returns the pages freed.
+fn memblock_discard(mb: Memblock<'_>, node: &mut Node<'_>, log: &mut dyn LineSink) -> u64 {
+    let arrays = [
+        ("reserved", mb.reserved_array_base(), mb.reserved_capacity()),
+        ("memory", mb.memory_array_base(), mb.memory_capacity()),
+    ];
+    drop(mb);
+    let mut freed = 0;
+    for (name, base, capacity) in arrays {
+        if let Some(base) = base {
+            let bytes = memblock::region_array_bytes(capacity);
+            let pages = node.free_range(mm_types::pfn_down(base), mm_types::pfn_up(base + bytes));
+            log.line(format_args!(
+                "memblock: {name} array ({capacity} regions) at {} freed, {pages} page(s)",
+                MemRange::new(base, bytes)
+            ));
+            freed += pages;
+        }
+    }
+    freed
+}

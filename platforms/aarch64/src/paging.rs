@@ -1,0 +1,277 @@
+//! `paging_init` for AArch64: the MMU on with a 4 KiB granule and a linear map of all RAM.
+//!
+//! Layout (ARM ARM D8, VMSAv8-64, 4 KiB granule):
+//! - TTBR0_EL1 only, T0SZ = 25: a 39-bit (512 GiB) address space walked in three levels (L1
+//!   entries cover 1 GiB, L2 2 MiB, L3 4 KiB). TTBR1 walks are disabled (EPD1).
+//! - The linear map is the identity (virtual = physical): every memblock memory region that is
+//!   not NOMAP is mapped Normal write-back, read-write, execute-never, with 2 MiB blocks where a
+//!   whole aligned block is RAM and 4 KiB pages elsewhere. NOMAP regions stay unmapped, as in
+//!   Linux's `map_mem`.
+//! - The kernel image with 4 KiB pages and section permissions: .text read-only executable,
+//!   .rodata read-only execute-never, .data/.bss read-write execute-never (W^X).
+//! - MMIO the platform uses (the console) as Device-nGnRnE, execute-never.
+//! - Nothing else is mapped: address 0 faults.
+//!
+//! Table pages come from memblock (so they stay reserved) and are written through their
+//! physical addresses while the MMU is still off.
+#![allow(unsafe_code)]
+
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{Readable, Writeable, ID_AA64MMFR0_EL1, MAIR_EL1, SCTLR_EL1, TCR_EL1, TTBR0_EL1};
+use memblock::{Memblock, RegionFlags, NUMA_NO_NODE};
+use mm_init::PlatformError;
+use mm_types::{LineSink, MemRange, PAGE_SIZE};
+
+const ENTRIES: usize = 512;
+const BLOCK_2M: u64 = 2 << 20;
+/// Highest physical address the 39-bit identity map can reach.
+pub const VA_LIMIT: u64 = 1 << 39;
+
+// Descriptor bits (ARM ARM D8.3).
+const VALID: u64 = 1 << 0;
+const TABLE: u64 = 1 << 1; // table descriptor at L1/L2, page descriptor at L3
+const AF: u64 = 1 << 10;
+const SH_INNER: u64 = 3 << 8;
+const AP_RO: u64 = 1 << 7; // AP[2]: read-only at EL1
+const PXN: u64 = 1 << 53;
+const UXN: u64 = 1 << 54;
+const ATTR_DEVICE: u64 = 0 << 2; // MAIR index 0
+const ATTR_NORMAL: u64 = 1 << 2; // MAIR index 1
+const ADDR_MASK: u64 = 0x0000_ffff_ffff_f000;
+
+/// What a mapping is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prot {
+    /// .text: read-only, executable.
+    Text,
+    /// .rodata: read-only.
+    ReadOnly,
+    /// RAM, .data, .bss: read-write, never executable.
+    ReadWrite,
+    /// MMIO: Device-nGnRnE, read-write, never executable.
+    Device,
+}
+
+impl Prot {
+    const fn attrs(self) -> u64 {
+        match self {
+            Self::Text => ATTR_NORMAL | SH_INNER | AF | AP_RO | UXN,
+            Self::ReadOnly => ATTR_NORMAL | SH_INNER | AF | AP_RO | PXN | UXN,
+            Self::ReadWrite => ATTR_NORMAL | SH_INNER | AF | PXN | UXN,
+            Self::Device => ATTR_DEVICE | AF | PXN | UXN,
+        }
+    }
+}
+
+/// Builds translation tables in memblock-allocated pages.
+pub struct Tables<'m, 'a> {
+    mb: &'m mut Memblock<'a>,
+    root: u64,
+    /// Table pages allocated.
+    pub nr_table_pages: usize,
+}
+
+fn entry_ptr(table: u64, index: usize) -> *mut u64 {
+    (table as usize as *mut u64).wrapping_add(index)
+}
+
+fn read_entry(table: u64, index: usize) -> u64 {
+    debug_assert!(index < ENTRIES);
+    // SAFETY: `table` is a page memblock gave us for a translation table (identity-mapped with
+    // the MMU off, or through the identity map once on) and `index` < 512 keeps the access in it.
+    unsafe { core::ptr::read_volatile(entry_ptr(table, index)) }
+}
+
+fn write_entry(table: u64, index: usize, value: u64) {
+    debug_assert!(index < ENTRIES);
+    // SAFETY: as in `read_entry`; nothing else references the table page while it is built.
+    unsafe { core::ptr::write_volatile(entry_ptr(table, index), value) }
+}
+
+impl<'m, 'a> Tables<'m, 'a> {
+    /// A fresh, empty L1 table.
+    pub fn new(mb: &'m mut Memblock<'a>) -> Result<Self, PlatformError> {
+        let mut t = Self { mb, root: 0, nr_table_pages: 0 };
+        t.root = t.alloc_table()?;
+        Ok(t)
+    }
+
+    fn alloc_table(&mut self) -> Result<u64, PlatformError> {
+        let phys = self
+            .mb
+            .alloc_range(PAGE_SIZE, PAGE_SIZE, 0, VA_LIMIT, NUMA_NO_NODE, false)
+            .map_err(|_| PlatformError::Memblock("no memory for a page-table page"))?;
+        for i in 0..ENTRIES {
+            write_entry(phys, i, 0);
+        }
+        self.nr_table_pages += 1;
+        Ok(phys)
+    }
+
+    /// The next-level table under `table[index]`, created if absent; splits a 2 MiB block
+    /// into 512 pages with the same attributes if one is there.
+    fn next_level(&mut self, table: u64, index: usize, level: u32) -> Result<u64, PlatformError> {
+        let e = read_entry(table, index);
+        if e & (VALID | TABLE) == VALID | TABLE {
+            return Ok(e & ADDR_MASK);
+        }
+        let next = self.alloc_table()?;
+        if e & VALID != 0 && level == 2 {
+            // A 2 MiB block becomes 512 pages of the same attributes.
+            let base = e & ADDR_MASK & !(BLOCK_2M - 1);
+            let attrs = e & !ADDR_MASK & !(VALID | TABLE);
+            for i in 0..ENTRIES {
+                write_entry(next, i, (base + i as u64 * PAGE_SIZE) | attrs | VALID | TABLE);
+            }
+        }
+        write_entry(table, index, next | VALID | TABLE);
+        Ok(next)
+    }
+
+    /// Maps `[base, base + size)` (page-aligned outwards) identity with `prot`, using 2 MiB
+    /// blocks where possible unless `pages_only`.
+    pub fn map(&mut self, range: MemRange, prot: Prot, pages_only: bool) -> Result<(), PlatformError> {
+        let start = range.base & !(PAGE_SIZE - 1);
+        let end = mm_types::align_up(range.end(), PAGE_SIZE);
+        if end > VA_LIMIT {
+            return Err(PlatformError::BadFirmwareData("RAM or MMIO above the 39-bit address space"));
+        }
+        let mut addr = start;
+        while addr < end {
+            let l1i = ((addr >> 30) & 0x1ff) as usize;
+            let l1 = self.root;
+            let l2 = self.next_level(l1, l1i, 1)?;
+            let l2i = ((addr >> 21) & 0x1ff) as usize;
+            if !pages_only && addr % BLOCK_2M == 0 && end - addr >= BLOCK_2M {
+                let existing = read_entry(l2, l2i);
+                if existing & (VALID | TABLE) != VALID | TABLE {
+                    write_entry(l2, l2i, addr | prot.attrs() | VALID);
+                    addr += BLOCK_2M;
+                    continue;
+                }
+            }
+            let l3 = self.next_level(l2, l2i, 2)?;
+            let l3i = ((addr >> 12) & 0x1ff) as usize;
+            write_entry(l3, l3i, addr | prot.attrs() | VALID | TABLE);
+            addr += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// Turns the MMU on with these tables. Caches on too.
+    pub fn activate(self) -> usize {
+        let pa_range = ID_AA64MMFR0_EL1.get() & 0xf;
+        // MAIR: attr0 Device-nGnRnE, attr1 Normal write-back read/write-allocate, attr2 Normal
+        // non-cacheable.
+        MAIR_EL1.set(0x00 | (0xff << 8) | (0x44 << 16));
+        let tcr = 25 // T0SZ: 39-bit VA
+            | (1 << 8) // IRGN0: write-back write-allocate
+            | (1 << 10) // ORGN0: write-back write-allocate
+            | (3 << 12) // SH0: inner shareable
+            | (0 << 14) // TG0: 4 KiB
+            | (1 << 23) // EPD1: no TTBR1 walks
+            | (pa_range << 32); // IPS = what the CPU supports
+        TCR_EL1.set(tcr);
+        TTBR0_EL1.set(self.root);
+        barrier::dsb(barrier::ISH);
+        barrier::isb(barrier::SY);
+        // SAFETY: invalidating this CPU's TLB entries has no memory effect; required before the
+        // first enable since the reset TLB contents are unknown.
+        unsafe { core::arch::asm!("tlbi vmalle1", "dsb nsh", "isb", options(nostack)) };
+        let sctlr = SCTLR_EL1.get() | (1 << 0) | (1 << 2) | (1 << 12); // M, C, I
+        SCTLR_EL1.set(sctlr);
+        barrier::isb(barrier::SY);
+        self.nr_table_pages
+    }
+}
+
+extern "C" {
+    static __kernel_start: u8;
+    static __text_end: u8;
+    static __rodata_start: u8;
+    static __rodata_end: u8;
+    static __data_start: u8;
+    static __bss_start: u8;
+    static __bss_end: u8;
+    static __kernel_end: u8;
+}
+
+/// .bss, boot stack included.
+pub fn bss() -> MemRange {
+    let (s, e) = (&raw const __bss_start as u64, &raw const __bss_end as u64);
+    MemRange::new(s, e - s)
+}
+
+/// The image's sections, physical = virtual.
+#[derive(Clone, Copy, Debug)]
+pub struct Sections {
+    pub text: MemRange,
+    pub rodata: MemRange,
+    pub data: MemRange,
+}
+
+/// Where the linker put the sections.
+pub fn sections() -> Sections {
+    let a = |s: *const u8| s as u64;
+    let (ks, te, rs, re, ds, ke) = (
+        a(&raw const __kernel_start),
+        a(&raw const __text_end),
+        a(&raw const __rodata_start),
+        a(&raw const __rodata_end),
+        a(&raw const __data_start),
+        a(&raw const __kernel_end),
+    );
+    Sections {
+        text: MemRange::new(ks, te - ks),
+        rodata: MemRange::new(rs, re - rs),
+        data: MemRange::new(ds, ke - ds),
+    }
+}
+
+/// Builds the tables for RAM, the image and `extra` (MMIO, and the device tree, which must stay
+/// readable even when `mem=` cut it out of RAM, as Linux's `fixmap_remap_fdt` ensures), turns
+/// the MMU on, and logs the layout. Returns the number of table pages.
+pub fn paging_init(
+    mb: &mut Memblock<'_>,
+    extra: &[(&str, MemRange, Prot)],
+    log: &mut dyn LineSink,
+) -> Result<usize, PlatformError> {
+    let ram: heapless::Vec<(MemRange, bool), 128> = mb
+        .memory()
+        .iter()
+        .map(|r| (MemRange::new(r.base, r.size), r.flags.contains(RegionFlags::NOMAP)))
+        .collect();
+    let mut t = Tables::new(mb)?;
+    for (r, nomap) in &ram {
+        if !nomap {
+            t.map(*r, Prot::ReadWrite, false)?;
+        }
+    }
+    let s = sections();
+    t.map(s.text, Prot::Text, true)?;
+    t.map(s.rodata, Prot::ReadOnly, true)?;
+    t.map(s.data, Prot::ReadWrite, true)?;
+    for (_, r, prot) in extra {
+        t.map(*r, *prot, true)?;
+    }
+    let pages = t.activate();
+    log.line(format_args!("Virtual kernel memory layout (identity linear map, 4 KiB granule, 39-bit VA):"));
+    for (r, nomap) in &ram {
+        let what = if *nomap { "not mapped (NOMAP)" } else { "linear map, RW NX" };
+        log.line(format_args!("    memory  : {:#018x} - {:#018x}   ({:>6} MB) {what}", r.base, r.end(), r.size >> 20));
+    }
+    for (name, r, prot) in [(".text", s.text, "RO X"), (".rodata", s.rodata, "RO NX"), (".data", s.data, "RW NX")] {
+        log.line(format_args!("    {name:<8}: {:#018x} - {:#018x}   ({:>6} kB) {prot}", r.base, r.end(), r.size >> 10));
+    }
+    for (name, r, prot) in extra {
+        let how = match prot {
+            Prot::Device => "device nGnRnE",
+            Prot::ReadOnly => "RO NX",
+            Prot::ReadWrite => "RW NX",
+            Prot::Text => "RO X",
+        };
+        log.line(format_args!("    {name:<8}: {:#018x} - {:#018x}   ({:>6} kB) {how}", r.base, r.end(), r.size >> 10));
+    }
+    log.line(format_args!("paging_init: MMU on, {pages} page-table page(s) from memblock"));
+    Ok(pages)
+}
