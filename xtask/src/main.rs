@@ -3,6 +3,7 @@
 //! Every subcommand sets up what it needs first (the pinned toolchain, QEMU) and says so.
 //! Board descriptions live in `boards/<name>/board.toml`; see `board.rs`.
 
+mod bench;
 mod board;
 mod fuzz;
 mod image;
@@ -121,6 +122,13 @@ enum Cmd {
         #[arg(long)]
         target: Option<String>,
     },
+    /// Host benchmarks (criterion): the buddy allocator against buddy_system_allocator and a
+    /// LIFO floor, as a table with ratios to the floor measured in the same run.
+    Bench {
+        /// Write the table into README.md's performance section.
+        #[arg(long)]
+        write_readme: bool,
+    },
     /// Host tests of every crate, then boots of every board in QEMU checked against what they
     /// must print.
     Test {
@@ -194,6 +202,7 @@ fn real_main() -> Result<()> {
             println!("{out}");
             Ok(())
         }
+        Cmd::Bench { write_readme } => bench::run(&root, write_readme),
         Cmd::Fuzz { seconds, target } => fuzz::run(&root, seconds, target.as_deref()),
         Cmd::Test { host_only, filter, fuzz_seconds } => test::run_all(&root, host_only, filter.as_deref(), fuzz_seconds),
     }

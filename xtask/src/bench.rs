@@ -1,0 +1,72 @@
+//! `cargo xtask bench`: the host benchmarks (criterion), summarised as a table of time per
+//! element and ratios against the floor measured in the same run; optionally written into the
+//! README's performance section. Speed figures live here, never in timed tests.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+/// Benchmark groups in table order, with what one element is.
+const GROUPS: [(&str, &str); 4] = [
+    ("handoff_1GiB", "ns/page"),
+    ("handoff_4GiB", "ns/page"),
+    ("order0_hot", "ns/alloc+free"),
+    ("mixed_orders_0_3", "ns/step"),
+];
+/// Implementations in column order; the last is the floor the ratios are against.
+const IMPLS: [&str; 3] = ["page_alloc", "buddy_system_allocator", "lifo_floor"];
+const README_BEGIN: &str = "<!-- bench:begin -->";
+const README_END: &str = "<!-- bench:end -->";
+
+fn per_element(dir: &Path) -> Result<f64> {
+    let est: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("new/estimates.json"))?)?;
+    let bench: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("new/benchmark.json"))?)?;
+    let median = est["median"]["point_estimate"].as_f64().context("no median")?;
+    let elements = bench["throughput"]["Elements"].as_f64().unwrap_or(1.0);
+    Ok(median / elements)
+}
+
+/// Runs the benchmarks and renders the table (Markdown).
+pub fn run(root: &Path, write_readme: bool) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("bench: cargo bench -p page-alloc (criterion; about a minute after the build)");
+    let status = Command::new(&cargo)
+        .current_dir(root)
+        .args(["bench", "-p", "page-alloc", "--bench", "buddy"])
+        .status()
+        .context("running cargo bench")?;
+    if !status.success() {
+        bail!("cargo bench failed");
+    }
+    let crit = root.join("target/criterion");
+    let mut table = String::new();
+    table.push_str("| workload | unit | page-alloc | buddy_system_allocator | LIFO floor | page-alloc / floor | buddy_system_allocator / floor |\n");
+    table.push_str("|---|---|---|---|---|---|---|\n");
+    for (group, unit) in GROUPS {
+        let v: Vec<f64> =
+            IMPLS.iter().map(|i| per_element(&crit.join(group).join(i))).collect::<Result<_>>().with_context(|| format!("results of {group}"))?;
+        let floor = v[2];
+        table.push_str(&format!(
+            "| `{group}` | {unit} | {:.2} | {:.2} | {:.2} | {:.1}x | {:.1}x |\n",
+            v[0],
+            v[1],
+            v[2],
+            v[0] / floor,
+            v[1] / floor
+        ));
+    }
+    println!("{table}");
+    if write_readme {
+        let path = root.join("README.md");
+        let readme = std::fs::read_to_string(&path)?;
+        let (Some(b), Some(e)) = (readme.find(README_BEGIN), readme.find(README_END)) else {
+            bail!("README.md has no {README_BEGIN} … {README_END} section");
+        };
+        let new = format!("{}{README_BEGIN}\n{table}{}", &readme[..b], &readme[e..]);
+        std::fs::write(&path, new)?;
+        eprintln!("bench: table written to README.md");
+    }
+    Ok(())
+}
