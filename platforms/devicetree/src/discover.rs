@@ -195,6 +195,33 @@ pub struct DtMemoryInfo<'a> {
     pub cpus: Vec<Cpu<'a>, MAX_CPUS>,
     /// `/psci` method, if a PSCI node exists.
     pub psci_method: Option<PsciMethod>,
+    /// `/distance-map` (`numa-distance-map-v1`) entries `(from, to, distance)`, as written;
+    /// empty when the tree has none (Linux then uses 10 local / 20 remote).
+    pub distances: Vec<(u32, u32, u32), MAX_DISTANCES>,
+}
+
+/// Most `/distance-map` entries kept.
+pub const MAX_DISTANCES: usize = 64;
+
+/// Linux `of_numa_parse_distance_map_v1`: triples `<from to distance>` in `distance-matrix`.
+fn scan_distance_map(node: &Node<'_>, out: &mut Vec<(u32, u32, u32), MAX_DISTANCES>) -> Result<(), DtError> {
+    let n = name(node)?;
+    let Some(mut m) = prop(node, "distance-matrix")? else {
+        return Err(DtError::prop(&n, "distance-matrix", "missing"));
+    };
+    if m.len() % 12 != 0 {
+        return Err(DtError::prop(&n, "distance-matrix", "length not a multiple of three cells"));
+    }
+    while !m.is_empty() {
+        let mut cell = || next_cells(&mut m, 1).map(|v| v as u32).ok_or_else(|| DtError::prop(&n, "distance-matrix", "truncated"));
+        let (from, to, d) = (cell()?, cell()?, cell()?);
+        // Linux: a local distance other than 10, or a remote one not above it, is invalid.
+        if (from == to && d != 10) || (from != to && d <= 10) {
+            return Err(DtError::prop(&n, "distance-matrix", "invalid distance (local must be 10, remote above 10)"));
+        }
+        out.push((from, to, d)).map_err(|_| DtError::TooMany { what: "distance-map entries", capacity: MAX_DISTANCES })?;
+    }
+    Ok(())
 }
 
 fn root_cells(root: &Node<'_>, p: &'static str) -> Result<u32, DtError> {
@@ -222,6 +249,7 @@ pub fn discover<'a>(dt: &DeviceTree<'a>) -> Result<DtMemoryInfo<'a>, DtError> {
         console: None,
         cpus: Vec::new(),
         psci_method: None,
+        distances: Vec::new(),
     };
 
     // RAM and the other root children.
@@ -269,6 +297,12 @@ pub fn discover<'a>(dt: &DeviceTree<'a>) -> Result<DtMemoryInfo<'a>, DtError> {
     if info.console.is_none() {
         let mut path: String<MAX_PATH> = String::new();
         info.console = find_pl011(&root, &mut path)?;
+    }
+
+    if let Some(dm) = dt.child(&root, "distance-map")? {
+        if prop(&dm, "compatible")?.is_some_and(|c| list_contains(c, "numa-distance-map-v1")) {
+            scan_distance_map(&dm, &mut info.distances)?;
+        }
     }
 
     if let Some(cpus) = dt.child(&root, "cpus")? {

@@ -28,7 +28,7 @@ pub use apply::{add_memory, apply, apply_with, reserve, ApplyParams, MAX_AREAS, 
 pub use discover::{
     discover, Chosen, Console, Cpu, DtMemoryInfo, MemoryBank, PsciMethod, ReservedKind, ReservedMemory,
     ReservedRegion, MAX_ALLOC_RANGES, MAX_BANKS, MAX_CPUS, MAX_MEMRESERVE, MAX_PATH, MAX_RESERVED,
-    MAX_STATIC_REGS,
+    MAX_DISTANCES, MAX_STATIC_REGS,
 };
 pub use error::DtError;
 pub use header::{header_totalsize, Header, FDT_MAGIC, HEADER_SIZE, MAX_DEPTH};

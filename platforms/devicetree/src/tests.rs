@@ -430,3 +430,18 @@ fn apply_romulus_cma_aligned() {
     }
     let _ = MemRange::new(0, 0);
 }
+
+/// QEMU `-numa dist,src=0,dst=1,val=30`: `/distance-map` read as written.
+#[test]
+fn distance_map_is_read() {
+    let blob = include_bytes!("../testdata/qemu-virt-2G-numa2-dist30.dtb");
+    let dt = crate::DeviceTree::new(blob).unwrap();
+    let info = crate::discover(&dt).unwrap();
+    assert_eq!(info.distances.as_slice(), &[(0, 0, 10), (0, 1, 30), (1, 0, 30), (1, 1, 10)]);
+    let nodes: std::vec::Vec<_> = info.cpus.iter().map(|c| c.numa_node_id).collect();
+    assert_eq!(nodes, [Some(0), Some(0), Some(1), Some(1)]);
+    // The shared 2-node tree has no distance map: Linux falls back to 10/20.
+    let blob = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/dtb/qemu__aarch64-virt-2G-numa2.dtb")).unwrap();
+    let dt = crate::DeviceTree::new(&blob).unwrap();
+    assert!(crate::discover(&dt).unwrap().distances.is_empty());
+}
