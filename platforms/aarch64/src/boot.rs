@@ -15,6 +15,32 @@
 
 core::arch::global_asm!(
     r#"
+    /* EL2 -> EL1 at `target`, with DAIF masked. Clobbers x9. */
+    .macro DROP_TO_EL1 target
+    mov     x9, #(1 << 31)              /* HCR_EL2.RW: EL1 is AArch64; nothing trapped */
+    msr     hcr_el2, x9
+    mrs     x9, cnthctl_el2
+    orr     x9, x9, #3                  /* EL1PCEN | EL1PCTEN: counters and timer at EL1 */
+    msr     cnthctl_el2, x9
+    msr     cntvoff_el2, xzr
+    mov     x9, #0x33ff                 /* CPTR_EL2: RES1 bits, TFP clear (FP not trapped) */
+    msr     cptr_el2, x9
+    msr     hstr_el2, xzr
+    mrs     x9, midr_el1
+    msr     vpidr_el2, x9
+    mrs     x9, mpidr_el1
+    msr     vmpidr_el2, x9
+    mov     x9, #0x0800
+    movk    x9, #0x30d0, lsl #16        /* SCTLR_EL1 RES1 bits; MMU and caches off */
+    msr     sctlr_el1, x9
+    mov     x9, #0x3c5                  /* SPSR: EL1h, D, A, I, F masked */
+    msr     spsr_el2, x9
+    adr     x9, \target
+    msr     elr_el2, x9
+    isb
+    eret
+    .endm
+
     .section .text.head, "ax"
     .global _head
 _head:
@@ -48,29 +74,7 @@ primary_entry:
     b.eq    2f
     mov     x1, #5
     b       early_semihosting_exit
-2:  /* EL2 -> EL1 */
-    mov     x9, #(1 << 31)              /* HCR_EL2.RW: EL1 is AArch64; nothing trapped */
-    msr     hcr_el2, x9
-    mrs     x9, cnthctl_el2
-    orr     x9, x9, #3                  /* EL1PCEN | EL1PCTEN: counters and timer at EL1 */
-    msr     cnthctl_el2, x9
-    msr     cntvoff_el2, xzr
-    mov     x9, #0x33ff                 /* CPTR_EL2: RES1 bits, TFP clear (FP not trapped) */
-    msr     cptr_el2, x9
-    msr     hstr_el2, xzr
-    mrs     x9, midr_el1
-    msr     vpidr_el2, x9
-    mrs     x9, mpidr_el1
-    msr     vmpidr_el2, x9
-    mov     x9, #0x0800
-    movk    x9, #0x30d0, lsl #16        /* SCTLR_EL1 RES1 bits; MMU and caches off */
-    msr     sctlr_el1, x9
-    mov     x9, #0x3c5                  /* SPSR: EL1h, D, A, I, F masked */
-    msr     spsr_el2, x9
-    adr     x9, el1
-    msr     elr_el2, x9
-    isb
-    eret
+2:  DROP_TO_EL1 el1
 
 el1:
     mov     x9, #(3 << 20)              /* CPACR_EL1.FPEN = 0b11: no FP/SIMD traps */
@@ -93,6 +97,44 @@ el1:
     bl      aarch64_board_entry
 5:  wfe
     b       5b
+
+/* Secondary CPUs (PSCI CPU_ON entry point): x0 = physical address of this CPU's
+ * `SecondaryBoot` block (see smp.rs): [0] TTBR0, [8] TCR, [16] MAIR, [24] SCTLR, [32] stack top,
+ * [40] per-CPU base. MMU and caches are off, at EL2 or EL1. */
+    .global secondary_entry
+secondary_entry:
+    mov     x19, x0
+    mrs     x9, CurrentEL
+    lsr     x9, x9, #2
+    cmp     x9, #2
+    b.ne    7f
+    DROP_TO_EL1 7f
+7:
+    mov     x9, #(3 << 20)              /* FP/SIMD on before any Rust */
+    msr     cpacr_el1, x9
+    ldr     x9, =exception_vectors
+    msr     vbar_el1, x9
+    ldr     x9, [x19, #16]
+    msr     mair_el1, x9
+    ldr     x9, [x19, #8]
+    msr     tcr_el1, x9
+    ldr     x9, [x19, #0]
+    msr     ttbr0_el1, x9
+    isb
+    tlbi    vmalle1
+    dsb     nsh
+    isb
+    ldr     x9, [x19, #24]
+    msr     sctlr_el1, x9               /* MMU and caches on: identity map, same tables */
+    isb
+    ldr     x9, [x19, #32]
+    mov     sp, x9
+    ldr     x9, [x19, #40]
+    msr     tpidr_el1, x9
+    mov     x0, x19
+    bl      aarch64_secondary_rust
+8:  wfe
+    b       8b
 
 /* Semihosting SYS_EXIT_EXTENDED(ADP_Stopped_ApplicationExit, x1) without a stack. */
 early_semihosting_exit:

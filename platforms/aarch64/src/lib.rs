@@ -23,6 +23,7 @@ pub mod exceptions;
 pub mod memory;
 pub mod mmio;
 pub mod paging;
+pub mod smp;
 
 pub use platform::ExitCode;
 
@@ -45,6 +46,39 @@ pub struct Aarch64 {
     pub console: u64,
     /// What the device tree says (read once, kept in a static).
     pub dt: &'static devicetree::DtMemoryInfo<'static>,
+    /// Available CPUs from `/cpus`, boot CPU first.
+    pub cpus: heapless::Vec<platform::CpuDesc, { smp::MAX_CPUS }>,
+}
+
+/// This CPU's per-CPU base (`TPIDR_EL1`), 0 before it is set.
+pub fn percpu_base() -> usize {
+    use aarch64_cpu::registers::Readable;
+    aarch64_cpu::registers::TPIDR_EL1.get() as usize
+}
+
+/// The logical CPU id from the per-CPU area (its second word), 0 before areas exist.
+fn cpu_id() -> usize {
+    platform::percpu::cpu_id_from_base(percpu_base())
+}
+
+/// The CPUs `/cpus` lists (available ones, up to [`smp::MAX_CPUS`]), the boot CPU first.
+fn cpus_from_dt(dt: &devicetree::DtMemoryInfo<'_>) -> heapless::Vec<platform::CpuDesc, { smp::MAX_CPUS }> {
+    use aarch64_cpu::registers::Readable;
+    let me = aarch64_cpu::registers::MPIDR_EL1.get() & 0xff_00ff_ffff;
+    let mut v: heapless::Vec<platform::CpuDesc, { smp::MAX_CPUS }> = heapless::Vec::new();
+    let all = dt.cpus.iter().filter(|c| c.available).filter_map(|c| {
+        Some(platform::CpuDesc { hw_id: c.mpidr?, nid: c.numa_node_id.map_or(0, |n| n as i32) })
+    });
+    for c in all.clone().filter(|c| c.hw_id == me).chain(all.filter(|c| c.hw_id != me)) {
+        if v.push(c).is_err() {
+            defmt::warn!("more than {=usize} CPUs in the device tree: the rest stay off", smp::MAX_CPUS);
+            break;
+        }
+    }
+    if v.is_empty() {
+        let _ = v.push(platform::CpuDesc { hw_id: me, nid: 0 });
+    }
+    v
 }
 
 impl Aarch64 {
@@ -96,7 +130,7 @@ pub fn start(
         write: mmio::console_write,
         irq_save: cpu::irq_save,
         irq_restore: cpu::irq_restore,
-        cpu_id: || 0,
+        cpu_id,
     });
     defmt::info!(
         "{=str}: AArch64, entered at EL{=u64}, device tree at {=u64:#x}",
@@ -112,7 +146,7 @@ pub fn start(
             if c.from_stdout_path { ", from /chosen/stdout-path" } else { ", first arm,pl011" }
         );
     }
-    main(&mut Aarch64 { board, dtb_phys, entry_el, console, dt })
+    main(&mut Aarch64 { board, dtb_phys, entry_el, console, dt, cpus: cpus_from_dt(dt) })
 }
 
 #[cfg(target_os = "none")]

@@ -151,6 +151,32 @@ impl platform::Firmware for Aarch64 {
         (phys < crate::paging::VA_LIMIT).then_some(phys as usize)
     }
 
+    const PERCPU_BASE: platform::PercpuBaseFn = crate::percpu_base;
+
+    fn park_this_cpu() -> ! {
+        crate::cpu::park()
+    }
+
+    fn possible_cpus(&self) -> &[platform::CpuDesc] {
+        &self.cpus
+    }
+
+    fn set_percpu_base(&self, base: usize) {
+        use aarch64_cpu::registers::Writeable;
+        aarch64_cpu::registers::TPIDR_EL1.set(base as u64);
+    }
+
+    fn start_cpu(
+        &mut self,
+        cpu: usize,
+        stack_top: usize,
+        percpu_base: usize,
+        entry: extern "C" fn(usize) -> !,
+    ) -> Result<(), &'static str> {
+        let mpidr = self.cpus.get(cpu).ok_or("no such CPU")?.hw_id;
+        crate::smp::start_cpu(self.dt.psci_method, mpidr, cpu, stack_top, percpu_base, entry)
+    }
+
     fn region_mapper(&mut self) -> &'static mut dyn RegionArrayMapper<'static> {
         match platform::take_static(&MAPPER) {
             Some(m) => m,

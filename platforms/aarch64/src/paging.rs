@@ -194,6 +194,7 @@ extern "C" {
     static __bss_start: u8;
     static __bss_end: u8;
     static __kernel_end: u8;
+    static __boot_stack_guard: u8;
 }
 
 /// .bss, boot stack included.
@@ -250,7 +251,10 @@ pub fn paging_init(
     let s = sections();
     t.map(s.text, Prot::Text, true)?;
     t.map(s.rodata, Prot::ReadOnly, true)?;
-    t.map(s.data, Prot::ReadWrite, true)?;
+    // .data and .bss, without the guard page below the boot stack.
+    let guard = &raw const __boot_stack_guard as u64;
+    t.map(MemRange::new(s.data.base, guard - s.data.base), Prot::ReadWrite, true)?;
+    t.map(MemRange::new(guard + PAGE_SIZE, s.data.end() - guard - PAGE_SIZE), Prot::ReadWrite, true)?;
     for (_, r, prot) in extra {
         t.map(*r, *prot, true)?;
     }

@@ -14,6 +14,8 @@
 
 pub mod logger;
 mod page_map;
+pub mod percpu;
+pub mod smp;
 mod selftest;
 
 use memblock::{Region, RegionArrayMapper, RegionFlags, INIT_MEMBLOCK_REGIONS, MAX_NUMNODES};
@@ -50,6 +52,19 @@ impl mm_types::LineSink for DefmtSink {
     }
 }
 
+/// One CPU as the firmware describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuDesc {
+    /// Hardware id: local APIC id on x86, MPIDR affinity bits on AArch64.
+    pub hw_id: u64,
+    /// NUMA node (0 without NUMA information).
+    pub nid: i32,
+}
+
+/// Reads this CPU's per-CPU base (see [`Firmware::set_percpu_base`]); 0 before it is set.
+/// Each platform provides it as a plain function for the logger and per-CPU accessors.
+pub type PercpuBaseFn = fn() -> usize;
+
 /// What the generic boot path needs from a platform beyond memory discovery.
 pub trait Firmware: mm_init::Platform {
     /// Ends the run with `code`.
@@ -82,6 +97,37 @@ pub trait Firmware: mm_init::Platform {
 
     /// Sizes of the kernel image's sections, for the `Memory:` line.
     fn kernel_sections(&self) -> page_alloc::KernelSections;
+
+    /// The CPUs the firmware describes (ACPI MADT / MP table on x86, `/cpus` on ARM), boot CPU
+    /// first: the logical CPU id is the index. Known after `paging_init`.
+    fn possible_cpus(&self) -> &[CpuDesc];
+
+    /// Makes `base` this CPU's per-CPU base (x86-32: a GDT segment with that base loaded into
+    /// FS; AArch64: `TPIDR_EL1`). `base` is the virtual address of the CPU's per-CPU area, whose
+    /// first word holds the area's own address.
+    fn set_percpu_base(&self, base: usize);
+
+    /// Starts secondary CPU `cpu` (a logical id, index into [`Firmware::possible_cpus`]) so that
+    /// it runs `entry(cpu)` on the stack ending at `stack_top`, with interrupts masked, paging
+    /// (MMU) on with the kernel's tables, and its per-CPU base already set to `percpu_base`.
+    /// Returns once the CPU runs Rust code, or an error naming what failed (the caller reports
+    /// it and carries on with the other CPUs).
+    ///
+    /// # Errors
+    /// A sentence, e.g. "no answer to INIT-SIPI-SIPI within 100 ms", "PSCI CPU_ON returned -2".
+    fn start_cpu(
+        &mut self,
+        cpu: usize,
+        stack_top: usize,
+        percpu_base: usize,
+        entry: extern "C" fn(usize) -> !,
+    ) -> Result<(), &'static str>;
+
+    /// This CPU's per-CPU base register (see [`Firmware::set_percpu_base`]).
+    const PERCPU_BASE: PercpuBaseFn;
+
+    /// Stops the calling CPU for good (interrupts masked).
+    fn park_this_cpu() -> !;
 
     /// Runs `f` on the page at `phys` mapped at a kernel virtual address (the linear map, or a
     /// temporary kmap for x86-32 HighMem); `None` when the page cannot be mapped.
@@ -129,6 +175,10 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                 }
             };
             fault_injection(mm_init::Cmdline::new(platform.cmdline()).selftest());
+            if let Err(e) = percpu::setup_per_cpu_areas(platform, P::PERCPU_BASE, &mut memblock, paging.max_low_pfn << mm_types::PAGE_SHIFT, &mut DefmtSink) {
+                defmt::error!("setup_per_cpu_areas failed: {}", defmt::Display2Format(&e));
+                platform.exit(ExitCode::Failure)
+            }
             let sections = platform.kernel_sections();
             let mut map = |phys: u64, count: usize| {
                 let virt = platform.phys_to_virt(phys)?;
@@ -154,6 +204,7 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                 defmt::error!("buddy self-check failed: {=str}", why);
                 platform.exit(ExitCode::Failure)
             }
+            smp::smp_init(platform);
             match selftest::buddy(&mut node, platform) {
                 Ok(()) => {
                     defmt::info!("boot: memory management up; per-CPU page lists and SMP are not implemented yet");
@@ -193,6 +244,20 @@ fn fault_injection(selftest: Option<&str>) {
             unsafe { core::ptr::write_volatile(target, 0) };
             defmt::error!("selftest=write-text: kernel text is writable");
         }
+        Some("stack-overflow") => {
+            defmt::info!("selftest: unbounded recursion on the boot stack, which must fault at the guard page");
+            let depth = recurse(0);
+            defmt::error!("selftest=stack-overflow: recursion returned at depth {=u64} without faulting", depth);
+        }
         _ => {}
     }
+}
+
+/// Recurses until the stack runs out (1 KiB of frame per level, kept alive with `black_box`).
+fn recurse(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 128]);
+    if depth > 1 << 40 {
+        return depth;
+    }
+    recurse(depth + 1) + core::hint::black_box(frame[3]) - depth
 }

@@ -1,4 +1,21 @@
-//! CPU tables and exceptions: the IDT, the 32 exception stubs, and the report a fault gives.
+//! CPU tables and exceptions: the GDT with its per-CPU segments, the IDT, the 32 exception
+//! stubs, and the report a fault gives.
+//!
+//! The GDT (one table shared by every CPU, in .data because the CPU sets accessed bits and
+//! [`set_percpu_segment`] rewrites entries) keeps `boot`'s selectors and adds the per-CPU data
+//! segments Linux i386 reaches through FS (`__KERNEL_PERCPU`; one descriptor per CPU here, as
+//! Linux's per-CPU GDT copies give each CPU its own):
+//!
+//! | selector | use |
+//! |---|---|
+//! | 0x08 | kernel code, flat |
+//! | 0x10 | kernel data, flat (DS, ES, SS, GS) |
+//! | 0x18 | FS until a per-CPU area exists: base = [`BOOT_PERCPU`], two zero words |
+//! | 0x20 + 8 * n | FS of logical CPU n (n < [`MAX_CPUS`]): base = its per-CPU area |
+//!
+//! A per-CPU area starts with `#[repr(C)] { self_ptr: usize, cpu: usize, .. }`, so
+//! [`percpu_base`] is `fs:[0]` and [`smp_processor_id`] is `fs:[4]`; both read 0 through the
+//! boot segment. [`load_gdt`] must run before anything reads FS (the logger does).
 //!
 //! Every CPU exception (vectors 0-31) lands in `isr_common`, which saves the general registers and
 //! calls [`x86_exception`] with a pointer to the frame. The handler logs the vector's name, the
@@ -8,6 +25,162 @@
 #![allow(unsafe_code)]
 
 use core::arch::global_asm;
+
+/// Most CPUs this platform brings up: the per-CPU GDT entries (Linux `NR_CPUS`, kept small).
+pub const MAX_CPUS: usize = 8;
+/// Selectors of the flat kernel segments (same values as `boot`'s GDT).
+pub const KERNEL_CS: u16 = 0x08;
+pub const KERNEL_DS: u16 = 0x10;
+/// FS while no per-CPU area is set: reads 0 at offsets 0 and 4.
+pub const BOOT_PERCPU_SEL: u16 = 0x18;
+const PERCPU_SEL_BASE: u16 = 0x20;
+const GDT_ENTRIES: usize = 4 + MAX_CPUS;
+
+/// The selector of logical CPU `cpu`'s per-CPU segment.
+pub const fn percpu_selector(cpu: usize) -> u16 {
+    PERCPU_SEL_BASE + 8 * cpu as u16
+}
+
+global_asm!(
+    r#"
+    .section .data.x86_gdt, "aw"
+    .balign 8
+    .global x86_gdt
+x86_gdt:
+    .quad 0x0000000000000000    /* null */
+    .quad 0x00CF9B000000FFFF    /* 0x08: code, base 0, limit 4 GiB, ring 0 */
+    .quad 0x00CF93000000FFFF    /* 0x10: data, base 0, limit 4 GiB, ring 0 */
+    .quad 0                     /* 0x18: boot per-CPU segment, written by load_gdt */
+    .fill {max_cpus}, 8, 0      /* 0x20 + 8n: per-CPU segments, written by set_percpu_segment */
+x86_gdt_end:
+    .balign 4
+    .global x86_gdt_ptr
+x86_gdt_ptr:
+    .word x86_gdt_end - x86_gdt - 1
+    .long x86_gdt
+"#,
+    max_cpus = const MAX_CPUS,
+    options(att_syntax)
+);
+
+extern "C" {
+    static mut x86_gdt: [u64; GDT_ENTRIES];
+    /// The 6-byte `lgdt` operand for [`x86_gdt`] (virtual base); `smpboot` loads it on APs.
+    static x86_gdt_ptr: [u16; 3];
+}
+
+/// What FS points at until a per-CPU area is set: `self_ptr` 0 and `cpu` 0.
+#[repr(C, align(8))]
+struct BootPercpu([usize; 2]);
+static BOOT_PERCPU: BootPercpu = BootPercpu([0, 0]);
+
+/// A present, writable ring-0 data segment with base `base`, limit 4 GiB, accessed bit preset.
+const fn data_segment(base: u32) -> u64 {
+    let base = base as u64;
+    0x00CF_9300_0000_FFFF | ((base & 0x00FF_FFFF) << 16) | ((base >> 24) << 56)
+}
+
+/// Writes GDT entry `index`.
+///
+/// # Safety
+/// No CPU may be loading a selector for that entry meanwhile (each per-CPU entry belongs to
+/// one CPU, and the boot entry is written once before any other CPU runs).
+unsafe fn write_gdt_entry(index: usize, desc: u64) {
+    assert!(index < GDT_ENTRIES);
+    // SAFETY: `index` is checked above, so both words lie in `x86_gdt`; the caller excludes a
+    // concurrent load of this entry, so no CPU can see it half written.
+    unsafe {
+        let p = (&raw mut x86_gdt).cast::<u32>().add(2 * index);
+        core::ptr::write_volatile(p.add(1), (desc >> 32) as u32);
+        core::ptr::write_volatile(p, desc as u32);
+    }
+}
+
+/// Switches this CPU (the boot CPU, from `start`) to the kernel GDT and loads FS with the
+/// boot per-CPU segment. Must run before the first FS read ([`percpu_base`], the logger).
+pub fn load_gdt() {
+    // SAFETY: only the boot CPU runs; entry 0x18 is not loaded anywhere yet.
+    unsafe { write_gdt_entry(usize::from(BOOT_PERCPU_SEL) / 8, data_segment(&raw const BOOT_PERCPU as u32)) };
+    // SAFETY: the new table holds the same flat code and data descriptors at the same
+    // selectors as `boot`'s, so reloading CS (far return), the data segments and FS keeps every
+    // address meaning the same; the table is a static that never moves.
+    unsafe {
+        core::arch::asm!(
+            "lgdt [{ptr}]",
+            "push {cs}",
+            "lea {tmp}, [2f]",
+            "push {tmp}",
+            "retf",
+            "2:",
+            "mov {tmp:x}, {ds}",
+            "mov ds, {tmp:x}",
+            "mov es, {tmp:x}",
+            "mov ss, {tmp:x}",
+            "mov gs, {tmp:x}",
+            "mov {tmp:x}, {fs}",
+            "mov fs, {tmp:x}",
+            ptr = in(reg) &raw const x86_gdt_ptr,
+            cs = const KERNEL_CS as u32,
+            ds = const KERNEL_DS as u32,
+            fs = const BOOT_PERCPU_SEL as u32,
+            tmp = out(reg) _,
+        )
+    };
+}
+
+/// Points logical CPU `cpu`'s per-CPU segment at `base` (the boot segment when `base` is 0) and
+/// returns the selector to load into FS.
+///
+/// # Safety
+/// `cpu`'s segment must not be in use by another CPU: call it on CPU `cpu` itself, or for a CPU
+/// that is not running yet.
+pub unsafe fn set_percpu_segment(cpu: usize, base: usize) -> u16 {
+    assert!(cpu < MAX_CPUS, "logical CPU {cpu} beyond MAX_CPUS");
+    if base == 0 {
+        return BOOT_PERCPU_SEL;
+    }
+    let sel = percpu_selector(cpu);
+    // SAFETY: forwarded from the caller.
+    unsafe { write_gdt_entry(usize::from(sel) / 8, data_segment(base as u32)) };
+    sel
+}
+
+/// The FS selector of this CPU.
+fn fs_selector() -> u16 {
+    let sel: u16;
+    // SAFETY: reading a segment register has no side effects.
+    unsafe { core::arch::asm!("mov {0:x}, fs", out(reg) sel, options(nomem, nostack, preserves_flags)) };
+    sel
+}
+
+/// Makes `base` this CPU's per-CPU base: rewrites this CPU's FS descriptor and reloads FS.
+/// The logical id comes from the current FS segment (a CPU started by `smpboot` already has its
+/// own); a CPU still on the boot segment is the boot CPU, logical 0.
+pub fn load_percpu_base(base: usize) {
+    let sel = fs_selector();
+    let cpu = if sel >= PERCPU_SEL_BASE { usize::from((sel - PERCPU_SEL_BASE) / 8) } else { 0 };
+    // SAFETY: `cpu` is this CPU's own entry (see above): no other CPU loads it.
+    let sel = unsafe { set_percpu_segment(cpu, base) };
+    // SAFETY: the descriptor was just written for this CPU; FS only serves per-CPU reads.
+    unsafe { core::arch::asm!("mov fs, {0:x}", in(reg) sel, options(nostack, preserves_flags)) };
+}
+
+/// This CPU's per-CPU base: `fs:[0]`, 0 before one is set.
+pub fn percpu_base() -> usize {
+    let v: usize;
+    // SAFETY: FS is the boot segment or a per-CPU one (`load_gdt` ran in `start`, `smpboot`
+    // loads it on the others); both start with a readable word.
+    unsafe { core::arch::asm!("mov {0}, fs:[0]", out(reg) v, options(readonly, nostack, preserves_flags)) };
+    v
+}
+
+/// This CPU's logical id: `fs:[4]`, 0 on the boot segment (Linux `smp_processor_id`).
+pub fn smp_processor_id() -> usize {
+    let v: usize;
+    // SAFETY: as in `percpu_base`: the second word of the area FS points at.
+    unsafe { core::arch::asm!("mov {0}, fs:[4]", out(reg) v, options(readonly, nostack, preserves_flags)) };
+    v
+}
 
 global_asm!(
     r#"

@@ -9,10 +9,12 @@
 //!    reported, then the Multiboot information ([`multiboot`]);
 //! 3. the board's `main` runs the generic boot path with an [`X86Pc`] as its platform, which
 //!    calls [`paging::paging_init`] (the kernel page tables, the pkmap/fixmap windows for
-//!    HighMem) once memblock is set up.
+//!    HighMem) once memblock is set up, and then [`smpboot::smp_init`] (local APIC, CPUs from
+//!    the MADT or MP table); secondary CPUs start through [`smpboot::start_cpu`] (real-mode
+//!    trampoline reserved below 1 MiB by `reserve_early`, INIT-SIPI-SIPI).
 //!
-//! Unsafe code is fenced in [`boot`], [`cpu`], [`io`], [`memory`], [`multiboot`] and
-//! [`paging`]; each block says why it holds. This crate builds only for the `i686-unknown-none` target.
+//! Unsafe code is fenced in [`apic`], [`boot`], [`cpu`], [`delay`], [`io`], [`memory`],
+//! [`multiboot`], [`paging`] and [`smpboot`]; each block says why it holds. This crate builds only for the `i686-unknown-none` target.
 #![no_std]
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -20,12 +22,16 @@
 #[cfg(not(target_arch = "x86"))]
 compile_error!("platform-x86-pc builds only for 32-bit x86 (target i686-unknown-none): use `cargo xtask build --board qemu-i386-pc`");
 
+pub mod acpi;
+pub mod apic;
 mod boot;
 pub mod cpu;
+pub mod delay;
 pub mod io;
 pub mod memory;
 pub mod multiboot;
 pub mod paging;
+pub mod smpboot;
 
 pub use platform::ExitCode;
 
@@ -45,6 +51,13 @@ pub struct X86Pc {
     pub multiboot: multiboot::MultibootInfo,
     /// The sanitised e820 table, once discovery ran.
     pub e820: Option<e820::E820Table>,
+    /// The CPUs (boot CPU first), found after `paging_init` by [`smpboot::smp_init`].
+    pub cpus: heapless::Vec<platform::CpuDesc, { cpu::MAX_CPUS }>,
+}
+
+/// This CPU's per-CPU base (`fs:[0]`), 0 before `set_percpu_base` ran on it.
+pub fn percpu_base() -> usize {
+    cpu::percpu_base()
 }
 
 impl X86Pc {
@@ -74,6 +87,8 @@ pub fn start(
     info: u32,
     main: fn(&mut X86Pc) -> !,
 ) -> ! {
+    // FS must point at a readable per-CPU word before the logger asks for the CPU id.
+    cpu::load_gdt();
     #[allow(unsafe_code)]
     // SAFETY: the board names the port its UART is on, and nothing else drives it.
     unsafe {
@@ -83,7 +98,7 @@ pub fn start(
         write: io::console_write,
         irq_save: cpu::irq_save,
         irq_restore: cpu::irq_restore,
-        cpu_id: || 0,
+        cpu_id: cpu::smp_processor_id,
     });
     cpu::load_idt();
     defmt::info!("{=str}: x86-32 PC, entered through Multiboot v1", board.name);
@@ -95,7 +110,7 @@ pub fn start(
         }
     };
     defmt::info!("Command line: {=str}", multiboot.cmdline);
-    main(&mut X86Pc { board, multiboot, e820: None })
+    main(&mut X86Pc { board, multiboot, e820: None, cpus: heapless::Vec::new() })
 }
 
 #[cfg(target_os = "none")]

@@ -95,7 +95,8 @@ impl mm_init::Platform for X86Pc {
             log.line(format_args!("e820: {e}"));
             PlatformError::Memblock("cannot reserve the BIOS areas")
         })?;
-        Ok(())
+        // Linux reserve_real_mode: before anything else allocates from low memory.
+        crate::smpboot::reserve_real_mode(mb, log)
     }
 
     fn limit_memory(&mut self, mb: &mut Memblock<'_>, limit: u64, log: &mut dyn LineSink) -> Result<(), PlatformError> {
@@ -147,7 +148,37 @@ impl platform::Firmware for X86Pc {
         mb: &mut Memblock<'_>,
         log: &mut dyn LineSink,
     ) -> Result<mm_init::PagingInfo, PlatformError> {
-        paging::paging_init(mb, log)
+        let info = paging::paging_init(mb, log)?;
+        // The CPUs and the local APIC need the fixmap, which paging_init just built.
+        self.cpus = crate::smpboot::smp_init(self.multiboot.cmdline, log);
+        if mm_init::Cmdline::new(self.multiboot.cmdline).selftest() == Some("smp") {
+            crate::smpboot::selftest::run(self, log);
+        }
+        Ok(info)
+    }
+
+    fn possible_cpus(&self) -> &[platform::CpuDesc] {
+        &self.cpus
+    }
+
+    const PERCPU_BASE: platform::PercpuBaseFn = crate::cpu::percpu_base;
+
+    fn park_this_cpu() -> ! {
+        crate::cpu::halt_forever()
+    }
+
+    fn set_percpu_base(&self, base: usize) {
+        crate::cpu::load_percpu_base(base);
+    }
+
+    fn start_cpu(
+        &mut self,
+        cpu: usize,
+        stack_top: usize,
+        percpu_base: usize,
+        entry: extern "C" fn(usize) -> !,
+    ) -> Result<(), &'static str> {
+        crate::smpboot::start_cpu(&self.cpus, cpu, stack_top, percpu_base, entry)
     }
 
     fn phys_to_virt(&self, phys: u64) -> Option<usize> {

@@ -32,8 +32,12 @@
 //! Lifecycle: `boot` runs on its own page directory (4 MiB pages over `[0, MAXMEM)`); until
 //! [`paging_init`] switches CR3, [`phys_to_virt`] answers for that range. Page-table pages come
 //! from memblock below the lowmem end (`set_current_limit` first), so they stay reserved and
-//! are written through the linear map of either directory. Only the boot CPU runs (the others
-//! are parked by the firmware), so the kmap state is one set of slots.
+//! are written through the linear map of either directory. The kmap state is one set of slots:
+//! pkmap is locked, but the kmap_atomic depth is global, not per CPU, so only the boot CPU may
+//! use [`kmap_atomic`] (secondary CPUs started by `smpboot` must not yet). Besides the kmap
+//! slots the fixmap holds the local APIC's registers ([`set_fixmap_nocache`]) and one window for
+//! reading firmware tables ([`copy_from_phys`]); `smpboot` builds the trampoline page directory
+//! through [`build_trampoline_pgd`] without touching the kernel's.
 #![allow(unsafe_code)]
 
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -55,8 +59,12 @@ pub const FIXADDR_TOP: u32 = 0xFFFF_F000;
 /// kmap_atomic slots per CPU (Linux `KM_MAX_IDX`): how deeply atomic mappings may nest.
 pub const KM_TYPE_NR: u32 = 16;
 /// Linux `enum fixed_addresses`, reduced to what exists here: index 0 is `FIX_HOLE` (never
-/// mapped), then the kmap_atomic slots.
-const FIX_KMAP_BEGIN: u32 = 1;
+/// mapped), then the local APIC's registers (`FIX_APIC_BASE`, uncached), one window through
+/// which firmware tables are read (`FIX_FW_READ`, Linux's `FIX_BTMAP` slots of
+/// `early_memremap`, one page here), then the kmap_atomic slots.
+pub const FIX_APIC_BASE: u32 = 1;
+const FIX_FW_READ: u32 = 2;
+const FIX_KMAP_BEGIN: u32 = 3;
 const FIX_KMAP_END: u32 = FIX_KMAP_BEGIN + KM_TYPE_NR - 1;
 const END_OF_FIXED_ADDRESSES: u32 = FIX_KMAP_END + 1;
 /// The fixmap: `[FIXADDR_START, FIXADDR_TOP)` (Linux `FIXADDR_SIZE`, `FIXADDR_START`).
@@ -92,6 +100,8 @@ const _: () = {
 // no NX bit without PAE.
 const _PAGE_PRESENT: u32 = 0x001;
 const _PAGE_RW: u32 = 0x002;
+const _PAGE_PWT: u32 = 0x008;
+const _PAGE_PCD: u32 = 0x010;
 const _PAGE_PSE: u32 = 0x080;
 const PAGE_KERNEL: u32 = _PAGE_PRESENT | _PAGE_RW;
 const PAGE_KERNEL_RO: u32 = _PAGE_PRESENT;
@@ -248,6 +258,7 @@ extern "C" {
     static __data_end: u8;
     static __bss_start: u8;
     static __kernel_end: u8;
+    static __boot_stack_guard: u8;
 }
 
 /// The image's parts, as virtual `[start, end)` pairs.
@@ -318,11 +329,15 @@ pub fn paging_init(mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<Pagi
     for &(start, end) in &ram {
         b.map_linear(start, end, image)?;
     }
-    // The image with 4 KiB pages and its permissions: .text and .rodata read-only.
+    // The image with 4 KiB pages and its permissions: .text and .rodata read-only, the page
+    // below the boot stack left out (a stack overflow faults there).
+    let guard = &raw const __boot_stack_guard as u32;
     let mut v = s.image.0;
     while v < s.image.1 {
         let ro = (s.text.0..s.rodata.1).contains(&v);
-        b.map_4k(v, phys(v), if ro { PAGE_KERNEL_RO } else { PAGE_KERNEL })?;
+        if v != guard {
+            b.map_4k(v, phys(v), if ro { PAGE_KERNEL_RO } else { PAGE_KERNEL })?;
+        }
         v += PAGE_SIZE;
     }
     // Linux permanent_kmaps_init and the fixmap's page table (early_ioremap_page_table_range_init):
@@ -571,8 +586,94 @@ pub fn kunmap_atomic(vaddr: usize) -> Result<(), KmapError> {
     Ok(())
 }
 
+/// Linux `set_fixmap_nocache`: maps the page at physical `phys` (page aligned) at fixmap
+/// index `idx`, uncached (PCD | PWT), for device registers such as the local APIC's, and
+/// returns its virtual address. Mappings here are shared by every CPU (one kernel page
+/// directory).
+///
+/// # Errors
+/// [`KmapError::NotReady`] before `paging_init`.
+pub fn set_fixmap_nocache(idx: u32, phys: u32) -> Result<usize, KmapError> {
+    assert!(idx == FIX_APIC_BASE, "fixmap index {idx} is not a device slot");
+    let ptes = table(&FIXMAP_PTES)?;
+    let vaddr = fix_to_virt(idx);
+    ptes.set(pte_index(vaddr), (phys & FRAME_MASK) | PAGE_KERNEL | _PAGE_PCD | _PAGE_PWT);
+    invlpg(vaddr as usize);
+    Ok(vaddr as usize)
+}
+
+/// The early_memremap window's state; the lock makes one reader at a time.
+static FW_READ: spin::Mutex<()> = spin::Mutex::new(());
+
+/// Copies physical `[phys, phys + dst.len())` into `dst` through the `FIX_FW_READ` fixmap slot,
+/// one page at a time (Linux `early_memremap` + `memcpy` + `early_memunmap`). Works for any
+/// address below 4 GiB whether or not the linear map covers it: BIOS ROM, ACPI tables in
+/// reserved RAM or above lowmem. The slot is cleared and flushed afterwards.
+///
+/// # Errors
+/// [`KmapError::NotReady`] before `paging_init`, [`KmapError::PfnTooHigh`] for a range
+/// reaching past 4 GiB.
+pub fn copy_from_phys(phys: u64, dst: &mut [u8]) -> Result<(), KmapError> {
+    let end = phys.checked_add(dst.len() as u64).filter(|&e| e <= 1 << 32).ok_or(KmapError::PfnTooHigh(phys >> PAGE_SHIFT))?;
+    let ptes = table(&FIXMAP_PTES)?;
+    let _guard = FW_READ.lock();
+    let vaddr = fix_to_virt(FIX_FW_READ);
+    let mut p = phys;
+    let mut done = 0;
+    while p < end {
+        let page = p & !u64::from(PAGE_SIZE - 1);
+        let off = (p - page) as usize;
+        let n = ((page + u64::from(PAGE_SIZE)).min(end) - p) as usize;
+        ptes.set(pte_index(vaddr), page as u32 | PAGE_KERNEL_RO);
+        invlpg(vaddr as usize);
+        // SAFETY: the slot maps physical `page` read-only for this loop step; `off + n` stays
+        // within the page and `done + n` within `dst`. Firmware tables are ordinary memory.
+        unsafe {
+            core::ptr::copy_nonoverlapping((vaddr as usize + off) as *const u8, dst[done..].as_mut_ptr(), n);
+        }
+        done += n;
+        p += n as u64;
+    }
+    ptes.set(pte_index(vaddr), 0);
+    invlpg(vaddr as usize);
+    Ok(())
+}
+
+/// Physical address of the kernel page directory this CPU runs on (CR3).
+pub fn current_pgd_phys() -> u32 {
+    let cr3: u32;
+    // SAFETY: reading CR3 has no side effects; ring 0.
+    unsafe { core::arch::asm!("mov {0}, cr3", out(reg) cr3, options(nomem, nostack, preserves_flags)) };
+    cr3 & FRAME_MASK
+}
+
+/// Fills the trampoline page directory (Linux `trampoline_pgd`, `init_trampoline`): the kernel
+/// half (PDEs 768..1024) copied from `kernel_pgd_phys`, which shares its page tables, and one
+/// identity 4 KiB mapping of the trampoline page at `tramp_phys` through the page table at
+/// `pt_phys`, so that an AP can turn paging on while it still runs at the trampoline's physical
+/// address. The kernel directory is left alone: NULL keeps faulting there.
+///
+/// # Safety
+/// `pgd_phys` and `pt_phys` must be pages reserved for this use, inside the linear map, that no
+/// CPU is using as page tables while they are written; `kernel_pgd_phys` must be the kernel
+/// page directory.
+pub unsafe fn build_trampoline_pgd(pgd_phys: u32, pt_phys: u32, tramp_phys: u32, kernel_pgd_phys: u32) {
+    let virt = |p: u32| phys_to_virt(u64::from(p)).expect("trampoline page tables are in the linear map");
+    // SAFETY: the caller's contract: three page-table pages of ours, mapped at `virt`.
+    let (pgd, pt, kpgd) = unsafe {
+        (Table::new_unchecked(virt(pgd_phys)), Table::new_unchecked(virt(pt_phys)), Table::new_unchecked(virt(kernel_pgd_phys)))
+    };
+    for i in 0..PTRS_PER_PTE {
+        pgd.set(i, if i >= (PAGE_OFFSET >> 22) as usize { kpgd.get(i) } else { 0 });
+        pt.set(i, 0);
+    }
+    assert!(tramp_phys < PMD_SIZE, "the trampoline lies below 1 MiB");
+    pt.set(pte_index(tramp_phys), (tramp_phys & FRAME_MASK) | PAGE_KERNEL);
+    pgd.set(0, pt_phys | PDE_TABLE);
+}
+
 /// Linux `__fix_to_virt`: fixmap index `idx` is the page `idx` pages below `FIXADDR_TOP`.
-const fn fix_to_virt(idx: u32) -> u32 {
+pub const fn fix_to_virt(idx: u32) -> u32 {
     FIXADDR_TOP - (idx << PAGE_SHIFT)
 }
 

@@ -1,0 +1,140 @@
+//! Per-CPU areas (Linux `setup_per_cpu_areas`, embed first chunk) and the accessor for the
+//! calling CPU's area.
+//!
+//! Each possible CPU gets one unit carved from memblock on its own node (where NUMA applies):
+//! the [`PerCpuArea`] followed by that CPU's boot stack. `per_cpu_offset[cpu]` is the unit's
+//! linear-map address. A CPU finds its own unit through its per-CPU base register (x86-32: a
+//! segment base in FS; AArch64: `TPIDR_EL1`), which holds the same address; the area's first
+//! word repeats it and the second holds the logical CPU id, so assembly and the logger can read
+//! them at fixed offsets.
+#![allow(unsafe_code)]
+
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use memblock::Memblock;
+use mm_init::PlatformError;
+use mm_types::{LineSink, PAGE_SIZE};
+
+use crate::{CpuDesc, Firmware, PercpuBaseFn};
+
+/// Most CPUs the framework brings up.
+pub const NR_CPUS: usize = 8;
+/// Bytes of boot stack in each unit.
+pub const CPU_STACK_BYTES: usize = 64 << 10;
+
+/// One CPU's per-CPU variables. `#[repr(C)]`: `self_ptr` at offset 0 and `cpu` at one word are
+/// read by assembly and [`cpu_id_from_base`].
+#[repr(C)]
+#[derive(Debug)]
+pub struct PerCpuArea {
+    /// The area's own address (what the per-CPU base register holds).
+    pub self_ptr: usize,
+    /// Logical CPU id.
+    pub cpu: usize,
+    /// Hardware id (APIC id / MPIDR).
+    pub hw_id: u64,
+    /// NUMA node.
+    pub nid: i32,
+    /// Set when the CPU runs its per-CPU setup.
+    pub online: AtomicBool,
+    /// Operations this CPU performed in the stress self-test.
+    pub stress_ops: AtomicU64,
+}
+
+static PER_CPU_OFFSET: [AtomicUsize; NR_CPUS] = [const { AtomicUsize::new(0) }; NR_CPUS];
+static NR_POSSIBLE: AtomicUsize = AtomicUsize::new(1);
+static BASE_FN: spin::Once<PercpuBaseFn> = spin::Once::new();
+
+/// The logical CPU id for a per-CPU base (0 when no area is set up yet). The logger's `cpu_id`
+/// hook uses it, so it must work from the first instruction: a zero base means the boot CPU.
+pub fn cpu_id_from_base(base: usize) -> usize {
+    if base == 0 {
+        return 0;
+    }
+    // SAFETY: a non-zero per-CPU base is only ever set to a unit `setup_per_cpu_areas`
+    // initialised and keeps reserved for the whole run.
+    unsafe { (*(base as *const PerCpuArea)).cpu }
+}
+
+/// `per_cpu_offset(cpu)`: the address of `cpu`'s area, 0 if it has none.
+pub fn per_cpu_offset(cpu: usize) -> usize {
+    PER_CPU_OFFSET.get(cpu).map_or(0, |o| o.load(Ordering::Acquire))
+}
+
+/// Number of possible CPUs (areas set up).
+pub fn nr_cpu_ids() -> usize {
+    NR_POSSIBLE.load(Ordering::Acquire)
+}
+
+/// `cpu`'s area, if it exists.
+pub fn per_cpu(cpu: usize) -> Option<&'static PerCpuArea> {
+    let base = per_cpu_offset(cpu);
+    // SAFETY: non-zero offsets point at initialised units that live (reserved) forever.
+    (base != 0).then(|| unsafe { &*(base as *const PerCpuArea) })
+}
+
+/// The calling CPU's area (`this_cpu_ptr`), once areas exist.
+pub fn this_cpu() -> Option<&'static PerCpuArea> {
+    let base = (BASE_FN.get()?)();
+    // SAFETY: as in `per_cpu`: the base register only ever holds a unit address.
+    (base != 0).then(|| unsafe { &*(base as *const PerCpuArea) })
+}
+
+/// The stack top of `cpu`'s unit.
+pub fn stack_top(cpu: usize) -> usize {
+    let base = per_cpu_offset(cpu);
+    if base == 0 {
+        return 0;
+    }
+    base + unit_bytes()
+}
+
+const fn unit_bytes() -> usize {
+    let area = core::mem::size_of::<PerCpuArea>().next_multiple_of(PAGE_SIZE as usize);
+    area + CPU_STACK_BYTES
+}
+
+/// Carves one unit per CPU from memblock (node-local), initialises the areas, records the
+/// offsets and makes the boot CPU's area current. Prints Linux's `percpu: Embedded …` line.
+///
+/// # Errors
+/// [`PlatformError::Memblock`] when memblock cannot provide a unit.
+pub fn setup_per_cpu_areas<P: Firmware>(
+    platform: &P,
+    base_fn: PercpuBaseFn,
+    mb: &mut Memblock<'_>,
+    max_low: u64,
+    log: &mut dyn LineSink,
+) -> Result<(), PlatformError> {
+    let cpus: heapless::Vec<CpuDesc, NR_CPUS> = platform.possible_cpus().iter().copied().take(NR_CPUS).collect();
+    let unit = unit_bytes() as u64;
+    for (cpu, desc) in cpus.iter().enumerate() {
+        let phys = mb
+            .alloc_range(unit, PAGE_SIZE, 0, max_low, desc.nid, false)
+            .map_err(|_| PlatformError::Memblock("no memory for a per-CPU unit"))?;
+        let virt = platform.phys_to_virt(phys).ok_or(PlatformError::Memblock("per-CPU unit outside the linear map"))?;
+        let area = PerCpuArea {
+            self_ptr: virt,
+            cpu,
+            hw_id: desc.hw_id,
+            nid: desc.nid,
+            online: AtomicBool::new(cpu == 0),
+            stress_ops: AtomicU64::new(0),
+        };
+        // SAFETY: memblock just allocated [phys, phys + unit) for this unit and keeps it
+        // reserved; `virt` is its linear-map address, writable, aligned to a page.
+        unsafe { (virt as *mut PerCpuArea).write(area) };
+        PER_CPU_OFFSET[cpu].store(virt, Ordering::Release);
+        log.line(format_args!("percpu: cpu {cpu} (hw id {:#x}, node {}) unit at {}", desc.hw_id, desc.nid, mm_types::MemRange::new(phys, unit)));
+    }
+    NR_POSSIBLE.store(cpus.len(), Ordering::Release);
+    BASE_FN.call_once(|| base_fn);
+    let s = core::mem::size_of::<PerCpuArea>();
+    log.line(format_args!(
+        "percpu: Embedded {} pages/cpu s{s} r0 d{} u{unit}",
+        unit / PAGE_SIZE,
+        unit as usize - s
+    ));
+    platform.set_percpu_base(per_cpu_offset(0));
+    Ok(())
+}
