@@ -321,12 +321,34 @@ pub(crate) fn zone_watermark_ok(zone: &Zone, order: u32, mark: u64, highest_zone
     })
 }
 
-/// Which watermark an attempt checks.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Wmark {
+/// Which watermark an attempt checks (`ALLOC_WMARK_LOW`, `ALLOC_WMARK_MIN`,
+/// `ALLOC_NO_WATERMARKS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wmark {
     Low,
     Min,
     None,
+}
+
+impl Wmark {
+    /// The passes of a request: the fast path (low), the slow path (min), and for
+    /// `__GFP_NOFAIL` the no-watermark fallback.
+    pub(crate) fn passes(gfp: Gfp) -> &'static [Self] {
+        if gfp.nofail {
+            &[Self::Low, Self::Min, Self::None]
+        } else {
+            &[Self::Low, Self::Min]
+        }
+    }
+}
+
+/// The error of a request that no zone could serve.
+pub(crate) const fn alloc_failure(gfp: Gfp, order: u32) -> AllocError {
+    if gfp.nofail {
+        AllocError::NoFailUnsatisfied { order }
+    } else {
+        AllocError::NoMemory { order }
+    }
 }
 
 impl Node<'_> {
@@ -336,9 +358,41 @@ impl Node<'_> {
         order < MAX_ORDER && zone_watermark_ok(&self.zones[zone as usize], order, mark, highest_zone as usize, false)
     }
 
+    /// May zone `zi` serve `order` in this pass (populated, managed, watermark met)?
+    pub(crate) fn zone_usable(&self, zi: usize, order: u32, gfp: Gfp, highest: usize, pass: Wmark) -> bool {
+        let zone = &self.zones[zi];
+        if !zone.populated() || zone.managed_pages == 0 {
+            return false;
+        }
+        match pass {
+            Wmark::Low => zone_watermark_ok(zone, order, zone.watermark[WMARK_LOW], highest, gfp.high),
+            Wmark::Min => zone_watermark_ok(zone, order, zone.watermark[WMARK_MIN], highest, gfp.high),
+            Wmark::None => true,
+        }
+    }
+
+    /// Marks `[pfn, pfn + 1 << order)` of zone `zi` as an allocated block (head refcount 1).
+    pub(crate) fn mark_allocated(&mut self, zi: usize, pfn: u64, order: u32, mt: Migratetype) {
+        let p = self.mem_map.page_mut(pfn);
+        p.flags = PageFlags::HEAD;
+        p.order = order as u8;
+        p.set_migratetype(mt);
+        p.refcount = 1;
+        self.zones[zi].nr_allocated_pages += 1 << order;
+    }
+
+    /// `rmqueue_buddy`: one block of `order` from zone `zi`'s free lists, marked allocated.
+    pub(crate) fn rmqueue_buddy(&mut self, zi: usize, order: u32, mt: Migratetype) -> Option<u64> {
+        let Node { zones, mem_map, .. } = self;
+        let pfn = rmqueue(mem_map, &mut zones[zi], order, mt)?;
+        self.mark_allocated(zi, pfn, order, mt);
+        Some(pfn)
+    }
+
     /// Allocates `1 << order` contiguous pages (`alloc_pages` / `__alloc_pages`), walking the
     /// zonelist from `gfp.highest_zone` down. Returns the first pfn. The head page gets
-    /// refcount 1.
+    /// refcount 1. (This is the node-local zonelist; [`crate::NodeSet::alloc_pages`] walks the
+    /// NUMA one.)
     ///
     /// # Errors
     /// [`AllocError::InvalidOrder`] for `order >= MAX_ORDER`; [`AllocError::NoMemory`] when no
@@ -349,38 +403,45 @@ impl Node<'_> {
             return Err(AllocError::InvalidOrder { order });
         }
         let highest = self.config.resolve_zone(gfp.highest_zone) as usize;
-        let passes: &[Wmark] = if gfp.nofail { &[Wmark::Low, Wmark::Min, Wmark::None] } else { &[Wmark::Low, Wmark::Min] };
-        for &pass in passes {
+        for &pass in Wmark::passes(gfp) {
             for zi in (0..=highest).rev() {
-                let Node { zones, mem_map, .. } = self;
-                let zone = &mut zones[zi];
-                if !zone.populated() || zone.managed_pages == 0 {
+                if !self.zone_usable(zi, order, gfp, highest, pass) {
                     continue;
                 }
-                let ok = match pass {
-                    Wmark::Low => zone_watermark_ok(zone, order, zone.watermark[WMARK_LOW], highest, gfp.high),
-                    Wmark::Min => zone_watermark_ok(zone, order, zone.watermark[WMARK_MIN], highest, gfp.high),
-                    Wmark::None => true,
-                };
-                if !ok {
-                    continue;
-                }
-                if let Some(pfn) = rmqueue(mem_map, zone, order, gfp.migratetype) {
-                    let p = mem_map.page_mut(pfn);
-                    p.flags = PageFlags::HEAD;
-                    p.order = order as u8;
-                    p.set_migratetype(gfp.migratetype);
-                    p.refcount = 1;
-                    zone.nr_allocated_pages += 1 << order;
+                if let Some(pfn) = self.rmqueue_buddy(zi, order, gfp.migratetype) {
                     return Ok(Pfn(pfn));
                 }
             }
         }
-        if gfp.nofail {
-            Err(AllocError::NoFailUnsatisfied { order })
-        } else {
-            Err(AllocError::NoMemory { order })
+        Err(alloc_failure(gfp, order))
+    }
+
+    /// `free_pages_prepare`'s checks: the zone index of the allocated block `[pfn, pfn + 1 <<
+    /// order)`, or why it cannot be freed.
+    pub(crate) fn check_free(&self, pfn: Pfn, order: u32) -> Result<usize, FreeError> {
+        let Pfn(p) = pfn;
+        if order >= MAX_ORDER {
+            return Err(FreeError::InvalidOrder { order });
         }
+        if p & ((1 << order) - 1) != 0 {
+            return Err(FreeError::Misaligned { pfn, order });
+        }
+        let Some(page) = self.mem_map.get(p).copied() else {
+            return Err(FreeError::OutsideMap { pfn });
+        };
+        if page.is_hole() {
+            return Err(FreeError::Hole { pfn });
+        }
+        if page.is_reserved() {
+            return Err(FreeError::Reserved { pfn });
+        }
+        if page.is_pcp() || self.free_block_containing(p).is_some() {
+            return Err(FreeError::DoubleFree { pfn });
+        }
+        if !page.is_head() || page.order() != order {
+            return Err(FreeError::NotAllocatedAs { pfn, order });
+        }
+        Ok(page.zone as usize)
     }
 
     /// The free block containing `pfn`, if any (`is_free_buddy_page`): `(head, order)`.
@@ -413,29 +474,8 @@ impl Node<'_> {
     /// reserved page, a page already free (double free), or a page that is not the head of an
     /// allocated block of this order. Nothing changes on error.
     pub fn free_pages(&mut self, pfn: Pfn, order: u32) -> Result<(), FreeError> {
-        let Pfn(p) = pfn;
-        if order >= MAX_ORDER {
-            return Err(FreeError::InvalidOrder { order });
-        }
-        if p & ((1 << order) - 1) != 0 {
-            return Err(FreeError::Misaligned { pfn, order });
-        }
-        let Some(page) = self.mem_map.get(p).copied() else {
-            return Err(FreeError::OutsideMap { pfn });
-        };
-        if page.is_hole() {
-            return Err(FreeError::Hole { pfn });
-        }
-        if page.is_reserved() {
-            return Err(FreeError::Reserved { pfn });
-        }
-        if self.free_block_containing(p).is_some() {
-            return Err(FreeError::DoubleFree { pfn });
-        }
-        if !page.is_head() || page.order() != order {
-            return Err(FreeError::NotAllocatedAs { pfn, order });
-        }
-        let zi = page.zone as usize;
+        let zi = self.check_free(pfn, order)?;
+        let p = pfn.0;
         let Node { zones, mem_map, .. } = self;
         let zone = &mut zones[zi];
         let pg = mem_map.page_mut(p);

@@ -105,7 +105,7 @@ impl Node<'_> {
             }
 
             // Linear walk over the span.
-            let (mut buddy_heads, mut buddy_pages, mut alloc_pages) = (0u64, 0u64, 0u64);
+            let (mut buddy_heads, mut buddy_pages, mut alloc_pages, mut pcp_pages) = (0u64, 0u64, 0u64, 0u64);
             let mut pfn = zone.zone_start_pfn;
             while pfn < zone.zone_end_pfn() {
                 let Some(p) = map.get(pfn) else {
@@ -120,6 +120,12 @@ impl Node<'_> {
                     if p.flags.0 != crate::PageFlags::RESERVED.0 {
                         return err(Some(pfn), "reserved page has other flags");
                     }
+                    pfn += 1;
+                } else if p.is_pcp() {
+                    if p.flags.0 != crate::PageFlags::PCP.0 || p.order() != 0 || p.refcount != 0 {
+                        return err(Some(pfn), "per-CPU list page has other flags, an order or a reference");
+                    }
+                    pcp_pages += 1;
                     pfn += 1;
                 } else if p.is_buddy() || p.is_head() {
                     let order = p.order();
@@ -162,15 +168,18 @@ impl Node<'_> {
             if alloc_pages != zone.nr_allocated_pages {
                 return err(None, "allocated pages differ from the allocation count");
             }
-            if zone.managed_pages != listed_pages + alloc_pages {
-                return err(None, "managed_pages != free + allocated");
+            if pcp_pages != zone.nr_pcp_pages {
+                return err(None, "per-CPU list pages differ from the zone's pcp count");
+            }
+            if zone.managed_pages != listed_pages + alloc_pages + pcp_pages {
+                return err(None, "managed_pages != free + allocated + on per-CPU lists");
             }
         }
         // Pages outside every zone.
         for (i, p) in map.pages.iter().enumerate() {
             let pfn = map.pfn_of(i as u32);
             let in_zone = self.zones.iter().any(|z| z.spans(pfn));
-            if !in_zone && (!p.is_reserved() || p.is_buddy() || p.is_head() || (p.zone != NO_ZONE && !p.is_hole())) {
+            if !in_zone && (!p.is_reserved() || p.is_buddy() || p.is_head() || p.is_pcp() || (p.zone != NO_ZONE && !p.is_hole())) {
                 return Err(CheckError { zone: None, pfn: Some(pfn), what: "page outside every zone is not Reserved" });
             }
         }

@@ -24,7 +24,11 @@
 //!    `managed_pages`. Reserved ranges stay Reserved.
 //! 3. [`Node::init_per_zone_wmark_min`] computes `min_free_kbytes`, the watermarks and
 //!    `lowmem_reserve` (`init_per_zone_wmark_min`).
-//! 4. [`Node::alloc_pages`] / [`Node::free_pages`] at run time; [`Node::check`] verifies the
+//! 4. NUMA: [`NodeSet`] does steps 1-3 for every node ([`NodeSet::free_area_init`], one map
+//!    per node, sized by [`node_map_pfn_range`]) and [`build_all_zonelists`] orders the
+//!    fallback nodes (`find_next_best_node`). [`PageAllocator`] adds per-CPU pagesets
+//!    (`setup_per_cpu_pageset`) and is the multi-CPU entry point.
+//! 5. [`Node::alloc_pages`] / [`Node::free_pages`] at run time; [`Node::check`] verifies the
 //!    accounting; the reports print `/proc/buddyinfo`, `/proc/zoneinfo`, `show_free_areas` and
 //!    the `Memory: …K/…K available` line.
 //!
@@ -39,10 +43,13 @@
 //!   and changes nothing.
 //!
 //! # Differences from Linux, all deliberate
-//! - No per-CPU page lists (`pcp`), no `HIGHATOMIC`/`CMA`/`ISOLATE` migratetypes, no
+//! - Per-CPU page lists exist for order 0 only (6.1 also keeps orders up to
+//!   `PAGE_ALLOC_COSTLY_ORDER` and THP there); see [`PerCpuPages`] for the locking model.
+//! - No `HIGHATOMIC`/`CMA`/`ISOLATE` migratetypes, no
 //!   compaction, reclaim or OOM killer, no watermark boosting, no `ALLOC_NOFRAGMENT`, no page
 //!   shuffling, no `ZONE_DEVICE`; `ZONE_MOVABLE` exists but stays empty (no `kernelcore=`).
-//! - One node (`nid` is kept in the types); every memblock region counts as node `nid`.
+//! - At most [`MAX_NODES`] nodes, each with its own FLATMEM-style [`MemMap`] over its span;
+//!   memoryless nodes are not represented (Linux keeps an empty `pgdat` for them).
 //! - `__GFP_NOFAIL` cannot loop forever here: after the no-watermark attempt it returns
 //!   [`AllocError::NoFailUnsatisfied`] for the caller to report.
 //! - The pageblock migratetype lives in the first page of each pageblock (Linux keeps a
@@ -57,7 +64,9 @@
 mod buddy;
 mod check;
 mod handoff;
+mod numa;
 mod page;
+mod pcp;
 mod report;
 mod watermark;
 mod zone;
@@ -70,7 +79,15 @@ use core::fmt;
 pub use check::CheckError;
 pub use page::{MemMap, MemMapError, Page, PageFlags};
 pub use report::KernelSections;
-pub use zone::{free_area_init, ArchConfig, FreeArea, InitError, MemoryModel, Node, Zone, ZoneType};
+pub use numa::{build_all_zonelists, NodeSet, Zonelist, LOCAL_DISTANCE, MAX_NODES, REMOTE_DISTANCE};
+pub use pcp::{
+    boot_pageset_slot, boot_pagesets, zone_batchsize, zone_highsize, PageAllocator, PerCpuPages, PerCpuPagesets,
+    MAX_REPORT_CPUS, PCP_MAX_BATCH, PCP_MAX_HIGH, PCP_SLOTS,
+};
+pub use zone::{
+    free_area_init, node_map_pfn_range, node_pfn_range, region_nid, ArchConfig, FreeArea, InitError, MemoryModel, Node,
+    Zone, ZoneType,
+};
 
 /// Number of buddy orders (`MAX_ORDER` in Linux 6.1): orders `0..MAX_ORDER`, the largest block
 /// is `1 << (MAX_ORDER - 1)` pages (4 MiB).

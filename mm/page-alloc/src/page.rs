@@ -36,6 +36,10 @@ impl PageFlags {
     pub const HEAD: Self = Self(0x4);
     /// Not backed by memory (a hole inside the map); always with `RESERVED`.
     pub const HOLE: Self = Self(0x8);
+    /// An order-0 page on a per-CPU list (`PagePcp`-like; Linux only knows it from the list
+    /// it is on): not in the buddy, not allocated; the low `mt` nibble is the
+    /// `pcppage_migratetype`.
+    pub const PCP: Self = Self(0x10);
 
     /// True if every bit of `other` is set.
     pub const fn contains(self, other: Self) -> bool {
@@ -91,6 +95,10 @@ impl Page {
     /// Head of an allocated block.
     pub const fn is_head(&self) -> bool {
         self.flags.contains(PageFlags::HEAD)
+    }
+    /// On a per-CPU page list.
+    pub const fn is_pcp(&self) -> bool {
+        self.flags.contains(PageFlags::PCP)
     }
     /// In a hole (no memory).
     pub const fn is_hole(&self) -> bool {

@@ -28,7 +28,7 @@ pub struct KernelSections {
 }
 
 /// Pages to KiB (`K(x)`).
-const fn k(pages: u64) -> u64 {
+pub(crate) const fn k(pages: u64) -> u64 {
     pages << (mm_types::PAGE_SHIFT - 10)
 }
 
@@ -85,6 +85,12 @@ impl Node<'_> {
     /// boost, watermarks, spanned/present/managed, cma, protection (`lowmem_reserve`),
     /// start_pfn. Unpopulated zones stop after `protection`, as in Linux.
     pub fn zoneinfo(&self, log: &mut dyn LineSink) {
+        self.zoneinfo_with(log, &mut |_, _| {});
+    }
+
+    /// As [`Node::zoneinfo`], calling `pagesets(zone, log)` for each populated zone where Linux
+    /// prints the `pagesets` block (before `start_pfn`).
+    pub fn zoneinfo_with(&self, log: &mut dyn LineSink, pagesets: &mut dyn FnMut(&Zone, &mut dyn LineSink)) {
         for zone in self.zones.iter().filter(|z| self.config.has_zone(z.zone_type)) {
             log.line(format_args!("Node {}, zone {:>8}", self.nid, zone.name()));
             log.line(format_args!("  pages free     {}", zone.free_pages()));
@@ -116,6 +122,7 @@ impl Node<'_> {
             cfg[ZoneType::Movable as usize] = true;
             log.line(format_args!("        protection: ({})", Protection(r, cfg)));
             if zone.populated() {
+                pagesets(zone, log);
                 log.line(format_args!("  start_pfn:           {}", zone.zone_start_pfn));
             }
         }
@@ -148,19 +155,28 @@ impl Node<'_> {
     /// Memory: 122384K/130552K available (6154K kernel code, 598K rwdata, 1688K rodata, 588K init, 336K bss, 8168K reserved, 0K cma-reserved, 0K highmem)
     /// ```
     pub fn mem_init_print_info(&self, sections: &KernelSections, log: &mut dyn LineSink) {
-        let (avail, total, reserved, high) = self.mem_init_totals_kib();
-        let s = sections;
-        let args = (s.code_bytes >> 10, s.rwdata_bytes >> 10, s.rodata_bytes >> 10, s.init_bytes >> 10, s.bss_bytes >> 10);
-        if self.config.has_zone(ZoneType::HighMem) {
-            log.line(format_args!(
-                "Memory: {avail}K/{total}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {reserved}K reserved, 0K cma-reserved, {high}K highmem)",
-                args.0, args.1, args.2, args.3, args.4
-            ));
-        } else {
-            log.line(format_args!(
-                "Memory: {avail}K/{total}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {reserved}K reserved, 0K cma-reserved)",
-                args.0, args.1, args.2, args.3, args.4
-            ));
-        }
+        print_memory_line(&self.config, self.mem_init_totals_kib(), sections, log);
+    }
+}
+
+/// Prints the `Memory:` line from `(available, total, reserved, highmem)` KiB.
+pub(crate) fn print_memory_line(
+    config: &crate::ArchConfig,
+    (avail, total, reserved, high): (u64, u64, u64, u64),
+    sections: &KernelSections,
+    log: &mut dyn LineSink,
+) {
+    let s = sections;
+    let args = (s.code_bytes >> 10, s.rwdata_bytes >> 10, s.rodata_bytes >> 10, s.init_bytes >> 10, s.bss_bytes >> 10);
+    if config.has_zone(ZoneType::HighMem) {
+        log.line(format_args!(
+            "Memory: {avail}K/{total}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {reserved}K reserved, 0K cma-reserved, {high}K highmem)",
+            args.0, args.1, args.2, args.3, args.4
+        ));
+    } else {
+        log.line(format_args!(
+            "Memory: {avail}K/{total}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {reserved}K reserved, 0K cma-reserved)",
+            args.0, args.1, args.2, args.3, args.4
+        ));
     }
 }

@@ -38,13 +38,18 @@ impl Node<'_> {
 
     /// `__setup_per_zone_wmarks` from the current `min_free_kbytes`.
     pub fn setup_per_zone_wmarks(&mut self) {
-        let pages_min = self.min_free_kbytes >> (mm_types::PAGE_SHIFT - 10);
         let lowmem_pages: u64 = self
             .zones
             .iter()
             .filter(|z| !z.zone_type.is_highmem() && z.zone_type != ZoneType::Movable)
             .map(|z| z.managed_pages)
             .sum();
+        self.setup_per_zone_wmarks_with(lowmem_pages);
+    }
+
+    /// `__setup_per_zone_wmarks` with `lowmem_pages` summed over every node (NUMA).
+    pub(crate) fn setup_per_zone_wmarks_with(&mut self, lowmem_pages: u64) {
+        let pages_min = self.min_free_kbytes >> (mm_types::PAGE_SHIFT - 10);
         for zone in &mut self.zones {
             let managed = zone.managed_pages;
             let tmp = (pages_min * managed).checked_div(lowmem_pages).unwrap_or(0);

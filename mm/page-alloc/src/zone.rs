@@ -99,6 +99,10 @@ pub struct ArchConfig {
     pub pageblock_order: u32,
     /// FLATMEM or SPARSEMEM.
     pub memory_model: MemoryModel,
+    /// Linux's `sizeof(struct page)` on this architecture (i386: 32, 64-bit: 64). Only used to
+    /// estimate `managed_pages` before `memblock_free_all` the way `free_area_init_core`
+    /// does (`calc_memmap_size`), for the `Built N zonelists … Total pages:` line.
+    pub struct_page_bytes: u64,
 }
 
 impl ArchConfig {
@@ -107,6 +111,7 @@ impl ArchConfig {
         zones: [true, false, true, true, false],
         pageblock_order: 10,
         memory_model: MemoryModel::Flatmem,
+        struct_page_bytes: 32,
     };
     /// i386 non-PAE built with SPARSEMEM (64 MiB sections).
     pub const X86_32_SPARSEMEM: Self =
@@ -116,6 +121,7 @@ impl ArchConfig {
         zones: [true, true, true, false, false],
         pageblock_order: 9,
         memory_model: MemoryModel::Sparsemem { section_size_bits: 27 },
+        struct_page_bytes: 64,
     };
 
     /// True if zone `z` exists on this architecture.
@@ -199,10 +205,13 @@ pub struct Zone {
     pub(crate) nr_free_pages: u64,
     /// Pages in blocks handed out by `alloc_pages` and not freed yet.
     pub(crate) nr_allocated_pages: u64,
+    /// Order-0 pages sitting on per-CPU lists (`free_pcp` of `show_free_areas`): neither in
+    /// the buddy free lists nor allocated.
+    pub(crate) nr_pcp_pages: u64,
 }
 
 impl Zone {
-    fn new(zone_type: ZoneType, nid: i32, pageblock_order: u32) -> Self {
+    pub(crate) fn new(zone_type: ZoneType, nid: i32, pageblock_order: u32) -> Self {
         Self {
             zone_type,
             nid,
@@ -216,6 +225,7 @@ impl Zone {
             pageblock_order,
             nr_free_pages: 0,
             nr_allocated_pages: 0,
+            nr_pcp_pages: 0,
         }
     }
 
@@ -242,6 +252,10 @@ impl Zone {
     /// Pages currently allocated from this zone by `alloc_pages`.
     pub const fn allocated_pages(&self) -> u64 {
         self.nr_allocated_pages
+    }
+    /// Pages held on the per-CPU lists of this zone (`free_pcp`).
+    pub const fn free_pcp(&self) -> u64 {
+        self.nr_pcp_pages
     }
     /// `min_wmark_pages`.
     pub const fn min_wmark_pages(&self) -> u64 {
@@ -271,6 +285,16 @@ pub enum InitError {
     },
     /// `pageblock_order` is not below `MAX_ORDER`.
     BadPageblockOrder,
+    /// A memblock memory region names a node at or above [`crate::MAX_NODES`].
+    BadNid {
+        /// The node id.
+        nid: i32,
+    },
+    /// A node with memory got no [`MemMap`].
+    NoMap {
+        /// The node id.
+        nid: i32,
+    },
 }
 
 impl fmt::Display for InitError {
@@ -281,6 +305,8 @@ impl fmt::Display for InitError {
                 write!(f, "free_area_init: mem_map does not cover pfns [{node_start_pfn:#x}, {node_end_pfn:#x})")
             }
             Self::BadPageblockOrder => f.write_str("free_area_init: pageblock_order >= MAX_ORDER"),
+            Self::BadNid { nid } => write!(f, "free_area_init: node {nid} >= MAX_NODES ({})", crate::MAX_NODES),
+            Self::NoMap { nid } => write!(f, "free_area_init: no mem_map for node {nid}"),
         }
     }
 }
@@ -355,16 +381,32 @@ impl<'a> Node<'a> {
     }
 }
 
-/// Memory pfn ranges `[PFN_UP(base), PFN_DOWN(end))` of memblock, non-empty ones
-/// (`for_each_mem_pfn_range`).
-fn mem_pfn_ranges<'m>(memblock: &'m Memblock<'_>) -> impl Iterator<Item = (u64, u64)> + 'm {
-    memblock.memory().iter().map(|r| (pfn_up(r.base), pfn_down(r.end()))).filter(|(s, e)| s < e)
+/// The node a memblock region belongs to: its `nid`, with memblock's "no node"
+/// ([`memblock::MAX_NUMNODES`]) counting as node 0 (`memblock_get_region_node`, as a
+/// non-NUMA or firmware-without-SRAT Linux boot puts everything on node 0).
+pub fn region_nid(r: &memblock::Region) -> i32 {
+    if r.nid == memblock::MAX_NUMNODES || r.nid < 0 {
+        0
+    } else {
+        r.nid
+    }
 }
 
-/// Pages in `[start, end)` not covered by memory (`__absent_pages_in_range`).
-fn absent_pages_in_range(memblock: &Memblock<'_>, start: u64, end: u64) -> u64 {
+/// Memory pfn ranges `[PFN_UP(base), PFN_DOWN(end))` of memblock with their node, non-empty
+/// ones, ascending (`for_each_mem_pfn_range(MAX_NUMNODES)`).
+pub(crate) fn mem_pfn_ranges_all<'m>(memblock: &'m Memblock<'_>) -> impl Iterator<Item = (u64, u64, i32)> + 'm {
+    memblock.memory().iter().map(|r| (pfn_up(r.base), pfn_down(r.end()), region_nid(r))).filter(|(s, e, _)| s < e)
+}
+
+/// The memory pfn ranges of node `nid` (`for_each_mem_pfn_range(nid)`).
+pub(crate) fn mem_pfn_ranges<'m>(memblock: &'m Memblock<'_>, nid: i32) -> impl Iterator<Item = (u64, u64)> + 'm {
+    mem_pfn_ranges_all(memblock).filter(move |r| r.2 == nid).map(|(s, e, _)| (s, e))
+}
+
+/// Pages in `[start, end)` not covered by node `nid`'s memory (`__absent_pages_in_range`).
+fn absent_pages_in_range(memblock: &Memblock<'_>, nid: i32, start: u64, end: u64) -> u64 {
     let mut absent = end.saturating_sub(start);
-    for (s, e) in mem_pfn_ranges(memblock) {
+    for (s, e) in mem_pfn_ranges(memblock, nid) {
         let s = s.clamp(start, end);
         let e = e.clamp(start, end);
         absent -= e - s;
@@ -372,41 +414,26 @@ fn absent_pages_in_range(memblock: &Memblock<'_>, start: u64, end: u64) -> u64 {
     absent
 }
 
-/// Computes the zones of node `nid`, initialises the page map (zones, holes, pageblock
-/// migratetypes) and prints Linux's boot lines (`free_area_init` + `free_area_init_node` +
-/// `memmap_init`), for example for a 128 MiB PC on i386:
-///
-/// ```text
-/// Zone ranges:
-///   DMA      [mem 0x0000000000001000-0x0000000000ffffff]
-///   Normal   [mem 0x0000000001000000-0x0000000007fdffff]
-///   HighMem  empty
-/// Movable zone start for each node
-/// Early memory node ranges
-///   node   0: [mem 0x0000000000001000-0x000000000009efff]
-///   node   0: [mem 0x0000000000100000-0x0000000007fdffff]
-/// Initmem setup node 0 [mem 0x0000000000001000-0x0000000007fdffff]
-/// On node 0, zone DMA: 1 pages in unavailable ranges
-/// On node 0, zone DMA: 97 pages in unavailable ranges
-/// ```
-///
-/// `max_zone_pfn[z]` is the exclusive pfn limit of zone `z` (ignored for zones the
-/// architecture lacks and for `Movable`). The map must cover the node span.
-pub fn free_area_init<'a>(
-    config: ArchConfig,
-    nid: i32,
+/// `get_pfn_range_for_nid`: `[first, last)` memory pfn of node `nid`, `None` without memory.
+pub fn node_pfn_range(memblock: &Memblock<'_>, nid: i32) -> Option<(u64, u64)> {
+    let start = mem_pfn_ranges(memblock, nid).map(|r| r.0).min()?;
+    let end = mem_pfn_ranges(memblock, nid).map(|r| r.1).max()?;
+    Some((start, end))
+}
+
+/// The pfn range `[start, end)` node `nid`'s [`MemMap`] must cover: the node span with its start
+/// aligned down to `MAX_ORDER_NR_PAGES` (`alloc_node_mem_map`); `None` for a node without memory.
+/// The caller allocates the map node-locally (e.g. `memblock_alloc_try_nid(.., nid)`).
+pub fn node_map_pfn_range(memblock: &Memblock<'_>, nid: i32) -> Option<(u64, u64)> {
+    node_pfn_range(memblock, nid).map(|(s, e)| (s & !(crate::MAX_ORDER_NR_PAGES - 1), e))
+}
+
+/// `arch_zone_{lowest,highest}_possible_pfn` from `max_zone_pfn[]` (`free_area_init`).
+pub(crate) fn arch_zone_limits(
+    config: &ArchConfig,
     max_zone_pfn: [u64; MAX_NR_ZONES],
     memblock: &Memblock<'_>,
-    mut mem_map: MemMap<'a>,
-    log: &mut dyn LineSink,
-) -> Result<Node<'a>, InitError> {
-    if config.pageblock_order >= MAX_ORDER {
-        return Err(InitError::BadPageblockOrder);
-    }
-    if mem_pfn_ranges(memblock).next().is_none() {
-        return Err(InitError::NoMemory);
-    }
-    // arch_zone_{lowest,highest}_possible_pfn, from find_min_pfn_with_active_regions().
+) -> ([u64; MAX_NR_ZONES], [u64; MAX_NR_ZONES]) {
     let mut lowest = [0u64; MAX_NR_ZONES];
     let mut highest = [0u64; MAX_NR_ZONES];
     let mut start_pfn = pfn_down(memblock.start_of_dram());
@@ -419,6 +446,19 @@ pub fn free_area_init<'a>(
         highest[z as usize] = end_pfn;
         start_pfn = end_pfn;
     }
+    (lowest, highest)
+}
+
+/// Prints `Zone ranges:`, `Movable zone start for each node` and `Early memory node ranges`
+/// (ranges of node `only_nid`, or of every node).
+pub(crate) fn print_zone_ranges(
+    config: &ArchConfig,
+    lowest: &[u64; MAX_NR_ZONES],
+    highest: &[u64; MAX_NR_ZONES],
+    memblock: &Memblock<'_>,
+    only_nid: Option<i32>,
+    log: &mut dyn LineSink,
+) {
     log.line(format_args!("Zone ranges:"));
     for z in ZoneType::ALL {
         if z == ZoneType::Movable || !config.has_zone(z) {
@@ -439,13 +479,26 @@ pub fn free_area_init<'a>(
     // No kernelcore=/movablecore=: no node has a ZONE_MOVABLE start to print.
     log.line(format_args!("Movable zone start for each node"));
     log.line(format_args!("Early memory node ranges"));
-    for (s, e) in mem_pfn_ranges(memblock) {
-        log.line(format_args!("  node {:>3}: [mem {:#018x}-{:#018x}]", nid, s << PAGE_SHIFT, (e << PAGE_SHIFT) - 1));
+    for (s, e, nid) in mem_pfn_ranges_all(memblock) {
+        if only_nid.is_none_or(|n| n == nid) {
+            log.line(format_args!("  node {:>3}: [mem {:#018x}-{:#018x}]", nid, s << PAGE_SHIFT, (e << PAGE_SHIFT) - 1));
+        }
     }
+}
 
-    // get_pfn_range_for_nid + free_area_init_node.
-    let node_start_pfn = mem_pfn_ranges(memblock).map(|r| r.0).min().unwrap_or(0);
-    let node_end_pfn = mem_pfn_ranges(memblock).map(|r| r.1).max().unwrap_or(0);
+/// `free_area_init_node` + `calculate_node_totalpages` for node `nid` (which has memory):
+/// prints `Initmem setup node N [mem …]` and lays out the zones. The page map is initialised
+/// later by [`memmap_init`].
+pub(crate) fn free_area_init_node<'a>(
+    config: ArchConfig,
+    nid: i32,
+    lowest: &[u64; MAX_NR_ZONES],
+    highest: &[u64; MAX_NR_ZONES],
+    memblock: &Memblock<'_>,
+    mem_map: MemMap<'a>,
+    log: &mut dyn LineSink,
+) -> Result<Node<'a>, InitError> {
+    let (node_start_pfn, node_end_pfn) = node_pfn_range(memblock, nid).ok_or(InitError::NoMemory)?;
     log.line(format_args!(
         "Initmem setup node {} [mem {:#018x}-{:#018x}]",
         nid,
@@ -475,18 +528,46 @@ pub fn free_area_init<'a>(
         if spanned != 0 {
             zone.zone_start_pfn = zone_start.max(node_start_pfn);
             zone.spanned_pages = spanned;
-            zone.present_pages = spanned - absent_pages_in_range(memblock, zone.zone_start_pfn, zone.zone_end_pfn());
+            zone.present_pages =
+                spanned - absent_pages_in_range(memblock, nid, zone.zone_start_pfn, zone.zone_end_pfn());
         }
         node_present += zone.present_pages;
     }
+    Ok(Node {
+        nid,
+        config,
+        node_start_pfn,
+        node_spanned_pages: node_end_pfn - node_start_pfn,
+        node_present_pages: node_present,
+        min_free_kbytes: 0,
+        zones,
+        mem_map,
+    })
+}
 
-    // memmap_init.
+/// `memmap_init`: walks the memory ranges of all nodes (or only of `only_nid`) in address
+/// order, initialises each populated zone's part of a range, and attributes the gap since the
+/// previous part (`hole_pfn`, shared across nodes as in Linux) to this zone of this range's
+/// node. With SPARSEMEM the tail up to the end of the last section goes to the last zone of
+/// the last node. `nodes` is indexed by nid.
+pub(crate) fn memmap_init(
+    config: &ArchConfig,
+    memblock: &Memblock<'_>,
+    nodes: &mut [Option<Node<'_>>],
+    only_nid: Option<i32>,
+    log: &mut dyn LineSink,
+) {
     let pb_order = config.pageblock_order;
     let mut hole_pfn = 0u64;
-    let mut last_zone = 0usize;
+    let mut last: Option<(i32, usize)> = None;
     let mut last_end = 0u64;
-    for (start, end) in mem_pfn_ranges(memblock) {
+    for (start, end, nid) in mem_pfn_ranges_all(memblock) {
+        if only_nid.is_some_and(|n| n != nid) {
+            continue;
+        }
+        let Some(Some(node)) = nodes.get_mut(nid as usize) else { continue };
         last_end = end;
+        let Node { zones, mem_map, .. } = node;
         for zone in zones.iter().filter(|z| z.populated()) {
             let zi = zone.zone_type as usize;
             let s = start.clamp(zone.zone_start_pfn, zone.zone_end_pfn());
@@ -504,30 +585,69 @@ pub fn free_area_init<'a>(
                 }
             }
             if hole_pfn < s {
-                init_unavailable_range(&config, memblock, &mut mem_map, hole_pfn, s, zone.zone_type, nid, log);
+                init_unavailable_range(config, memblock, mem_map, hole_pfn, s, zone.zone_type, nid, log);
             }
             hole_pfn = e;
-            last_zone = zi;
+            last = Some((nid, zi));
         }
     }
-    if let MemoryModel::Sparsemem { section_size_bits } = config.memory_model {
+    if let (MemoryModel::Sparsemem { section_size_bits }, Some((nid, zi))) = (config.memory_model, last) {
         let section_pages = 1u64 << (section_size_bits - PAGE_SHIFT);
         let end = last_end.next_multiple_of(section_pages);
         if hole_pfn < end {
-            init_unavailable_range(&config, memblock, &mut mem_map, hole_pfn, end, ZoneType::ALL[last_zone], nid, log);
+            if let Some(Some(node)) = nodes.get_mut(nid as usize) {
+                init_unavailable_range(config, memblock, &mut node.mem_map, hole_pfn, end, ZoneType::ALL[zi], nid, log);
+            }
         }
     }
+}
 
-    Ok(Node {
-        nid,
-        config,
-        node_start_pfn,
-        node_spanned_pages: node_end_pfn - node_start_pfn,
-        node_present_pages: node_present,
-        min_free_kbytes: 0,
-        zones,
-        mem_map,
-    })
+/// Computes the zones of node `nid`, initialises the page map (zones, holes, pageblock
+/// migratetypes) and prints Linux's boot lines (`free_area_init` + `free_area_init_node` +
+/// `memmap_init`), for example for a 128 MiB PC on i386:
+///
+/// ```text
+/// Zone ranges:
+///   DMA      [mem 0x0000000000001000-0x0000000000ffffff]
+///   Normal   [mem 0x0000000001000000-0x0000000007fdffff]
+///   HighMem  empty
+/// Movable zone start for each node
+/// Early memory node ranges
+///   node   0: [mem 0x0000000000001000-0x000000000009efff]
+///   node   0: [mem 0x0000000000100000-0x0000000007fdffff]
+/// Initmem setup node 0 [mem 0x0000000000001000-0x0000000007fdffff]
+/// On node 0, zone DMA: 1 pages in unavailable ranges
+/// On node 0, zone DMA: 97 pages in unavailable ranges
+/// ```
+///
+/// Only memblock memory regions of node `nid` count (see [`region_nid`]: regions without a
+/// node are node 0); for several nodes use [`crate::NodeSet::free_area_init`].
+/// `max_zone_pfn[z]` is the exclusive pfn limit of zone `z` (ignored for zones the
+/// architecture lacks and for `Movable`). The map must cover the node span.
+pub fn free_area_init<'a>(
+    config: ArchConfig,
+    nid: i32,
+    max_zone_pfn: [u64; MAX_NR_ZONES],
+    memblock: &Memblock<'_>,
+    mem_map: MemMap<'a>,
+    log: &mut dyn LineSink,
+) -> Result<Node<'a>, InitError> {
+    if config.pageblock_order >= MAX_ORDER {
+        return Err(InitError::BadPageblockOrder);
+    }
+    if mem_pfn_ranges(memblock, nid).next().is_none() {
+        return Err(InitError::NoMemory);
+    }
+    let (lowest, highest) = arch_zone_limits(&config, max_zone_pfn, memblock);
+    print_zone_ranges(&config, &lowest, &highest, memblock, Some(nid), log);
+    if nid < 0 || nid as usize >= crate::MAX_NODES {
+        return Err(InitError::BadNid { nid });
+    }
+    let node = free_area_init_node(config, nid, &lowest, &highest, memblock, mem_map, log)?;
+    let mut nodes: [Option<Node<'a>>; crate::MAX_NODES] = core::array::from_fn(|_| None);
+    nodes[nid as usize] = Some(node);
+    memmap_init(&config, memblock, &mut nodes, Some(nid), log);
+    nodes[nid as usize].take().ok_or(InitError::NoMemory)
 }
 
 /// `pfn_valid` for the hole walk: inside the map (FLATMEM), or in a section with memory

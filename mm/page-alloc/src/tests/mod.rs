@@ -11,6 +11,8 @@ mod errors;
 mod fallback;
 mod layout;
 mod model;
+mod numa;
+mod pcp;
 mod reports;
 mod watermark;
 

@@ -1,0 +1,255 @@
+//! NUMA: per-node layout from memblock node ids, zonelists (`find_next_best_node`), and the
+//! zonelist walk preferring a node.
+use super::*;
+use crate::{build_all_zonelists, region_nid, Gfp, NodeSet, Pfn, MAX_NODES};
+use memblock::RegionFlags;
+
+/// A NUMA machine: memory `(base, size, nid)` in bytes, reserved ranges, zone limits.
+pub(crate) struct NumaMachine {
+    pub(crate) config: ArchConfig,
+    pub(crate) memory: Vec<(u64, u64, i32)>,
+    pub(crate) reserved: Vec<(u64, u64)>,
+    pub(crate) max_zone_pfn: [u64; MAX_NR_ZONES],
+}
+
+impl NumaMachine {
+    pub(crate) fn with_memblock<R>(&self, f: impl FnOnce(&Memblock<'_>) -> R) -> R {
+        let mut mem = [Region::EMPTY; INIT_MEMBLOCK_REGIONS];
+        let mut res = [Region::EMPTY; INIT_MEMBLOCK_REGIONS];
+        let mut mb = Memblock::new(&mut mem, &mut res);
+        for &(b, s, nid) in &self.memory {
+            mb.add_node(b, s, nid, RegionFlags::NONE).unwrap();
+        }
+        for &(b, s) in &self.reserved {
+            mb.reserve(b, s).unwrap();
+        }
+        f(&mb)
+    }
+
+    /// One page array per node, sized by `node_map_pfn_range` (empty for nodes without memory).
+    pub(crate) fn map_storage(&self) -> Vec<(Vec<Page>, u64)> {
+        self.with_memblock(|mb| {
+            (0..MAX_NODES as i32)
+                .map(|nid| match crate::node_map_pfn_range(mb, nid) {
+                    Some((s, e)) => (vec![Page::INIT; (e - s) as usize], s),
+                    None => (Vec::new(), 0),
+                })
+                .collect()
+        })
+    }
+
+    /// `free_area_init` over all nodes.
+    pub(crate) fn init<'a>(&self, storage: &'a mut [(Vec<Page>, u64)], log: &mut Lines) -> NodeSet<'a> {
+        let mut maps: [Option<MemMap<'a>>; MAX_NODES] = core::array::from_fn(|_| None);
+        for (nid, (pages, start)) in storage.iter_mut().enumerate() {
+            if !pages.is_empty() {
+                maps[nid] = Some(MemMap::new(pages, *start));
+            }
+        }
+        self.with_memblock(|mb| NodeSet::free_area_init(self.config, self.max_zone_pfn, mb, maps, log).unwrap())
+    }
+
+    /// init + memblock_free_all + watermarks + zonelists (default distances); pages freed.
+    pub(crate) fn boot<'a>(&self, storage: &'a mut [(Vec<Page>, u64)], log: &mut Lines) -> (NodeSet<'a>, u64) {
+        let mut set = self.init(storage, log);
+        let freed = self.with_memblock(|mb| set.memblock_free_all(mb));
+        set.init_per_zone_wmark_min();
+        build_all_zonelists(&mut set, &crate::numa::default_distance, log);
+        (set, freed)
+    }
+}
+
+/// QEMU virt (arm64) with `-m 2G -numa node,mem=1G -numa node,mem=1G`: RAM at 1 GiB, node 0
+/// `[1G, 2G)`, node 1 `[2G, 3G)`; the kernel reserved at 1G + 2M. arm64 6.1 zone limits:
+/// `max_zone_phys(32)` = min(4G, end of DRAM) = 3G for DMA and DMA32, Normal = max_pfn.
+fn qemu_2g_two_nodes() -> NumaMachine {
+    let end = (3 * SZ_1G) >> 12;
+    NumaMachine {
+        config: ArchConfig::ARM64_4K,
+        memory: vec![(SZ_1G, SZ_1G, 0), (2 * SZ_1G, SZ_1G, 1)],
+        reserved: vec![(SZ_1G + 2 * SZ_1M, 24 * SZ_1M)],
+        max_zone_pfn: zone_limits(&[(ZoneType::Dma, end), (ZoneType::Dma32, end), (ZoneType::Normal, end)]),
+    }
+}
+
+/// ```text
+/// pfn 0x40000          0x80000          0xc0000
+///     | node 0 (DMA)   | node 1 (DMA)   |
+/// ```
+/// Expect: Linux's lines with both nodes' ranges, one `Initmem setup` line per node, no
+/// hole lines (the holes below 1G are in sections without memory); each node spans 1G of
+/// DMA; zonelists `0 1` and `1 0`; before the hand-off `Total pages` is the
+/// `free_area_init_core` estimate: per node 262144 present - 262144 * 64 / 4096 = 4096
+/// memmap pages = 258048, two nodes 516096.
+#[test]
+fn qemu_2g_two_nodes_layout_and_zonelists() {
+    let m = qemu_2g_two_nodes();
+    let mut storage = m.map_storage();
+    assert_eq!((storage[0].1, storage[0].0.len()), (0x40000, 0x40000));
+    assert_eq!((storage[1].1, storage[1].0.len()), (0x80000, 0x40000));
+    let mut log = Lines::default();
+    let mut set = m.init(&mut storage, &mut log);
+    build_all_zonelists(&mut set, &crate::numa::default_distance, &mut log);
+    assert_eq!(
+        log.0,
+        [
+            "Zone ranges:",
+            "  DMA      [mem 0x0000000040000000-0x00000000bfffffff]",
+            "  DMA32    empty",
+            "  Normal   empty",
+            "Movable zone start for each node",
+            "Early memory node ranges",
+            "  node   0: [mem 0x0000000040000000-0x000000007fffffff]",
+            "  node   1: [mem 0x0000000080000000-0x00000000bfffffff]",
+            "Initmem setup node 0 [mem 0x0000000040000000-0x000000007fffffff]",
+            "Initmem setup node 1 [mem 0x0000000080000000-0x00000000bfffffff]",
+            "Fallback order for Node 0: 0 1 ",
+            "Fallback order for Node 1: 1 0 ",
+            "Built 2 zonelists, mobility grouping on.  Total pages: 516096",
+        ]
+    );
+    for (nid, start) in [(0, 0x40000), (1, 0x80000)] {
+        let node = set.node(nid).unwrap();
+        assert_eq!((node.node_start_pfn, node.node_spanned_pages, node.node_present_pages), (start, 0x40000, 0x40000));
+        let dma = node.zone(ZoneType::Dma);
+        assert_eq!((dma.nid, dma.zone_start_pfn, dma.spanned_pages, dma.present_pages), (nid, start, 0x40000, 0x40000));
+        assert!(!node.zone(ZoneType::Normal).populated());
+    }
+    assert_eq!(set.zonelist(0).as_slice(), [(0, ZoneType::Dma), (1, ZoneType::Dma)]);
+    assert_eq!(set.zonelist(1).as_slice(), [(1, ZoneType::Dma), (0, ZoneType::Dma)]);
+    // The hand-off: node 0 keeps the 24 MiB kernel reserved.
+    let freed = m.with_memblock(|mb| set.memblock_free_all(mb));
+    assert_eq!(freed, 2 * 0x40000 - 24 * 256);
+    assert_eq!(set.node(0).unwrap().totalram_pages(), 0x40000 - 24 * 256);
+    assert_eq!(set.node(1).unwrap().totalram_pages(), 0x40000);
+    set.check().unwrap();
+    let mut bi = Lines::default();
+    set.buddyinfo(&mut bi);
+    assert_eq!(bi.0.len(), 2);
+    assert!(bi.0[0].starts_with("Node 0, zone      DMA "), "{}", bi.0[0]);
+    assert!(bi.0[1].starts_with("Node 1, zone      DMA "), "{}", bi.0[1]);
+}
+
+/// A 4G machine split unevenly across the 4G DMA limit: node 0 `[1G, 2G)`, node 1
+/// `[2G, 5G)`.
+///
+/// ```text
+/// pfn 0x40000    0x80000              0x100000        0x140000
+///     | n0 DMA   | n1 DMA             | n1 Normal     |
+/// ```
+/// Expect: node 1 has DMA `[0x80000, 0x100000)` and Normal `[0x100000, 0x140000)`; zonelist of
+/// node 0: its DMA, then node 1's Normal and DMA; of node 1: Normal, DMA, then node 0's DMA.
+#[test]
+fn uneven_split_gives_per_node_zones() {
+    let m = NumaMachine {
+        config: ArchConfig::ARM64_4K,
+        memory: vec![(SZ_1G, SZ_1G, 0), (2 * SZ_1G, 3 * SZ_1G, 1)],
+        reserved: vec![],
+        max_zone_pfn: zone_limits(&[(ZoneType::Dma, 0x100000), (ZoneType::Dma32, 0x100000), (ZoneType::Normal, 0x140000)]),
+    };
+    let mut storage = m.map_storage();
+    let (set, freed) = m.boot(&mut storage, &mut Lines::default());
+    assert_eq!(freed, 0x100000);
+    let n1 = set.node(1).unwrap();
+    let (dma, normal) = (n1.zone(ZoneType::Dma), n1.zone(ZoneType::Normal));
+    assert_eq!((dma.zone_start_pfn, dma.spanned_pages), (0x80000, 0x80000));
+    assert_eq!((normal.zone_start_pfn, normal.spanned_pages), (0x100000, 0x40000));
+    let n0 = set.node(0).unwrap();
+    assert_eq!((n0.zone(ZoneType::Dma).spanned_pages, n0.zone(ZoneType::Normal).spanned_pages), (0x40000, 0));
+    assert_eq!(set.zonelist(0).as_slice(), [(0, ZoneType::Dma), (1, ZoneType::Normal), (1, ZoneType::Dma)]);
+    assert_eq!(set.zonelist(1).as_slice(), [(1, ZoneType::Normal), (1, ZoneType::Dma), (0, ZoneType::Dma)]);
+    set.check().unwrap();
+}
+
+/// Memory without a node (memblock's MAX_NUMNODES) is node 0.
+#[test]
+fn regions_without_node_are_node_0() {
+    let r = Region { base: 0, size: 4096, nid: memblock::MAX_NUMNODES, flags: RegionFlags::NONE };
+    assert_eq!(region_nid(&r), 0);
+    assert_eq!(region_nid(&Region { nid: 2, ..r }), 2);
+}
+
+/// Allocation prefers the given node and falls back to the other once it is down to its
+/// watermark; frees go back to the pfn's node.
+#[test]
+fn alloc_prefers_node_then_falls_back() {
+    let m = qemu_2g_two_nodes();
+    let mut storage = m.map_storage();
+    let (mut set, freed) = m.boot(&mut storage, &mut Lines::default());
+    let in_node = |p: u64, nid: i32| set_span(nid).contains(&p);
+    fn set_span(nid: i32) -> core::ops::Range<u64> {
+        let s = 0x40000 * (nid as u64 + 1);
+        s..s + 0x40000
+    }
+    let mut blocks = Vec::new();
+    // Order-10 blocks preferring node 1 come from node 1 until it reaches its low watermark.
+    loop {
+        let p = set.alloc_pages(1, Gfp::KERNEL, 10).unwrap();
+        blocks.push(p);
+        if !in_node(p.0, 1) {
+            assert!(in_node(p.0, 0));
+            break;
+        }
+        assert_eq!(set.pfn_to_nid(p.0), Some(1));
+    }
+    let n1 = set.node(1).unwrap().zone(ZoneType::Dma);
+    assert!(n1.free_pages() < n1.low_wmark_pages() + 1024 + 1, "node 1 not exhausted: {}", n1.free_pages());
+    // Node 0 preferred: node 0.
+    let p = set.alloc_pages(0, Gfp::KERNEL, 0).unwrap();
+    assert!(in_node(p.0, 0));
+    blocks.push(p);
+    set.check().unwrap();
+    for (i, b) in blocks.iter().enumerate() {
+        let order = if i + 1 == blocks.len() { 0 } else { 10 };
+        set.free_pages(*b, order).unwrap();
+    }
+    assert_eq!(set.nr_free_pages(), freed);
+    assert!(set.free_pages(Pfn(0x10), 0).is_err());
+    set.check().unwrap();
+}
+
+/// `find_next_best_node` with three nodes, derived in the comments from 6.1's formula
+/// `val = (distance + (n < local) + 1 [node has CPUs]) * 64 + node_load[n]`, `node_load`
+/// bumped for the first node of each new distance group, shared across the lists.
+#[test]
+fn zonelist_order_three_nodes() {
+    // Three 64 MiB nodes.
+    let m = NumaMachine {
+        config: ArchConfig::ARM64_4K,
+        memory: vec![(SZ_1G, 64 * SZ_1M, 0), (SZ_1G + 64 * SZ_1M, 64 * SZ_1M, 1), (SZ_1G + 128 * SZ_1M, 64 * SZ_1M, 2)],
+        reserved: vec![],
+        max_zone_pfn: zone_limits(&[(ZoneType::Dma, 0x4c000), (ZoneType::Dma32, 0x4c000), (ZoneType::Normal, 0x4c000)]),
+    };
+    let orders = |dist: [[u8; 3]; 3], cpus: &dyn Fn(i32) -> bool| {
+        let mut storage = m.map_storage();
+        let mut set = m.init(&mut storage, &mut Lines::default());
+        let mut log = Lines::default();
+        set.build_all_zonelists_with_cpus(&|a, b| dist[a as usize][b as usize], cpus, &mut log);
+        let o: Vec<Vec<i32>> = (0..3).map(|n| set.fallback_order(n).to_vec()).collect();
+        (o, log.0)
+    };
+    // Uniform 10/20: node 0: 1 and 2 tie at (20+0+1)*64 = 1344, 1 wins (first), load[1] = 1.
+    // node 1: 0 = (20+1+1)*64 = 1408, 2 = 1344 -> 2, load[2] = 1. node 2: 0 = 1408,
+    // 1 = 1408 + 1 -> 0. Round-robin.
+    let uniform = [[10, 20, 20], [20, 10, 20], [20, 20, 10]];
+    let (o, log) = orders(uniform, &|_| true);
+    assert_eq!(o, [vec![0, 1, 2], vec![1, 2, 0], vec![2, 0, 1]]);
+    assert_eq!(
+        log,
+        [
+            "Fallback order for Node 0: 0 1 2 ",
+            "Fallback order for Node 1: 1 2 0 ",
+            "Fallback order for Node 2: 2 0 1 ",
+            "Built 3 zonelists, mobility grouping on.  Total pages: 48384",
+        ]
+    );
+    // A line 0 - 1 - 2: node 0: 1 (16*64) before 2 (21*64); load[1] = 1, load[2] = 1.
+    // node 1: 0 = 17*64 = 1088, 2 = 16*64 + 1 = 1025 -> 2 (load[2] = 2), then 0 (same
+    // distance, no bump). node 2: 0 = 22*64 = 1408, 1 = 17*64 + 1 = 1089 -> 1, then 0.
+    let line = [[10, 15, 20], [15, 10, 15], [20, 15, 10]];
+    assert_eq!(orders(line, &|_| true).0, [vec![0, 1, 2], vec![1, 2, 0], vec![2, 1, 0]]);
+    // Node 2 headless (no CPU penalty): node 0: 2 = 20*64 = 1280 < 1 = 1344 -> 2 first.
+    // node 1: 2 = 1280 + 1 < 0 = 1408 -> 2. node 2: 0 = 1408, 1 = 1408 -> 0.
+    assert_eq!(orders(uniform, &|n| n != 2).0, [vec![0, 2, 1], vec![1, 2, 0], vec![2, 0, 1]]);
+    // Total pages above: each node 16384 present - 16384 * 64 / 4096 = 256 -> 16128, x3.
+}
