@@ -164,7 +164,7 @@ enum Arch {
 }
 
 /// Runs the generic path over `platform` and renders the result.
-fn run(platform: &mut dyn Platform, format: Format, simulate: Option<Arch>) -> Result<String> {
+fn run(platform: &mut dyn Platform, format: Format, simulate: Option<Arch>, distance: &dyn Fn(i32, i32) -> u8) -> Result<String> {
     let storage = MemblockStorage {
         memory: vec![EMPTY; INIT_MEMBLOCK_REGIONS].leak(),
         reserved: vec![EMPTY; INIT_MEMBLOCK_REGIONS].leak(),
@@ -183,7 +183,7 @@ fn run(platform: &mut dyn Platform, format: Format, simulate: Option<Arch>) -> R
         };
         let mut map = |_phys: u64, count: usize| Some(vec![page_alloc::Page::INIT; count].leak());
         let sections = page_alloc::KernelSections::default();
-        let (mut node, _) = match mm_init::mem_init::mem_init(config, &paging, mb, &mut map, &sections, &mut lines) {
+        let (mut node, _) = match mm_init::mem_init::mem_init(config, &paging, mb, &mut map, &sections, &distance, &mut lines) {
             Ok(r) => r,
             Err(e) => bail!("{e}\n{}", lines.0.join("\n")),
         };
@@ -207,7 +207,7 @@ pub fn e820(file: &Path, map: Option<&str>, mem_cap: Option<u64>, format: Format
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let entries = read_e820_json(&text, map).with_context(|| format!("{}", file.display()))?;
     let cmdline = mem_cap.map(|m| format!("mem={m}")).unwrap_or_default();
-    run(&mut HostPc { entries, cmdline }, format, simulate.then_some(Arch::X86_32))
+    run(&mut HostPc { entries, cmdline }, format, simulate.then_some(Arch::X86_32), &page_alloc::default_distance)
 }
 
 /// A device-tree machine as the host sees it: the blob, read from a file (not placed in RAM, so
@@ -243,6 +243,17 @@ impl Platform for HostDt {
     }
 }
 
+/// Node distances from `/distance-map` (Linux's 10/20 default for pairs it does not list).
+pub fn dt_distance(info: &devicetree::DtMemoryInfo<'_>) -> impl Fn(i32, i32) -> u8 + 'static {
+    let table: Vec<(u32, u32, u32)> = info.distances.iter().copied().collect();
+    move |a, b| {
+        table
+            .iter()
+            .find(|&&(f, t, _)| f as i32 == a && t as i32 == b)
+            .map_or_else(|| page_alloc::default_distance(a, b), |&(_, _, d)| d.min(255) as u8)
+    }
+}
+
 /// `memmap --dtb`.
 pub fn dtb(file: &Path, mem_cap: Option<u64>, format: Format, simulate: bool) -> Result<String> {
     let blob: &'static [u8] =
@@ -253,7 +264,8 @@ pub fn dtb(file: &Path, mem_cap: Option<u64>, format: Format, simulate: bool) ->
     if let Some(m) = mem_cap {
         cmdline.push_str(&format!(" mem={m}"));
     }
-    run(&mut HostDt { info, cmdline }, format, simulate.then_some(Arch::Arm64))
+    let distance = dt_distance(&info);
+    run(&mut HostDt { info, cmdline }, format, simulate.then_some(Arch::Arm64), &distance)
 }
 
 #[cfg(test)]
@@ -320,6 +332,9 @@ mod tests {
         ] {
             assert!(out.contains(want), "missing {want:?} in:\n{out}");
         }
+        let numa = dtb(&shared("dtb/qemu__aarch64-virt-2G-numa2.dtb"), None, Format::Dump, true).unwrap();
+        assert!(numa.contains("Built 2 zonelists, mobility grouping on.  Total pages: "), "{numa}");
+        assert!(numa.contains("Node 1, zone      DMA "), "{numa}");
         let arm = dtb(&shared("dtb/qemu__aarch64-virt-8G.dtb"), None, Format::Dump, true).unwrap();
         assert!(arm.contains("  Normal   [mem 0x0000000100000000-0x000000023fffffff]"), "{arm}");
         assert!(arm.contains("K/8388608K available ("), "{arm}");

@@ -92,6 +92,13 @@ pub fn cases() -> Vec<BootCase> {
                 HasAll(&["mem_init: ", " pages freed to the buddy allocator; present "]),
                 HasAll(&["buddy self-check: drained ", "buddyinfo restored exactly"]),
                 HasAll(&["buddy self-test: ", " written, read back and freed"]),
+                // Per-CPU areas, pagesets, zonelists, SMP and the concurrent stress test.
+                HasAll(&["percpu: Embedded ", " pages/cpu s"]),
+                HasAll(&["Built ", " zonelists, mobility grouping o", ".  Total pages: "]),
+                HasAll(&["Node 0, zone ", ": pageset batch ", " high "]),
+                HasAll(&["smp: Brought up ", " CPUs"]),
+                Has("every page back, none owned twice, free counts per zone restored"),
+                HasAll(&["boot: memory management up on ", " CPU(s); all checks passed"]),
             ],
         ]
         .concat(),
@@ -139,10 +146,13 @@ pub fn cases() -> Vec<BootCase> {
             Has("On node 0, zone DMA: 1 pages in unavailable ranges"),
             Has("On node 0, zone DMA: 97 pages in unavailable ranges"),
             HasAll(&["Memory: ", "K/130552K available (", "K highmem)"]),
+            Has("Built 1 zonelists, mobility grouping on.  Total pages: "),
             Has("present 32638 = managed "),
         ]),
         ok("x86-16M", x86, "16M", 1, "", vec![
             Has("  HighMem  empty"),
+            // Linux turns mobility grouping off below pageblock_nr_pages * MIGRATE_TYPES pages.
+            HasAll(&["Built 1 zonelists, mobility grouping off.  Total pages: "]),
             HasAll(&["Memory: ", "K/15864K available ("]),
         ]),
         ok("x86-1G", x86, "1G", 1, "", vec![
@@ -152,7 +162,18 @@ pub fn cases() -> Vec<BootCase> {
             Has("(HighMem included)"),
             Has("Node 0, zone  HighMem "),
         ]),
+        ok("x86-3G-smp4", x86, "3G", 4, "", vec![
+            Has("smpboot: Allowing 4 CPUs, 0 hotplug CPUs"),
+            HasAll(&["early reserve: [mem ", "] real-mode trampoline for SMP bring-up"]),
+            Has("CPU1: up"),
+            Has("CPU2: up"),
+            Has("CPU3: up"),
+            Has("smp: Brought up 1 node, 4 CPUs"),
+            Has("Node 0, zone  HighMem: pageset batch "),
+            HasAll(&["stress: CPU0 done, ", "all 4 CPU(s): 16000 operations"]),
+        ]),
         ok("x86-512M-smp4", x86, "512M", 4, "", vec![
+            Has("smp: Brought up 1 node, 4 CPUs"),
             Has("BIOS-e820: [mem 0x0000000000100000-0x000000001ffdffff] usable"),
             Has(" memory[0x1]\t[0x0000000000100000-0x000000001ffdffff], 0x000000001fee0000 bytes flags: 0x0"),
         ]),
@@ -193,7 +214,7 @@ pub fn cases() -> Vec<BootCase> {
             HasAll(&["OF: fdt: reserved [mem ", "] device tree blob"]),
             Has("console: PL011 at 0x9000000 (/pl011@9000000, from /chosen/stdout-path)"),
             // paging_init, zones, mem_map, the hand-off and the buddy self-test.
-            Has("mem_map: 65536 pages x 16 bytes = 1024 KiB at "),
+            Has("mem_map: node 0: 65536 pages x 16 bytes = 1024 KiB at "),
             Has("  DMA      [mem 0x0000000040000000-0x000000004fffffff]"),
             Has("  DMA32    empty"),
             Has("  Normal   empty"),
@@ -222,7 +243,41 @@ pub fn cases() -> Vec<BootCase> {
             HasAll(&["present 1310720 = managed "]),
             Has("Node 0, zone   Normal "),
         ]),
+        BootCase {
+            qemu_args: &[
+                "-object", "memory-backend-ram,id=m0,size=1G", "-object", "memory-backend-ram,id=m1,size=1G",
+                "-numa", "node,nodeid=0,cpus=0-1,memdev=m0", "-numa", "node,nodeid=1,cpus=2-3,memdev=m1",
+            ],
+            ..ok("arm-numa2-smp4", arm, "2G", 4, "", vec![
+                Has("OF: fdt: memory bank [mem 0x0000000080000000-0x00000000bfffffff] node 1"),
+                HasAll(&["mem_map: node 1: 262144 pages x 16 bytes"]),
+                Has("Initmem setup node 1 [mem 0x0000000080000000-0x00000000bfffffff]"),
+                Has("Fallback order for Node 0: 0 1"),
+                Has("Fallback order for Node 1: 1 0"),
+                Has("Built 2 zonelists, mobility grouping on.  Total pages: "),
+                Has("Node 1, zone      DMA: pageset batch "),
+                Has("CPU2: up (hw id 0x2, node 1, "),
+                Has("smp: Brought up 2 nodes, 4 CPUs"),
+            ])
+        },
+        BootCase {
+            qemu_args: &[
+                "-object", "memory-backend-ram,id=m0,size=512M", "-object", "memory-backend-ram,id=m1,size=1536M",
+                "-numa", "node,nodeid=0,cpus=0,memdev=m0", "-numa", "node,nodeid=1,cpus=1-3,memdev=m1",
+                "-numa", "dist,src=0,dst=1,val=30",
+            ],
+            ..ok("arm-numa2-dist-smp4", arm, "2G", 4, "", vec![
+                Has("Initmem setup node 1 [mem 0x0000000060000000-0x00000000bfffffff]"),
+                Has("Fallback order for Node 1: 1 0"),
+                Has("smp: Brought up 2 nodes, 4 CPUs"),
+                Has("CPU1: up (hw id 0x1, node 1, "),
+            ])
+        },
         ok("arm-1G-smp4", arm, "1G", 4, "", vec![
+            Has("CPU1: up"),
+            Has("CPU3: up"),
+            Has("smp: Brought up 1 node, 4 CPUs"),
+            HasAll(&["stress: CPU0 done, ", "all 4 CPU(s): 16000 operations"]),
             Has("OF: fdt: memory bank [mem 0x0000000040000000-0x000000007fffffff] node 0"),
         ]),
         ok("arm-mem64M", arm, "256M", 1, "mem=64M", vec![
@@ -232,7 +287,7 @@ pub fn cases() -> Vec<BootCase> {
         ]),
         BootCase {
             qemu_args: &["-machine", "virtualization=on"],
-            ..ok("arm-el2", arm, "256M", 1, "", vec![Has("entered at EL2")])
+            ..ok("arm-el2-smp4", arm, "256M", 4, "", vec![Has("entered at EL2"), Has("smp: Brought up 1 node, 4 CPUs")])
         },
         BootCase {
             qemu_args: &["-dtb", "boards/qemu-virt-aarch64/testdata/virt-reserved.dtb"],

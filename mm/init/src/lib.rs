@@ -400,7 +400,7 @@ mod tests {
         let mut map = map_vec();
         let sections = page_alloc::KernelSections::default();
         let (node, rep) =
-            mem_init::mem_init(page_alloc::ArchConfig::X86_32, &paging, mb, &mut map, &sections, &mut log).unwrap();
+            mem_init::mem_init(page_alloc::ArchConfig::X86_32, &paging, mb, &mut map, &sections, &page_alloc::default_distance, &mut log).unwrap();
         // 0x7fe0 pfns of map, 16 bytes each; the map itself comes from memblock.
         assert_eq!(rep.map_pages, 0x7fe0);
         assert_eq!(rep.map_bytes, 0x7fe0 * 16);
@@ -413,7 +413,8 @@ mod tests {
         assert_eq!(node.nr_free_pages(), rep.freed_pages);
         assert!(log.0.iter().any(|l| l.starts_with("Memory: ") && l.contains("K/130552K available")), "{:#?}", log.0);
         assert!(log.0.iter().any(|l| l == "Zone ranges:"));
-        assert!(log.0.iter().any(|l| l.starts_with("mem_map: 32736 pages x 16 bytes = 511 KiB")), "{:#?}", log.0);
+        assert!(log.0.iter().any(|l| l.starts_with("mem_map: node 0: 32736 pages x 16 bytes = 511 KiB")), "{:#?}", log.0);
+        assert!(log.0.iter().any(|l| l.starts_with("Built 1 zonelists, mobility grouping on.  Total pages: ")), "{:#?}", log.0);
     }
 
     #[test]
@@ -434,6 +435,7 @@ mod tests {
             mb,
             &mut map,
             &page_alloc::KernelSections::default(),
+            &page_alloc::default_distance,
             &mut log,
         )
         .unwrap();
@@ -466,6 +468,7 @@ mod tests {
             mb,
             &mut map,
             &page_alloc::KernelSections::default(),
+            &page_alloc::default_distance,
             &mut log,
         )
         .unwrap_err();

@@ -17,7 +17,7 @@
 
 use memblock::{Memblock, NUMA_NO_NODE};
 use mm_types::{LineSink, MemRange, PAGE_SHIFT, PAGE_SIZE};
-use page_alloc::{free_area_init, ArchConfig, KernelSections, MemMap, Node, Page, ZoneType, MAX_NR_ZONES, MAX_ORDER_NR_PAGES};
+use page_alloc::{node_map_pfn_range, ArchConfig, KernelSections, MemMap, NodeSet, Page, ZoneType, MAX_NODES, MAX_NR_ZONES};
 
 use crate::{BootError, PagingInfo};
 
@@ -28,7 +28,7 @@ pub type MapPages<'f, 'a> = &'f mut dyn FnMut(u64, usize) -> Option<&'a mut [Pag
 /// What `mem_init` measured, for reports and tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemInitReport {
-    /// First pfn and page count of `mem_map`.
+    /// Lowest pfn any node's `mem_map` covers, and the pages all maps cover.
     pub map_start_pfn: u64,
     pub map_pages: u64,
     /// Bytes of `mem_map`.
@@ -52,7 +52,10 @@ fn memblock_free_pages(mb: &Memblock<'_>, end_pfn: u64) -> u64 {
         .sum()
 }
 
-/// Runs steps 1-4 of the module documentation.
+/// Runs the steps of the module documentation over every node memblock knows (node ids from
+/// memblock; regions without one are node 0). Each node's `mem_map` is allocated on that node
+/// (falling back to any node, as `memblock_alloc_try_nid` does). `distance` orders the
+/// zonelists (`/distance-map`, or 10/20 without one).
 ///
 /// # Errors
 /// [`BootError::MemInit`] with the step that failed (already logged).
@@ -62,33 +65,43 @@ pub fn mem_init<'a>(
     mut mb: Memblock<'_>,
     map_pages: MapPages<'_, 'a>,
     sections: &KernelSections,
+    distance: &dyn Fn(i32, i32) -> u8,
     log: &mut dyn LineSink,
-) -> Result<(Node<'a>, MemInitReport), BootError> {
+) -> Result<(NodeSet<'a>, MemInitReport), BootError> {
     let fail = |log: &mut dyn LineSink, what: &'static str| {
         log.line(format_args!("mem_init: {what}"));
         BootError::MemInit(what)
     };
-    let start_pfn = mm_types::pfn_down(mb.start_of_dram()) & !(MAX_ORDER_NR_PAGES - 1);
-    let end_pfn = paging.max_pfn;
-    if end_pfn <= start_pfn {
+    let limit = paging.max_low_pfn << PAGE_SHIFT;
+    let mut maps: [Option<MemMap<'a>>; MAX_NODES] = [const { None }; MAX_NODES];
+    let (mut map_pages_total, mut map_bytes_total, mut first_pfn, mut last_pfn) = (0u64, 0u64, u64::MAX, 0u64);
+    for nid in 0..MAX_NODES as i32 {
+        let Some((start_pfn, end_pfn)) = node_map_pfn_range(&mb, nid) else { continue };
+        let end_pfn = end_pfn.min(paging.max_pfn);
+        if end_pfn <= start_pfn {
+            continue;
+        }
+        let count = end_pfn - start_pfn;
+        let bytes = count * Page::BYTES as u64;
+        let phys = mb
+            .alloc_range(mm_types::align_up(bytes, PAGE_SIZE), PAGE_SIZE, 0, limit, nid, false)
+            .map_err(|_| fail(log, "cannot allocate the page-metadata array (mem_map) from memblock"))?;
+        log.line(format_args!(
+            "mem_map: node {nid}: {count} pages x {} bytes = {} KiB at {} for pfns [{start_pfn:#x}, {end_pfn:#x})",
+            Page::BYTES,
+            bytes >> 10,
+            MemRange::new(phys, bytes)
+        ));
+        let pages = map_pages(phys, count as usize).ok_or_else(|| fail(log, "the platform cannot map mem_map"))?;
+        maps[nid as usize] = Some(MemMap::try_new(pages, start_pfn).map_err(|_| fail(log, "mem_map start not MAX_ORDER aligned"))?);
+        map_pages_total += count;
+        map_bytes_total += bytes;
+        first_pfn = first_pfn.min(start_pfn);
+        last_pfn = last_pfn.max(end_pfn);
+    }
+    if map_pages_total == 0 {
         return Err(fail(log, "no RAM for a page map"));
     }
-    let count = end_pfn - start_pfn;
-    let bytes = count * Page::BYTES as u64;
-    let limit = paging.max_low_pfn << PAGE_SHIFT;
-    let phys = mb
-        .alloc_range(mm_types::align_up(bytes, PAGE_SIZE), PAGE_SIZE, 0, limit, NUMA_NO_NODE, false)
-        .map_err(|_| fail(log, "cannot allocate the page-metadata array (mem_map) from memblock"))?;
-    log.line(format_args!(
-        "mem_map: {count} pages x {} bytes = {} KiB at {} for pfns [{start_pfn:#x}, {end_pfn:#x})",
-        Page::BYTES,
-        bytes >> 10,
-        MemRange::new(phys, bytes)
-    ));
-    let pages = map_pages(phys, count as usize).ok_or_else(|| fail(log, "the platform cannot map mem_map"))?;
-    // Still reserved in memblock, so memblock_free_all below leaves it alone.
-    debug_assert!(mb.is_region_reserved(phys, bytes));
-    let map = MemMap::try_new(pages, start_pfn).map_err(|_| fail(log, "mem_map start not MAX_ORDER aligned"))?;
 
     // [DMA, DMA32, Normal, HighMem, Movable]: DMA32, where configured (arm64), ends where DMA
     // does, so it is empty, as on arm64 Linux without a 32-bit DMA limit below 4 GiB.
@@ -98,51 +111,59 @@ pub fn mem_init<'a>(
     max_zone_pfn[ZoneType::Dma32 as usize] = dma;
     max_zone_pfn[ZoneType::Normal as usize] = normal;
     max_zone_pfn[ZoneType::HighMem as usize] = high;
-    let mut node = free_area_init(arch, 0, max_zone_pfn, &mb, map, log).map_err(|e| {
+    let mut nodes = NodeSet::free_area_init(arch, max_zone_pfn, &mb, maps, log).map_err(|e| {
         log.line(format_args!("free_area_init: {e}"));
         BootError::MemInit("free_area_init failed")
     })?;
+    // start_kernel: build_all_zonelists comes before mm_init's hand-off.
+    nodes.build_all_zonelists(distance, log);
 
-    let expected_free = memblock_free_pages(&mb, end_pfn);
-    let mut freed = node.memblock_free_all(&mb);
-    let discarded = memblock_discard(mb, &mut node, log);
+    let expected_free = memblock_free_pages(&mb, paging.max_pfn);
+    let mut freed = nodes.memblock_free_all(&mb);
+    let discarded = memblock_discard(mb, &mut nodes, log);
     freed += discarded;
-    node.init_per_zone_wmark_min();
-    node.mem_init_print_info(sections, log);
+    nodes.init_per_zone_wmark_min();
+    nodes.mem_init_print_info(sections, log);
 
-    let present: u64 = node.zones().iter().map(|z| z.present_pages).sum();
-    let managed: u64 = node.zones().iter().map(|z| z.managed_pages).sum();
-    let reserved = (start_pfn..end_pfn)
-        .filter(|&pfn| node.mem_map().get(pfn).is_some_and(|p| p.is_reserved() && !p.is_hole()))
-        .count() as u64;
+    let zones = || nodes.nodes().flat_map(|n| n.zones().iter());
+    let present: u64 = zones().map(|z| z.present_pages).sum();
+    let managed: u64 = zones().map(|z| z.managed_pages).sum();
+    let reserved: u64 = nodes
+        .nodes()
+        .map(|n| {
+            let m = n.mem_map();
+            (m.start_pfn()..m.end_pfn()).filter(|&pfn| m.get(pfn).is_some_and(|p| p.is_reserved() && !p.is_hole())).count() as u64
+        })
+        .sum();
     log.line(format_args!(
         "mem_init: {freed} pages freed to the buddy allocator; present {present} = managed {managed} + reserved {reserved}"
     ));
     if freed != expected_free + discarded {
-        log.line(format_args!("mem_init: memblock had {expected_free} free pages but {freed} were freed"));
+        log.line(format_args!("mem_init: memblock had {expected_free} free pages but {} were freed", freed - discarded));
         return Err(BootError::MemInit("pages lost between memblock and the buddy allocator"));
     }
-    if present != managed + reserved || managed != freed || node.nr_free_pages() != freed {
+    if present != managed + reserved || managed != freed || nodes.nr_free_pages() != freed {
         return Err(fail(log, "page accounting does not add up"));
     }
-    node.check().map_err(|e| {
+    nodes.check().map_err(|e| {
         log.line(format_args!("mem_init: buddy allocator check: {e}"));
         BootError::MemInit("buddy allocator inconsistent after the hand-off")
     })?;
     let report = MemInitReport {
-        map_start_pfn: start_pfn,
-        map_pages: count,
-        map_bytes: bytes,
+        map_start_pfn: first_pfn,
+        map_pages: map_pages_total,
+        map_bytes: map_bytes_total,
         freed_pages: freed,
         present_pages: present,
         reserved_pages: reserved,
     };
-    Ok((node, report))
+    let _ = last_pfn;
+    Ok((nodes, report))
 }
 
 /// `memblock_discard`: frees the region arrays memblock allocated for itself (never the static
 /// ones) to the buddy allocator, and drops memblock. Returns the pages freed.
-fn memblock_discard(mb: Memblock<'_>, node: &mut Node<'_>, log: &mut dyn LineSink) -> u64 {
+fn memblock_discard(mb: Memblock<'_>, nodes: &mut NodeSet<'_>, log: &mut dyn LineSink) -> u64 {
     let arrays = [
         ("reserved", mb.reserved_array_base(), mb.reserved_capacity()),
         ("memory", mb.memory_array_base(), mb.memory_capacity()),
@@ -152,7 +173,11 @@ fn memblock_discard(mb: Memblock<'_>, node: &mut Node<'_>, log: &mut dyn LineSin
     for (name, base, capacity) in arrays {
         if let Some(base) = base {
             let bytes = memblock::region_array_bytes(capacity);
-            let pages = node.free_range(mm_types::pfn_down(base), mm_types::pfn_up(base + bytes));
+            let (start, end) = (mm_types::pfn_down(base), mm_types::pfn_up(base + bytes));
+            let pages = match nodes.pfn_to_nid(start).and_then(|nid| nodes.node_mut(nid)) {
+                Some(node) => node.free_range(start, end),
+                None => 0,
+            };
             log.line(format_args!(
                 "memblock: {name} array ({capacity} regions) at {} freed, {pages} page(s)",
                 MemRange::new(base, bytes)

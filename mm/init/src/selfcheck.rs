@@ -11,7 +11,7 @@
 //! 5. `buddyinfo` and the free count must equal step 1 exactly, and `Node::check` must pass.
 
 use mm_types::LineSink;
-use page_alloc::{Gfp, Migratetype, Node, Pfn, ZoneType, MAX_NR_ZONES, MAX_ORDER};
+use page_alloc::{Gfp, Migratetype, NodeSet, Pfn, ZoneType, MAX_NODES, MAX_NR_ZONES, MAX_ORDER};
 
 /// A drained block: head pfn and order.
 pub type Block = (u64, u32);
@@ -25,11 +25,15 @@ pub struct DrainReport {
     pub pages: u64,
 }
 
-fn nr_free_by_zone_order(node: &Node<'_>) -> [[u64; MAX_ORDER as usize]; MAX_NR_ZONES] {
-    let mut out = [[0; MAX_ORDER as usize]; MAX_NR_ZONES];
-    for (zi, z) in node.zones().iter().enumerate() {
-        for (o, area) in z.free_area.iter().enumerate() {
-            out[zi][o] = area.nr_free;
+type Buddyinfo = [[[u64; MAX_ORDER as usize]; MAX_NR_ZONES]; MAX_NODES];
+
+fn nr_free_by_zone_order(nodes: &NodeSet<'_>) -> Buddyinfo {
+    let mut out = [[[0; MAX_ORDER as usize]; MAX_NR_ZONES]; MAX_NODES];
+    for node in nodes.nodes() {
+        for (zi, z) in node.zones().iter().enumerate() {
+            for (o, area) in z.free_area.iter().enumerate() {
+                out[node.nid as usize][zi][o] = area.nr_free;
+            }
         }
     }
     out
@@ -40,14 +44,16 @@ fn nr_free_by_zone_order(node: &Node<'_>) -> [[u64; MAX_ORDER as usize]; MAX_NR_
 ///
 /// # Errors
 /// A sentence naming the first property that did not hold.
-pub fn drain_and_restore(node: &mut Node<'_>, blocks: &mut [Block], log: &mut dyn LineSink) -> Result<DrainReport, &'static str> {
+pub fn drain_and_restore(node: &mut NodeSet<'_>, blocks: &mut [Block], log: &mut dyn LineSink) -> Result<DrainReport, &'static str> {
     let before = nr_free_by_zone_order(node);
     let free_before = node.nr_free_pages();
     let gfp = Gfp { highest_zone: ZoneType::Movable, migratetype: Migratetype::Movable, nofail: true, high: false };
     let mut n = 0;
     let mut pages = 0;
+    let nids: heapless::Vec<i32, MAX_NODES> = node.nodes().map(|n| n.nid).collect();
     for order in (0..MAX_ORDER).rev() {
-        while let Ok(pfn) = node.alloc_pages(gfp, order) {
+        for &nid in &nids {
+        while let Ok(pfn) = node.alloc_pages(nid, gfp, order) {
             let Some(slot) = blocks.get_mut(n) else {
                 // Give everything back before saying so: a failed check must not leak pages.
                 let _ = node.free_pages(pfn, order);
@@ -59,6 +65,7 @@ pub fn drain_and_restore(node: &mut Node<'_>, blocks: &mut [Block], log: &mut dy
             *slot = (pfn.0, order);
             n += 1;
             pages += 1 << order;
+        }
         }
     }
     if node.nr_free_pages() != 0 || pages != free_before {
@@ -73,10 +80,11 @@ pub fn drain_and_restore(node: &mut Node<'_>, blocks: &mut [Block], log: &mut dy
     }
     for &(pfn, order) in taken.iter() {
         let last = pfn + (1 << order) - 1;
-        if node.zone_of(pfn).is_none() || node.zone_of(pfn) != node.zone_of(last) {
+        let owner = node.pfn_to_nid(pfn).and_then(|nid| node.node(nid)).ok_or("a drained block lies outside every node")?;
+        if owner.zone_of(pfn).is_none() || owner.zone_of(pfn) != owner.zone_of(last) {
             return Err("a drained block lies outside a zone or spans two zones");
         }
-        if (pfn..=last).any(|p| node.mem_map().get(p).is_none_or(|pg| pg.is_hole())) {
+        if (pfn..=last).any(|p| owner.mem_map().get(p).is_none_or(|pg| pg.is_hole())) {
             return Err("a drained block covers a hole (no RAM behind it)");
         }
     }

@@ -79,7 +79,7 @@ use core::fmt;
 pub use check::CheckError;
 pub use page::{MemMap, MemMapError, Page, PageFlags};
 pub use report::KernelSections;
-pub use numa::{build_all_zonelists, NodeSet, Zonelist, LOCAL_DISTANCE, MAX_NODES, REMOTE_DISTANCE};
+pub use numa::{build_all_zonelists, default_distance, NodeSet, Zonelist, LOCAL_DISTANCE, MAX_NODES, REMOTE_DISTANCE};
 pub use pcp::{
     boot_pageset_slot, boot_pagesets, zone_batchsize, zone_highsize, PageAllocator, PerCpuPages, PerCpuPagesets,
     MAX_REPORT_CPUS, PCP_MAX_BATCH, PCP_MAX_HIGH, PCP_SLOTS,

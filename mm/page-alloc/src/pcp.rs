@@ -406,7 +406,7 @@ impl<'a> NodeSet<'a> {
 /// interrupt masking.
 pub struct PageAllocator<'a> {
     nodes: spin::Mutex<NodeSet<'a>>,
-    pcp: &'a [PerCpuPagesets],
+    pcp: &'a [&'a PerCpuPagesets],
 }
 
 impl fmt::Debug for PageAllocator<'_> {
@@ -416,9 +416,10 @@ impl fmt::Debug for PageAllocator<'_> {
 }
 
 impl<'a> PageAllocator<'a> {
-    /// Wraps `nodes` with one set of pagesets per CPU in `pcp` (`pcp.len()` CPUs), which
+    /// Wraps `nodes` with one set of pagesets per CPU in `pcp` (`pcp.len()` CPUs, each in that
+    /// CPU's own memory), which
     /// should hold boot pagesets ([`boot_pagesets`] / [`boot_pageset_slot`]).
-    pub fn new(nodes: NodeSet<'a>, pcp: &'a [PerCpuPagesets]) -> Self {
+    pub fn new(nodes: NodeSet<'a>, pcp: &'a [&'a PerCpuPagesets]) -> Self {
         Self { nodes: spin::Mutex::new(nodes), pcp }
     }
 
@@ -563,7 +564,7 @@ impl<'a> PageAllocator<'a> {
 
     /// `drain_local_pages`: CPU `cpu`'s pagesets back to the buddy lists.
     pub fn drain_local(&self, cpu: usize) {
-        for m in &self.pcp[cpu] {
+        for m in self.pcp[cpu] {
             let mut pcp = m.lock();
             if pcp.count != 0 {
                 self.nodes.lock().drain_pages_zone(&mut pcp);
@@ -586,7 +587,7 @@ impl<'a> PageAllocator<'a> {
     /// Calls `f(cpu, nid, zone, mt, pfn)` for every page on every pageset (each pageset locked
     /// in turn: a consistent picture only when no other CPU allocates or frees).
     pub fn for_each_pcp_page(&self, f: &mut dyn FnMut(usize, i32, ZoneType, Migratetype, Pfn)) {
-        for (cpu, sets) in self.pcp.iter().enumerate() {
+        for (cpu, sets) in self.pcp.iter().copied().enumerate() {
             for m in sets {
                 let pcp = m.lock();
                 for mt in Migratetype::ALL {
@@ -608,7 +609,7 @@ impl<'a> PageAllocator<'a> {
             let nodes = self.nodes.lock();
             nodes.check()?;
             let mut per_zone = [0u64; PCP_SLOTS];
-            for sets in self.pcp {
+            for sets in self.pcp.iter().copied() {
                 for (s, m) in sets.iter().enumerate() {
                     let Some(pcp) = m.try_lock() else {
                         drop(nodes);
@@ -671,7 +672,7 @@ impl<'a> PageAllocator<'a> {
     /// Pageset values are read after the zone part (each pageset locked in turn).
     pub fn zoneinfo(&self, log: &mut dyn LineSink) {
         let mut sets: heapless::Vec<[(u32, u32, u32); PCP_SLOTS], MAX_REPORT_CPUS> = heapless::Vec::new();
-        for cpu_sets in self.pcp.iter().take(MAX_REPORT_CPUS) {
+        for cpu_sets in self.pcp.iter().copied().take(MAX_REPORT_CPUS) {
             let mut row = [(0u32, 0u32, 0u32); PCP_SLOTS];
             for (v, m) in row.iter_mut().zip(cpu_sets) {
                 let p = m.lock();

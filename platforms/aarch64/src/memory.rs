@@ -153,8 +153,20 @@ impl platform::Firmware for Aarch64 {
 
     const PERCPU_BASE: platform::PercpuBaseFn = crate::percpu_base;
 
+    const IRQ_SAVE: fn() -> usize = crate::cpu::irq_save;
+    const IRQ_RESTORE: fn(usize) = crate::cpu::irq_restore;
+
     fn park_this_cpu() -> ! {
         crate::cpu::park()
+    }
+
+    fn node_distance(&self, a: i32, b: i32) -> u8 {
+        // /distance-map as written; pairs it does not list (or no map): Linux's 10/20.
+        self.dt
+            .distances
+            .iter()
+            .find(|&&(f, t, _)| f as i32 == a && t as i32 == b)
+            .map_or_else(|| page_alloc::default_distance(a, b), |&(_, _, d)| d.min(255) as u8)
     }
 
     fn possible_cpus(&self) -> &[platform::CpuDesc] {

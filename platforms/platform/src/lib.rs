@@ -17,6 +17,7 @@ mod page_map;
 pub mod percpu;
 pub mod smp;
 mod selftest;
+pub mod stress;
 
 use memblock::{Region, RegionArrayMapper, RegionFlags, INIT_MEMBLOCK_REGIONS, MAX_NUMNODES};
 use mm_init::{BoardReserve, MemblockStorage};
@@ -123,8 +124,19 @@ pub trait Firmware: mm_init::Platform {
         entry: extern "C" fn(usize) -> !,
     ) -> Result<(), &'static str>;
 
+    /// NUMA distance between two nodes (Linux `node_distance`): the firmware's table where it
+    /// has one, else 10 local / 20 remote.
+    fn node_distance(&self, a: i32, b: i32) -> u8 {
+        page_alloc::default_distance(a, b)
+    }
+
     /// This CPU's per-CPU base register (see [`Firmware::set_percpu_base`]).
     const PERCPU_BASE: PercpuBaseFn;
+
+    /// Masks interrupts on this CPU; returns the previous state.
+    const IRQ_SAVE: fn() -> usize;
+    /// Restores what [`Firmware::IRQ_SAVE`] returned.
+    const IRQ_RESTORE: fn(usize);
 
     /// Stops the calling CPU for good (interrupts masked).
     fn park_this_cpu() -> !;
@@ -143,6 +155,32 @@ static MEMORY_REGIONS: spin::Mutex<[Region; INIT_MEMBLOCK_REGIONS]> =
     spin::Mutex::new([EMPTY_REGION; INIT_MEMBLOCK_REGIONS]);
 static RESERVED_REGIONS: spin::Mutex<[Region; INIT_MEMBLOCK_REGIONS]> =
     spin::Mutex::new([EMPTY_REGION; INIT_MEMBLOCK_REGIONS]);
+
+/// The node-distance table, read from the platform once (the zonelist builder calls the
+/// distance function without access to the platform).
+struct NodeDistances([[u8; page_alloc::MAX_NODES]; page_alloc::MAX_NODES]);
+
+impl NodeDistances {
+    fn of<P: Firmware>(platform: &P) -> Self {
+        let mut t = [[0u8; page_alloc::MAX_NODES]; page_alloc::MAX_NODES];
+        for (a, row) in t.iter_mut().enumerate() {
+            for (b, d) in row.iter_mut().enumerate() {
+                *d = platform.node_distance(a as i32, b as i32);
+            }
+        }
+        Self(t)
+    }
+
+    fn get(&self, a: i32, b: i32) -> u8 {
+        self.0.get(a as usize).and_then(|r| r.get(b as usize)).copied().unwrap_or_else(|| page_alloc::default_distance(a, b))
+    }
+}
+
+/// The page allocator every CPU uses after boot.
+static ALLOCATOR: spin::Once<page_alloc::PageAllocator<'static>> = spin::Once::new();
+/// Each CPU's pagesets, in CPU order, for the allocator.
+static PCP_REFS: spin::Mutex<heapless::Vec<&'static page_alloc::PerCpuPagesets, { percpu::NR_CPUS }>> =
+    spin::Mutex::new(heapless::Vec::new());
 
 /// Scratch space for the drain self-check: one entry per free block after the hand-off.
 static DRAIN_BLOCKS: spin::Mutex<[mm_init::selfcheck::Block; 8192]> = spin::Mutex::new([(0, 0); 8192]);
@@ -190,7 +228,9 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                     page_map::page_array(virt, count)
                 }
             };
-            let result = mm_init::mem_init::mem_init(P::MM_ARCH, &paging, memblock, &mut map, &sections, &mut DefmtSink);
+            let distances = NodeDistances::of(platform);
+            let distance = |a: i32, b: i32| distances.get(a, b);
+            let result = mm_init::mem_init::mem_init(P::MM_ARCH, &paging, memblock, &mut map, &sections, &distance, &mut DefmtSink);
             let (mut node, _report) = match result {
                 Ok(r) => r,
                 Err(e) => {
@@ -204,14 +244,32 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                 defmt::error!("buddy self-check failed: {=str}", why);
                 platform.exit(ExitCode::Failure)
             }
-            smp::smp_init(platform);
-            match selftest::buddy(&mut node, platform) {
+            if let Err(why) = selftest::buddy(&mut node, platform) {
+                defmt::error!("buddy self-test failed: {=str}", why);
+                platform.exit(ExitCode::Failure)
+            }
+            // The buddy allocator goes behind its lock, with each CPU's pagesets (in its
+            // per-CPU area) in front: setup_per_cpu_pageset, then the other CPUs.
+            let nr_cpus = percpu::nr_cpu_ids();
+            let nr_nodes = node.nr_online_nodes();
+            let Some(refs) = take_static(&PCP_REFS) else { platform.exit(ExitCode::Failure) };
+            for area in (0..nr_cpus).filter_map(percpu::per_cpu) {
+                let _ = refs.push(&area.pagesets);
+            }
+            let allocator = ALLOCATOR.call_once(|| page_alloc::PageAllocator::new(node, refs.as_slice()));
+            allocator.setup_per_cpu_pageset(nr_cpus, &|cpu| percpu::per_cpu(cpu).map_or(0, |a| a.nid), &mut DefmtSink);
+            if let Err(why) = stress::prepare(platform, allocator) {
+                defmt::error!("stress test: {=str}", why);
+                platform.exit(ExitCode::Failure)
+            }
+            let up = smp::smp_init(platform, nr_nodes);
+            match stress::run::<P>(up) {
                 Ok(()) => {
-                    defmt::info!("boot: memory management up; per-CPU page lists and SMP are not implemented yet");
+                    defmt::info!("boot: memory management up on {=usize} CPU(s); all checks passed", up);
                     platform.exit(ExitCode::Success)
                 }
                 Err(why) => {
-                    defmt::error!("buddy self-test failed: {=str}", why);
+                    defmt::error!("stress test failed: {=str}", why);
                     platform.exit(ExitCode::Failure)
                 }
             }

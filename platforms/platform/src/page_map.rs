@@ -24,3 +24,19 @@ pub unsafe fn page_array(virt: usize, count: usize) -> Option<&'static mut [Page
     // for 'static.
     Some(unsafe { core::slice::from_raw_parts_mut(ptr, count) })
 }
+
+/// `count` zeroed atomic words at `virt`.
+///
+/// # Safety
+/// `[virt, virt + 8 * count)` must be mapped read-write, 8-byte aligned, owned by the caller
+/// and unused by anything else for `'static` (or until the caller frees the memory, after its
+/// last use of the slice).
+pub unsafe fn atomic_words(virt: usize, count: usize) -> &'static [core::sync::atomic::AtomicU64] {
+    let ptr = virt as *mut core::sync::atomic::AtomicU64;
+    for i in 0..count {
+        // SAFETY: within the caller's range, aligned.
+        unsafe { ptr.add(i).write(core::sync::atomic::AtomicU64::new(0)) };
+    }
+    // SAFETY: initialised above; the caller guarantees ownership and lifetime.
+    unsafe { core::slice::from_raw_parts(ptr, count) }
+}

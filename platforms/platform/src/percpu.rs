@@ -39,6 +39,8 @@ pub struct PerCpuArea {
     pub online: AtomicBool,
     /// Operations this CPU performed in the stress self-test.
     pub stress_ops: AtomicU64,
+    /// This CPU's page lists, one per (node, zone) (Linux `zone->per_cpu_pageset`).
+    pub pagesets: page_alloc::PerCpuPagesets,
 }
 
 static PER_CPU_OFFSET: [AtomicUsize; NR_CPUS] = [const { AtomicUsize::new(0) }; NR_CPUS];
@@ -113,17 +115,22 @@ pub fn setup_per_cpu_areas<P: Firmware>(
             .alloc_range(unit, PAGE_SIZE, 0, max_low, desc.nid, false)
             .map_err(|_| PlatformError::Memblock("no memory for a per-CPU unit"))?;
         let virt = platform.phys_to_virt(phys).ok_or(PlatformError::Memblock("per-CPU unit outside the linear map"))?;
-        let area = PerCpuArea {
-            self_ptr: virt,
-            cpu,
-            hw_id: desc.hw_id,
-            nid: desc.nid,
-            online: AtomicBool::new(cpu == 0),
-            stress_ops: AtomicU64::new(0),
-        };
+        let area = virt as *mut PerCpuArea;
         // SAFETY: memblock just allocated [phys, phys + unit) for this unit and keeps it
-        // reserved; `virt` is its linear-map address, writable, aligned to a page.
-        unsafe { (virt as *mut PerCpuArea).write(area) };
+        // reserved; `virt` is its linear-map address, writable, aligned to a page. Each field
+        // is written in place (the pagesets are ~174 KiB: too big to build on the stack).
+        unsafe {
+            (&raw mut (*area).self_ptr).write(virt);
+            (&raw mut (*area).cpu).write(cpu);
+            (&raw mut (*area).hw_id).write(desc.hw_id);
+            (&raw mut (*area).nid).write(desc.nid);
+            (&raw mut (*area).online).write(AtomicBool::new(cpu == 0));
+            (&raw mut (*area).stress_ops).write(AtomicU64::new(0));
+            let sets = (&raw mut (*area).pagesets).cast::<spin::Mutex<page_alloc::PerCpuPages>>();
+            for s in 0..page_alloc::PCP_SLOTS {
+                sets.add(s).write(page_alloc::boot_pageset_slot(s));
+            }
+        }
         PER_CPU_OFFSET[cpu].store(virt, Ordering::Release);
         log.line(format_args!("percpu: cpu {cpu} (hw id {:#x}, node {}) unit at {}", desc.hw_id, desc.nid, mm_types::MemRange::new(phys, unit)));
     }

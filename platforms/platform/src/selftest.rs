@@ -2,7 +2,7 @@
 //! and migrate types are written through their kernel mapping and read back, freed, and the
 //! free counts must return exactly to where they started; a double free must be refused.
 
-use page_alloc::{FreeError, Gfp, Migratetype, Node, Pfn, ZoneType};
+use page_alloc::{FreeError, Gfp, Migratetype, NodeSet, Pfn, ZoneType};
 
 use crate::Firmware;
 
@@ -41,9 +41,9 @@ fn fill_and_check<P: Firmware>(platform: &mut P, pfn: u64, order: u32, write: bo
 }
 
 /// See the module documentation.
-pub fn buddy<P: Firmware>(node: &mut Node<'_>, platform: &mut P) -> Result<(), &'static str> {
+pub fn buddy<P: Firmware>(node: &mut NodeSet<'_>, platform: &mut P) -> Result<(), &'static str> {
     let free_before = node.nr_free_pages();
-    let zone_free_before: heapless::Vec<u64, 8> = node.zones().iter().map(|z| z.free_pages()).collect();
+    let zone_free_before: heapless::Vec<u64, 32> = node.nodes().flat_map(|n| n.zones().iter()).map(|z| z.free_pages()).collect();
     let requests = [
         (Gfp::KERNEL, 0),
         (Gfp::KERNEL.with_migratetype(Migratetype::Movable), 3),
@@ -56,8 +56,8 @@ pub fn buddy<P: Firmware>(node: &mut Node<'_>, platform: &mut P) -> Result<(), &
     let mut zones_seen = [false; page_alloc::MAX_NR_ZONES];
     for round in 0..HELD {
         let (gfp, order) = requests[round % requests.len()];
-        let pfn = node.alloc_pages(gfp, order).map_err(|_| "an allocation the free memory could satisfy failed")?;
-        if let Some(z) = node.zone_of(pfn.0) {
+        let pfn = node.alloc_pages(0, gfp, order).map_err(|_| "an allocation the free memory could satisfy failed")?;
+        if let Some(z) = node.pfn_to_nid(pfn.0).and_then(|nid| node.node(nid)).and_then(|n| n.zone_of(pfn.0)) {
             zones_seen[z as usize] = true;
         }
         fill_and_check(platform, pfn.0, order, true)?;
@@ -76,7 +76,7 @@ pub fn buddy<P: Firmware>(node: &mut Node<'_>, platform: &mut P) -> Result<(), &
         Ok(()) => return Err("a double free was accepted"),
     }
     node.check().map_err(|_| "buddy allocator inconsistent after the self-test")?;
-    let zone_free_after: heapless::Vec<u64, 8> = node.zones().iter().map(|z| z.free_pages()).collect();
+    let zone_free_after: heapless::Vec<u64, 32> = node.nodes().flat_map(|n| n.zones().iter()).map(|z| z.free_pages()).collect();
     if node.nr_free_pages() != free_before || zone_free_after != zone_free_before {
         return Err("free page counts did not return to their starting values");
     }

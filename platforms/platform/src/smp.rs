@@ -14,11 +14,12 @@ extern "C" fn secondary_start<P: Firmware>(cpu: usize) -> ! {
     area.online.store(true, Ordering::Release);
     defmt::info!("CPU{=usize}: up (hw id {=u64:#x}, node {=i32}, per-CPU area {=usize:#x})", cpu, area.hw_id, area.nid, area.self_ptr);
     CPUS_UP.fetch_add(1, Ordering::AcqRel);
+    crate::stress::secondary::<P>(cpu);
     P::park_this_cpu()
 }
 
 /// Starts every secondary CPU; returns how many CPUs are up (boot CPU included).
-pub fn smp_init<P: Firmware>(platform: &mut P) -> usize {
+pub fn smp_init<P: Firmware>(platform: &mut P, nr_nodes: usize) -> usize {
     let n = percpu::nr_cpu_ids();
     defmt::info!("smp: Bringing up secondary CPUs ...");
     for cpu in 1..n {
@@ -41,6 +42,6 @@ pub fn smp_init<P: Firmware>(platform: &mut P) -> usize {
         }
     }
     let up = CPUS_UP.load(Ordering::Acquire);
-    defmt::info!("smp: Brought up 1 node, {=usize} CPUs", up);
+    defmt::info!("smp: Brought up {=usize} node{=str}, {=usize} CPUs", nr_nodes, if nr_nodes == 1 { "" } else { "s" }, up);
     up
 }

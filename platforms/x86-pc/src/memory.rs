@@ -163,6 +163,9 @@ impl platform::Firmware for X86Pc {
 
     const PERCPU_BASE: platform::PercpuBaseFn = crate::cpu::percpu_base;
 
+    const IRQ_SAVE: fn() -> usize = crate::cpu::irq_save;
+    const IRQ_RESTORE: fn(usize) = crate::cpu::irq_restore;
+
     fn park_this_cpu() -> ! {
         crate::cpu::halt_forever()
     }

@@ -86,7 +86,8 @@ fn boot_pageset_keeps_nothing() {
         let mut storage = m.map_storage();
         let (set, freed) = m.boot(&mut storage, &mut Lines::default());
         let pcp: Vec<PerCpuPagesets> = (0..4).map(|_| boot_pagesets()).collect();
-        let a = PageAllocator::new(set, &pcp);
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().collect();
+        let a = PageAllocator::new(set, &refs);
         let p = a.alloc_pages(0, 0, Gfp::KERNEL, 0).unwrap();
         assert_eq!(a.with_nodes(|s| s.nr_pcp_pages()), 0);
         a.free_pages(1, p, 0).unwrap();
@@ -105,7 +106,8 @@ fn pageset_refill_and_spill() {
         let mut storage = m.map_storage();
         let (set, freed) = m.boot(&mut storage, &mut Lines::default());
         let pcp: Vec<PerCpuPagesets> = (0..4).map(|_| boot_pagesets()).collect();
-        let a = PageAllocator::new(set, &pcp);
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().collect();
+        let a = PageAllocator::new(set, &refs);
         let mut log = Lines::default();
         a.setup_per_cpu_pageset(2, &|cpu| cpu as i32, &mut log);
         // Node 0 DMA: 32768 - 768 reserved = 32000 managed; batch 7. Two nodes' lowmem split
@@ -160,7 +162,8 @@ fn simulated_cpus_match_model() {
             let mut storage = m.map_storage();
             let (set, freed) = m.boot(&mut storage, &mut Lines::default());
             let pcp: Vec<PerCpuPagesets> = (0..4).map(|_| boot_pagesets()).collect();
-        let a = PageAllocator::new(set, &pcp);
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().collect();
+        let a = PageAllocator::new(set, &refs);
             a.setup_per_cpu_pageset(4, &|cpu| (cpu % 2) as i32, &mut Lines::default());
             let boot = nr_free_all(&a);
             let mut owned: BTreeMap<u64, u32> = BTreeMap::new();
@@ -223,7 +226,8 @@ fn threads_on_the_facade() {
         let mut storage = m.map_storage();
         let (set, freed) = m.boot(&mut storage, &mut Lines::default());
         let pcp: Vec<PerCpuPagesets> = (0..4).map(|_| boot_pagesets()).collect();
-        let a = PageAllocator::new(set, &pcp);
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().collect();
+        let a = PageAllocator::new(set, &refs);
         a.setup_per_cpu_pageset(4, &|cpu| (cpu % 2) as i32, &mut Lines::default());
         let boot = nr_free_all(&a);
         let owned = std::sync::Mutex::new(BTreeSet::<u64>::new());
