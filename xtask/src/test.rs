@@ -98,6 +98,7 @@ pub fn cases() -> Vec<BootCase> {
                 HasAll(&["Node 0, zone ", ": pageset batch ", " high "]),
                 HasAll(&["smp: Brought up ", " CPUs"]),
                 Has("every page back, none owned twice, free counts per zone restored"),
+                HasAll(&["vmalloc self-test: ", " KiB at ", " written, read back and freed; free pages back to "]),
                 HasAll(&["boot: memory management up on ", " CPU(s); all checks passed"]),
             ],
         ]
@@ -184,6 +185,7 @@ pub fn cases() -> Vec<BootCase> {
             Has("  HighMem  [mem 0x00000000377fe000-0x00000000bffdffff]"),
             HasAll(&["Memory: ", "K/3145208K available ("]),
             HasAll(&["HighMem kmap self-check: ", ": passed"]),
+            Has("vmalloc self-test: 16384 KiB at 0xf7ffe000 from 4096 pages (4096 HighMem) written, read back and freed"),
             Has("(HighMem included)"),
         ]),
         ok("x86-mem64M", x86, "128M", 1, "mem=64M", vec![

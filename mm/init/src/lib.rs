@@ -24,6 +24,7 @@
 pub mod cmdline;
 pub mod mem_init;
 pub mod selfcheck;
+pub mod vmap;
 pub mod zones;
 
 use core::fmt;

@@ -156,6 +156,18 @@ impl platform::Firmware for Aarch64 {
     const IRQ_SAVE: fn() -> usize = crate::cpu::irq_save;
     const IRQ_RESTORE: fn(usize) = crate::cpu::irq_restore;
 
+    fn vmalloc_range() -> (usize, usize) {
+        (crate::paging::VMALLOC_START as usize, crate::paging::VMALLOC_END as usize)
+    }
+
+    fn map_kernel_page(vaddr: usize, phys: u64, alloc_table: &mut dyn FnMut() -> Option<u64>) -> Result<(), &'static str> {
+        crate::paging::map_kernel_page(vaddr, phys, alloc_table)
+    }
+
+    fn unmap_kernel_page(vaddr: usize) -> Option<(u64, Option<u64>)> {
+        crate::paging::unmap_kernel_page(vaddr)
+    }
+
     fn park_this_cpu() -> ! {
         crate::cpu::park()
     }

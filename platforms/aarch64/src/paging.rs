@@ -26,6 +26,16 @@ const ENTRIES: usize = 512;
 const BLOCK_2M: u64 = 2 << 20;
 /// Highest physical address the 39-bit identity map can reach.
 pub const VA_LIMIT: u64 = 1 << 39;
+/// The vmalloc range: one gigabyte at 256 GiB, above any RAM the identity map holds
+/// (RAM must end below it; `paging_init` checks).
+pub const VMALLOC_START: u64 = 1 << 38;
+/// End of the vmalloc range.
+pub const VMALLOC_END: u64 = VMALLOC_START + (1 << 30);
+
+/// Physical (= virtual) address of the L1 table, once the MMU is on.
+static ROOT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+/// Serialises changes to the vmalloc tables.
+static VMALLOC_LOCK: spin::Mutex<()> = spin::Mutex::new(());
 
 // Descriptor bits (ARM ARM D8.3).
 const VALID: u64 = 1 << 0;
@@ -158,8 +168,16 @@ impl<'m, 'a> Tables<'m, 'a> {
         Ok(())
     }
 
+    /// Creates the L2 table covering the vmalloc gigabyte, so that later mappings there only
+    /// ever add and remove L3 tables.
+    pub fn prepare_vmalloc(&mut self) -> Result<(), PlatformError> {
+        let l1i = ((VMALLOC_START >> 30) & 0x1ff) as usize;
+        self.next_level(self.root, l1i, 1).map(|_| ())
+    }
+
     /// Turns the MMU on with these tables. Caches on too.
     pub fn activate(self) -> usize {
+        ROOT.store(self.root, core::sync::atomic::Ordering::Release);
         let pa_range = ID_AA64MMFR0_EL1.get() & 0xf;
         // MAIR: attr0 Device-nGnRnE, attr1 Normal write-back read/write-allocate, attr2 Normal
         // non-cacheable.
@@ -244,10 +262,14 @@ pub fn paging_init(
         .collect();
     let mut t = Tables::new(mb)?;
     for (r, nomap) in &ram {
+        if r.end() > VMALLOC_START {
+            return Err(PlatformError::BadFirmwareData("RAM above 256 GiB collides with the vmalloc range"));
+        }
         if !nomap {
             t.map(*r, Prot::ReadWrite, false)?;
         }
     }
+    t.prepare_vmalloc()?;
     let s = sections();
     t.map(s.text, Prot::Text, true)?;
     t.map(s.rodata, Prot::ReadOnly, true)?;
@@ -267,6 +289,7 @@ pub fn paging_init(
     for (name, r, prot) in [(".text", s.text, "RO X"), (".rodata", s.rodata, "RO NX"), (".data", s.data, "RW NX")] {
         log.line(format_args!("    {name:<8}: {:#018x} - {:#018x}   ({:>6} kB) {prot}", r.base, r.end(), r.size >> 10));
     }
+    log.line(format_args!("    vmalloc : {:#018x} - {:#018x}   ({:>6} MB)", VMALLOC_START, VMALLOC_END, (VMALLOC_END - VMALLOC_START) >> 20));
     for (name, r, prot) in extra {
         let how = match prot {
             Prot::Device => "device nGnRnE",
@@ -278,4 +301,81 @@ pub fn paging_init(
     }
     log.line(format_args!("paging_init: MMU on, {pages} page-table page(s) from memblock"));
     Ok(pages)
+}
+
+/// Maps the 4 KiB page at `vaddr` (inside the vmalloc range) to `phys`, read-write,
+/// execute-never; a missing L3 table is made from the page `alloc_table` returns (zeroed here).
+///
+/// # Errors
+/// A sentence naming the problem.
+pub fn map_kernel_page(vaddr: usize, phys: u64, alloc_table: &mut dyn FnMut() -> Option<u64>) -> Result<(), &'static str> {
+    let va = vaddr as u64;
+    if !(VMALLOC_START..VMALLOC_END).contains(&va) || va % PAGE_SIZE != 0 {
+        return Err("map_kernel_page: address outside the vmalloc range or not page-aligned");
+    }
+    let _guard = VMALLOC_LOCK.lock();
+    let root = ROOT.load(core::sync::atomic::Ordering::Acquire);
+    if root == 0 {
+        return Err("map_kernel_page: MMU not on yet");
+    }
+    let l1 = read_entry(root, ((va >> 30) & 0x1ff) as usize);
+    if l1 & (VALID | TABLE) != VALID | TABLE {
+        return Err("map_kernel_page: no L2 table for the vmalloc range");
+    }
+    let l2 = l1 & ADDR_MASK;
+    let l2i = ((va >> 21) & 0x1ff) as usize;
+    let mut e2 = read_entry(l2, l2i);
+    if e2 & VALID == 0 {
+        let t = alloc_table().ok_or("map_kernel_page: no memory for a page table")?;
+        for i in 0..ENTRIES {
+            write_entry(t, i, 0);
+        }
+        barrier::dsb(barrier::ISHST);
+        e2 = t | VALID | TABLE;
+        write_entry(l2, l2i, e2);
+    }
+    let l3 = e2 & ADDR_MASK;
+    let l3i = ((va >> 12) & 0x1ff) as usize;
+    if read_entry(l3, l3i) & VALID != 0 {
+        return Err("map_kernel_page: address already mapped");
+    }
+    write_entry(l3, l3i, (phys & ADDR_MASK) | Prot::ReadWrite.attrs() | VALID | TABLE);
+    barrier::dsb(barrier::ISHST);
+    barrier::isb(barrier::SY);
+    Ok(())
+}
+
+/// Unmaps the page at `vaddr` in the vmalloc range: the physical address it mapped and, when its
+/// L3 table became empty, that table's page (unhooked, TLBs invalidated on every CPU).
+pub fn unmap_kernel_page(vaddr: usize) -> Option<(u64, Option<u64>)> {
+    let va = vaddr as u64;
+    if !(VMALLOC_START..VMALLOC_END).contains(&va) {
+        return None;
+    }
+    let _guard = VMALLOC_LOCK.lock();
+    let root = ROOT.load(core::sync::atomic::Ordering::Acquire);
+    let l1 = read_entry(root, ((va >> 30) & 0x1ff) as usize);
+    let l2 = l1 & ADDR_MASK;
+    let l2i = ((va >> 21) & 0x1ff) as usize;
+    let e2 = read_entry(l2, l2i);
+    if e2 & VALID == 0 {
+        return None;
+    }
+    let l3 = e2 & ADDR_MASK;
+    let l3i = ((va >> 12) & 0x1ff) as usize;
+    let e3 = read_entry(l3, l3i);
+    if e3 & VALID == 0 {
+        return None;
+    }
+    write_entry(l3, l3i, 0);
+    let empty = (0..ENTRIES).all(|i| read_entry(l3, i) == 0);
+    if empty {
+        write_entry(l2, l2i, 0);
+    }
+    // SAFETY: broadcast TLB invalidation of this address (all levels, all CPUs); no memory
+    // effect besides dropping cached translations.
+    unsafe {
+        core::arch::asm!("dsb ishst", "tlbi vaae1is, {0}", "dsb ish", "isb", in(reg) va >> 12, options(nostack));
+    }
+    Some((e3 & ADDR_MASK, empty.then_some(l3)))
 }

@@ -18,6 +18,7 @@ pub mod percpu;
 pub mod smp;
 mod selftest;
 pub mod stress;
+pub mod vmalloc;
 
 use memblock::{Region, RegionArrayMapper, RegionFlags, INIT_MEMBLOCK_REGIONS, MAX_NUMNODES};
 use mm_init::{BoardReserve, MemblockStorage};
@@ -137,6 +138,20 @@ pub trait Firmware: mm_init::Platform {
     const IRQ_SAVE: fn() -> usize;
     /// Restores what [`Firmware::IRQ_SAVE`] returned.
     const IRQ_RESTORE: fn(usize);
+
+    /// The kernel virtual range `paging_init` left for vmalloc, `[start, end)`.
+    fn vmalloc_range() -> (usize, usize);
+
+    /// Maps the 4 KiB page at `vaddr` (in the vmalloc range) to `phys`, read-write and never
+    /// executable; a missing page table is made from the page `alloc_table` returns.
+    ///
+    /// # Errors
+    /// A sentence naming the problem.
+    fn map_kernel_page(vaddr: usize, phys: u64, alloc_table: &mut dyn FnMut() -> Option<u64>) -> Result<(), &'static str>;
+
+    /// Unmaps the page at `vaddr`: what it mapped, and a page-table page that became empty
+    /// (unhooked) for the caller to free.
+    fn unmap_kernel_page(vaddr: usize) -> Option<(u64, Option<u64>)>;
 
     /// Stops the calling CPU for good (interrupts masked).
     fn park_this_cpu() -> !;
@@ -263,7 +278,8 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                 platform.exit(ExitCode::Failure)
             }
             let up = smp::smp_init(platform, nr_nodes);
-            match stress::run::<P>(up) {
+            vmalloc::vmalloc_init::<P>();
+            match stress::run::<P>(up).and_then(|()| selftest::vmalloc::<P>(platform, allocator, paging.max_low_pfn)) {
                 Ok(()) => {
                     defmt::info!("boot: memory management up on {=usize} CPU(s); all checks passed", up);
                     platform.exit(ExitCode::Success)

@@ -89,3 +89,65 @@ pub fn buddy<P: Firmware>(node: &mut NodeSet<'_>, platform: &mut P) -> Result<()
     );
     Ok(())
 }
+
+/// vmalloc on real memory: an area of 16 MiB (or a quarter of free memory on a small machine)
+/// from scattered pages (HighMem first where there is some) is written and read back through
+/// its new mapping, freed, and the free page count must return exactly (page-table pages
+/// included).
+pub fn vmalloc<P: Firmware>(platform: &mut P, a: &page_alloc::PageAllocator<'_>, max_low_pfn: u64) -> Result<(), &'static str> {
+    a.drain_all();
+    let before = a.nr_free_pages_including_pcp();
+    let size: usize = (16usize << 20).min((before as usize / 4) << mm_types::PAGE_SHIFT);
+    let addr = crate::vmalloc::vmalloc::<P>(a, 0, 0, size)?;
+    let words = size / 4;
+    let mut highmem_pages = 0usize;
+    for i in (0..words).step_by(1021) {
+        #[allow(unsafe_code)]
+        // SAFETY: [addr, addr + size) was just mapped read-write by vmalloc and only this CPU
+        // uses it until vfree below.
+        unsafe {
+            (addr as *mut u32).add(i).write_volatile(pattern(addr as u64, i));
+        }
+    }
+    for i in (0..words).step_by(1021) {
+        #[allow(unsafe_code)]
+        // SAFETY: as above.
+        let v = unsafe { (addr as *const u32).add(i).read_volatile() };
+        if v != pattern(addr as u64, i) {
+            return Err("a word written through a vmalloc mapping did not read back");
+        }
+    }
+    for page in 0..size / 4096 {
+        if let Some((phys, _)) = probe::<P>(addr + page * 4096) {
+            if phys >> mm_types::PAGE_SHIFT >= max_low_pfn {
+                highmem_pages += 1;
+            }
+        }
+    }
+    crate::vmalloc::vfree::<P>(a, 0, addr)?;
+    a.drain_all();
+    let after = a.nr_free_pages_including_pcp();
+    if after != before {
+        return Err("free pages after vfree differ from before vmalloc");
+    }
+    let _ = platform;
+    defmt::info!(
+        "vmalloc self-test: {=usize} KiB at {=u64:#x} from {=usize} pages ({=usize} HighMem) written, read back and freed; free pages back to {=u64}",
+        size >> 10,
+        addr as u64,
+        size / 4096,
+        highmem_pages,
+        after
+    );
+    Ok(())
+}
+
+/// The physical page behind a vmalloc address, found by unmapping and mapping it back (the
+/// platform's page-table walk), so the test can count HighMem pages.
+fn probe<P: Firmware>(vaddr: usize) -> Option<(u64, ())> {
+    let (phys, table) = P::unmap_kernel_page(vaddr)?;
+    let mut spare = table;
+    let mut alloc = || spare.take();
+    P::map_kernel_page(vaddr, phys, &mut alloc).ok()?;
+    Some((phys, ()))
+}

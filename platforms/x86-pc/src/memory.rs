@@ -166,6 +166,18 @@ impl platform::Firmware for X86Pc {
     const IRQ_SAVE: fn() -> usize = crate::cpu::irq_save;
     const IRQ_RESTORE: fn(usize) = crate::cpu::irq_restore;
 
+    fn vmalloc_range() -> (usize, usize) {
+        crate::paging::vmalloc_range()
+    }
+
+    fn map_kernel_page(vaddr: usize, phys: u64, alloc_table: &mut dyn FnMut() -> Option<u64>) -> Result<(), &'static str> {
+        crate::paging::map_kernel_page(vaddr, phys, alloc_table)
+    }
+
+    fn unmap_kernel_page(vaddr: usize) -> Option<(u64, Option<u64>)> {
+        crate::paging::unmap_kernel_page(vaddr)
+    }
+
     fn park_this_cpu() -> ! {
         crate::cpu::halt_forever()
     }

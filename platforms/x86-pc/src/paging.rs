@@ -114,6 +114,10 @@ const FRAME_MASK: u32 = !(PAGE_SIZE - 1);
 static LINEAR_END: AtomicU32 = AtomicU32::new(MAXMEM);
 /// Lowmem end in page frames (`max_low_pfn`); 0 before `paging_init`.
 static MAX_LOW_PFN: AtomicU32 = AtomicU32::new(0);
+/// Start of the vmalloc range (`high_memory + VMALLOC_OFFSET`); 0 before `paging_init`.
+static VMALLOC_START: AtomicU32 = AtomicU32::new(0);
+/// Serialises changes to the vmalloc part of the kernel page directory.
+static VMALLOC_LOCK: spin::Mutex<()> = spin::Mutex::new(());
 /// Virtual addresses of the pkmap and fixmap page tables; 0 before `paging_init`.
 static PKMAP_PTES: AtomicUsize = AtomicUsize::new(0);
 static FIXMAP_PTES: AtomicUsize = AtomicUsize::new(0);
@@ -371,6 +375,7 @@ pub fn paging_init(mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<Pagi
 fn print_layout(lowmem_end: u32, s: &Sections, log: &mut dyn LineSink) {
     let high_memory = PAGE_OFFSET + lowmem_end;
     let vmalloc_start = high_memory + VMALLOC_OFFSET;
+    VMALLOC_START.store(vmalloc_start, Ordering::Release);
     let kb = |r: (u32, u32)| (r.1 - r.0) >> 10;
     log.line(format_args!("virtual kernel memory layout:"));
     log.line(format_args!(
@@ -751,4 +756,93 @@ fn selftest_kmap(mb: &Memblock<'_>, max_low_pfn: u64, max_pfn: u64, log: &mut dy
             "kmap self-check (no HighMem): lowmem pfn {pfn:#x} written through pkmap {va1:#010x}, read back through the linear map {linear:#010x}: passed"
         ));
     }
+}
+
+/// The vmalloc range `[VMALLOC_START, VMALLOC_END)`; empty before `paging_init`.
+pub fn vmalloc_range() -> (usize, usize) {
+    let start = VMALLOC_START.load(Ordering::Acquire);
+    if start == 0 {
+        return (0, 0);
+    }
+    (start as usize, VMALLOC_END as usize)
+}
+
+/// The kernel page directory as a [`Table`].
+fn kernel_pgd() -> Option<Table> {
+    let virt = phys_to_virt(u64::from(current_pgd_phys()))?;
+    // SAFETY: CR3 holds the kernel page directory `paging_init` built in a reserved lowmem page.
+    Some(unsafe { Table::new_unchecked(virt) })
+}
+
+/// Maps the 4 KiB page at `vaddr` (inside the vmalloc range) to `phys`, read-write. A missing
+/// page table is made from the page `alloc_table` returns (a free lowmem page; zeroed here).
+///
+/// # Errors
+/// A sentence naming the problem (outside the range, already mapped, no table page).
+pub fn map_kernel_page(vaddr: usize, phys: u64, alloc_table: &mut dyn FnMut() -> Option<u64>) -> Result<(), &'static str> {
+    let (start, end) = vmalloc_range();
+    if vaddr < start || vaddr >= end || vaddr % PAGE_SIZE as usize != 0 {
+        return Err("map_kernel_page: address outside the vmalloc range or not page-aligned");
+    }
+    let phys = u32::try_from(phys).map_err(|_| "map_kernel_page: page above 4 GiB (no PAE)")?;
+    let _guard = VMALLOC_LOCK.lock();
+    let pgd = kernel_pgd().ok_or("map_kernel_page: no kernel page directory")?;
+    let pdi = vaddr >> 22;
+    let mut pde = pgd.get(pdi);
+    if pde & _PAGE_PRESENT == 0 {
+        let t = alloc_table().ok_or("map_kernel_page: no memory for a page table")?;
+        let tv = phys_to_virt(t).ok_or("map_kernel_page: page-table page outside the linear map")?;
+        // SAFETY: the caller handed us a free lowmem page for this table; nothing else uses it.
+        let table = unsafe { Table::new_unchecked(tv) };
+        for i in 0..PTRS_PER_PTE {
+            table.set(i, 0);
+        }
+        pde = t as u32 | PDE_TABLE;
+        // Every CPU runs on this one directory, and x86 never caches a not-present entry, so
+        // the new table is visible everywhere at once.
+        pgd.set(pdi, pde);
+    }
+    let tv = phys_to_virt(u64::from(pde & FRAME_MASK)).ok_or("map_kernel_page: page table outside the linear map")?;
+    // SAFETY: the PDE points at a page table this module created (above, or at paging_init).
+    let table = unsafe { Table::new_unchecked(tv) };
+    let i = pte_index(vaddr as u32);
+    if table.get(i) & _PAGE_PRESENT != 0 {
+        return Err("map_kernel_page: address already mapped");
+    }
+    table.set(i, (phys & FRAME_MASK) | PAGE_KERNEL);
+    Ok(())
+}
+
+/// Unmaps the page at `vaddr` in the vmalloc range: returns the physical address it mapped and,
+/// when its page table became empty, that table's page (unhooked from the directory, for the
+/// caller to free). Flushes this CPU's TLB entry; other CPUs are not told (no IPIs yet).
+pub fn unmap_kernel_page(vaddr: usize) -> Option<(u64, Option<u64>)> {
+    let (start, end) = vmalloc_range();
+    if vaddr < start || vaddr >= end {
+        return None;
+    }
+    let _guard = VMALLOC_LOCK.lock();
+    let pgd = kernel_pgd()?;
+    let pdi = vaddr >> 22;
+    let pde = pgd.get(pdi);
+    if pde & _PAGE_PRESENT == 0 {
+        return None;
+    }
+    let tv = phys_to_virt(u64::from(pde & FRAME_MASK))?;
+    // SAFETY: as in `map_kernel_page`.
+    let table = unsafe { Table::new_unchecked(tv) };
+    let i = pte_index(vaddr as u32);
+    let pte = table.get(i);
+    if pte & _PAGE_PRESENT == 0 {
+        return None;
+    }
+    table.set(i, 0);
+    invlpg(vaddr);
+    let freed_table = if (0..PTRS_PER_PTE).all(|k| table.get(k) == 0) {
+        pgd.set(pdi, 0);
+        Some(u64::from(pde & FRAME_MASK))
+    } else {
+        None
+    };
+    Some((u64::from(pte & FRAME_MASK), freed_table))
 }
