@@ -152,15 +152,6 @@ pub fn start(
 #[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    match info.location() {
-        Some(loc) => defmt::error!(
-            "panicked at {=str}:{=u32}:{=u32}: {}",
-            loc.file(),
-            loc.line(),
-            loc.column(),
-            defmt::Display2Format(&info.message())
-        ),
-        None => defmt::error!("panicked: {}", defmt::Display2Format(&info.message())),
-    }
+    platform::report_panic(info);
     cpu::exit(ExitCode::Failure)
 }

@@ -67,6 +67,21 @@ pub struct CpuDesc {
 /// Each platform provides it as a plain function for the logger and per-CPU accessors.
 pub type PercpuBaseFn = fn() -> usize;
 
+/// Logs a panic's message and location (every platform's `#[panic_handler]` calls this, then
+/// ends the run with a failure status).
+pub fn report_panic(info: &core::panic::PanicInfo<'_>) {
+    match info.location() {
+        Some(loc) => defmt::error!(
+            "panicked at {=str}:{=u32}:{=u32}: {}",
+            loc.file(),
+            loc.line(),
+            loc.column(),
+            defmt::Display2Format(&info.message())
+        ),
+        None => defmt::error!("panicked: {}", defmt::Display2Format(&info.message())),
+    }
+}
+
 /// What the generic boot path needs from a platform beyond memory discovery.
 pub trait Firmware: mm_init::Platform {
     /// Ends the run with `code`.
