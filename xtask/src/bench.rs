@@ -17,6 +17,15 @@ const GROUPS: [(&str, &str); 4] = [
 ];
 /// Implementations in column order; the last is the floor the ratios are against.
 const IMPLS: [&str; 3] = ["page_alloc", "buddy_system_allocator", "lifo_floor"];
+/// The `order0_pcp` group: function and label.
+const PCP_IMPLS: [(&str, &str); 6] = [
+    ("pcp_1thread", "page-alloc, per-CPU lists, 1 thread"),
+    ("pcp_2threads", "page-alloc, per-CPU lists, 2 threads"),
+    ("buddy_1thread", "page-alloc, buddy only (lock per call), 1 thread"),
+    ("buddy_2threads", "page-alloc, buddy only (lock per call), 2 threads"),
+    ("buddy_system_allocator", "buddy_system_allocator behind a spin lock, 1 thread"),
+    ("lifo_floor", "LIFO floor, 1 thread"),
+];
 const README_BEGIN: &str = "<!-- bench:begin -->";
 const README_END: &str = "<!-- bench:end -->";
 
@@ -56,6 +65,13 @@ pub fn run(root: &Path, write_readme: bool) -> Result<()> {
             v[0] / floor,
             v[1] / floor
         ));
+    }
+    table.push_str("\nOrder-0 alloc+free through the per-CPU lists (`order0_pcp`, ns per pair; two threads: throughput per pair over both host cores):\n\n");
+    table.push_str("| implementation | ns/pair | / floor |\n|---|---|---|\n");
+    let floor = per_element(&crit.join("order0_pcp/lifo_floor")).context("results of order0_pcp")?;
+    for (f, label) in PCP_IMPLS {
+        let v = per_element(&crit.join("order0_pcp").join(f)).with_context(|| format!("results of order0_pcp/{f}"))?;
+        table.push_str(&format!("| {label} | {v:.2} | {:.1}x |\n", v / floor));
     }
     println!("{table}");
     if write_readme {

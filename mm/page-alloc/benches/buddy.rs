@@ -29,7 +29,33 @@
 //!   pushes), i.e. it gives no contiguity. Throughput = steps, so the figure is ns per step.
 //!   Each iteration restarts from a freshly booted, pre-filled allocator (not timed).
 //!
-//! Layout for `order0_hot` and `mixed_orders_0_3`: arm64-like (`ArchConfig::ARM64_4K`),
+//! - `order0_pcp`: order-0 alloc + free pairs through the per-CPU pagesets, side by side with
+//!   the plain buddy under one lock, single-threaded and with two threads contending.
+//!   Throughput = 1 element per alloc+free pair in every function, so the figure is ns per
+//!   pair (for the two-thread functions: wall time of the whole parallel run / total pairs of
+//!   both threads, i.e. the throughput cost of a pair, not one thread's latency).
+//!   - `pcp_1thread`: `PageAllocator::alloc_pages(0, 0, ..)` / `free_pages(0, ..)` on CPU 0
+//!     after `setup_per_cpu_pageset(2, ..)`. Once the first refill of `batch` pages is on the
+//!     list, an alloc pops its head and the free pushes it back (`count` stays below `high`):
+//!     no buddy split/merge, but each call still takes the node (zone) lock twice plus the
+//!     pageset lock (see `src/pcp.rs`, "Locking").
+//!   - `pcp_2threads`: the same facade, two std threads as CPUs 0 and 1 (own pagesets, one
+//!     shared node lock). `iter_custom`: the `iters` pairs are split between the threads
+//!     (⌈iters/2⌉ and ⌊iters/2⌋), both start behind a barrier, and the time is from the first
+//!     thread's start to the last thread's end (thread spawn/join not timed).
+//!   - `buddy_1thread`: `NodeSet::alloc_pages` / `NodeSet::free_pages` on a
+//!     `spin::Mutex<NodeSet>` locked once per call (split of an order-10 block to order 0 on
+//!     every alloc and merge on every free, as `order0_hot/page_alloc`).
+//!   - `buddy_2threads`: that mutex shared by two threads, timed as `pcp_2threads`.
+//!   - `buddy_system_allocator`: one thread, the `FrameAllocator` behind a `spin::Mutex`
+//!     locked once per call (as a firmware would share it).
+//!   - `lifo_floor`: one thread, pop + push, no lock (as in `order0_hot`).
+//!
+//!   Both facades are built the NUMA way (`NodeSet::free_area_init`, `memblock_free_all`,
+//!   `init_per_zone_wmark_min`, `build_all_zonelists`: one node). The pageset setup line is
+//!   printed on stderr (`order0_pcp: Node 0, zone DMA: pageset batch B high H`).
+//!
+//! Layout for `order0_hot`, `mixed_orders_0_3` and `order0_pcp`: arm64-like (`ArchConfig::ARM64_4K`),
 //! 256 MiB of RAM at 1 GiB, nothing reserved: 65536 pages, all in ZONE_DMA (one zone, so the
 //! comparison with the single-pool references is like for like). page_alloc runs
 //! `init_per_zone_wmark_min` first (real watermarks) and allocates with
@@ -41,13 +67,17 @@
 //! workload is run once before timing with its end state asserted (page counts, and
 //! `Node::check` for page_alloc).
 use std::hint::black_box;
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use buddy_system_allocator::FrameAllocator;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use memblock::{Memblock, Region, INIT_MEMBLOCK_REGIONS, NUMA_NO_NODE};
-use mm_types::{pfn_down, pfn_up, NullSink};
-use page_alloc::{free_area_init, ArchConfig, Gfp, MemMap, Node, Page, Pfn, ZoneType, MAX_NR_ZONES};
+use mm_types::{pfn_down, pfn_up, LineSink, NullSink};
+use page_alloc::{
+    boot_pagesets, build_all_zonelists, default_distance, free_area_init, ArchConfig, Gfp, MemMap, Node, NodeSet, Page,
+    PageAllocator, PerCpuPagesets, Pfn, ZoneType, MAX_NODES, MAX_NR_ZONES,
+};
 
 const SZ_1M: u64 = 1 << 20;
 const SZ_1G: u64 = 1 << 30;
@@ -129,6 +159,21 @@ impl Layout {
         assert_eq!(freed, self.nr_pages());
         node.init_per_zone_wmark_min();
         node
+    }
+
+    /// The NUMA boot path with one node: `NodeSet::free_area_init` + `memblock_free_all` +
+    /// `init_per_zone_wmark_min` + `build_all_zonelists`.
+    fn boot_set<'a>(&self, pages: &'a mut [Page]) -> NodeSet<'a> {
+        let mut maps: [Option<MemMap<'a>>; MAX_NODES] = core::array::from_fn(|_| None);
+        maps[0] = Some(MemMap::new(pages, self.start_pfn()));
+        let mut set = self.with_memblock(|mb| {
+            NodeSet::free_area_init(self.config, self.max_zone_pfn, mb, maps, &mut NullSink).unwrap()
+        });
+        let freed = self.with_memblock(|mb| set.memblock_free_all(mb));
+        assert_eq!(freed, self.nr_pages());
+        set.init_per_zone_wmark_min();
+        build_all_zonelists(&mut set, &default_distance, &mut NullSink);
+        set
     }
 }
 
@@ -532,5 +577,148 @@ fn mixed(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, handoff_1gib, handoff_4gib, order0_hot, mixed);
+/// Prints report lines on stderr, prefixed.
+struct Stderr(&'static str);
+
+impl LineSink for Stderr {
+    fn line(&mut self, args: std::fmt::Arguments<'_>) {
+        eprintln!("{}: {args}", self.0);
+    }
+}
+
+/// Runs `work(thread, n)` on `threads` std threads, thread `t` doing `n_t` pairs with
+/// `sum(n_t) = iters` (the first `iters % threads` threads do one more). The threads start
+/// together behind a barrier; returns the wall time from the earliest start to the latest end
+/// (spawn and join are not timed).
+fn parallel<F: Fn(usize, u64) + Sync>(threads: usize, iters: u64, work: &F) -> Duration {
+    let barrier = Barrier::new(threads);
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let n = iters / threads as u64 + u64::from((t as u64) < iters % threads as u64);
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    let t0 = Instant::now();
+                    work(t, n);
+                    (t0, Instant::now())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let start = spans.iter().map(|s| s.0).min().unwrap();
+    let end = spans.iter().map(|s| s.1).max().unwrap();
+    end - start
+}
+
+/// CPUs of the `order0_pcp` facade (and threads of the `_2threads` functions).
+const PCP_CPUS: usize = 2;
+/// Pairs of the untimed sanity run of each workload.
+const SANITY_PAIRS: u64 = 20_000;
+
+fn order0_pcp(c: &mut Criterion) {
+    let layout = Layout::arm64_256m();
+    let total = layout.nr_pages();
+    let mut g = small_group(c, "order0_pcp", 1);
+
+    // Per-CPU pagesets through the facade.
+    {
+        let mut pages = layout.map_storage();
+        let pcp: Vec<PerCpuPagesets> = (0..PCP_CPUS).map(|_| boot_pagesets()).collect();
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().collect();
+        let a = PageAllocator::new(layout.boot_set(&mut pages), &refs);
+        a.setup_per_cpu_pageset(PCP_CPUS, &|_| 0, &mut Stderr("order0_pcp"));
+        let pair = |cpu: usize| {
+            let p = a.alloc_pages(cpu, 0, GFP, 0).expect("pcp: alloc");
+            a.free_pages(cpu, black_box(p), 0).expect("pcp: free");
+            p
+        };
+        let work = |cpu: usize, n: u64| {
+            for _ in 0..n {
+                black_box(pair(cpu));
+            }
+        };
+        let check = |what: &str| {
+            a.check().unwrap();
+            assert_eq!(a.nr_free_pages_including_pcp(), total, "{what}");
+            for cpu in 0..PCP_CPUS {
+                // The pairs were served from the CPU's list: it still holds the refill.
+                let (count, batch) = a.with_pageset(cpu, 0, ZoneType::Dma, |p| (p.count(), p.batch()));
+                assert!(count > 0 && count <= batch, "{what}: cpu {cpu} count {count} batch {batch}");
+            }
+        };
+        // Sanity, untimed: both CPUs' lists in use, nothing lost.
+        work(0, SANITY_PAIRS);
+        parallel(PCP_CPUS, 2 * SANITY_PAIRS, &work);
+        check("pcp sanity");
+
+        g.bench_function("pcp_1thread", |b| b.iter(|| pair(0)));
+        g.bench_function("pcp_2threads", |b| b.iter_custom(|iters| parallel(PCP_CPUS, iters, &work)));
+        check("pcp after");
+        a.drain_all();
+        a.check().unwrap();
+        assert_eq!(a.with_nodes(|s| (s.nr_free_pages(), s.nr_pcp_pages())), (total, 0));
+    }
+
+    // The buddy lists only, one spin lock around the node set.
+    {
+        let mut pages = layout.map_storage();
+        let set = spin::Mutex::new(layout.boot_set(&mut pages));
+        let pair = || {
+            let p = set.lock().alloc_pages(0, GFP, 0).expect("buddy: alloc");
+            set.lock().free_pages(black_box(p), 0).expect("buddy: free");
+            p
+        };
+        let work = |_: usize, n: u64| {
+            for _ in 0..n {
+                black_box(pair());
+            }
+        };
+        let check = |what: &str| {
+            let s = set.lock();
+            s.check().unwrap();
+            assert_eq!((s.nr_free_pages(), s.nr_pcp_pages()), (total, 0), "{what}");
+        };
+        work(0, SANITY_PAIRS);
+        parallel(PCP_CPUS, 2 * SANITY_PAIRS, &work);
+        check("buddy sanity");
+
+        g.bench_function("buddy_1thread", |b| b.iter(pair));
+        g.bench_function("buddy_2threads", |b| b.iter_custom(|iters| parallel(PCP_CPUS, iters, &work)));
+        check("buddy after");
+    }
+
+    let mut bsa = Bsa::new();
+    bsa.add_frame(layout.start_pfn() as usize, (layout.start_pfn() + total) as usize);
+    let bsa = spin::Mutex::new(bsa);
+    g.bench_function("buddy_system_allocator", |b| {
+        b.iter(|| {
+            let p = bsa.lock().alloc(1).expect("alloc");
+            bsa.lock().dealloc(black_box(p), 1);
+            p
+        })
+    });
+    {
+        // Nothing lost: every page can be taken in 4 MiB blocks.
+        let mut bsa = bsa.lock();
+        for _ in 0..total / 1024 {
+            bsa.alloc(1024).expect("bsa: pages lost");
+        }
+        assert!(bsa.alloc(1).is_none());
+    }
+
+    let mut lifo = Lifo::full(&layout);
+    g.bench_function("lifo_floor", |b| {
+        b.iter(|| {
+            let p = lifo.0.pop().expect("pop");
+            lifo.0.push(black_box(p));
+            p
+        })
+    });
+    assert_eq!(lifo.0.len() as u64, total);
+    g.finish();
+}
+
+criterion_group!(benches, handoff_1gib, handoff_4gib, order0_hot, mixed, order0_pcp);
 criterion_main!(benches);
