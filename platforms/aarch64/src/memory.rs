@@ -153,6 +153,8 @@ impl platform::Firmware for Aarch64 {
 
     const PERCPU_BASE: platform::PercpuBaseFn = crate::percpu_base;
 
+    const PHYS_TO_VIRT: fn(u64) -> Option<usize> = identity_phys_to_virt;
+    const VIRT_TO_PHYS: fn(usize) -> Option<u64> = identity_virt_to_phys;
     const IRQ_SAVE: fn() -> usize = crate::cpu::irq_save;
     const IRQ_RESTORE: fn(usize) = crate::cpu::irq_restore;
 
@@ -207,4 +209,14 @@ impl platform::Firmware for Aarch64 {
             None => panic!("region_mapper taken twice"),
         }
     }
+}
+
+/// The identity linear map, below the 39-bit limit.
+fn identity_phys_to_virt(phys: u64) -> Option<usize> {
+    (phys < crate::paging::VA_LIMIT).then_some(phys as usize)
+}
+
+/// The identity linear map, below the vmalloc range.
+fn identity_virt_to_phys(vaddr: usize) -> Option<u64> {
+    ((vaddr as u64) < crate::paging::VMALLOC_START).then_some(vaddr as u64)
 }

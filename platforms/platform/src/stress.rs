@@ -114,7 +114,28 @@ fn worker<P: Firmware>(s: &Shared, cpu: usize) -> Result<u64, &'static str> {
     for (pfn, order) in held {
         free::<P>(s, cpu, pfn, order)?;
     }
+    heap_exercise(cpu)?;
     Ok(area.stress_ops.load(Ordering::Relaxed))
+}
+
+/// `alloc` on this CPU: a growing `Vec` (reallocations through every kmalloc class up to large
+/// page allocations) and a `BTreeMap`, checked and dropped.
+fn heap_exercise(cpu: usize) -> Result<(), &'static str> {
+    use alloc::collections::BTreeMap;
+    use alloc::vec::Vec;
+    let mut v: Vec<u64> = Vec::new();
+    for i in 0..20_000u64 {
+        v.push(i * (cpu as u64 + 1));
+    }
+    let mut m: BTreeMap<u64, alloc::boxed::Box<[u8; 40]>> = BTreeMap::new();
+    for i in 0..2_000u64 {
+        m.insert(i.wrapping_mul(0x9e37_79b9) ^ cpu as u64, alloc::boxed::Box::new([i as u8; 40]));
+    }
+    let sum: u64 = v.iter().sum();
+    if sum != (cpu as u64 + 1) * (20_000 * 19_999 / 2) || m.len() != 2_000 || m.values().any(|b| b[0] != b[39]) {
+        return Err("Vec/BTreeMap contents wrong after growth");
+    }
+    Ok(())
 }
 
 /// Secondary CPUs: wait for the start, do their share, report.
@@ -203,6 +224,9 @@ pub fn run<P: Firmware>(cpus: usize) -> Result<(), &'static str> {
     if s.owned.iter().any(|w| w.load(Ordering::Acquire) != 0) {
         return Err("pages still owned after every CPU freed everything");
     }
+    crate::heap::KMALLOC.validate().map_err(|_| "slab caches inconsistent after the heap exercise")?;
+    crate::heap::KMALLOC.slabinfo(&mut crate::DefmtSink);
+    crate::heap::flush_all();
     s.allocator.drain_all();
     if zone_free(s.allocator) != before {
         return Err("free page counts per zone did not return to their starting values");
@@ -210,7 +234,7 @@ pub fn run<P: Firmware>(cpus: usize) -> Result<(), &'static str> {
     s.allocator.check().map_err(|_| "allocator inconsistent after the stress test")?;
     let total: u64 = (0..cpus).filter_map(percpu::per_cpu).map(|a| a.stress_ops.load(Ordering::Relaxed)).sum();
     defmt::info!(
-        "stress: CPU0 done, {=u64} operations; all {=usize} CPU(s): {=u64} operations, {=u64} cross-CPU frees; every page back, none owned twice, free counts per zone restored",
+        "stress: CPU0 done, {=u64} operations; all {=usize} CPU(s): {=u64} operations, {=u64} cross-CPU frees, Vec/BTreeMap growth on each; every page back, none owned twice, free counts per zone restored",
         ops0.unwrap_or(0),
         cpus,
         total,

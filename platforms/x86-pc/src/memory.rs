@@ -163,6 +163,8 @@ impl platform::Firmware for X86Pc {
 
     const PERCPU_BASE: platform::PercpuBaseFn = crate::cpu::percpu_base;
 
+    const PHYS_TO_VIRT: fn(u64) -> Option<usize> = crate::paging::phys_to_virt;
+    const VIRT_TO_PHYS: fn(usize) -> Option<u64> = crate::paging::virt_to_phys;
     const IRQ_SAVE: fn() -> usize = crate::cpu::irq_save;
     const IRQ_RESTORE: fn(usize) = crate::cpu::irq_restore;
 

@@ -129,6 +129,12 @@ pub fn phys_to_virt(phys: u64) -> Option<usize> {
     (phys < u64::from(LINEAR_END.load(Ordering::Acquire))).then(|| (phys as u32 + PAGE_OFFSET) as usize)
 }
 
+/// The physical address behind a linear-map address (`__pa`).
+pub fn virt_to_phys(vaddr: usize) -> Option<u64> {
+    let off = (vaddr as u32).checked_sub(PAGE_OFFSET)?;
+    (off < LINEAR_END.load(Ordering::Acquire)).then_some(u64::from(off))
+}
+
 /// As [`phys_to_virt`] for the whole range `[phys, phys + size)`.
 pub fn phys_range_to_virt(phys: u64, size: u64) -> Option<usize> {
     let end = phys.checked_add(size)?;
