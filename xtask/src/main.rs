@@ -5,6 +5,7 @@
 
 mod bench;
 mod board;
+mod firmware;
 mod fuzz;
 mod image;
 mod memmap;
@@ -65,6 +66,27 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "info")]
         log_level: LogLevel,
     },
+    /// Build a board's image(s) for booting through real firmware (qemu-i386-pc: a GRUB ISO;
+    /// qemu-virt-aarch64: a FAT disk with the Image and a U-Boot boot.scr) and print their paths
+    /// and sizes. Installs GRUB/U-Boot and the image tools with apt-get when missing.
+    Image {
+        #[arg(long)]
+        board: String,
+        #[arg(long)]
+        release: bool,
+        /// Boot command line the firmware passes (grub.cfg / boot.scr).
+        #[arg(long, default_value = "")]
+        append: String,
+        /// A file the firmware loads as the initrd (Multiboot module / booti ramdisk).
+        #[arg(long)]
+        initrd: Option<PathBuf>,
+        /// Write a test initrd (the format the firmware checks, see firmware.rs) of this many
+        /// payload bytes to FILE and put it in the image: `--test-initrd 300000:FILE`.
+        #[arg(long, conflicts_with = "initrd")]
+        test_initrd: Option<String>,
+        #[arg(long, value_enum, default_value = "info")]
+        log_level: LogLevel,
+    },
     /// Build and boot a board in QEMU, printing the decoded log; exits 0 only if the firmware
     /// reports success.
     Run {
@@ -86,6 +108,14 @@ enum Cmd {
         /// Seconds before the run is declared hung.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
+        /// Boot through real firmware (grub: qemu-i386-pc; uboot: qemu-virt-aarch64) instead of
+        /// QEMU's own loader; the image is made as `cargo xtask image` does.
+        #[arg(long, value_enum)]
+        firmware: Option<firmware::Firmware>,
+        /// An initrd (Multiboot module on x86, /chosen on ARM); with --firmware it goes into
+        /// the image.
+        #[arg(long)]
+        initrd: Option<PathBuf>,
         /// Extra QEMU arguments, after `--`.
         #[arg(last = true)]
         qemu_args: Vec<String>,
@@ -174,13 +204,48 @@ fn real_main() -> Result<()> {
             println!("{}", built.image.display());
             Ok(())
         }
-        Cmd::Run { board, mem, smp, release, append, log_level, timeout, qemu_args } => {
+        Cmd::Image { board, release, append, initrd, test_initrd, log_level } => {
+            let b = board::find(&root, &board)?;
+            let initrd = match test_initrd {
+                Some(spec) => {
+                    let (len, file) = spec.split_once(':').context("--test-initrd wants LEN:FILE")?;
+                    let len: u32 = len.parse().context("--test-initrd LEN")?;
+                    let file = PathBuf::from(file);
+                    std::fs::write(&file, firmware::initrd_bytes(len, 0x5eed))
+                        .with_context(|| format!("writing {}", file.display()))?;
+                    Some(file)
+                }
+                None => initrd,
+            };
+            let built = image::build(&root, &b, &image::BuildOpts { release, log_level: log_level.as_str().into() })?;
+            let fw = firmware::Firmware::for_board(&b);
+            let out_dir = firmware::out_dir(&built, fw, "image");
+            let img = firmware::make_image(&b, &built, fw, &firmware::ImageOpts { cmdline: &append, initrd: initrd.as_deref() }, &out_dir)?;
+            for f in img.files.iter().chain(initrd.as_ref()) {
+                let len = std::fs::metadata(f).with_context(|| format!("reading {}", f.display()))?.len();
+                println!("{}  {len} bytes ({} KiB)", f.display(), len.div_ceil(1024));
+            }
+            Ok(())
+        }
+        Cmd::Run { board, mem, smp, release, append, log_level, timeout, firmware, initrd, qemu_args } => {
             let b = board::find(&root, &board)?;
             let mem_bytes = size::parse_size(mem.as_deref().unwrap_or(&b.qemu.default_mem))
                 .context("--mem")?;
             size::qemu_mem_arg(mem_bytes).context("--mem")?;
             setup::ensure_qemu(&[b.qemu.binary.as_str()])?;
             let built = image::build(&root, &b, &image::BuildOpts { release, log_level: log_level.as_str().into() })?;
+            if let Some(i) = &initrd {
+                anyhow::ensure!(i.is_file(), "--initrd {} is not a file", i.display());
+            }
+            let fw_image = match firmware {
+                Some(fw) => {
+                    fw.check_board(&b)?;
+                    let out_dir = firmware::out_dir(&built, fw, "run");
+                    let opts = firmware::ImageOpts { cmdline: &append, initrd: initrd.as_deref() };
+                    Some(firmware::make_image(&b, &built, fw, &opts, &out_dir)?)
+                }
+                None => None,
+            };
             let opts = qemu::RunOpts {
                 mem_bytes,
                 smp,
@@ -188,6 +253,8 @@ fn real_main() -> Result<()> {
                 extra_args: qemu_args,
                 timeout: Duration::from_secs(timeout),
                 echo: true,
+                initrd,
+                firmware: fw_image,
             };
             qemu::run_interactive(&b, &built, &opts)
         }

@@ -4,9 +4,16 @@
 //! connects to our pipe. Frames are decoded against the exact ELF that was booted and printed
 //! as they arrive. The run ends when the firmware ends QEMU through its exit device, or at the
 //! time-out; the exit status says which verdict it was.
+//!
+//! A boot is direct (QEMU loads the image itself: `-kernel`, `-append`, `-initrd`) or through
+//! real firmware (`firmware.rs`: GRUB from `-cdrom`, U-Boot as `-bios` with a virtio disk).
+//! Firmware may print text on the same serial line before the firmware starts; everything up to
+//! the logger's first frame delimiter (0x00) is kept apart as the boot loader's text (echoed
+//! with a `loader|` prefix) and never reaches the defmt decoder.
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -15,6 +22,7 @@ use anyhow::{bail, Context, Result};
 use defmt_decoder::{DecodeError, Location, Table};
 
 use crate::board::{Board, ImageKind, Verdict};
+use crate::firmware::{Firmware, FirmwareImage, UBOOT_BIN};
 use crate::image::Built;
 
 /// How to boot.
@@ -27,6 +35,11 @@ pub struct RunOpts {
     pub timeout: Duration,
     /// Print decoded lines as they arrive.
     pub echo: bool,
+    /// An initrd: `-initrd` for a direct boot (a Multiboot module on x86, `/chosen` on ARM).
+    /// Firmware boots carry theirs in the image.
+    pub initrd: Option<PathBuf>,
+    /// Boot through this firmware image instead of QEMU's own loader.
+    pub firmware: Option<FirmwareImage>,
 }
 
 /// The result of one boot.
@@ -38,6 +51,8 @@ pub struct Outcome {
     pub verdict: Option<Verdict>,
     pub stderr: String,
     pub malformed_frames: usize,
+    /// What the boot loader printed on the serial line before the firmware's first frame.
+    pub loader_text: String,
 }
 
 impl Outcome {
@@ -65,21 +80,88 @@ pub fn command(board: &Board, built: &Built, opts: &RunOpts) -> Result<Command> 
     if let Some(cpu) = &q.cpu {
         cmd.args(["-cpu", cpu]);
     }
-    cmd.args(["-m", &crate::size::qemu_mem_arg(opts.mem_bytes)?])
-        .args(["-smp", &opts.smp.to_string()])
-        .arg("-kernel")
-        .arg(&built.image)
-        .args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"])
+    cmd.args(["-m", &crate::size::qemu_mem_arg(opts.mem_bytes)?]).args(["-smp", &opts.smp.to_string()]);
+    match &opts.firmware {
+        None => {
+            cmd.arg("-kernel").arg(&built.image);
+            // QEMU refuses -append without -kernel only; with a raw arm64 Image it writes
+            // /chosen/bootargs, with Multiboot it becomes the command line after the image path.
+            if !opts.cmdline.is_empty() {
+                cmd.args(["-append", &opts.cmdline]);
+            }
+            if let Some(i) = &opts.initrd {
+                cmd.arg("-initrd").arg(i);
+            }
+        }
+        // The command line and initrd are in the image (grub.cfg, boot.scr).
+        Some(fw) => match fw.firmware {
+            // SeaBIOS boots the ISO's El Torito image: GRUB.
+            Firmware::Grub => {
+                cmd.arg("-cdrom").arg(&fw.disk).args(["-boot", "d"]);
+            }
+            // U-Boot finds boot.scr on the virtio disk; no network, or it tries DHCP/TFTP first.
+            Firmware::Uboot => {
+                cmd.args(["-bios", UBOOT_BIN])
+                    .arg("-drive")
+                    .arg(format!("if=none,file={},format=raw,id=fwdisk", fw.disk.display()))
+                    .args(["-device", "virtio-blk-device,drive=fwdisk", "-nic", "none"]);
+            }
+        },
+    }
+    cmd.args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"])
         .args(["-accel", "tcg"])
         .args(&q.args);
-    // QEMU refuses -append without -kernel only; with a raw arm64 Image it writes /chosen/bootargs,
-    // with Multiboot it becomes the command line after the image path.
-    if !opts.cmdline.is_empty() {
-        cmd.args(["-append", &opts.cmdline]);
-    }
     debug_assert!(matches!(board.image, ImageKind::MultibootElf | ImageKind::Arm64Image));
     cmd.args(&opts.extra_args);
     Ok(cmd)
+}
+
+/// Splits the serial stream into the boot loader's text (before the logger's first 0x00) and
+/// the defmt stream (from that delimiter on).
+#[derive(Debug, Default)]
+struct LoaderText {
+    /// The bytes before the first delimiter.
+    text: Vec<u8>,
+    /// Whether the delimiter has passed.
+    done: bool,
+    /// Echo completed lines with a prefix as they arrive; `echoed` bytes of `text` were.
+    echo: bool,
+    echoed: usize,
+}
+
+impl LoaderText {
+    fn new(echo: bool) -> Self {
+        Self { echo, ..Self::default() }
+    }
+
+    /// Takes the loader's bytes off the front of `bytes`; returns what belongs to the decoder.
+    fn split<'a>(&mut self, bytes: &'a [u8]) -> &'a [u8] {
+        if self.done {
+            return bytes;
+        }
+        let cut = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        self.text.extend_from_slice(&bytes[..cut]);
+        self.done = cut < bytes.len();
+        if self.echo {
+            while let Some(nl) = self.text[self.echoed..].iter().position(|&b| b == b'\n') {
+                eprintln!("loader| {}", String::from_utf8_lossy(&self.text[self.echoed..self.echoed + nl]).trim_end());
+                self.echoed += nl + 1;
+            }
+            if self.done && self.echoed < self.text.len() {
+                eprintln!("loader| {}", String::from_utf8_lossy(&self.text[self.echoed..]).trim_end());
+                self.echoed = self.text.len();
+            }
+        }
+        &bytes[cut..]
+    }
+
+    fn into_string(self) -> String {
+        // Control sequences (U-Boot's, GRUB's) made visible rather than interpreted.
+        String::from_utf8_lossy(&self.text)
+            .chars()
+            .filter(|c| *c == '\n' || !c.is_control())
+            .collect()
+    }
 }
 
 fn level_name(level: Option<defmt_parser::Level>) -> &'static str {
@@ -102,6 +184,9 @@ pub fn run(board: &Board, built: &Built, opts: &RunOpts) -> Result<Outcome> {
         .with_context(|| format!("{} has no .defmt section", built.elf.display()))?;
     let locations: BTreeMap<u64, Location> = table.get_locations(&elf).unwrap_or_default();
     let mut decoder = table.new_stream_decoder();
+    // Direct boots too: QEMU's loaders print nothing, so this only ever holds what a boot loader
+    // (or a misbehaving BIOS) left on the line.
+    let mut loader = LoaderText::new(opts.echo && opts.firmware.is_some());
 
     let mut cmd = command(board, built, opts)?;
     let mut child = cmd
@@ -147,7 +232,7 @@ pub fn run(board: &Board, built: &Built, opts: &RunOpts) -> Result<Outcome> {
     loop {
         let done = match rx.recv_timeout(Duration::from_millis(20)) {
             Ok(bytes) => {
-                decoder.received(&bytes);
+                decoder.received(loader.split(&bytes));
                 false
             }
             Err(mpsc::RecvTimeoutError::Timeout) => false,
@@ -173,21 +258,26 @@ pub fn run(board: &Board, built: &Built, opts: &RunOpts) -> Result<Outcome> {
     let _ = reader.join();
     let stderr = err_reader.join().unwrap_or_default();
     let verdict = status.map(|s| board.qemu.exit.verdict(s.code().unwrap_or(-1)));
-    Ok(Outcome { lines, verdict, stderr, malformed_frames: malformed })
+    Ok(Outcome { lines, verdict, stderr, malformed_frames: malformed, loader_text: loader.into_string() })
 }
 
 /// Boots once for `cargo xtask run`: prints the log and turns the verdict into the exit status.
 pub fn run_interactive(board: &Board, built: &Built, opts: &RunOpts) -> Result<()> {
     eprintln!(
-        "run: {} with {} MiB, {} CPU(s){}",
+        "run: {} with {} MiB, {} CPU(s){}{}{}",
         board.name,
         opts.mem_bytes >> 20,
         opts.smp,
-        if opts.cmdline.is_empty() { String::new() } else { format!(", command line {:?}", opts.cmdline) }
+        if opts.cmdline.is_empty() { String::new() } else { format!(", command line {:?}", opts.cmdline) },
+        opts.initrd.as_ref().map(|i| format!(", initrd {}", i.display())).unwrap_or_default(),
+        opts.firmware.as_ref().map(|f| format!(", through {} ({})", f.firmware.name(), f.disk.display())).unwrap_or_default(),
     );
     let outcome = run(board, built, opts)?;
     if outcome.malformed_frames > 0 {
         eprintln!("run: {} malformed defmt frame(s) skipped", outcome.malformed_frames);
+    }
+    if !outcome.success() && opts.firmware.is_some() && outcome.lines.is_empty() {
+        eprintln!("run: the firmware never logged a frame; the boot loader printed:\n{}", outcome.loader_text.trim_end());
     }
     if !outcome.success() && !outcome.stderr.trim().is_empty() {
         eprintln!("QEMU stderr:\n{}", outcome.stderr.trim_end());

@@ -1,5 +1,6 @@
 //! Set-up a fresh machine needs, done on demand and said out loud: the pinned toolchain (with
-//! `rust-src` for build-std) and QEMU.
+//! `rust-src` for build-std), QEMU, and the boot firmware and image tools (GRUB, U-Boot,
+//! xorriso, mtools, dosfstools).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -102,6 +103,50 @@ pub fn ensure_qemu(binaries: &[&str]) -> Result<()> {
         if !on_path(b) {
             bail!("{b} still not runnable after installing {}", pkgs.join(" "));
         }
+    }
+    Ok(())
+}
+
+/// Something a firmware boot needs on the host, and the Debian package that provides it.
+#[derive(Debug, Clone, Copy)]
+pub struct HostTool {
+    /// An absolute file path (checked to exist) or a command name (checked on `PATH`).
+    pub path: &'static str,
+    pub package: &'static str,
+}
+
+fn tool_present(path: &str) -> bool {
+    if path.starts_with('/') {
+        return Path::new(path).exists();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|dirs| std::env::split_paths(&dirs).any(|d| d.join(path).is_file()))
+}
+
+/// Makes sure every tool in `tools` is there, installing the missing ones' packages with
+/// apt-get when we are root (and saying so); otherwise says exactly what to run.
+pub fn ensure_host_tools(tools: &[HostTool]) -> Result<()> {
+    let missing: Vec<&HostTool> = tools.iter().filter(|t| !tool_present(t.path)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut pkgs: Vec<&str> = missing.iter().map(|t| t.package).collect();
+    pkgs.sort_unstable();
+    pkgs.dedup();
+    let names: Vec<&str> = missing.iter().map(|t| t.path).collect();
+    let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+    args.extend(&pkgs);
+    let cmd = format!("apt-get update && apt-get {}", args.join(" "));
+    if !is_root() {
+        bail!("{} not found; install with: sudo sh -c '{cmd}'", names.join(", "));
+    }
+    eprintln!("setup: {} not found; installing {} with apt-get", names.join(", "), pkgs.join(" "));
+    let ok = |c: &mut Command| c.env("DEBIAN_FRONTEND", "noninteractive").status().is_ok_and(|s| s.success());
+    if !ok(Command::new("apt-get").args(["update", "-q"])) || !ok(Command::new("apt-get").args(&args)) {
+        bail!("installing {} failed; the command was: {cmd}", pkgs.join(" "));
+    }
+    if let Some(t) = tools.iter().find(|t| !tool_present(t.path)) {
+        bail!("{} still missing after installing {}", t.path, t.package);
     }
     Ok(())
 }

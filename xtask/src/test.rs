@@ -3,14 +3,22 @@
 //!
 //! A boot case is data: board, memory, CPUs, command line, the verdict expected and a list of
 //! checks on the decoded log. A failing case prints its whole decoded log and QEMU's stderr.
+//!
+//! Some cases boot through real firmware (GRUB, U-Boot: `firmware.rs`) and some carry the test
+//! initrd (`firmware::initrd_bytes`), whose bytes the firmware checks at boot and at the end.
+//! Each firmware boot has a direct twin (`TWINS`): same board, memory, CPUs and initrd. Their
+//! memory totals are compared: the RAM must be the same, and the available memory may differ
+//! only by the pages of the early reservations that differ between the two boots (what the
+//! firmware itself keeps, or where it put what it hands over), which the comparison names.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
 use crate::board::{self, Board, Verdict};
+use crate::firmware::{self, Firmware};
 use crate::image::{self, BuildOpts, Built};
 use crate::qemu::{self, RunOpts};
 
@@ -66,7 +74,26 @@ pub struct BootCase {
     pub qemu_args: &'static [&'static str],
     pub expect_success: bool,
     pub checks: Vec<Check>,
+    /// Boot through the board's real firmware (GRUB / U-Boot) instead of QEMU's loader.
+    pub firmware: bool,
+    /// Hand over the test initrd; `Corrupt` flips one payload byte after the header was made.
+    pub initrd: Initrd,
 }
+
+/// Which initrd a boot case hands over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Initrd {
+    None,
+    Good,
+    Corrupt,
+}
+
+/// Payload bytes of the test initrd: not a page multiple, so its last page is partly used.
+const TEST_INITRD_PAYLOAD: u32 = 300_000;
+
+/// Firmware boots and their direct twins, whose memory totals are compared.
+const TWINS: &[(&str, &str)] =
+    &[("x86-128M", "x86-grub-128M"), ("x86-initrd-smp2", "x86-grub-initrd-smp2"), ("arm-256M", "arm-uboot-256M"), ("arm-initrd-smp2", "arm-uboot-initrd-smp2")];
 
 /// The boots `cargo xtask test` runs.
 pub fn cases() -> Vec<BootCase> {
@@ -81,6 +108,8 @@ pub fn cases() -> Vec<BootCase> {
         cmdline,
         qemu_args: &[],
         expect_success: true,
+        firmware: false,
+        initrd: Initrd::None,
         // Every successful boot runs the whole path and its self-checks.
         checks: [
             checks,
@@ -99,6 +128,8 @@ pub fn cases() -> Vec<BootCase> {
                 HasAll(&["smp: Brought up ", " CPUs"]),
                 Has("every page back, none owned twice, free counts per zone restored"),
                 HasAll(&["vmalloc self-test: ", " KiB at ", " written, read back and freed; free pages back to "]),
+                Has("slabinfo - version: 2.1"),
+                Has("Vec/BTreeMap growth on each"),
                 HasAll(&["boot: memory management up on ", " CPU(s); all checks passed"]),
             ],
         ]
@@ -112,6 +143,8 @@ pub fn cases() -> Vec<BootCase> {
         cmdline,
         qemu_args: &[],
         expect_success: false,
+        firmware: false,
+        initrd: Initrd::None,
         checks,
     };
     vec![
@@ -206,6 +239,10 @@ pub fn cases() -> Vec<BootCase> {
             // Error code 0x3: a write to a present page; CR0.WP makes ring 0 honour read-only.
             HasAll(&["exception 14 (#PF page fault)", "error code 0x3, address 0xc01"]),
             Lacks("kernel text is writable"),
+        ]),
+        fails("x86-slab-redzone", x86, "selftest=slab-redzone", vec![
+            HasAll(&["kfree: kmalloc-32: object 0x", ": right redzone overwritten at offset 32"]),
+            Lacks("the red-zone overwrite went unnoticed"),
         ]),
         fails("x86-bad-cmdline", x86, "mem=lots", vec![Has("mem=lots: not a size"), Has("boot failed: bad boot command line")]),
         fails("x86-forced-panic", x86, "selftest=panic", vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])]),
@@ -318,7 +355,83 @@ pub fn cases() -> Vec<BootCase> {
             HasAll(&["paging_init: MMU on, ", " page-table page(s) from memblock"]),
             Has("    mmio    : 0x0000000009000000 - 0x0000000009001000   (     4 kB) device nGnRnE"),
         ]),
+        fails("arm-slab-redzone", arm, "selftest=slab-redzone", vec![
+            HasAll(&["kfree: kmalloc-32: object 0x", ": right redzone overwritten at offset 32"]),
+            Lacks("the red-zone overwrite went unnoticed"),
+        ]),
         fails("arm-forced-panic", arm, "selftest=panic", vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])]),
+        // Real firmware, and the initrd: each firmware boot has a direct twin (TWINS).
+        BootCase {
+            firmware: true,
+            ..ok("x86-grub-128M", x86, "128M", 1, "", vec![
+                Count("BIOS-e820: [mem ", 6),
+                Has("BIOS-e820: [mem 0x0000000000100000-0x0000000007fdffff] usable"),
+                // GRUB puts the Multiboot information at 0x10000 (QEMU's loader: 0x9500).
+                Has("early reserve: [mem 0x0000000000010000-0x0000000000010077] Multiboot information"),
+                HasAll(&["early reserve: [mem ", "] Multiboot memory map"]),
+                HasAll(&["Memory: ", "K/130552K available ("]),
+            ])
+        },
+        BootCase {
+            initrd: Initrd::Good,
+            ..ok("x86-initrd-smp2", x86, "128M", 2, "", vec![
+                HasAll(&["early reserve: [mem ", "] initrd (Multiboot module)"]),
+                HasAll(&["initrd: [mem ", "] 300016 bytes, checksum ok"]),
+                HasAll(&["initrd: [mem ", "] unchanged at the end of the boot, checksum ok: its pages stayed reserved"]),
+                Has("smp: Brought up 1 node, 2 CPUs"),
+            ])
+        },
+        BootCase {
+            firmware: true,
+            initrd: Initrd::Good,
+            ..ok("x86-grub-initrd-smp2", x86, "128M", 2, "memblock=debug", vec![
+                // The command line from grub.cfg arrives.
+                Has("memblock_add: [0x0000000000001000-0x000000000009fbff]"),
+                HasAll(&["early reserve: [mem ", "] initrd (Multiboot module)"]),
+                HasAll(&["initrd: [mem ", "] 300016 bytes, checksum ok"]),
+                HasAll(&["initrd: [mem ", "] unchanged at the end of the boot, checksum ok: its pages stayed reserved"]),
+                Has("smp: Brought up 1 node, 2 CPUs"),
+            ])
+        },
+        BootCase {
+            initrd: Initrd::Corrupt,
+            ..fails("x86-initrd-corrupt", x86, "", vec![
+                HasAll(&["initrd: [mem ", "] 300016 bytes, checksum MISMATCH: header 0x"]),
+                Has("the initrd's bytes are not the ones its header describes"),
+            ])
+        },
+        BootCase {
+            firmware: true,
+            ..ok("arm-uboot-256M", arm, "256M", 1, "", vec![
+                Has("OF: fdt: memory bank [mem 0x0000000040000000-0x000000004fffffff] node 0"),
+                HasAll(&["early reserve: [mem 0x0000000040200000-", "] kernel image"]),
+                HasAll(&["OF: fdt: reserved [mem ", "] device tree blob"]),
+                HasAll(&["Memory: ", "K/262144K available ("]),
+            ])
+        },
+        BootCase {
+            initrd: Initrd::Good,
+            ..ok("arm-initrd-smp2", arm, "256M", 2, "", vec![
+                HasAll(&["OF: fdt: reserved [mem ", "] initrd"]),
+                HasAll(&["initrd: [mem ", "] 300016 bytes, checksum ok"]),
+                HasAll(&["initrd: [mem ", "] unchanged at the end of the boot, checksum ok: its pages stayed reserved"]),
+                Has("smp: Brought up 1 node, 2 CPUs"),
+            ])
+        },
+        BootCase {
+            firmware: true,
+            initrd: Initrd::Good,
+            ..ok("arm-uboot-initrd-smp2", arm, "256M", 2, "memblock=debug", vec![
+                // The command line from boot.scr arrives.
+                Has("memblock_add_node: [0x0000000040000000-0x000000004fffffff] nid=0"),
+                HasAll(&["OF: fdt: reserved [mem ", "] initrd"]),
+                // U-Boot's fdt_initrd also adds a /memreserve/ for the initrd.
+                HasAll(&["OF: fdt: reserved [mem ", "] /memreserve/"]),
+                HasAll(&["initrd: [mem ", "] 300016 bytes, checksum ok"]),
+                HasAll(&["initrd: [mem ", "] unchanged at the end of the boot, checksum ok: its pages stayed reserved"]),
+                Has("smp: Brought up 1 node, 2 CPUs"),
+            ])
+        },
     ]
 }
 
@@ -336,8 +449,35 @@ fn host_tests(root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn run_case(root: &Path, board: &Board, built: &Built, case: &BootCase) -> Result<Result<(), String>> {
+/// Writes the test initrds (good and with one payload byte flipped) next to the test images.
+fn test_initrds(root: &Path) -> Result<(PathBuf, PathBuf)> {
+    let dir = root.join("target/xtask-test");
+    std::fs::create_dir_all(&dir)?;
+    let good = firmware::initrd_bytes(TEST_INITRD_PAYLOAD, 0x5eed);
+    let mut bad = good.clone();
+    bad[1000] ^= 0x40;
+    let (g, b) = (dir.join("initrd.bin"), dir.join("initrd-corrupt.bin"));
+    std::fs::write(&g, good)?;
+    std::fs::write(&b, bad)?;
+    Ok((g, b))
+}
+
+/// Runs one case; the verdict and the decoded log.
+fn run_case(root: &Path, board: &Board, built: &Built, case: &BootCase, initrds: &(PathBuf, PathBuf)) -> Result<(Result<(), String>, Vec<String>)> {
     let timeout = Duration::from_secs(60);
+    let initrd = match case.initrd {
+        Initrd::None => None,
+        Initrd::Good => Some(initrds.0.clone()),
+        Initrd::Corrupt => Some(initrds.1.clone()),
+    };
+    let fw_image = if case.firmware {
+        let fw = Firmware::for_board(board);
+        let out_dir = firmware::out_dir(built, fw, "test");
+        let opts = firmware::ImageOpts { cmdline: case.cmdline, initrd: initrd.as_deref() };
+        Some(firmware::make_image(board, built, fw, &opts, &out_dir)?)
+    } else {
+        None
+    };
     let opts = RunOpts {
         mem_bytes: crate::size::parse_size(case.mem)?,
         smp: case.smp,
@@ -349,6 +489,8 @@ fn run_case(root: &Path, board: &Board, built: &Built, case: &BootCase) -> Resul
             .collect(),
         timeout,
         echo: false,
+        initrd,
+        firmware: fw_image,
     };
     let outcome = qemu::run(board, built, &opts)?;
     let mut problems = Vec::new();
@@ -369,7 +511,7 @@ fn run_case(root: &Path, board: &Board, built: &Built, case: &BootCase) -> Resul
         }
     }
     if problems.is_empty() {
-        return Ok(Ok(()));
+        return Ok((Ok(()), outcome.lines));
     }
     let mut report = problems.join("\n  ");
     report.push_str("\n  --- decoded log ---\n");
@@ -378,11 +520,19 @@ fn run_case(root: &Path, board: &Board, built: &Built, case: &BootCase) -> Resul
         report.push_str(l);
         report.push('\n');
     }
+    if !outcome.loader_text.trim().is_empty() {
+        report.push_str("  --- boot loader text ---\n");
+        for l in outcome.loader_text.lines() {
+            report.push_str("  | ");
+            report.push_str(l);
+            report.push('\n');
+        }
+    }
     if !outcome.stderr.trim().is_empty() {
         report.push_str("  --- QEMU stderr ---\n");
         report.push_str(&outcome.stderr);
     }
-    Ok(Err(report))
+    Ok((Err(report), outcome.lines))
 }
 
 /// Runs everything; fails if anything failed.
@@ -412,11 +562,22 @@ pub fn run_all(root: &Path, host_only: bool, filter: Option<&str>, fuzz_seconds:
     }
     let bins: Vec<&str> = binaries.iter().map(String::as_str).collect();
     crate::setup::ensure_qemu(&bins)?;
+    for (b, _) in &boards {
+        if cases.iter().any(|c| c.firmware && c.board == b.name) {
+            crate::setup::ensure_host_tools(Firmware::for_board(b).host_tools())?;
+        }
+    }
+    let initrds = test_initrds(root)?;
     let (mut passed, mut failed) = (0, 0);
+    let mut logs: Vec<(&str, Vec<String>)> = Vec::new();
     for case in &cases {
         let (b, built) = boards.iter().find(|(b, _)| b.name == case.board).expect("built above");
         let t = Instant::now();
-        match run_case(root, b, built, case)? {
+        let (result, lines) = run_case(root, b, built, case, &initrds)?;
+        if result.is_ok() {
+            logs.push((case.name, lines));
+        }
+        match result {
             Ok(()) => {
                 passed += 1;
                 eprintln!("boot {:<24} ok ({:.1} s)", case.name, t.elapsed().as_secs_f64());
@@ -427,9 +588,114 @@ pub fn run_all(root: &Path, host_only: bool, filter: Option<&str>, fuzz_seconds:
             }
         }
     }
-    println!("boots: {passed} passed, {failed} failed");
+    for (direct, fw) in TWINS {
+        let log = |name: &str| logs.iter().find(|(n, _)| *n == name).map(|(_, l)| l.as_slice());
+        let (Some(d), Some(f)) = (log(direct), log(fw)) else { continue };
+        match compare_twins(d, f) {
+            Ok(what) => {
+                passed += 1;
+                eprintln!("compare {direct} / {fw}: ok: {what}");
+            }
+            Err(why) => {
+                failed += 1;
+                eprintln!("compare {direct} / {fw}: FAILED: {why}");
+            }
+        }
+    }
+    println!("qemu: {passed} passed, {failed} failed");
     if failed > 0 {
-        bail!("{failed} boot(s) failed");
+        bail!("{failed} boot(s) or comparison(s) failed");
     }
     Ok(())
+}
+
+/// The memory totals of one boot, from its log.
+#[derive(Debug)]
+struct Totals {
+    /// memblock's `memory size` (RAM after the firmware map's sanitising).
+    memory_size: u64,
+    /// `Memory: A/B`: KiB available and KiB of RAM.
+    available_kib: u64,
+    total_kib: u64,
+    /// Every early reservation: range (half-open) and what it is.
+    reservations: Vec<(u64, u64, String)>,
+}
+
+fn parse_hex(s: &str) -> Option<u64> {
+    u64::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok()
+}
+
+fn totals(lines: &[String]) -> Result<Totals, String> {
+    let find = |pat: &str| lines.iter().find_map(|l| l.split_once(pat).map(|(_, r)| r.to_owned()));
+    let memory_size = find(" memory size = ")
+        .and_then(|r| parse_hex(r.split_whitespace().next()?))
+        .ok_or("no `memory size =` line")?;
+    let mem = find("Memory: ").ok_or("no `Memory:` line")?;
+    let (avail, rest) = mem.split_once("K/").ok_or("malformed `Memory:` line")?;
+    let total = rest.split_once('K').ok_or("malformed `Memory:` line")?.0;
+    let mut reservations = Vec::new();
+    for l in lines {
+        // `early reserve: [mem A-B] WHAT`, `OF: fdt: reserved [mem A-B] WHAT`,
+        // `OF: reserved mem: [mem A-B] (...) WHAT`, all inclusive ends.
+        let Some(r) = ["early reserve: [mem ", "OF: fdt: reserved [mem ", "OF: reserved mem: [mem "]
+            .iter()
+            .find_map(|p| l.split_once(p).map(|(_, r)| r))
+        else {
+            continue;
+        };
+        let Some((range, what)) = r.split_once("] ") else { continue };
+        let Some((a, b)) = range.split_once('-') else { continue };
+        if let (Some(a), Some(b)) = (parse_hex(a), parse_hex(b)) {
+            reservations.push((a, b + 1, what.trim().to_owned()));
+        }
+    }
+    Ok(Totals {
+        memory_size,
+        available_kib: avail.trim().parse().map_err(|_| "malformed `Memory:` line")?,
+        total_kib: total.trim().parse().map_err(|_| "malformed `Memory:` line")?,
+        reservations,
+    })
+}
+
+/// Pages touched by the union of `ranges`.
+fn pages(ranges: &[(u64, u64, String)]) -> std::collections::BTreeSet<u64> {
+    ranges.iter().flat_map(|(a, b, _)| (a >> 12)..b.div_ceil(4096)).collect()
+}
+
+/// Compares a direct boot with its firmware twin: same RAM, and available memory that differs
+/// by exactly the pages of the early reservations that differ. Says what those are.
+fn compare_twins(direct: &[String], fw: &[String]) -> Result<String, String> {
+    let (d, f) = (totals(direct)?, totals(fw)?);
+    if d.memory_size != f.memory_size || d.total_kib != f.total_kib {
+        return Err(format!(
+            "the RAM differs: memory size {:#x} vs {:#x}, total {}K vs {}K",
+            d.memory_size, f.memory_size, d.total_kib, f.total_kib
+        ));
+    }
+    let (dp, fp) = (pages(&d.reservations), pages(&f.reservations));
+    let only = |a: &Totals, other: &[(u64, u64, String)]| -> Vec<String> {
+        a.reservations
+            .iter()
+            .filter(|r| !other.iter().any(|o| o.0 == r.0 && o.1 == r.1))
+            .map(|(s, e, what)| format!("[mem {s:#x}-{:#x}] {what}", e - 1))
+            .collect()
+    };
+    let explained = (fp.len() as i64 - dp.len() as i64) * 4;
+    let diff = d.available_kib as i64 - f.available_kib as i64;
+    let what = format!(
+        "same RAM ({}K, memory size {:#x}); available {}K direct, {}K through the firmware: {} KiB {} through the firmware, \
+         the pages of the early reservations that differ (firmware boot only: {}; direct boot only: {})",
+        d.total_kib,
+        d.memory_size,
+        d.available_kib,
+        f.available_kib,
+        diff.abs(),
+        if diff >= 0 { "less" } else { "more" },
+        only(&f, &d.reservations).join(", "),
+        only(&d, &f.reservations).join(", "),
+    );
+    if diff != explained {
+        return Err(format!("{what}; but those reservations account for {explained} KiB, not {diff} KiB"));
+    }
+    Ok(what)
 }

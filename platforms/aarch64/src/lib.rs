@@ -20,6 +20,7 @@ compile_error!("platform-aarch64 builds only for AArch64 (target aarch64-unknown
 mod boot;
 pub mod cpu;
 pub mod exceptions;
+pub mod initrd;
 pub mod memory;
 pub mod mmio;
 pub mod paging;

@@ -95,6 +95,10 @@ impl mm_init::Platform for Aarch64 {
         if report.failures > 0 {
             log.line(format_args!("device tree: {} reservation(s) could not be made (see above)", report.failures));
         }
+        // Checked only once reserved (a refused initrd is disabled, as Linux does).
+        if let (Some(_), Some(r)) = (report.initrd, self.dt.chosen.as_ref().and_then(|c| c.initrd)) {
+            crate::initrd::check_at_boot(r, log)?;
+        }
         Ok(())
     }
 }
@@ -121,7 +125,8 @@ static MAPPER: spin::Mutex<IdentityMapper> = spin::Mutex::new(IdentityMapper);
 
 impl platform::Firmware for Aarch64 {
     fn exit(&self, code: platform::ExitCode) -> ! {
-        crate::cpu::exit(code)
+        let intact = code != platform::ExitCode::Success || crate::initrd::still_intact();
+        crate::cpu::exit(if intact { code } else { platform::ExitCode::Failure })
     }
 
     fn paging_init(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<mm_init::PagingInfo, PlatformError> {

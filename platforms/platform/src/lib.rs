@@ -15,6 +15,7 @@
 extern crate alloc;
 
 pub mod heap;
+pub mod initrd;
 pub mod logger;
 mod page_map;
 pub mod percpu;

@@ -27,6 +27,7 @@ pub mod apic;
 mod boot;
 pub mod cpu;
 pub mod delay;
+pub mod initrd;
 pub mod io;
 pub mod memory;
 pub mod multiboot;

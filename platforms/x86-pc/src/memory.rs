@@ -90,6 +90,10 @@ impl mm_init::Platform for X86Pc {
             let size = u64::from(m.end.saturating_sub(m.start));
             reserve_logged(mb, m.start.into(), size, "initrd (Multiboot module)", log)?;
         }
+        if let Some(m) = info.modules.first() {
+            let size = u64::from(m.end.saturating_sub(m.start));
+            crate::initrd::check_at_boot(mm_types::MemRange::new(m.start.into(), size), log)?;
+        }
         let (base_kb, ebda_seg) = bios_data_area();
         e820::reserve_firmware_areas(mb, base_kb, ebda_seg, log).map_err(|e| {
             log.line(format_args!("e820: {e}"));
@@ -133,7 +137,8 @@ static MAPPER: spin::Mutex<LinearMapper> = spin::Mutex::new(LinearMapper);
 
 impl platform::Firmware for X86Pc {
     fn exit(&self, code: platform::ExitCode) -> ! {
-        crate::io::exit(code)
+        let intact = code != platform::ExitCode::Success || crate::initrd::still_intact();
+        crate::io::exit(if intact { code } else { platform::ExitCode::Failure })
     }
 
     fn region_mapper(&mut self) -> &'static mut dyn RegionArrayMapper<'static> {
