@@ -40,14 +40,16 @@ fn per_element(dir: &Path) -> Result<f64> {
 /// Runs the benchmarks and renders the table (Markdown).
 pub fn run(root: &Path, write_readme: bool) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    eprintln!("bench: cargo bench -p page-alloc (criterion; about a minute after the build)");
-    let status = Command::new(&cargo)
-        .current_dir(root)
-        .args(["bench", "-p", "page-alloc", "--bench", "buddy"])
-        .status()
-        .context("running cargo bench")?;
-    if !status.success() {
-        bail!("cargo bench failed");
+    for (pkg, bench) in [("page-alloc", "buddy"), ("slab-alloc", "kmalloc")] {
+        eprintln!("bench: cargo bench -p {pkg} --bench {bench} (criterion; about a minute after the build)");
+        let status = Command::new(&cargo)
+            .current_dir(root)
+            .args(["bench", "-p", pkg, "--bench", bench])
+            .status()
+            .context("running cargo bench")?;
+        if !status.success() {
+            bail!("cargo bench -p {pkg} failed");
+        }
     }
     let crit = root.join("target/criterion");
     let mut table = String::new();
@@ -72,6 +74,16 @@ pub fn run(root: &Path, write_readme: bool) -> Result<()> {
     for (f, label) in PCP_IMPLS {
         let v = per_element(&crit.join("order0_pcp").join(f)).with_context(|| format!("results of order0_pcp/{f}"))?;
         table.push_str(&format!("| {label} | {v:.2} | {:.1}x |\n", v / floor));
+    }
+    table.push_str("\nkmalloc/kfree (`mm/slab`, non-debug caches, one CPU) against Rust heap allocators, ns per element:\n\n");
+    table.push_str("| workload | slab kmalloc | linked_list_allocator | talc | floor | kmalloc / floor |\n|---|---|---|---|---|---|\n");
+    for group in ["kmalloc_hot_16", "kmalloc_hot_64", "kmalloc_hot_256", "kmalloc_mixed"] {
+        let v: Vec<f64> = ["slab_kmalloc", "linked_list_allocator", "talc", "floor"]
+            .iter()
+            .map(|f| per_element(&crit.join(group).join(f)))
+            .collect::<Result<_>>()
+            .with_context(|| format!("results of {group}"))?;
+        table.push_str(&format!("| `{group}` | {:.2} | {:.2} | {:.2} | {:.2} | {:.1}x |\n", v[0], v[1], v[2], v[3], v[0] / v[3]));
     }
     println!("{table}");
     if write_readme {
