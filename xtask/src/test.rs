@@ -240,6 +240,10 @@ pub fn cases() -> Vec<BootCase> {
             HasAll(&["exception 14 (#PF page fault)", "error code 0x3, address 0xc01"]),
             Lacks("kernel text is writable"),
         ]),
+        fails("arm-oom", arm, "selftest=oom", vec![
+            // GlobalAlloc returns null; alloc's error handler panics naming the size.
+            HasAll(&["panicked at ", "memory allocation of 1073741824 bytes failed"]),
+        ]),
         fails("x86-slab-redzone", x86, "selftest=slab-redzone", vec![
             HasAll(&["kfree: kmalloc-32: object 0x", ": right redzone overwritten at offset 32"]),
             Lacks("the red-zone overwrite went unnoticed"),

@@ -358,6 +358,11 @@ fn fault_injection(selftest: Option<&str>) {
 /// the slab allocator's red-zone check (the report names the cache and address).
 #[allow(unsafe_code)]
 fn heap_fault_injection(selftest: Option<&str>) {
+    if selftest == Some("oom") {
+        defmt::info!("selftest: a 1 GiB Vec, which the heap cannot provide: alloc's error path must report the size");
+        let v = alloc::vec![0u8; 1 << 30];
+        defmt::error!("selftest=oom: a 1 GiB allocation succeeded ({=usize} bytes)", v.len());
+    }
     if selftest == Some("slab-redzone") {
         let b = alloc::boxed::Box::new([0u8; 32]);
         let p = alloc::boxed::Box::into_raw(b).cast::<u8>();
