@@ -60,7 +60,7 @@ pub fn run(root: &Path, write_readme: bool) -> Result<()> {
             IMPLS.iter().map(|i| per_element(&crit.join(group).join(i))).collect::<Result<_>>().with_context(|| format!("results of {group}"))?;
         let floor = v[2];
         table.push_str(&format!(
-            "| `{group}` | {unit} | {:.2} | {:.2} | {:.2} | {:.1}x | {:.1}x |\n",
+            "| `{group}` | {unit} | {:.2} | {:.2} | {:.2} | {:.2}x | {:.2}x |\n",
             v[0],
             v[1],
             v[2],
