@@ -97,7 +97,7 @@ impl mm_init::Platform for Aarch64 {
         }
         // Checked only once reserved (a refused initrd is disabled, as Linux does).
         if let (Some(_), Some(r)) = (report.initrd, self.dt.chosen.as_ref().and_then(|c| c.initrd)) {
-            crate::initrd::check_at_boot(r, log)?;
+            platform::initrd::check_at_boot(r, crate::initrd::bytes, log)?;
         }
         Ok(())
     }
@@ -125,7 +125,7 @@ static MAPPER: spin::Mutex<IdentityMapper> = spin::Mutex::new(IdentityMapper);
 
 impl platform::Firmware for Aarch64 {
     fn exit(&self, code: platform::ExitCode) -> ! {
-        let intact = code != platform::ExitCode::Success || crate::initrd::still_intact();
+        let intact = code != platform::ExitCode::Success || platform::initrd::still_intact(crate::initrd::bytes);
         crate::cpu::exit(if intact { code } else { platform::ExitCode::Failure })
     }
 

@@ -71,3 +71,54 @@ pub fn check(initrd: &[u8]) -> Verdict {
         Verdict::Mismatch { expected, found }
     }
 }
+
+/// Reads an initrd's bytes at a physical range, if the platform can reach it (each platform
+/// provides one: the only architecture-specific part of the check).
+pub type ReadBytes = fn(mm_types::MemRange) -> Option<&'static [u8]>;
+
+/// The initrd that passed its check at boot, to be checked again at the end.
+static CHECKED: spin::Once<mm_types::MemRange> = spin::Once::new();
+
+/// Checks the initrd at `r` (the exact range the loader reported) and logs
+/// `initrd: [mem …] N bytes, checksum ok`; a test initrd whose bytes do not match fails the
+/// boot.
+///
+/// # Errors
+/// [`mm_init::PlatformError::BadFirmwareData`] when the bytes do not match their header.
+pub fn check_at_boot(r: mm_types::MemRange, read: ReadBytes, log: &mut dyn mm_types::LineSink) -> Result<(), mm_init::PlatformError> {
+    let Some(b) = read(r).filter(|_| r.size > 0) else {
+        log.line(format_args!("initrd: {r} {} bytes, not readable here, not checked", r.size));
+        return Ok(());
+    };
+    let verdict = check(b);
+    log.line(format_args!("initrd: {r} {} bytes, {verdict}", r.size));
+    if !verdict.ok() {
+        return Err(mm_init::PlatformError::BadFirmwareData("the initrd's bytes are not the ones its header describes"));
+    }
+    if matches!(verdict, Verdict::ChecksumOk { .. }) {
+        CHECKED.call_once(|| r);
+    }
+    Ok(())
+}
+
+/// At the end of a successful boot: whether the initrd checked at boot (if any) is unchanged.
+pub fn still_intact(read: ReadBytes) -> bool {
+    let Some(&r) = CHECKED.get() else { return true };
+    let verdict = read(r).map_or(Verdict::Unchecked, check);
+    if matches!(verdict, Verdict::ChecksumOk { .. }) {
+        defmt::info!(
+            "initrd: [mem {=u64:#018x}-{=u64:#018x}] unchanged at the end of the boot, checksum ok: its pages stayed reserved",
+            r.base,
+            r.end() - 1
+        );
+        true
+    } else {
+        defmt::error!(
+            "initrd: [mem {=u64:#018x}-{=u64:#018x}] changed during the boot ({}): its pages were handed out",
+            r.base,
+            r.end() - 1,
+            defmt::Display2Format(&verdict)
+        );
+        false
+    }
+}

@@ -1,60 +1,17 @@
-//! The initrd (the first Multiboot module (GRUB `module`, QEMU `-initrd`)): its bytes checked where the loader put them, right after memblock
-//! reserved them, and again when the boot ends (`platform::initrd` has the format). The
-//! second check fails a boot whose initrd pages were handed out and overwritten.
+//! The initrd: where the loader put it (the first Multiboot module (GRUB `module`, QEMU `-initrd`)), for
+//! `platform::initrd`, which checks its bytes right after memblock reserved them and again when
+//! the boot ends (a changed initrd means its pages were handed out). This module only reads the
+//! bytes, the one architecture-specific part.
 #![allow(unsafe_code)]
 
-use mm_init::PlatformError;
-use mm_types::{LineSink, MemRange};
-use platform::initrd::{check, Verdict};
+use mm_types::MemRange;
 
-/// The initrd that passed its check at boot, to be checked again at the end.
-static CHECKED: spin::Once<MemRange> = spin::Once::new();
-
-/// The initrd's bytes, read through the linear map (the boot page directory before `paging_init`, the final one after: the loader puts modules in low RAM, which both map).
-fn bytes(r: MemRange) -> Option<&'static [u8]> {
+/// The initrd's bytes, read through the linear map (the boot page directory before
+/// `paging_init`, the final one after: the loader puts modules in low RAM, which both map).
+pub fn bytes(r: MemRange) -> Option<&'static [u8]> {
     let virt = crate::paging::phys_range_to_virt(r.base, r.size)?;
-    // SAFETY: `virt` maps `[r.base, r.base + r.size)` (checked by `phys_range_to_virt`); the range is RAM the loader filled and memblock keeps reserved, and
-    // nothing writes it, so it may be read for the life of the firmware.
+    // SAFETY: `virt` maps `[r.base, r.base + r.size)` (checked by `phys_range_to_virt`); the
+    // range is RAM the loader filled and memblock keeps reserved, and nothing writes it, so it
+    // may be read for the life of the firmware.
     Some(unsafe { core::slice::from_raw_parts(virt as *const u8, r.size as usize) })
-}
-
-/// Checks the initrd at `r` (the exact range the loader reported) and logs
-/// `initrd: [mem …] N bytes, checksum ok`; a test initrd whose bytes do not match fails the
-/// boot.
-pub fn check_at_boot(r: MemRange, log: &mut dyn LineSink) -> Result<(), PlatformError> {
-    let Some(b) = bytes(r).filter(|_| r.size > 0) else {
-        log.line(format_args!("initrd: {r} {} bytes, not readable here, not checked", r.size));
-        return Ok(());
-    };
-    let verdict = check(b);
-    log.line(format_args!("initrd: {r} {} bytes, {verdict}", r.size));
-    if !verdict.ok() {
-        return Err(PlatformError::BadFirmwareData("the initrd's bytes are not the ones its header describes"));
-    }
-    if matches!(verdict, Verdict::ChecksumOk { .. }) {
-        CHECKED.call_once(|| r);
-    }
-    Ok(())
-}
-
-/// At the end of a successful boot: whether the initrd checked at boot (if any) is unchanged.
-pub fn still_intact() -> bool {
-    let Some(&r) = CHECKED.get() else { return true };
-    let verdict = bytes(r).map_or(Verdict::Unchecked, check);
-    if matches!(verdict, Verdict::ChecksumOk { .. }) {
-        defmt::info!(
-            "initrd: [mem {=u64:#018x}-{=u64:#018x}] unchanged at the end of the boot, checksum ok: its pages stayed reserved",
-            r.base,
-            r.end() - 1
-        );
-        true
-    } else {
-        defmt::error!(
-            "initrd: [mem {=u64:#018x}-{=u64:#018x}] changed during the boot ({}): its pages were handed out",
-            r.base,
-            r.end() - 1,
-            defmt::Display2Format(&verdict)
-        );
-        false
-    }
 }

@@ -92,7 +92,7 @@ impl mm_init::Platform for X86Pc {
         }
         if let Some(m) = info.modules.first() {
             let size = u64::from(m.end.saturating_sub(m.start));
-            crate::initrd::check_at_boot(mm_types::MemRange::new(m.start.into(), size), log)?;
+            platform::initrd::check_at_boot(mm_types::MemRange::new(m.start.into(), size), crate::initrd::bytes, log)?;
         }
         let (base_kb, ebda_seg) = bios_data_area();
         e820::reserve_firmware_areas(mb, base_kb, ebda_seg, log).map_err(|e| {
@@ -137,7 +137,7 @@ static MAPPER: spin::Mutex<LinearMapper> = spin::Mutex::new(LinearMapper);
 
 impl platform::Firmware for X86Pc {
     fn exit(&self, code: platform::ExitCode) -> ! {
-        let intact = code != platform::ExitCode::Success || crate::initrd::still_intact();
+        let intact = code != platform::ExitCode::Success || platform::initrd::still_intact(crate::initrd::bytes);
         crate::io::exit(if intact { code } else { platform::ExitCode::Failure })
     }
 
