@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use defmt_decoder::{DecodeError, Location, Table};
 
-use crate::board::{Board, ImageKind, Verdict};
+use crate::board::{Board, Verdict};
 use crate::firmware::{Firmware, FirmwareImage, UBOOT_BIN};
 use crate::image::Built;
 
@@ -111,7 +111,6 @@ pub fn command(board: &Board, built: &Built, opts: &RunOpts) -> Result<Command> 
     cmd.args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"])
         .args(["-accel", "tcg"])
         .args(&q.args);
-    debug_assert!(matches!(board.image, ImageKind::MultibootElf | ImageKind::Arm64Image));
     cmd.args(&opts.extra_args);
     Ok(cmd)
 }

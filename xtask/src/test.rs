@@ -33,7 +33,15 @@ pub enum Check {
     Count(&'static str, usize),
     /// Some line contains all of these, in this order.
     HasAll(&'static [&'static str]),
+    /// Every one of these checks holds.
+    All(&'static [Check]),
 }
+
+/// An initrd whose bytes the firmware checked at boot and again at the end.
+const INITRD_OK: Check = Check::All(&[
+    Check::HasAll(&["initrd: [mem ", "] 300016 bytes, checksum ok"]),
+    Check::HasAll(&["initrd: [mem ", "] unchanged at the end of the boot, checksum ok: its pages stayed reserved"]),
+]);
 
 impl Check {
     fn holds(&self, lines: &[String]) -> Result<(), String> {
@@ -57,6 +65,7 @@ impl Check {
                 });
                 if ok { Ok(()) } else { Err(format!("no line contains {parts:?} in order")) }
             }
+            Self::All(checks) => checks.iter().try_for_each(|c| c.holds(lines)),
             _ => Ok(()),
         }
     }
@@ -380,8 +389,7 @@ pub fn cases() -> Vec<BootCase> {
             initrd: Initrd::Good,
             ..ok("x86-initrd-smp2", x86, "128M", 2, "", vec![
                 HasAll(&["early reserve: [mem ", "] initrd (Multiboot module)"]),
-                HasAll(&["initrd: [mem ", "] 300016 bytes, checksum ok"]),
-                HasAll(&["initrd: [mem ", "] unchanged at the end of the boot, checksum ok: its pages stayed reserved"]),
+                INITRD_OK,
                 Has("smp: Brought up 1 node, 2 CPUs"),
             ])
         },
@@ -392,8 +400,7 @@ pub fn cases() -> Vec<BootCase> {
                 // The command line from grub.cfg arrives.
                 Has("memblock_add: [0x0000000000001000-0x000000000009fbff]"),
                 HasAll(&["early reserve: [mem ", "] initrd (Multiboot module)"]),
-                HasAll(&["initrd: [mem ", "] 300016 bytes, checksum ok"]),
-                HasAll(&["initrd: [mem ", "] unchanged at the end of the boot, checksum ok: its pages stayed reserved"]),
+                INITRD_OK,
                 Has("smp: Brought up 1 node, 2 CPUs"),
             ])
         },
@@ -417,8 +424,7 @@ pub fn cases() -> Vec<BootCase> {
             initrd: Initrd::Good,
             ..ok("arm-initrd-smp2", arm, "256M", 2, "", vec![
                 HasAll(&["OF: fdt: reserved [mem ", "] initrd"]),
-                HasAll(&["initrd: [mem ", "] 300016 bytes, checksum ok"]),
-                HasAll(&["initrd: [mem ", "] unchanged at the end of the boot, checksum ok: its pages stayed reserved"]),
+                INITRD_OK,
                 Has("smp: Brought up 1 node, 2 CPUs"),
             ])
         },
@@ -431,8 +437,7 @@ pub fn cases() -> Vec<BootCase> {
                 HasAll(&["OF: fdt: reserved [mem ", "] initrd"]),
                 // U-Boot's fdt_initrd also adds a /memreserve/ for the initrd.
                 HasAll(&["OF: fdt: reserved [mem ", "] /memreserve/"]),
-                HasAll(&["initrd: [mem ", "] 300016 bytes, checksum ok"]),
-                HasAll(&["initrd: [mem ", "] unchanged at the end of the boot, checksum ok: its pages stayed reserved"]),
+                INITRD_OK,
                 Has("smp: Brought up 1 node, 2 CPUs"),
             ])
         },

@@ -74,7 +74,7 @@ pub fn mem_init<'a>(
     };
     let limit = paging.max_low_pfn << PAGE_SHIFT;
     let mut maps: [Option<MemMap<'a>>; MAX_NODES] = [const { None }; MAX_NODES];
-    let (mut map_pages_total, mut map_bytes_total, mut first_pfn, mut last_pfn) = (0u64, 0u64, u64::MAX, 0u64);
+    let (mut map_pages_total, mut map_bytes_total, mut first_pfn) = (0u64, 0u64, u64::MAX);
     for nid in 0..MAX_NODES as i32 {
         let Some((start_pfn, end_pfn)) = node_map_pfn_range(&mb, nid) else { continue };
         let end_pfn = end_pfn.min(paging.max_pfn);
@@ -97,7 +97,6 @@ pub fn mem_init<'a>(
         map_pages_total += count;
         map_bytes_total += bytes;
         first_pfn = first_pfn.min(start_pfn);
-        last_pfn = last_pfn.max(end_pfn);
     }
     if map_pages_total == 0 {
         return Err(fail(log, "no RAM for a page map"));
@@ -157,7 +156,6 @@ pub fn mem_init<'a>(
         present_pages: present,
         reserved_pages: reserved,
     };
-    let _ = last_pfn;
     Ok((nodes, report))
 }
 
