@@ -1,6 +1,5 @@
-//! Links the image with the platform's layout and defmt's table section.
+//! The board is its board.toml: checked, turned into `BOARD` and the link address, linked with
+//! the platform's script (board_desc::build_script).
 fn main() {
-    println!("cargo:rustc-link-arg-bins=-Taarch64.ld");
-    println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
-    println!("cargo:rerun-if-changed=build.rs");
+    board_desc::build_script();
 }

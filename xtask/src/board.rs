@@ -1,53 +1,12 @@
-//! Board descriptions: `boards/<name>/board.toml`, read and checked before anything is built.
+//! Board descriptions: `boards/<name>/board.toml`, read and checked before anything is built
+//! (the schema and its checks are the `board-desc` crate, which the boards' build scripts use
+//! too), and what xtask adds: the cargo target, and what an exit status means.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{bail, Context, Result};
-use serde::Deserialize;
+use anyhow::{Context, Result};
 
-/// How the image is handed to QEMU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ImageKind {
-    /// The ELF itself, through QEMU's Multiboot v1 loader (`-kernel`).
-    MultibootElf,
-    /// A raw arm64 Image with the 64-byte Linux header made from the ELF, so QEMU passes the
-    /// device-tree address in x0.
-    Arm64Image,
-}
-
-/// How the firmware tells QEMU (and so the host) that it is done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ExitDevice {
-    /// x86 `isa-debug-exit`: status `(value << 1) | 1`; the firmware writes 0x10 or 0x11.
-    IsaDebugExit,
-    /// ARM semihosting `SYS_EXIT_EXTENDED`: the firmware's code is the status (0 or 3).
-    Semihosting,
-}
-
-impl ExitDevice {
-    /// Maps QEMU's exit status onto the firmware's verdict.
-    pub fn verdict(self, status: i32) -> Verdict {
-        match (self, status) {
-            (Self::IsaDebugExit, 33) | (Self::Semihosting, 0) => Verdict::Success,
-            (Self::IsaDebugExit, 35) | (Self::Semihosting, 3) => Verdict::FirmwareFailure,
-            (Self::Semihosting, 4) => Verdict::Other(
-                "the firmware was loaded at an address other than its link address (exit status 4)".into(),
-            ),
-            (Self::Semihosting, 5) => Verdict::Other("the firmware was entered at EL3, which it does not support (exit status 5)".into()),
-            (Self::Semihosting, 6) => Verdict::Other(
-                "no usable device tree or no PL011 console in it, so the firmware could not log (exit status 6)".into(),
-            ),
-            (Self::IsaDebugExit, 0) => Verdict::Other(
-                "QEMU exited with status 0: the CPU reset (triple fault?) before the firmware ended the run".into(),
-            ),
-            (_, s) => Verdict::Other(format!(
-                "QEMU exited with status {s}, which the firmware never sends (QEMU error? see its stderr)"
-            )),
-        }
-    }
-}
+pub use board_desc::{Board, ExitDevice, ImageKind};
 
 /// What an exit status means.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,36 +16,36 @@ pub enum Verdict {
     Other(String),
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Qemu {
-    pub binary: String,
-    pub machine: String,
-    pub cpu: Option<String>,
-    pub default_mem: String,
-    pub exit: ExitDevice,
-    #[serde(default)]
-    pub args: Vec<String>,
+/// Maps QEMU's exit status onto the firmware's verdict.
+pub fn verdict(exit: ExitDevice, status: i32) -> Verdict {
+    match (exit, status) {
+        (ExitDevice::IsaDebugExit, 33) | (ExitDevice::Semihosting, 0) => Verdict::Success,
+        (ExitDevice::IsaDebugExit, 35) | (ExitDevice::Semihosting, 3) => Verdict::FirmwareFailure,
+        (ExitDevice::Semihosting, 4) => {
+            Verdict::Other("the firmware was loaded at an address other than its link address (exit status 4)".into())
+        }
+        (ExitDevice::Semihosting, 5) => {
+            Verdict::Other("the firmware was entered at EL3, which it does not support (exit status 5)".into())
+        }
+        (ExitDevice::Semihosting, 6) => Verdict::Other(
+            "no usable device tree or no console the board description names in it, so the firmware could not log (exit status 6)".into(),
+        ),
+        (ExitDevice::IsaDebugExit, 0) => Verdict::Other(
+            "QEMU exited with status 0: the CPU reset (triple fault?) before the firmware ended the run".into(),
+        ),
+        (_, s) => Verdict::Other(format!("QEMU exited with status {s}, which the firmware never sends (QEMU error? see its stderr)")),
+    }
 }
 
-/// One `boards/<name>/board.toml`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Board {
-    pub name: String,
-    pub description: String,
-    pub platform: String,
-    pub target: String,
-    pub image: ImageKind,
-    pub qemu: Qemu,
-    /// The board's folder (set after loading).
-    #[serde(skip)]
-    pub dir: PathBuf,
+/// What xtask needs from a board beyond the description.
+pub trait BoardExt {
+    fn target_arg(&self, root: &Path) -> String;
+    fn target_name(&self) -> String;
 }
 
-impl Board {
+impl BoardExt for Board {
     /// The `--target` argument: a JSON path made absolute, or a built-in name.
-    pub fn target_arg(&self, root: &Path) -> String {
+    fn target_arg(&self, root: &Path) -> String {
         if self.target.ends_with(".json") {
             root.join(&self.target).display().to_string()
         } else {
@@ -95,28 +54,38 @@ impl Board {
     }
 
     /// The target's name as cargo uses it for the output folder.
-    pub fn target_name(&self) -> String {
+    fn target_name(&self) -> String {
         Path::new(&self.target)
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| self.target.clone())
     }
+}
 
-    fn check(&self, file: &Path, root: &Path) -> Result<()> {
-        let folder = self.dir.file_name().map(|s| s.to_string_lossy().into_owned());
-        if folder.as_deref() != Some(self.name.as_str()) {
-            bail!("{}: key `name` is {:?} but the folder is {:?}", file.display(), self.name, folder.unwrap_or_default());
-        }
-        if !root.join("platforms").join(&self.platform).join("Cargo.toml").is_file() {
-            bail!("{}: key `platform`: no crate platforms/{}/", file.display(), self.platform);
-        }
-        if self.target.ends_with(".json") && !root.join(&self.target).is_file() {
-            bail!("{}: key `target`: {} does not exist", file.display(), self.target);
-        }
-        crate::size::parse_size(&self.qemu.default_mem)
-            .with_context(|| format!("{}: key `qemu.default-mem`", file.display()))?;
-        Ok(())
+/// Refuses a memory size or CPU count the board's QEMU machine cannot take (raspi3b: exactly
+/// 1 GiB and 4 CPUs), before QEMU says it less clearly.
+pub fn check_machine_limits(board: &Board, mem_bytes: u64, cpus: u32) -> Result<()> {
+    let q = &board.qemu;
+    if q.mem_fixed && mem_bytes != board.default_mem_bytes() {
+        anyhow::bail!(
+            "board {}: QEMU's {} machine has exactly {} of RAM ({}: qemu.mem-fixed); {} MiB was asked for",
+            board.name,
+            q.machine,
+            q.default_mem,
+            board.file().display(),
+            mem_bytes >> 20
+        );
     }
+    if q.cpus_fixed && cpus != q.default_cpus {
+        anyhow::bail!(
+            "board {}: QEMU's {} machine has exactly {} CPUs ({}: qemu.cpus-fixed); {cpus} were asked for",
+            board.name,
+            q.machine,
+            q.default_cpus,
+            board.file().display()
+        );
+    }
+    Ok(())
 }
 
 /// Every board under `boards/`, sorted by name, each checked.
@@ -128,23 +97,29 @@ pub fn load_all(root: &Path) -> Result<Vec<Board>> {
         if !file.is_file() {
             continue;
         }
-        let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-        let mut board: Board =
-            toml::from_str(&text).with_context(|| format!("{} is not a valid board description", file.display()))?;
-        board.dir = dir;
-        board.check(&file, root)?;
+        let board = board_desc::load(&dir)?;
+        board.validate_in_repo(root)?;
         boards.push(board);
     }
     boards.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(boards)
 }
 
-/// The board called `name`, or an error listing the known ones.
+/// The board called `name`, read and checked; an error lists the known ones. Only this board's
+/// description is checked, so one broken board does not stop work on the others.
 pub fn find(root: &Path, name: &str) -> Result<Board> {
-    let boards = load_all(root)?;
-    let names: Vec<_> = boards.iter().map(|b| b.name.clone()).collect();
-    boards
-        .into_iter()
-        .find(|b| b.name == name)
-        .with_context(|| format!("unknown board {name:?}; known boards: {}", names.join(", ")))
+    let dir = root.join("boards").join(name);
+    if !dir.join("board.toml").is_file() {
+        let mut names: Vec<String> = std::fs::read_dir(root.join("boards"))
+            .context("reading boards/")?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|d| d.join("board.toml").is_file())
+            .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        names.sort();
+        anyhow::bail!("unknown board {name:?}; known boards: {}", names.join(", "));
+    }
+    let board = board_desc::load(&dir)?;
+    board.validate_in_repo(root)?;
+    Ok(board)
 }

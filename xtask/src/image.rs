@@ -7,7 +7,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use object::{Object, ObjectSegment};
 
-use crate::board::{Board, ImageKind};
+use crate::board::{Board, BoardExt, ImageKind};
 
 /// What a build produced.
 #[derive(Debug, Clone)]
@@ -51,7 +51,9 @@ pub fn build(root: &Path, board: &Board, opts: &BuildOpts) -> Result<Built> {
         bail!("building board {} failed", board.name);
     }
     let profile = if opts.release { "release" } else { "debug" };
-    let elf = root.join("target").join(board.target_name()).join(profile).join(&board.name);
+    // Where cargo put it: CARGO_TARGET_DIR when set (relative to the root, as cargo reads it).
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
+    let elf = target_dir.join(board.target_name()).join(profile).join(&board.name);
     if !elf.is_file() {
         bail!("cargo reported success but {} is missing", elf.display());
     }

@@ -95,9 +95,9 @@ enum Cmd {
         /// RAM size (e.g. 128M, 3G); the board's default if omitted.
         #[arg(long)]
         mem: Option<String>,
-        /// Number of CPUs.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
-        smp: u32,
+        /// Number of CPUs; the board's `qemu.default-cpus` if omitted.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+        smp: Option<u32>,
         #[arg(long)]
         release: bool,
         /// Boot command line (e.g. "mem=64M memblock=debug").
@@ -232,6 +232,8 @@ fn real_main() -> Result<()> {
             let mem_bytes = size::parse_size(mem.as_deref().unwrap_or(&b.qemu.default_mem))
                 .context("--mem")?;
             size::qemu_mem_arg(mem_bytes).context("--mem")?;
+            let smp = smp.unwrap_or(b.qemu.default_cpus);
+            board::check_machine_limits(&b, mem_bytes, smp)?;
             setup::ensure_qemu(&[b.qemu.binary.as_str()])?;
             let built = image::build(&root, &b, &image::BuildOpts { release, log_level: log_level.as_str().into() })?;
             if let Some(i) = &initrd {

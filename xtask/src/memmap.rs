@@ -172,7 +172,7 @@ fn run(platform: &mut dyn Platform, format: Format, simulate: Option<Arch>, dist
     };
     let mut lines = Lines::default();
     fn quiet(_: std::fmt::Arguments<'_>) {}
-    let mb = match mm_init::setup_memblock(platform, storage, None, quiet, &mut lines) {
+    let mb = match mm_init::setup_memblock(platform, storage, &mm_init::BoardMemory::default(), quiet, &mut lines) {
         Ok(mb) => mb,
         Err(e) => bail!("{e}\n{}", lines.0.join("\n")),
     };

@@ -92,6 +92,11 @@ pub fn command(board: &Board, built: &Built, opts: &RunOpts) -> Result<Command> 
             if let Some(i) = &opts.initrd {
                 cmd.arg("-initrd").arg(i);
             }
+            // Machines without a device tree of their own (raspi3b) get the board's; QEMU
+            // writes /memory, /chosen bootargs and the initrd into it.
+            if let Some(dtb) = board.dtb_path() {
+                cmd.arg("-dtb").arg(dtb);
+            }
         }
         // The command line and initrd are in the image (grub.cfg, boot.scr).
         Some(fw) => match fw.firmware {
@@ -256,7 +261,7 @@ pub fn run(board: &Board, built: &Built, opts: &RunOpts) -> Result<Outcome> {
     }
     let _ = reader.join();
     let stderr = err_reader.join().unwrap_or_default();
-    let verdict = status.map(|s| board.qemu.exit.verdict(s.code().unwrap_or(-1)));
+    let verdict = status.map(|s| crate::board::verdict(board.qemu.exit, s.code().unwrap_or(-1)));
     Ok(Outcome { lines, verdict, stderr, malformed_frames: malformed, loader_text: loader.into_string() })
 }
 

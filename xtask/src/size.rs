@@ -2,23 +2,10 @@
 
 use anyhow::{bail, Result};
 
-/// Parses a size with an optional K/M/G/T suffix (binary units) into bytes.
+/// Parses a size with an optional K/M/G/T suffix (binary units) into bytes (the board
+/// descriptions' parser, so both spell sizes alike).
 pub fn parse_size(s: &str) -> Result<u64> {
-    let t = s.trim();
-    let (digits, shift) = match t.char_indices().last() {
-        Some((i, 'K' | 'k')) => (&t[..i], 10),
-        Some((i, 'M' | 'm')) => (&t[..i], 20),
-        Some((i, 'G' | 'g')) => (&t[..i], 30),
-        Some((i, 'T' | 't')) => (&t[..i], 40),
-        _ => (t, 0),
-    };
-    let Ok(n) = digits.parse::<u64>() else {
-        bail!("bad size {s:?}: expected a whole number with an optional K, M, G or T suffix (e.g. 128M)");
-    };
-    match n.checked_mul(1 << shift) {
-        Some(0) | None => bail!("bad size {s:?}: must be above zero and below 16 EiB"),
-        Some(v) => Ok(v),
-    }
+    board_desc::parse_size(s).map_err(anyhow::Error::msg)
 }
 
 /// QEMU's `-m` spelling of a byte count (whole MiB).

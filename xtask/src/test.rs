@@ -487,8 +487,10 @@ fn run_case(root: &Path, board: &Board, built: &Built, case: &BootCase, initrds:
     } else {
         None
     };
+    let mem_bytes = crate::size::parse_size(case.mem)?;
+    board::check_machine_limits(board, mem_bytes, case.smp)?;
     let opts = RunOpts {
-        mem_bytes: crate::size::parse_size(case.mem)?,
+        mem_bytes,
         smp: case.smp,
         cmdline: case.cmdline.into(),
         extra_args: case

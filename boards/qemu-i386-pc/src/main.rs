@@ -1,17 +1,13 @@
-//! QEMU i386 PC: the board's wiring. Everything the board knows is data below; the platform and
-//! the generic boot path do the work.
+//! QEMU i386 PC: the board's wiring. What the board is lives in board.toml; build.rs turns it
+//! into `BOARD`.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
 
-use platform_x86_pc::{BoardConfig, X86Pc};
-
-/// COM1 is the console on the PC.
-static BOARD: BoardConfig = BoardConfig { name: "qemu-i386-pc", console_port: 0x3f8 };
+include!(concat!(env!("OUT_DIR"), "/board.rs"));
 
 platform_x86_pc::entry!(BOARD, main);
 
-fn main(pc: &mut X86Pc) -> ! {
-    // QEMU's PC needs nothing beyond what the platform reserves.
+fn main(pc: &mut platform_x86_pc::X86Pc) -> ! {
     platform::start_kernel(pc, None)
 }

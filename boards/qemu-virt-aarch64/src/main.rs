@@ -1,16 +1,13 @@
-//! QEMU AArch64 virt: the board's wiring. RAM, console and reserved areas come from the device
-//! tree; the platform and the generic boot path do the work.
+//! QEMU AArch64 virt: the board's wiring. What the board is lives in board.toml (RAM, console and
+//! reserved areas also come from the device tree); build.rs turns it into `BOARD`.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
 
-use platform_aarch64::{Aarch64, BoardConfig};
-
-static BOARD: BoardConfig = BoardConfig { name: "qemu-virt-aarch64" };
+include!(concat!(env!("OUT_DIR"), "/board.rs"));
 
 platform_aarch64::entry!(BOARD, main);
 
-fn main(m: &mut Aarch64) -> ! {
-    // QEMU's virt machine needs nothing beyond what the device tree and platform reserve.
+fn main(m: &mut platform_aarch64::Aarch64) -> ! {
     platform::start_kernel(m, None)
 }

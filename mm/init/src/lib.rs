@@ -30,7 +30,7 @@ pub mod zones;
 use core::fmt;
 
 use memblock::{Memblock, Region, RegionArrayMapper};
-use mm_types::{LineSink, MemRange};
+use mm_types::{LineSink, MemRange, PAGE_SIZE};
 
 pub use cmdline::{Cmdline, CmdlineError};
 
@@ -158,8 +158,77 @@ pub fn reserve_logged(
     Ok(())
 }
 
-/// A board's own reservations, run after the platform's.
+/// A board's own reservations in code, run after the platform's and the board's data ones.
 pub type BoardReserve = fn(&mut Memblock<'_>, &mut dyn LineSink) -> Result<(), &'static str>;
+
+/// One `[[reserve]]` entry of a board description.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BoardReservation {
+    pub base: u64,
+    pub size: u64,
+    /// Who owns the range (printed, and drawn on the memory map).
+    pub name: &'static str,
+}
+
+/// What the board description says about memory.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BoardMemory<'b> {
+    /// RAM banks `(base, size)` the board has at its default memory size; empty: not said.
+    pub ram: &'b [(u64, u64)],
+    /// Ranges to reserve, checked against what discovery found.
+    pub reserve: &'b [BoardReservation],
+    /// Code for what data cannot say.
+    pub hook: Option<BoardReserve>,
+}
+
+/// Makes the board's reservations (step 5): each must be page-aligned and must not overlap a
+/// reservation already made (the kernel, the device tree, …): that would mean two owners for one
+/// page. One outside discovered RAM is still recorded (as Linux's `memblock_reserve` does) but
+/// reported.
+fn board_reservations(mb: &mut Memblock<'_>, board: &BoardMemory<'_>, log: &mut dyn LineSink) -> Result<(), &'static str> {
+    for r in board.reserve {
+        let range = MemRange::new(r.base, r.size);
+        if r.size == 0 || r.base % PAGE_SIZE != 0 || r.size % PAGE_SIZE != 0 || r.base.checked_add(r.size).is_none() {
+            log.line(format_args!("board reserve {:?}: {range} is empty, not page-aligned or wraps", r.name));
+            return Err("a board reservation is malformed (board.toml [[reserve]])");
+        }
+        let end = r.base + r.size;
+        if let Some(o) = mb.reserved().iter().find(|o| o.base < end && r.base < o.base + o.size) {
+            log.line(format_args!(
+                "board reserve {:?}: {range} overlaps the reservation {} made before it",
+                r.name,
+                MemRange::new(o.base, o.size)
+            ));
+            return Err("a board reservation overlaps an earlier one (board.toml [[reserve]])");
+        }
+        let inside = mb.memory().iter().any(|m| m.base <= r.base && end <= m.base + m.size);
+        mb.reserve(r.base, r.size).map_err(|_| "memblock could not record a board reservation")?;
+        log.line(format_args!(
+            "early reserve: {range} board: {}{}",
+            r.name,
+            if inside { "" } else { " (not inside discovered RAM)" }
+        ));
+    }
+    if !board.ram.is_empty() {
+        let found = mb.memory();
+        let same = found.len() == board.ram.len()
+            && found.iter().zip(board.ram).all(|(m, &(b, s))| m.base == b && m.size == s);
+        if !same {
+            for &(b, s) in board.ram {
+                log.line(format_args!("board: expected RAM {} (board.toml [memory] banks)", MemRange::new(b, s)));
+            }
+            log.line(format_args!(
+                "board: discovered RAM differs from the board description ({} region(s), {} KiB): discovery is used",
+                found.len(),
+                mb.phys_mem_size() >> 10
+            ));
+        }
+    }
+    if let Some(hook) = board.hook {
+        hook(mb, log)?;
+    }
+    Ok(())
+}
 
 /// Where memblock's arrays live and how they grow.
 pub struct MemblockStorage<'a> {
@@ -188,7 +257,7 @@ impl fmt::Debug for MemblockStorage<'_> {
 pub fn setup_memblock<'a>(
     platform: &mut dyn Platform,
     storage: MemblockStorage<'a>,
-    board_reserve: Option<BoardReserve>,
+    board: &BoardMemory<'_>,
     debug_log: fn(fmt::Arguments<'_>),
     log: &mut dyn LineSink,
 ) -> Result<Memblock<'a>, BootError> {
@@ -226,8 +295,8 @@ pub fn setup_memblock<'a>(
         log.line(format_args!("early reservations: {e}"));
         BootError::Reservation(e)
     })?;
-    if let Some(hook) = board_reserve {
-        hook(&mut mb, log).map_err(|why| {
+    {
+        board_reservations(&mut mb, board, log).map_err(|why| {
             log.line(format_args!("board reservations: {why}"));
             BootError::Board(why)
         })?;
@@ -317,7 +386,7 @@ mod tests {
     fn the_path_adds_reserves_and_dumps() {
         let mut log = Lines::default();
         let mut pc = FakePc { cmdline: "", fail_discovery: false };
-        let mb = setup_memblock(&mut pc, storage(), None, ignore, &mut log).unwrap();
+        let mb = setup_memblock(&mut pc, storage(), &BoardMemory::default(), ignore, &mut log).unwrap();
         assert_eq!(mb.phys_mem_size(), 0x9e000 + 0x7ee_0000);
         assert_eq!(mb.reserved_size(), 0x4_0000);
         assert!(log.0.iter().any(|l| l == "MEMBLOCK configuration:"));
@@ -332,16 +401,58 @@ mod tests {
         }
         let mut log = Lines::default();
         let mut pc = FakePc { cmdline: "", fail_discovery: false };
-        let mb = setup_memblock(&mut pc, storage(), Some(board), ignore, &mut log).unwrap();
+        let data = [BoardReservation { base: 0x300_0000, size: 0x2000, name: "frame buffer" }];
+        let board_mem = BoardMemory { ram: &[], reserve: &data, hook: Some(board) };
+        let mb = setup_memblock(&mut pc, storage(), &board_mem, ignore, &mut log).unwrap();
         assert!(mb.is_region_reserved(0x200_0000, 0x1000));
-        assert_eq!(mb.reserved_size(), 0x4_1000);
+        assert!(mb.is_region_reserved(0x300_0000, 0x2000));
+        assert_eq!(mb.reserved_size(), 0x4_3000);
+        assert!(log.0.iter().any(|l| l.contains("board: frame buffer") && !l.contains("not inside")), "{:?}", log.0);
+    }
+
+    #[test]
+    fn board_reservations_are_checked() {
+        let run = |r: BoardReservation| {
+            let mut log = Lines::default();
+            let mut pc = FakePc { cmdline: "", fail_discovery: false };
+            let data = [r];
+            let board_mem = BoardMemory { ram: &[], reserve: &data, hook: None };
+            (setup_memblock(&mut pc, storage(), &board_mem, ignore, &mut log).map(|mb| mb.reserved_size()), log.0)
+        };
+        // Overlapping the platform's kernel reservation: two owners for one page.
+        let (r, log) = run(BoardReservation { base: 0x13_f000, size: 0x2000, name: "fw" });
+        assert!(matches!(r, Err(BootError::Board(_))), "{r:?}");
+        assert!(log.iter().any(|l| l.contains("\"fw\"") && l.contains("overlaps")), "{log:?}");
+        // Not page-aligned.
+        let (r, log) = run(BoardReservation { base: 0x200_0800, size: 0x1000, name: "odd" });
+        assert!(matches!(r, Err(BootError::Board(_))), "{r:?}");
+        assert!(log.iter().any(|l| l.contains("not page-aligned")), "{log:?}");
+        // Outside RAM (the hole at 0x9f000): recorded, and said.
+        let (r, log) = run(BoardReservation { base: 0xa_0000, size: 0x1000, name: "vga" });
+        assert_eq!(r, Ok(0x4_1000));
+        assert!(log.iter().any(|l| l.contains("vga (not inside discovered RAM)")), "{log:?}");
+    }
+
+    #[test]
+    fn expected_ram_is_compared_with_discovery() {
+        let run = |ram: &[(u64, u64)]| {
+            let mut log = Lines::default();
+            let mut pc = FakePc { cmdline: "", fail_discovery: false };
+            let board_mem = BoardMemory { ram, reserve: &[], hook: None };
+            setup_memblock(&mut pc, storage(), &board_mem, ignore, &mut log).unwrap();
+            log.0
+        };
+        let same = run(&[(0x1000, 0x9e000), (0x10_0000, 0x7ee_0000)]);
+        assert!(!same.iter().any(|l| l.contains("board:")), "{same:?}");
+        let differs = run(&[(0x1000, 0x9e000), (0x10_0000, 0x3ee_0000)]);
+        assert!(differs.iter().any(|l| l.contains("discovered RAM differs")), "{differs:?}");
     }
 
     #[test]
     fn mem_limit_goes_through_the_platform() {
         let mut log = Lines::default();
         let mut pc = FakePc { cmdline: "mem=64M", fail_discovery: false };
-        let mb = setup_memblock(&mut pc, storage(), None, ignore, &mut log).unwrap();
+        let mb = setup_memblock(&mut pc, storage(), &BoardMemory::default(), ignore, &mut log).unwrap();
         assert_eq!(mb.end_of_dram(), 64 << 20);
         assert_eq!(mb.phys_mem_size(), 0x9e000 + (64 << 20) - 0x10_0000);
     }
@@ -363,7 +474,7 @@ mod tests {
             }
         }
         let mut log = Lines::default();
-        let mb = setup_memblock(&mut Arm, storage(), None, ignore, &mut log).unwrap();
+        let mb = setup_memblock(&mut Arm, storage(), &BoardMemory::default(), ignore, &mut log).unwrap();
         assert_eq!(mb.phys_mem_size(), 0x180_0000);
         assert_eq!(mb.end_of_dram(), 0x8080_0000);
     }
@@ -372,18 +483,18 @@ mod tests {
     fn errors_are_logged_and_returned() {
         let mut log = Lines::default();
         let mut pc = FakePc { cmdline: "", fail_discovery: true };
-        let e = setup_memblock(&mut pc, storage(), None, ignore, &mut log).unwrap_err();
+        let e = setup_memblock(&mut pc, storage(), &BoardMemory::default(), ignore, &mut log).unwrap_err();
         assert_eq!(e, BootError::Discovery(PlatformError::NoMemoryMap("the loader gave no map")));
         assert!(log.0.iter().any(|l| l.contains("the loader gave no map")));
 
         let mut log = Lines::default();
         let mut pc = FakePc { cmdline: "mem=huge", fail_discovery: false };
-        assert_eq!(setup_memblock(&mut pc, storage(), None, ignore, &mut log).unwrap_err(), BootError::BadCmdline);
+        assert_eq!(setup_memblock(&mut pc, storage(), &BoardMemory::default(), ignore, &mut log).unwrap_err(), BootError::BadCmdline);
         assert!(log.0.iter().any(|l| l.contains("mem=huge: not a size")));
 
         let mut log = Lines::default();
         let mut pc = FakePc { cmdline: "mem=4K", fail_discovery: false };
-        assert_eq!(setup_memblock(&mut pc, storage(), None, ignore, &mut log).unwrap_err(), BootError::NoMemory);
+        assert_eq!(setup_memblock(&mut pc, storage(), &BoardMemory::default(), ignore, &mut log).unwrap_err(), BootError::NoMemory);
     }
 
     fn map_vec<'a>() -> impl FnMut(u64, usize) -> Option<&'a mut [page_alloc::Page]> {
@@ -394,7 +505,7 @@ mod tests {
     fn mem_init_on_a_128m_pc_accounts_for_every_page() {
         let mut log = Lines::default();
         let mut pc = FakePc { cmdline: "", fail_discovery: false };
-        let mut mb = setup_memblock(&mut pc, storage(), None, ignore, &mut log).unwrap();
+        let mb = setup_memblock(&mut pc, storage(), &BoardMemory::default(), ignore, &mut log).unwrap();
         let reserved_before = mb.reserved_size();
         let free_before: u64 = mb.free_ranges(memblock::NUMA_NO_NODE).map(|(s, e, _)| (e >> 12) - ((s + 4095) >> 12)).sum();
         let paging = PagingInfo { max_low_pfn: 0x7fe0, max_pfn: 0x7fe0, max_zone_pfns: [0x1000, 0x7fe0, 0x7fe0] };
@@ -422,7 +533,7 @@ mod tests {
     fn drain_check_restores_buddyinfo_and_discard_frees_grown_arrays() {
         let mut log = Lines::default();
         let mut pc = FakePc { cmdline: "", fail_discovery: false };
-        let mut mb = setup_memblock(&mut pc, storage(), None, ignore, &mut log).unwrap();
+        let mut mb = setup_memblock(&mut pc, storage(), &BoardMemory::default(), ignore, &mut log).unwrap();
         // 200 separate reservations make the reserved array grow past its 128 static entries.
         for i in 0..200u64 {
             mb.reserve(0x100_0000 + i * 0x2000, 0x1000).unwrap();
@@ -459,7 +570,7 @@ mod tests {
     fn mem_init_without_room_for_mem_map_is_an_error() {
         let mut log = Lines::default();
         let mut pc = FakePc { cmdline: "", fail_discovery: false };
-        let mut mb = setup_memblock(&mut pc, storage(), None, ignore, &mut log).unwrap();
+        let mb = setup_memblock(&mut pc, storage(), &BoardMemory::default(), ignore, &mut log).unwrap();
         // A linear map too small to hold the map.
         let paging = PagingInfo { max_low_pfn: 0x2, max_pfn: 0x7fe0, max_zone_pfns: [0x1000, 0x7fe0, 0x7fe0] };
         let mut map = map_vec();
@@ -481,6 +592,6 @@ mod tests {
     fn selftest_panic_panics() {
         let mut log = Lines::default();
         let mut pc = FakePc { cmdline: "selftest=panic", fail_discovery: false };
-        let _ = setup_memblock(&mut pc, storage(), None, ignore, &mut log);
+        let _ = setup_memblock(&mut pc, storage(), &BoardMemory::default(), ignore, &mut log);
     }
 }

@@ -28,12 +28,7 @@ pub mod smp;
 
 pub use platform::ExitCode;
 
-/// What a board tells this platform (the board's `main.rs` holds it as a `static`).
-#[derive(Debug)]
-pub struct BoardConfig {
-    /// Board name, printed first.
-    pub name: &'static str,
-}
+pub use platform::board::BoardConfig;
 
 /// The running machine: what the loader handed over.
 #[derive(Debug)]
@@ -114,13 +109,16 @@ pub fn start(
 ) -> ! {
     // Without a device tree there is no console to say so: the exit status has to.
     let Ok(dt) = memory::read_device_tree(dtb_phys) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
-    let Some(console) = dt
-        .console
-        .as_ref()
-        .and_then(|c| (c.compatible == Some("arm,pl011")).then_some(c.reg_base).flatten())
-    else {
-        cpu::exit_status(cpu::EXIT_NO_CONSOLE)
+    let console = match board.console {
+        platform::board::Console::DeviceTree => dt
+            .console
+            .as_ref()
+            .and_then(|c| (c.compatible == Some("arm,pl011")).then_some(c.reg_base).flatten()),
+        platform::board::Console::Pl011At(base) => Some(base),
+        // Not yet: a node path needs `ranges` translation.
+        platform::board::Console::Pl011Node(_) | platform::board::Console::Uart16550Port(_) => None,
     };
+    let Some(console) = console else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
     #[allow(unsafe_code)]
     // SAFETY: the device tree names this PL011 as the console (stdout-path or the first
     // arm,pl011); nothing else drives it, and with the MMU off its physical address is usable.

@@ -124,6 +124,10 @@ impl RegionArrayMapper<'static> for IdentityMapper {
 static MAPPER: spin::Mutex<IdentityMapper> = spin::Mutex::new(IdentityMapper);
 
 impl platform::Firmware for Aarch64 {
+    fn board(&self) -> &'static platform::board::BoardConfig {
+        self.board
+    }
+
     fn exit(&self, code: platform::ExitCode) -> ! {
         let intact = code != platform::ExitCode::Success || platform::initrd::still_intact(crate::initrd::bytes);
         crate::cpu::exit(if intact { code } else { platform::ExitCode::Failure })

@@ -14,6 +14,7 @@
 
 extern crate alloc;
 
+pub mod board;
 pub mod heap;
 pub mod initrd;
 pub mod logger;
@@ -90,6 +91,9 @@ pub fn report_panic(info: &core::panic::PanicInfo<'_>) {
 pub trait Firmware: mm_init::Platform {
     /// Ends the run with `code`.
     fn exit(&self, code: ExitCode) -> !;
+
+    /// The board description this image was built from.
+    fn board(&self) -> &'static board::BoardConfig;
 
     /// Turns physical addresses memblock chooses for its doubled arrays into storage (identity
     /// while the MMU is off, the linear map afterwards). Called once.
@@ -243,7 +247,9 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
         platform.exit(ExitCode::Failure)
     };
     let storage = MemblockStorage { memory, reserved, mapper: platform.region_mapper() };
-    match mm_init::setup_memblock(platform, storage, board_reserve, memblock_debug_line, &mut DefmtSink) {
+    let board = platform.board();
+    let board_memory = mm_init::BoardMemory { ram: board.ram, reserve: board.reserve, hook: board_reserve };
+    match mm_init::setup_memblock(platform, storage, &board_memory, memblock_debug_line, &mut DefmtSink) {
         Ok(mut memblock) => {
             let paging = match platform.paging_init(&mut memblock, &mut DefmtSink) {
                 Ok(p) => p,

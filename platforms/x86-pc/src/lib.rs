@@ -36,14 +36,7 @@ pub mod smpboot;
 
 pub use platform::ExitCode;
 
-/// What a board tells this platform (the board's `main.rs` holds it as a `static`).
-#[derive(Debug)]
-pub struct BoardConfig {
-    /// Board name, printed first.
-    pub name: &'static str,
-    /// I/O port base of the console's 16550 UART (COM1 is 0x3f8).
-    pub console_port: u16,
-}
+pub use platform::board::BoardConfig;
 
 /// The running PC: what the boot loader handed over.
 #[derive(Debug)]
@@ -90,10 +83,13 @@ pub fn start(
 ) -> ! {
     // FS must point at a readable per-CPU word before the logger asks for the CPU id.
     cpu::load_gdt();
+    // xtask accepts only an I/O-port 16550 console for this platform; without one nothing can
+    // be said, so the exit status has to.
+    let platform::board::Console::Uart16550Port(port) = board.console else { io::exit(ExitCode::Failure) };
     #[allow(unsafe_code)]
     // SAFETY: the board names the port its UART is on, and nothing else drives it.
     unsafe {
-        io::init_console(board.console_port)
+        io::init_console(port)
     };
     platform::logger::install(platform::logger::Hooks {
         write: io::console_write,

@@ -136,6 +136,10 @@ impl RegionArrayMapper<'static> for LinearMapper {
 static MAPPER: spin::Mutex<LinearMapper> = spin::Mutex::new(LinearMapper);
 
 impl platform::Firmware for X86Pc {
+    fn board(&self) -> &'static platform::board::BoardConfig {
+        self.board
+    }
+
     fn exit(&self, code: platform::ExitCode) -> ! {
         let intact = code != platform::ExitCode::Success || platform::initrd::still_intact(crate::initrd::bytes);
         crate::io::exit(if intact { code } else { platform::ExitCode::Failure })

@@ -1,0 +1,565 @@
+//! Board descriptions: `boards/<name>/board.toml`.
+//!
+//! A board is data. Its folder holds `board.toml` (this schema), a device tree when the machine
+//! needs one passed in, and a `main.rs` that only wires the generated [`firmware_source`] to its
+//! platform. The same code reads the file in two places:
+//!
+//! - `cargo xtask` loads every board before it builds or runs anything ([`load`]), so a mistake
+//!   is reported with the file, the key and the problem before any compiler runs;
+//! - the board's `build.rs` calls [`build_script`], which loads and checks the file again and
+//!   writes `board.rs` (the `BOARD` static the firmware runs with) and `board.ld` (the load
+//!   address for the platform's linker script) into `OUT_DIR`.
+//!
+//! What is checked ([`Board::validate`]): the name matches the folder; the platform is known and
+//! the image format, exit device, console driver and SMP method are ones it supports; exactly one
+//! way to find the console; RAM banks page-aligned, non-empty, sorted and disjoint; the load
+//! address aligned for the platform and inside RAM; every reservation named, page-aligned,
+//! inside one RAM bank and overlapping neither another reservation nor the load address; QEMU's
+//! memory size readable and at least the banks' total; the device tree file present.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+mod platforms;
+mod size;
+
+pub use platforms::{PlatformInfo, PLATFORMS};
+pub use size::parse_size;
+
+/// Page size every range must be aligned to.
+pub const PAGE_SIZE: u64 = 4096;
+/// Most CPUs a board may ask QEMU for (the platforms' `MAX_CPUS`).
+pub const MAX_CPUS: u32 = 8;
+
+/// How the image is handed to QEMU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageKind {
+    /// The ELF itself, through QEMU's Multiboot v1 loader (`-kernel`).
+    MultibootElf,
+    /// A raw arm64 Image with the 64-byte Linux header made from the ELF, so QEMU passes the
+    /// device-tree address in x0.
+    Arm64Image,
+}
+
+/// How the firmware tells QEMU (and so the host) that it is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExitDevice {
+    /// x86 `isa-debug-exit`: status `(value << 1) | 1`; the firmware writes 0x10 or 0x11.
+    IsaDebugExit,
+    /// ARM semihosting `SYS_EXIT_EXTENDED`: the firmware's code is the status (0 or 3).
+    Semihosting,
+}
+
+/// Console UART drivers the firmware has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConsoleDriver {
+    /// ARM PrimeCell UART (`arm,pl011`), drivers/pl011.
+    Pl011,
+    /// 16550-compatible UART (`ns16550a`), drivers/uart16550.
+    Uart16550,
+}
+
+impl ConsoleDriver {
+    /// The device-tree `compatible` strings this driver handles.
+    pub fn compatibles(self) -> &'static [&'static str] {
+        match self {
+            Self::Pl011 => &["arm,pl011"],
+            Self::Uart16550 => &["ns16550a", "ns16550"],
+        }
+    }
+
+    /// The driver for a `compatible` string, if there is one.
+    pub fn for_compatible(compatible: &str) -> Option<Self> {
+        [Self::Pl011, Self::Uart16550].into_iter().find(|d| d.compatibles().contains(&compatible))
+    }
+
+    /// The key's spelling in board.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pl011 => "pl011",
+            Self::Uart16550 => "uart16550",
+        }
+    }
+}
+
+/// `[console]`: the driver and exactly one way to find the device.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Console {
+    pub driver: ConsoleDriver,
+    /// `true`: `/chosen/stdout-path`, else the first UART of this driver in the device tree.
+    #[serde(default)]
+    pub device_tree: bool,
+    /// A device-tree node path; its `reg` is translated through the parents' `ranges`.
+    pub node: Option<String>,
+    /// A fixed MMIO physical address.
+    pub base: Option<u64>,
+    /// An x86 I/O port.
+    pub port: Option<u16>,
+}
+
+/// One RAM bank or reserved range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    pub base: u64,
+    pub size: u64,
+}
+
+impl Range {
+    /// One past the last byte (saturating; validation rejects wrapping ranges).
+    pub fn end(&self) -> u64 {
+        self.base.saturating_add(self.size)
+    }
+
+    fn overlaps(&self, other: &Range) -> bool {
+        self.base < other.end() && other.base < self.end()
+    }
+}
+
+impl fmt::Display for Range {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{:#x}, {:#x})", self.base, self.base.wrapping_add(self.size))
+    }
+}
+
+/// `[memory]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Memory {
+    /// RAM the machine has at `qemu.default-mem`, as memblock holds it after discovery.
+    pub banks: Vec<Range>,
+}
+
+/// One `[[reserve]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reservation {
+    /// Who owns it (printed at boot and drawn on the memory map).
+    pub name: String,
+    pub base: u64,
+    pub size: u64,
+}
+
+impl Reservation {
+    pub fn range(&self) -> Range {
+        Range { base: self.base, size: self.size }
+    }
+}
+
+/// How secondary CPUs start, where the firmware tables do not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SmpMethod {
+    Psci,
+    SpinTable,
+    AcpiMadt,
+    None,
+}
+
+impl SmpMethod {
+    /// The spelling in board.toml and in device trees.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Psci => "psci",
+            Self::SpinTable => "spin-table",
+            Self::AcpiMadt => "acpi-madt",
+            Self::None => "none",
+        }
+    }
+
+    fn variant(self) -> &'static str {
+        match self {
+            Self::Psci => "Psci",
+            Self::SpinTable => "SpinTable",
+            Self::AcpiMadt => "AcpiMadt",
+            Self::None => "None",
+        }
+    }
+}
+
+/// `[smp]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Smp {
+    pub enable_method: SmpMethod,
+}
+
+/// `[qemu]`: how xtask runs the board.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Qemu {
+    pub binary: String,
+    pub machine: String,
+    pub cpu: Option<String>,
+    /// `-m` when `--mem` is not given (`128M`, `1G`).
+    pub default_mem: String,
+    /// The machine accepts only `default-mem` (raspi3b: exactly 1 GiB).
+    #[serde(default)]
+    pub mem_fixed: bool,
+    /// `-smp` when `--smp` is not given.
+    #[serde(default = "one")]
+    pub default_cpus: u32,
+    /// The machine accepts only `default-cpus`.
+    #[serde(default)]
+    pub cpus_fixed: bool,
+    /// A device tree in the board folder to pass with `-dtb` (machines without their own).
+    pub dtb: Option<String>,
+    pub exit: ExitDevice,
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// One `boards/<name>/board.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Board {
+    pub name: String,
+    pub description: String,
+    /// `platforms/<platform>`: CPU, boot and discovery code.
+    pub platform: String,
+    /// A target JSON path (relative to the repository root) or a built-in target name.
+    pub target: String,
+    pub image: ImageKind,
+    /// Physical address the image is linked at and the loader puts it.
+    pub load_address: u64,
+    pub console: Option<Console>,
+    pub memory: Memory,
+    #[serde(default)]
+    pub reserve: Vec<Reservation>,
+    pub smp: Smp,
+    pub qemu: Qemu,
+    /// The board's folder (set by [`load`]).
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+/// A problem with a board description: which file, which key, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardError {
+    pub file: PathBuf,
+    /// The key in TOML dotted form (`reserve[1].size`); empty for the whole file.
+    pub key: String,
+    pub problem: String,
+}
+
+impl fmt::Display for BoardError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.file.display(), self.problem)
+        } else {
+            write!(f, "{}: key `{}`: {}", self.file.display(), self.key, self.problem)
+        }
+    }
+}
+
+impl std::error::Error for BoardError {}
+
+/// Reads and validates `dir/board.toml`.
+///
+/// # Errors
+/// The file cannot be read, is not valid TOML for this schema, or fails [`Board::validate`].
+pub fn load(dir: &Path) -> Result<Board, BoardError> {
+    let file = dir.join("board.toml");
+    let err = |problem: String| BoardError { file: file.clone(), key: String::new(), problem };
+    let text = std::fs::read_to_string(&file).map_err(|e| err(format!("cannot read: {e}")))?;
+    let mut board = parse(&text).map_err(|e| BoardError { file: file.clone(), ..e })?;
+    board.dir = dir.to_path_buf();
+    board.validate()?;
+    Ok(board)
+}
+
+/// Parses board.toml text (no validation); the error's `file` is empty.
+///
+/// # Errors
+/// Not TOML, an unknown or missing key, or a value of the wrong type.
+pub fn parse(text: &str) -> Result<Board, BoardError> {
+    toml::from_str(text).map_err(|e: toml::de::Error| BoardError {
+        file: PathBuf::new(),
+        key: String::new(),
+        problem: format!("not a valid board description: {}", e.to_string().trim_end()),
+    })
+}
+
+impl Board {
+    /// The file this board was read from.
+    pub fn file(&self) -> PathBuf {
+        self.dir.join("board.toml")
+    }
+
+    fn error(&self, key: impl Into<String>, problem: impl Into<String>) -> BoardError {
+        BoardError { file: self.file(), key: key.into(), problem: problem.into() }
+    }
+
+    /// The platform's capabilities (validation has checked it exists).
+    pub fn platform_info(&self) -> Option<&'static PlatformInfo> {
+        PLATFORMS.iter().find(|p| p.name == self.platform)
+    }
+
+    /// The console, which validation has checked is present.
+    fn console_checked(&self) -> Result<&Console, BoardError> {
+        self.console.as_ref().ok_or_else(|| {
+            self.error(
+                "console",
+                "missing: every board needs a console ([console] with `driver` and one of `device-tree = true`, `node`, `base`, `port`)",
+            )
+        })
+    }
+
+    /// Checks everything the module documentation lists.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn validate(&self) -> Result<(), BoardError> {
+        let folder = self.dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        if !folder.is_empty() && folder != self.name {
+            return Err(self.error("name", format!("is {:?} but the folder is {folder:?}", self.name)));
+        }
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            return Err(self.error("name", format!("{:?}: use lower-case letters, digits and '-' (it is a crate name)", self.name)));
+        }
+        let Some(p) = self.platform_info() else {
+            let known: Vec<_> = PLATFORMS.iter().map(|p| p.name).collect();
+            return Err(self.error("platform", format!("unknown platform {:?}; known: {}", self.platform, known.join(", "))));
+        };
+        if self.image != p.image {
+            return Err(self.error("image", format!("platform {} boots a {:?} image, not {:?}", p.name, p.image, self.image)));
+        }
+        if self.qemu.exit != p.exit {
+            return Err(self.error("qemu.exit", format!("platform {} ends runs through {:?}, not {:?}", p.name, p.exit, self.qemu.exit)));
+        }
+        self.validate_console(p)?;
+        if !p.smp_methods.contains(&self.smp.enable_method) {
+            let known: Vec<_> = p.smp_methods.iter().map(|m| m.as_str()).collect();
+            return Err(self.error(
+                "smp.enable-method",
+                format!("platform {} cannot start CPUs through {:?}; it supports: {}", p.name, self.smp.enable_method.as_str(), known.join(", ")),
+            ));
+        }
+        self.validate_memory(p)?;
+        self.validate_qemu()
+    }
+
+    fn validate_console(&self, p: &PlatformInfo) -> Result<(), BoardError> {
+        let c = self.console_checked()?;
+        if !p.consoles.contains(&c.driver) {
+            let known: Vec<_> = p.consoles.iter().map(|d| d.as_str()).collect();
+            return Err(self.error(
+                "console.driver",
+                format!("platform {} has no {} console driver; it has: {}", p.name, c.driver.as_str(), known.join(", ")),
+            ));
+        }
+        let given = [c.device_tree, c.node.is_some(), c.base.is_some(), c.port.is_some()].iter().filter(|&&b| b).count();
+        if given != 1 {
+            return Err(self.error(
+                "console",
+                format!("give exactly one of `device-tree = true`, `node`, `base`, `port` (found {given})"),
+            ));
+        }
+        match (c.driver, c) {
+            (ConsoleDriver::Uart16550, Console { port: None, .. }) => {
+                Err(self.error("console.port", "the uart16550 console is driven through x86 I/O ports: give `port` (COM1 is 0x3f8)"))
+            }
+            (ConsoleDriver::Pl011, Console { port: Some(_), .. }) => {
+                Err(self.error("console.port", "a PL011 is memory-mapped: give `node`, `base` or `device-tree = true`, not `port`"))
+            }
+            (_, Console { node: Some(n), .. }) if !n.starts_with('/') || n.len() > 1 && n.ends_with('/') => {
+                Err(self.error("console.node", format!("{n:?} is not an absolute device-tree path like \"/soc/serial@7e201000\"")))
+            }
+            (_, Console { base: Some(b), .. }) if b % 4 != 0 => {
+                Err(self.error("console.base", format!("{b:#x} is not a UART base: registers are 32-bit aligned")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn validate_memory(&self, p: &PlatformInfo) -> Result<(), BoardError> {
+        let banks = &self.memory.banks;
+        if banks.is_empty() {
+            return Err(self.error("memory.banks", "empty: list the RAM the machine has at qemu.default-mem"));
+        }
+        for (i, b) in banks.iter().enumerate() {
+            let key = format!("memory.banks[{i}]");
+            check_range(b).map_err(|why| self.error(&key, why))?;
+            if i > 0 && b.base < banks[i - 1].end() {
+                return Err(self.error(key, format!("{b} overlaps or comes before bank {} {}: list banks in address order, disjoint", i - 1, banks[i - 1])));
+            }
+        }
+        let la = self.load_address;
+        if la % p.load_align != 0 {
+            return Err(self.error(
+                "load-address",
+                format!("{la:#x} is not aligned to {:#x}, which platform {} needs ({})", p.load_align, p.name, p.load_rule),
+            ));
+        }
+        if !banks.iter().any(|b| b.base <= la && la < b.end()) {
+            return Err(self.error("load-address", format!("{la:#x} is not inside any RAM bank in memory.banks")));
+        }
+        for (i, r) in self.reserve.iter().enumerate() {
+            let key = format!("reserve[{i}]");
+            if r.name.trim().is_empty() {
+                return Err(self.error(format!("{key}.name"), "empty: say who owns the range"));
+            }
+            check_range(&r.range()).map_err(|why| self.error(&key, format!("{:?}: {why}", r.name)))?;
+            if !banks.iter().any(|b| b.base <= r.base && r.range().end() <= b.end()) {
+                return Err(self.error(&key, format!("{:?} {} is not inside one RAM bank of memory.banks", r.name, r.range())));
+            }
+            if r.base <= la && la < r.range().end() {
+                return Err(self.error(&key, format!("{:?} {} covers the load address {la:#x}", r.name, r.range())));
+            }
+            if let Some((j, o)) = self.reserve[..i].iter().enumerate().find(|(_, o)| o.range().overlaps(&r.range())) {
+                return Err(self.error(&key, format!("{:?} {} overlaps reserve[{j}] {:?} {}", r.name, r.range(), o.name, o.range())));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_qemu(&self) -> Result<(), BoardError> {
+        let q = &self.qemu;
+        let mem = parse_size(&q.default_mem).map_err(|e| self.error("qemu.default-mem", e))?;
+        let total: u64 = self.memory.banks.iter().map(|b| b.size).sum();
+        if total > mem {
+            return Err(self.error(
+                "memory.banks",
+                format!("the banks hold {total:#x} bytes, more than qemu.default-mem {} ({mem:#x})", q.default_mem),
+            ));
+        }
+        if q.default_cpus == 0 || q.default_cpus > MAX_CPUS {
+            return Err(self.error("qemu.default-cpus", format!("{} is outside 1..={MAX_CPUS}", q.default_cpus)));
+        }
+        if let Some(dtb) = &q.dtb {
+            if dtb.contains('/') || dtb.contains('\\') {
+                return Err(self.error("qemu.dtb", format!("{dtb:?}: name a file in the board folder, not a path")));
+            }
+            if !self.dir.as_os_str().is_empty() && !self.dir.join(dtb).is_file() {
+                return Err(self.error("qemu.dtb", format!("{dtb:?} is not a file in {}", self.dir.display())));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what needs the repository: the platform crate and a target JSON exist.
+    ///
+    /// # Errors
+    /// The first missing file.
+    pub fn validate_in_repo(&self, root: &Path) -> Result<(), BoardError> {
+        if !root.join("platforms").join(&self.platform).join("Cargo.toml").is_file() {
+            return Err(self.error("platform", format!("no crate platforms/{}/", self.platform)));
+        }
+        if self.target.ends_with(".json") && !root.join(&self.target).is_file() {
+            return Err(self.error("target", format!("{} does not exist", self.target)));
+        }
+        Ok(())
+    }
+
+    /// The device tree file passed with `-dtb`, if the board has one.
+    pub fn dtb_path(&self) -> Option<PathBuf> {
+        self.qemu.dtb.as_ref().map(|d| self.dir.join(d))
+    }
+
+    /// `default-mem` in bytes (validated).
+    pub fn default_mem_bytes(&self) -> u64 {
+        parse_size(&self.qemu.default_mem).unwrap_or(0)
+    }
+}
+
+fn check_range(r: &Range) -> Result<(), String> {
+    if r.size == 0 {
+        return Err("size is 0".into());
+    }
+    if r.base.checked_add(r.size).is_none() {
+        return Err(format!("base {:#x} + size {:#x} wraps around", r.base, r.size));
+    }
+    if r.base % PAGE_SIZE != 0 || r.size % PAGE_SIZE != 0 {
+        return Err(format!("{r} is not page-aligned (base and size must be multiples of {PAGE_SIZE:#x})"));
+    }
+    Ok(())
+}
+
+/// Rust source of the `BOARD` static for `board` (written to `OUT_DIR/board.rs`).
+pub fn firmware_source(board: &Board) -> String {
+    use std::fmt::Write;
+    let console = match &board.console {
+        Some(Console { driver: _, device_tree: true, .. }) => "DeviceTree".to_string(),
+        Some(Console { driver: ConsoleDriver::Pl011, node: Some(n), .. }) => format!("Pl011Node({n:?})"),
+        Some(Console { driver: ConsoleDriver::Pl011, base: Some(b), .. }) => format!("Pl011At({b:#x})"),
+        Some(Console { port: Some(p), .. }) => format!("Uart16550Port({p:#x})"),
+        // Validation rejects the rest.
+        _ => "DeviceTree".to_string(),
+    };
+    let mut s = String::new();
+    let _ = writeln!(s, "// Generated by board_desc::build_script from {}; do not edit.", board.file().display());
+    let _ = writeln!(s, "/// This board, as `board.toml` describes it.");
+    let _ = writeln!(s, "pub static BOARD: platform::board::BoardConfig = platform::board::BoardConfig {{");
+    let _ = writeln!(s, "    name: {:?},", board.name);
+    let _ = writeln!(s, "    load_address: {:#x},", board.load_address);
+    let _ = writeln!(s, "    console: platform::board::Console::{console},");
+    let _ = write!(s, "    ram: &[");
+    for b in &board.memory.banks {
+        let _ = write!(s, "({:#x}, {:#x}), ", b.base, b.size);
+    }
+    let _ = writeln!(s, "],");
+    let _ = writeln!(s, "    reserve: &[");
+    for r in &board.reserve {
+        let _ = writeln!(
+            s,
+            "        platform::board::BoardReservation {{ base: {:#x}, size: {:#x}, name: {:?} }},",
+            r.base, r.size, r.name
+        );
+    }
+    let _ = writeln!(s, "    ],");
+    let _ = writeln!(s, "    smp_method: Some(platform::board::SmpMethod::{}),", board.smp.enable_method.variant());
+    let _ = writeln!(s, "}};");
+    s
+}
+
+/// Linker-script fragment for `board` (written to `OUT_DIR/board.ld`, `INCLUDE`d by the
+/// platform's script).
+pub fn linker_fragment(board: &Board) -> String {
+    format!(
+        "/* Generated by board_desc::build_script from {}; do not edit. */\nKERNEL_LOAD_ADDRESS = {:#x};\n",
+        board.file().display(),
+        board.load_address
+    )
+}
+
+/// What a board's `build.rs` runs: loads and validates `board.toml` from the package folder,
+/// writes `board.rs` and `board.ld` into `OUT_DIR`, and links with the platform's script and
+/// defmt's. A bad description stops the build with the same message xtask gives.
+pub fn build_script() {
+    let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    println!("cargo:rerun-if-changed={}", dir.join("board.toml").display());
+    println!("cargo:rerun-if-changed=build.rs");
+    let board = match load(&dir) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
+    let Some(p) = board.platform_info() else { unreachable!("validated") };
+    let write = |name: &str, text: String| {
+        if let Err(e) = std::fs::write(out.join(name), text) {
+            eprintln!("error: cannot write {}: {e}", out.join(name).display());
+            std::process::exit(1);
+        }
+    };
+    write("board.rs", firmware_source(&board));
+    write("board.ld", linker_fragment(&board));
+    println!("cargo:rustc-link-search={}", out.display());
+    println!("cargo:rustc-link-arg-bins=-T{}", p.linker_script);
+    println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,76 @@
+//! What each platform crate supports, as data: validation checks boards against it and the
+//! scaffolder writes `main.rs` from it. A new platform adds one entry here (docs/PORTING.md).
+
+use crate::{ConsoleDriver, ExitDevice, ImageKind, SmpMethod};
+
+/// One `platforms/<name>` crate.
+#[derive(Debug)]
+pub struct PlatformInfo {
+    /// Folder under `platforms/` and the `platform` key's value.
+    pub name: &'static str,
+    /// The crate's package name and its Rust path.
+    pub package: &'static str,
+    pub crate_path: &'static str,
+    /// The machine type `main` receives.
+    pub machine_type: &'static str,
+    /// The target boards of this platform build for.
+    pub target: &'static str,
+    pub image: ImageKind,
+    pub exit: ExitDevice,
+    /// The linker script the platform puts on the link path.
+    pub linker_script: &'static str,
+    /// Console drivers the platform can bring up.
+    pub consoles: &'static [ConsoleDriver],
+    /// Ways it can start secondary CPUs.
+    pub smp_methods: &'static [SmpMethod],
+    /// Alignment of `load-address`, and why.
+    pub load_align: u64,
+    pub load_rule: &'static str,
+    /// What `qemu-system-*` runs it, and the CPU model boards use by default.
+    pub qemu_binary: &'static str,
+    pub qemu_cpu: Option<&'static str>,
+    /// Device-tree CPU `compatible` prefixes that mean this platform (empty: not a DT platform).
+    pub dt_cpus: &'static [&'static str],
+}
+
+/// Every platform this repository has.
+pub static PLATFORMS: &[PlatformInfo] = &[
+    PlatformInfo {
+        name: "aarch64",
+        package: "platform-aarch64",
+        crate_path: "platform_aarch64",
+        machine_type: "Aarch64",
+        target: "aarch64-unknown-none",
+        image: ImageKind::Arm64Image,
+        exit: ExitDevice::Semihosting,
+        linker_script: "aarch64.ld",
+        consoles: &[ConsoleDriver::Pl011],
+        smp_methods: &[SmpMethod::Psci, SmpMethod::SpinTable, SmpMethod::None],
+        load_align: 2 << 20,
+        load_rule: "an arm64 Image sits at a 2 MiB-aligned base + text_offset 0x200000, see Documentation/arm64/booting.rst",
+        qemu_binary: "qemu-system-aarch64",
+        qemu_cpu: Some("cortex-a53"),
+        dt_cpus: &[
+            "arm,cortex-a53", "arm,cortex-a55", "arm,cortex-a57", "arm,cortex-a72", "arm,cortex-a73",
+            "arm,cortex-a75", "arm,cortex-a76", "arm,cortex-a77", "arm,cortex-a78", "arm,neoverse",
+            "arm,armv8", "arm,foundation-aem", "apm,potenza", "qcom,kryo",
+        ],
+    },
+    PlatformInfo {
+        name: "x86-pc",
+        package: "platform-x86-pc",
+        crate_path: "platform_x86_pc",
+        machine_type: "X86Pc",
+        target: "platforms/x86-pc/i686-unknown-none.json",
+        image: ImageKind::MultibootElf,
+        exit: ExitDevice::IsaDebugExit,
+        linker_script: "x86-pc.ld",
+        consoles: &[ConsoleDriver::Uart16550],
+        smp_methods: &[SmpMethod::AcpiMadt, SmpMethod::None],
+        load_align: 4096,
+        load_rule: "sections are page-aligned for their permissions",
+        qemu_binary: "qemu-system-i386",
+        qemu_cpu: None,
+        dt_cpus: &[],
+    },
+];

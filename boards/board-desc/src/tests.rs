@@ -1,0 +1,135 @@
+use super::*;
+
+const GOOD: &str = r#"
+name = "demo"
+description = "a test board"
+platform = "aarch64"
+target = "aarch64-unknown-none"
+image = "arm64-image"
+load-address = 0x20_0000
+
+[console]
+driver = "pl011"
+node = "/soc/serial@7e201000"
+
+[memory]
+banks = [{ base = 0x0, size = 0x3c00_0000 }]
+
+[[reserve]]
+name = "frame buffer"
+base = 0x3b00_0000
+size = 0x10_0000
+
+[smp]
+enable-method = "spin-table"
+
+[qemu]
+binary = "qemu-system-aarch64"
+machine = "raspi3b"
+default-mem = "1G"
+exit = "semihosting"
+"#;
+
+fn board(text: &str) -> Board {
+    let mut b = parse(text).expect("parses");
+    b.dir = PathBuf::from("boards/demo");
+    b
+}
+
+/// `GOOD` with `from` replaced by `to`, validated: the error's key and problem.
+fn broken(from: &str, to: &str) -> (String, String) {
+    assert!(GOOD.contains(from), "{from:?} not in GOOD");
+    let e = board(&GOOD.replacen(from, to, 1)).validate().expect_err("should be refused");
+    assert_eq!(e.file, PathBuf::from("boards/demo/board.toml"));
+    (e.key, e.problem)
+}
+
+#[test]
+fn a_good_board_validates_and_generates() {
+    let b = board(GOOD);
+    b.validate().unwrap();
+    let src = firmware_source(&b);
+    assert!(src.contains("console: platform::board::Console::Pl011Node(\"/soc/serial@7e201000\")"), "{src}");
+    assert!(src.contains("ram: &[(0x0, 0x3c000000), ]"), "{src}");
+    assert!(src.contains("BoardReservation { base: 0x3b000000, size: 0x100000, name: \"frame buffer\" }"), "{src}");
+    assert!(src.contains("smp_method: Some(platform::board::SmpMethod::SpinTable)"), "{src}");
+    assert!(linker_fragment(&b).contains("KERNEL_LOAD_ADDRESS = 0x200000;"));
+}
+
+#[test]
+fn the_committed_boards_validate() {
+    let boards = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut n = 0;
+    for entry in std::fs::read_dir(boards).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.join("board.toml").is_file() {
+            let b = load(&dir).unwrap_or_else(|e| panic!("{e}"));
+            b.validate_in_repo(boards.parent().unwrap()).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "found {n} boards");
+}
+
+#[test]
+fn each_mistake_names_its_key() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("name = \"demo\"", "name = \"other\"", "name", "folder"),
+        ("platform = \"aarch64\"", "platform = \"riscv\"", "platform", "unknown platform"),
+        ("image = \"arm64-image\"", "image = \"multiboot-elf\"", "image", "boots a"),
+        ("exit = \"semihosting\"", "exit = \"isa-debug-exit\"", "qemu.exit", "ends runs"),
+        ("load-address = 0x20_0000", "load-address = 0x20_1000", "load-address", "not aligned"),
+        ("load-address = 0x20_0000", "load-address = 0x4000_0000", "load-address", "not inside any RAM bank"),
+        ("driver = \"pl011\"", "driver = \"uart16550\"", "console.driver", "no uart16550"),
+        ("node = \"/soc/serial@7e201000\"", "node = \"soc/serial\"", "console.node", "absolute"),
+        ("node = \"/soc/serial@7e201000\"", "node = \"/a\"\nbase = 0x3f20_1000", "console", "exactly one"),
+        ("node = \"/soc/serial@7e201000\"", "port = 0x3f8", "console.port", "memory-mapped"),
+        ("size = 0x3c00_0000 }", "size = 0x3c00_0800 }", "memory.banks[0]", "not page-aligned"),
+        ("banks = [{ base = 0x0, size = 0x3c00_0000 }]", "banks = []", "memory.banks", "empty"),
+        (
+            "banks = [{ base = 0x0, size = 0x3c00_0000 }]",
+            "banks = [{ base = 0x0, size = 0x2000_0000 }, { base = 0x1000_0000, size = 0x1000 }]",
+            "memory.banks[1]",
+            "overlaps",
+        ),
+        ("base = 0x3b00_0000", "base = 0x3bff_0000", "reserve[0]", "not inside one RAM bank"),
+        ("base = 0x3b00_0000", "base = 0x3b00_0200", "reserve[0]", "not page-aligned"),
+        ("base = 0x3b00_0000", "base = 0x20_0000", "reserve[0]", "covers the load address"),
+        ("name = \"frame buffer\"", "name = \" \"", "reserve[0].name", "empty"),
+        ("enable-method = \"spin-table\"", "enable-method = \"acpi-madt\"", "smp.enable-method", "cannot start CPUs"),
+        ("default-mem = \"1G\"", "default-mem = \"1X\"", "qemu.default-mem", "bad size"),
+        ("default-mem = \"1G\"", "default-mem = \"512M\"", "memory.banks", "more than qemu.default-mem"),
+        ("default-mem = \"1G\"", "default-mem = \"1G\"\ndefault-cpus = 9", "qemu.default-cpus", "outside"),
+        ("default-mem = \"1G\"", "default-mem = \"1G\"\ndtb = \"missing.dtb\"", "qemu.dtb", "not a file"),
+        ("default-mem = \"1G\"", "default-mem = \"1G\"\ndtb = \"../x.dtb\"", "qemu.dtb", "not a path"),
+    ];
+    for &(from, to, key, problem) in cases {
+        let (k, p) = broken(from, to);
+        assert_eq!(k, key, "{to:?}: {p}");
+        assert!(p.contains(problem), "{to:?}: {p:?} should say {problem:?}");
+    }
+}
+
+#[test]
+fn overlapping_reservations_name_both() {
+    let text = GOOD.replace(
+        "[smp]",
+        "[[reserve]]\nname = \"mailbox\"\nbase = 0x3b0f_f000\nsize = 0x2000\n\n[smp]",
+    );
+    let e = board(&text).validate().unwrap_err();
+    assert_eq!(e.key, "reserve[1]");
+    assert!(e.problem.contains("\"mailbox\"") && e.problem.contains("reserve[0] \"frame buffer\""), "{}", e.problem);
+    assert!(e.to_string().starts_with("boards/demo/board.toml: key `reserve[1]`: "), "{e}");
+}
+
+#[test]
+fn a_missing_console_and_unknown_keys_are_refused() {
+    let text = GOOD.replace("[console]\ndriver = \"pl011\"\nnode = \"/soc/serial@7e201000\"\n", "");
+    let e = board(&text).validate().unwrap_err();
+    assert_eq!(e.key, "console");
+    assert!(e.problem.contains("every board needs a console"), "{}", e.problem);
+    let e = parse(&GOOD.replace("[smp]", "[smp]\nenable = true")).unwrap_err();
+    assert!(e.problem.contains("unknown field `enable`"), "{}", e.problem);
+    let e = parse(&GOOD.replace("load-address = 0x20_0000\n", "")).unwrap_err();
+    assert!(e.problem.contains("missing field `load-address`"), "{}", e.problem);
+}

@@ -1,0 +1,62 @@
+//! What a board is, as the firmware sees it: the data in the board folder's `board.toml`.
+//!
+//! A board never writes this by hand. Its build script runs `board_desc::build_script()`, which
+//! reads and validates `board.toml` (the same checks `cargo xtask` runs before building) and
+//! writes `board.rs` into `OUT_DIR` with one `pub static BOARD: platform::board::BoardConfig`;
+//! `main.rs` includes it and hands it to its platform's `entry!`.
+//!
+//! The platform interprets what is generic here: the console choice, the load address it was
+//! linked at (the linker script reads the same value from a generated `board.ld`), the SMP
+//! enable method to use where the device tree says none. The generic boot path
+//! ([`crate::start_kernel`]) makes the reservations and compares discovered RAM with the
+//! expected banks.
+
+pub use mm_init::BoardReservation;
+
+/// A board as the firmware sees it (generated from `board.toml`).
+#[derive(Debug)]
+pub struct BoardConfig {
+    /// Board name, printed first.
+    pub name: &'static str,
+    /// The physical address the image is linked and loaded at.
+    pub load_address: u64,
+    /// Where the console is.
+    pub console: Console,
+    /// RAM banks the board has at its default memory size (`[memory] banks`), `(base, size)`.
+    /// Discovery stays the authority; a difference is reported, not corrected.
+    pub ram: &'static [(u64, u64)],
+    /// Ranges only the board knows about (`[[reserve]]`), reserved after the platform's own.
+    pub reserve: &'static [BoardReservation],
+    /// How secondary CPUs are started where the firmware tables do not say (`[smp]
+    /// enable-method`).
+    pub smp_method: Option<SmpMethod>,
+}
+
+/// Which UART is the console, and how to find it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Console {
+    /// From the device tree: `/chosen/stdout-path` (aliases resolved), else the first UART the
+    /// platform has a driver for.
+    DeviceTree,
+    /// An ARM PL011 named by its device-tree path; its `reg` is translated through the parents'
+    /// `ranges` to a CPU physical address.
+    Pl011Node(&'static str),
+    /// An ARM PL011 at a fixed physical address.
+    Pl011At(u64),
+    /// A 16550-compatible UART at an x86 I/O port.
+    Uart16550Port(u16),
+}
+
+/// How secondary CPUs are started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub enum SmpMethod {
+    /// PSCI `CPU_ON` through the `/psci` conduit.
+    Psci,
+    /// Linux's spin table: the entry address written to each CPU's `cpu-release-addr`, then
+    /// `sev`.
+    SpinTable,
+    /// ACPI MADT (or the MP table), INIT-SIPI-SIPI.
+    AcpiMadt,
+    /// Only the boot CPU runs.
+    None,
+}
