@@ -9,6 +9,7 @@ mod firmware;
 mod fuzz;
 mod image;
 mod memmap;
+mod newboard;
 mod qemu;
 mod setup;
 mod size;
@@ -56,6 +57,21 @@ impl LogLevel {
 enum Cmd {
     /// List the boards, one line each.
     Boards,
+    /// Write a new board folder from a device tree: platform from the CPUs, console from
+    /// /chosen/stdout-path (or the first UART with a driver), RAM, SMP method, QEMU machine.
+    /// Writes nothing and lists what is missing when the platform, console driver or machine
+    /// does not exist.
+    NewBoard {
+        /// The board's name (its folder under boards/ and its crate name).
+        name: String,
+        /// The device tree to read.
+        #[arg(long)]
+        from_dtb: PathBuf,
+        /// An existing board to take what a device tree cannot say from (QEMU arguments, and
+        /// the [qemu] section when the machine is not known).
+        #[arg(long)]
+        like: Option<String>,
+    },
     /// Build a board's image and print its path.
     Build {
         #[arg(long)]
@@ -198,6 +214,7 @@ fn real_main() -> Result<()> {
             }
             Ok(())
         }
+        Cmd::NewBoard { name, from_dtb, like } => newboard::run(&root, &name, &from_dtb, like.as_deref()),
         Cmd::Build { board, release, log_level } => {
             let b = board::find(&root, &board)?;
             let built = image::build(&root, &b, &image::BuildOpts { release, log_level: log_level.as_str().into() })?;

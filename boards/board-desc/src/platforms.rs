@@ -51,9 +51,10 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         qemu_binary: "qemu-system-aarch64",
         qemu_cpu: Some("cortex-a53"),
         dt_cpus: &[
-            "arm,cortex-a53", "arm,cortex-a55", "arm,cortex-a57", "arm,cortex-a72", "arm,cortex-a73",
+            "arm,cortex-a35", "arm,cortex-a53", "arm,cortex-a55", "arm,cortex-a57", "arm,cortex-a72", "arm,cortex-a73",
             "arm,cortex-a75", "arm,cortex-a76", "arm,cortex-a77", "arm,cortex-a78", "arm,neoverse",
-            "arm,armv8", "arm,foundation-aem", "apm,potenza", "qcom,kryo",
+            "arm,cortex-a510", "arm,cortex-a710", "arm,cortex-x", "arm,armv8", "arm,foundation-aem",
+            "apm,potenza", "qcom,kryo",
         ],
     },
     PlatformInfo {

@@ -23,6 +23,7 @@ mod discover;
 mod error;
 mod header;
 mod tree;
+mod walk;
 
 pub use apply::{add_memory, apply, apply_with, reserve, ApplyParams, MAX_AREAS, ApplyReport, ReservationOutcome, ReservationSource, ReservedArea};
 pub use discover::{
@@ -33,6 +34,7 @@ pub use discover::{
 pub use error::DtError;
 pub use header::{header_totalsize, Header, FDT_MAGIC, HEADER_SIZE, MAX_DEPTH};
 pub use tree::{DeviceTree, NodeName};
+pub use walk::WalkNode;
 
 #[cfg(test)]
 mod tests;
