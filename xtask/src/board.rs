@@ -121,5 +121,100 @@ pub fn find(root: &Path, name: &str) -> Result<Board> {
     }
     let board = board_desc::load(&dir)?;
     board.validate_in_repo(root)?;
+    check_against_dtb(&board)?;
     Ok(board)
+}
+
+/// For a board that ships its device tree: the console node exists, is available and is a
+/// UART of the board's driver; no board reservation overlaps one the tree makes (two owners for
+/// one range).
+pub fn check_against_dtb(board: &Board) -> Result<()> {
+    let Some(path) = board.dtb_path() else { return Ok(()) };
+    let file = board.file();
+    let blob = std::fs::read(&path).with_context(|| format!("{}: key `qemu.dtb`: reading {}", file.display(), path.display()))?;
+    let dt = devicetree::DeviceTree::new(&blob)
+        .map_err(|e| anyhow::anyhow!("{}: key `qemu.dtb`: {} is not a usable device tree: {e}", file.display(), path.display()))?;
+    let info = devicetree::discover(&dt)
+        .map_err(|e| anyhow::anyhow!("{}: key `qemu.dtb`: reading {}: {e}", file.display(), path.display()))?;
+    if let Some(board_desc::Console { driver, node: Some(node), .. }) = &board.console {
+        let mut found: Option<(Vec<String>, bool)> = None;
+        dt.walk(&mut |n| {
+            if n.path == node.as_str() {
+                found = Some((n.strings("compatible")?.map(String::from).collect(), n.available()?));
+            }
+            Ok(())
+        })
+        .map_err(|e| anyhow::anyhow!("{}: walking {}: {e}", file.display(), path.display()))?;
+        let Some((compatible, available)) = found else {
+            anyhow::bail!("{}: key `console.node`: {node:?} is not a node of {}", file.display(), path.display());
+        };
+        if !compatible.iter().any(|c| driver.compatibles().contains(&c.as_str())) {
+            anyhow::bail!(
+                "{}: key `console.node`: {node:?} is {:?}, not a {} UART ({})",
+                file.display(),
+                compatible,
+                driver.as_str(),
+                driver.compatibles().join(", ")
+            );
+        }
+        if !available {
+            anyhow::bail!("{}: key `console.node`: {node:?} has status disabled in {}", file.display(), path.display());
+        }
+    }
+    let mut tree_reserved: Vec<(u64, u64, String)> =
+        info.memreserve.iter().map(|r| (r.base, r.size, "/memreserve/".to_owned())).collect();
+    if let Some(rm) = &info.reserved_memory {
+        for r in &rm.regions {
+            if let devicetree::ReservedKind::Static { regs } = &r.kind {
+                tree_reserved.extend(regs.iter().map(|g| (g.base, g.size, format!("/reserved-memory/{}", r.name))));
+            }
+        }
+    }
+    for (i, r) in board.reserve.iter().enumerate() {
+        if let Some((b, s, what)) = tree_reserved.iter().find(|(b, s, _)| *b < r.base + r.size && r.base < b + s) {
+            anyhow::bail!(
+                "{}: key `reserve[{i}]`: {:?} {} overlaps the device tree's {what} [{b:#x}, {:#x}): reserve it once",
+                file.display(),
+                r.name,
+                r.range(),
+                b + s
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed raspi3b board copied to a scratch folder with `edit` applied to its
+    /// board.toml; the result of loading and checking it.
+    fn raspi_with(tag: &str, edit: impl Fn(String) -> String) -> Result<Board> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let src = root.join("boards/qemu-raspi3b");
+        let dir = std::env::temp_dir().join(format!("xtask-board-{}-{tag}", std::process::id())).join("qemu-raspi3b");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(src.join("bcm2837-rpi-3-b.dtb"), dir.join("bcm2837-rpi-3-b.dtb")).unwrap();
+        std::fs::write(dir.join("board.toml"), edit(std::fs::read_to_string(src.join("board.toml")).unwrap())).unwrap();
+        let r = board_desc::load(&dir).map_err(anyhow::Error::from).and_then(|b| check_against_dtb(&b).map(|()| b));
+        let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+        r
+    }
+
+    #[test]
+    fn the_console_node_is_checked_in_the_boards_tree() {
+        raspi_with("ok", |t| t).unwrap();
+        let e = raspi_with("missing", |t| t.replace("/soc/serial@7e201000", "/soc/serial@7e201800")).unwrap_err().to_string();
+        assert!(e.contains("key `console.node`") && e.contains("is not a node of"), "{e}");
+        let e = raspi_with("mini", |t| t.replace("/soc/serial@7e201000", "/soc/serial@7e215040")).unwrap_err().to_string();
+        assert!(e.contains("brcm,bcm2835-aux-uart") && e.contains("not a pl011 UART"), "{e}");
+    }
+
+    #[test]
+    fn a_reservation_the_tree_already_makes_is_refused() {
+        let add = |t: String| t.replace("[smp]", "[[reserve]]\nname = \"spin table\"\nbase = 0x0\nsize = 0x1000\n\n[smp]");
+        let e = raspi_with("memreserve", add).unwrap_err().to_string();
+        assert!(e.contains("key `reserve[0]`") && e.contains("/memreserve/"), "{e}");
+    }
 }
