@@ -10,7 +10,7 @@ pub fn parse_size(s: &str) -> Result<u64> {
 
 /// QEMU's `-m` spelling of a byte count (whole MiB).
 pub fn qemu_mem_arg(bytes: u64) -> Result<String> {
-    if bytes % (1 << 20) != 0 {
+    if !bytes.is_multiple_of(1 << 20) {
         bail!("memory size {bytes} bytes is not a whole number of MiB, which QEMU's -m needs");
     }
     Ok(format!("{}M", bytes >> 20))

@@ -395,7 +395,7 @@ impl Board {
             }
         }
         let la = self.load_address;
-        if la % p.load_align != 0 {
+        if !la.is_multiple_of(p.load_align) {
             return Err(self.error(
                 "load-address",
                 format!("{la:#x} is not aligned to {:#x}, which platform {} needs ({})", p.load_align, p.name, p.load_rule),
@@ -479,7 +479,7 @@ fn check_range(r: &Range) -> Result<(), String> {
     if r.base.checked_add(r.size).is_none() {
         return Err(format!("base {:#x} + size {:#x} wraps around", r.base, r.size));
     }
-    if r.base % PAGE_SIZE != 0 || r.size % PAGE_SIZE != 0 {
+    if !r.base.is_multiple_of(PAGE_SIZE) || !r.size.is_multiple_of(PAGE_SIZE) {
         return Err(format!("{r} is not page-aligned (base and size must be multiples of {PAGE_SIZE:#x})"));
     }
     Ok(())

@@ -609,7 +609,7 @@ impl<'a> PageAllocator<'a> {
             let nodes = self.nodes.lock();
             nodes.check()?;
             let mut per_zone = [0u64; PCP_SLOTS];
-            for sets in self.pcp.iter().copied() {
+            for &sets in self.pcp.iter() {
                 for (s, m) in sets.iter().enumerate() {
                     let Some(pcp) = m.try_lock() else {
                         drop(nodes);

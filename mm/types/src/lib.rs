@@ -27,7 +27,7 @@ pub const fn align_down(addr: u64, align: u64) -> u64 {
 pub const fn align_up(addr: u64, align: u64) -> u64 {
     match addr.checked_add(align - 1) {
         Some(v) => v & !(align - 1),
-        None => u64::MAX & !(align - 1),
+        None => !(align - 1),
     }
 }
 
@@ -98,7 +98,7 @@ mod tests {
 
     #[test]
     fn align_up_saturates() {
-        assert_eq!(align_up(u64::MAX - 5, 0x1000), u64::MAX & !0xfff);
+        assert_eq!(align_up(u64::MAX - 5, 0x1000), !0xfff);
         assert_eq!(align_up(0x1001, 0x1000), 0x2000);
         assert_eq!(align_down(0x1fff, 0x1000), 0x1000);
         assert_eq!(pfn_up(0x1001), 2);

@@ -158,8 +158,16 @@ impl platform::Firmware for X86Pc {
         log: &mut dyn LineSink,
     ) -> Result<mm_init::PagingInfo, PlatformError> {
         let info = paging::paging_init(mb, log)?;
-        // The CPUs and the local APIC need the fixmap, which paging_init just built.
-        self.cpus = crate::smpboot::smp_init(self.multiboot.cmdline, log);
+        // The CPUs and the local APIC need the fixmap, which paging_init just built. A board
+        // whose description says `enable-method = "none"` runs on the boot CPU only.
+        self.cpus = if self.board.smp_method == Some(platform::board::SmpMethod::None) {
+            log.line(format_args!("smpboot: the board description says enable-method none: boot CPU only"));
+            let mut one = heapless::Vec::new();
+            let _ = one.push(platform::CpuDesc { hw_id: 0, nid: 0 });
+            one
+        } else {
+            crate::smpboot::smp_init(self.multiboot.cmdline, log)
+        };
         if mm_init::Cmdline::new(self.multiboot.cmdline).selftest() == Some("smp") {
             crate::smpboot::selftest::run(self, log);
         }
