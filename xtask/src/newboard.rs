@@ -575,6 +575,21 @@ mod tests {
     }
 
     #[test]
+    fn the_board_joins_the_workspace_once() {
+        let root = std::env::temp_dir().join(format!("xtask-newboard-ws-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let text = "[workspace]\nmembers = [\n    \"mm/*\",\n    \"boards/board-desc\",\n    \"boards/a\",\n    \"boards/b\",\n    \"xtask\",\n]\n";
+        std::fs::write(root.join("Cargo.toml"), text).unwrap();
+        add_to_workspace(&root, "c").unwrap();
+        add_to_workspace(&root, "c").unwrap();
+        let got = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        assert_eq!(got, text.replace("    \"boards/b\",\n", "    \"boards/b\",\n    \"boards/c\",\n"));
+        std::fs::write(root.join("Cargo.toml"), "[workspace]\nmembers = [\"xtask\"]\n").unwrap();
+        assert!(add_to_workspace(&root, "c").is_err());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn hex_groups_by_four() {
         assert_eq!(hex(0x3c00_0000), "0x3c00_0000");
         assert_eq!(hex(0x20_0000), "0x20_0000");
