@@ -11,6 +11,11 @@
 //! 3. at EL1: enable FP/SIMD (`CPACR_EL1.FPEN`) before any Rust runs (Rust uses the SIMD
 //!    registers for memcpy and formatting), set the boot stack, clear .bss, install the vector
 //!    table, and call the board's entry with the DTB address.
+//!
+//! The load-address check compares where the code runs with where it was linked (the board's
+//! `load-address`, e.g. 0x40200000 on virt, 0x200000 on raspi3b where RAM starts at 0), so it
+//! holds for any board. Secondary CPUs enter at `secondary_entry` (PSCI) or
+//! `secondary_spin_entry` (spin table), both described in smp.rs.
 #![allow(unsafe_code)] // assembly that runs before any Rust invariant holds.
 
 core::arch::global_asm!(
@@ -98,9 +103,28 @@ el1:
 5:  wfe
     b       5b
 
-/* Secondary CPUs (PSCI CPU_ON entry point): x0 = physical address of this CPU's
- * `SecondaryBoot` block (see smp.rs): [0] TTBR0, [8] TCR, [16] MAIR, [24] SCTLR, [32] stack top,
- * [40] per-CPU base. MMU and caches are off, at EL2 or EL1. */
+/* Secondary CPUs released from a spin table (smp.rs): the firmware jumps here with the MMU
+ * off, x0 = 0, at the EL the boot CPU was entered at. The block is the one `secondary_data`
+ * holds (CPUs are started one at a time); a CPU whose MPIDR affinity is not the block's, or
+ * that finds no block, parks here without touching anything. */
+    .global secondary_spin_entry
+secondary_spin_entry:
+    ldr     x9, =secondary_data
+    ldr     x0, [x9]
+    cbz     x0, 10f
+    ldr     x10, [x0, #{mpidr}]
+    mrs     x11, mpidr_el1
+    ldr     x12, =0xff00ffffff          /* Aff3 and Aff2..Aff0 */
+    and     x11, x11, x12
+    cmp     x10, x11
+    b.eq    secondary_entry
+10: wfe
+    b       10b
+
+/* Secondary CPUs (PSCI CPU_ON entry point, and the spin table's after the check above):
+ * x0 = physical address of this CPU's `SecondaryBoot` block (see smp.rs): [0] TTBR0, [8] TCR,
+ * [16] MAIR, [24] SCTLR, [32] stack top, [40] per-CPU base. MMU and caches are off, at EL2 or
+ * EL1. */
     .global secondary_entry
 secondary_entry:
     mov     x19, x0
@@ -151,5 +175,6 @@ early_semihosting_exit:
 early_exit_block:
     .quad   0x20026
     .quad   0
-"#
+"#,
+    mpidr = const crate::smp::SECONDARY_BOOT_MPIDR,
 );

@@ -5,11 +5,21 @@
 //! 1. [`boot`]: the Image header, EL2 to EL1, FP/SIMD on, stack, .bss, vectors
 //!    ([`exceptions`]), then the board's entry, which the board declares with [`entry!`];
 //! 2. [`start`]: the device tree (its address came in x0) gives the console, the PL011 is
-//!    programmed and the logger installed;
-//! 3. the board's `main` runs the generic boot path with an [`Aarch64`] as its platform.
+//!    programmed and the logger installed. The board says which UART (`Console`): the tree's
+//!    `/chosen/stdout-path`, a node it names, or a fixed address; a node's `reg` is a bus
+//!    address that the parents' `ranges` translate to the CPU's (the Raspberry Pi's PL011 is at
+//!    0x7e201000 on its bus, 0x3f201000 for the CPU);
+//! 3. the board's `main` runs the generic boot path with an [`Aarch64`] as its platform:
+//!    [`memory`] (discovery, early reservations, page 0 kept out where RAM starts at 0),
+//!    [`paging`] (the MMU, page 0 unmapped, a fixmap window) and [`smp`] (secondary CPUs through
+//!    PSCI or a spin table, as each CPU's node says).
 //!
-//! Unsafe code is fenced in [`boot`], [`exceptions`], [`cpu`] and [`mmio`]. This crate builds
-//! only for `aarch64-unknown-none`.
+//! Nothing here needs an interrupt controller (no GIC is touched) or PSCI beyond `CPU_ON` for
+//! CPUs whose node asks for it: the exit is semihosting and a parked CPU waits in `wfe`.
+//!
+//! Unsafe code is fenced in the modules that say `#![allow(unsafe_code)]` ([`boot`],
+//! [`exceptions`], [`cpu`], [`mmio`], [`memory`], [`paging`], [`smp`], [`initrd`]); every block
+//! has a `SAFETY:` comment. This crate builds only for `aarch64-unknown-none`.
 #![no_std]
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -109,18 +119,23 @@ pub fn start(
 ) -> ! {
     // Without a device tree there is no console to say so: the exit status has to.
     let Ok(dt) = memory::read_device_tree(dtb_phys) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
+    // The console's node, when it has one: its `reg` translated through the parents' `ranges`
+    // (a PL011 behind a bus, like the Raspberry Pi's /soc, has a bus address in `reg`).
+    let node = match board.console {
+        platform::board::Console::DeviceTree => dt.console.clone().filter(|c| c.compatible == Some("arm,pl011")),
+        platform::board::Console::Pl011Node(path) => {
+            memory::device_tree(dtb_phys).ok().and_then(|t| devicetree::console_at(&t, path).ok())
+        }
+        platform::board::Console::Pl011At(_) | platform::board::Console::Uart16550Port(_) => None,
+    };
     let console = match board.console {
-        platform::board::Console::DeviceTree => dt
-            .console
-            .as_ref()
-            .and_then(|c| (c.compatible == Some("arm,pl011")).then_some(c.reg_base).flatten()),
         platform::board::Console::Pl011At(base) => Some(base),
-        // Not yet: a node path needs `ranges` translation.
-        platform::board::Console::Pl011Node(_) | platform::board::Console::Uart16550Port(_) => None,
+        _ => node.as_ref().and_then(|c| c.cpu_base.clone().ok()),
     };
     let Some(console) = console else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
     #[allow(unsafe_code)]
-    // SAFETY: the device tree names this PL011 as the console (stdout-path or the first
+    // SAFETY: the board names this PL011 as the console (its device-tree node, translated to a
+    // CPU address, or a fixed address) or the device tree does (stdout-path or the first
     // arm,pl011); nothing else drives it, and with the MMU off its physical address is usable.
     unsafe {
         mmio::init_console(console as usize)
@@ -137,12 +152,32 @@ pub fn start(
         entry_el,
         dtb_phys
     );
-    if let Some(c) = &dt.console {
+    match &node {
+        Some(c) => {
+            let how = match board.console {
+                platform::board::Console::Pl011Node(_) => "the board's console node",
+                _ if c.from_stdout_path => "from /chosen/stdout-path",
+                _ => "first arm,pl011",
+            };
+            match c.reg_base.filter(|&b| b != console) {
+                Some(bus) => defmt::info!(
+                    "console: PL011 at {=u64:#x} ({=str}, bus address {=u64:#x} through ranges, {=str})",
+                    console,
+                    c.path.as_str(),
+                    bus,
+                    how
+                ),
+                None => defmt::info!("console: PL011 at {=u64:#x} ({=str}, {=str})", console, c.path.as_str(), how),
+            }
+        }
+        None => defmt::info!("console: PL011 at {=u64:#x} (the board's fixed address)", console),
+    }
+    // A stdout-path this platform cannot drive (the Pi's mini UART) is worth a line.
+    if let Some(c) = dt.console.as_ref().filter(|c| c.from_stdout_path && c.compatible != Some("arm,pl011")) {
         defmt::info!(
-            "console: PL011 at {=u64:#x} ({=str}{=str})",
-            console,
+            "console: /chosen/stdout-path names {=str} ({=str}), which has no driver here",
             c.path.as_str(),
-            if c.from_stdout_path { ", from /chosen/stdout-path" } else { ", first arm,pl011" }
+            c.compatible.unwrap_or("no compatible")
         );
     }
     main(&mut Aarch64 { board, dtb_phys, entry_el, console, dt, cpus: cpus_from_dt(dt) })

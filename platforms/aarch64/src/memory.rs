@@ -46,12 +46,22 @@ pub fn read_device_tree(dtb_phys: u64) -> Result<&'static DtMemoryInfo<'static>,
     if let Some(info) = DT_INFO.get() {
         return Ok(info);
     }
-    if dtb_phys == 0 || dtb_phys % 8 != 0 {
+    let dt = device_tree(dtb_phys)?;
+    let info = devicetree::discover(&dt).map_err(DtReadError::Bad)?;
+    Ok(DT_INFO.call_once(|| info))
+}
+
+/// The validated device tree at `dtb_phys`, for lookups [`read_device_tree`] does not keep
+/// (a node the board names). Reached through its physical address: valid while the MMU is off
+/// and, after `paging_init`, through the read-only mapping of the blob.
+pub fn device_tree(dtb_phys: u64) -> Result<DeviceTree<'static>, DtReadError> {
+    if dtb_phys == 0 || !dtb_phys.is_multiple_of(8) {
         return Err(DtReadError::NoPointer(dtb_phys));
     }
     // SAFETY: the loader put a device tree at `dtb_phys` (booting.rst: 8-byte aligned, in RAM,
-    // not overwritten before the kernel reserves it); the MMU is off, so the physical address is
-    // usable. Only the 40-byte header is read before its size is known.
+    // not overwritten before the kernel reserves it); the MMU is off, or on with the blob mapped
+    // read-only at its physical address (`paging_init`'s "fdt" mapping), so the physical address
+    // is usable. Only the 40-byte header is read before its size is known.
     let head = unsafe { core::slice::from_raw_parts(dtb_phys as usize as *const u8, devicetree::HEADER_SIZE) };
     let size = devicetree::header_totalsize(head).map_err(DtReadError::Bad)?;
     if size > MAX_DTB_SIZE {
@@ -60,9 +70,7 @@ pub fn read_device_tree(dtb_phys: u64) -> Result<&'static DtMemoryInfo<'static>,
     // SAFETY: as above, for the `size` bytes the (validated) header declares; the range is
     // reserved in memblock by `apply` and never written.
     let blob: &'static [u8] = unsafe { core::slice::from_raw_parts(dtb_phys as usize as *const u8, size) };
-    let dt = DeviceTree::new(blob).map_err(DtReadError::Bad)?;
-    let info = devicetree::discover(&dt).map_err(DtReadError::Bad)?;
-    Ok(DT_INFO.call_once(|| info))
+    DeviceTree::new(blob).map_err(DtReadError::Bad)
 }
 
 fn dt_error(log: &mut dyn LineSink, e: DtError, what: &'static str) -> PlatformError {
@@ -99,8 +107,25 @@ impl mm_init::Platform for Aarch64 {
         if let (Some(_), Some(r)) = (report.initrd, self.dt.chosen.as_ref().and_then(|c| c.initrd)) {
             platform::initrd::check_at_boot(r, crate::initrd::bytes, log)?;
         }
-        Ok(())
+        reserve_page_zero(mb, log)
     }
+}
+
+/// Where RAM starts at physical 0 (the Raspberry Pi), page 0 must never become a page the
+/// allocators hand out: a pointer to it would be a NULL pointer (and `paging_init` leaves it
+/// unmapped so that NULL faults). Firmware usually reserves it already (the Pi's tree has
+/// `/memreserve/ 0x0 0x1000`: the spin table lives there); if nothing did, it is reserved here.
+fn reserve_page_zero(mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
+    use mm_types::PAGE_SIZE;
+    if !mb.is_memory(0) {
+        return Ok(());
+    }
+    // Reserved regions are merged and sorted: page 0 is covered only by one starting at 0.
+    if mb.reserved().first().is_some_and(|r| r.base == 0 && r.size >= PAGE_SIZE) {
+        log.line(format_args!("RAM starts at 0: page 0 is already reserved; it stays unmapped and out of the allocators"));
+        return Ok(());
+    }
+    reserve_logged(mb, 0, PAGE_SIZE, "page 0 (RAM starts at 0: kept unmapped and out of the allocators)", log)
 }
 
 /// Region arrays at their physical address: the MMU is off, so identity.
@@ -111,7 +136,7 @@ impl RegionArrayMapper<'static> for IdentityMapper {
     fn map(&mut self, phys_base: u64, count: usize) -> Option<&'static mut [Region]> {
         let bytes = (count as u64).checked_mul(core::mem::size_of::<Region>() as u64)?;
         phys_base.checked_add(bytes)?;
-        if phys_base % core::mem::align_of::<Region>() as u64 != 0 {
+        if !phys_base.is_multiple_of(core::mem::align_of::<Region>() as u64) {
             return None;
         }
         // SAFETY: memblock chose `[phys_base, phys_base + bytes)` from free RAM and reserves it
@@ -209,7 +234,15 @@ impl platform::Firmware for Aarch64 {
         entry: extern "C" fn(usize) -> !,
     ) -> Result<(), &'static str> {
         let mpidr = self.cpus.get(cpu).ok_or("no such CPU")?.hw_id;
-        crate::smp::start_cpu(self.dt.psci_method, mpidr, cpu, stack_top, percpu_base, entry)
+        let method = self.enable_method(mpidr)?;
+        crate::smp::start_cpu(method, mpidr, cpu, stack_top, percpu_base, entry)?;
+        match method {
+            crate::smp::Method::SpinTable { release_addr } => {
+                defmt::info!("smp: CPU{=usize}: booted through spin-table, release address {=u64:#x}", cpu, release_addr)
+            }
+            crate::smp::Method::Psci(_) => defmt::info!("smp: CPU{=usize}: booted through PSCI CPU_ON", cpu),
+        }
+        Ok(())
     }
 
     fn region_mapper(&mut self) -> &'static mut dyn RegionArrayMapper<'static> {
@@ -217,6 +250,45 @@ impl platform::Firmware for Aarch64 {
             Some(m) => m,
             None => panic!("region_mapper taken twice"),
         }
+    }
+}
+
+impl Aarch64 {
+    /// How to start the CPU with this MPIDR (arm64 Linux `smp_init_cpus` → `cpu_read_ops`): its
+    /// node's `enable-method`; only where the node has none, the board's `[smp] enable-method`.
+    /// A problem is logged with the node and property it concerns, and returned as a sentence.
+    fn enable_method(&self, mpidr: u64) -> Result<crate::smp::Method, &'static str> {
+        use crate::smp::Method;
+        use devicetree::EnableMethod;
+        use platform::board::SmpMethod;
+        let node = self.dt.cpus.iter().find(|c| c.available && c.mpidr == Some(mpidr));
+        let from_dt = match node.map(devicetree::Cpu::enable) {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
+                defmt::error!("smp: {}", defmt::Display2Format(&e));
+                return Err("the device tree's enable-method for this CPU is unusable (see above)");
+            }
+            None => None,
+        };
+        let m = match (from_dt, self.board.smp_method) {
+            (Some(EnableMethod::Psci), _) => Method::Psci(self.dt.psci_method),
+            (Some(EnableMethod::SpinTable { release_addr }), _) => Method::SpinTable { release_addr },
+            (None, Some(SmpMethod::Psci)) => Method::Psci(self.dt.psci_method),
+            (None, Some(SmpMethod::SpinTable)) => {
+                let Some(n) = node else { return Err("the board says spin-table, but /cpus has no node for this CPU") };
+                match n.cpu_release_addr() {
+                    Ok(release_addr) => Method::SpinTable { release_addr },
+                    Err(e) => {
+                        defmt::error!("smp: {} (the board's [smp] enable-method is spin-table)", defmt::Display2Format(&e));
+                        return Err("no usable cpu-release-addr for the board's spin-table method (see above)");
+                    }
+                }
+            }
+            (None, Some(SmpMethod::AcpiMadt)) => return Err("the board's [smp] enable-method acpi-madt is x86's; AArch64 starts CPUs through psci or spin-table"),
+            (None, Some(SmpMethod::None)) => return Err("the board's [smp] enable-method is none and the device tree names none: the CPU stays off"),
+            (None, None) => return Err("no enable-method in the device tree or the board description"),
+        };
+        Ok(m)
     }
 }
 

@@ -10,7 +10,12 @@
 //! - The kernel image with 4 KiB pages and section permissions: .text read-only executable,
 //!   .rodata read-only execute-never, .data/.bss read-write execute-never (W^X).
 //! - MMIO the platform uses (the console) as Device-nGnRnE, execute-never.
-//! - Nothing else is mapped: address 0 faults.
+//! - Nothing else is mapped: address 0 faults. Where RAM starts at physical 0 (the Raspberry
+//!   Pi), its first page is left out of the linear map for that reason; memblock keeps it from
+//!   the allocators (`reserve_early`).
+//! - A fixmap window above vmalloc, one L3 table whose entries are set for a moment to reach a
+//!   physical page the linear map does not cover (Linux's fixmap and early `ioremap`): the
+//!   spin-table release addresses in page 0 ([`with_fixmap`]).
 //!
 //! Table pages come from memblock (so they stay reserved) and are written through their
 //! physical addresses while the MMU is still off.
@@ -31,11 +36,17 @@ pub const VA_LIMIT: u64 = 1 << 39;
 pub const VMALLOC_START: u64 = 1 << 38;
 /// End of the vmalloc range.
 pub const VMALLOC_END: u64 = VMALLOC_START + (1 << 30);
+/// The fixmap window: one L3 table's worth (2 MiB) right above vmalloc, its own L1 entry.
+pub const FIXMAP_START: u64 = VMALLOC_END;
+/// End of the fixmap window.
+pub const FIXMAP_END: u64 = FIXMAP_START + BLOCK_2M;
 
 /// Physical (= virtual) address of the L1 table, once the MMU is on.
 static ROOT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 /// Serialises changes to the vmalloc tables.
 static VMALLOC_LOCK: spin::Mutex<()> = spin::Mutex::new(());
+/// Physical (= virtual) address of the fixmap's L3 table; the lock is held while a slot is used.
+static FIXMAP_L3: spin::Mutex<u64> = spin::Mutex::new(0);
 
 // Descriptor bits (ARM ARM D8.3).
 const VALID: u64 = 1 << 0;
@@ -152,7 +163,7 @@ impl<'m, 'a> Tables<'m, 'a> {
             let l1 = self.root;
             let l2 = self.next_level(l1, l1i, 1)?;
             let l2i = ((addr >> 21) & 0x1ff) as usize;
-            if !pages_only && addr % BLOCK_2M == 0 && end - addr >= BLOCK_2M {
+            if !pages_only && addr.is_multiple_of(BLOCK_2M) && end - addr >= BLOCK_2M {
                 let existing = read_entry(l2, l2i);
                 if existing & (VALID | TABLE) != VALID | TABLE {
                     write_entry(l2, l2i, addr | prot.attrs() | VALID);
@@ -173,6 +184,13 @@ impl<'m, 'a> Tables<'m, 'a> {
     pub fn prepare_vmalloc(&mut self) -> Result<(), PlatformError> {
         let l1i = ((VMALLOC_START >> 30) & 0x1ff) as usize;
         self.next_level(self.root, l1i, 1).map(|_| ())
+    }
+
+    /// Creates the L2 and L3 tables of the fixmap window (all entries invalid) and returns the
+    /// L3 table.
+    pub fn prepare_fixmap(&mut self) -> Result<u64, PlatformError> {
+        let l2 = self.next_level(self.root, ((FIXMAP_START >> 30) & 0x1ff) as usize, 1)?;
+        self.next_level(l2, ((FIXMAP_START >> 21) & 0x1ff) as usize, 2)
     }
 
     /// Turns the MMU on with these tables. Caches on too.
@@ -265,11 +283,14 @@ pub fn paging_init(
         if r.end() > VMALLOC_START {
             return Err(PlatformError::BadFirmwareData("RAM above 256 GiB collides with the vmalloc range"));
         }
-        if !nomap {
-            t.map(*r, Prot::ReadWrite, false)?;
+        // Page 0 stays unmapped even where it is RAM, so that a NULL dereference faults.
+        let r = if r.base == 0 { MemRange::new(PAGE_SIZE, r.size.saturating_sub(PAGE_SIZE)) } else { *r };
+        if !nomap && r.size > 0 {
+            t.map(r, Prot::ReadWrite, false)?;
         }
     }
     t.prepare_vmalloc()?;
+    let fixmap_l3 = t.prepare_fixmap()?;
     let s = sections();
     t.map(s.text, Prot::Text, true)?;
     t.map(s.rodata, Prot::ReadOnly, true)?;
@@ -280,16 +301,22 @@ pub fn paging_init(
     for (_, r, prot) in extra {
         t.map(*r, *prot, true)?;
     }
+    *FIXMAP_L3.lock() = fixmap_l3;
     let pages = t.activate();
     log.line(format_args!("Virtual kernel memory layout (identity linear map, 4 KiB granule, 39-bit VA):"));
     for (r, nomap) in &ram {
-        let what = if *nomap { "not mapped (NOMAP)" } else { "linear map, RW NX" };
+        let what = match (*nomap, r.base) {
+            (true, _) => "not mapped (NOMAP)",
+            (false, 0) => "linear map, RW NX; page 0 unmapped (NULL faults)",
+            (false, _) => "linear map, RW NX",
+        };
         log.line(format_args!("    memory  : {:#018x} - {:#018x}   ({:>6} MB) {what}", r.base, r.end(), r.size >> 20));
     }
     for (name, r, prot) in [(".text", s.text, "RO X"), (".rodata", s.rodata, "RO NX"), (".data", s.data, "RW NX")] {
         log.line(format_args!("    {name:<8}: {:#018x} - {:#018x}   ({:>6} kB) {prot}", r.base, r.end(), r.size >> 10));
     }
     log.line(format_args!("    vmalloc : {:#018x} - {:#018x}   ({:>6} MB)", VMALLOC_START, VMALLOC_END, (VMALLOC_END - VMALLOC_START) >> 20));
+    log.line(format_args!("    fixmap  : {:#018x} - {:#018x}   ({:>6} kB)", FIXMAP_START, FIXMAP_END, (FIXMAP_END - FIXMAP_START) >> 10));
     for (name, r, prot) in extra {
         let how = match prot {
             Prot::Device => "device nGnRnE",
@@ -310,7 +337,7 @@ pub fn paging_init(
 /// A sentence naming the problem.
 pub fn map_kernel_page(vaddr: usize, phys: u64, alloc_table: &mut dyn FnMut() -> Option<u64>) -> Result<(), &'static str> {
     let va = vaddr as u64;
-    if !(VMALLOC_START..VMALLOC_END).contains(&va) || va % PAGE_SIZE != 0 {
+    if !(VMALLOC_START..VMALLOC_END).contains(&va) || !va.is_multiple_of(PAGE_SIZE) {
         return Err("map_kernel_page: address outside the vmalloc range or not page-aligned");
     }
     let _guard = VMALLOC_LOCK.lock();
@@ -378,4 +405,32 @@ pub fn unmap_kernel_page(vaddr: usize) -> Option<(u64, Option<u64>)> {
         core::arch::asm!("dsb ishst", "tlbi vaae1is, {0}", "dsb ish", "isb", in(reg) va >> 12, options(nostack));
     }
     Some((e3 & ADDR_MASK, empty.then_some(l3)))
+}
+
+/// Maps the physical page holding `phys` at the fixmap window with `prot`, calls `f` with the
+/// virtual address of `phys` itself, and unmaps the page again (TLBs invalidated on every CPU)
+/// before returning what `f` returned. For pages the linear map does not cover, like page 0;
+/// one user at a time (a lock is held across `f`).
+///
+/// # Errors
+/// The MMU is not on yet (there is no window before `paging_init`).
+pub fn with_fixmap<R>(phys: u64, prot: Prot, f: impl FnOnce(usize) -> R) -> Result<R, &'static str> {
+    let l3 = FIXMAP_L3.lock();
+    if *l3 == 0 || ROOT.load(core::sync::atomic::Ordering::Acquire) == 0 {
+        return Err("fixmap: the MMU is not on yet");
+    }
+    let va = FIXMAP_START;
+    let index = ((va >> 12) & 0x1ff) as usize;
+    write_entry(*l3, index, (phys & ADDR_MASK) | prot.attrs() | VALID | TABLE);
+    // The entry was invalid, so no TLB holds it: a barrier makes the walk see the new one.
+    barrier::dsb(barrier::ISHST);
+    barrier::isb(barrier::SY);
+    let r = f(va as usize + (phys % PAGE_SIZE) as usize);
+    write_entry(*l3, index, 0);
+    // SAFETY: broadcast TLB invalidation of the window's address; no memory effect besides
+    // dropping cached translations.
+    unsafe {
+        core::arch::asm!("dsb ishst", "tlbi vaae1is, {0}", "dsb ish", "isb", in(reg) va >> 12, options(nostack));
+    }
+    Ok(r)
 }

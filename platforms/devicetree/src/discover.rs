@@ -26,12 +26,16 @@
 //!   `stdout-path` (else `linux,stdout-path`) resolved like `of_find_node_opts_by_path`:
 //!   options after `:` are dropped, a path not starting with `/` starts with an alias from
 //!   `/aliases`. The console is that node (its first `compatible` string and the address of its
-//!   first `reg` entry in its parent's `#address-cells`, untranslated), else the first
-//!   available node compatible with `arm,pl011`.
+//!   first `reg` entry, as written and translated through the parents' `ranges` to a CPU
+//!   address, see `address.rs`), else the first available node compatible with `arm,pl011`.
 //! - `/cpus`: children with `device_type = "cpu"`: `reg` (MPIDR on arm64, in `/cpus`'s
-//!   `#address-cells`), `enable-method`, `numa-node-id`, availability; `/psci`'s `method`.
+//!   `#address-cells`), `enable-method`, `cpu-release-addr`, `numa-node-id`, availability;
+//!   `/psci`'s `method`. [`Cpu::enable`] turns a CPU's properties into how to start it, as
+//!   arm64 Linux's `cpu_read_enable_method` and `smp_spin_table_cpu_init` /
+//!   `cpu_psci_cpu_init` do (the `enable-method` of `/cpus` itself is arm32's and is ignored).
 
 use crate::error::{path_string, DtError};
+use core::fmt;
 use crate::tree::{cell_prop, children, first_str, is_available, list_contains, name, next_cells, prop, str_prop, DeviceTree, Node, NodeName};
 use heapless::{String, Vec};
 use mm_types::MemRange;
@@ -129,6 +133,10 @@ pub struct Console<'a> {
     pub compatible: Option<&'a str>,
     /// Address of the first `reg` entry, in the parent's address cells (untranslated).
     pub reg_base: Option<u64>,
+    /// The first `reg` entry's address translated through every parent's `ranges` to a CPU
+    /// physical address (Linux `of_address_to_resource(np, 0)`), or why it cannot be: no
+    /// `reg`, or a parent that is not a memory-mapped bus (the error names the node).
+    pub cpu_base: Result<u64, DtError>,
     /// `true` when found through `stdout-path`, `false` for the `arm,pl011` fallback.
     pub from_stdout_path: bool,
 }
@@ -153,10 +161,81 @@ pub struct Cpu<'a> {
     pub mpidr: Option<u64>,
     /// `enable-method` (`psci`, `spin-table`, …).
     pub enable_method: Option<&'a str>,
+    /// `cpu-release-addr` as written; [`Cpu::cpu_release_addr`] checks it.
+    cpu_release_addr: Option<&'a [u8]>,
     /// `numa-node-id`.
     pub numa_node_id: Option<u32>,
     /// `status` absent or okay.
     pub available: bool,
+}
+
+/// How a CPU is started: arm64 Linux's `cpu_ops` that `enable-method` selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnableMethod {
+    /// `psci`: PSCI `CPU_ON` through the `/psci` conduit.
+    Psci,
+    /// `spin-table`: the CPU waits in firmware for a non-zero entry address at `release_addr`
+    /// (a CPU physical address; Documentation/arm64/booting.rst).
+    SpinTable {
+        /// `cpu-release-addr`.
+        release_addr: u64,
+    },
+}
+
+impl fmt::Display for EnableMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Psci => f.write_str("psci"),
+            Self::SpinTable { .. } => f.write_str("spin-table"),
+        }
+    }
+}
+
+/// The path of a CPU node, `/cpus/<name>`.
+#[derive(Clone, Copy, Debug)]
+pub struct CpuPath<'n, 'a>(&'n NodeName<'a>);
+
+impl fmt::Display for CpuPath<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "/cpus/{}", self.0)
+    }
+}
+
+impl<'a> Cpu<'a> {
+    /// The node's path, e.g. `/cpus/cpu@1`.
+    pub fn path(&self) -> CpuPath<'_, 'a> {
+        CpuPath(&self.name)
+    }
+
+    /// `cpu-release-addr`: the CPU physical address a spin-table CPU polls (Linux
+    /// `smp_spin_table_cpu_init`; the binding says 64 bits, two cells).
+    ///
+    /// # Errors
+    /// The property is missing or not exactly 8 bytes ([`DtError::BadProperty`] naming the
+    /// node).
+    pub fn cpu_release_addr(&self) -> Result<u64, DtError> {
+        match self.cpu_release_addr {
+            None => Err(DtError::prop(&self.path(), "cpu-release-addr", "missing")),
+            Some(mut v) if v.len() == 8 => Ok(next_cells(&mut v, 2).unwrap_or(0)),
+            Some(_) => Err(DtError::prop(&self.path(), "cpu-release-addr", "not 64 bits (two cells):")),
+        }
+    }
+
+    /// How to start this CPU, from its own `enable-method` (arm64 Linux
+    /// `cpu_read_enable_method`, then the `cpu_ops` init); `None` when the node has none, so
+    /// the caller's default applies. For `spin-table`, `cpu-release-addr` is read too.
+    ///
+    /// # Errors
+    /// A method other than `psci` and `spin-table` ([`DtError::UnknownEnableMethod`]), or a
+    /// spin-table CPU without a valid `cpu-release-addr`; both name the node.
+    pub fn enable(&self) -> Result<Option<EnableMethod>, DtError> {
+        match self.enable_method {
+            None => Ok(None),
+            Some("psci") => Ok(Some(EnableMethod::Psci)),
+            Some("spin-table") => Ok(Some(EnableMethod::SpinTable { release_addr: self.cpu_release_addr()? })),
+            Some(other) => Err(DtError::UnknownEnableMethod { node: path_string(&self.path()), method: path_string(&other) }),
+        }
+    }
 }
 
 /// PSCI conduit from `/psci`'s `method`.
@@ -296,7 +375,7 @@ pub fn discover<'a>(dt: &DeviceTree<'a>) -> Result<DtMemoryInfo<'a>, DtError> {
     }
     if info.console.is_none() {
         let mut path: String<MAX_PATH> = String::new();
-        info.console = find_pl011(&root, &mut path)?;
+        info.console = find_pl011(dt, &root, &mut path)?;
     }
 
     if let Some(dm) = dt.child(&root, "distance-map")? {
@@ -323,6 +402,7 @@ pub fn discover<'a>(dt: &DeviceTree<'a>) -> Result<DtMemoryInfo<'a>, DtError> {
                 name: cname,
                 mpidr,
                 enable_method: str_prop(&c, "enable-method")?,
+                cpu_release_addr: prop(&c, "cpu-release-addr")?,
                 numa_node_id: cell_prop(&c, "numa-node-id")?,
                 available: is_available(&c)?,
             };
@@ -476,19 +556,43 @@ fn resolve_stdout<'a>(dt: &DeviceTree<'a>, sp: &'a str) -> Result<Option<Console
         path.push_str(rest).map_err(cap)?;
     }
     let Some((node, parent_ac)) = dt.find(&path)? else { return Ok(None) };
-    console_of(&node, parent_ac, path, true).map(Some)
+    console_of(dt, &node, parent_ac, path, true).map(Some)
 }
 
-fn console_of<'a>(node: &Node<'a>, parent_ac: u32, path: String<MAX_PATH>, from_stdout_path: bool) -> Result<Console<'a>, DtError> {
+/// The UART at `path` (a board names it), described as [`discover`] describes the console:
+/// `from_stdout_path` is `false`, and [`Console::cpu_base`] holds the translated address or
+/// why there is none.
+///
+/// # Errors
+/// No node at `path`, or a parser error.
+pub fn console_at<'a>(dt: &DeviceTree<'a>, path: &str) -> Result<Console<'a>, DtError> {
+    let Some((node, parent_ac)) = dt.find(path)? else { return Err(DtError::NoNode { path: path_string(&path) }) };
+    let mut p: String<MAX_PATH> = String::new();
+    p.push_str(path).map_err(|_| DtError::NoNode { path: path_string(&path) })?;
+    console_of(dt, &node, parent_ac, p, false)
+}
+
+fn console_of<'a>(
+    dt: &DeviceTree<'a>,
+    node: &Node<'a>,
+    parent_ac: u32,
+    path: String<MAX_PATH>,
+    from_stdout_path: bool,
+) -> Result<Console<'a>, DtError> {
     let reg_base = match prop(node, "reg")? {
         Some(mut r) if parent_ac <= 2 => next_cells(&mut r, parent_ac),
         _ => None,
     };
-    Ok(Console { path, compatible: str_prop(node, "compatible")?, reg_base, from_stdout_path })
+    // A parser error is fatal as elsewhere; a node that cannot be translated is reported.
+    let cpu_base = match dt.reg_cpu_address(&path, 0) {
+        Err(e @ (DtError::Parser { .. } | DtError::TooDeep { .. })) => return Err(e),
+        r => r.map(|r| r.cpu_address),
+    };
+    Ok(Console { path, compatible: str_prop(node, "compatible")?, reg_base, cpu_base, from_stdout_path })
 }
 
 /// Depth-first search for the first available `arm,pl011` node (depth bounded by validation).
-fn find_pl011<'a>(node: &Node<'a>, path: &mut String<MAX_PATH>) -> Result<Option<Console<'a>>, DtError> {
+fn find_pl011<'a>(dt: &DeviceTree<'a>, node: &Node<'a>, path: &mut String<MAX_PATH>) -> Result<Option<Console<'a>>, DtError> {
     let my_ac = cell_prop(node, "#address-cells")?.unwrap_or(2);
     for c in children(node)? {
         let c = c?;
@@ -499,9 +603,9 @@ fn find_pl011<'a>(node: &Node<'a>, path: &mut String<MAX_PATH>) -> Result<Option
             continue; // a path longer than MAX_PATH cannot be reported; skip that subtree
         }
         if prop(&c, "compatible")?.is_some_and(|v| list_contains(v, "arm,pl011")) && is_available(&c)? {
-            return console_of(&c, my_ac, path.clone(), false).map(Some);
+            return console_of(dt, &c, my_ac, path.clone(), false).map(Some);
         }
-        if let Some(found) = find_pl011(&c, path)? {
+        if let Some(found) = find_pl011(dt, &c, path)? {
             return Ok(Some(found));
         }
         path.truncate(len);

@@ -8,6 +8,8 @@ use heapless::String;
 
 /// Node paths carried in errors are cut to this many bytes.
 pub const ERR_PATH: usize = 48;
+/// Device paths in translation errors (they are the deepest) are cut to this many bytes.
+pub const ERR_LONG_PATH: usize = 80;
 
 /// What is wrong with a device tree, or with applying it to memblock.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +96,31 @@ pub enum DtError {
         /// The table's capacity.
         capacity: usize,
     },
+    /// No node at this path.
+    NoNode {
+        /// The path asked for (possibly cut).
+        path: String<ERR_PATH>,
+    },
+    /// A `reg` address cannot be carried to the CPU's address space (Linux
+    /// `of_translate_address` returning `OF_BAD_ADDR`).
+    Untranslatable {
+        /// Path of the device node whose address was translated (possibly cut).
+        node: String<ERR_LONG_PATH>,
+        /// The bus node where the translation stopped, an ancestor: its path is the first
+        /// `bus_len` bytes of the device's path (1 for the root).
+        bus_len: u8,
+        /// The address as that bus's children see it, when known.
+        addr: Option<u64>,
+        /// What is wrong with the bus node.
+        why: Untranslatable,
+    },
+    /// A CPU node's `enable-method` is none this crate knows (`psci`, `spin-table`).
+    UnknownEnableMethod {
+        /// Path of the CPU node.
+        node: String<ERR_PATH>,
+        /// The method as written (possibly cut).
+        method: String<ERR_PATH>,
+    },
     /// memblock refused an operation that Linux treats as fatal (region array full).
     Memblock {
         /// The operation (`add`, `reserve`, `mark_nomap`).
@@ -105,6 +132,39 @@ pub enum DtError {
         /// memblock's reason.
         err: memblock::MemblockError,
     },
+}
+
+/// Why a bus node stops an address translation ([`DtError::Untranslatable`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Untranslatable {
+    /// No `ranges`: the bus is not memory-mapped (Linux: "no ranges; cannot translate").
+    NoRanges,
+    /// No `ranges` entry covers the address (Linux: "not found !").
+    NotCovered,
+    /// The covering entry moves the address past 64 bits.
+    PastU64,
+    /// The result does not fit the parent's single address cell (Linux would truncate).
+    BeyondParentCell,
+    /// A PCI or ISA bus, whose first address cell is a space code.
+    PciOrIsa,
+    /// `#address-cells` outside 1..=4 (`OF_CHECK_ADDR_COUNT`).
+    BadAddressCells,
+    /// `#size-cells = 0` (`OF_CHECK_COUNTS`): the children are addressed, not memory-mapped.
+    ZeroSizeCells,
+}
+
+impl fmt::Display for Untranslatable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NoRanges => "has no property ranges, so it is not a memory-mapped bus",
+            Self::NotCovered => "has no ranges entry that covers the address",
+            Self::PastU64 => "has a ranges entry that moves the address past 64 bits",
+            Self::BeyondParentCell => "translates the address beyond its parent's single address cell",
+            Self::PciOrIsa => "is a PCI or ISA bus, whose addresses are not translated here",
+            Self::BadAddressCells => "has #address-cells outside 1 to 4",
+            Self::ZeroSizeCells => "has #size-cells = 0, so its children are not memory-mapped",
+        })
+    }
 }
 
 impl DtError {
@@ -155,6 +215,18 @@ impl fmt::Display for DtError {
             Self::BadProperty { node, prop, what } => write!(f, "{what} property {prop} in node {node}"),
             Self::BadCells { node, prop, value } => write!(f, "unsupported {prop} = {value} in node {node}"),
             Self::TooMany { what, capacity } => write!(f, "more than {capacity} {what}"),
+            Self::NoNode { path } => write!(f, "no node {path} in the device tree"),
+            Self::Untranslatable { node, bus_len, addr, why } => {
+                let bus = node.get(..usize::from(*bus_len)).unwrap_or(node);
+                write!(f, "cannot translate the address of {node} to a CPU address: node {bus} {why}")?;
+                match addr {
+                    Some(a) => write!(f, " (address there {a:#x})"),
+                    None => Ok(()),
+                }
+            }
+            Self::UnknownEnableMethod { node, method } => {
+                write!(f, "unsupported enable-method \"{method}\" in node {node} (supported: psci, spin-table)")
+            }
             Self::Memblock { op, base, size, err } => {
                 write!(f, "memblock_{op} {} failed: {err}", mm_types::MemRange::new(*base, *size))
             }

@@ -11,6 +11,9 @@
 //!    (`early_init_dt_scan_chosen`, `early_init_dt_check_for_initrd`, `of_stdout`), `/cpus`
 //!    and `/psci`, into a [`DtMemoryInfo`] made of bounded `heapless` vectors: a tree that does not
 //!    fit is an error, never a silent truncation.
+//!    Device addresses go through the parents' `ranges` to CPU addresses
+//!    ([`DeviceTree::reg_cpu_address`], `address.rs`, Linux `of_translate_address`), and CPU
+//!    nodes say how they are started ([`Cpu::enable`]: PSCI or a spin table).
 //! 3. [`apply`] (`apply.rs`) feeds that into a [`memblock::Memblock`] in Linux's order and
 //!    writes one Linux-style line per bank and per reservation to a [`mm_types::LineSink`].
 //!
@@ -18,6 +21,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+mod address;
 mod apply;
 mod discover;
 mod error;
@@ -25,16 +29,19 @@ mod header;
 mod tree;
 mod walk;
 
+pub use address::RegEntry;
 pub use apply::{add_memory, apply, apply_with, reserve, ApplyParams, MAX_AREAS, ApplyReport, ReservationOutcome, ReservationSource, ReservedArea};
 pub use discover::{
-    discover, Chosen, Console, Cpu, DtMemoryInfo, MemoryBank, PsciMethod, ReservedKind, ReservedMemory,
+    console_at, discover, Chosen, Console, Cpu, CpuPath, DtMemoryInfo, EnableMethod, MemoryBank, PsciMethod, ReservedKind, ReservedMemory,
     ReservedRegion, MAX_ALLOC_RANGES, MAX_BANKS, MAX_CPUS, MAX_MEMRESERVE, MAX_PATH, MAX_RESERVED,
     MAX_DISTANCES, MAX_STATIC_REGS,
 };
-pub use error::DtError;
+pub use error::{DtError, Untranslatable};
 pub use header::{header_totalsize, Header, FDT_MAGIC, HEADER_SIZE, MAX_DEPTH};
 pub use tree::{DeviceTree, NodeName};
 pub use walk::WalkNode;
 
+#[cfg(test)]
+mod test_fdt;
 #[cfg(test)]
 mod tests;

@@ -228,6 +228,14 @@ impl Rng {
 fn run_all(b: &[u8]) -> Result<(), DtError> {
     let dt = DeviceTree::new(b)?;
     let info = discover(&dt)?;
+    // What the firmware also asks of a tree: how CPUs start, where a named UART is.
+    for c in &info.cpus {
+        let _ = c.enable();
+    }
+    for path in ["/soc/serial@7e201000", "/pl011@9000000", "/bus@8000000/motherboard-bus@8000000/iofpga-bus@300000000/serial@90000"] {
+        let _ = dt.reg_cpu_address(path, 0);
+        let _ = console_at(&dt, path);
+    }
     let mut mem = [Region::EMPTY; INIT_MEMBLOCK_REGIONS];
     let mut res = [Region::EMPTY; INIT_MEMBLOCK_REGIONS];
     let mut mb = Memblock::new(&mut mem, &mut res);
@@ -444,4 +452,115 @@ fn distance_map_is_read() {
     let blob = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/dtb/qemu__aarch64-virt-2G-numa2.dtb")).unwrap();
     let dt = crate::DeviceTree::new(&blob).unwrap();
     assert!(crate::discover(&dt).unwrap().distances.is_empty());
+}
+
+/// arm64 `enable-method`: spin-table CPUs with their release addresses, PSCI CPUs, and every
+/// way a CPU node can fail to say how it starts.
+mod enable_method {
+    use super::*;
+    use crate::test_fdt::FdtBuilder;
+
+    fn info_of(file: &str) -> Vec<(String, Result<Option<EnableMethod>, DtError>)> {
+        let blob = std::fs::read(testdata().join("dtb").join(file)).unwrap();
+        let dt = DeviceTree::new(&blob).unwrap();
+        let info = discover(&dt).unwrap();
+        info.cpus.iter().map(|c| (c.path().to_string(), c.enable())).collect()
+    }
+
+    #[test]
+    fn rpi3b_cpus_use_a_spin_table_at_0xd8() {
+        // /cpus also says enable-method = "brcm,bcm2836-smp": arm32's, ignored on arm64.
+        let got = info_of("arm64__broadcom__bcm2837-rpi-3-b.dtb");
+        let want: Vec<_> = [0xd8, 0xe0, 0xe8, 0xf0]
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| (format!("/cpus/cpu@{i}"), Ok(Some(EnableMethod::SpinTable { release_addr: a }))))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn apm_release_address_has_two_cells() {
+        // X-Gene: cpu-release-addr = <0x1 0xfff8>, above 4 GiB.
+        for (path, m) in info_of("arm64__apm__apm-mustang.dtb") {
+            assert_eq!(m, Ok(Some(EnableMethod::SpinTable { release_addr: 0x1_0000_fff8 })), "{path}");
+        }
+    }
+
+    #[test]
+    fn qemu_virt_cpus_use_psci_and_one_cpu_says_nothing() {
+        let got = info_of("qemu__aarch64-virt-1G-smp4.dtb");
+        assert_eq!(got.len(), 4);
+        assert!(got.iter().all(|(_, m)| *m == Ok(Some(EnableMethod::Psci))), "{got:?}");
+        // QEMU writes no enable-method for a single CPU: the board's default applies.
+        assert_eq!(info_of("qemu__aarch64-virt-1G.dtb"), [("/cpus/cpu@0".to_string(), Ok(None))]);
+    }
+
+    #[test]
+    fn every_real_tree_reads_without_error() {
+        for (name, blob, _) in trees() {
+            let dt = DeviceTree::new(&blob).unwrap();
+            for c in &discover(&dt).unwrap().cpus {
+                assert!(c.enable().is_ok(), "{name}: {}: {:?}", c.path(), c.enable());
+            }
+        }
+    }
+
+    /// `testdata/rpi3b-bad-cpus.dtb`: Debian's bcm2837-rpi-3-b.dtb with cpu@2's enable-method
+    /// changed to "spin-tabl3" and cpu@3's cpu-release-addr renamed "release-addr" (its name
+    /// offset moved 4 bytes into the same string). `cargo xtask test` boots it on raspi3b too
+    /// (case rpi3b-bad-cpus): those two CPUs stay off with these messages, the others start.
+    #[test]
+    fn rpi3b_with_two_broken_cpu_nodes() {
+        let blob = include_bytes!("../testdata/rpi3b-bad-cpus.dtb");
+        let dt = DeviceTree::new(blob).unwrap();
+        let info = discover(&dt).unwrap();
+        let got: Vec<_> = info.cpus.iter().map(|c| c.enable().map_err(|e| e.to_string())).collect();
+        assert_eq!(
+            got,
+            [
+                Ok(Some(EnableMethod::SpinTable { release_addr: 0xd8 })),
+                Ok(Some(EnableMethod::SpinTable { release_addr: 0xe0 })),
+                Err("unsupported enable-method \"spin-tabl3\" in node /cpus/cpu@2 (supported: psci, spin-table)".to_string()),
+                Err("missing property cpu-release-addr in node /cpus/cpu@3".to_string()),
+            ]
+        );
+    }
+
+    /// `/cpus/cpu@1` with these properties (besides `device_type` and `reg`).
+    fn one_cpu(props: &[(&str, &[u32])], method: Option<&str>) -> Vec<u8> {
+        let mut f = FdtBuilder::default();
+        f.begin("").begin("cpus").cells("#address-cells", &[1]).cells("#size-cells", &[0]);
+        f.begin("cpu@1").string("device_type", "cpu").cells("reg", &[1]);
+        if let Some(m) = method {
+            f.string("enable-method", m);
+        }
+        for (name, cells) in props {
+            f.cells(name, cells);
+        }
+        f.end().end().end().finish()
+    }
+
+    fn enable_of(b: &[u8]) -> Result<Option<EnableMethod>, DtError> {
+        let dt = DeviceTree::new(b).unwrap();
+        discover(&dt).unwrap().cpus[0].enable()
+    }
+
+    #[test]
+    fn bad_cpu_nodes_name_the_node_and_the_property() {
+        let e = enable_of(&one_cpu(&[], Some("brcm,bcm2836-smp"))).unwrap_err();
+        assert_eq!(e.to_string(), "unsupported enable-method \"brcm,bcm2836-smp\" in node /cpus/cpu@1 (supported: psci, spin-table)");
+        let e = enable_of(&one_cpu(&[], Some("spin-table"))).unwrap_err();
+        assert_eq!(e.to_string(), "missing property cpu-release-addr in node /cpus/cpu@1");
+        // One cell: the binding asks for 64 bits.
+        let e = enable_of(&one_cpu(&[("cpu-release-addr", &[0xe0])], Some("spin-table"))).unwrap_err();
+        assert_eq!(e.to_string(), "not 64 bits (two cells): property cpu-release-addr in node /cpus/cpu@1");
+        assert_eq!(
+            enable_of(&one_cpu(&[("cpu-release-addr", &[0, 0xe0])], Some("spin-table"))),
+            Ok(Some(EnableMethod::SpinTable { release_addr: 0xe0 }))
+        );
+        // A release address without a spin-table method is not used; no method at all is None.
+        assert_eq!(enable_of(&one_cpu(&[("cpu-release-addr", &[0, 0xe0])], Some("psci"))), Ok(Some(EnableMethod::Psci)));
+        assert_eq!(enable_of(&one_cpu(&[], None)), Ok(None));
+    }
 }
