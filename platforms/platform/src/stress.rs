@@ -232,7 +232,9 @@ pub fn run<P: Firmware>(cpus: usize) -> Result<(), &'static str> {
         return Err("free page counts per zone did not return to their starting values");
     }
     s.allocator.check().map_err(|_| "allocator inconsistent after the stress test")?;
-    let total: u64 = (0..cpus).filter_map(percpu::per_cpu).map(|a| a.stress_ops.load(Ordering::Relaxed)).sum();
+    // Every possible CPU's count: the online ones need not be 0..cpus (a CPU that failed to
+    // start leaves a gap, and its count stays 0).
+    let total: u64 = (0..percpu::nr_cpu_ids()).filter_map(percpu::per_cpu).map(|a| a.stress_ops.load(Ordering::Relaxed)).sum();
     defmt::info!(
         "stress: CPU0 done, {=u64} operations; all {=usize} CPU(s): {=u64} operations, {=u64} cross-CPU frees, Vec/BTreeMap growth on each; every page back, none owned twice, free counts per zone restored",
         ops0.unwrap_or(0),
