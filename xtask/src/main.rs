@@ -5,10 +5,13 @@
 
 mod bench;
 mod board;
+mod browser;
 mod firmware;
 mod fuzz;
 mod image;
 mod memmap;
+mod memmap_log;
+mod memmap_svg;
 mod newboard;
 mod qemu;
 mod setup;
@@ -132,6 +135,12 @@ enum Cmd {
         /// the image.
         #[arg(long)]
         initrd: Option<PathBuf>,
+        /// After a successful boot, draw the physical memory map from its log into this SVG.
+        #[arg(long, value_name = "OUT.svg")]
+        memmap: Option<PathBuf>,
+        /// With --memmap: render the SVG in headless Chromium into this PNG and check it.
+        #[arg(long, value_name = "OUT.png", requires = "memmap")]
+        memmap_png: Option<PathBuf>,
         /// Extra QEMU arguments, after `--`.
         #[arg(last = true)]
         qemu_args: Vec<String>,
@@ -158,6 +167,12 @@ enum Cmd {
         /// Go on like the firmware: zones, mem_map, the buddy hand-off and its self-check.
         #[arg(long)]
         simulate: bool,
+        /// Also draw the physical memory map into this SVG.
+        #[arg(long, value_name = "OUT.svg")]
+        svg: Option<PathBuf>,
+        /// With --svg: render it in headless Chromium into this PNG and check it.
+        #[arg(long, value_name = "OUT.png", requires = "svg")]
+        png: Option<PathBuf>,
     },
     /// Run the fuzz targets (cargo fuzz), each for a bounded time.
     Fuzz {
@@ -244,7 +259,7 @@ fn real_main() -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Run { board, mem, smp, release, append, log_level, timeout, firmware, initrd, qemu_args } => {
+        Cmd::Run { board, mem, smp, release, append, log_level, timeout, firmware, initrd, memmap, memmap_png, qemu_args } => {
             let b = board::find(&root, &board)?;
             let mem_bytes = size::parse_size(mem.as_deref().unwrap_or(&b.qemu.default_mem))
                 .context("--mem")?;
@@ -252,6 +267,9 @@ fn real_main() -> Result<()> {
             let smp = smp.unwrap_or(b.qemu.default_cpus);
             board::check_machine_limits(&b, mem_bytes, smp)?;
             setup::ensure_qemu(&[b.qemu.binary.as_str()])?;
+            for out in memmap.iter().chain(&memmap_png) {
+                memmap_svg::check_writable(out)?;
+            }
             let built = image::build(&root, &b, &image::BuildOpts { release, log_level: log_level.as_str().into() })?;
             if let Some(i) = &initrd {
                 anyhow::ensure!(i.is_file(), "--initrd {} is not a file", i.display());
@@ -275,18 +293,31 @@ fn real_main() -> Result<()> {
                 initrd,
                 firmware: fw_image,
             };
-            qemu::run_interactive(&b, &built, &opts)
+            let lines = match (qemu::run_interactive(&b, &built, &opts), &memmap) {
+                (Err(e), Some(svg)) => return Err(e.context(format!("the boot failed: no memory map drawn to {}", svg.display()))),
+                (r, _) => r?,
+            };
+            match memmap {
+                Some(svg) => memmap::draw_boot_log(&lines, &b.name, &opts, &svg, memmap_png.as_deref()),
+                None => Ok(()),
+            }
         }
-        Cmd::Memmap { e820, map, dtb, mem_cap, json, simulate } => {
+        Cmd::Memmap { e820, map, dtb, mem_cap, json, simulate, svg, png } => {
             let cap = mem_cap.as_deref().map(size::parse_size).transpose().context("--mem-cap")?;
             let format = if json { memmap::Format::Json } else { memmap::Format::Dump };
+            for out in svg.iter().chain(&png) {
+                memmap_svg::check_writable(out)?;
+            }
             let out = match (e820, dtb) {
-                (Some(f), None) => memmap::e820(&f, map.as_deref(), cap, format, simulate)?,
-                (None, Some(f)) => memmap::dtb(&f, cap, format, simulate)?,
+                (Some(f), None) => memmap::e820_full(&f, map.as_deref(), cap, format, simulate)?,
+                (None, Some(f)) => memmap::dtb_full(&f, cap, format, simulate)?,
                 _ => unreachable!("clap enforces exactly one of --e820 and --dtb"),
             };
-            println!("{out}");
-            Ok(())
+            println!("{}", out.text);
+            match svg {
+                Some(svg) => memmap::draw(&out.map, &svg, png.as_deref()),
+                None => Ok(()),
+            }
         }
         Cmd::Bench { write_readme } => bench::run(&root, write_readme),
         Cmd::Fuzz { seconds, target } => fuzz::run(&root, seconds, target.as_deref()),

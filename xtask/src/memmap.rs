@@ -24,6 +24,9 @@ use mm_init::{MemblockStorage, Platform, PlatformError};
 use mm_types::LineSink;
 use serde_json::Value;
 
+use crate::memmap_log;
+use crate::memmap_svg::{self, BuddyZone, MemoryMap, NodeSpan, RamBank, ZoneSpan};
+
 const EMPTY: Region = Region { base: 0, size: 0, nid: MAX_NUMNODES, flags: RegionFlags::NONE };
 
 /// Collects report lines.
@@ -163,8 +166,30 @@ enum Arch {
     Arm64,
 }
 
-/// Runs the generic path over `platform` and renders the result.
-fn run(platform: &mut dyn Platform, format: Format, simulate: Option<Arch>, distance: &dyn Fn(i32, i32) -> u8) -> Result<String> {
+/// What a run produced: the report text and the model of the picture.
+pub struct Simulated {
+    pub text: String,
+    pub map: MemoryMap,
+}
+
+/// Merges touching or overlapping `(base, size)` ranges.
+fn merge(mut v: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    v.retain(|&(_, s)| s > 0);
+    v.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for (b, s) in v {
+        match out.last_mut() {
+            Some((pb, ps)) if b <= *pb + *ps => *ps = (*ps).max(b + s - *pb),
+            _ => out.push((b, s)),
+        }
+    }
+    out
+}
+
+/// Runs the generic path over `platform`; the report and the picture's model. Names (the early
+/// reservations, the firmware's map) come from the lines the platform code logs, as on a real
+/// boot; RAM, reservations, zones and buddy counts from the structures themselves.
+fn run(platform: &mut dyn Platform, format: Format, simulate: Option<Arch>, distance: &dyn Fn(i32, i32) -> u8) -> Result<Simulated> {
     let storage = MemblockStorage {
         memory: vec![EMPTY; INIT_MEMBLOCK_REGIONS].leak(),
         reserved: vec![EMPTY; INIT_MEMBLOCK_REGIONS].leak(),
@@ -176,38 +201,189 @@ fn run(platform: &mut dyn Platform, format: Format, simulate: Option<Arch>, dist
         Ok(mb) => mb,
         Err(e) => bail!("{e}\n{}", lines.0.join("\n")),
     };
+    let ram = mb
+        .memory()
+        .iter()
+        .map(|r| RamBank {
+            base: r.base,
+            size: r.size,
+            nid: (0..MAX_NUMNODES).contains(&r.nid).then_some(r.nid),
+            nomap: r.flags.contains(RegionFlags::NOMAP),
+        })
+        .collect();
+    let json = (simulate.is_none() && format == Format::Json)
+        .then(|| serde_json::json!({"memory": regions_json(mb.memory()), "reserved": regions_json(mb.reserved())}));
+    let mut reserved: Vec<(u64, u64)> = mb.reserved().iter().map(|r| (r.base, r.size)).collect();
+    let mut map = MemoryMap { ram, ..MemoryMap::default() };
     if let Some(arch) = simulate {
         let (config, paging) = match arch {
             Arch::X86_32 => (page_alloc::ArchConfig::X86_32, mm_init::zones::x86_32(&mb)),
             Arch::Arm64 => (page_alloc::ArchConfig::ARM64_4K, mm_init::zones::arm64(&mb)),
         };
-        let mut map = |_phys: u64, count: usize| Some(vec![page_alloc::Page::INIT; count].leak());
+        // mem_map is the one memblock allocation mem_init makes: whole pages of 16-byte entries.
+        let mut mem_maps: Vec<(u64, u64)> = Vec::new();
+        let mut map_pages = |phys: u64, count: usize| {
+            mem_maps.push((phys, (count as u64 * page_alloc::Page::BYTES as u64).next_multiple_of(memmap_svg::PAGE)));
+            Some(vec![page_alloc::Page::INIT; count].leak())
+        };
         let sections = page_alloc::KernelSections::default();
-        let (mut node, _) = match mm_init::mem_init::mem_init(config, &paging, mb, &mut map, &sections, &distance, &mut lines) {
+        let (mut node, _) = match mm_init::mem_init::mem_init(config, &paging, mb, &mut map_pages, &sections, &distance, &mut lines) {
             Ok(r) => r,
             Err(e) => bail!("{e}\n{}", lines.0.join("\n")),
         };
+        reserved.extend(mem_maps);
+        for n in node.nodes() {
+            let pages = |pfn: u64| pfn << mm_types::PAGE_SHIFT;
+            map.nodes.push(NodeSpan { nid: n.nid, base: pages(n.node_start_pfn), size: pages(n.node_spanned_pages) });
+            for z in n.zones().iter().filter(|z| z.spanned_pages > 0) {
+                map.zones.push(ZoneSpan { nid: n.nid, name: z.name().into(), base: pages(z.zone_start_pfn), size: pages(z.spanned_pages) });
+                if z.present_pages > 0 {
+                    let free = std::array::from_fn(|o| z.free_area[o].nr_free);
+                    map.buddy.push(BuddyZone { nid: n.nid, zone: z.name().into(), free });
+                }
+            }
+        }
         node.buddyinfo(&mut lines);
         let mut scratch = vec![(0u64, 0u32); 1 << 16];
         if let Err(why) = mm_init::selfcheck::drain_and_restore(&mut node, &mut scratch, &mut lines) {
             bail!("buddy self-check failed: {why}\n{}", lines.0.join("\n"));
         }
-        return Ok(lines.0.join("\n"));
+        map.reserved_when = "at the memblock_free_all hand-off".into();
+    } else {
+        map.reserved_when = "after the early reservations (memblock_dump_all; --simulate goes on to the buddy hand-off)".into();
     }
-    Ok(match format {
-        Format::Dump => lines.0.join("\n"),
-        Format::Json => serde_json::to_string_pretty(
-            &serde_json::json!({"memory": regions_json(mb.memory()), "reserved": regions_json(mb.reserved())}),
-        )?,
-    })
+    map.reserved = merge(reserved);
+    map.named = memmap_log::named_areas(&lines.0);
+    map.firmware = memmap_log::firmware_areas(&lines.0);
+    map.notes = memmap_log::notes(&lines.0);
+    map.notes.push("Host simulation: no kernel image, page tables, per-CPU areas or boot loader data exist here.".into());
+    let text = match json {
+        Some(v) => serde_json::to_string_pretty(&v)?,
+        None => lines.0.join("\n"),
+    };
+    Ok(Simulated { text, map })
 }
 
-/// `memmap --e820`.
+/// `memmap --e820`: the report text.
+#[cfg(test)]
 pub fn e820(file: &Path, map: Option<&str>, mem_cap: Option<u64>, format: Format, simulate: bool) -> Result<String> {
+    e820_full(file, map, mem_cap, format, simulate).map(|r| r.text)
+}
+
+/// `memmap --e820`: the report and the picture's model.
+pub fn e820_full(file: &Path, map: Option<&str>, mem_cap: Option<u64>, format: Format, simulate: bool) -> Result<Simulated> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let entries = read_e820_json(&text, map).with_context(|| format!("{}", file.display()))?;
     let cmdline = mem_cap.map(|m| format!("mem={m}")).unwrap_or_default();
-    run(&mut HostPc { entries, cmdline }, format, simulate.then_some(Arch::X86_32), &page_alloc::default_distance)
+    run(&mut HostPc { entries, cmdline }, format, simulate.then_some(Arch::X86_32), &page_alloc::default_distance).map(|mut r| {
+        let name = map.map_or_else(|| file.display().to_string(), |m| format!("{m} from {}", file.display()));
+        r.map.title = format!("Physical memory map: {name}, host simulation");
+        r.map.subtitle = vec![format!(
+            "cargo xtask memmap --e820 {}{}{}: the e820 sanitiser, memblock{} run on the host",
+            file.display(),
+            map.map(|m| format!(" --map {m}")).unwrap_or_default(),
+            if simulate { " --simulate" } else { "" },
+            if simulate { ", zones and the buddy hand-off" } else { " and the early reservations" },
+        )];
+        r
+    })
+}
+
+/// Writes the picture of `map` to `svg` and, with `png`, renders it in headless Chromium and
+/// checks the screenshot; says what it wrote.
+pub fn draw(map: &MemoryMap, svg: &Path, png: Option<&Path>) -> Result<()> {
+    let layout = memmap_svg::write(map, svg)?;
+    let named = layout.labels.iter().filter(|l| l.named.is_some()).count();
+    let smallest = layout.rows.iter().map(|r| r.h).fold(f64::INFINITY, f64::min);
+    eprintln!(
+        "memmap: wrote {} ({}x{} px: {} rows, {named} named ranges, {} labels; smallest row {smallest} px)",
+        svg.display(),
+        layout.width,
+        layout.height,
+        layout.rows.len(),
+        layout.labels.len()
+    );
+    if let Some(png) = png {
+        let summary = crate::browser::render_and_check(&layout, svg, png)?;
+        eprintln!("memmap: rendered {} in Chromium: {summary}", png.display());
+    }
+    Ok(())
+}
+
+/// `run --memmap`: the picture of a boot from its decoded log.
+pub fn draw_boot_log(lines: &[String], board: &str, opts: &crate::qemu::RunOpts, svg: &Path, png: Option<&Path>) -> Result<()> {
+    let title = format!("Physical memory map: {board}, {} MiB, {} CPU(s), QEMU boot", opts.mem_bytes >> 20, opts.smp);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let subtitle = vec![
+        format!("cargo xtask {}", args.join(" ")),
+        "Read from the decoded boot log: memblock_dump_all, early reservations, the memblock_free_all hand-off, zones, buddyinfo".into(),
+    ];
+    let map = memmap_log::parse(lines, &title, subtitle).context("drawing the memory map from the boot log")?;
+    draw(&map, svg, png)
+}
+
+/// The name `cargo xtask test` reports the picture checks under (`--filter` matches it).
+pub const TEST_NAME: &str = "memmap-svg";
+/// The boots whose logs `cargo xtask test` draws and renders.
+pub const TEST_BOOTS: [&str; 2] = ["x86-3G-smp4", "arm-numa2-smp4"];
+
+/// Writes one picture under `dir`, checks its layout (no text over another), renders it in
+/// headless Chromium and checks the screenshot.
+fn test_picture(map: &MemoryMap, dir: &Path, stem: &str) -> Result<String> {
+    let (svg, png) = (dir.join(format!("{stem}.svg")), dir.join(format!("{stem}.png")));
+    let layout = memmap_svg::write(map, &svg)?;
+    let clashes = layout.overlapping_texts();
+    if let Some((a, b)) = clashes.first() {
+        bail!("{}: {} text(s) overlap, e.g. {a:?} and {b:?}", svg.display(), clashes.len());
+    }
+    roxmltree::Document::parse(&std::fs::read_to_string(&svg)?).with_context(|| format!("{} is not well-formed XML", svg.display()))?;
+    let smallest = layout.rows.iter().map(|r| r.h).fold(f64::INFINITY, f64::min);
+    let summary = crate::browser::render_and_check(&layout, &svg, &png)?;
+    Ok(format!("{} rows (smallest {smallest} px), {} labels; {}: {summary}", layout.rows.len(), layout.labels.len(), png.display()))
+}
+
+/// `cargo xtask test`'s memory-map checks: the log of every boot that came up reads into a map
+/// in which all reserved RAM has a named owner; the pictures of the host simulation
+/// (qemu-i386-pc-3G, `--simulate`) and of [`TEST_BOOTS`] are drawn, rendered in headless
+/// Chromium and checked (`browser.rs`). One result per check.
+pub fn test_pictures(root: &Path, logs: &[(&str, Vec<String>)]) -> Vec<(String, Result<String>)> {
+    let mut out = Vec::new();
+    let dir = root.join("target/xtask-test");
+    let up: Vec<&(&str, Vec<String>)> = logs.iter().filter(|(_, l)| l.iter().any(|l| l.contains("boot: memory management up on "))).collect();
+    let read_all = || -> Result<String> {
+        let mut rows = 0;
+        for (name, lines) in &up {
+            let map = memmap_log::parse(lines, name, vec![]).with_context(|| format!("boot {name}"))?;
+            let all = map.rows();
+            let unnamed: Vec<String> = all
+                .iter()
+                .filter(|r| r.kind == memmap_svg::RowKind::Reserved && r.owners.is_empty())
+                .map(|r| format!("[mem {:#x}-{:#x}]", r.base, r.end - 1))
+                .collect();
+            if !unnamed.is_empty() {
+                bail!("boot {name}: reserved RAM that no log line names: {}", unnamed.join(", "));
+            }
+            rows += all.len();
+        }
+        Ok(format!("{} boot logs read into maps ({rows} rows), every reserved byte of RAM has a named owner", up.len()))
+    };
+    out.push(("boot logs".to_owned(), read_all()));
+    let shared = root.join("../shared/testdata/e820/qemu_maps.json");
+    let sim = (|| {
+        std::fs::create_dir_all(&dir)?;
+        let sim = e820_full(&shared, Some("qemu-i386-pc-3G"), None, Format::Dump, true)?;
+        test_picture(&sim.map, &dir, "memmap-sim-qemu-i386-pc-3G")
+    })();
+    out.push(("host simulation qemu-i386-pc-3G".to_owned(), sim));
+    for boot in TEST_BOOTS {
+        let result = match logs.iter().find(|(n, _)| *n == boot) {
+            Some((_, lines)) => memmap_log::parse(lines, &format!("Physical memory map: boot {boot} (cargo xtask test)"), vec![])
+                .and_then(|map| test_picture(&map, &dir, &format!("memmap-{boot}"))),
+            None => Err(anyhow::anyhow!("boot {boot} did not pass: no log to draw")),
+        };
+        out.push((format!("boot {boot}"), result));
+    }
+    out
 }
 
 /// A device-tree machine as the host sees it: the blob, read from a file (not placed in RAM, so
@@ -254,8 +430,14 @@ pub fn dt_distance(info: &devicetree::DtMemoryInfo<'_>) -> impl Fn(i32, i32) -> 
     }
 }
 
-/// `memmap --dtb`.
+/// `memmap --dtb`: the report text.
+#[cfg(test)]
 pub fn dtb(file: &Path, mem_cap: Option<u64>, format: Format, simulate: bool) -> Result<String> {
+    dtb_full(file, mem_cap, format, simulate).map(|r| r.text)
+}
+
+/// `memmap --dtb`: the report and the picture's model.
+pub fn dtb_full(file: &Path, mem_cap: Option<u64>, format: Format, simulate: bool) -> Result<Simulated> {
     let blob: &'static [u8] =
         std::fs::read(file).with_context(|| format!("reading {}", file.display()))?.leak();
     let dt = devicetree::DeviceTree::new(blob).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
@@ -265,7 +447,16 @@ pub fn dtb(file: &Path, mem_cap: Option<u64>, format: Format, simulate: bool) ->
         cmdline.push_str(&format!(" mem={m}"));
     }
     let distance = dt_distance(&info);
-    run(&mut HostDt { info, cmdline }, format, simulate.then_some(Arch::Arm64), &distance)
+    run(&mut HostDt { info, cmdline }, format, simulate.then_some(Arch::Arm64), &distance).map(|mut r| {
+        r.map.title = format!("Physical memory map: {}, host simulation", file.display());
+        r.map.subtitle = vec![format!(
+            "cargo xtask memmap --dtb {}{}: device-tree discovery, memblock{} run on the host",
+            file.display(),
+            if simulate { " --simulate" } else { "" },
+            if simulate { ", zones and the buddy hand-off" } else { " and the reservations" },
+        )];
+        r
+    })
 }
 
 #[cfg(test)]
@@ -338,6 +529,80 @@ mod tests {
         let arm = dtb(&shared("dtb/qemu__aarch64-virt-8G.dtb"), None, Format::Dump, true).unwrap();
         assert!(arm.contains("  Normal   [mem 0x0000000100000000-0x000000023fffffff]"), "{arm}");
         assert!(arm.contains("K/8388608K available ("), "{arm}");
+    }
+
+    /// The structures the simulation reads and the lines it prints tell the same story: the
+    /// picture of a simulation and of a boot log come out alike.
+    #[test]
+    fn the_simulation_model_matches_what_its_log_says() {
+        let runs = [
+            e820_full(&shared("e820/qemu_maps.json"), Some("qemu-i386-pc-3G"), None, Format::Dump, true).unwrap(),
+            dtb_full(&shared("dtb/qemu__aarch64-virt-2G-numa2.dtb"), None, Format::Dump, true).unwrap(),
+            dtb_full(&shared("dtb/qemu__aarch64-virt-8G.dtb"), None, Format::Dump, true).unwrap(),
+        ];
+        for sim in runs {
+            let lines: Vec<&str> = sim.text.lines().collect();
+            let mut parsed = memmap_log::parse(&lines, "t", vec![]).unwrap();
+            let mut m = sim.map.clone();
+            m.normalize().unwrap();
+            parsed.reserved = merge(parsed.reserved);
+            assert_eq!(parsed.ram, m.ram, "{}", m.title);
+            assert_eq!(parsed.reserved, m.reserved, "{}", m.title);
+            assert_eq!(parsed.zones, m.zones, "{}", m.title);
+            assert_eq!(parsed.nodes, m.nodes, "{}", m.title);
+            assert_eq!(parsed.buddy, m.buddy, "{}", m.title);
+            assert_eq!(parsed.named, m.named, "{}", m.title);
+            assert_eq!(parsed.firmware, m.firmware, "{}", m.title);
+            assert!(m.named.iter().any(|a| a.owner == memmap_svg::Owner::MemMap), "{}", m.title);
+        }
+    }
+
+    #[test]
+    fn svg_of_a_numa_simulation_has_both_nodes() {
+        let sim = dtb_full(&shared("dtb/qemu__aarch64-virt-2G-numa2.dtb"), None, Format::Dump, true).unwrap();
+        let out = std::env::temp_dir().join(format!("memfw-numa2-{}.svg", std::process::id()));
+        let layout = memmap_svg::write(&sim.map, &out).unwrap();
+        let svg = std::fs::read_to_string(&out).unwrap();
+        let _ = std::fs::remove_file(&out);
+        roxmltree::Document::parse(&svg).unwrap();
+        for want in [">node 0<", ">node 1<", "mem_map: node 1 page metadata", "Node 1, zone DMA: "] {
+            assert!(svg.contains(want), "{want}");
+        }
+        assert!(layout.overlapping_texts().is_empty());
+        // Without --simulate: memblock after the early reservations, no zones or buddy counts.
+        let early = e820_full(&shared("e820/qemu_maps.json"), Some("qemu-i386-pc-128M"), None, Format::Dump, false).unwrap();
+        assert!(early.map.zones.is_empty() && early.map.buddy.is_empty());
+        assert!(early.map.named.iter().any(|a| a.label.starts_with("BIOS: EBDA")));
+        let l = memmap_svg::layout(&{
+            let mut m = early.map;
+            m.normalize().unwrap();
+            m
+        });
+        assert!(l.overlapping_texts().is_empty());
+    }
+
+    /// Every tree of the shared test data draws (simulated where the pipeline runs on it, else
+    /// memblock after the reservations): well-formed, every named range labelled, no text
+    /// over another.
+    #[test]
+    fn every_dtb_draws_cleanly() {
+        let mut drawn = 0;
+        for entry in std::fs::read_dir(shared("dtb")).unwrap() {
+            let path = entry.unwrap().path();
+            let Ok(sim) = dtb_full(&path, None, Format::Dump, true).or_else(|_| dtb_full(&path, None, Format::Dump, false)) else {
+                continue; // no RAM: refused, as every_dtb_matches_its_truth checks
+            };
+            let mut m = sim.map;
+            m.normalize().unwrap();
+            let l = memmap_svg::layout(&m);
+            assert_eq!(l.overlapping_texts(), Vec::<(String, String)>::new(), "{}", path.display());
+            let named: std::collections::BTreeSet<usize> = l.labels.iter().filter_map(|x| x.named).collect();
+            assert_eq!(named.len(), m.named.len(), "{}", path.display());
+            assert!(l.rows.iter().all(|r| r.h >= memmap_svg::MIN_ROW), "{}", path.display());
+            roxmltree::Document::parse(&memmap_svg::to_svg(&l)).unwrap();
+            drawn += 1;
+        }
+        assert_eq!(drawn, 23, "23 of the 28 trees describe RAM");
     }
 
     #[test]

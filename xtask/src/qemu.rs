@@ -266,7 +266,8 @@ pub fn run(board: &Board, built: &Built, opts: &RunOpts) -> Result<Outcome> {
 }
 
 /// Boots once for `cargo xtask run`: prints the log and turns the verdict into the exit status.
-pub fn run_interactive(board: &Board, built: &Built, opts: &RunOpts) -> Result<()> {
+/// On success, the decoded lines.
+pub fn run_interactive(board: &Board, built: &Built, opts: &RunOpts) -> Result<Vec<String>> {
     eprintln!(
         "run: {} with {} MiB, {} CPU(s){}{}{}",
         board.name,
@@ -289,7 +290,7 @@ pub fn run_interactive(board: &Board, built: &Built, opts: &RunOpts) -> Result<(
     let how = outcome.describe(opts.timeout);
     if outcome.success() {
         eprintln!("run: {how}");
-        Ok(())
+        Ok(outcome.lines)
     } else {
         bail!("{how}")
     }

@@ -150,3 +150,16 @@ pub fn ensure_host_tools(tools: &[HostTool]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Headless Chromium and the fonts the memory-map picture names, for rendering it in a real
+/// browser (`cargo xtask test`, `--png`).
+pub const CHROMIUM: &[HostTool] = &[
+    HostTool { path: "/usr/bin/chromium", package: "chromium" },
+    HostTool { path: "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf", package: "fonts-dejavu-core" },
+];
+
+/// Installs Chromium (and the fonts) with apt-get when missing, saying so; see
+/// [`ensure_host_tools`].
+pub fn ensure_chromium() -> Result<()> {
+    ensure_host_tools(CHROMIUM)
+}

@@ -118,6 +118,7 @@ pub fn mem_init<'a>(
     nodes.build_all_zonelists(distance, log);
 
     let expected_free = memblock_free_pages(&mb, paging.max_pfn);
+    report_reserved_at_handoff(&mb, log);
     let mut freed = nodes.memblock_free_all(&mb);
     let discarded = memblock_discard(mb, &mut nodes, log);
     freed += discarded;
@@ -159,6 +160,77 @@ pub fn mem_init<'a>(
     Ok((nodes, report))
 }
 
+/// What stays reserved when `memblock_free_all` runs: a summary line, then one line per
+/// `memblock.reserved` region (`memblock_free_all: reserved [mem A-B] (N KiB)`). Everything
+/// allocated from memblock until now is in it (page tables, per-CPU areas, `mem_map`, grown
+/// region arrays) next to the early reservations; `cargo xtask run --memmap` draws it.
+fn report_reserved_at_handoff(mb: &Memblock<'_>, log: &mut dyn LineSink) {
+    log.line(format_args!(
+        "memblock_free_all: {} reserved region(s), {} KiB, stay reserved; the rest of RAM goes to the buddy allocator",
+        mb.reserved().len(),
+        mb.reserved_size().div_ceil(1024)
+    ));
+    for r in mb.reserved() {
+        log.line(format_args!("memblock_free_all: reserved {} ({} KiB)", MemRange::new(r.base, r.size), r.size.div_ceil(1024)));
+    }
+}
+
+/// The reserved ranges at one moment, to report what a step allocated from memblock: Linux logs
+/// no addresses for `paging_init`'s page-table pages, and a picture of the memory map needs them.
+#[derive(Debug)]
+pub struct ReservedSnapshot {
+    ranges: heapless::Vec<(u64, u64), 64>,
+    /// More regions were reserved than the snapshot holds: nothing can be reported.
+    overflow: bool,
+}
+
+impl ReservedSnapshot {
+    /// The ranges `mb` has reserved now.
+    pub fn take(mb: &Memblock<'_>) -> Self {
+        let mut ranges = heapless::Vec::new();
+        let overflow = mb.reserved().iter().any(|r| ranges.push((r.base, r.end())).is_err());
+        Self { ranges, overflow }
+    }
+
+    /// Logs each range reserved in `mb` since the snapshot as `{what} [mem A-B] (N page(s))`,
+    /// one line per contiguous range, and returns the pages they cover.
+    pub fn report_new(&self, mb: &Memblock<'_>, what: &str, log: &mut dyn LineSink) -> u64 {
+        if self.overflow {
+            log.line(format_args!("{what}: not listed ({} reserved regions before, more than tracked)", mb.reserved().len()));
+            return 0;
+        }
+        let mut pages = 0;
+        let mut emit = |from: u64, to: u64| {
+            let n = mm_types::pfn_up(to) - mm_types::pfn_down(from);
+            log.line(format_args!("{what} {} ({n} page(s))", MemRange::new(from, to - from)));
+            pages += n;
+        };
+        for r in mb.reserved() {
+            // Both lists are sorted and disjoint: walk the old ranges across `r`.
+            let mut cursor = r.base;
+            for &(s, e) in &self.ranges {
+                if e <= cursor {
+                    continue;
+                }
+                if s >= r.end() {
+                    break;
+                }
+                if s > cursor {
+                    emit(cursor, s);
+                }
+                cursor = e;
+                if cursor >= r.end() {
+                    break;
+                }
+            }
+            if cursor < r.end() {
+                emit(cursor, r.end());
+            }
+        }
+        pages
+    }
+}
+
 /// `memblock_discard`: frees the region arrays memblock allocated for itself (never the static
 /// ones) to the buddy allocator, and drops memblock. Returns the pages freed.
 fn memblock_discard(mb: Memblock<'_>, nodes: &mut NodeSet<'_>, log: &mut dyn LineSink) -> u64 {
@@ -166,6 +238,9 @@ fn memblock_discard(mb: Memblock<'_>, nodes: &mut NodeSet<'_>, log: &mut dyn Lin
         ("reserved", mb.reserved_array_base(), mb.reserved_capacity()),
         ("memory", mb.memory_array_base(), mb.memory_capacity()),
     ];
+    // memblock is retired here, before its arrays go to the buddy allocator: nothing may use it
+    // (or the borrows it holds) again. Memblock has no Drop; the drop ends the borrows.
+    #[allow(clippy::drop_non_drop)]
     drop(mb);
     let mut freed = 0;
     for (name, base, capacity) in arrays {
@@ -184,4 +259,53 @@ fn memblock_discard(mb: Memblock<'_>, nodes: &mut NodeSet<'_>, log: &mut dyn Lin
         }
     }
     freed
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use memblock::{Region, RegionFlags};
+    use std::string::String;
+    use std::vec::Vec;
+
+    #[derive(Default)]
+    struct Lines(Vec<String>);
+    impl LineSink for Lines {
+        fn line(&mut self, args: core::fmt::Arguments<'_>) {
+            self.0.push(std::format!("{args}"));
+        }
+    }
+
+    const EMPTY: Region = Region { base: 0, size: 0, nid: memblock::MAX_NUMNODES, flags: RegionFlags::NONE };
+
+    #[test]
+    fn snapshot_reports_only_what_was_reserved_since() {
+        let (mut memory, mut reserved) = ([EMPTY; 8], [EMPTY; 8]);
+        let mut mb = Memblock::new(&mut memory, &mut reserved);
+        mb.add(0, 0x10_0000).unwrap();
+        mb.reserve(0x1000, 0x1000).unwrap();
+        mb.reserve(0x5000, 0x800).unwrap();
+        let snap = ReservedSnapshot::take(&mb);
+        // One allocation merges with an old region, one extends another, one stands alone.
+        mb.reserve(0x2000, 0x1000).unwrap();
+        mb.reserve(0x5800, 0x800).unwrap();
+        mb.reserve(0x8000, 0x2000).unwrap();
+        let mut log = Lines::default();
+        assert_eq!(snap.report_new(&mb, "paging_init: page-table pages", &mut log), 4);
+        assert_eq!(
+            log.0,
+            [
+                "paging_init: page-table pages [mem 0x0000000000002000-0x0000000000002fff] (1 page(s))",
+                "paging_init: page-table pages [mem 0x0000000000005800-0x0000000000005fff] (1 page(s))",
+                "paging_init: page-table pages [mem 0x0000000000008000-0x0000000000009fff] (2 page(s))",
+            ]
+        );
+        let mut log = Lines::default();
+        report_reserved_at_handoff(&mb, &mut log);
+        assert_eq!(log.0[0], "memblock_free_all: 3 reserved region(s), 20 KiB, stay reserved; the rest of RAM goes to the buddy allocator");
+        assert_eq!(log.0[1], "memblock_free_all: reserved [mem 0x0000000000001000-0x0000000000002fff] (8 KiB)");
+        assert_eq!(log.0.len(), 4);
+    }
 }

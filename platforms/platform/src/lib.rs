@@ -251,6 +251,7 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
     let board_memory = mm_init::BoardMemory { ram: board.ram, reserve: board.reserve, hook: board_reserve };
     match mm_init::setup_memblock(platform, storage, &board_memory, memblock_debug_line, &mut DefmtSink) {
         Ok(mut memblock) => {
+            let before_paging = mm_init::mem_init::ReservedSnapshot::take(&memblock);
             let paging = match platform.paging_init(&mut memblock, &mut DefmtSink) {
                 Ok(p) => p,
                 Err(e) => {
@@ -258,6 +259,8 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                     platform.exit(ExitCode::Failure)
                 }
             };
+            // Page tables are all paging_init takes from memblock; Linux does not say where.
+            before_paging.report_new(&memblock, "paging_init: page-table pages", &mut DefmtSink);
             fault_injection(mm_init::Cmdline::new(platform.cmdline()).selftest());
             if let Err(e) = percpu::setup_per_cpu_areas(platform, P::PERCPU_BASE, &mut memblock, paging.max_low_pfn << mm_types::PAGE_SHIFT, &mut DefmtSink) {
                 defmt::error!("setup_per_cpu_areas failed: {}", defmt::Display2Format(&e));
