@@ -109,6 +109,7 @@ pub fn cases() -> Vec<BootCase> {
     use Check::*;
     let x86 = "qemu-i386-pc";
     let arm = "qemu-virt-aarch64";
+    let rpi = "qemu-raspi3b";
     let ok = |name, board, mem, smp, cmdline, checks: Vec<Check>| BootCase {
         name,
         board,
@@ -138,6 +139,9 @@ pub fn cases() -> Vec<BootCase> {
                 Has("every page back, none owned twice, free counts per zone restored"),
                 HasAll(&["vmalloc self-test: ", " KiB at ", " written, read back and freed; free pages back to "]),
                 Has("slabinfo - version: 2.1"),
+                // What the memory-map picture reads: page tables and the reserved regions at the hand-off.
+                HasAll(&["paging_init: page-table pages [mem ", " page(s))"]),
+                HasAll(&["memblock_free_all: ", " reserved region(s), ", " KiB, stay reserved"]),
                 Has("Vec/BTreeMap growth on each"),
                 HasAll(&["boot: memory management up on ", " CPU(s); all checks passed"]),
             ],
@@ -373,6 +377,74 @@ pub fn cases() -> Vec<BootCase> {
             Lacks("the red-zone overwrite went unnoticed"),
         ]),
         fails("arm-forced-panic", arm, "selftest=panic", vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])]),
+        // Raspberry Pi 3B: RAM at 0 (1 GiB, 64 MiB of it VideoCore's), the console behind
+        // /soc's ranges, CPUs released from a spin table, no GIC and no PSCI.
+        ok("rpi3b-smp4", rpi, "1G", 4, "", vec![
+            Has("console: PL011 at 0x3f201000 (/soc/serial@7e201000, bus address 0x7e201000 through ranges, the board's console node)"),
+            Has("OF: fdt: memory bank [mem 0x0000000000000000-0x000000003bffffff] node 0"),
+            Has("OF: fdt: reserved [mem 0x0000000000000000-0x0000000000000fff] /memreserve/"),
+            Has("RAM starts at 0: page 0 is already reserved"),
+            HasAll(&["early reserve: [mem 0x0000000000200000-", "] kernel image"]),
+            Has("OF: reserved mem: [mem 0x0000000038000000-0x000000003bffffff] (65536 KiB) map reusable linux,cma"),
+            Has("    memory  : 0x0000000000000000 - 0x000000003c000000   (   960 MB) linear map, RW NX; page 0 unmapped (NULL faults)"),
+            Has("    .text   : 0x0000000000200000 - "),
+            Has("    mmio    : 0x000000003f201000 - 0x000000003f202000   (     4 kB) device nGnRnE"),
+            Has("  DMA      [mem 0x0000000000000000-0x000000003bffffff]"),
+            HasAll(&["Memory: ", "K/983040K available ("]),
+            Has("present 245760 = managed "),
+            Has("smp: CPU1: booted through spin-table, release address 0xe0"),
+            Has("smp: CPU2: booted through spin-table, release address 0xe8"),
+            Has("smp: CPU3: booted through spin-table, release address 0xf0"),
+            Has("smp: Brought up 1 node, 4 CPUs"),
+            HasAll(&["stress: CPU0 done, ", "all 4 CPU(s): 16000 operations"]),
+            Lacks("PSCI"),
+        ]),
+        BootCase {
+            mem: "1G",
+            smp: 4,
+            ..fails("rpi3b-null-fault", rpi, "selftest=null", vec![
+                Has("selftest: reading address 0, which must fault"),
+                // DFSC 0x07: translation fault at level 3: RAM around page 0 is mapped, page 0 not.
+                HasAll(&["exception: synchronous, current EL: EC 0x25 (data abort), ESR 0x96000007", "FAR 0x0000000000000000"]),
+                Lacks("instead of faulting"),
+            ])
+        },
+        BootCase {
+            mem: "1G",
+            smp: 4,
+            ..fails("rpi3b-write-text-fault", rpi, "selftest=write-text", vec![
+                HasAll(&["exception: synchronous, current EL: EC 0x25 (data abort), ESR 0x9600004f"]),
+                Lacks("kernel text is writable"),
+            ])
+        },
+        BootCase {
+            // The board's tree without its /memreserve/ for page 0 (this -dtb comes after the
+            // board's own, and QEMU takes the last): the platform reserves page 0 itself (else
+            // PFN 0 would reach the buddy allocator, and no self-check would notice).
+            qemu_args: &["-dtb", "platforms/devicetree/testdata/rpi3b-no-memreserve.dtb"],
+            ..ok("rpi3b-no-memreserve", rpi, "1G", 4, "", vec![
+                Lacks("/memreserve/"),
+                Has("early reserve: [mem 0x0000000000000000-0x0000000000000fff] page 0 (RAM starts at 0: kept unmapped and out of the allocators)"),
+                Has("memblock_free_all: reserved [mem 0x0000000000000000-0x0000000000000fff] (4 KiB)"),
+                Has("smp: Brought up 1 node, 4 CPUs"),
+            ])
+        },
+        BootCase {
+            // The board's tree with cpu@2's enable-method and cpu@3's cpu-release-addr broken
+            // (platforms/devicetree/src/tests.rs says how): those two stay off, named.
+            qemu_args: &["-dtb", "platforms/devicetree/testdata/rpi3b-bad-cpus.dtb"],
+            checks: vec![
+                Has("ERROR smp: unsupported enable-method \"spin-tabl3\" in node /cpus/cpu@2 (supported: psci, spin-table)"),
+                Has("smp: CPU2 failed to start: the device tree's enable-method for this CPU is unusable"),
+                Has("ERROR smp: missing property cpu-release-addr in node /cpus/cpu@3"),
+                Has("smp: CPU3 failed to start: the device tree's enable-method for this CPU is unusable"),
+                Has("smp: CPU1: booted through spin-table, release address 0xe0"),
+                Has("smp: Brought up 1 node, 2 CPUs"),
+                HasAll(&["stress: CPU0 done, ", "all 2 CPU(s): 8000 operations"]),
+                HasAll(&["boot: memory management up on 2 CPU(s); all checks passed"]),
+            ],
+            ..ok("rpi3b-bad-cpus", rpi, "1G", 4, "", vec![])
+        },
         // Real firmware, and the initrd: each firmware boot has a direct twin (TWINS).
         BootCase {
             firmware: true,
@@ -558,8 +630,12 @@ pub fn run_all(root: &Path, host_only: bool, filter: Option<&str>, fuzz_seconds:
         eprintln!("test: fuzzing each target for {fuzz_seconds} s (cargo xtask fuzz)");
         crate::fuzz::run(root, fuzz_seconds, None)?;
     }
-    let cases: Vec<BootCase> =
-        cases().into_iter().filter(|c| filter.is_none_or(|f| c.name.contains(f))).collect();
+    // `--filter memmap` runs the boots the memory-map pictures are drawn from, and the pictures.
+    let memmap = filter.is_none_or(|f| crate::memmap::TEST_NAME.contains(f));
+    let cases: Vec<BootCase> = cases()
+        .into_iter()
+        .filter(|c| filter.is_none_or(|f| c.name.contains(f)) || (memmap && crate::memmap::TEST_BOOTS.contains(&c.name)))
+        .collect();
     let mut binaries: Vec<String> = Vec::new();
     let mut boards: Vec<(Board, Built)> = Vec::new();
     for case in &cases {
@@ -610,6 +686,20 @@ pub fn run_all(root: &Path, host_only: bool, filter: Option<&str>, fuzz_seconds:
             Err(why) => {
                 failed += 1;
                 eprintln!("compare {direct} / {fw}: FAILED: {why}");
+            }
+        }
+    }
+    if memmap {
+        for (what, result) in crate::memmap::test_pictures(root, &logs) {
+            match result {
+                Ok(summary) => {
+                    passed += 1;
+                    eprintln!("{} {what}: ok: {summary}", crate::memmap::TEST_NAME);
+                }
+                Err(why) => {
+                    failed += 1;
+                    eprintln!("{} {what}: FAILED: {why:#}", crate::memmap::TEST_NAME);
+                }
             }
         }
     }
