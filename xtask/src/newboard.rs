@@ -103,6 +103,8 @@ pub struct Scaffold {
     pub notes: Vec<String>,
     /// What does not exist yet; nothing is written when this is not empty.
     pub missing: Vec<String>,
+    /// QEMU emulates the board (else the `[qemu]` section is `--like`'s, for building only).
+    pub emulated: bool,
 }
 
 /// A UART node the tree has.
@@ -233,9 +235,14 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
         .find(|m| m.platform == platform.name && facts.root_compatible.iter().any(|c| m.compatibles.contains(&c.as_str())));
     if machine.is_none() && like.is_none() {
         out.missing.push(format!(
-            "QEMU machine: none known for root compatible {:?} (known: {}); pass --like BOARD to take the [qemu] section from a board, or add the machine to QEMU_MACHINES in xtask/src/newboard.rs",
+            "QEMU machine: none known for root compatible {:?} (known: {}); add the machine to QEMU_MACHINES in xtask/src/newboard.rs if QEMU emulates it, or pass --like BOARD to build for the real board with that board's [qemu] section",
             facts.root_compatible,
             QEMU_MACHINES.iter().map(|m| m.machine).collect::<Vec<_>>().join(", ")
+        ));
+    } else if let (None, Some(l)) = (machine, like) {
+        out.notes.push(format!(
+            "qemu: no QEMU machine emulates {root_compat:?}; [qemu] comes from --like {} so the image builds, but booting it there uses {}'s device tree",
+            l.name, l.qemu.machine
         ));
     }
 
@@ -332,6 +339,7 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
         return Ok(out);
     }
     let (driver, node) = console.expect("a missing console returned above");
+    out.emulated = machine.is_some();
     out.notes.push(format!("console: {console_comment}"));
     out.notes.push(format!("memory: {}; load address {:#x}", if ram_comment.is_empty() { "from the tree".into() } else { ram_comment.clone() }, load_address));
     out.notes.push(format!("smp: enable-method {}", smp.as_str()));
@@ -414,13 +422,19 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
         None => {
             let l = like.expect("a missing machine without --like returned above");
             let q = &l.qemu;
-            let _ = writeln!(t, "# From --like {}: no QEMU machine is known for {root_compat:?}.", l.name);
+            comment(&mut t, &format!(
+                "No QEMU machine emulates {root_compat:?}: this section is --like {}'s, so that the image builds (for the real board). `cargo xtask run` would boot it on QEMU's {} with that machine's device tree, not this board's. default-mem covers this board's RAM.",
+                l.name, q.machine
+            ));
             let _ = writeln!(t, "binary = {}", toml_str(&q.binary));
             let _ = writeln!(t, "machine = {}", toml_str(&q.machine));
             if let Some(cpu) = &q.cpu {
                 let _ = writeln!(t, "cpu = {}", toml_str(cpu));
             }
-            let _ = writeln!(t, "default-mem = {}", toml_str(&q.default_mem));
+            let total: u64 = banks.iter().map(|&(_, s)| s).sum();
+            let like_mem = board_desc::parse_size(&q.default_mem).map_err(anyhow::Error::msg)?;
+            let mem = if total > like_mem { format!("{}M", total.div_ceil(1 << 20)) } else { q.default_mem.clone() };
+            let _ = writeln!(t, "default-mem = {}", toml_str(&mem));
         }
     }
     let (exit, args): (&str, Vec<String>) = match (platform.exit, like.filter(|l| l.platform == platform.name)) {
@@ -545,19 +559,36 @@ pub fn run(root: &Path, name: &str, dtb: &Path, like: Option<&str>) -> Result<()
         }
         bail!("boards/{name} not written: {} thing(s) missing (above)", s.missing.len());
     }
+    // Written and checked in a scratch folder first, so that a description that would not
+    // validate never lands in boards/.
+    let scratch = root.join("target").join("new-board").join(name);
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).with_context(|| format!("removing {}", scratch.display()))?;
+    }
     for (rel, bytes) in &s.files {
-        let path = dir.join(rel);
+        let path = scratch.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
         std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
-        println!("new-board: wrote {}", path.strip_prefix(root).unwrap_or(&path).display());
+    }
+    let checked = board_desc::load(&scratch)
+        .map_err(anyhow::Error::from)
+        .and_then(|b| crate::board::check_against_dtb(&b));
+    if let Err(e) = checked {
+        bail!("boards/{name} not written: the generated description does not validate (a scaffolder bug, please report): {e:#}");
+    }
+    std::fs::create_dir_all(root.join("boards")).context("creating boards/")?;
+    std::fs::rename(&scratch, &dir).with_context(|| format!("moving {} to {}", scratch.display(), dir.display()))?;
+    for (rel, _) in &s.files {
+        println!("new-board: wrote {}", dir.join(rel).strip_prefix(root).unwrap_or(&dir.join(rel)).display());
     }
     add_to_workspace(root, name)?;
     println!("new-board: added boards/{name} to the workspace members in Cargo.toml");
     // The same checks every build runs.
     let board = crate::board::find(root, name)?;
-    println!("new-board: {} validates; next: cargo xtask run --board {name}", board.file().strip_prefix(root).unwrap_or(&board.file()).display());
+    let next = if s.emulated { "run" } else { "build" };
+    println!("new-board: {} validates; next: cargo xtask {next} --board {name}", board.file().strip_prefix(root).unwrap_or(&board.file()).display());
     Ok(())
 }
 
@@ -642,6 +673,24 @@ mod tests {
         let s = scaffold("hikey", &testdata("arm64__hisilicon__hi6220-hikey.dtb"), "h.dtb", None).unwrap();
         assert!(s.files.is_empty());
         assert!(s.missing.iter().any(|m| m.starts_with("QEMU machine:")), "{:?}", s.missing);
+    }
+
+    #[test]
+    fn like_builds_a_board_qemu_does_not_emulate() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let virt = board_desc::load(&root.join("boards/qemu-virt-aarch64")).unwrap();
+        let s = scaffold("hikey", &testdata("arm64__hisilicon__hi6220-hikey.dtb"), "h.dtb", Some(&virt)).unwrap();
+        assert!(s.missing.is_empty(), "{:?}", s.missing);
+        assert!(!s.emulated);
+        let mut b = board_toml(&s);
+        b.dir = PathBuf::from("boards/hikey");
+        b.validate().unwrap_or_else(|e| panic!("{e}"));
+        // The tree's RAM (several banks from 0), the virt machine's QEMU section, room for the RAM.
+        assert_eq!((b.memory.banks[0].base, b.load_address), (0, 0x20_0000));
+        assert!(b.memory.banks.len() > 1);
+        assert_eq!(b.qemu.machine, "virt");
+        assert!(b.default_mem_bytes() >= b.memory.banks.iter().map(|r| r.size).sum::<u64>());
+        assert_eq!(b.console.unwrap().device_tree, true);
     }
 
     #[test]
