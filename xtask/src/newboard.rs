@@ -690,7 +690,7 @@ mod tests {
         assert!(b.memory.banks.len() > 1);
         assert_eq!(b.qemu.machine, "virt");
         assert!(b.default_mem_bytes() >= b.memory.banks.iter().map(|r| r.size).sum::<u64>());
-        assert_eq!(b.console.unwrap().device_tree, true);
+        assert!(b.console.unwrap().device_tree);
     }
 
     #[test]
