@@ -501,7 +501,6 @@ pub fn firmware_source(board: &Board) -> String {
     let _ = writeln!(s, "/// This board, as `board.toml` describes it.");
     let _ = writeln!(s, "pub static BOARD: platform::board::BoardConfig = platform::board::BoardConfig {{");
     let _ = writeln!(s, "    name: {:?},", board.name);
-    let _ = writeln!(s, "    load_address: {:#x},", board.load_address);
     let _ = writeln!(s, "    console: platform::board::Console::{console},");
     let _ = write!(s, "    ram: &[");
     for b in &board.memory.banks {

@@ -5,9 +5,9 @@
 //! writes `board.rs` into `OUT_DIR` with one `pub static BOARD: platform::board::BoardConfig`;
 //! `main.rs` includes it and hands it to its platform's `entry!`.
 //!
-//! The platform interprets what is generic here: the console choice, the load address it was
-//! linked at (the linker script reads the same value from a generated `board.ld`), the SMP
-//! enable method to use where the device tree says none. The generic boot path
+//! The platform interprets what is generic here: the console choice and the SMP enable method to
+//! use where the device tree says none. The load address is not here: the platform's linker
+//! script reads it from the generated `board.ld`, and the entry code checks it was honoured. The generic boot path
 //! ([`crate::start_kernel`]) makes the reservations and compares discovered RAM with the
 //! expected banks.
 
@@ -18,8 +18,6 @@ pub use mm_init::BoardReservation;
 pub struct BoardConfig {
     /// Board name, printed first.
     pub name: &'static str,
-    /// The physical address the image is linked and loaded at.
-    pub load_address: u64,
     /// Where the console is.
     pub console: Console,
     /// RAM banks the board has at its default memory size (`[memory] banks`), `(base, size)`.
