@@ -19,7 +19,7 @@ pub enum Verdict {
 /// Maps QEMU's exit status onto the firmware's verdict.
 pub fn verdict(exit: ExitDevice, status: i32) -> Verdict {
     match (exit, status) {
-        (ExitDevice::IsaDebugExit, 33) | (ExitDevice::Semihosting, 0) => Verdict::Success,
+        (ExitDevice::IsaDebugExit | ExitDevice::Semihosting, 33) => Verdict::Success,
         (ExitDevice::IsaDebugExit, 35) | (ExitDevice::Semihosting, 3) => Verdict::FirmwareFailure,
         (ExitDevice::Semihosting, 4) => {
             Verdict::Other("the firmware was loaded at an address other than its link address (exit status 4)".into())
@@ -32,6 +32,9 @@ pub fn verdict(exit: ExitDevice, status: i32) -> Verdict {
         ),
         (ExitDevice::IsaDebugExit, 0) => Verdict::Other(
             "QEMU exited with status 0: the CPU reset (triple fault?) before the firmware ended the run".into(),
+        ),
+        (ExitDevice::Semihosting, 0) => Verdict::Other(
+            "QEMU exited with status 0, which the firmware never sends (its success is 33): something other than the firmware ended QEMU".into(),
         ),
         (_, s) => Verdict::Other(format!("QEMU exited with status {s}, which the firmware never sends (QEMU error? see its stderr)")),
     }

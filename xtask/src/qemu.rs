@@ -72,6 +72,9 @@ impl Outcome {
     }
 }
 
+/// QEMU arguments that leave the machine without a network device.
+pub const NO_NIC: [&str; 2] = ["-nic", "none"];
+
 /// The QEMU command line for `board`.
 pub fn command(board: &Board, built: &Built, opts: &RunOpts) -> Result<Command> {
     let q = &board.qemu;
@@ -109,10 +112,14 @@ pub fn command(board: &Board, built: &Built, opts: &RunOpts) -> Result<Command> 
                 cmd.args(["-bios", UBOOT_BIN])
                     .arg("-drive")
                     .arg(format!("if=none,file={},format=raw,id=fwdisk", fw.disk.display()))
-                    .args(["-device", "virtio-blk-device,drive=fwdisk", "-nic", "none"]);
+                    .args(["-device", "virtio-blk-device,drive=fwdisk"]);
             }
         },
     }
+    // No network device on any board or firmware path: the firmware has no driver for one,
+    // `virt`'s default NIC needs a boot ROM (efi-virtio.rom) that qemu-system-arm only
+    // recommends, and U-Boot would try DHCP/TFTP first.
+    cmd.args(NO_NIC);
     cmd.args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"])
         .args(["-accel", "tcg"])
         .args(&q.args);
@@ -217,6 +224,8 @@ pub fn run(board: &Board, built: &Built, opts: &RunOpts) -> Result<Outcome> {
     });
 
     let deadline = Instant::now() + opts.timeout;
+    // Every byte the decoder saw: the exit line's check is recomputed over it.
+    let mut stream = Vec::new();
     let mut lines = Vec::new();
     let mut malformed = 0;
     let mut status = None;
@@ -236,7 +245,9 @@ pub fn run(board: &Board, built: &Built, opts: &RunOpts) -> Result<Outcome> {
     loop {
         let done = match rx.recv_timeout(Duration::from_millis(20)) {
             Ok(bytes) => {
-                decoder.received(loader.split(&bytes));
+                let firmware_bytes = loader.split(&bytes);
+                stream.extend_from_slice(firmware_bytes);
+                decoder.received(firmware_bytes);
                 false
             }
             Err(mpsc::RecvTimeoutError::Timeout) => false,
@@ -261,8 +272,84 @@ pub fn run(board: &Board, built: &Built, opts: &RunOpts) -> Result<Outcome> {
     }
     let _ = reader.join();
     let stderr = err_reader.join().unwrap_or_default();
-    let verdict = status.map(|s| crate::board::verdict(board.qemu.exit, s.code().unwrap_or(-1)));
+    let verdict = status.map(|s| judge(board, s, &stderr, &lines, malformed, &stream));
     Ok(Outcome { lines, verdict, stderr, malformed_frames: malformed, loader_text: loader.into_string() })
+}
+
+/// What ended QEMU, from its exit status, its stderr and the firmware's last log line.
+///
+/// A success needs the firmware's own evidence twice over: its exit device's success status and,
+/// as the very last frame, its exit line (`platform::log_exit`) whose check (frames, bytes,
+/// CRC-32) matches every byte received before it. A QEMU ended by a signal is a failure that
+/// names the signal, whatever status it exited with.
+fn judge(board: &Board, status: std::process::ExitStatus, stderr: &str, lines: &[String], malformed: usize, stream: &[u8]) -> Verdict {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(sig) = status.signal() {
+        return Verdict::Other(format!("QEMU was killed by signal {sig} ({}) before the firmware ended the run", signal_name(sig)));
+    }
+    // QEMU catches SIGTERM, SIGINT and SIGHUP and exits with status 0, saying so on stderr.
+    if let Some(sig) = stderr.split("terminating on signal ").nth(1).and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()).and_then(|n| n.parse::<i32>().ok()) {
+        let from = stderr.split("terminating on signal ").nth(1).and_then(|r| r.lines().next()).unwrap_or("").trim();
+        return Verdict::Other(format!("QEMU was ended by signal {sig} ({}) before the firmware ended the run: \"terminating on signal {from}\"", signal_name(sig)));
+    }
+    let verdict = crate::board::verdict(board.qemu.exit, status.code().unwrap_or(-1));
+    if verdict != Verdict::Success {
+        return verdict;
+    }
+    match check_exit_line(lines, malformed, stream) {
+        Ok(()) => Verdict::Success,
+        Err(why) => Verdict::Other(format!("QEMU's exit status says success, but {why}: not a success the firmware reported")),
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        6 => "SIGABRT",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        _ => "a signal",
+    }
+}
+
+/// Checks that the last decoded line is the firmware's success exit line and that its check
+/// covers exactly what arrived before it.
+fn check_exit_line(lines: &[String], malformed: usize, stream: &[u8]) -> Result<(), String> {
+    const HEAD: &str = "INFO  exit: success; log check: ";
+    let Some(last) = lines.last() else { return Err("the firmware logged nothing".into()) };
+    let Some(rest) = last.strip_prefix(HEAD) else {
+        return Err(format!("the firmware's last line is not its success exit line (last line: {last:?})"));
+    };
+    let field = |name: &str| -> Option<u64> {
+        let (before, _) = rest.split_once(name)?;
+        let word = before.rsplit(|c: char| c == ' ' || c == ',').find(|w| !w.is_empty())?;
+        match word.strip_prefix("0x") {
+            Some(h) => u64::from_str_radix(h, 16).ok(),
+            None => word.parse().ok(),
+        }
+    };
+    let (Some(frames), Some(bytes), Some(crc)) =
+        (field(" frames"), field(" bytes"), rest.rsplit("CRC-32 ").next().and_then(|h| u64::from_str_radix(h.trim().trim_start_matches("0x"), 16).ok()))
+    else {
+        return Err(format!("the exit line {last:?} is garbled"));
+    };
+    // The exit frame is the stream's last: `... 0x00 <frame> 0x00`; its check covers the bytes
+    // up to and including the delimiter before it.
+    let body = stream.strip_suffix(&[0]).unwrap_or(stream);
+    let before = body.iter().rposition(|&b| b == 0).map_or(&[][..], |i| &stream[..=i]);
+    let received_frames = (lines.len() - 1 + malformed) as u64;
+    let want_crc = u64::from(crc32fast::hash(before));
+    if frames != received_frames || bytes != before.len() as u64 & 0xffff_ffff || crc != want_crc {
+        return Err(format!(
+            "the exit line's check ({frames} frames, {bytes} bytes, CRC-32 {crc:#010x}) does not match the log received \
+             ({received_frames} frames, {} bytes, CRC-32 {want_crc:#010x}): frames were lost, damaged or injected",
+            before.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Boots once for `cargo xtask run`: prints the log and turns the verdict into the exit status.
@@ -296,3 +383,105 @@ pub fn run_interactive(board: &Board, built: &Built, opts: &RunOpts) -> Result<V
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    }
+
+    /// A stream of two frames: `[0] a b c [0]` and the exit frame `x y [0]`.
+    fn exit_case(line: &str) -> (Vec<String>, Vec<u8>) {
+        let stream = vec![0, 1, 2, 3, 0, 9, 9, 0];
+        (vec!["INFO  hello".into(), line.into()], stream)
+    }
+
+    fn exit_line(frames: u32, bytes: u32, crc: u32) -> String {
+        format!("INFO  exit: success; log check: {frames} frames, {bytes} bytes, CRC-32 {crc:#010x}")
+    }
+
+    #[test]
+    fn a_success_needs_the_exit_line_and_its_check() {
+        let crc = crc32fast::hash(&[0, 1, 2, 3, 0]);
+        let (lines, stream) = exit_case(&exit_line(1, 5, crc));
+        check_exit_line(&lines, 0, &stream).unwrap();
+        // Wrong CRC, wrong byte count, a frame lost or one malformed frame extra.
+        for (line, malformed) in [(exit_line(1, 5, crc ^ 1), 0), (exit_line(1, 4, crc), 0), (exit_line(2, 5, crc), 0), (exit_line(1, 5, crc), 1)] {
+            let (lines, stream) = exit_case(&line);
+            let e = check_exit_line(&lines, malformed, &stream).unwrap_err();
+            assert!(e.contains("does not match the log received"), "{e}");
+        }
+        // No exit line at all (QEMU ended from outside, a stray write to the exit device).
+        let e = check_exit_line(&["INFO  mem_map: node 0".into()], 0, &[0, 1, 0]).unwrap_err();
+        assert!(e.contains("not its success exit line") && e.contains("mem_map"), "{e}");
+        let e = check_exit_line(&[], 0, &[]).unwrap_err();
+        assert!(e.contains("logged nothing"), "{e}");
+        let e = check_exit_line(&["INFO  exit: failure; log check: 1 frames, 5 bytes, CRC-32 0x0".into()], 0, &[0, 1, 0]).unwrap_err();
+        assert!(e.contains("not its success exit line"), "{e}");
+    }
+
+    #[test]
+    fn signals_and_foreign_statuses_are_failures_naming_the_cause() {
+        use std::os::unix::process::ExitStatusExt;
+        use std::process::ExitStatus;
+        let boards = crate::board::load_all(&root()).unwrap();
+        let arm = boards.iter().find(|b| b.qemu.exit == crate::board::ExitDevice::Semihosting).unwrap();
+        let x86 = boards.iter().find(|b| b.qemu.exit == crate::board::ExitDevice::IsaDebugExit).unwrap();
+        let crc = crc32fast::hash(&[0, 1, 2, 3, 0]);
+        let (lines, stream) = exit_case(&exit_line(1, 5, crc));
+        // Raw wait statuses: a signal in the low bits, an exit code shifted by 8.
+        let killed = ExitStatus::from_raw(9);
+        let code = |c: i32| ExitStatus::from_raw(c << 8);
+        for board in [arm, x86] {
+            assert_eq!(judge(board, code(33), "", &lines, 0, &stream), Verdict::Success);
+            let Verdict::Other(why) = judge(board, killed, "", &lines, 0, &stream) else { panic!() };
+            assert!(why.contains("signal 9 (SIGKILL)"), "{why}");
+            let stderr = "qemu-system-aarch64: terminating on signal 15 from pid 1234 (kill)\n";
+            let Verdict::Other(why) = judge(board, code(0), stderr, &lines, 0, &stream) else { panic!() };
+            assert!(why.contains("signal 15 (SIGTERM)") && why.contains("from pid 1234"), "{why}");
+            // Even with the success status, a signal on stderr wins.
+            assert!(matches!(judge(board, code(33), stderr, &lines, 0, &stream), Verdict::Other(_)));
+            // The success status without the exit line.
+            let Verdict::Other(why) = judge(board, code(33), "", &lines[..1], 0, &stream[..5]) else { panic!() };
+            assert!(why.contains("exit status says success"), "{why}");
+        }
+        let Verdict::Other(why) = judge(arm, code(0), "", &lines, 0, &stream) else { panic!() };
+        assert!(why.contains("status 0"), "{why}");
+    }
+
+    /// Every board, booted directly and through each firmware, gets a machine without a NIC:
+    /// with one, `virt` needs efi-virtio.rom, which a machine with only qemu-system-arm lacks.
+    #[test]
+    fn no_board_or_firmware_path_asks_for_a_network_device() {
+        let boards = crate::board::load_all(&root()).unwrap();
+        assert!(boards.len() >= 3);
+        let built = Built { elf: "fw.elf".into(), image: "fw.img".into() };
+        for board in &boards {
+            let firmware = [Firmware::Grub, Firmware::Uboot]
+                .into_iter()
+                .map(|f| Some(FirmwareImage { firmware: f, disk: "disk.img".into(), files: vec![] }));
+            for fw in std::iter::once(None).chain(firmware) {
+                let what = format!("{} through {:?}", board.name, fw.as_ref().map(|f| f.firmware));
+                let opts = RunOpts {
+                    mem_bytes: 256 << 20,
+                    smp: 1,
+                    cmdline: String::new(),
+                    extra_args: vec![],
+                    timeout: Duration::from_secs(1),
+                    echo: false,
+                    initrd: None,
+                    firmware: fw,
+                };
+                let cmd = command(board, &built, &opts).unwrap();
+                let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+                let nic = args.windows(2).filter(|w| w[0] == "-nic" || w[0] == "-net" || w[0] == "-netdev").collect::<Vec<_>>();
+                assert_eq!(nic, [["-nic", "none"]], "{what}: {args:?}");
+                assert!(!args.iter().any(|a| a.contains("nic,") || a.starts_with("virtio-net") || a.starts_with("e1000")), "{what}: {args:?}");
+            }
+        }
+    }
+}

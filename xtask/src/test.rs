@@ -377,6 +377,15 @@ pub fn cases() -> Vec<BootCase> {
             Lacks("the red-zone overwrite went unnoticed"),
         ]),
         fails("arm-forced-panic", arm, "selftest=panic", vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])]),
+        // The boot stack runs into its guard page: the entry finds no room for the frame,
+        // reports on the overflow stack, and the data abort names the guard page's address.
+        fails("arm-stack-overflow", arm, "selftest=stack-overflow", vec![
+            Has("selftest: unbounded recursion on the boot stack, which must fault at the guard page"),
+            HasAll(&["exception: synchronous, current EL: EC 0x25 (data abort)", "FAR 0x"]),
+            Has("exception: kernel stack overflow: SP 0x"),
+            Has("in the boot stack's guard page; reported on this CPU's overflow stack"),
+            Lacks("without faulting"),
+        ]),
         // Raspberry Pi 3B: RAM at 0 (1 GiB, 64 MiB of it VideoCore's), the console behind
         // /soc's ranges, CPUs released from a spin table, no GIC and no PSCI.
         ok("rpi3b-smp4", rpi, "1G", 4, "", vec![
@@ -415,6 +424,15 @@ pub fn cases() -> Vec<BootCase> {
             ..fails("rpi3b-write-text-fault", rpi, "selftest=write-text", vec![
                 HasAll(&["exception: synchronous, current EL: EC 0x25 (data abort), ESR 0x9600004f"]),
                 Lacks("kernel text is writable"),
+            ])
+        },
+        BootCase {
+            mem: "1G",
+            smp: 4,
+            ..fails("rpi3b-stack-overflow", rpi, "selftest=stack-overflow", vec![
+                HasAll(&["exception: synchronous, current EL: EC 0x25 (data abort)", "FAR 0x"]),
+                Has("in the boot stack's guard page; reported on this CPU's overflow stack"),
+                Lacks("without faulting"),
             ])
         },
         BootCase {

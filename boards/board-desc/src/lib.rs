@@ -50,7 +50,7 @@ pub enum ImageKind {
 pub enum ExitDevice {
     /// x86 `isa-debug-exit`: status `(value << 1) | 1`; the firmware writes 0x10 or 0x11.
     IsaDebugExit,
-    /// ARM semihosting `SYS_EXIT_EXTENDED`: the firmware's code is the status (0 or 3).
+    /// ARM semihosting `SYS_EXIT_EXTENDED`: the firmware's code is the status (33 success, 3 failure).
     Semihosting,
 }
 

@@ -2,14 +2,17 @@
 //!
 //! Exit goes through semihosting `SYS_EXIT_EXTENDED` (0x20) with `ADP_Stopped_ApplicationExit`
 //! (0x20026) and the status (Arm "Semihosting for AArch32 and AArch64", 6.5): QEMU started with
-//! `-semihosting-config enable=on` exits with that status. Status 0 is success and 3 a firmware
-//! failure; 4 and 5 come from the entry code (wrong load address, EL3). Without semihosting the
-//! `hlt` is an undefined instruction, which the vectors report before parking the CPU.
+//! `-semihosting-config enable=on` exits with that status. Status 33 is success and 3 a firmware
+//! failure; 4, 5 and 6 come from the entry code (wrong load address, EL3, no console). Success is
+//! not 0: a QEMU ended by SIGTERM or SIGINT exits with 0 too. Without semihosting the `hlt` is an
+//! undefined instruction, which the vectors report before parking the CPU.
 #![allow(unsafe_code)]
 
 use aarch64_cpu::registers::{Readable, Writeable, DAIF};
 
-/// Status for a failed run (0 is success).
+/// Status for a successful run: the firmware's own report, which QEMU's own endings never give.
+pub const EXIT_SUCCESS: u64 = 33;
+/// Status for a failed run.
 pub const EXIT_FAILURE: u64 = 3;
 /// Status when there is no device tree or no console in it, so nothing could be logged.
 pub const EXIT_NO_CONSOLE: u64 = 6;
@@ -27,9 +30,11 @@ pub fn irq_restore(daif: usize) {
 }
 
 /// Ends the run with `code`.
+/// The last log frame ([`platform::log_exit`]) goes out first.
 pub fn exit(code: platform::ExitCode) -> ! {
+    platform::log_exit(code);
     exit_status(match code {
-        platform::ExitCode::Success => 0,
+        platform::ExitCode::Success => EXIT_SUCCESS,
         platform::ExitCode::Failure => EXIT_FAILURE,
     })
 }

@@ -5,34 +5,25 @@
 //! SError). Firmware takes no interrupts yet, so every entry is fatal: it saves the general
 //! registers, and [`aarch64_exception`] logs the kind, the exception class from `ESR_EL1`, the
 //! return address `ELR_EL1` and the fault address `FAR_EL1`, then ends the run with failure.
+//!
+//! A kernel stack overflow (a stack running into its unmapped guard page) leaves no room for the
+//! saved registers: pushing them would fault again, at every entry, without end. The common entry
+//! therefore asks the MMU first (`AT S1E1W` on the frame's lowest byte) and, when the frame
+//! cannot be written there, switches to a small per-CPU overflow stack (Linux arm64 checks for
+//! the same in `kernel_ventry` and moves to its `overflow_stack`) and says so in the report.
 #![allow(unsafe_code)]
 
 use aarch64_cpu::registers::{Readable, ESR_EL1, ELR_EL1, FAR_EL1, SPSR_EL1};
 
 core::arch::global_asm!(
     r#"
+    /* Each entry parks x0 in SP_EL0 (the firmware runs on SP_EL1, so SP_EL0 is free) and goes
+     * to the common entry with the entry's number in x0. */
     .macro VECTOR kind
     .balign 0x80
-    sub     sp, sp, #(32 * 8)
-    stp     x0, x1, [sp, #(0 * 16)]
-    stp     x2, x3, [sp, #(1 * 16)]
-    stp     x4, x5, [sp, #(2 * 16)]
-    stp     x6, x7, [sp, #(3 * 16)]
-    stp     x8, x9, [sp, #(4 * 16)]
-    stp     x10, x11, [sp, #(5 * 16)]
-    stp     x12, x13, [sp, #(6 * 16)]
-    stp     x14, x15, [sp, #(7 * 16)]
-    stp     x16, x17, [sp, #(8 * 16)]
-    stp     x18, x19, [sp, #(9 * 16)]
-    stp     x20, x21, [sp, #(10 * 16)]
-    stp     x22, x23, [sp, #(11 * 16)]
-    stp     x24, x25, [sp, #(12 * 16)]
-    stp     x26, x27, [sp, #(13 * 16)]
-    stp     x28, x29, [sp, #(14 * 16)]
-    str     x30, [sp, #(15 * 16)]
+    msr     sp_el0, x0
     mov     x0, #\kind
-    mov     x1, sp
-    b       aarch64_exception
+    b       exception_entry
     .endm
 
     .section .text.vectors, "ax"
@@ -55,14 +46,83 @@ exception_vectors:
     VECTOR 13
     VECTOR 14
     VECTOR 15
-"#
+
+/* x0 = entry number; the interrupted x0 in SP_EL0. Before anything is written to the stack,
+ * `at s1e1w` asks the MMU whether the frame's lowest byte can be written: if not, the stack has
+ * run into its guard page (or SP is wild), and the frame goes on this CPU's overflow stack
+ * instead, so the overflow is reported rather than faulting again on every entry. With the
+ * MMU off, the translation always succeeds. */
+exception_entry:
+    msr     tpidrro_el0, x1             /* x1, x2 parked too (EL0's thread registers: unused) */
+    msr     tpidr_el0, x2
+    mov     x2, sp                      /* x2 = the interrupted SP */
+    sub     x1, x2, #{frame}
+    at      s1e1w, x1
+    isb
+    mrs     x1, par_el1
+    tbnz    x1, #0, 1f
+    mov     x1, #0                      /* x1 = 0: the frame fits where it should */
+    b       3f
+1:  mrs     x1, tpidr_el1               /* the per-CPU area (0 before it exists: CPU 0) */
+    cbz     x1, 2f
+    ldr     x1, [x1, #{cpu_offset}]     /* PerCpuArea::cpu */
+2:  add     x1, x1, #1
+    lsl     x1, x1, #{overflow_shift}   /* the top of overflow stack `cpu` */
+    mov     sp, x1
+    ldr     x1, ={overflow_stacks}
+    add     sp, sp, x1
+    mov     x1, #1                      /* x1 = 1: on the overflow stack */
+3:  sub     sp, sp, #{frame}
+    stp     x3, x4, [sp, #(3 * 8)]
+    stp     x5, x6, [sp, #(5 * 8)]
+    stp     x7, x8, [sp, #(7 * 8)]
+    stp     x9, x10, [sp, #(9 * 8)]
+    stp     x11, x12, [sp, #(11 * 8)]
+    stp     x13, x14, [sp, #(13 * 8)]
+    stp     x15, x16, [sp, #(15 * 8)]
+    stp     x17, x18, [sp, #(17 * 8)]
+    stp     x19, x20, [sp, #(19 * 8)]
+    stp     x21, x22, [sp, #(21 * 8)]
+    stp     x23, x24, [sp, #(23 * 8)]
+    stp     x25, x26, [sp, #(25 * 8)]
+    stp     x27, x28, [sp, #(27 * 8)]
+    stp     x29, x30, [sp, #(29 * 8)]
+    mrs     x3, sp_el0
+    str     x3, [sp, #(0 * 8)]
+    mrs     x3, tpidrro_el0
+    str     x3, [sp, #(1 * 8)]
+    mrs     x3, tpidr_el0
+    str     x3, [sp, #(2 * 8)]
+    str     x2, [sp, #(31 * 8)]
+    mov     x2, x1
+    mov     x1, sp
+    b       aarch64_exception
+"#,
+    frame = const core::mem::size_of::<Frame>(),
+    cpu_offset = const core::mem::offset_of!(platform::percpu::PerCpuArea, cpu),
+    overflow_shift = const OVERFLOW_STACK_SHIFT,
+    overflow_stacks = sym OVERFLOW_STACKS,
 );
 
-/// x0..x30 as the vector saved them.
+/// Each overflow stack is `1 << OVERFLOW_STACK_SHIFT` bytes: enough for the report (the
+/// exception frame and two defmt lines).
+const OVERFLOW_STACK_SHIFT: u32 = 13;
+const OVERFLOW_STACK_BYTES: usize = 1 << OVERFLOW_STACK_SHIFT;
+
+/// One stack per CPU for reporting an exception taken when the CPU's own stack is unusable.
+/// Only the exception entry touches it, through its address.
+#[repr(C, align(16))]
+struct OverflowStacks([[u8; OVERFLOW_STACK_BYTES]; platform::percpu::NR_CPUS]);
+
+#[no_mangle]
+static mut OVERFLOW_STACKS: OverflowStacks = OverflowStacks([[0; OVERFLOW_STACK_BYTES]; platform::percpu::NR_CPUS]);
+
+/// x0..x30 and the interrupted SP, as the exception entry saved them.
 #[repr(C)]
 #[derive(Debug)]
 pub struct Frame {
     x: [u64; 31],
+    sp: u64,
 }
 
 const KINDS: [&str; 16] = [
@@ -107,8 +167,13 @@ fn class_name(ec: u64) -> &'static str {
     }
 }
 
+extern "C" {
+    /// The unmapped page below the boot stack (aarch64.ld).
+    static __boot_stack_guard: u8;
+}
+
 #[no_mangle]
-extern "C" fn aarch64_exception(kind: u64, frame: &Frame) -> ! {
+extern "C" fn aarch64_exception(kind: u64, frame: &Frame, on_overflow_stack: u64) -> ! {
     let esr = ESR_EL1.get();
     let ec = (esr >> 26) & 0x3f;
     defmt::error!(
@@ -121,9 +186,23 @@ extern "C" fn aarch64_exception(kind: u64, frame: &Frame) -> ! {
         FAR_EL1.get(),
         SPSR_EL1.get()
     );
+    if on_overflow_stack != 0 {
+        let guard = &raw const __boot_stack_guard as u64;
+        let sp = frame.sp;
+        let what = if (guard..guard + mm_types::PAGE_SIZE + 256).contains(&sp) {
+            "the boot stack's guard page"
+        } else {
+            "memory that is not mapped writable"
+        };
+        defmt::error!(
+            "exception: kernel stack overflow: SP {=u64:#018x} leaves no room for the exception frame below it, in {=str}; reported on this CPU's overflow stack",
+            sp,
+            what
+        );
+    }
     defmt::error!(
-        "x0 {=u64:#x} x1 {=u64:#x} x2 {=u64:#x} x3 {=u64:#x} x29 {=u64:#x} x30 {=u64:#x}",
-        frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[29], frame.x[30]
+        "x0 {=u64:#x} x1 {=u64:#x} x2 {=u64:#x} x3 {=u64:#x} x29 {=u64:#x} x30 {=u64:#x} sp {=u64:#x}",
+        frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[29], frame.x[30], frame.sp
     );
     crate::cpu::exit(platform::ExitCode::Failure)
 }

@@ -179,6 +179,15 @@ impl<'m, 'a> Tables<'m, 'a> {
         Ok(())
     }
 
+    /// Leaves the page at `addr` unmapped, splitting a block that covers it (a guard page inside
+    /// RAM the linear map covers).
+    pub fn unmap_page(&mut self, addr: u64) -> Result<(), PlatformError> {
+        let l2 = self.next_level(self.root, ((addr >> 30) & 0x1ff) as usize, 1)?;
+        let l3 = self.next_level(l2, ((addr >> 21) & 0x1ff) as usize, 2)?;
+        write_entry(l3, ((addr >> 12) & 0x1ff) as usize, 0);
+        Ok(())
+    }
+
     /// Creates the L2 table covering the vmalloc gigabyte, so that later mappings there only
     /// ever add and remove L3 tables.
     pub fn prepare_vmalloc(&mut self) -> Result<(), PlatformError> {
@@ -294,10 +303,12 @@ pub fn paging_init(
     let s = sections();
     t.map(s.text, Prot::Text, true)?;
     t.map(s.rodata, Prot::ReadOnly, true)?;
-    // .data and .bss, without the guard page below the boot stack.
+    // .data and .bss, without the guard page below the boot stack: the image lies in RAM, which
+    // the linear map above already covers, so the guard page is unmapped explicitly.
     let guard = &raw const __boot_stack_guard as u64;
     t.map(MemRange::new(s.data.base, guard - s.data.base), Prot::ReadWrite, true)?;
     t.map(MemRange::new(guard + PAGE_SIZE, s.data.end() - guard - PAGE_SIZE), Prot::ReadWrite, true)?;
+    t.unmap_page(guard)?;
     for (_, r, prot) in extra {
         t.map(*r, *prot, true)?;
     }

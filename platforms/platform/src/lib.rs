@@ -38,6 +38,31 @@ pub enum ExitCode {
     Failure,
 }
 
+impl ExitCode {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// Logs the run's last frame: how it ends, and a check over every byte logged before it
+/// (frames started, bytes, CRC-32: see [`logger::stream_check`]). Every platform's `exit` calls
+/// it just before writing its exit device. The host believes a success only when this line is
+/// the last one and its check matches what it received, so neither a stray write to the exit
+/// device nor a QEMU ended from outside can pass for a successful run.
+pub fn log_exit(code: ExitCode) {
+    let (frames, bytes, crc) = logger::stream_check();
+    defmt::info!(
+        "exit: {=str}; log check: {=u32} frames, {=u32} bytes, CRC-32 {=u32:#010x}",
+        code.name(),
+        frames,
+        bytes,
+        crc
+    );
+}
+
 /// A [`mm_types::LineSink`] that sends each line to the defmt log at `info` level.
 ///
 /// Lines are formatted into a fixed buffer first (reports such as `dump_all` are built with

@@ -13,10 +13,14 @@
 //!   decoder resynchronises on the delimiter and only the interrupted frame is lost.
 //! - [`install`] writes a lone delimiter first, so bytes the firmware's predecessor (BIOS,
 //!   boot loader) left on the line cannot corrupt the first frame.
+//! - Every byte the logger sends goes through [`send`], which counts it into a running CRC-32;
+//!   every frame started is counted. [`stream_check`] reads both, so the run's last frame (see
+//!   `crate::log_exit`) can vouch for everything before it: the host recomputes the CRC over
+//!   what it received, and a success is only believed with a matching check.
 #![allow(unsafe_code)] // the `defmt::Logger` contract is an unsafe trait; fenced to this file.
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 /// What the logger needs from the platform.
 #[derive(Clone, Copy, Debug)]
@@ -36,6 +40,31 @@ static HOOKS: spin::Once<Hooks> = spin::Once::new();
 static OWNER: AtomicUsize = AtomicUsize::new(0);
 /// Interrupt state saved by the owner in `acquire`, restored in `release`.
 static SAVED_IRQ: AtomicUsize = AtomicUsize::new(0);
+/// Frames started since [`install`] (an interrupted frame counts: the host sees it as malformed).
+static FRAMES: AtomicU32 = AtomicU32::new(0);
+/// Bytes sent since [`install`], its delimiter included (wrapping).
+static BYTES: AtomicU32 = AtomicU32::new(0);
+/// CRC-32 (IEEE) of those bytes.
+static CRC: AtomicU32 = AtomicU32::new(0);
+
+/// Sends `bytes` to the console, counting them into [`BYTES`] and [`CRC`]. Only called by the
+/// CPU that owns the logger (or by [`install`] before any frame), so plain loads and stores
+/// of the counters cannot race.
+fn send(bytes: &[u8]) {
+    let Some(hooks) = HOOKS.get() else { return };
+    let mut crc = crc32fast::Hasher::new_with_initial(CRC.load(Ordering::Relaxed));
+    crc.update(bytes);
+    CRC.store(crc.finalize(), Ordering::Relaxed);
+    BYTES.store(BYTES.load(Ordering::Relaxed).wrapping_add(bytes.len() as u32), Ordering::Relaxed);
+    (hooks.write)(bytes);
+}
+
+/// What the logger has sent so far: frames started, bytes (wrapping at 2^32) and their CRC-32.
+/// Read it just before logging the frame that reports it; the values cover every byte before
+/// that frame.
+pub fn stream_check() -> (u32, u32, u32) {
+    (FRAMES.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed), CRC.load(Ordering::Relaxed))
+}
 
 struct EncoderCell(UnsafeCell<defmt::Encoder>);
 // SAFETY: the encoder is only touched between `acquire` and `release`, by the CPU that holds
@@ -51,7 +80,7 @@ pub fn install(hooks: Hooks) {
         hooks
     });
     if first {
-        (hooks.write)(&[0]);
+        send(&[0]);
     }
 }
 
@@ -75,15 +104,16 @@ unsafe impl defmt::Logger for Logger {
                 Ok(_) => break,
                 Err(owner) if owner == me => {
                     // Re-entered from an exception or panic raised mid-frame on this CPU.
-                    (hooks.write)(&[0]);
+                    send(&[0]);
                     break;
                 }
                 Err(_) => core::hint::spin_loop(),
             }
         }
         SAVED_IRQ.store(irq, Ordering::Relaxed);
+        FRAMES.store(FRAMES.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         // SAFETY: this CPU holds `OWNER` (see the type's invariant).
-        unsafe { (*ENCODER.0.get()).start_frame(hooks.write) }
+        unsafe { (*ENCODER.0.get()).start_frame(send) }
     }
 
     unsafe fn flush() {}
@@ -91,15 +121,17 @@ unsafe impl defmt::Logger for Logger {
     unsafe fn release() {
         let Some(hooks) = HOOKS.get() else { return };
         // SAFETY: the caller holds the logger (trait contract), so this CPU owns `OWNER`.
-        unsafe { (*ENCODER.0.get()).end_frame(hooks.write) }
+        unsafe { (*ENCODER.0.get()).end_frame(send) }
         let irq = SAVED_IRQ.load(Ordering::Relaxed);
         OWNER.store(0, Ordering::Release);
         (hooks.irq_restore)(irq);
     }
 
     unsafe fn write(bytes: &[u8]) {
-        let Some(hooks) = HOOKS.get() else { return };
+        if HOOKS.get().is_none() {
+            return;
+        }
         // SAFETY: the caller holds the logger (trait contract), so this CPU owns `OWNER`.
-        unsafe { (*ENCODER.0.get()).write(bytes, hooks.write) }
+        unsafe { (*ENCODER.0.get()).write(bytes, send) }
     }
 }

@@ -83,6 +83,7 @@ pub fn exit(code: platform::ExitCode) -> ! {
         platform::ExitCode::Success => EXIT_SUCCESS,
         platform::ExitCode::Failure => EXIT_FAILURE,
     };
+    platform::log_exit(code);
     // SAFETY: writing the debug-exit port either ends QEMU or, with no device there, is ignored.
     unsafe { x86::io::outl(DEBUG_EXIT_PORT, value) };
     crate::cpu::halt_forever()
