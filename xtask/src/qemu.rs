@@ -325,7 +325,7 @@ fn check_exit_line(lines: &[String], malformed: usize, stream: &[u8]) -> Result<
     };
     let field = |name: &str| -> Option<u64> {
         let (before, _) = rest.split_once(name)?;
-        let word = before.rsplit(|c: char| c == ' ' || c == ',').find(|w| !w.is_empty())?;
+        let word = before.rsplit([' ', ',']).find(|w| !w.is_empty())?;
         match word.strip_prefix("0x") {
             Some(h) => u64::from_str_radix(h, 16).ok(),
             None => word.parse().ok(),
