@@ -13,6 +13,9 @@
 //!   (`memblock::model::run_ops`).
 //! - [`dt_discover`]: device-tree parsing and discovery on arbitrary blobs must return a value or
 //!   an error, never panic; what it returns must then apply to a memblock without panicking.
+//! - [`dt_boot`]: the same blobs through the whole host simulation of an arm64 boot (discovery
+//!   with the platform's physical limit, reservations, zones, `mem_init`, the buddy hand-off):
+//!   it must end (no per-pfn walk of an absurd hole), and the page accounting must add up.
 
 use e820::{E820Table, E820Type};
 use memblock::{Memblock, Region, RegionFlags, MAX_NUMNODES};
@@ -113,4 +116,65 @@ pub fn dt_discover(data: &[u8]) {
             assert!(w[0].base + w[0].size <= w[1].base, "memory regions overlap: {w:?}");
         }
     }
+}
+
+/// Pages of `mem_map` the [`dt_boot`] harness hands out per input (2 GiB of RAM span); a tree
+/// needing more is a tree the harness does not boot, not a failure.
+const DT_BOOT_MAP_PAGES: usize = 1 << 19;
+
+std::thread_local! {
+    static DT_BOOT_ARENA: std::cell::RefCell<Vec<page_alloc::Page>> =
+        std::cell::RefCell::new(vec![page_alloc::Page::INIT; DT_BOOT_MAP_PAGES]);
+}
+
+/// See the module documentation.
+pub fn dt_boot(data: &[u8]) {
+    dt_boot_run(data);
+}
+
+/// [`dt_boot`]; whether the input got as far as the buddy hand-off and its checks.
+pub fn dt_boot_run(data: &[u8]) -> bool {
+    let Ok(dt) = devicetree::DeviceTree::new(data) else { return false };
+    let Ok(info) = devicetree::discover(&dt) else { return false };
+    let (mut m, mut r) = (vec![EMPTY; 128], vec![EMPTY; 128]);
+    let mut mb = Memblock::new(&mut m, &mut r);
+    let limit = board_desc::PLATFORMS.iter().find(|p| p.name == "aarch64").map(|p| p.phys_limit).unwrap();
+    let mut rep = devicetree::ApplyReport::default();
+    if devicetree::add_memory(&info, &mut mb, limit - 1, &mut rep, &mut NullSink).is_err() || rep.banks_added == 0 {
+        return false;
+    }
+    assert!(mb.end_of_dram() <= limit, "memory above the platform limit reached memblock: {:?}", mb.memory());
+    if devicetree::reserve(&info, &mut mb, None, &devicetree::ApplyParams::default(), &mut rep, &mut NullSink).is_err() {
+        return false;
+    }
+    let paging = mm_init::zones::arm64(&mb);
+    DT_BOOT_ARENA.with_borrow_mut(|arena| {
+        let mut rest: &mut [page_alloc::Page] = arena;
+        let mut map_pages = |_phys: u64, count: usize| {
+            if count > rest.len() {
+                return None;
+            }
+            let (map, tail) = core::mem::take(&mut rest).split_at_mut(count);
+            rest = tail;
+            Some(map)
+        };
+        let sections = page_alloc::KernelSections::default();
+        let distance = page_alloc::default_distance;
+        let Ok((set, report)) =
+            mm_init::mem_init::mem_init(page_alloc::ArchConfig::ARM64_4K, &paging, mb, &mut map_pages, &sections, &distance, &mut NullSink)
+        else {
+            return false;
+        };
+        set.check().unwrap_or_else(|e| panic!("buddy state inconsistent after the hand-off: {e}"));
+        let (mut present, mut managed) = (0u64, 0u64);
+        for node in set.nodes() {
+            for z in node.zones() {
+                present += z.present_pages;
+                managed += z.managed_pages;
+            }
+        }
+        assert_eq!(present, report.present_pages, "zones and mem_init disagree on present pages");
+        assert_eq!(present, managed + report.reserved_pages, "present != managed + reserved");
+        true
+    })
 }

@@ -386,6 +386,12 @@ pub fn test_pictures(root: &Path, logs: &[(&str, Vec<String>)]) -> Vec<(String, 
     out
 }
 
+/// The physical limit of the platform device-tree machines run on (its `PHYS_LIMIT`, which the
+/// board build checks against the same table).
+fn aarch64_phys_limit() -> u64 {
+    board_desc::PLATFORMS.iter().find(|p| p.name == "aarch64").map_or(u64::MAX, |p| p.phys_limit)
+}
+
 /// A device-tree machine as the host sees it: the blob, read from a file (not placed in RAM, so
 /// it is not itself reserved), and no kernel image.
 struct HostDt {
@@ -400,7 +406,7 @@ impl Platform for HostDt {
 
     fn discover_memory(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
         let mut rep = devicetree::ApplyReport::default();
-        devicetree::add_memory(&self.info, mb, &mut rep, log).map_err(|e| {
+        devicetree::add_memory(&self.info, mb, aarch64_phys_limit() - 1, &mut rep, log).map_err(|e| {
             log.line(format_args!("device tree: {e}"));
             PlatformError::BadFirmwareData("device-tree memory could not be added")
         })?;

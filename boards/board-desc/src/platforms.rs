@@ -29,6 +29,10 @@ pub struct PlatformInfo {
     /// What `qemu-system-*` runs it, and the CPU model boards use by default.
     pub qemu_binary: &'static str,
     pub qemu_cpu: Option<&'static str>,
+    /// The first physical address the platform cannot use (its linear map's reach): RAM at or
+    /// above it is ignored at discovery. The platform crate exports the same value as
+    /// `PHYS_LIMIT`, and every board build asserts that they agree.
+    pub phys_limit: u64,
     /// Device-tree CPU `compatible` prefixes that mean this platform (empty: not a DT platform).
     pub dt_cpus: &'static [&'static str],
 }
@@ -50,6 +54,8 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         load_rule: "an arm64 Image sits at a 2 MiB-aligned base + text_offset 0x200000, see Documentation/arm64/booting.rst",
         qemu_binary: "qemu-system-aarch64",
         qemu_cpu: Some("cortex-a53"),
+        // The identity linear map ends where vmalloc starts, at 256 GiB.
+        phys_limit: 1 << 38,
         dt_cpus: &[
             "arm,cortex-a35", "arm,cortex-a53", "arm,cortex-a55", "arm,cortex-a57", "arm,cortex-a72", "arm,cortex-a73",
             "arm,cortex-a75", "arm,cortex-a76", "arm,cortex-a77", "arm,cortex-a78", "arm,neoverse",
@@ -72,6 +78,8 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         load_rule: "sections are page-aligned for their permissions",
         qemu_binary: "qemu-system-i386",
         qemu_cpu: None,
+        // Two-level paging without PAE: 32-bit physical addresses.
+        phys_limit: 1 << 32,
         dt_cpus: &[],
     },
 ];

@@ -259,6 +259,22 @@ struct Model {
     has_mirror: bool,
 }
 
+/// Units `[start, end)` that share one memory and reserved state.
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    start: usize,
+    end: usize,
+    mem: Option<(i32, RegionFlags)>,
+    res: bool,
+}
+
+impl Segment {
+    /// `(base, size)` in bytes.
+    fn bytes(&self) -> (u64, u64) {
+        (self.start as u64 * UNIT, (self.end - self.start) as u64 * UNIT)
+    }
+}
+
 const SKIPPED: RegionFlags = RegionFlags(RegionFlags::NOMAP.0 | RegionFlags::DRIVER_MANAGED.0);
 
 impl Model {
@@ -276,37 +292,45 @@ impl Model {
         unit(base)..unit(base + size)
     }
 
-    /// Maximal runs of equal memory units, as regions.
-    fn memory_regions(&self) -> Vec<Region> {
-        let mut out: Vec<Region> = Vec::new();
-        for (u, m) in self.mem.iter().enumerate() {
-            let Some((nid, flags)) = *m else { continue };
-            let base = u as u64 * UNIT;
+    /// Maximal runs of units with the same memory and reserved state, as unit ranges: one pass
+    /// over the units, after which regions and free runs cost per run, not per unit (the
+    /// harness checks them after every operation, so this is the fuzz target's hot path).
+    fn segments(&self) -> Vec<Segment> {
+        let mut out: Vec<Segment> = Vec::new();
+        for (u, (m, r)) in self.mem.iter().zip(&self.res).enumerate() {
             match out.last_mut() {
-                Some(r) if r.end() == base && r.nid == nid && r.flags == flags => r.size += UNIT,
-                _ => out.push(Region {
-                    base,
-                    size: UNIT,
-                    nid,
-                    flags,
-                }),
+                Some(s) if s.mem == *m && s.res == *r => s.end = u + 1,
+                _ => out.push(Segment { start: u, end: u + 1, mem: *m, res: *r }),
             }
         }
         out
     }
 
-    fn reserved_regions(&self) -> Vec<Region> {
+    /// Maximal runs of equal memory units, as regions.
+    fn memory_regions(&self) -> Vec<Region> {
+        Self::memory_regions_of(&self.segments())
+    }
+
+    fn memory_regions_of(segs: &[Segment]) -> Vec<Region> {
         let mut out: Vec<Region> = Vec::new();
-        for (u, _) in self.res.iter().enumerate().filter(|(_, r)| **r) {
-            let base = u as u64 * UNIT;
+        for seg in segs {
+            let Some((nid, flags)) = seg.mem else { continue };
+            let (base, size) = seg.bytes();
             match out.last_mut() {
-                Some(r) if r.end() == base => r.size += UNIT,
-                _ => out.push(Region {
-                    base,
-                    size: UNIT,
-                    nid: MAX_NUMNODES,
-                    flags: RegionFlags::NONE,
-                }),
+                Some(r) if r.end() == base && r.nid == nid && r.flags == flags => r.size += size,
+                _ => out.push(Region { base, size, nid, flags }),
+            }
+        }
+        out
+    }
+
+    fn reserved_regions_of(segs: &[Segment]) -> Vec<Region> {
+        let mut out: Vec<Region> = Vec::new();
+        for seg in segs.iter().filter(|s| s.res) {
+            let (base, size) = seg.bytes();
+            match out.last_mut() {
+                Some(r) if r.end() == base => r.size += size,
+                _ => out.push(Region { base, size, nid: MAX_NUMNODES, flags: RegionFlags::NONE }),
             }
         }
         out
@@ -314,31 +338,32 @@ impl Model {
 
     /// Free runs `(start, end, nid)`, ascending, filtered by node and (optionally) mirror.
     fn free_runs(&self, nid: i32, mirror: bool) -> Vec<(u64, u64, i32)> {
-        let nid = if nid == MAX_NUMNODES {
-            NUMA_NO_NODE
-        } else {
-            nid
-        };
+        Self::free_runs_of(&self.segments(), nid, mirror)
+    }
+
+    fn free_runs_of(segs: &[Segment], nid: i32, mirror: bool) -> Vec<(u64, u64, i32)> {
+        let nid = if nid == MAX_NUMNODES { NUMA_NO_NODE } else { nid };
         let mut out: Vec<(u64, u64, i32)> = Vec::new();
+        // A run grows while the units before it were usable memory of the same kind.
         let mut prev: Option<(i32, RegionFlags)> = None;
-        for u in 0..UNITS {
-            let usable = match self.mem[u] {
+        for seg in segs {
+            let usable = match seg.mem {
                 Some((n, f)) => {
-                    !self.res[u]
+                    !seg.res
                         && !f.intersects(SKIPPED)
                         && (nid == NUMA_NO_NODE || n == nid)
                         && (!mirror || f.contains(RegionFlags::MIRROR))
                 }
                 None => false,
             };
-            let base = u as u64 * UNIT;
+            let (base, size) = seg.bytes();
             if usable {
                 match out.last_mut() {
-                    Some(r) if r.1 == base && prev == self.mem[u] => r.1 += UNIT,
-                    _ => out.push((base, base + UNIT, self.mem[u].map_or(0, |m| m.0))),
+                    Some(r) if r.1 == base && prev == seg.mem => r.1 += size,
+                    _ => out.push((base, base + size, seg.mem.map_or(0, |m| m.0))),
                 }
             }
-            prev = self.mem[u];
+            prev = seg.mem;
         }
         out
     }
@@ -491,7 +516,8 @@ impl Harness<'_, '_> {
     fn verify(&self) -> Result<(), String> {
         check_array("memory", self.mb.memory(), self.mb.phys_mem_size())?;
         check_array("reserved", self.mb.reserved(), self.mb.reserved_size())?;
-        let want_mem = self.model.memory_regions();
+        let segs = self.model.segments();
+        let want_mem = Model::memory_regions_of(&segs);
         if self.mb.memory() != want_mem.as_slice() {
             return Err(format!(
                 "memory differs:\n real  {:?}\n model {:?}",
@@ -499,7 +525,7 @@ impl Harness<'_, '_> {
                 want_mem
             ));
         }
-        let want_res = self.model.reserved_regions();
+        let want_res = Model::reserved_regions_of(&segs);
         if self.mb.reserved() != want_res.as_slice() {
             return Err(format!(
                 "reserved differs:\n real  {:?}\n model {:?}",
@@ -508,7 +534,7 @@ impl Harness<'_, '_> {
             ));
         }
         for nid in [NUMA_NO_NODE, 0, 1, 2] {
-            let want = self.model.free_runs(nid, false);
+            let want = Model::free_runs_of(&segs, nid, false);
             let real: Vec<_> = self.mb.free_ranges(nid).collect();
             if real != want {
                 return Err(format!(

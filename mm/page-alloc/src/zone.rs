@@ -650,21 +650,41 @@ pub fn free_area_init<'a>(
     nodes[nid as usize].take().ok_or(InitError::NoMemory)
 }
 
-/// `pfn_valid` for the hole walk: inside the map (FLATMEM), or in a section with memory
-/// (SPARSEMEM).
-fn pfn_valid(config: &ArchConfig, memblock: &Memblock<'_>, map: &MemMap<'_>, pfn: u64) -> bool {
-    match config.memory_model {
-        MemoryModel::Flatmem => map.idx(pfn).is_some(),
-        MemoryModel::Sparsemem { section_size_bits } => {
-            let shift = section_size_bits - PAGE_SHIFT;
-            let (s, e) = ((pfn >> shift) << shift, ((pfn >> shift) + 1) << shift);
-            memblock.memory().iter().any(|r| pfn_down(r.base) < e && pfn_up(r.end()) > s)
+/// The pfn intervals `[s, e)` whose pageblock start is `pfn_valid` (inside the map with
+/// FLATMEM; in a section with memory with SPARSEMEM), in address order, each computed from a
+/// range rather than page by page: holes can span most of a 64-bit address space.
+fn valid_intervals<'m>(config: &ArchConfig, memblock: &'m Memblock<'_>, map_pfns: (u64, u64)) -> impl Iterator<Item = (u64, u64)> + 'm {
+    let pb = 1u64 << config.pageblock_order;
+    let flat = match config.memory_model {
+        // A pfn counts when its pageblock's first pfn is in the map.
+        MemoryModel::Flatmem => Some((map_pfns.0.next_multiple_of(pb), map_pfns.1.next_multiple_of(pb))),
+        MemoryModel::Sparsemem { .. } => None,
+    };
+    let sparse = match config.memory_model {
+        MemoryModel::Sparsemem { section_size_bits } => Some(1u64 << (section_size_bits - PAGE_SHIFT)),
+        MemoryModel::Flatmem => None,
+    };
+    // Sections with memory, merged where they touch (memory regions are sorted by base).
+    let mut regions = memblock.memory().iter().map(|r| (pfn_down(r.base), pfn_up(r.end()))).peekable();
+    let sections = core::iter::from_fn(move || {
+        let sec = sparse?;
+        let (b, e) = regions.next()?;
+        let (s, mut end) = ((b / sec) * sec, e.div_ceil(sec).saturating_mul(sec));
+        while let Some(&(nb, ne)) = regions.peek() {
+            if (nb / sec) * sec > end {
+                break;
+            }
+            end = end.max(ne.div_ceil(sec).saturating_mul(sec));
+            regions.next();
         }
-    }
+        Some((s, end))
+    });
+    flat.into_iter().chain(sections).filter(|(s, e)| s < e)
 }
 
 /// Marks `[spfn, epfn)` as a reserved hole of zone `zone` and prints how many valid pages it
-/// has (`init_unavailable_range`).
+/// has (`init_unavailable_range`: a pfn counts when `pfn_valid` holds for its pageblock's first
+/// pfn). The cost is per valid interval and per page of the map, never per pfn of the hole.
 #[allow(clippy::too_many_arguments)]
 fn init_unavailable_range(
     config: &ArchConfig,
@@ -676,21 +696,16 @@ fn init_unavailable_range(
     nid: i32,
     log: &mut dyn LineSink,
 ) {
-    let pb = 1u64 << config.pageblock_order;
     let mut pgcnt = 0u64;
-    let mut pfn = spfn;
-    while pfn < epfn {
-        if !pfn_valid(config, memblock, map, pfn & !(pb - 1)) {
-            pfn = (pfn & !(pb - 1)) + pb;
-            continue;
-        }
-        if map.idx(pfn).is_some() {
+    let map_pfns = (map.start_pfn(), map.end_pfn());
+    for (s, e) in valid_intervals(config, memblock, map_pfns).map(|(s, e)| (s.max(spfn), e.min(epfn))).filter(|(s, e)| s < e) {
+        pgcnt += e - s;
+        // Only pages the map has get their struct page initialised.
+        for pfn in s.max(map.start_pfn())..e.min(map.end_pfn()) {
             let page = map.page_mut(pfn);
             page.zone = zone as u8;
             page.flags = PageFlags(PageFlags::RESERVED.0 | PageFlags::HOLE.0);
         }
-        pgcnt += 1;
-        pfn += 1;
     }
     if pgcnt != 0 {
         log.line(format_args!("On node {}, zone {}: {} pages in unavailable ranges", nid, zone.name(), pgcnt));

@@ -36,6 +36,11 @@ pub mod mmio;
 pub mod paging;
 pub mod smp;
 
+/// The first physical address this platform cannot use: its identity linear map ends where the
+/// vmalloc area starts. Device-tree memory at or above it is ignored at discovery
+/// (`devicetree::add_memory`), as Linux ignores memory above `MAX_MEMBLOCK_ADDR`.
+pub const PHYS_LIMIT: u64 = paging::VMALLOC_START;
+
 pub use platform::ExitCode;
 
 pub use platform::board::BoardConfig;

@@ -85,7 +85,7 @@ impl mm_init::Platform for Aarch64 {
 
     fn discover_memory(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
         let mut report = ApplyReport::default();
-        devicetree::add_memory(self.dt, mb, &mut report, log)
+        devicetree::add_memory(self.dt, mb, crate::PHYS_LIMIT - 1, &mut report, log)
             .map_err(|e| dt_error(log, e, "device-tree memory could not be added"))?;
         if report.banks_added == 0 {
             return Err(PlatformError::NoMemoryMap("the device tree describes no RAM (no usable /memory node)"));

@@ -4,7 +4,9 @@
 //! parts):
 //! 1. `early_init_dt_scan_memory` → `early_init_dt_add_memory_arch`: each bank is page-aligned
 //!    inwards (a bank smaller than a page after that is ignored with "Ignoring memory block"),
-//!    clamped below 2^64, and added with its node id and `HOTPLUG` when `hotpluggable`.
+//!    cut at the platform's physical limit (`MAX_MEMBLOCK_ADDR` + 1: a bank starting above it
+//!    is ignored, one crossing it is cut with "Ignoring memory range"), and added with its node
+//!    id and `HOTPLUG` when `hotpluggable`.
 //!    Node ids: Linux adds with no node and later assigns `numa-node-id`s
 //!    (`of_numa_parse_memory_nodes`); if that fails it falls back to `dummy_numa_init` (all
 //!    memory on node 0). We do the same in one step: when every bank has a `numa-node-id` below
@@ -28,8 +30,8 @@
 //! a [`ReservationOutcome::Failed`] entry; only a memblock array overflow is an `Err`.
 //!
 //! Line formats (one per line to the sink; `[mem …]` is [`MemRange`]'s inclusive form):
-//! - `OF: fdt: memory bank [mem …] node N` (plus ` hotplug`), or
-//!   `OF: fdt: Ignoring memory block [mem …]`
+//! - `OF: fdt: memory bank [mem …] node N` (plus ` hotplug`), or Linux's
+//!   `OF: fdt: Ignoring memory block 0x… - 0x…` / `OF: fdt: Ignoring memory range 0x… - 0x…`
 //! - `OF: fdt: reserved [mem …] device tree blob` / `… /memreserve/` / `… initrd`
 //! - `OF: reserved mem: [mem …] (K KiB) nomap|map reusable|non-reusable NAME` — Linux's
 //!   `fdt_init_reserved_mem` line with the range in `[mem …]` form
@@ -155,7 +157,7 @@ pub fn apply_with<'a>(
     sink: &mut dyn LineSink,
 ) -> Result<ApplyReport<'a>, DtError> {
     let mut rep = ApplyReport::default();
-    add_memory(info, memblock, &mut rep, sink)?;
+    add_memory(info, memblock, u64::MAX, &mut rep, sink)?;
     reserve(info, memblock, Some(dtb_phys), params, &mut rep, sink)?;
     Ok(rep)
 }
@@ -166,9 +168,14 @@ pub fn apply_with<'a>(
 ///
 /// # Errors
 /// As [`apply`].
+/// `max_addr` is the highest physical address the platform can use (Linux's
+/// `MAX_MEMBLOCK_ADDR`: `u64::MAX` with a 64-bit `phys_addr_t`, 0xffff_ffff without LPAE; a
+/// platform whose linear map reaches less says so here). Memory above it is ignored with
+/// Linux's lines, so that an absurd bank (RAM at 2^63) never reaches memblock.
 pub fn add_memory<'a>(
     info: &DtMemoryInfo<'a>,
     memblock: &mut Memblock<'_>,
+    max_addr: u64,
     rep: &mut ApplyReport<'a>,
     sink: &mut dyn LineSink,
 ) -> Result<(), DtError> {
@@ -183,20 +190,30 @@ pub fn add_memory<'a>(
     }
     for bank in &info.banks {
         let (base, size) = (bank.range.base, bank.range.size);
+        // Linux prints `base + size` as a u64, wrapping; so do we.
+        let ignore_block = |sink: &mut dyn LineSink, b: u64, s: u64| {
+            sink.line(format_args!("OF: fdt: Ignoring memory block {:#x} - {:#x}", b, b.wrapping_add(s)));
+        };
         let off = base & (PAGE_SIZE - 1);
         if size < PAGE_SIZE - off {
-            sink.line(format_args!("OF: fdt: Ignoring memory block {}", bank.range));
+            ignore_block(sink, base, size);
             rep.banks_ignored += 1;
             continue;
         }
         let abase = align_up(base, PAGE_SIZE);
         let mut asize = (size - if off != 0 { PAGE_SIZE - off } else { 0 }) & !(PAGE_SIZE - 1);
-        if abase.checked_add(asize).is_none() {
-            sink.line(format_args!("OF: fdt: Ignoring memory range above 2^64 in {}", bank.range));
-            asize = align_down(u64::MAX - abase, PAGE_SIZE);
+        if abase > max_addr {
+            ignore_block(sink, abase, asize);
+            rep.banks_ignored += 1;
+            continue;
+        }
+        // base + size - 1 > MAX_MEMBLOCK_ADDR, without overflowing.
+        if asize > 0 && asize - 1 > max_addr - abase {
+            sink.line(format_args!("OF: fdt: Ignoring memory range {:#x} - {:#x}", max_addr.wrapping_add(1), abase.wrapping_add(asize)));
+            asize = max_addr - abase + 1;
         }
         if asize == 0 {
-            sink.line(format_args!("OF: fdt: Ignoring memory block {}", bank.range));
+            ignore_block(sink, abase, asize);
             rep.banks_ignored += 1;
             continue;
         }

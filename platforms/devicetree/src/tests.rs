@@ -564,3 +564,65 @@ mod enable_method {
         assert_eq!(enable_of(&one_cpu(&[], None)), Ok(None));
     }
 }
+
+/// `early_init_dt_add_memory_arch` against the platform's `MAX_MEMBLOCK_ADDR`.
+mod phys_limit {
+    use super::*;
+    use crate::test_fdt::FdtBuilder;
+
+
+    /// One memory node per bank (2 address and 2 size cells).
+    fn memory(banks: &[(u64, u64)]) -> Vec<u8> {
+        let mut f = FdtBuilder::default();
+        f.begin("").cells("#address-cells", &[2]).cells("#size-cells", &[2]);
+        for (i, &(b, s)) in banks.iter().enumerate() {
+            f.begin(&format!("memory@{i}")).string("device_type", "memory");
+            f.cells("reg", &[(b >> 32) as u32, b as u32, (s >> 32) as u32, s as u32]).end();
+        }
+        f.end().finish()
+    }
+
+    /// The banks memblock ends up with and the lines printed, for `max_addr`.
+    fn add(banks: &[(u64, u64)], max_addr: u64) -> (Vec<(u64, u64)>, Vec<String>) {
+        let blob = memory(banks);
+        let dt = DeviceTree::new(&blob).unwrap();
+        let info = discover(&dt).unwrap();
+        let (mut m, mut r) = ([Region::EMPTY; INIT_MEMBLOCK_REGIONS], [Region::EMPTY; INIT_MEMBLOCK_REGIONS]);
+        let mut mb = Memblock::new(&mut m, &mut r);
+        let mut lines = Lines::default();
+        crate::add_memory(&info, &mut mb, max_addr, &mut crate::ApplyReport::default(), &mut lines).unwrap();
+        (mb.memory().iter().map(|r| (r.base, r.size)).collect(), lines.0)
+    }
+
+    /// ```text
+    /// 0xc0000000   4 GiB (limit)            8 GiB
+    ///     | bank 0 |xx| (cut)      | bank 1 (ignored) |
+    /// ```
+    /// With a 32-bit limit (ARM without LPAE): bank 0 is cut at 4 GiB with "Ignoring memory
+    /// range", bank 1 lies wholly above and is ignored with "Ignoring memory block".
+    #[test]
+    fn memory_beyond_the_limit_is_cut_or_ignored_with_linuxs_lines() {
+        let (banks, lines) = add(&[(0xc000_0000, 0x8000_0000), (0x2_0000_0000, 0x4000_0000)], 0xffff_ffff);
+        assert_eq!(banks, [(0xc000_0000, 0x4000_0000)]);
+        assert!(lines.contains(&"OF: fdt: Ignoring memory range 0x100000000 - 0x140000000".to_string()), "{lines:#?}");
+        assert!(lines.contains(&"OF: fdt: Ignoring memory block 0x200000000 - 0x240000000".to_string()), "{lines:#?}");
+    }
+
+    /// RAM at 2^63 on a 64-bit platform whose linear map ends at 256 GiB: ignored; a bank
+    /// ending exactly at the limit is kept whole; without a limit, a bank wrapping past 2^64
+    /// is cut at 2^64, and memblock_add's `memblock_cap_size` then takes one more byte, as in
+    /// Linux (`PHYS_ADDR_MAX - base`).
+    #[test]
+    fn absurd_banks_never_reach_memblock() {
+        let (banks, lines) = add(&[(1 << 63, 1 << 30)], (1 << 38) - 1);
+        assert!(banks.is_empty());
+        assert_eq!(lines, ["OF: fdt: Ignoring memory block 0x8000000000000000 - 0x8000000040000000"]);
+        let (banks, lines) = add(&[((1 << 38) - (1 << 30), 1 << 30)], (1 << 38) - 1);
+        assert_eq!(banks, [((1 << 38) - (1 << 30), 1 << 30)]);
+        assert!(!lines.iter().any(|l| l.contains("Ignoring")), "{lines:#?}");
+        let (banks, lines) = add(&[(u64::MAX - 0xfff_ffff, 1 << 30)], u64::MAX);
+        assert_eq!(banks, [(u64::MAX - 0xfff_ffff, 0xfff_ffff)]);
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(lines[0].starts_with("OF: fdt: Ignoring memory range 0x0 - "), "{lines:#?}");
+    }
+}

@@ -34,6 +34,10 @@ pub mod multiboot;
 pub mod paging;
 pub mod smpboot;
 
+/// The first physical address this platform cannot use: two-level paging without PAE has
+/// 32-bit physical addresses (the e820 code drops RAM above it the way Linux does).
+pub const PHYS_LIMIT: u64 = 1 << 32;
+
 pub use platform::ExitCode;
 
 pub use platform::board::BoardConfig;

@@ -9,6 +9,7 @@ extern crate std;
 mod buddy;
 mod errors;
 mod fallback;
+mod holes;
 mod layout;
 mod model;
 mod numa;
