@@ -261,6 +261,18 @@ pub fn cases() -> Vec<BootCase> {
             HasAll(&["kfree: kmalloc-32: object 0x", ": right redzone overwritten at offset 32"]),
             Lacks("the red-zone overwrite went unnoticed"),
         ]),
+        BootCase {
+            // 2100 bytes of command line and then mem=64M: Linux keeps COMMAND_LINE_SIZE - 1
+            // bytes, so the limit is not seen; the firmware says so instead of cutting silently.
+            cmdline: Box::leak(format!("{} mem=64M", "x".repeat(2100)).into_boxed_str()),
+            checks: vec![
+                // QEMU's Multiboot loader puts the image path first, so the length varies.
+                HasAll(&["the boot loader's command line has ", " bytes, more than COMMAND_LINE_SIZE (2048) allows: only the first 2047 are used"]),
+                Has("memblock: 130552 KiB RAM in 2 region(s)"),
+                HasAll(&["boot: memory management up on ", " CPU(s); all checks passed"]),
+            ],
+            ..ok("x86-long-cmdline", x86, "128M", 1, "", vec![])
+        },
         fails("x86-bad-cmdline", x86, "mem=lots", vec![Has("mem=lots: not a size"), Has("boot failed: bad boot command line")]),
         fails("x86-forced-panic", x86, "selftest=panic", vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])]),
         ok("arm-256M", arm, "256M", 1, "", vec![

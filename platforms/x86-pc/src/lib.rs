@@ -111,6 +111,15 @@ pub fn start(
         }
     };
     defmt::info!("Command line: {=str}", multiboot.cmdline);
+    if multiboot.cmdline_given > multiboot.cmdline.len() {
+        defmt::warn!(
+            "the boot loader's command line has {=usize}{=str} bytes, more than COMMAND_LINE_SIZE ({=usize}) allows: only the first {=usize} are used, the rest is ignored",
+            multiboot.cmdline_given,
+            if multiboot.cmdline_given >= 64 << 10 { " or more" } else { "" },
+            multiboot::COMMAND_LINE_SIZE,
+            multiboot.cmdline.len()
+        );
+    }
     main(&mut X86Pc { board, multiboot, e820: None, cpus: heapless::Vec::new() })
 }
 

@@ -25,8 +25,10 @@ const FLAG_MMAP: u32 = 1 << 6;
 /// (`mmap_addr` ends at offset 52; the block defined by the spec is 120 bytes with VBE and
 /// framebuffer fields, all of which are reserved).
 pub const INFO_BLOCK_SIZE: u32 = 120;
-/// Longest command line read (Linux's x86 COMMAND_LINE_SIZE).
+/// Linux's x86 `COMMAND_LINE_SIZE`: the command line kept is at most this minus its NUL.
 pub const COMMAND_LINE_SIZE: usize = 2048;
+/// How far a longer command line is measured, to say how much was cut.
+const COMMAND_LINE_SCAN: usize = 64 << 10;
 /// Most modules remembered.
 pub const MAX_MODULES: usize = 4;
 
@@ -59,8 +61,12 @@ pub struct MultibootInfo {
     /// The information block itself.
     pub block: Area,
     pub map: MapSource,
-    /// The command line and where it lies (including its NUL).
+    /// The command line (at most `COMMAND_LINE_SIZE - 1` bytes, as Linux keeps) and where it
+    /// lies (including its NUL).
     pub cmdline: &'static str,
+    /// Bytes the loader's command line really has (up to 64 KiB): more than `cmdline` holds
+    /// when it was cut.
+    pub cmdline_given: usize,
     pub cmdline_area: Option<Area>,
     /// The module list, and the modules.
     pub mods_area: Option<Area>,
@@ -140,23 +146,29 @@ pub fn parse(magic: u32, info: u32) -> Result<MultibootInfo, MultibootError> {
     } else {
         return Err(MultibootError::NoMemoryInformation);
     };
-    let (cmdline, cmdline_area) = if flags & FLAG_CMDLINE != 0 {
+    let (cmdline, cmdline_area, cmdline_given) = if flags & FLAG_CMDLINE != 0 {
         let base = read_u32(info + 16)?;
         let ptr = virt(base, 1)? as *const u8;
-        let mut len = 0;
+        let mut given = 0;
         // SAFETY: the loader stores a NUL-terminated string at `base`; reading stops at the NUL
-        // or after COMMAND_LINE_SIZE bytes, whichever comes first, and each byte is checked to
+        // or after COMMAND_LINE_SCAN bytes, whichever comes first, and each byte is checked to
         // be inside the linear map first.
-        while len < COMMAND_LINE_SIZE && virt(base + len as u32, 1).is_ok() && unsafe { *ptr.add(len) } != 0 {
-            len += 1;
+        while given < COMMAND_LINE_SCAN && virt(base + given as u32, 1).is_ok() && unsafe { *ptr.add(given) } != 0 {
+            given += 1;
         }
+        let len = given.min(COMMAND_LINE_SIZE - 1);
         // SAFETY: the `len` bytes just scanned are readable and the loader never rewrites them;
         // memblock keeps them reserved for the life of the firmware.
         let bytes = unsafe { core::slice::from_raw_parts(ptr, len) };
-        let text = core::str::from_utf8(bytes).map_err(|_| MultibootError::CommandLineNotUtf8)?;
-        (text, Some(Area { base, size: len as u32 + 1 }))
+        let text = match core::str::from_utf8(bytes) {
+            Ok(t) => t,
+            // The cut fell inside a character: keep the whole characters before it.
+            Err(e) if len < given && e.error_len().is_none() => core::str::from_utf8(&bytes[..e.valid_up_to()]).map_err(|_| MultibootError::CommandLineNotUtf8)?,
+            Err(_) => return Err(MultibootError::CommandLineNotUtf8),
+        };
+        (text, Some(Area { base, size: len as u32 + 1 }), given)
     } else {
-        ("", None)
+        ("", None, 0)
     };
     let mut modules = heapless::Vec::new();
     let mods_area = if flags & FLAG_MODS != 0 {
@@ -177,6 +189,7 @@ pub fn parse(magic: u32, info: u32) -> Result<MultibootInfo, MultibootError> {
         block: Area { base: info, size: INFO_BLOCK_SIZE },
         map,
         cmdline,
+        cmdline_given,
         cmdline_area,
         mods_area,
         modules,
