@@ -172,6 +172,15 @@ pub fn start_cpu(
     clean_dcache(b as *const SecondaryBoot as usize, core::mem::size_of::<SecondaryBoot>());
     // Identity map: the virtual addresses are the physical ones the firmware needs.
     let block = b as *const SecondaryBoot as u64;
+    defmt::debug!(
+        "smp: CPU{=usize} (MPIDR {=u64:#x}): boot block at {=u64:#x}, stack top {=u64:#x}, per-CPU base {=u64:#x}, TTBR0 {=u64:#x}",
+        cpu,
+        mpidr,
+        block,
+        stack_top as u64,
+        percpu_base as u64,
+        TTBR0_EL1.get()
+    );
     let started = match method {
         Method::Psci(conduit) => psci_cpu_on(conduit, mpidr, block),
         Method::SpinTable { release_addr } => spin_table_release(release_addr, block),
@@ -188,7 +197,10 @@ fn psci_cpu_on(conduit: Option<PsciMethod>, mpidr: u64, block: u64) -> Result<()
     let Some(conduit) = conduit.filter(|m| *m != PsciMethod::Unknown) else {
         return Err("no usable /psci node (method hvc or smc) in the device tree");
     };
-    match psci_call(conduit, PSCI_CPU_ON_64, mpidr, secondary_entry as *const () as usize as u64, block) {
+    let entry = secondary_entry as *const () as usize as u64;
+    let ret = psci_call(conduit, PSCI_CPU_ON_64, mpidr, entry, block);
+    defmt::debug!("psci: CPU_ON({=u64:#x}, entry {=u64:#x}, context {=u64:#x}) through {=str} returned {=i64}", mpidr, entry, block, if conduit == PsciMethod::Smc { "smc" } else { "hvc" }, ret);
+    match ret {
         0 => Ok(()),
         e => Err(psci_error(e)),
     }
@@ -210,6 +222,7 @@ fn spin_table_release(release_addr: u64, block: u64) -> Result<(), &'static str>
         // reserved RAM (the tree's /memreserve/ or page 0's reservation) that nothing else uses.
         unsafe { core::ptr::write_volatile(va as *mut u64, entry) };
         clean_dcache(va, 8);
+        defmt::debug!("smp: spin table: {=u64:#x} written to release address {=u64:#x} (fixmap {=u64:#x}), then sev", entry, release_addr, va as u64);
     })?;
     // SAFETY: `sev` only signals an event to every CPU; no memory effect.
     unsafe { core::arch::asm!("sev", options(nomem, nostack)) };

@@ -46,7 +46,10 @@ impl PageProvider for KernelPages {
         let h = HOOKS.get()?;
         let pfn = h.pages.alloc_pages(cpu(), nid(), Gfp::KERNEL, order).ok()?;
         match (h.phys_to_virt)(pfn.0 << mm_types::PAGE_SHIFT) {
-            Some(v) => Some(v),
+            Some(v) => {
+                defmt::debug!("kmalloc: CPU{=usize} took order-{=u32} pages at pfn {=u64:#x} (virt {=u64:#x}) for a slab", cpu(), order, pfn.0, v as u64);
+                Some(v)
+            }
             None => {
                 let _ = h.pages.free_pages(cpu(), pfn, order);
                 None
@@ -57,6 +60,7 @@ impl PageProvider for KernelPages {
     fn free_pages(&self, addr: usize, order: u32) {
         let Some(h) = HOOKS.get() else { return };
         if let Some(phys) = (h.virt_to_phys)(addr) {
+            defmt::debug!("kmalloc: CPU{=usize} gives order-{=u32} pages at pfn {=u64:#x} back", cpu(), order, phys >> mm_types::PAGE_SHIFT);
             if h.pages.free_pages(cpu(), Pfn(phys >> mm_types::PAGE_SHIFT), order).is_err() {
                 defmt::error!("kmalloc: the page allocator refused pages at {=u64:#x}", addr as u64);
             }

@@ -54,6 +54,7 @@ pub fn vmalloc<P: Firmware>(a: &PageAllocator<'_>, cpu: usize, nid: i32, size: u
             return Err(why);
         }
     }
+    defmt::debug!("vmalloc: CPU{=usize} mapped {=usize} page(s) at {=u64:#x}-{=u64:#x} (node {=i32} preferred)", cpu, pages, area.addr as u64, (area.addr + pages * PAGE) as u64 - 1, nid);
     Ok(area.addr)
 }
 
@@ -76,5 +77,6 @@ pub fn vfree<P: Firmware>(a: &PageAllocator<'_>, cpu: usize, addr: usize) -> Res
     let areas = AREAS.get().ok_or("vfree before vmalloc_init")?;
     let area = areas.lock().free(addr).ok_or("vfree: not the start of a vmalloc area")?;
     unmap_range::<P>(a, cpu, area.addr, area.pages);
+    defmt::debug!("vfree: CPU{=usize} unmapped and freed {=usize} page(s) at {=u64:#x}", cpu, area.pages, area.addr as u64);
     Ok(())
 }
