@@ -532,11 +532,67 @@ fn add_to_workspace(root: &Path, name: &str) -> Result<()> {
     std::fs::write(&path, new).context("writing Cargo.toml")
 }
 
+/// The package names a new board may not take, each with where it is used: the workspace
+/// members (root `Cargo.toml` `[workspace] members`, `dir/*` expanded) and every package in
+/// `Cargo.lock` (a board named like a dependency would shadow it in the boards' own
+/// `Cargo.toml`).
+fn taken_names(root: &Path) -> Result<Vec<(String, String)>> {
+    let manifest = root.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    let doc: toml::Table = text.parse().with_context(|| format!("{} is not TOML", manifest.display()))?;
+    let members: Vec<&str> = doc
+        .get("workspace")
+        .and_then(|w| w.get("members"))
+        .and_then(toml::Value::as_array)
+        .map(|a| a.iter().filter_map(toml::Value::as_str).collect())
+        .unwrap_or_default();
+    let mut dirs = Vec::new();
+    for m in members {
+        match m.strip_suffix("/*") {
+            Some(parent) => {
+                let Ok(entries) = std::fs::read_dir(root.join(parent)) else { continue };
+                dirs.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+            }
+            None => dirs.push(root.join(m)),
+        }
+    }
+    let mut taken = Vec::new();
+    for dir in dirs {
+        let Ok(text) = std::fs::read_to_string(dir.join("Cargo.toml")) else { continue };
+        let Ok(doc) = text.parse::<toml::Table>() else { continue };
+        if let Some(name) = doc.get("package").and_then(|p| p.get("name")).and_then(toml::Value::as_str) {
+            let rel = dir.strip_prefix(root).unwrap_or(&dir).display().to_string();
+            taken.push((name.to_owned(), format!("the workspace member {rel}")));
+        }
+    }
+    if let Ok(lock) = std::fs::read_to_string(root.join("Cargo.lock")) {
+        let doc: toml::Table = lock.parse().context("Cargo.lock is not TOML")?;
+        for p in doc.get("package").and_then(toml::Value::as_array).into_iter().flatten() {
+            if let Some(name) = p.get("name").and_then(toml::Value::as_str) {
+                if !taken.iter().any(|(n, _)| n == name) {
+                    taken.push((name.to_owned(), "a dependency in Cargo.lock".to_owned()));
+                }
+            }
+        }
+    }
+    Ok(taken)
+}
+
+/// Refuses a board name cargo would refuse as a package name, or one a package of the
+/// workspace already has (two packages of one name break every cargo command).
+fn check_new_name(name: &str, taken: &[(String, String)]) -> Result<()> {
+    board_desc::check_package_name(name).map_err(|why| anyhow::anyhow!("board name: {why}; nothing written"))?;
+    // Cargo compares package names with '-' and '_' the same for crate names.
+    let same = |other: &str| other.replace('_', "-") == name;
+    if let Some((other, what)) = taken.iter().find(|(n, _)| same(n)) {
+        bail!("board name {name:?}: {what} is already called {other:?}, and a workspace cannot hold two packages of one name; pick another name (nothing written)");
+    }
+    Ok(())
+}
+
 /// The command: scaffolds, and writes only when nothing is missing.
 pub fn run(root: &Path, name: &str, dtb: &Path, like: Option<&str>) -> Result<()> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        bail!("board name {name:?}: use lower-case letters, digits and '-' (it becomes a crate name)");
-    }
+    check_new_name(name, &taken_names(root)?)?;
     let dir = root.join("boards").join(name);
     if dir.exists() {
         bail!("{} already exists; pick another name or remove it first", dir.display());
@@ -618,6 +674,30 @@ mod tests {
         std::fs::write(root.join("Cargo.toml"), "[workspace]\nmembers = [\"xtask\"]\n").unwrap();
         assert!(add_to_workspace(&root, "c").is_err());
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_name_cargo_or_the_workspace_would_refuse_is_refused_before_writing() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let taken = taken_names(root).unwrap();
+        for (name, why) in [
+            ("xtask", "the workspace member xtask is already called \"xtask\""),
+            ("platform", "the workspace member platforms/platform is already called \"platform\""),
+            ("board-desc", "the workspace member boards/board-desc"),
+            ("qemu-raspi3b", "the workspace member boards/qemu-raspi3b"),
+            ("mm-init", "the workspace member mm/init"),
+            ("serde", "a dependency in Cargo.lock"),
+            ("1board", "starts with a digit, which cargo refuses"),
+            ("fn", "Rust keyword"),
+        ] {
+            let e = check_new_name(name, &taken).expect_err(name).to_string();
+            assert!(e.contains(why), "{name}: {e}");
+        }
+        check_new_name("my-new-board", &taken).unwrap();
+        // `run` stops before it reads the tree or writes anything.
+        let e = run(root, "xtask", Path::new("/nonexistent.dtb"), None).unwrap_err().to_string();
+        assert!(e.contains("already called \"xtask\""), "{e}");
+        assert!(!root.join("boards/xtask").exists());
     }
 
     #[test]

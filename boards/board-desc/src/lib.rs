@@ -324,9 +324,7 @@ impl Board {
         if !folder.is_empty() && folder != self.name {
             return Err(self.error("name", format!("is {:?} but the folder is {folder:?}", self.name)));
         }
-        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-            return Err(self.error("name", format!("{:?}: use lower-case letters, digits and '-' (it is a crate name)", self.name)));
-        }
+        check_package_name(&self.name).map_err(|why| self.error("name", why))?;
         let Some(p) = self.platform_info() else {
             let known: Vec<_> = PLATFORMS.iter().map(|p| p.name).collect();
             return Err(self.error("platform", format!("unknown platform {:?}; known: {}", self.platform, known.join(", "))));
@@ -470,6 +468,47 @@ impl Board {
     pub fn default_mem_bytes(&self) -> u64 {
         parse_size(&self.qemu.default_mem).unwrap_or(0)
     }
+}
+
+/// Rust keywords (2021 edition, strict and reserved): cargo refuses them as package names.
+const RUST_KEYWORDS: &[&str] = &[
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate", "do", "dyn", "else",
+    "enum", "extern", "false", "final", "fn", "for", "if", "impl", "in", "let", "loop", "macro", "match", "mod",
+    "move", "mut", "override", "priv", "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true",
+    "try", "type", "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+];
+
+/// Checks that `name` can be a board's name, which is also its folder, its package and its
+/// binary: cargo's package-name rules (`cargo new`'s: a letter first, no Rust keyword, no
+/// standard-library crate name, no Windows device name) narrowed to this repository's
+/// spelling (lower-case ASCII letters, digits and `-`).
+///
+/// # Errors
+/// The rule the name breaks, in a sentence.
+pub fn check_package_name(name: &str) -> Result<(), String> {
+    let spelling = "use lower-case letters, digits and '-', starting with a letter (it is a package name)";
+    let Some(first) = name.chars().next() else {
+        return Err(format!("the name is empty: {spelling}"));
+    };
+    if let Some(bad) = name.chars().find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')) {
+        return Err(format!("{name:?} contains {bad:?}: {spelling}"));
+    }
+    if !first.is_ascii_lowercase() {
+        let what = if first.is_ascii_digit() { "a digit" } else { "'-'" };
+        return Err(format!("{name:?} starts with {what}, which cargo refuses in a package name: {spelling}"));
+    }
+    if RUST_KEYWORDS.contains(&name) {
+        return Err(format!("{name:?} is a Rust keyword, which cargo refuses as a package name"));
+    }
+    if ["std", "core", "alloc", "proc-macro", "test"].contains(&name) {
+        return Err(format!("{name:?} is the name of a standard-library crate, which cargo refuses as a package name"));
+    }
+    let windows = ["con", "prn", "aux", "nul"].contains(&name)
+        || (name.len() == 4 && (name.starts_with("com") || name.starts_with("lpt")) && name.as_bytes()[3].is_ascii_digit());
+    if windows {
+        return Err(format!("{name:?} is a Windows device name, which cargo refuses as a package name"));
+    }
+    Ok(())
 }
 
 fn check_range(r: &Range) -> Result<(), String> {

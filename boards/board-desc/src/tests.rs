@@ -133,3 +133,32 @@ fn a_missing_console_and_unknown_keys_are_refused() {
     let e = parse(&GOOD.replace("load-address = 0x20_0000\n", "")).unwrap_err();
     assert!(e.problem.contains("missing field `load-address`"), "{}", e.problem);
 }
+
+#[test]
+fn board_names_follow_cargos_package_rules() {
+    for good in ["demo", "qemu-raspi3b", "a1", "my-board-2"] {
+        check_package_name(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+    }
+    let cases = [
+        ("1board", "starts with a digit"),
+        ("-board", "starts with '-'"),
+        ("", "empty"),
+        ("My-Board", "contains 'M'"),
+        ("my_board", "contains '_'"),
+        ("fn", "Rust keyword"),
+        ("core", "standard-library crate"),
+        ("test", "standard-library crate"),
+        ("com1", "Windows device name"),
+        ("nul", "Windows device name"),
+    ];
+    for (name, why) in cases {
+        let e = check_package_name(name).expect_err(name);
+        assert!(e.contains(why), "{name:?}: {e:?} should say {why:?}");
+    }
+    // A board.toml whose name breaks the rules is refused under its key.
+    let mut b = board(&GOOD.replacen("name = \"demo\"", "name = \"1demo\"", 1));
+    b.dir = PathBuf::from("boards/1demo");
+    let e = b.validate().unwrap_err();
+    assert_eq!(e.key, "name");
+    assert!(e.problem.contains("starts with a digit"), "{}", e.problem);
+}
