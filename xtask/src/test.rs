@@ -262,6 +262,11 @@ pub fn cases() -> Vec<BootCase> {
             Lacks("the red-zone overwrite went unnoticed"),
         ]),
         fails("x86-bad-cmdline", x86, "mem=lots", vec![Has("mem=lots: not a size"), Has("boot failed: bad boot command line")]),
+        // An unknown selftest= mode is refused, not ignored; x86's own mode is in the list.
+        fails("x86-unknown-selftest", x86, "selftest=bogus", vec![
+            Has("command line: selftest=bogus: no such self-test; known: panic, null, write-text, stack-overflow, oom, slab-redzone, smp"),
+            Has("boot failed: bad boot command line"),
+        ]),
         fails("x86-forced-panic", x86, "selftest=panic", vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])]),
         ok("arm-256M", arm, "256M", 1, "", vec![
             Has("OF: fdt: memory bank [mem 0x0000000040000000-0x000000004fffffff] node 0"),
@@ -377,6 +382,12 @@ pub fn cases() -> Vec<BootCase> {
             Lacks("the red-zone overwrite went unnoticed"),
         ]),
         fails("arm-forced-panic", arm, "selftest=panic", vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])]),
+        // x86's selftest=smp is not an arm mode.
+        fails("arm-unknown-selftest", arm, "selftest=smp", vec![
+            Has("command line: selftest=smp: no such self-test; known: panic, null, write-text, stack-overflow, oom, slab-redzone"),
+            Lacks("slab-redzone, smp"),
+            Has("boot failed: bad boot command line"),
+        ]),
         // Raspberry Pi 3B: RAM at 0 (1 GiB, 64 MiB of it VideoCore's), the console behind
         // /soc's ranges, CPUs released from a spin table, no GIC and no PSCI.
         ok("rpi3b-smp4", rpi, "1G", 4, "", vec![
