@@ -238,6 +238,7 @@ fn real_main() -> Result<()> {
         }
         Cmd::Image { board, release, append, initrd, test_initrd, log_level } => {
             let b = board::find(&root, &board)?;
+            let fw = firmware::Firmware::for_board(&b)?;
             let initrd = match test_initrd {
                 Some(spec) => {
                     let (len, file) = spec.split_once(':').context("--test-initrd wants LEN:FILE")?;
@@ -250,7 +251,6 @@ fn real_main() -> Result<()> {
                 None => initrd,
             };
             let built = image::build(&root, &b, &image::BuildOpts { release, log_level: log_level.as_str().into() })?;
-            let fw = firmware::Firmware::for_board(&b);
             let out_dir = firmware::out_dir(&built, fw, "image");
             let img = firmware::make_image(&b, &built, fw, &firmware::ImageOpts { cmdline: &append, initrd: initrd.as_deref() }, &out_dir)?;
             for f in img.files.iter().chain(initrd.as_ref()) {
@@ -266,6 +266,9 @@ fn real_main() -> Result<()> {
             size::qemu_mem_arg(mem_bytes).context("--mem")?;
             let smp = smp.unwrap_or(b.qemu.default_cpus);
             board::check_machine_limits(&b, mem_bytes, smp)?;
+            if let Some(fw) = firmware {
+                fw.check_board(&b)?;
+            }
             setup::ensure_qemu(&[b.qemu.binary.as_str()])?;
             for out in memmap.iter().chain(&memmap_png) {
                 memmap_svg::check_writable(out)?;
@@ -276,7 +279,6 @@ fn real_main() -> Result<()> {
             }
             let fw_image = match firmware {
                 Some(fw) => {
-                    fw.check_board(&b)?;
                     let out_dir = firmware::out_dir(&built, fw, "run");
                     let opts = firmware::ImageOpts { cmdline: &append, initrd: initrd.as_deref() };
                     Some(firmware::make_image(&b, &built, fw, &opts, &out_dir)?)

@@ -50,6 +50,8 @@ pub struct QemuMachine {
     /// The UART QEMU's first `-serial` is wired to (a `compatible`), when it is not
     /// `stdout-path`'s.
     pub serial0: Option<&'static str>,
+    /// Real firmware that boots an image on this machine (`qemu.firmware`).
+    pub firmware: &'static [board_desc::BootFirmware],
 }
 
 /// The machines QEMU 7.2 emulates that the scaffolder recognises.
@@ -66,6 +68,7 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
         needs_dtb: false,
         ram: None,
         serial0: None,
+        firmware: &[board_desc::BootFirmware::Uboot],
     },
     QemuMachine {
         compatibles: &["raspberrypi,3-model-b", "raspberrypi,3-model-b-plus"],
@@ -82,6 +85,7 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
             "QEMU keeps the top 64 MiB of the 1 GiB for the VideoCore and writes /memory = 0x3c000000 bytes at 0 into the tree it passes",
         )),
         serial0: Some("arm,pl011"),
+        firmware: &[],
     },
     QemuMachine {
         compatibles: &["raspberrypi,3-model-a-plus"],
@@ -95,6 +99,7 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
         needs_dtb: true,
         ram: Some((&[(0, 0x1c00_0000)], "QEMU keeps the top 64 MiB of the 512 MiB for the VideoCore")),
         serial0: Some("arm,pl011"),
+        firmware: &[],
     },
 ];
 
@@ -563,6 +568,10 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     let args = [args, numa_args].concat();
     let _ = writeln!(t, "exit = {}", toml_str(exit));
     let _ = writeln!(t, "args = [{}]", args.iter().map(|a| toml_str(a)).collect::<Vec<_>>().join(", "));
+    if let Some(m) = machine.filter(|m| !m.firmware.is_empty()) {
+        let _ = writeln!(t, "# Real firmware that boots the image on QEMU's {} (cargo xtask image, run --firmware).", m.machine);
+        let _ = writeln!(t, "firmware = [{}]", m.firmware.iter().map(|f| toml_str(f.as_str())).collect::<Vec<_>>().join(", "));
+    }
 
     let files = &mut out.files;
     files.push(("board.toml".into(), t.into_bytes()));

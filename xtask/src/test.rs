@@ -563,7 +563,7 @@ fn run_case(root: &Path, board: &Board, built: &Built, case: &BootCase, initrds:
         Initrd::Corrupt => Some(initrds.1.clone()),
     };
     let fw_image = if case.firmware {
-        let fw = Firmware::for_board(board);
+        let fw = Firmware::for_board(board)?;
         let out_dir = firmware::out_dir(built, fw, "test");
         let opts = firmware::ImageOpts { cmdline: case.cmdline, initrd: initrd.as_deref() };
         Some(firmware::make_image(board, built, fw, &opts, &out_dir)?)
@@ -662,7 +662,7 @@ pub fn run_all(root: &Path, host_only: bool, filter: Option<&str>, fuzz_seconds:
     crate::setup::ensure_qemu(&bins)?;
     for (b, _) in &boards {
         if cases.iter().any(|c| c.firmware && c.board == b.name) {
-            crate::setup::ensure_host_tools(Firmware::for_board(b).host_tools())?;
+            crate::setup::ensure_host_tools(Firmware::for_board(b)?.host_tools())?;
         }
     }
     let initrds = test_initrds(root)?;

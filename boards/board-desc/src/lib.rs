@@ -54,6 +54,36 @@ pub enum ExitDevice {
     Semihosting,
 }
 
+/// Real boot firmware that can load a board's image in QEMU instead of QEMU's own loader
+/// (`cargo xtask image`, `run --firmware`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootFirmware {
+    /// GRUB 2 from an ISO (Debian `grub-pc-bin`): a BIOS PC, Multiboot v1.
+    Grub,
+    /// U-Boot as `-bios` (Debian `u-boot-qemu`'s `qemu_arm64` build) with a virtio disk, `booti`.
+    Uboot,
+}
+
+impl BootFirmware {
+    /// The key's spelling in board.toml and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Grub => "grub",
+            Self::Uboot => "uboot",
+        }
+    }
+
+    /// The QEMU machines this firmware build runs on: GRUB needs a BIOS (SeaBIOS), Debian's
+    /// `qemu_arm64` U-Boot is built for `virt` only (it looks for virtio and PCI there).
+    pub fn qemu_machines(self) -> &'static [&'static str] {
+        match self {
+            Self::Grub => &["pc", "q35"],
+            Self::Uboot => &["virt"],
+        }
+    }
+}
+
 /// Console UART drivers the firmware has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -213,6 +243,10 @@ pub struct Qemu {
     pub exit: ExitDevice,
     #[serde(default)]
     pub args: Vec<String>,
+    /// Real firmware that boots the image on this machine (`image`, `run --firmware`); empty:
+    /// QEMU's own loader only.
+    #[serde(default)]
+    pub firmware: Vec<BootFirmware>,
 }
 
 fn one() -> u32 {
@@ -344,7 +378,7 @@ impl Board {
             ));
         }
         self.validate_memory(p)?;
-        self.validate_qemu()
+        self.validate_qemu(p)
     }
 
     fn validate_console(&self, p: &PlatformInfo) -> Result<(), BoardError> {
@@ -421,7 +455,7 @@ impl Board {
         Ok(())
     }
 
-    fn validate_qemu(&self) -> Result<(), BoardError> {
+    fn validate_qemu(&self, p: &PlatformInfo) -> Result<(), BoardError> {
         let q = &self.qemu;
         let mem = parse_size(&q.default_mem).map_err(|e| self.error("qemu.default-mem", e))?;
         let total: u64 = self.memory.banks.iter().map(|b| b.size).sum();
@@ -433,6 +467,21 @@ impl Board {
         }
         if q.default_cpus == 0 || q.default_cpus > MAX_CPUS {
             return Err(self.error("qemu.default-cpus", format!("{} is outside 1..={MAX_CPUS}", q.default_cpus)));
+        }
+        for (i, fw) in q.firmware.iter().enumerate() {
+            if !p.firmware.contains(fw) {
+                let known: Vec<_> = p.firmware.iter().map(|f| f.as_str()).collect();
+                return Err(self.error(
+                    format!("qemu.firmware[{i}]"),
+                    format!("platform {}'s image cannot boot through {}; it boots through: {}", p.name, fw.as_str(), if known.is_empty() { "none".into() } else { known.join(", ") }),
+                ));
+            }
+            if !fw.qemu_machines().contains(&q.machine.as_str()) {
+                return Err(self.error(
+                    format!("qemu.firmware[{i}]"),
+                    format!("{} runs on QEMU's {} machine(s), not {}", fw.as_str(), fw.qemu_machines().join(", "), q.machine),
+                ));
+            }
         }
         if let Some(dtb) = &q.dtb {
             if dtb.contains('/') || dtb.contains('\\') {

@@ -102,6 +102,9 @@ fn each_mistake_names_its_key() {
         ("default-mem = \"1G\"", "default-mem = \"1G\"\ndefault-cpus = 9", "qemu.default-cpus", "outside"),
         ("default-mem = \"1G\"", "default-mem = \"1G\"\ndtb = \"missing.dtb\"", "qemu.dtb", "not a file"),
         ("default-mem = \"1G\"", "default-mem = \"1G\"\ndtb = \"../x.dtb\"", "qemu.dtb", "not a path"),
+        // U-Boot's qemu_arm64 build runs on virt, not on the raspi3b; GRUB boots no arm64 Image.
+        ("exit = \"semihosting\"", "exit = \"semihosting\"\nfirmware = [\"uboot\"]", "qemu.firmware[0]", "runs on QEMU's virt machine(s), not raspi3b"),
+        ("exit = \"semihosting\"", "exit = \"semihosting\"\nfirmware = [\"grub\"]", "qemu.firmware[0]", "cannot boot through grub; it boots through: uboot"),
     ];
     for &(from, to, key, problem) in cases {
         let (k, p) = broken(from, to);
