@@ -114,8 +114,9 @@ enum Cmd {
         /// RAM size (e.g. 128M, 3G); the board's default if omitted.
         #[arg(long)]
         mem: Option<String>,
-        /// Number of CPUs; the board's `qemu.default-cpus` if omitted.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+        /// Number of CPUs, 1 to 8 (the firmware's NR_CPUS); the board's `qemu.default-cpus` if
+        /// omitted.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         smp: Option<u32>,
         #[arg(long)]
         release: bool,
@@ -124,8 +125,8 @@ enum Cmd {
         append: String,
         #[arg(long, value_enum, default_value = "info")]
         log_level: LogLevel,
-        /// Seconds before the run is declared hung.
-        #[arg(long, default_value_t = 60)]
+        /// Seconds before the run is declared hung (at least 1).
+        #[arg(long, default_value_t = 60, value_parser = parse_timeout)]
         timeout: u64,
         /// Boot through real firmware (grub: qemu-i386-pc; uboot: qemu-virt-aarch64) instead of
         /// QEMU's own loader; the image is made as `cargo xtask image` does.
@@ -205,6 +206,16 @@ enum Cmd {
     },
 }
 
+/// `--timeout SECONDS`: a whole number of seconds, at least 1 (0 would declare every boot hung
+/// before it starts).
+fn parse_timeout(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err("0 would time out at once, before the firmware runs: give the seconds a boot may take (at least 1; the default is 60)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a whole number of seconds")),
+    }
+}
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
@@ -266,6 +277,7 @@ fn real_main() -> Result<()> {
             size::qemu_mem_arg(mem_bytes).context("--mem")?;
             let smp = smp.unwrap_or(b.qemu.default_cpus);
             board::check_machine_limits(&b, mem_bytes, smp)?;
+            board::check_host_memory(mem_bytes)?;
             if let Some(fw) = firmware {
                 fw.check_board(&b)?;
             }
@@ -324,5 +336,25 @@ fn real_main() -> Result<()> {
         Cmd::Bench { write_readme } => bench::run(&root, write_readme),
         Cmd::Fuzz { seconds, target } => fuzz::run(&root, seconds, target.as_deref()),
         Cmd::Test { host_only, filter, fuzz_seconds } => test::run_all(&root, host_only, filter.as_deref(), fuzz_seconds),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_err(args: &[&str]) -> String {
+        match Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().copied())) {
+            Ok(_) => panic!("{args:?} should be refused"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_zero_timeout_is_refused_clearly() {
+        let e = parse_err(&["run", "--timeout", "0"]);
+        assert!(e.contains("0 would time out at once"), "{e}");
+        assert!(parse_err(&["run", "--timeout", "soon"]).contains("not a whole number of seconds"));
+        assert!(Cli::try_parse_from(["cargo xtask", "run", "--timeout", "5"]).is_ok());
     }
 }

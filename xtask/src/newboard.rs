@@ -52,6 +52,8 @@ pub struct QemuMachine {
     pub serial0: Option<&'static str>,
     /// Real firmware that boots an image on this machine (`qemu.firmware`).
     pub firmware: &'static [board_desc::BootFirmware],
+    /// `[qemu.mem-limits]` (min, min-per-cpu, max, why-max) for machines whose `-m` is free.
+    pub mem_limits: Option<(&'static str, &'static str, &'static str, &'static str)>,
 }
 
 /// The machines QEMU 7.2 emulates that the scaffolder recognises.
@@ -69,6 +71,13 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
         ram: None,
         serial0: None,
         firmware: &[board_desc::BootFirmware::Uboot],
+        // What qemu-virt-aarch64 measured (boards/qemu-virt-aarch64/board.toml).
+        mem_limits: Some((
+            "4M",
+            "1M",
+            "255G",
+            "RAM starts at 1 GiB on virt and the firmware's identity map stops at 256 GiB, where vmalloc starts (QEMU's virt models at most 255 GiB too)",
+        )),
     },
     QemuMachine {
         compatibles: &["raspberrypi,3-model-b", "raspberrypi,3-model-b-plus"],
@@ -86,6 +95,7 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
         )),
         serial0: Some("arm,pl011"),
         firmware: &[],
+        mem_limits: None,
     },
     QemuMachine {
         compatibles: &["raspberrypi,3-model-a-plus"],
@@ -100,6 +110,7 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
         ram: Some((&[(0, 0x1c00_0000)], "QEMU keeps the top 64 MiB of the 512 MiB for the VideoCore")),
         serial0: Some("arm,pl011"),
         firmware: &[],
+        mem_limits: None,
     },
 ];
 
@@ -571,6 +582,15 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     if let Some(m) = machine.filter(|m| !m.firmware.is_empty()) {
         let _ = writeln!(t, "# Real firmware that boots the image on QEMU's {} (cargo xtask image, run --firmware).", m.machine);
         let _ = writeln!(t, "firmware = [{}]", m.firmware.iter().map(|f| toml_str(f.as_str())).collect::<Vec<_>>().join(", "));
+    }
+    if let Some((min, per_cpu, max, why)) = machine.and_then(|m| m.mem_limits) {
+        let _ = writeln!(t);
+        let _ = writeln!(t, "[qemu.mem-limits]");
+        let _ = writeln!(t, "# The RAM sizes --mem may ask for: {min} plus {per_cpu} per CPU at least, {max} at most.");
+        let _ = writeln!(t, "min = {}", toml_str(min));
+        let _ = writeln!(t, "min-per-cpu = {}", toml_str(per_cpu));
+        let _ = writeln!(t, "max = {}", toml_str(max));
+        let _ = writeln!(t, "why-max = {}", toml_str(why));
     }
 
     let files = &mut out.files;

@@ -220,6 +220,41 @@ pub struct Smp {
     pub enable_method: SmpMethod,
 }
 
+/// `[qemu.mem-limits]`: the RAM sizes (`--mem`) the board runs with; xtask refuses others
+/// before booting, with these values and `why-max` in the message.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MemLimits {
+    /// The smallest RAM the firmware boots with is `min` + `min-per-cpu` × CPUs.
+    pub min: String,
+    #[serde(default)]
+    pub min_per_cpu: Option<String>,
+    /// The most RAM the board runs with, and why (printed when `--mem` is above it).
+    pub max: String,
+    pub why_max: String,
+}
+
+impl MemLimits {
+    /// The smallest RAM for `cpus` CPUs, in bytes (validated sizes).
+    pub fn min_bytes(&self, cpus: u32) -> u64 {
+        let per_cpu = self.min_per_cpu.as_deref().map_or(0, |s| parse_size(s).unwrap_or(0));
+        parse_size(&self.min).unwrap_or(0) + per_cpu * u64::from(cpus)
+    }
+
+    /// The most RAM, in bytes (validated).
+    pub fn max_bytes(&self) -> u64 {
+        parse_size(&self.max).unwrap_or(u64::MAX)
+    }
+
+    /// `4M plus 1M per CPU`, for messages.
+    pub fn min_rule(&self) -> String {
+        match &self.min_per_cpu {
+            Some(p) => format!("{} plus {p} per CPU", self.min),
+            None => self.min.clone(),
+        }
+    }
+}
+
 /// `[qemu]`: how xtask runs the board.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -247,6 +282,8 @@ pub struct Qemu {
     /// QEMU's own loader only.
     #[serde(default)]
     pub firmware: Vec<BootFirmware>,
+    /// The RAM sizes the board runs with (machines whose `-m` is not fixed).
+    pub mem_limits: Option<MemLimits>,
 }
 
 fn one() -> u32 {
@@ -467,6 +504,23 @@ impl Board {
         }
         if q.default_cpus == 0 || q.default_cpus > MAX_CPUS {
             return Err(self.error("qemu.default-cpus", format!("{} is outside 1..={MAX_CPUS}", q.default_cpus)));
+        }
+        if let Some(l) = &q.mem_limits {
+            for (key, v) in [("min", Some(&l.min)), ("min-per-cpu", l.min_per_cpu.as_ref()), ("max", Some(&l.max))] {
+                if let Some(v) = v {
+                    parse_size(v).map_err(|e| self.error(format!("qemu.mem-limits.{key}"), e))?;
+                }
+            }
+            if l.why_max.trim().is_empty() {
+                return Err(self.error("qemu.mem-limits.why-max", "empty: say what stops the board above `max` (it is printed when --mem is above it)"));
+            }
+            let least = l.min_bytes(q.default_cpus);
+            if mem < least || mem > l.max_bytes() {
+                return Err(self.error(
+                    "qemu.default-mem",
+                    format!("{} is outside qemu.mem-limits ({} with {} CPU(s), at most {})", q.default_mem, l.min_rule(), q.default_cpus, l.max),
+                ));
+            }
         }
         for (i, fw) in q.firmware.iter().enumerate() {
             if !p.firmware.contains(fw) {

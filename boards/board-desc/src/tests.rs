@@ -105,6 +105,14 @@ fn each_mistake_names_its_key() {
         // U-Boot's qemu_arm64 build runs on virt, not on the raspi3b; GRUB boots no arm64 Image.
         ("exit = \"semihosting\"", "exit = \"semihosting\"\nfirmware = [\"uboot\"]", "qemu.firmware[0]", "runs on QEMU's virt machine(s), not raspi3b"),
         ("exit = \"semihosting\"", "exit = \"semihosting\"\nfirmware = [\"grub\"]", "qemu.firmware[0]", "cannot boot through grub; it boots through: uboot"),
+        (
+            "exit = \"semihosting\"",
+            "exit = \"semihosting\"\n[qemu.mem-limits]\nmin = \"1G\"\nmin-per-cpu = \"1M\"\nmax = \"4G\"\nwhy-max = \"w\"",
+            "qemu.default-mem",
+            "1G is outside qemu.mem-limits (1G plus 1M per CPU with 1 CPU(s), at most 4G)",
+        ),
+        ("exit = \"semihosting\"", "exit = \"semihosting\"\n[qemu.mem-limits]\nmin = \"1X\"\nmax = \"4G\"\nwhy-max = \"w\"", "qemu.mem-limits.min", "bad size"),
+        ("exit = \"semihosting\"", "exit = \"semihosting\"\n[qemu.mem-limits]\nmin = \"4M\"\nmax = \"4G\"\nwhy-max = \" \"", "qemu.mem-limits.why-max", "empty"),
     ];
     for &(from, to, key, problem) in cases {
         let (k, p) = broken(from, to);
