@@ -400,6 +400,12 @@ impl Board {
             let known: Vec<_> = PLATFORMS.iter().map(|p| p.name).collect();
             return Err(self.error("platform", format!("unknown platform {:?}; known: {}", self.platform, known.join(", "))));
         };
+        if self.target != p.target {
+            return Err(self.error(
+                "target",
+                format!("platform {} builds for {:?}, not {:?} (the platform crate only compiles for its own target)", p.name, p.target, self.target),
+            ));
+        }
         if self.image != p.image {
             return Err(self.error("image", format!("platform {} boots a {:?} image, not {:?}", p.name, p.image, self.image)));
         }
@@ -558,6 +564,65 @@ impl Board {
         }
         if self.target.ends_with(".json") && !root.join(&self.target).is_file() {
             return Err(self.error("target", format!("{} does not exist", self.target)));
+        }
+        self.validate_package(root)
+    }
+
+    /// The board folder is the package cargo builds as `--package NAME` and whose binary is
+    /// `NAME`: its Cargo.toml names it so, and the workspace lists it (a folder copied from
+    /// another board has neither, and cargo then only says "package ID specification … did not
+    /// match any packages").
+    fn validate_package(&self, root: &Path) -> Result<(), BoardError> {
+        let manifest = self.dir.join("Cargo.toml");
+        let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+        let err = |problem: String| BoardError { file: manifest.clone(), key: String::new(), problem };
+        let text = std::fs::read_to_string(&manifest).map_err(|e| err(format!("cannot read: {e} (every board folder is a cargo package)")))?;
+        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| err(format!("not TOML: {}", e.to_string().trim_end())))?;
+        let package = doc.get("package").and_then(|p| p.get("name")).and_then(toml::Value::as_str).unwrap_or("");
+        if package != self.name {
+            return Err(BoardError {
+                key: "package.name".into(),
+                ..err(format!(
+                    "is {package:?}, not the board's name {:?}: rename the package (and its [[bin]] name) to {:?}, as cargo xtask builds `--package {}`",
+                    self.name, self.name, self.name
+                ))
+            });
+        }
+        let bins: Vec<&str> = doc
+            .get("bin")
+            .and_then(toml::Value::as_array)
+            .map(|a| a.iter().filter_map(|b| b.get("name").and_then(toml::Value::as_str)).collect())
+            .unwrap_or_default();
+        if !bins.is_empty() && !bins.contains(&self.name.as_str()) {
+            return Err(BoardError {
+                key: "bin".into(),
+                ..err(format!("no [[bin]] is called {:?} ({}): rename the binary to the board's name, which is the ELF xtask boots", self.name, bins.join(", ")))
+            });
+        }
+        let root_manifest = root.join("Cargo.toml");
+        let Ok(root_text) = std::fs::read_to_string(&root_manifest) else { return Ok(()) };
+        let root_doc: toml::Table = root_text.parse().map_err(|e: toml::de::Error| BoardError {
+            file: root_manifest.clone(),
+            key: String::new(),
+            problem: format!("not TOML: {}", e.to_string().trim_end()),
+        })?;
+        let folder = rel(&self.dir);
+        let member = root_doc
+            .get("workspace")
+            .and_then(|w| w.get("members"))
+            .and_then(toml::Value::as_array)
+            .is_some_and(|m| {
+                m.iter().filter_map(toml::Value::as_str).any(|m| {
+                    let m = m.trim_end_matches('/');
+                    m == folder || m.strip_suffix("/*").is_some_and(|parent| Path::new(&folder).parent() == Some(Path::new(parent)))
+                })
+            });
+        if !member {
+            return Err(BoardError {
+                file: root_manifest,
+                key: "workspace.members".into(),
+                problem: format!("does not list {folder:?}: add \"{folder}\" to the members (after the other boards) so that cargo can build board {}", self.name),
+            });
         }
         Ok(())
     }

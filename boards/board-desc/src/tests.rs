@@ -77,6 +77,12 @@ fn each_mistake_names_its_key() {
         ("name = \"demo\"", "name = \"other\"", "name", "folder"),
         ("platform = \"aarch64\"", "platform = \"riscv\"", "platform", "unknown platform"),
         ("image = \"arm64-image\"", "image = \"multiboot-elf\"", "image", "boots a"),
+        (
+            "target = \"aarch64-unknown-none\"",
+            "target = \"platforms/x86-pc/i686-unknown-none.json\"",
+            "target",
+            "platform aarch64 builds for \"aarch64-unknown-none\", not \"platforms/x86-pc/i686-unknown-none.json\"",
+        ),
         ("exit = \"semihosting\"", "exit = \"isa-debug-exit\"", "qemu.exit", "ends runs"),
         ("load-address = 0x20_0000", "load-address = 0x20_1000", "load-address", "not aligned"),
         ("load-address = 0x20_0000", "load-address = 0x4000_0000", "load-address", "not inside any RAM bank"),
@@ -172,4 +178,33 @@ fn board_names_follow_cargos_package_rules() {
     let e = b.validate().unwrap_err();
     assert_eq!(e.key, "name");
     assert!(e.problem.contains("starts with a digit"), "{}", e.problem);
+}
+
+/// A board folder copied by hand from another board: its package still has the old name, and
+/// the workspace does not list it. Each is said with what to do.
+#[test]
+fn a_copied_board_folder_says_what_to_rename_and_add() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().parent().unwrap();
+    let scratch = std::env::temp_dir().join(format!("board-desc-copy-{}", std::process::id()));
+    let dir = scratch.join("boards/my-board");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = repo.join("boards/qemu-virt-aarch64");
+    let toml_text = std::fs::read_to_string(src.join("board.toml")).unwrap().replace("name = \"qemu-virt-aarch64\"", "name = \"my-board\"");
+    std::fs::write(dir.join("board.toml"), toml_text).unwrap();
+    let cargo = std::fs::read_to_string(src.join("Cargo.toml")).unwrap();
+    std::fs::write(dir.join("Cargo.toml"), &cargo).unwrap();
+    std::fs::write(scratch.join("Cargo.toml"), "[workspace]\nmembers = [\"boards/qemu-virt-aarch64\", \"xtask\"]\n").unwrap();
+    let b = load(&dir).unwrap();
+    let e = b.validate_package(&scratch).unwrap_err();
+    assert_eq!(e.key, "package.name");
+    assert!(e.to_string().contains("is \"qemu-virt-aarch64\", not the board's name \"my-board\": rename the package"), "{e}");
+    std::fs::write(dir.join("Cargo.toml"), cargo.replace("name = \"qemu-virt-aarch64\"", "name = \"my-board\"")).unwrap();
+    let e = b.validate_package(&scratch).unwrap_err();
+    assert_eq!((e.file.clone(), e.key.as_str()), (scratch.join("Cargo.toml"), "workspace.members"));
+    assert!(e.problem.contains("does not list \"boards/my-board\": add \"boards/my-board\" to the members"), "{e}");
+    std::fs::write(scratch.join("Cargo.toml"), "[workspace]\nmembers = [\"boards/qemu-virt-aarch64\", \"boards/my-board\"]\n").unwrap();
+    b.validate_package(&scratch).unwrap();
+    std::fs::write(scratch.join("Cargo.toml"), "[workspace]\nmembers = [\"boards/*\"]\n").unwrap();
+    b.validate_package(&scratch).unwrap();
+    std::fs::remove_dir_all(&scratch).unwrap();
 }
