@@ -29,7 +29,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 const DEFAULT_BOARD: &str = "qemu-virt-aarch64";
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Build, boot and test the firmware's boards")]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "Build, boot and test the firmware's boards")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -70,15 +70,19 @@ enum Cmd {
         /// The device tree to read.
         #[arg(long)]
         from_dtb: PathBuf,
-        /// An existing board to take what a device tree cannot say from (QEMU arguments, and
-        /// the [qemu] section when the machine is not known).
-        #[arg(long)]
+        /// An existing board (a folder under boards/) to take what a device tree cannot say
+        /// from: its exit device and QEMU arguments when it has the tree's platform, and its
+        /// [qemu] section when QEMU does not emulate the tree's machine. The tree's CPUs must be
+        /// ones a platform runs (AArch64 Cortex-A or Neoverse; not Cortex-M or 32-bit ARM).
+        #[arg(long, value_parser = board_names())]
         like: Option<String>,
     },
     /// Build a board's image and print its path.
     Build {
+        /// The board to build: a folder under boards/ (`cargo xtask boards` lists them).
         #[arg(long)]
         board: String,
+        /// Build with the release profile (optimised, with debug info) instead of dev.
         #[arg(long)]
         release: bool,
         /// Most detailed log level compiled in (defmt filters at build time).
@@ -89,8 +93,11 @@ enum Cmd {
     /// qemu-virt-aarch64: a FAT disk with the Image and a U-Boot boot.scr) and print their paths
     /// and sizes. Installs GRUB/U-Boot and the image tools with apt-get when missing.
     Image {
+        /// The board: one whose board.toml lists real firmware (`qemu.firmware`): qemu-i386-pc
+        /// (grub) and qemu-virt-aarch64 (uboot).
         #[arg(long)]
         board: String,
+        /// Build with the release profile (optimised, with debug info) instead of dev.
         #[arg(long)]
         release: bool,
         /// Boot command line the firmware passes (grub.cfg / boot.scr).
@@ -103,12 +110,14 @@ enum Cmd {
         /// payload bytes to FILE and put it in the image: `--test-initrd 300000:FILE`.
         #[arg(long, conflicts_with = "initrd")]
         test_initrd: Option<String>,
+        /// Most detailed log level compiled in (defmt filters at build time).
         #[arg(long, value_enum, default_value = "info")]
         log_level: LogLevel,
     },
     /// Build and boot a board in QEMU, printing the decoded log; exits 0 only if the firmware
     /// reports success.
     Run {
+        /// The board to boot: a folder under boards/ (`cargo xtask boards` lists them).
         #[arg(long, default_value = DEFAULT_BOARD)]
         board: String,
         /// RAM size (e.g. 128M, 3G); the board's default if omitted.
@@ -118,11 +127,13 @@ enum Cmd {
         /// omitted.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         smp: Option<u32>,
+        /// Build with the release profile (optimised, with debug info) instead of dev.
         #[arg(long)]
         release: bool,
         /// Boot command line (e.g. "mem=64M memblock=debug").
         #[arg(long, default_value = "")]
         append: String,
+        /// Most detailed log level compiled in (defmt filters at build time).
         #[arg(long, value_enum, default_value = "info")]
         log_level: LogLevel,
         /// Seconds before the run is declared hung (at least 1).
@@ -204,6 +215,21 @@ enum Cmd {
         #[arg(long, default_value_t = 20)]
         fuzz_seconds: u64,
     },
+}
+
+/// The boards under `boards/` (each folder with a board.toml), as the values `--like` accepts.
+fn board_names() -> clap::builder::PossibleValuesParser {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("boards"))
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.join("board.toml").is_file())
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    // clap keeps `&'static str` values; this runs once per parse.
+    clap::builder::PossibleValuesParser::new(names.into_iter().map(|n| &*Box::leak(n.into_boxed_str())))
 }
 
 /// `--timeout SECONDS`: a whole number of seconds, at least 1 (0 would declare every boot hung
@@ -348,6 +374,26 @@ mod tests {
             Ok(_) => panic!("{args:?} should be refused"),
             Err(e) => e.to_string(),
         }
+    }
+
+    fn help(sub: &str) -> String {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        cmd.find_subcommand_mut(sub).unwrap_or_else(|| panic!("{sub}")).render_long_help().to_string()
+    }
+
+    /// Every option of every subcommand says what it is; new-board lists the boards --like takes.
+    #[test]
+    fn every_option_has_help_text() {
+        let cmd = <Cli as clap::CommandFactory>::command();
+        for sub in cmd.get_subcommands() {
+            for arg in sub.get_arguments().filter(|a| a.get_id() != "help") {
+                assert!(arg.get_help().is_some() || arg.get_long_help().is_some(), "{} --{}: no help text", sub.get_name(), arg.get_id());
+            }
+        }
+        let h = help("new-board");
+        assert!(h.contains("qemu-i386-pc") && h.contains("qemu-raspi3b") && h.contains("qemu-virt-aarch64"), "{h}");
+        assert!(help("build").contains("Build with the release profile"));
+        assert!(parse_err(&["new-board", "x", "--from-dtb", "f.dtb", "--like", "nosuch"]).contains("qemu-virt-aarch64"));
     }
 
     #[test]
