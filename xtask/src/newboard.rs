@@ -7,11 +7,18 @@
 //! - the console: `/chosen/stdout-path` (aliases and `:115200n8` options resolved by
 //!   `devicetree::discover`) when the platform has a driver for that UART, else the first
 //!   available UART it has one for (said, with the reason);
-//! - RAM banks from `/memory` (or what the QEMU machine really gives, when the table below knows
-//!   better: raspi3b keeps 64 MiB for the VideoCore and patches `/memory`), and the load
-//!   address: the first bank + the platform's offset;
+//! - RAM banks from `/memory`, in address order (or what the QEMU machine really gives, when the
+//!   table below knows better: raspi3b keeps 64 MiB for the VideoCore and patches `/memory`),
+//!   and the load address: the lowest bank (where QEMU's loader puts the image) + the
+//!   platform's offset; on a machine whose `-m` sets RAM (virt), `default-mem` is the tree's
+//!   total and NUMA nodes (`numa-node-id`) become `-numa` arguments;
 //! - the SMP enable method from the CPU nodes' `enable-method`;
-//! - a QEMU machine from the root `compatible`, when one is known ([`QEMU_MACHINES`]).
+//! - a QEMU machine from the root `compatible`, when one is known ([`QEMU_MACHINES`]), with the
+//!   tree's CPU model (`-cpu`, when QEMU emulates it) and CPU count.
+//!
+//! A tree whose CPUs no platform runs is refused, `--like` or not: CPU nodes with an unknown
+//! `compatible`, or no CPU nodes and an M-profile NVIC (a Cortex-M microcontroller). The name
+//! must be one cargo accepts for a package and that no workspace package or dependency has.
 //!
 //! `--like BOARD` fills what a tree cannot say (QEMU arguments, and the `[qemu]` section when the
 //! machine is not known) from an existing board. When something the board needs does not exist
