@@ -65,10 +65,29 @@ impl BoardExt for Board {
     }
 }
 
-/// Refuses a memory size or CPU count the board's QEMU machine cannot take (raspi3b: exactly
-/// 1 GiB and 4 CPUs), before QEMU says it less clearly.
+/// `bytes` as `--mem` would be written: `3583M`, `5G`, `512K`.
+fn size_text(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 40 && b % (1 << 40) == 0 => format!("{}T", b >> 40),
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{}G", b >> 30),
+        b if b % (1 << 20) == 0 => format!("{}M", b >> 20),
+        b if b % (1 << 10) == 0 => format!("{}K", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// Refuses a memory size or CPU count the board cannot run with, before QEMU says it less
+/// clearly or the firmware runs out of memory in silence: more CPUs than the firmware's
+/// `NR_CPUS` ([`board_desc::MAX_CPUS`]), a machine's fixed RAM or CPU count (raspi3b: exactly
+/// 1 GiB and 4 CPUs), and RAM outside the board's `qemu.mem-limits`.
 pub fn check_machine_limits(board: &Board, mem_bytes: u64, cpus: u32) -> Result<()> {
     let q = &board.qemu;
+    if cpus > board_desc::MAX_CPUS {
+        anyhow::bail!(
+            "--smp {cpus}: the firmware runs at most {} CPUs (NR_CPUS in platforms/platform/src/percpu.rs, MAX_CPUS in the platform crates)",
+            board_desc::MAX_CPUS
+        );
+    }
     if q.mem_fixed && mem_bytes != board.default_mem_bytes() {
         anyhow::bail!(
             "board {}: QEMU's {} machine has exactly {} of RAM ({}: qemu.mem-fixed); {} MiB was asked for",
@@ -86,6 +105,50 @@ pub fn check_machine_limits(board: &Board, mem_bytes: u64, cpus: u32) -> Result<
             q.machine,
             q.default_cpus,
             board.file().display()
+        );
+    }
+    if let Some(l) = &q.mem_limits {
+        let least = l.min_bytes(cpus);
+        if mem_bytes < least {
+            anyhow::bail!(
+                "board {}: --mem {} is too little: the firmware needs at least {} with {cpus} CPU(s) ({}; {}: qemu.mem-limits)",
+                board.name,
+                size_text(mem_bytes),
+                size_text(least),
+                l.min_rule(),
+                board.file().display()
+            );
+        }
+        if mem_bytes > l.max_bytes() {
+            anyhow::bail!(
+                "board {}: --mem {} is more than the board runs with: at most {}, because {} ({}: qemu.mem-limits)",
+                board.name,
+                size_text(mem_bytes),
+                l.max,
+                l.why_max,
+                board.file().display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Refuses guest RAM this host cannot give QEMU (more than its RAM and swap together: QEMU
+/// would stop with "cannot set up guest memory … Cannot allocate memory").
+pub fn check_host_memory(mem_bytes: u64) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string("/proc/meminfo") else { return Ok(()) };
+    let kib = |key: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let host = (kib("MemTotal:") + kib("SwapTotal:")) << 10;
+    if host > 0 && mem_bytes > host {
+        anyhow::bail!(
+            "--mem {}: this host has {:.1} GiB of RAM and swap, so QEMU cannot set up that much guest memory",
+            size_text(mem_bytes),
+            host as f64 / f64::from(1u32 << 30)
         );
     }
     Ok(())
@@ -212,6 +275,59 @@ mod tests {
         assert!(e.contains("key `console.node`") && e.contains("is not a node of"), "{e}");
         let e = raspi_with("mini", |t| t.replace("/soc/serial@7e201000", "/soc/serial@7e215040")).unwrap_err().to_string();
         assert!(e.contains("brcm,bcm2835-aux-uart") && e.contains("not a pl011 UART"), "{e}");
+    }
+
+    #[test]
+    fn run_sizes_outside_the_boards_limits_are_refused_with_the_limits() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let board = |n: &str| board_desc::load(&root.join("boards").join(n)).unwrap();
+        let (pc, virt, rpi) = (board("qemu-i386-pc"), board("qemu-virt-aarch64"), board("qemu-raspi3b"));
+        let err = |b: &Board, mem: u64, cpus: u32| check_machine_limits(b, mem, cpus).unwrap_err().to_string();
+        // x86-32 without PAE: the smallest size that boots, and the 4 GiB hole.
+        let e = err(&pc, 1 << 20, 1);
+        assert!(e.contains("--mem 1M is too little: the firmware needs at least 5M with 1 CPU(s) (4M plus 1M per CPU"), "{e}");
+        assert!(err(&pc, 11 << 20, 8).contains("at least 12M with 8 CPU(s)"));
+        check_machine_limits(&pc, 5 << 20, 1).unwrap();
+        check_machine_limits(&pc, 3583 << 20, 1).unwrap();
+        let e = err(&pc, 3584 << 20, 1);
+        assert!(e.contains("--mem 3584M is more than the board runs with: at most 3583M, because") && e.contains("without PAE"), "{e}");
+        assert!(err(&pc, 64 << 30, 1).contains("--mem 64G is more than"));
+        // arm64 virt: the identity map's end.
+        let e = err(&virt, 5 << 40, 1);
+        assert!(e.contains("--mem 5T is more than the board runs with: at most 255G, because RAM starts at 1 GiB"), "{e}");
+        check_machine_limits(&virt, 255 << 30, 1).unwrap();
+        // raspi3b: fixed RAM and CPUs.
+        assert!(err(&rpi, 2 << 30, 4).contains("has exactly 1G of RAM"));
+        check_machine_limits(&rpi, 1 << 30, 4).unwrap();
+        // More CPUs than the firmware's NR_CPUS, on any board.
+        for b in [&pc, &virt] {
+            let e = err(b, 1 << 30, 64);
+            assert!(e.contains("--smp 64: the firmware runs at most 8 CPUs (NR_CPUS"), "{e}");
+        }
+        check_machine_limits(&virt, 1 << 30, 8).unwrap();
+    }
+
+    /// board_desc::MAX_CPUS is the firmware's NR_CPUS and the platforms' MAX_CPUS.
+    #[test]
+    fn max_cpus_matches_the_firmware() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        for (file, name) in [
+            ("platforms/platform/src/percpu.rs", "pub const NR_CPUS: usize = "),
+            ("platforms/aarch64/src/smp.rs", "pub const MAX_CPUS: usize = "),
+            ("platforms/x86-pc/src/cpu.rs", "pub const MAX_CPUS: usize = "),
+            ("mm/slab/src/lib.rs", "pub const MAX_CPUS: usize = "),
+        ] {
+            let text = std::fs::read_to_string(root.join(file)).unwrap();
+            let line = text.lines().find_map(|l| l.strip_prefix(name)).unwrap_or_else(|| panic!("{file}: no {name}"));
+            assert_eq!(line.trim_end_matches(';').parse::<u32>().unwrap(), board_desc::MAX_CPUS, "{file}");
+        }
+    }
+
+    #[test]
+    fn a_guest_bigger_than_the_host_is_refused() {
+        let e = check_host_memory(1 << 50).unwrap_err().to_string();
+        assert!(e.contains("--mem 1024T: this host has ") && e.contains(" GiB of RAM and swap"), "{e}");
+        check_host_memory(16 << 20).unwrap();
     }
 
     #[test]

@@ -28,6 +28,7 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::ValueEnum;
 
 use crate::board::{Board, ImageKind};
+use board_desc::BootFirmware;
 use crate::image::Built;
 use crate::setup::HostTool;
 
@@ -44,33 +45,53 @@ pub enum Firmware {
 }
 
 impl Firmware {
-    /// The firmware that boots `board`'s image kind.
-    pub fn for_board(board: &Board) -> Self {
-        match board.image {
-            ImageKind::MultibootElf => Self::Grub,
-            ImageKind::Arm64Image => Self::Uboot,
+    /// The board description's spelling.
+    fn desc(self) -> BootFirmware {
+        match self {
+            Self::Grub => BootFirmware::Grub,
+            Self::Uboot => BootFirmware::Uboot,
+        }
+    }
+
+    /// The firmware that boots `board` (the first of its `qemu.firmware`); an error when the
+    /// board boots through QEMU's own loader only.
+    pub fn for_board(board: &Board) -> Result<Self> {
+        match board.qemu.firmware.first() {
+            Some(BootFirmware::Grub) => Ok(Self::Grub),
+            Some(BootFirmware::Uboot) => Ok(Self::Uboot),
+            None => bail!(
+                "board {} boots only through QEMU's own loader: no real firmware runs its image on QEMU's {} machine ({}: qemu.firmware is empty){}",
+                board.name,
+                board.qemu.machine,
+                board.file().display(),
+                match board.image {
+                    ImageKind::Arm64Image => "; Debian's U-Boot for QEMU (qemu_arm64) runs on the virt machine only",
+                    ImageKind::MultibootElf => "",
+                }
+            ),
         }
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Grub => "grub",
-            Self::Uboot => "uboot",
-        }
+        self.desc().as_str()
     }
 
-    /// Fails unless this firmware can boot `board`'s image.
+    /// Fails unless `board` lists this firmware (board.toml `qemu.firmware`, which validation
+    /// has checked against the platform and the machine).
     pub fn check_board(self, board: &Board) -> Result<()> {
-        let right = Self::for_board(board);
-        ensure!(
-            right == self,
-            "board {} ({:?} image) boots through --firmware {}, not {}",
+        if board.qemu.firmware.contains(&self.desc()) {
+            return Ok(());
+        }
+        let right = Self::for_board(board).with_context(|| format!("--firmware {}", self.name()))?;
+        bail!(
+            "board {} ({:?} image, QEMU machine {}) boots through --firmware {}, not {} ({}: qemu.firmware)",
             board.name,
             board.image,
+            board.qemu.machine,
             right.name(),
-            self.name()
+            self.name(),
+            board.file().display()
         );
-        Ok(())
     }
 
     /// What the host needs to make and boot this firmware's images.
@@ -294,6 +315,24 @@ pub fn initrd_bytes(payload_len: u32, seed: u64) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Which firmware boots which board is the boards' data: the raspi3b has none (U-Boot's
+    /// qemu_arm64 build needs virt's virtio bus), and the wrong one is refused by name.
+    #[test]
+    fn firmware_per_board_comes_from_the_board() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let board = |n: &str| board_desc::load(&root.join("boards").join(n)).unwrap();
+        let (pc, virt, rpi) = (board("qemu-i386-pc"), board("qemu-virt-aarch64"), board("qemu-raspi3b"));
+        assert_eq!(Firmware::for_board(&pc).unwrap(), Firmware::Grub);
+        assert_eq!(Firmware::for_board(&virt).unwrap(), Firmware::Uboot);
+        Firmware::Uboot.check_board(&virt).unwrap();
+        let e = Firmware::for_board(&rpi).unwrap_err().to_string();
+        assert!(e.contains("board qemu-raspi3b boots only through QEMU's own loader") && e.contains("virt machine only"), "{e}");
+        let e = format!("{:#}", Firmware::Uboot.check_board(&rpi).unwrap_err());
+        assert!(e.contains("--firmware uboot: board qemu-raspi3b boots only through QEMU's own loader"), "{e}");
+        let e = Firmware::Uboot.check_board(&pc).unwrap_err().to_string();
+        assert!(e.contains("boots through --firmware grub, not uboot"), "{e}");
+    }
 
     #[test]
     fn fnv1a32_known_values() {

@@ -29,7 +29,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 const DEFAULT_BOARD: &str = "qemu-virt-aarch64";
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Build, boot and test the firmware's boards")]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "Build, boot and test the firmware's boards")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -70,15 +70,19 @@ enum Cmd {
         /// The device tree to read.
         #[arg(long)]
         from_dtb: PathBuf,
-        /// An existing board to take what a device tree cannot say from (QEMU arguments, and
-        /// the [qemu] section when the machine is not known).
-        #[arg(long)]
+        /// An existing board (a folder under boards/) to take what a device tree cannot say
+        /// from: its exit device and QEMU arguments when it has the tree's platform, and its
+        /// [qemu] section when QEMU does not emulate the tree's machine. The tree's CPUs must be
+        /// ones a platform runs (AArch64 Cortex-A or Neoverse; not Cortex-M or 32-bit ARM).
+        #[arg(long, value_parser = board_names())]
         like: Option<String>,
     },
     /// Build a board's image and print its path.
     Build {
+        /// The board to build: a folder under boards/ (`cargo xtask boards` lists them).
         #[arg(long)]
         board: String,
+        /// Build with the release profile (optimised, with debug info) instead of dev.
         #[arg(long)]
         release: bool,
         /// Most detailed log level compiled in (defmt filters at build time).
@@ -89,8 +93,11 @@ enum Cmd {
     /// qemu-virt-aarch64: a FAT disk with the Image and a U-Boot boot.scr) and print their paths
     /// and sizes. Installs GRUB/U-Boot and the image tools with apt-get when missing.
     Image {
+        /// The board: one whose board.toml lists real firmware (`qemu.firmware`): qemu-i386-pc
+        /// (grub) and qemu-virt-aarch64 (uboot).
         #[arg(long)]
         board: String,
+        /// Build with the release profile (optimised, with debug info) instead of dev.
         #[arg(long)]
         release: bool,
         /// Boot command line the firmware passes (grub.cfg / boot.scr).
@@ -103,29 +110,34 @@ enum Cmd {
         /// payload bytes to FILE and put it in the image: `--test-initrd 300000:FILE`.
         #[arg(long, conflicts_with = "initrd")]
         test_initrd: Option<String>,
+        /// Most detailed log level compiled in (defmt filters at build time).
         #[arg(long, value_enum, default_value = "info")]
         log_level: LogLevel,
     },
     /// Build and boot a board in QEMU, printing the decoded log; exits 0 only if the firmware
     /// reports success.
     Run {
+        /// The board to boot: a folder under boards/ (`cargo xtask boards` lists them).
         #[arg(long, default_value = DEFAULT_BOARD)]
         board: String,
         /// RAM size (e.g. 128M, 3G); the board's default if omitted.
         #[arg(long)]
         mem: Option<String>,
-        /// Number of CPUs; the board's `qemu.default-cpus` if omitted.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+        /// Number of CPUs, 1 to 8 (the firmware's NR_CPUS); the board's `qemu.default-cpus` if
+        /// omitted.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         smp: Option<u32>,
+        /// Build with the release profile (optimised, with debug info) instead of dev.
         #[arg(long)]
         release: bool,
         /// Boot command line (e.g. "mem=64M memblock=debug").
         #[arg(long, default_value = "")]
         append: String,
+        /// Most detailed log level compiled in (defmt filters at build time).
         #[arg(long, value_enum, default_value = "info")]
         log_level: LogLevel,
-        /// Seconds before the run is declared hung.
-        #[arg(long, default_value_t = 60)]
+        /// Seconds before the run is declared hung (at least 1).
+        #[arg(long, default_value_t = 60, value_parser = parse_timeout)]
         timeout: u64,
         /// Boot through real firmware (grub: qemu-i386-pc; uboot: qemu-virt-aarch64) instead of
         /// QEMU's own loader; the image is made as `cargo xtask image` does.
@@ -205,6 +217,31 @@ enum Cmd {
     },
 }
 
+/// The boards under `boards/` (each folder with a board.toml), as the values `--like` accepts.
+fn board_names() -> clap::builder::PossibleValuesParser {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("boards"))
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.join("board.toml").is_file())
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    // clap keeps `&'static str` values; this runs once per parse.
+    clap::builder::PossibleValuesParser::new(names.into_iter().map(|n| &*Box::leak(n.into_boxed_str())))
+}
+
+/// `--timeout SECONDS`: a whole number of seconds, at least 1 (0 would declare every boot hung
+/// before it starts).
+fn parse_timeout(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err("0 would time out at once, before the firmware runs: give the seconds a boot may take (at least 1; the default is 60)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a whole number of seconds")),
+    }
+}
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
@@ -238,6 +275,7 @@ fn real_main() -> Result<()> {
         }
         Cmd::Image { board, release, append, initrd, test_initrd, log_level } => {
             let b = board::find(&root, &board)?;
+            let fw = firmware::Firmware::for_board(&b)?;
             let initrd = match test_initrd {
                 Some(spec) => {
                     let (len, file) = spec.split_once(':').context("--test-initrd wants LEN:FILE")?;
@@ -250,7 +288,6 @@ fn real_main() -> Result<()> {
                 None => initrd,
             };
             let built = image::build(&root, &b, &image::BuildOpts { release, log_level: log_level.as_str().into() })?;
-            let fw = firmware::Firmware::for_board(&b);
             let out_dir = firmware::out_dir(&built, fw, "image");
             let img = firmware::make_image(&b, &built, fw, &firmware::ImageOpts { cmdline: &append, initrd: initrd.as_deref() }, &out_dir)?;
             for f in img.files.iter().chain(initrd.as_ref()) {
@@ -266,6 +303,10 @@ fn real_main() -> Result<()> {
             size::qemu_mem_arg(mem_bytes).context("--mem")?;
             let smp = smp.unwrap_or(b.qemu.default_cpus);
             board::check_machine_limits(&b, mem_bytes, smp)?;
+            board::check_host_memory(mem_bytes)?;
+            if let Some(fw) = firmware {
+                fw.check_board(&b)?;
+            }
             setup::ensure_qemu(&[b.qemu.binary.as_str()])?;
             for out in memmap.iter().chain(&memmap_png) {
                 memmap_svg::check_writable(out)?;
@@ -276,7 +317,6 @@ fn real_main() -> Result<()> {
             }
             let fw_image = match firmware {
                 Some(fw) => {
-                    fw.check_board(&b)?;
                     let out_dir = firmware::out_dir(&built, fw, "run");
                     let opts = firmware::ImageOpts { cmdline: &append, initrd: initrd.as_deref() };
                     Some(firmware::make_image(&b, &built, fw, &opts, &out_dir)?)
@@ -322,5 +362,45 @@ fn real_main() -> Result<()> {
         Cmd::Bench { write_readme } => bench::run(&root, write_readme),
         Cmd::Fuzz { seconds, target } => fuzz::run(&root, seconds, target.as_deref()),
         Cmd::Test { host_only, filter, fuzz_seconds } => test::run_all(&root, host_only, filter.as_deref(), fuzz_seconds),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_err(args: &[&str]) -> String {
+        match Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().copied())) {
+            Ok(_) => panic!("{args:?} should be refused"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn help(sub: &str) -> String {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        cmd.find_subcommand_mut(sub).unwrap_or_else(|| panic!("{sub}")).render_long_help().to_string()
+    }
+
+    /// Every option of every subcommand says what it is; new-board lists the boards --like takes.
+    #[test]
+    fn every_option_has_help_text() {
+        let cmd = <Cli as clap::CommandFactory>::command();
+        for sub in cmd.get_subcommands() {
+            for arg in sub.get_arguments().filter(|a| a.get_id() != "help") {
+                assert!(arg.get_help().is_some() || arg.get_long_help().is_some(), "{} --{}: no help text", sub.get_name(), arg.get_id());
+            }
+        }
+        let h = help("new-board");
+        assert!(h.contains("qemu-i386-pc") && h.contains("qemu-raspi3b") && h.contains("qemu-virt-aarch64"), "{h}");
+        assert!(help("build").contains("Build with the release profile"));
+        assert!(parse_err(&["new-board", "x", "--from-dtb", "f.dtb", "--like", "nosuch"]).contains("qemu-virt-aarch64"));
+    }
+
+    #[test]
+    fn a_zero_timeout_is_refused_clearly() {
+        let e = parse_err(&["run", "--timeout", "0"]);
+        assert!(e.contains("0 would time out at once"), "{e}");
+        assert!(parse_err(&["run", "--timeout", "soon"]).contains("not a whole number of seconds"));
+        assert!(Cli::try_parse_from(["cargo xtask", "run", "--timeout", "5"]).is_ok());
     }
 }

@@ -63,6 +63,18 @@ fn number(v: &Value, what: &str) -> Result<u64> {
     }
 }
 
+/// What a JSON value is, for messages.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Reads an e820 map from JSON; see the module documentation for the accepted shapes.
 pub fn read_e820_json(text: &str, map: Option<&str>) -> Result<Vec<(u64, u64, u32)>> {
     let doc: Value = serde_json::from_str(text).context("not JSON")?;
@@ -87,9 +99,22 @@ pub fn read_e820_json(text: &str, map: Option<&str>) -> Result<Vec<(u64, u64, u3
                 bail!("the object has neither \"maps\" nor \"cases\"")
             }
         }
-        (Value::Object(_), None) => bail!("the file holds several maps: name one with --map"),
-        _ => bail!("expected a JSON array of {{addr, size, type}} entries"),
+        (Value::Object(o), None) => {
+            let names: Vec<String> = match (o.get("maps").and_then(Value::as_object), o.get("cases").and_then(Value::as_array)) {
+                (Some(maps), _) => maps.keys().cloned().collect(),
+                (None, Some(cases)) => cases.iter().filter_map(|c| c.get("name").and_then(Value::as_str).map(String::from)).collect(),
+                (None, None) => bail!(
+                    "expected a JSON array of {{addr, size, type}} entries, or an object with \"maps\" or \"cases\"; found an object with keys {}",
+                    o.keys().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ")
+                ),
+            };
+            bail!("the file holds several maps: name one with --map ({})", names.join(", "))
+        }
+        (other, _) => bail!("expected a JSON array of {{addr, size, type}} entries, found {}", json_kind(other)),
     };
+    if entries.is_empty() {
+        bail!("the e820 map is empty: no entries, so there is no RAM to set up");
+    }
     entries
         .iter()
         .enumerate()
@@ -104,10 +129,17 @@ pub fn read_e820_json(text: &str, map: Option<&str>) -> Result<Vec<(u64, u64, u3
         .collect()
 }
 
+/// A host platform: what the simulation asks beyond [`Platform`].
+trait HostPlatform: Platform {
+    /// Why the last failing call failed, in full (a [`PlatformError`] carries a fixed text only).
+    fn reason(&mut self) -> Option<String>;
+}
+
 /// The x86 PC as the host sees it: only the firmware map.
 struct HostPc {
     entries: Vec<(u64, u64, u32)>,
     cmdline: String,
+    reason: Option<String>,
 }
 
 impl Platform for HostPc {
@@ -115,16 +147,35 @@ impl Platform for HostPc {
         &self.cmdline
     }
 
+    /// As Linux's `e820__range_add`: entries past the table's `E820_MAX_ENTRIES` are ignored, each
+    /// with "too many entries; ignoring [mem …]", and the boot goes on with the first ones.
     fn discover_memory(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
         let mut table = e820::E820Table::new();
+        let mut ignored = 0;
         for &(a, s, t) in &self.entries {
-            table.push(a, s, t).map_err(|e| {
-                log.line(format_args!("e820: {e}"));
-                PlatformError::BadFirmwareData("the e820 map does not fit")
-            })?;
+            if let Err(e) = table.push(a, s, t) {
+                match e {
+                    e820::E820Error::TableFull { addr, size, .. } => {
+                        log.line(format_args!("e820: too many entries; ignoring [mem {addr:#010x}-{:#010x}]", addr.wrapping_add(size).wrapping_sub(1)));
+                        ignored += 1;
+                    }
+                    other => {
+                        self.reason = Some(other.to_string());
+                        return Err(PlatformError::BadFirmwareData("the e820 map could not be read"));
+                    }
+                }
+            }
+        }
+        if ignored > 0 {
+            log.line(format_args!(
+                "e820: the map has {} entries, more than the table's E820_MAX_ENTRIES ({}): the first {} are used, {ignored} ignored",
+                self.entries.len(),
+                e820::E820_MAX_ENTRIES,
+                e820::E820_MAX_ENTRIES
+            ));
         }
         e820::setup_memory(&mut table, "BIOS-e820", mb, true, log).map_err(|e| {
-            log.line(format_args!("e820: {e}"));
+            self.reason = Some(e.to_string());
             PlatformError::BadFirmwareData("e820 map could not be applied")
         })
     }
@@ -132,7 +183,7 @@ impl Platform for HostPc {
     fn reserve_early(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
         // No BDA on the host: 0 makes Linux's policy fall back to 0x9f000.
         e820::reserve_firmware_areas(mb, 0, 0, log).map_err(|e| {
-            log.line(format_args!("e820: {e}"));
+            self.reason = Some(e.to_string());
             PlatformError::Memblock("cannot reserve the BIOS areas")
         })
     }
@@ -141,6 +192,35 @@ impl Platform for HostPc {
         mb.remove(limit, u64::MAX - limit)?;
         log.line(format_args!("mem={limit:#x}: RAM at and above {limit:#x} removed"));
         Ok(())
+    }
+}
+
+impl HostPlatform for HostPc {
+    fn reason(&mut self) -> Option<String> {
+        self.reason.take()
+    }
+}
+
+/// The error of a failed host run: what failed, with the platform's full reason, then the log
+/// up to the failure. `setup_memblock` logs each error as it returns it; that last line repeats
+/// the error and is left out.
+fn failure(e: &mm_init::BootError, reason: Option<String>, mut lines: Vec<String>) -> anyhow::Error {
+    let echo = match e {
+        mm_init::BootError::Discovery(pe) | mm_init::BootError::Reservation(pe) => Some(pe.to_string()),
+        mm_init::BootError::NoMemory { .. } => Some("no RAM left after discovery".to_owned()),
+        _ => None,
+    };
+    if echo.is_some_and(|t| lines.last().is_some_and(|l| l.contains(&t))) {
+        lines.pop();
+    }
+    let head = match reason {
+        Some(r) => format!("{e}: {r}"),
+        None => e.to_string(),
+    };
+    if lines.is_empty() {
+        anyhow::anyhow!("{head}")
+    } else {
+        anyhow::anyhow!("{head}\nthe log up to the failure:\n{}", lines.join("\n"))
     }
 }
 
@@ -189,7 +269,7 @@ fn merge(mut v: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
 /// Runs the generic path over `platform`; the report and the picture's model. Names (the early
 /// reservations, the firmware's map) come from the lines the platform code logs, as on a real
 /// boot; RAM, reservations, zones and buddy counts from the structures themselves.
-fn run(platform: &mut dyn Platform, format: Format, simulate: Option<Arch>, distance: &dyn Fn(i32, i32) -> u8) -> Result<Simulated> {
+fn run(platform: &mut dyn HostPlatform, format: Format, simulate: Option<Arch>, distance: &dyn Fn(i32, i32) -> u8) -> Result<Simulated> {
     let storage = MemblockStorage {
         memory: vec![EMPTY; INIT_MEMBLOCK_REGIONS].leak(),
         reserved: vec![EMPTY; INIT_MEMBLOCK_REGIONS].leak(),
@@ -199,7 +279,10 @@ fn run(platform: &mut dyn Platform, format: Format, simulate: Option<Arch>, dist
     fn quiet(_: std::fmt::Arguments<'_>) {}
     let mb = match mm_init::setup_memblock(platform, storage, &mm_init::BoardMemory::default(), quiet, &mut lines) {
         Ok(mb) => mb,
-        Err(e) => bail!("{e}\n{}", lines.0.join("\n")),
+        Err(e) => {
+            let reason = platform.reason();
+            return Err(failure(&e, reason, lines.0));
+        }
     };
     let ram = mb
         .memory()
@@ -275,7 +358,7 @@ pub fn e820_full(file: &Path, map: Option<&str>, mem_cap: Option<u64>, format: F
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let entries = read_e820_json(&text, map).with_context(|| format!("{}", file.display()))?;
     let cmdline = mem_cap.map(|m| format!("mem={m}")).unwrap_or_default();
-    run(&mut HostPc { entries, cmdline }, format, simulate.then_some(Arch::X86_32), &page_alloc::default_distance).map(|mut r| {
+    run(&mut HostPc { entries, cmdline, reason: None }, format, simulate.then_some(Arch::X86_32), &page_alloc::default_distance).map(|mut r| {
         let name = map.map_or_else(|| file.display().to_string(), |m| format!("{m} from {}", file.display()));
         r.map.title = format!("Physical memory map: {name}, host simulation");
         r.map.subtitle = vec![format!(
@@ -397,6 +480,13 @@ fn aarch64_phys_limit() -> u64 {
 struct HostDt {
     info: devicetree::DtMemoryInfo<'static>,
     cmdline: String,
+    reason: Option<String>,
+}
+
+impl HostPlatform for HostDt {
+    fn reason(&mut self) -> Option<String> {
+        self.reason.take()
+    }
 }
 
 impl Platform for HostDt {
@@ -406,11 +496,17 @@ impl Platform for HostDt {
 
     fn discover_memory(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
         let mut rep = devicetree::ApplyReport::default();
+        let reason = &mut self.reason;
         devicetree::add_memory(&self.info, mb, aarch64_phys_limit() - 1, &mut rep, log).map_err(|e| {
-            log.line(format_args!("device tree: {e}"));
+            *reason = Some(format!("device tree: {e}"));
             PlatformError::BadFirmwareData("device-tree memory could not be added")
         })?;
         if rep.banks_added == 0 {
+            if self.info.banks.is_empty() && self.info.zero_size_banks > 0 {
+                return Err(PlatformError::NoMemoryMap(
+                    "the device tree's /memory has size 0 (a placeholder the boot loader fills in), so it describes no RAM",
+                ));
+            }
             return Err(PlatformError::NoMemoryMap("the device tree describes no RAM (no usable /memory node)"));
         }
         Ok(())
@@ -418,8 +514,9 @@ impl Platform for HostDt {
 
     fn reserve_early(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
         let mut rep = devicetree::ApplyReport::default();
+        let reason = &mut self.reason;
         devicetree::reserve(&self.info, mb, None, &devicetree::ApplyParams::default(), &mut rep, log).map_err(|e| {
-            log.line(format_args!("device tree: {e}"));
+            *reason = Some(format!("device tree: {e}"));
             PlatformError::BadFirmwareData("device-tree reservations could not be recorded")
         })
     }
@@ -453,7 +550,7 @@ pub fn dtb_full(file: &Path, mem_cap: Option<u64>, format: Format, simulate: boo
         cmdline.push_str(&format!(" mem={m}"));
     }
     let distance = dt_distance(&info);
-    run(&mut HostDt { info, cmdline }, format, simulate.then_some(Arch::Arm64), &distance).map(|mut r| {
+    run(&mut HostDt { info, cmdline, reason: None }, format, simulate.then_some(Arch::Arm64), &distance).map(|mut r| {
         r.map.title = format!("Physical memory map: {}, host simulation", file.display());
         r.map.subtitle = vec![format!(
             "cargo xtask memmap --dtb {}{}: device-tree discovery, memblock{} run on the host",
@@ -619,6 +716,53 @@ mod tests {
             .to_string()
             .contains("entry 0 addr"));
         assert!(read_e820_json("{\"maps\": {}}", None).unwrap_err().to_string().contains("--map"));
+    }
+
+    /// Writes `text` to a scratch file and runs `memmap --e820` on it.
+    fn e820_text(tag: &str, text: &str) -> Result<String> {
+        let f = std::env::temp_dir().join(format!("memfw-e820-{tag}-{}.json", std::process::id()));
+        std::fs::write(&f, text).unwrap();
+        let r = e820(&f, None, None, Format::Dump, false);
+        std::fs::remove_file(&f).unwrap();
+        r
+    }
+
+    #[test]
+    fn e820_input_problems_are_said_once_and_precisely() {
+        // An empty map: said as such, without a mem= nobody gave.
+        let e = format!("{:#}", e820_text("empty", "[]").unwrap_err());
+        assert!(e.contains("the e820 map is empty") && !e.contains("mem="), "{e}");
+        // An object that is no collection of maps is not "several maps".
+        let e = read_e820_json("{\"a\": 1}", None).unwrap_err().to_string();
+        assert!(e.contains("found an object with keys \"a\"") && !e.contains("several maps"), "{e}");
+        let e = read_e820_json("{\"maps\": {\"x\": [], \"y\": []}}", None).unwrap_err().to_string();
+        assert!(e.contains("several maps") && e.contains("(x, y)"), "{e}");
+        // An entry that runs past 2^64 is named in the error itself, and the error is not
+        // repeated in the log that follows it.
+        let e = format!(
+            "{:#}",
+            e820_text("wrap", r#"[{"addr": 0, "size": "0x9fc00", "type": 1}, {"addr": "0xfffffffffffff000", "size": "0x2000", "type": 1}]"#).unwrap_err()
+        );
+        let first = e.lines().next().unwrap();
+        assert!(first.contains("e820 entry 1 (addr 0xfffffffffffff000, size 0x2000) ends beyond 2^64"), "{e}");
+        assert_eq!(e.matches("e820 map could not be applied").count(), 1, "{e}");
+        // More entries than the table holds: Linux keeps the first E820_MAX_ENTRIES and says
+        // which it ignores.
+        let entries: Vec<String> = (0..200).map(|i| format!("{{\"addr\": {}, \"size\": 4096, \"type\": 1}}", (i + 1) << 20)).collect();
+        let out = e820_text("many", &format!("[{}]", entries.join(","))).unwrap();
+        assert_eq!(out.matches("e820: too many entries; ignoring [mem ").count(), 72, "{out}");
+        assert!(out.contains("e820: too many entries; ignoring [mem 0x08100000-0x08100fff]"), "{out}");
+        assert!(out.contains("the map has 200 entries, more than the table's E820_MAX_ENTRIES (128): the first 128 are used, 72 ignored"), "{out}");
+        assert!(out.contains("BIOS-e820: [mem 0x0000000008000000-0x0000000008000fff] usable"), "{out}");
+    }
+
+    /// A /memory placeholder of size 0 (the Raspberry Pi 4's, which its boot loader fills in)
+    /// is called that.
+    #[test]
+    fn a_zero_size_memory_node_is_named() {
+        let e = format!("{:#}", dtb(&shared("dtb/arm64__broadcom__bcm2711-rpi-4-b.dtb"), None, Format::Dump, false).unwrap_err());
+        assert!(e.contains("/memory has size 0"), "{e}");
+        assert_eq!(e.matches("no memory map").count(), 1, "{e}");
     }
 
     #[test]

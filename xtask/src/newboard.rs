@@ -7,11 +7,18 @@
 //! - the console: `/chosen/stdout-path` (aliases and `:115200n8` options resolved by
 //!   `devicetree::discover`) when the platform has a driver for that UART, else the first
 //!   available UART it has one for (said, with the reason);
-//! - RAM banks from `/memory` (or what the QEMU machine really gives, when the table below knows
-//!   better: raspi3b keeps 64 MiB for the VideoCore and patches `/memory`), and the load
-//!   address: the first bank + the platform's offset;
+//! - RAM banks from `/memory`, in address order (or what the QEMU machine really gives, when the
+//!   table below knows better: raspi3b keeps 64 MiB for the VideoCore and patches `/memory`),
+//!   and the load address: the lowest bank (where QEMU's loader puts the image) + the
+//!   platform's offset; on a machine whose `-m` sets RAM (virt), `default-mem` is the tree's
+//!   total and NUMA nodes (`numa-node-id`) become `-numa` arguments;
 //! - the SMP enable method from the CPU nodes' `enable-method`;
-//! - a QEMU machine from the root `compatible`, when one is known ([`QEMU_MACHINES`]).
+//! - a QEMU machine from the root `compatible`, when one is known ([`QEMU_MACHINES`]), with the
+//!   tree's CPU model (`-cpu`, when QEMU emulates it) and CPU count.
+//!
+//! A tree whose CPUs no platform runs is refused, `--like` or not: CPU nodes with an unknown
+//! `compatible`, or no CPU nodes and an M-profile NVIC (a Cortex-M microcontroller). The name
+//! must be one cargo accepts for a package and that no workspace package or dependency has.
 //!
 //! `--like BOARD` fills what a tree cannot say (QEMU arguments, and the `[qemu]` section when the
 //! machine is not known) from an existing board. When something the board needs does not exist
@@ -33,8 +40,11 @@ pub struct QemuMachine {
     pub compatibles: &'static [&'static str],
     pub platform: &'static str,
     pub machine: &'static str,
-    /// `-cpu`; `None` when the machine fixes the CPU model.
+    /// `-cpu` when the tree's CPU is not a model QEMU emulates; `None` when the machine fixes
+    /// the CPU model.
     pub cpu: Option<&'static str>,
+    /// `-m` when the tree cannot say (no sized /memory); machines whose `-m` sets RAM
+    /// (`ram == None`, not `mem_fixed`) otherwise get the tree's total.
     pub default_mem: &'static str,
     pub mem_fixed: bool,
     pub default_cpus: u32,
@@ -47,6 +57,10 @@ pub struct QemuMachine {
     /// The UART QEMU's first `-serial` is wired to (a `compatible`), when it is not
     /// `stdout-path`'s.
     pub serial0: Option<&'static str>,
+    /// Real firmware that boots an image on this machine (`qemu.firmware`).
+    pub firmware: &'static [board_desc::BootFirmware],
+    /// `[qemu.mem-limits]` (min, min-per-cpu, max, why-max) for machines whose `-m` is free.
+    pub mem_limits: Option<(&'static str, &'static str, &'static str, &'static str)>,
 }
 
 /// The machines QEMU 7.2 emulates that the scaffolder recognises.
@@ -63,6 +77,14 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
         needs_dtb: false,
         ram: None,
         serial0: None,
+        firmware: &[board_desc::BootFirmware::Uboot],
+        // What qemu-virt-aarch64 measured (boards/qemu-virt-aarch64/board.toml).
+        mem_limits: Some((
+            "4M",
+            "1M",
+            "255G",
+            "RAM starts at 1 GiB on virt and the firmware's identity map stops at 256 GiB, where vmalloc starts (QEMU's virt models at most 255 GiB too)",
+        )),
     },
     QemuMachine {
         compatibles: &["raspberrypi,3-model-b", "raspberrypi,3-model-b-plus"],
@@ -79,6 +101,8 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
             "QEMU keeps the top 64 MiB of the 1 GiB for the VideoCore and writes /memory = 0x3c000000 bytes at 0 into the tree it passes",
         )),
         serial0: Some("arm,pl011"),
+        firmware: &[],
+        mem_limits: None,
     },
     QemuMachine {
         compatibles: &["raspberrypi,3-model-a-plus"],
@@ -92,8 +116,43 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
         needs_dtb: true,
         ram: Some((&[(0, 0x1c00_0000)], "QEMU keeps the top 64 MiB of the 512 MiB for the VideoCore")),
         serial0: Some("arm,pl011"),
+        firmware: &[],
+        mem_limits: None,
     },
 ];
+
+/// The AArch64 CPU models `qemu-system-aarch64` 7.2 emulates under the name a device tree's CPU
+/// `compatible` gives them after the vendor prefix (`arm,cortex-a57` is `-cpu cortex-a57`).
+const QEMU_AARCH64_CPUS: &[&str] = &["cortex-a35", "cortex-a53", "cortex-a55", "cortex-a57", "cortex-a72", "cortex-a76", "neoverse-n1", "a64fx"];
+
+/// Interrupt controllers that only M-profile (Cortex-M, no MMU) CPUs have; a tree without CPU
+/// nodes that has one of these is a Cortex-M microcontroller.
+const M_PROFILE_NVICS: &[&str] = &["arm,armv6m-nvic", "arm,armv7m-nvic", "arm,v6m-nvic", "arm,v7m-nvic", "arm,v8m-nvic"];
+
+/// `size` in QEMU's `-m` spelling: the largest binary unit that divides it (`8G`, `256M`).
+fn size_arg(bytes: u64) -> String {
+    match bytes {
+        b if b % (1 << 30) == 0 => format!("{}G", b >> 30),
+        b if b % (1 << 20) == 0 => format!("{}M", b >> 20),
+        b => format!("{}M", b.div_ceil(1 << 20)),
+    }
+}
+
+/// CPU indices `0-1,3` for QEMU's `-numa node,cpus=`.
+fn cpu_list(cpus: &[usize]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < cpus.len() {
+        let mut j = i;
+        while j + 1 < cpus.len() && cpus[j + 1] == cpus[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j { cpus[i].to_string() } else { format!("{}-{}", cpus[i], cpus[j]) });
+        i = j + 1;
+    }
+    // QEMU takes several ranges as repeated `cpus=` keys.
+    parts.join(",cpus=")
+}
 
 /// A generated folder: files relative to the board folder, and what to tell the user.
 #[derive(Debug, Default)]
@@ -132,6 +191,8 @@ struct TreeFacts {
     model: Option<String>,
     cpu_compatible: Vec<String>,
     uarts: Vec<Uart>,
+    /// An M-profile interrupt controller: its path and `compatible`.
+    nvic: Option<(String, String)>,
 }
 
 fn tree_facts(dt: &DeviceTree<'_>) -> Result<TreeFacts> {
@@ -147,6 +208,9 @@ fn tree_facts(dt: &DeviceTree<'_>) -> Result<TreeFacts> {
         let base = leaf.split('@').next().unwrap_or("");
         if n.path.starts_with("/cpus/cpu@") && n.depth == 2 && f.cpu_compatible.is_empty() {
             f.cpu_compatible = compatible.clone();
+        }
+        if let Some(c) = compatible.iter().find(|c| M_PROFILE_NVICS.contains(&c.as_str())) {
+            f.nvic.get_or_insert_with(|| (n.path.to_owned(), c.clone()));
         }
         let uartish = matches!(base, "serial" | "uart")
             || compatible.iter().any(|c| c.contains("uart") || c.contains("pl011") || c.contains("16550"));
@@ -209,6 +273,14 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
             Some(p)
         }
         (Some(p), _) => Some(p),
+        (None, _) if facts.cpu_compatible.is_empty() && facts.nvic.is_some() => {
+            let (path, compat) = facts.nvic.clone().unwrap_or_default();
+            out.missing.push(format!(
+                "platform: the tree has no CPU nodes, and its interrupt controller {path} is {compat:?}: the CPU is a Cortex-M (M-profile, no MMU; root compatible {root_compat:?}), which no platform runs{}. The platforms run AArch64 (Cortex-A53, -A57, … with an MMU) and 32-bit x86",
+                like.map_or(String::new(), |l| format!(", --like {} or not", l.name))
+            ));
+            return Ok(out);
+        }
         (None, Some(l)) if facts.cpu_compatible.is_empty() => {
             out.notes.push(format!("the tree's CPU nodes have no compatible: platform {} from --like {}", l.platform, l.name));
             l.platform_info()
@@ -315,25 +387,87 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     }
 
     // RAM and the load address.
-    let dt_banks: Vec<(u64, u64)> = info.banks.iter().filter(|b| b.range.size > 0).map(|b| (b.range.base, b.range.size)).collect();
-    let (banks, ram_comment) = match machine.and_then(|m| m.ram) {
+    // Banks in address order: trees list memory nodes in any order (QEMU's NUMA trees: the
+    // highest node first), and the loader puts the image in the lowest bank.
+    let mut dt_banks: Vec<(u64, u64, Option<u32>)> =
+        info.banks.iter().filter(|b| b.range.size > 0).map(|b| (b.range.base, b.range.size, b.numa_node_id)).collect();
+    dt_banks.sort_unstable();
+    let dt_total: u64 = dt_banks.iter().map(|&(_, s, _)| s).sum();
+    // A machine whose -m sets RAM (virt) gets the tree's RAM: default-mem is its total.
+    let ram_from_tree = machine.is_some_and(|m| m.ram.is_none() && !m.mem_fixed);
+    let (banks, ram_comment): (Vec<(u64, u64)>, String) = match machine.and_then(|m| m.ram) {
         Some((ram, why)) => (ram.to_vec(), why.to_owned()),
-        None if !dt_banks.is_empty() => (dt_banks.clone(), "from the tree's /memory".to_owned()),
+        None if !dt_banks.is_empty() => {
+            let nodes: Vec<String> = dt_banks
+                .iter()
+                .map(|&(b, s, nid)| format!("{} at {}{}", size_arg(s), hex(b), nid.map_or(String::new(), |n| format!(" (NUMA node {n})"))))
+                .collect();
+            let what = if dt_banks.len() == 1 { nodes[0].clone() } else { format!("{} in {} banks, {}", size_arg(dt_total), dt_banks.len(), nodes.join(", ")) };
+            (dt_banks.iter().map(|&(b, s, _)| (b, s)).collect(), format!("from the tree's /memory: {what}"))
+        }
         None => {
             out.missing.push("memory: the tree has no /memory with a size (firmware fills it in) and the QEMU machine is not known: write [memory] banks by hand".into());
             (Vec::new(), String::new())
         }
     };
-    let default_mem = machine.map(|m| m.default_mem.to_owned()).or_else(|| like.map(|l| l.qemu.default_mem.clone()));
-    // With a machine whose -m sets RAM (virt), the banks are what default-mem gives.
-    let banks = match (machine, &default_mem) {
-        (Some(m), Some(mem)) if m.ram.is_none() && !m.mem_fixed => {
-            let bytes = board_desc::parse_size(mem).map_err(anyhow::Error::msg)?;
-            banks.first().map(|&(b, _)| vec![(b, bytes)]).unwrap_or_default()
-        }
-        _ => banks,
+    let default_mem = match machine {
+        Some(_) if ram_from_tree && dt_total > 0 => Some(size_arg(dt_total)),
+        Some(m) => Some(m.default_mem.to_owned()),
+        None => like.map(|l| l.qemu.default_mem.clone()),
     };
     let load_address = banks.first().map_or(0, |&(b, _)| b) + if platform.name == "aarch64" { 0x20_0000 } else { 0x10_0000 };
+
+    // CPUs: the tree's model and count where the machine takes -cpu and -smp.
+    let cpu_model = facts.cpu_compatible.first().map(|c| c.rsplit(',').next().unwrap_or(c).to_owned());
+    let qemu_cpu = match (machine.and_then(|m| m.cpu), &cpu_model) {
+        (None, _) => None,
+        (Some(_), Some(model)) if QEMU_AARCH64_CPUS.contains(&model.as_str()) => Some((model.clone(), format!("The tree's CPUs are {}", facts.cpu_compatible[0]))),
+        (Some(fallback), model) => {
+            let why = format!(
+                "The tree's CPUs are {}, which QEMU does not emulate: {fallback} instead",
+                model.as_deref().map_or("not named", |_| facts.cpu_compatible[0].as_str())
+            );
+            out.notes.push(format!("qemu: {why}"));
+            Some((fallback.to_owned(), why))
+        }
+    };
+    let tree_cpus = info.cpus.iter().filter(|c| c.available).count() as u32;
+    let default_cpus = match machine {
+        Some(m) if !m.cpus_fixed && tree_cpus > board_desc::MAX_CPUS => {
+            out.notes.push(format!("qemu: the tree has {tree_cpus} CPUs; the firmware runs at most {}: default-cpus = {}", board_desc::MAX_CPUS, board_desc::MAX_CPUS));
+            board_desc::MAX_CPUS
+        }
+        Some(m) if !m.cpus_fixed && tree_cpus > 0 => tree_cpus,
+        Some(m) => m.default_cpus,
+        None => 1,
+    };
+    // NUMA: QEMU makes the tree's nodes again from -numa options (each node's RAM follows the
+    // previous one's from the RAM base, in node order); the CPUs go where the tree puts them.
+    let mut numa_args: Vec<String> = Vec::new();
+    if ram_from_tree && dt_banks.iter().any(|&(_, _, n)| n.is_some()) {
+        let mut by_node = dt_banks.clone();
+        by_node.sort_by_key(|&(b, _, n)| (n, b));
+        let contiguous = by_node.windows(2).all(|w| w[0].0 + w[0].1 == w[1].0) && by_node[0].0 == banks[0].0;
+        let nids: Vec<Option<u32>> = by_node.iter().map(|&(_, _, n)| n).collect();
+        let one_bank_each = nids.windows(2).all(|w| w[0] != w[1]) && nids.iter().all(Option::is_some);
+        if contiguous && one_bank_each {
+            for &(_, size, nid) in &by_node {
+                let nid = nid.unwrap_or(0);
+                let cpus: Vec<usize> = info.cpus.iter().filter(|c| c.available).enumerate().filter(|(_, c)| c.numa_node_id == Some(nid)).map(|(i, _)| i).collect();
+                numa_args.extend(["-object".into(), format!("memory-backend-ram,id=m{nid},size={}", size_arg(size))]);
+                let cpus = if cpus.is_empty() { String::new() } else { format!(",cpus={}", cpu_list(&cpus)) };
+                numa_args.extend(["-numa".into(), format!("node,nodeid={nid}{cpus},memdev=m{nid}")]);
+            }
+            for &(from, to, d) in &info.distances {
+                if from < to {
+                    numa_args.extend(["-numa".into(), format!("dist,src={from},dst={to},val={d}")]);
+                }
+            }
+            out.notes.push(format!("qemu: the tree has {} NUMA nodes: args repeat them with -numa", by_node.len()));
+        } else {
+            out.notes.push("qemu: the tree's NUMA nodes are not laid out the way QEMU's -numa makes them (one bank per node, in node order from the RAM base): no -numa args written; add them by hand".into());
+        }
+    }
 
     if !out.missing.is_empty() {
         return Ok(out);
@@ -401,15 +535,22 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
             let _ = writeln!(t, "# QEMU's {} machine, from the root compatible {root_compat:?}.", m.machine);
             let _ = writeln!(t, "binary = {}", toml_str(platform.qemu_binary));
             let _ = writeln!(t, "machine = {}", toml_str(m.machine));
-            if let Some(cpu) = m.cpu {
+            if let Some((cpu, why)) = &qemu_cpu {
+                comment(&mut t, &format!("{why}."));
                 let _ = writeln!(t, "cpu = {}", toml_str(cpu));
             }
-            let _ = writeln!(t, "default-mem = {}", toml_str(m.default_mem));
+            if ram_from_tree {
+                let _ = writeln!(t, "# The tree's RAM ([memory] banks).");
+            }
+            let _ = writeln!(t, "default-mem = {}", toml_str(default_mem.as_deref().unwrap_or(m.default_mem)));
             if m.mem_fixed {
                 let _ = writeln!(t, "mem-fixed = true");
             }
-            if m.default_cpus != 1 {
-                let _ = writeln!(t, "default-cpus = {}", m.default_cpus);
+            if default_cpus != 1 {
+                if !m.cpus_fixed {
+                    let _ = writeln!(t, "# The tree's CPU nodes.");
+                }
+                let _ = writeln!(t, "default-cpus = {default_cpus}");
             }
             if m.cpus_fixed {
                 let _ = writeln!(t, "cpus-fixed = true");
@@ -442,8 +583,22 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
         (board_desc::ExitDevice::Semihosting, None) => ("semihosting", vec!["-semihosting-config".into(), "enable=on,target=native".into()]),
         (board_desc::ExitDevice::IsaDebugExit, None) => ("isa-debug-exit", vec!["-device".into(), "isa-debug-exit,iobase=0xf4,iosize=0x04".into()]),
     };
+    let args = [args, numa_args].concat();
     let _ = writeln!(t, "exit = {}", toml_str(exit));
     let _ = writeln!(t, "args = [{}]", args.iter().map(|a| toml_str(a)).collect::<Vec<_>>().join(", "));
+    if let Some(m) = machine.filter(|m| !m.firmware.is_empty()) {
+        let _ = writeln!(t, "# Real firmware that boots the image on QEMU's {} (cargo xtask image, run --firmware).", m.machine);
+        let _ = writeln!(t, "firmware = [{}]", m.firmware.iter().map(|f| toml_str(f.as_str())).collect::<Vec<_>>().join(", "));
+    }
+    if let Some((min, per_cpu, max, why)) = machine.and_then(|m| m.mem_limits) {
+        let _ = writeln!(t);
+        let _ = writeln!(t, "[qemu.mem-limits]");
+        let _ = writeln!(t, "# The RAM sizes --mem may ask for: {min} plus {per_cpu} per CPU at least, {max} at most.");
+        let _ = writeln!(t, "min = {}", toml_str(min));
+        let _ = writeln!(t, "min-per-cpu = {}", toml_str(per_cpu));
+        let _ = writeln!(t, "max = {}", toml_str(max));
+        let _ = writeln!(t, "why-max = {}", toml_str(why));
+    }
 
     let files = &mut out.files;
     files.push(("board.toml".into(), t.into_bytes()));
@@ -532,11 +687,67 @@ fn add_to_workspace(root: &Path, name: &str) -> Result<()> {
     std::fs::write(&path, new).context("writing Cargo.toml")
 }
 
+/// The package names a new board may not take, each with where it is used: the workspace
+/// members (root `Cargo.toml` `[workspace] members`, `dir/*` expanded) and every package in
+/// `Cargo.lock` (a board named like a dependency would shadow it in the boards' own
+/// `Cargo.toml`).
+fn taken_names(root: &Path) -> Result<Vec<(String, String)>> {
+    let manifest = root.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    let doc: toml::Table = text.parse().with_context(|| format!("{} is not TOML", manifest.display()))?;
+    let members: Vec<&str> = doc
+        .get("workspace")
+        .and_then(|w| w.get("members"))
+        .and_then(toml::Value::as_array)
+        .map(|a| a.iter().filter_map(toml::Value::as_str).collect())
+        .unwrap_or_default();
+    let mut dirs = Vec::new();
+    for m in members {
+        match m.strip_suffix("/*") {
+            Some(parent) => {
+                let Ok(entries) = std::fs::read_dir(root.join(parent)) else { continue };
+                dirs.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+            }
+            None => dirs.push(root.join(m)),
+        }
+    }
+    let mut taken = Vec::new();
+    for dir in dirs {
+        let Ok(text) = std::fs::read_to_string(dir.join("Cargo.toml")) else { continue };
+        let Ok(doc) = text.parse::<toml::Table>() else { continue };
+        if let Some(name) = doc.get("package").and_then(|p| p.get("name")).and_then(toml::Value::as_str) {
+            let rel = dir.strip_prefix(root).unwrap_or(&dir).display().to_string();
+            taken.push((name.to_owned(), format!("the workspace member {rel}")));
+        }
+    }
+    if let Ok(lock) = std::fs::read_to_string(root.join("Cargo.lock")) {
+        let doc: toml::Table = lock.parse().context("Cargo.lock is not TOML")?;
+        for p in doc.get("package").and_then(toml::Value::as_array).into_iter().flatten() {
+            if let Some(name) = p.get("name").and_then(toml::Value::as_str) {
+                if !taken.iter().any(|(n, _)| n == name) {
+                    taken.push((name.to_owned(), "a dependency in Cargo.lock".to_owned()));
+                }
+            }
+        }
+    }
+    Ok(taken)
+}
+
+/// Refuses a board name cargo would refuse as a package name, or one a package of the
+/// workspace already has (two packages of one name break every cargo command).
+fn check_new_name(name: &str, taken: &[(String, String)]) -> Result<()> {
+    board_desc::check_package_name(name).map_err(|why| anyhow::anyhow!("board name: {why}; nothing written"))?;
+    // Cargo compares package names with '-' and '_' the same for crate names.
+    let same = |other: &str| other.replace('_', "-") == name;
+    if let Some((other, what)) = taken.iter().find(|(n, _)| same(n)) {
+        bail!("board name {name:?}: {what} is already called {other:?}, and a workspace cannot hold two packages of one name; pick another name (nothing written)");
+    }
+    Ok(())
+}
+
 /// The command: scaffolds, and writes only when nothing is missing.
 pub fn run(root: &Path, name: &str, dtb: &Path, like: Option<&str>) -> Result<()> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        bail!("board name {name:?}: use lower-case letters, digits and '-' (it becomes a crate name)");
-    }
+    check_new_name(name, &taken_names(root)?)?;
     let dir = root.join("boards").join(name);
     if dir.exists() {
         bail!("{} already exists; pick another name or remove it first", dir.display());
@@ -621,6 +832,30 @@ mod tests {
     }
 
     #[test]
+    fn a_name_cargo_or_the_workspace_would_refuse_is_refused_before_writing() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let taken = taken_names(root).unwrap();
+        for (name, why) in [
+            ("xtask", "the workspace member xtask is already called \"xtask\""),
+            ("platform", "the workspace member platforms/platform is already called \"platform\""),
+            ("board-desc", "the workspace member boards/board-desc"),
+            ("qemu-raspi3b", "the workspace member boards/qemu-raspi3b"),
+            ("mm-init", "the workspace member mm/init"),
+            ("serde", "a dependency in Cargo.lock"),
+            ("1board", "starts with a digit, which cargo refuses"),
+            ("fn", "Rust keyword"),
+        ] {
+            let e = check_new_name(name, &taken).expect_err(name).to_string();
+            assert!(e.contains(why), "{name}: {e}");
+        }
+        check_new_name("my-new-board", &taken).unwrap();
+        // `run` stops before it reads the tree or writes anything.
+        let e = run(root, "xtask", Path::new("/nonexistent.dtb"), None).unwrap_err().to_string();
+        assert!(e.contains("already called \"xtask\""), "{e}");
+        assert!(!root.join("boards/xtask").exists());
+    }
+
+    #[test]
     fn hex_groups_by_four() {
         assert_eq!(hex(0x3c00_0000), "0x3c00_0000");
         assert_eq!(hex(0x20_0000), "0x20_0000");
@@ -650,17 +885,78 @@ mod tests {
         assert!(s.notes.iter().any(|n| n.contains("brcm,bcm2835-aux-uart")), "{:?}", s.notes);
     }
 
+    /// The scaffolder keeps the tree's RAM and CPU, so the input is QEMU's dump of the machine
+    /// the committed board describes (`-machine virt -cpu cortex-a53 -m 256M`, committed with
+    /// the board for the -dtb boot test; its /memreserve/ and /reserved-memory additions are
+    /// not the scaffolder's business).
     #[test]
     fn virt_scaffold_matches_the_committed_board() {
-        let s = scaffold("qemu-virt-aarch64", &testdata("qemu__aarch64-virt-1G.dtb"), "virt.dtb", None).unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let blob = std::fs::read(root.join("boards/qemu-virt-aarch64/testdata/virt-reserved.dtb")).unwrap();
+        let s = scaffold("qemu-virt-aarch64", &blob, "virt.dtb", None).unwrap();
         assert!(s.missing.is_empty(), "{:?}", s.missing);
         let mut got = board_toml(&s);
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let committed = board_desc::load(&root.join("boards/qemu-virt-aarch64")).unwrap();
         got.dir = committed.dir.clone();
         got.description = committed.description.clone();
         assert_eq!(got, committed);
         assert!(!s.files.iter().any(|(p, _)| p.extension().is_some_and(|e| e == "dtb")), "virt has its own tree");
+    }
+
+    /// QEMU's 8 GiB virt tree: the tree's 8 GiB and Cortex-A57, not the table's defaults.
+    #[test]
+    fn virt_keeps_the_trees_ram_and_cpu() {
+        let s = scaffold("v8", &testdata("qemu__aarch64-virt-8G.dtb"), "virt.dtb", None).unwrap();
+        assert!(s.missing.is_empty(), "{:?}", s.missing);
+        let text = String::from_utf8(s.files[0].1.clone()).unwrap();
+        let mut b = board_toml(&s);
+        b.dir = PathBuf::from("boards/v8");
+        b.validate().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(b.memory.banks, [board_desc::Range { base: 0x4000_0000, size: 8 << 30 }]);
+        assert_eq!((b.qemu.default_mem.as_str(), b.qemu.cpu.as_deref(), b.load_address), ("8G", Some("cortex-a57"), 0x4020_0000));
+        assert!(text.contains("# RAM at qemu.default-mem: from the tree's /memory: 8G at 0x4000_0000."), "{text}");
+        // Four CPUs in the tree, four by default.
+        let s = scaffold("v4", &testdata("qemu__aarch64-virt-1G-smp4.dtb"), "virt.dtb", None).unwrap();
+        assert_eq!(board_toml(&s).qemu.default_cpus, 4);
+    }
+
+    /// QEMU's uneven two-node tree lists node 1's bank (0x80000000) first: the banks are sorted,
+    /// the load address is in the lowest one (where QEMU loads the Image), and the -numa args
+    /// make the same nodes again.
+    #[test]
+    fn numa_banks_are_sorted_and_the_load_address_follows_the_lowest() {
+        let s = scaffold("numa", &testdata("qemu__aarch64-virt-3G-numa2-uneven.dtb"), "virt.dtb", None).unwrap();
+        assert!(s.missing.is_empty(), "{:?}", s.missing);
+        let mut b = board_toml(&s);
+        b.dir = PathBuf::from("boards/numa");
+        b.validate().unwrap_or_else(|e| panic!("{e}"));
+        let banks: Vec<(u64, u64)> = b.memory.banks.iter().map(|r| (r.base, r.size)).collect();
+        assert_eq!(banks, [(0x4000_0000, 1 << 30), (0x8000_0000, 2 << 30)]);
+        assert_eq!((b.load_address, b.qemu.default_mem.as_str(), b.qemu.default_cpus), (0x4020_0000, "3G", 2));
+        let numa: Vec<&str> = b.qemu.args.iter().map(String::as_str).skip(2).collect();
+        assert_eq!(
+            numa,
+            [
+                "-object", "memory-backend-ram,id=m0,size=1G", "-numa", "node,nodeid=0,cpus=0,memdev=m0",
+                "-object", "memory-backend-ram,id=m1,size=2G", "-numa", "node,nodeid=1,cpus=1,memdev=m1",
+            ]
+        );
+        assert_eq!(cpu_list(&[0, 1, 2, 5, 7, 8]), "0-2,cpus=5,cpus=7-8");
+    }
+
+    /// A Cortex-M tree (STM32H743, no CPU nodes, an ARMv7-M NVIC) is refused with or without
+    /// --like, naming the CPU.
+    #[test]
+    fn a_cortex_m_tree_is_refused_even_with_like() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let virt = board_desc::load(&root.join("boards/qemu-virt-aarch64")).unwrap();
+        let blob = std::fs::read(root.join("../shared/testdata/dtb-armhf/armhf__stm32h743i-eval.dtb")).unwrap();
+        for like in [None, Some(&virt)] {
+            let s = scaffold("stm32", &blob, "stm32.dtb", like).unwrap();
+            assert!(s.files.is_empty());
+            let m = s.missing.iter().find(|m| m.starts_with("platform:")).unwrap_or_else(|| panic!("{:?}", s.missing));
+            assert!(m.contains("Cortex-M") && m.contains("arm,armv7m-nvic") && m.contains("which no platform runs"), "{m}");
+        }
     }
 
     #[test]

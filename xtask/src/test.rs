@@ -274,6 +274,11 @@ pub fn cases() -> Vec<BootCase> {
             ..ok("x86-long-cmdline", x86, "128M", 1, "", vec![])
         },
         fails("x86-bad-cmdline", x86, "mem=lots", vec![Has("mem=lots: not a size"), Has("boot failed: bad boot command line")]),
+        // An unknown selftest= mode is refused, not ignored; x86's own mode is in the list.
+        fails("x86-unknown-selftest", x86, "selftest=bogus", vec![
+            Has("command line: selftest=bogus: no such self-test; known: panic, null, write-text, stack-overflow, oom, slab-redzone, smp"),
+            Has("boot failed: bad boot command line"),
+        ]),
         fails("x86-forced-panic", x86, "selftest=panic", vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])]),
         ok("arm-256M", arm, "256M", 1, "", vec![
             Has("OF: fdt: memory bank [mem 0x0000000040000000-0x000000004fffffff] node 0"),
@@ -397,6 +402,12 @@ pub fn cases() -> Vec<BootCase> {
             Has("exception: kernel stack overflow: SP 0x"),
             Has("in the boot stack's guard page; reported on this CPU's overflow stack"),
             Lacks("without faulting"),
+        ]),
+        // x86's selftest=smp is not an arm mode.
+        fails("arm-unknown-selftest", arm, "selftest=smp", vec![
+            Has("command line: selftest=smp: no such self-test; known: panic, null, write-text, stack-overflow, oom, slab-redzone"),
+            Lacks("slab-redzone, smp"),
+            Has("boot failed: bad boot command line"),
         ]),
         // Raspberry Pi 3B: RAM at 0 (1 GiB, 64 MiB of it VideoCore's), the console behind
         // /soc's ranges, CPUs released from a spin table, no GIC and no PSCI.
@@ -582,7 +593,7 @@ fn run_case(root: &Path, board: &Board, built: &Built, case: &BootCase, initrds:
         Initrd::Corrupt => Some(initrds.1.clone()),
     };
     let fw_image = if case.firmware {
-        let fw = Firmware::for_board(board);
+        let fw = Firmware::for_board(board)?;
         let out_dir = firmware::out_dir(built, fw, "test");
         let opts = firmware::ImageOpts { cmdline: case.cmdline, initrd: initrd.as_deref() };
         Some(firmware::make_image(board, built, fw, &opts, &out_dir)?)
@@ -681,7 +692,7 @@ pub fn run_all(root: &Path, host_only: bool, filter: Option<&str>, fuzz_seconds:
     crate::setup::ensure_qemu(&bins)?;
     for (b, _) in &boards {
         if cases.iter().any(|c| c.firmware && c.board == b.name) {
-            crate::setup::ensure_host_tools(Firmware::for_board(b).host_tools())?;
+            crate::setup::ensure_host_tools(Firmware::for_board(b)?.host_tools())?;
         }
     }
     let initrds = test_initrds(root)?;

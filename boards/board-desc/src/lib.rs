@@ -54,6 +54,36 @@ pub enum ExitDevice {
     Semihosting,
 }
 
+/// Real boot firmware that can load a board's image in QEMU instead of QEMU's own loader
+/// (`cargo xtask image`, `run --firmware`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootFirmware {
+    /// GRUB 2 from an ISO (Debian `grub-pc-bin`): a BIOS PC, Multiboot v1.
+    Grub,
+    /// U-Boot as `-bios` (Debian `u-boot-qemu`'s `qemu_arm64` build) with a virtio disk, `booti`.
+    Uboot,
+}
+
+impl BootFirmware {
+    /// The key's spelling in board.toml and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Grub => "grub",
+            Self::Uboot => "uboot",
+        }
+    }
+
+    /// The QEMU machines this firmware build runs on: GRUB needs a BIOS (SeaBIOS), Debian's
+    /// `qemu_arm64` U-Boot is built for `virt` only (it looks for virtio and PCI there).
+    pub fn qemu_machines(self) -> &'static [&'static str] {
+        match self {
+            Self::Grub => &["pc", "q35"],
+            Self::Uboot => &["virt"],
+        }
+    }
+}
+
 /// Console UART drivers the firmware has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -190,6 +220,41 @@ pub struct Smp {
     pub enable_method: SmpMethod,
 }
 
+/// `[qemu.mem-limits]`: the RAM sizes (`--mem`) the board runs with; xtask refuses others
+/// before booting, with these values and `why-max` in the message.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MemLimits {
+    /// The smallest RAM the firmware boots with is `min` + `min-per-cpu` × CPUs.
+    pub min: String,
+    #[serde(default)]
+    pub min_per_cpu: Option<String>,
+    /// The most RAM the board runs with, and why (printed when `--mem` is above it).
+    pub max: String,
+    pub why_max: String,
+}
+
+impl MemLimits {
+    /// The smallest RAM for `cpus` CPUs, in bytes (validated sizes).
+    pub fn min_bytes(&self, cpus: u32) -> u64 {
+        let per_cpu = self.min_per_cpu.as_deref().map_or(0, |s| parse_size(s).unwrap_or(0));
+        parse_size(&self.min).unwrap_or(0) + per_cpu * u64::from(cpus)
+    }
+
+    /// The most RAM, in bytes (validated).
+    pub fn max_bytes(&self) -> u64 {
+        parse_size(&self.max).unwrap_or(u64::MAX)
+    }
+
+    /// `4M plus 1M per CPU`, for messages.
+    pub fn min_rule(&self) -> String {
+        match &self.min_per_cpu {
+            Some(p) => format!("{} plus {p} per CPU", self.min),
+            None => self.min.clone(),
+        }
+    }
+}
+
 /// `[qemu]`: how xtask runs the board.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -213,6 +278,12 @@ pub struct Qemu {
     pub exit: ExitDevice,
     #[serde(default)]
     pub args: Vec<String>,
+    /// Real firmware that boots the image on this machine (`image`, `run --firmware`); empty:
+    /// QEMU's own loader only.
+    #[serde(default)]
+    pub firmware: Vec<BootFirmware>,
+    /// The RAM sizes the board runs with (machines whose `-m` is not fixed).
+    pub mem_limits: Option<MemLimits>,
 }
 
 fn one() -> u32 {
@@ -324,13 +395,17 @@ impl Board {
         if !folder.is_empty() && folder != self.name {
             return Err(self.error("name", format!("is {:?} but the folder is {folder:?}", self.name)));
         }
-        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-            return Err(self.error("name", format!("{:?}: use lower-case letters, digits and '-' (it is a crate name)", self.name)));
-        }
+        check_package_name(&self.name).map_err(|why| self.error("name", why))?;
         let Some(p) = self.platform_info() else {
             let known: Vec<_> = PLATFORMS.iter().map(|p| p.name).collect();
             return Err(self.error("platform", format!("unknown platform {:?}; known: {}", self.platform, known.join(", "))));
         };
+        if self.target != p.target {
+            return Err(self.error(
+                "target",
+                format!("platform {} builds for {:?}, not {:?} (the platform crate only compiles for its own target)", p.name, p.target, self.target),
+            ));
+        }
         if self.image != p.image {
             return Err(self.error("image", format!("platform {} boots a {:?} image, not {:?}", p.name, p.image, self.image)));
         }
@@ -346,7 +421,7 @@ impl Board {
             ));
         }
         self.validate_memory(p)?;
-        self.validate_qemu()
+        self.validate_qemu(p)
     }
 
     fn validate_console(&self, p: &PlatformInfo) -> Result<(), BoardError> {
@@ -423,7 +498,7 @@ impl Board {
         Ok(())
     }
 
-    fn validate_qemu(&self) -> Result<(), BoardError> {
+    fn validate_qemu(&self, p: &PlatformInfo) -> Result<(), BoardError> {
         let q = &self.qemu;
         let mem = parse_size(&q.default_mem).map_err(|e| self.error("qemu.default-mem", e))?;
         let total: u64 = self.memory.banks.iter().map(|b| b.size).sum();
@@ -435,6 +510,38 @@ impl Board {
         }
         if q.default_cpus == 0 || q.default_cpus > MAX_CPUS {
             return Err(self.error("qemu.default-cpus", format!("{} is outside 1..={MAX_CPUS}", q.default_cpus)));
+        }
+        if let Some(l) = &q.mem_limits {
+            for (key, v) in [("min", Some(&l.min)), ("min-per-cpu", l.min_per_cpu.as_ref()), ("max", Some(&l.max))] {
+                if let Some(v) = v {
+                    parse_size(v).map_err(|e| self.error(format!("qemu.mem-limits.{key}"), e))?;
+                }
+            }
+            if l.why_max.trim().is_empty() {
+                return Err(self.error("qemu.mem-limits.why-max", "empty: say what stops the board above `max` (it is printed when --mem is above it)"));
+            }
+            let least = l.min_bytes(q.default_cpus);
+            if mem < least || mem > l.max_bytes() {
+                return Err(self.error(
+                    "qemu.default-mem",
+                    format!("{} is outside qemu.mem-limits ({} with {} CPU(s), at most {})", q.default_mem, l.min_rule(), q.default_cpus, l.max),
+                ));
+            }
+        }
+        for (i, fw) in q.firmware.iter().enumerate() {
+            if !p.firmware.contains(fw) {
+                let known: Vec<_> = p.firmware.iter().map(|f| f.as_str()).collect();
+                return Err(self.error(
+                    format!("qemu.firmware[{i}]"),
+                    format!("platform {}'s image cannot boot through {}; it boots through: {}", p.name, fw.as_str(), if known.is_empty() { "none".into() } else { known.join(", ") }),
+                ));
+            }
+            if !fw.qemu_machines().contains(&q.machine.as_str()) {
+                return Err(self.error(
+                    format!("qemu.firmware[{i}]"),
+                    format!("{} runs on QEMU's {} machine(s), not {}", fw.as_str(), fw.qemu_machines().join(", "), q.machine),
+                ));
+            }
         }
         if let Some(dtb) = &q.dtb {
             if dtb.contains('/') || dtb.contains('\\') {
@@ -458,6 +565,65 @@ impl Board {
         if self.target.ends_with(".json") && !root.join(&self.target).is_file() {
             return Err(self.error("target", format!("{} does not exist", self.target)));
         }
+        self.validate_package(root)
+    }
+
+    /// The board folder is the package cargo builds as `--package NAME` and whose binary is
+    /// `NAME`: its Cargo.toml names it so, and the workspace lists it (a folder copied from
+    /// another board has neither, and cargo then only says "package ID specification … did not
+    /// match any packages").
+    fn validate_package(&self, root: &Path) -> Result<(), BoardError> {
+        let manifest = self.dir.join("Cargo.toml");
+        let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+        let err = |problem: String| BoardError { file: manifest.clone(), key: String::new(), problem };
+        let text = std::fs::read_to_string(&manifest).map_err(|e| err(format!("cannot read: {e} (every board folder is a cargo package)")))?;
+        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| err(format!("not TOML: {}", e.to_string().trim_end())))?;
+        let package = doc.get("package").and_then(|p| p.get("name")).and_then(toml::Value::as_str).unwrap_or("");
+        if package != self.name {
+            return Err(BoardError {
+                key: "package.name".into(),
+                ..err(format!(
+                    "is {package:?}, not the board's name {:?}: rename the package (and its [[bin]] name) to {:?}, as cargo xtask builds `--package {}`",
+                    self.name, self.name, self.name
+                ))
+            });
+        }
+        let bins: Vec<&str> = doc
+            .get("bin")
+            .and_then(toml::Value::as_array)
+            .map(|a| a.iter().filter_map(|b| b.get("name").and_then(toml::Value::as_str)).collect())
+            .unwrap_or_default();
+        if !bins.is_empty() && !bins.contains(&self.name.as_str()) {
+            return Err(BoardError {
+                key: "bin".into(),
+                ..err(format!("no [[bin]] is called {:?} ({}): rename the binary to the board's name, which is the ELF xtask boots", self.name, bins.join(", ")))
+            });
+        }
+        let root_manifest = root.join("Cargo.toml");
+        let Ok(root_text) = std::fs::read_to_string(&root_manifest) else { return Ok(()) };
+        let root_doc: toml::Table = root_text.parse().map_err(|e: toml::de::Error| BoardError {
+            file: root_manifest.clone(),
+            key: String::new(),
+            problem: format!("not TOML: {}", e.to_string().trim_end()),
+        })?;
+        let folder = rel(&self.dir);
+        let member = root_doc
+            .get("workspace")
+            .and_then(|w| w.get("members"))
+            .and_then(toml::Value::as_array)
+            .is_some_and(|m| {
+                m.iter().filter_map(toml::Value::as_str).any(|m| {
+                    let m = m.trim_end_matches('/');
+                    m == folder || m.strip_suffix("/*").is_some_and(|parent| Path::new(&folder).parent() == Some(Path::new(parent)))
+                })
+            });
+        if !member {
+            return Err(BoardError {
+                file: root_manifest,
+                key: "workspace.members".into(),
+                problem: format!("does not list {folder:?}: add \"{folder}\" to the members (after the other boards) so that cargo can build board {}", self.name),
+            });
+        }
         Ok(())
     }
 
@@ -470,6 +636,47 @@ impl Board {
     pub fn default_mem_bytes(&self) -> u64 {
         parse_size(&self.qemu.default_mem).unwrap_or(0)
     }
+}
+
+/// Rust keywords (2021 edition, strict and reserved): cargo refuses them as package names.
+const RUST_KEYWORDS: &[&str] = &[
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate", "do", "dyn", "else",
+    "enum", "extern", "false", "final", "fn", "for", "if", "impl", "in", "let", "loop", "macro", "match", "mod",
+    "move", "mut", "override", "priv", "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true",
+    "try", "type", "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+];
+
+/// Checks that `name` can be a board's name, which is also its folder, its package and its
+/// binary: cargo's package-name rules (`cargo new`'s: a letter first, no Rust keyword, no
+/// standard-library crate name, no Windows device name) narrowed to this repository's
+/// spelling (lower-case ASCII letters, digits and `-`).
+///
+/// # Errors
+/// The rule the name breaks, in a sentence.
+pub fn check_package_name(name: &str) -> Result<(), String> {
+    let spelling = "use lower-case letters, digits and '-', starting with a letter (it is a package name)";
+    let Some(first) = name.chars().next() else {
+        return Err(format!("the name is empty: {spelling}"));
+    };
+    if let Some(bad) = name.chars().find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')) {
+        return Err(format!("{name:?} contains {bad:?}: {spelling}"));
+    }
+    if !first.is_ascii_lowercase() {
+        let what = if first.is_ascii_digit() { "a digit" } else { "'-'" };
+        return Err(format!("{name:?} starts with {what}, which cargo refuses in a package name: {spelling}"));
+    }
+    if RUST_KEYWORDS.contains(&name) {
+        return Err(format!("{name:?} is a Rust keyword, which cargo refuses as a package name"));
+    }
+    if ["std", "core", "alloc", "proc-macro", "test"].contains(&name) {
+        return Err(format!("{name:?} is the name of a standard-library crate, which cargo refuses as a package name"));
+    }
+    let windows = ["con", "prn", "aux", "nul"].contains(&name)
+        || (name.len() == 4 && (name.starts_with("com") || name.starts_with("lpt")) && name.as_bytes()[3].is_ascii_digit());
+    if windows {
+        return Err(format!("{name:?} is a Windows device name, which cargo refuses as a package name"));
+    }
+    Ok(())
 }
 
 fn check_range(r: &Range) -> Result<(), String> {

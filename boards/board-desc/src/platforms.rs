@@ -1,7 +1,7 @@
 //! What each platform crate supports, as data: validation checks boards against it and the
 //! scaffolder writes `main.rs` from it. A new platform adds one entry here (docs/PORTING.md).
 
-use crate::{ConsoleDriver, ExitDevice, ImageKind, SmpMethod};
+use crate::{BootFirmware, ConsoleDriver, ExitDevice, ImageKind, SmpMethod};
 
 /// One `platforms/<name>` crate.
 #[derive(Debug)]
@@ -35,6 +35,8 @@ pub struct PlatformInfo {
     pub phys_limit: u64,
     /// Device-tree CPU `compatible` prefixes that mean this platform (empty: not a DT platform).
     pub dt_cpus: &'static [&'static str],
+    /// Real firmware that can load the platform's image (`qemu.firmware` picks from these).
+    pub firmware: &'static [BootFirmware],
 }
 
 /// Every platform this repository has.
@@ -62,6 +64,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
             "arm,cortex-a510", "arm,cortex-a710", "arm,cortex-x", "arm,armv8", "arm,foundation-aem",
             "apm,potenza", "qcom,kryo",
         ],
+        firmware: &[BootFirmware::Uboot],
     },
     PlatformInfo {
         name: "x86-pc",
@@ -81,5 +84,6 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         // Two-level paging without PAE: 32-bit physical addresses.
         phys_limit: 1 << 32,
         dt_cpus: &[],
+        firmware: &[BootFirmware::Grub],
     },
 ];

@@ -77,6 +77,12 @@ fn each_mistake_names_its_key() {
         ("name = \"demo\"", "name = \"other\"", "name", "folder"),
         ("platform = \"aarch64\"", "platform = \"riscv\"", "platform", "unknown platform"),
         ("image = \"arm64-image\"", "image = \"multiboot-elf\"", "image", "boots a"),
+        (
+            "target = \"aarch64-unknown-none\"",
+            "target = \"platforms/x86-pc/i686-unknown-none.json\"",
+            "target",
+            "platform aarch64 builds for \"aarch64-unknown-none\", not \"platforms/x86-pc/i686-unknown-none.json\"",
+        ),
         ("exit = \"semihosting\"", "exit = \"isa-debug-exit\"", "qemu.exit", "ends runs"),
         ("load-address = 0x20_0000", "load-address = 0x20_1000", "load-address", "not aligned"),
         ("load-address = 0x20_0000", "load-address = 0x4000_0000", "load-address", "not inside any RAM bank"),
@@ -102,6 +108,17 @@ fn each_mistake_names_its_key() {
         ("default-mem = \"1G\"", "default-mem = \"1G\"\ndefault-cpus = 9", "qemu.default-cpus", "outside"),
         ("default-mem = \"1G\"", "default-mem = \"1G\"\ndtb = \"missing.dtb\"", "qemu.dtb", "not a file"),
         ("default-mem = \"1G\"", "default-mem = \"1G\"\ndtb = \"../x.dtb\"", "qemu.dtb", "not a path"),
+        // U-Boot's qemu_arm64 build runs on virt, not on the raspi3b; GRUB boots no arm64 Image.
+        ("exit = \"semihosting\"", "exit = \"semihosting\"\nfirmware = [\"uboot\"]", "qemu.firmware[0]", "runs on QEMU's virt machine(s), not raspi3b"),
+        ("exit = \"semihosting\"", "exit = \"semihosting\"\nfirmware = [\"grub\"]", "qemu.firmware[0]", "cannot boot through grub; it boots through: uboot"),
+        (
+            "exit = \"semihosting\"",
+            "exit = \"semihosting\"\n[qemu.mem-limits]\nmin = \"1G\"\nmin-per-cpu = \"1M\"\nmax = \"4G\"\nwhy-max = \"w\"",
+            "qemu.default-mem",
+            "1G is outside qemu.mem-limits (1G plus 1M per CPU with 1 CPU(s), at most 4G)",
+        ),
+        ("exit = \"semihosting\"", "exit = \"semihosting\"\n[qemu.mem-limits]\nmin = \"1X\"\nmax = \"4G\"\nwhy-max = \"w\"", "qemu.mem-limits.min", "bad size"),
+        ("exit = \"semihosting\"", "exit = \"semihosting\"\n[qemu.mem-limits]\nmin = \"4M\"\nmax = \"4G\"\nwhy-max = \" \"", "qemu.mem-limits.why-max", "empty"),
     ];
     for &(from, to, key, problem) in cases {
         let (k, p) = broken(from, to);
@@ -132,4 +149,62 @@ fn a_missing_console_and_unknown_keys_are_refused() {
     assert!(e.problem.contains("unknown field `enable`"), "{}", e.problem);
     let e = parse(&GOOD.replace("load-address = 0x20_0000\n", "")).unwrap_err();
     assert!(e.problem.contains("missing field `load-address`"), "{}", e.problem);
+}
+
+#[test]
+fn board_names_follow_cargos_package_rules() {
+    for good in ["demo", "qemu-raspi3b", "a1", "my-board-2"] {
+        check_package_name(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+    }
+    let cases = [
+        ("1board", "starts with a digit"),
+        ("-board", "starts with '-'"),
+        ("", "empty"),
+        ("My-Board", "contains 'M'"),
+        ("my_board", "contains '_'"),
+        ("fn", "Rust keyword"),
+        ("core", "standard-library crate"),
+        ("test", "standard-library crate"),
+        ("com1", "Windows device name"),
+        ("nul", "Windows device name"),
+    ];
+    for (name, why) in cases {
+        let e = check_package_name(name).expect_err(name);
+        assert!(e.contains(why), "{name:?}: {e:?} should say {why:?}");
+    }
+    // A board.toml whose name breaks the rules is refused under its key.
+    let mut b = board(&GOOD.replacen("name = \"demo\"", "name = \"1demo\"", 1));
+    b.dir = PathBuf::from("boards/1demo");
+    let e = b.validate().unwrap_err();
+    assert_eq!(e.key, "name");
+    assert!(e.problem.contains("starts with a digit"), "{}", e.problem);
+}
+
+/// A board folder copied by hand from another board: its package still has the old name, and
+/// the workspace does not list it. Each is said with what to do.
+#[test]
+fn a_copied_board_folder_says_what_to_rename_and_add() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().parent().unwrap();
+    let scratch = std::env::temp_dir().join(format!("board-desc-copy-{}", std::process::id()));
+    let dir = scratch.join("boards/my-board");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = repo.join("boards/qemu-virt-aarch64");
+    let toml_text = std::fs::read_to_string(src.join("board.toml")).unwrap().replace("name = \"qemu-virt-aarch64\"", "name = \"my-board\"");
+    std::fs::write(dir.join("board.toml"), toml_text).unwrap();
+    let cargo = std::fs::read_to_string(src.join("Cargo.toml")).unwrap();
+    std::fs::write(dir.join("Cargo.toml"), &cargo).unwrap();
+    std::fs::write(scratch.join("Cargo.toml"), "[workspace]\nmembers = [\"boards/qemu-virt-aarch64\", \"xtask\"]\n").unwrap();
+    let b = load(&dir).unwrap();
+    let e = b.validate_package(&scratch).unwrap_err();
+    assert_eq!(e.key, "package.name");
+    assert!(e.to_string().contains("is \"qemu-virt-aarch64\", not the board's name \"my-board\": rename the package"), "{e}");
+    std::fs::write(dir.join("Cargo.toml"), cargo.replace("name = \"qemu-virt-aarch64\"", "name = \"my-board\"")).unwrap();
+    let e = b.validate_package(&scratch).unwrap_err();
+    assert_eq!((e.file.clone(), e.key.as_str()), (scratch.join("Cargo.toml"), "workspace.members"));
+    assert!(e.problem.contains("does not list \"boards/my-board\": add \"boards/my-board\" to the members"), "{e}");
+    std::fs::write(scratch.join("Cargo.toml"), "[workspace]\nmembers = [\"boards/qemu-virt-aarch64\", \"boards/my-board\"]\n").unwrap();
+    b.validate_package(&scratch).unwrap();
+    std::fs::write(scratch.join("Cargo.toml"), "[workspace]\nmembers = [\"boards/*\"]\n").unwrap();
+    b.validate_package(&scratch).unwrap();
+    std::fs::remove_dir_all(&scratch).unwrap();
 }

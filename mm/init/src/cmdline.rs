@@ -5,10 +5,17 @@
 //! - `mem=SIZE`: cap usable RAM (`memblock_enforce_memory_limit`), SIZE as Linux's `memparse`
 //!   reads it (decimal, `0x` hex or leading-`0` octal, then an optional K/M/G/T/P/E suffix);
 //! - `memblock=debug`: log every memblock operation;
-//! - `selftest=panic`: panic on purpose after discovery (tests the failure path end to end).
+//! - `selftest=MODE`: a self-test or fault injection ([`SELFTESTS`], plus the platform's own
+//!   modes, [`crate::Platform::selftests`]); `selftest=panic` panics on purpose after discovery
+//!   (tests the failure path end to end).
 //!
 //! Unknown parameters are left alone (they may belong to a board); a recognised parameter with a
-//! bad value is an error that names it.
+//! bad value, or a `selftest=` mode nothing runs, is an error that names it.
+
+/// The `selftest=` modes every platform runs: `panic` (mm-init, after discovery), `null`,
+/// `write-text`, `stack-overflow` (after paging_init), `oom` and `slab-redzone` (on the heap), all
+/// in `platform::start_kernel`.
+pub const SELFTESTS: &[&str] = &["panic", "null", "write-text", "stack-overflow", "oom", "slab-redzone"];
 
 /// A problem with a recognised parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,6 +24,9 @@ pub enum CmdlineError<'a> {
     BadSize { key: &'a str, value: &'a str },
     /// A value outside what the parameter allows.
     BadValue { key: &'a str, value: &'a str },
+    /// `selftest=` names no mode: neither one of [`SELFTESTS`] nor one of the platform's
+    /// (`platform`).
+    UnknownSelftest { value: &'a str, platform: &'static [&'static str] },
 }
 
 impl core::fmt::Display for CmdlineError<'_> {
@@ -26,6 +36,13 @@ impl core::fmt::Display for CmdlineError<'_> {
                 write!(f, "{key}={value}: not a size (expected e.g. 64M, 0x4000000, 512K)")
             }
             Self::BadValue { key, value } => write!(f, "{key}={value}: value not recognised"),
+            Self::UnknownSelftest { value, platform } => {
+                write!(f, "selftest={value}: no such self-test; known:")?;
+                for (i, m) in SELFTESTS.iter().chain(platform.iter()).enumerate() {
+                    write!(f, "{}{m}", if i == 0 { " " } else { ", " })?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -79,9 +96,21 @@ impl<'a> Cmdline<'a> {
         }
     }
 
-    /// `selftest=NAME`: the self-test or fault injection asked for, if any.
+    /// `selftest=NAME`: the self-test or fault injection asked for, if any, unchecked (the boot
+    /// path has refused unknown modes with [`Cmdline::selftest_checked`] before anything reads
+    /// this).
     pub fn selftest(&self) -> Option<&'a str> {
         self.get("selftest")
+    }
+
+    /// `selftest=NAME`, checked: `NAME` must be one of [`SELFTESTS`] or of `platform_modes`
+    /// (the platform's own, e.g. x86's `smp`).
+    pub fn selftest_checked(&self, platform_modes: &'static [&'static str]) -> Result<Option<&'a str>, CmdlineError<'a>> {
+        match self.selftest() {
+            None => Ok(None),
+            Some(v) if SELFTESTS.contains(&v) || platform_modes.contains(&v) => Ok(Some(v)),
+            Some(v) => Err(CmdlineError::UnknownSelftest { value: v, platform: platform_modes }),
+        }
     }
 }
 
@@ -156,5 +185,24 @@ mod tests {
             c.memblock_debug(),
             Err(CmdlineError::BadValue { key: "memblock", value: "verbose" })
         );
+    }
+
+    #[test]
+    fn unknown_selftest_modes_are_refused_by_name() {
+        let c = Cmdline::new("selftest=bogus");
+        let e = c.selftest_checked(&["smp"]).unwrap_err();
+        assert_eq!(e, CmdlineError::UnknownSelftest { value: "bogus", platform: &["smp"] });
+        assert_eq!(
+            std::format!("{e}"),
+            "selftest=bogus: no such self-test; known: panic, null, write-text, stack-overflow, oom, slab-redzone, smp"
+        );
+        // A platform's own mode is known to that platform only.
+        assert_eq!(Cmdline::new("selftest=smp").selftest_checked(&["smp"]), Ok(Some("smp")));
+        assert!(Cmdline::new("selftest=smp").selftest_checked(&[]).is_err());
+        for m in SELFTESTS {
+            let text = std::format!("selftest={m}");
+            assert_eq!(Cmdline::new(&text).selftest_checked(&[]), Ok(Some(*m)));
+        }
+        assert_eq!(Cmdline::new("mem=64M").selftest_checked(&[]), Ok(None));
     }
 }

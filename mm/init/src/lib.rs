@@ -73,8 +73,8 @@ pub enum BootError {
     Reservation(PlatformError),
     /// The board's reservation hook failed; the text is the board's.
     Board(&'static str),
-    /// After discovery (and `mem=`) no RAM is left.
-    NoMemory,
+    /// After discovery (and `mem=`, when `after_mem_limit`) no RAM is left.
+    NoMemory { after_mem_limit: bool },
     /// A step of `mem_init` failed; the text names it.
     MemInit(&'static str),
 }
@@ -86,7 +86,8 @@ impl fmt::Display for BootError {
             Self::Discovery(e) => write!(f, "memory discovery failed: {e}"),
             Self::Reservation(e) => write!(f, "early reservation failed: {e}"),
             Self::Board(why) => write!(f, "board reservation hook failed: {why}"),
-            Self::NoMemory => f.write_str("no usable RAM left after discovery and mem="),
+            Self::NoMemory { after_mem_limit: true } => f.write_str("no usable RAM left after discovery and mem="),
+            Self::NoMemory { after_mem_limit: false } => f.write_str("no usable RAM: the firmware's memory map has none"),
             Self::MemInit(why) => write!(f, "mem_init: {why}"),
         }
     }
@@ -127,6 +128,12 @@ pub trait Platform {
     /// # Errors
     /// [`PlatformError::Memblock`] when memblock cannot record a reservation.
     fn reserve_early(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError>;
+
+    /// The `selftest=` modes this platform runs beyond [`cmdline::SELFTESTS`]; the boot path
+    /// refuses any other mode before discovery.
+    fn selftests(&self) -> &'static [&'static str] {
+        &[]
+    }
 
     /// Applies `mem=LIMIT`. The default is arm64's `memblock_mem_limit_remove_map`: keep the
     /// first `limit` bytes of RAM, in address order, whatever their addresses.
@@ -271,7 +278,11 @@ pub fn setup_memblock<'a>(
         log.line(format_args!("command line: {e}"));
         BootError::BadCmdline
     })?;
-    let selftest_panic = cmdline.selftest() == Some("panic");
+    let selftest = cmdline.selftest_checked(platform.selftests()).map_err(|e| {
+        log.line(format_args!("command line: {e}"));
+        BootError::BadCmdline
+    })?;
+    let selftest_panic = selftest == Some("panic");
 
     let mut mb = Memblock::new(storage.memory, storage.reserved);
     if debug {
@@ -289,7 +300,7 @@ pub fn setup_memblock<'a>(
     }
     if mb.phys_mem_size() == 0 {
         log.line(format_args!("no RAM left after discovery{}", if mem_limit.is_some() { " and mem=" } else { "" }));
-        return Err(BootError::NoMemory);
+        return Err(BootError::NoMemory { after_mem_limit: mem_limit.is_some() });
     }
     platform.reserve_early(&mut mb, log).map_err(|e| {
         log.line(format_args!("early reservations: {e}"));
@@ -494,7 +505,36 @@ mod tests {
 
         let mut log = Lines::default();
         let mut pc = FakePc { cmdline: "mem=4K", fail_discovery: false };
-        assert_eq!(setup_memblock(&mut pc, storage(), &BoardMemory::default(), ignore, &mut log).unwrap_err(), BootError::NoMemory);
+        let e = setup_memblock(&mut pc, storage(), &BoardMemory::default(), ignore, &mut log).unwrap_err();
+        assert_eq!(e, BootError::NoMemory { after_mem_limit: true });
+        assert_eq!(std::format!("{e}"), "no usable RAM left after discovery and mem=");
+
+        // An unknown selftest= mode stops the boot like a bad memblock= value, naming the mode.
+        let mut log = Lines::default();
+        let mut pc = FakePc { cmdline: "selftest=bogus", fail_discovery: false };
+        assert_eq!(setup_memblock(&mut pc, storage(), &BoardMemory::default(), ignore, &mut log).unwrap_err(), BootError::BadCmdline);
+        assert!(log.0.iter().any(|l| l.starts_with("command line: selftest=bogus: no such self-test; known: panic, ")), "{:?}", log.0);
+    }
+
+    /// Without mem= the message does not blame it.
+    #[test]
+    fn no_ram_without_mem_limit_does_not_mention_it() {
+        struct Empty;
+        impl Platform for Empty {
+            fn cmdline(&self) -> &str {
+                ""
+            }
+            fn discover_memory(&mut self, _: &mut Memblock<'_>, _: &mut dyn LineSink) -> Result<(), PlatformError> {
+                Ok(())
+            }
+            fn reserve_early(&mut self, _: &mut Memblock<'_>, _: &mut dyn LineSink) -> Result<(), PlatformError> {
+                Ok(())
+            }
+        }
+        let mut log = Lines::default();
+        let e = setup_memblock(&mut Empty, storage(), &BoardMemory::default(), ignore, &mut log).unwrap_err();
+        assert_eq!(e, BootError::NoMemory { after_mem_limit: false });
+        assert!(!std::format!("{e}").contains("mem="), "{e}");
     }
 
     fn map_vec<'a>() -> impl FnMut(u64, usize) -> Option<&'a mut [page_alloc::Page]> {

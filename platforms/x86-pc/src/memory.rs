@@ -43,6 +43,11 @@ impl mm_init::Platform for X86Pc {
         self.multiboot.cmdline
     }
 
+    /// `selftest=smp`: the secondary-CPU bring-up report (`smpboot::selftest`).
+    fn selftests(&self) -> &'static [&'static str] {
+        &["smp"]
+    }
+
     fn discover_memory(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
         let mut table = e820::E820Table::new();
         let mut bad = None;
