@@ -115,6 +115,10 @@ impl Platform for HostPc {
         &self.cmdline
     }
 
+    fn phys_addr_width(&self) -> memblock::PhysAddrWidth {
+        memblock::PhysAddrWidth::Bits32
+    }
+
     fn discover_memory(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
         let mut table = e820::E820Table::new();
         for &(a, s, t) in &self.entries {
@@ -123,10 +127,12 @@ impl Platform for HostPc {
                 PlatformError::BadFirmwareData("the e820 map does not fit")
             })?;
         }
-        e820::setup_memory(&mut table, "BIOS-e820", mb, true, log).map_err(|e| {
+        let mem_limit = mm_init::Cmdline::new(&self.cmdline).mem_limit().ok().flatten();
+        e820::setup_memory(&mut table, "BIOS-e820", mb, true, mem_limit, log).map_err(|e| {
             log.line(format_args!("e820: {e}"));
             PlatformError::BadFirmwareData("e820 map could not be applied")
-        })
+        })?;
+        Ok(())
     }
 
     fn reserve_early(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
@@ -134,12 +140,14 @@ impl Platform for HostPc {
         e820::reserve_firmware_areas(mb, 0, 0, log).map_err(|e| {
             log.line(format_args!("e820: {e}"));
             PlatformError::Memblock("cannot reserve the BIOS areas")
-        })
+        })?;
+        // The firmware's three trampoline pages (platforms/x86-pc smpboot), then [0, 1M).
+        e820::reserve_real_mode(mb, 3 * 4096, "real-mode trampoline for SMP bring-up (code, page directory, page table)", log)?;
+        Ok(())
     }
 
-    fn limit_memory(&mut self, mb: &mut Memblock<'_>, limit: u64, log: &mut dyn LineSink) -> Result<(), PlatformError> {
-        mb.remove(limit, u64::MAX - limit)?;
-        log.line(format_args!("mem={limit:#x}: RAM at and above {limit:#x} removed"));
+    /// x86 mem= was applied to the e820 table in `discover_memory` (Linux parse_memopt).
+    fn limit_memory(&mut self, _mb: &mut Memblock<'_>, _limit: u64, _log: &mut dyn LineSink) -> Result<(), PlatformError> {
         Ok(())
     }
 }

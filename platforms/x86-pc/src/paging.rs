@@ -314,9 +314,9 @@ pub fn paging_init(mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<Pagi
     let info = mm_init::zones::x86_32(mb);
     let (max_pfn, max_low_pfn) = (info.max_pfn, info.max_low_pfn);
     debug_assert!(max_pfn <= MAX_NONPAE_PFN);
-    if max_pfn > max_low_pfn {
-        log.line(format_args!("{}MB HIGHMEM available.", (max_pfn - max_low_pfn) >> (20 - PAGE_SHIFT)));
-    }
+    // Linux initmem_init (CONFIG_HIGHMEM): highstart_pfn = highend_pfn = max_pfn, lowered to
+    // max_low_pfn when there is HighMem; printed either way ("0MB HIGHMEM available.").
+    log.line(format_args!("{}MB HIGHMEM available.", max_pfn.saturating_sub(max_low_pfn) >> (20 - PAGE_SHIFT)));
     log.line(format_args!("{}MB LOWMEM available.", max_low_pfn >> (20 - PAGE_SHIFT)));
     let lowmem_end = (max_low_pfn << PAGE_SHIFT) as u32;
     mb.set_current_limit(u64::from(lowmem_end));
