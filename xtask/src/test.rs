@@ -288,6 +288,18 @@ pub fn cases() -> Vec<BootCase> {
             HasAll(&["exception 14 (#PF page fault)", "error code 0x3, address 0xc01"]),
             Lacks("kernel text is writable"),
         ]),
+        fails("x86-stack-overflow", x86, "selftest=stack-overflow", vec![
+            // The recursion hits the boot stack's unmapped guard page; the page fault cannot be
+            // pushed there, so it becomes #DF, which a task gate hands to the double-fault task
+            // on its own stack (CPU 0: TSS 0x60 interrupted, #DF TSS 0x68). Without it: a
+            // triple fault, which the verdict check reports as a CPU reset.
+            Has("selftest: unbounded recursion on the boot stack, which must fault at the guard page"),
+            HasAll(&["exception 8 (#DF double fault) at eip 0xc0", ": error code 0x0, address 0xc0", " (CR2); handled by the double-fault task (TSS 0x68), back-link 0x60 to the interrupted task"]),
+            HasAll(&["eax 0x", " esp 0xc0", " eflags 0x"]),
+            HasAll(&["BUG: stack guard page was hit at 0xc0", " (boot stack is 0xc0", ", esp 0xc0", "): kernel stack overflow"]),
+            Lacks("without faulting"),
+            Lacks("is in no stack guard page"),
+        ]),
         fails("arm-oom", arm, "selftest=oom", vec![
             // GlobalAlloc returns null; alloc's error handler panics naming the size.
             HasAll(&["panicked at ", "memory allocation of 1073741824 bytes failed"]),

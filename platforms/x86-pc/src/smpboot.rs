@@ -24,8 +24,8 @@
 //!   `trampoline_pgd`), CR0.PG | CR0.WP, then an absolute jump to `x86_ap_startup_32` in the
 //!   kernel's high half;
 //! - `x86_ap_startup_32`: CR3 = the kernel directory, the kernel GDT, CS/DS/ES/SS/GS, FS = the
-//!   CPU's per-CPU segment, ESP = its stack, then `x86_ap_start(cpu)` in Rust, which loads the
-//!   IDT, marks the CPU in [`CPU_CALLIN`] and calls the caller's `entry(cpu)` with interrupts
+//!   CPU's per-CPU segment, ESP = its stack, then `x86_ap_start(cpu)` in Rust, which loads its
+//!   IDT and task register (`cpu::load_cpu_tables`), marks the CPU in [`CPU_CALLIN`] and calls the caller's `entry(cpu)` with interrupts
 //!   masked.
 //!
 //! The kernel page directory is never changed for this (no identity mapping appears in it, NULL
@@ -197,7 +197,7 @@ extern "C" {
 /// A secondary CPU's first Rust code, on its own stack with its FS set (see the module docs).
 #[no_mangle]
 extern "C" fn x86_ap_start(cpu: usize) -> ! {
-    cpu::load_idt();
+    cpu::load_cpu_tables(cpu);
     let entry = AP_BOOT.entry.load(Ordering::Acquire);
     // Read everything from AP_BOOT before checking in: the boot CPU reuses it for the next CPU.
     CPU_CALLIN.fetch_or(1 << cpu, Ordering::Release);
