@@ -93,7 +93,7 @@ pub fn e820_sanitize(data: &[u8]) {
     // fail: memblock's static arrays, or the e820 table for a split or a sanitised result.
     let (mut m, mut r) = (vec![EMPTY; 128], vec![EMPTY; 128]);
     let mut mb = Memblock::new(&mut m, &mut r);
-    match e820::setup_memory(&mut table, "BIOS-e820", &mut mb, data.len() % 2 == 0, None, &mut NullSink) {
+    match e820::setup_memory(&mut table, "BIOS-e820", &mut mb, data.len().is_multiple_of(2), None, &mut NullSink) {
         Ok(_) | Err(E820Error::Memblock { .. } | E820Error::SplitTableFull { .. } | E820Error::SanitizedTooLarge { .. }) => {}
         Err(e) => panic!("setup_memory refused a map Linux would use: {e}"),
     }
