@@ -495,7 +495,10 @@ mod tests {
             assert_eq!(memory_of(&out), want, "{name}");
         }
         let dump = e820(&f, Some("qemu-i386-pc-128M"), None, Format::Dump, false).unwrap();
-        assert!(dump.contains(" memory size = 0x0000000007f7e000 reserved size = "), "{dump}");
+        // %pa of i386's 32-bit phys_addr_t; reserve_real_mode leaves all of [0, 1M) reserved.
+        assert!(dump.contains(" memory size = 0x07f7e000 reserved size = 0x00100000"), "{dump}");
+        assert!(dump.contains(" reserved[0x0]\t[0x00000000-0x000fffff], 0x00100000 bytes flags: 0x0"), "{dump}");
+        assert!(dump.contains("last_pfn = 0x7fe0 max_arch_pfn = 0x100000"), "{dump}");
         assert!(dump.contains("BIOS-e820: [mem 0x0000000000100000-0x0000000007fdffff] usable"));
     }
 
