@@ -16,7 +16,7 @@ use mm_types::{LineSink, MemRange, PAGE_SIZE};
 use crate::table::HIGH_MEMORY;
 
 /// Owner name of the first-MiB reservation in the `early reserve:` log line.
-pub const FIRST_MIB_OWNER: &str = "first 1 MiB: low memory BIOSes corrupt, SMP trampoline included (reserve_real_mode)";
+pub const FIRST_MIB_OWNER: &str = "first 1 MiB: low memory BIOSes corrupt (reserve_real_mode)";
 
 /// Allocates `trampoline_bytes` (page aligned, below 1 MiB, top-down) for the SMP trampoline and
 /// then reserves `[0, 1 MiB)`, as Linux 6.1 `reserve_real_mode()`; see the module docs. Logs
@@ -102,7 +102,7 @@ mod tests {
             log.0,
             [
                 "early reserve: [mem 0x000000000009c000-0x000000000009efff] real-mode trampoline",
-                "early reserve: [mem 0x0000000000000000-0x00000000000fffff] first 1 MiB: low memory BIOSes corrupt, SMP trampoline included (reserve_real_mode)",
+                "early reserve: [mem 0x0000000000000000-0x00000000000fffff] first 1 MiB: low memory BIOSes corrupt (reserve_real_mode)",
             ]
         );
     }
