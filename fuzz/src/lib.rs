@@ -17,7 +17,7 @@
 //!   with the platform's physical limit, reservations, zones, `mem_init`, the buddy hand-off):
 //!   it must end (no per-pfn walk of an absurd hole), and the page accounting must add up.
 
-use e820::{E820Table, E820Type};
+use e820::{E820Error, E820Table};
 use memblock::{Memblock, Region, RegionFlags, MAX_NUMNODES};
 use mm_types::NullSink;
 
@@ -90,11 +90,16 @@ pub fn e820_sanitize(data: &[u8]) {
             }
         }
     }
-    // The whole platform path must take any map without panicking.
+    // The whole platform path must take any map without panicking, and must not refuse one
+    // Linux would use: a map the sanitiser refuses (an entry wrapping past 2^64) is used as
+    // handed over, as Linux does after e820__update_table's -1. Only running out of room may
+    // fail: memblock's static arrays, or the e820 table for a split or a sanitised result.
     let (mut m, mut r) = (vec![EMPTY; 128], vec![EMPTY; 128]);
     let mut mb = Memblock::new(&mut m, &mut r);
-    let _ = e820::setup_memory(&mut table, "BIOS-e820", &mut mb, data.len() % 2 == 0, &mut NullSink);
-    let _ = E820Type::Ram;
+    match e820::setup_memory(&mut table, "BIOS-e820", &mut mb, data.len().is_multiple_of(2), None, &mut NullSink) {
+        Ok(_) | Err(E820Error::Memblock { .. } | E820Error::SplitTableFull { .. } | E820Error::SanitizedTooLarge { .. }) => {}
+        Err(e) => panic!("setup_memory refused a map Linux would use: {e}"),
+    }
 }
 
 /// See the module documentation.

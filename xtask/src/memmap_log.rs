@@ -311,10 +311,13 @@ mod tests {
             assert!(owners.contains(&o), "{o:?} in {:#?}", m.named);
         }
         assert_eq!(m.named.iter().filter(|a| a.owner == Owner::PerCpu).count(), 2);
+        // Linux reserve_real_mode's [0, 1M), a firmware area, with the trampoline inside it.
+        let first_mib = m.named.iter().find(|a| a.label.starts_with("first 1 MiB")).expect("the first MiB has its owner line");
+        assert_eq!((first_mib.base, first_mib.size, first_mib.owner), (0, 0x10_0000, Owner::Firmware));
         assert_eq!(m.zones.iter().map(|z| z.name.as_str()).collect::<Vec<_>>(), ["DMA", "Normal", "HighMem"]);
         assert_eq!(m.nodes.len(), 1);
         assert_eq!(m.buddy.len(), 3);
-        assert_eq!(m.buddy[0].free, [2, 3, 3, 2, 3, 2, 1, 0, 0, 1, 3]);
+        assert_eq!(m.buddy[0].free, [0, 0, 0, 1, 0, 1, 0, 0, 0, 1, 3]);
         assert!(m.notes.iter().any(|n| n.starts_with("Memory: ")));
         // Every reserved byte in RAM has a named owner: nothing is left unexplained.
         let rows = m.rows();

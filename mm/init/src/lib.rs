@@ -114,6 +114,13 @@ pub trait Platform {
     /// The boot command line as the firmware handed it over.
     fn cmdline(&self) -> &str;
 
+    /// The width of the architecture's `phys_addr_t`, which memblock's dump and
+    /// `memblock=debug` lines print in full (`%pa`). 64-bit unless the platform says otherwise
+    /// (x86-32 without PAE: 32).
+    fn phys_addr_width(&self) -> memblock::PhysAddrWidth {
+        memblock::PhysAddrWidth::Bits64
+    }
+
     /// Puts all RAM the firmware describes into `mb.memory` (with node ids where the firmware
     /// gives them) and prints the firmware's map in Linux's form.
     ///
@@ -285,6 +292,7 @@ pub fn setup_memblock<'a>(
     let selftest_panic = selftest == Some("panic");
 
     let mut mb = Memblock::new(storage.memory, storage.reserved);
+    mb.set_phys_addr_width(platform.phys_addr_width());
     if debug {
         mb.set_debug(Some(debug_log));
     }

@@ -356,9 +356,9 @@ impl<'a> Memblock<'a> {
         };
         let storage = storage.split_at_mut(new_max).0;
         self.dbg(format_args!(
-            "memblock: {name} is doubled to {new_max} at [{:#018x}-{:#018x}]",
-            addr,
-            last(addr, new_max as u64 * crate::REGION_BYTES)
+            "memblock: {name} is doubled to {new_max} at [{}-{}]",
+            self.pa(addr),
+            self.pa(last(addr, new_max as u64 * crate::REGION_BYTES))
         ));
 
         // The memory array's new home is reserved before it is used: Linux reserves it last

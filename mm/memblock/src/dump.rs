@@ -1,6 +1,8 @@
 //! The `MEMBLOCK configuration:` report, line for line as Linux prints it (`__memblock_dump_all`).
 //!
-//! Format (`memblock_dump`, CONFIG_NUMA, 64-bit `phys_addr_t` printed with `%pa` = `0x%016llx`):
+//! Format (`memblock_dump`, CONFIG_NUMA, 64-bit `phys_addr_t` printed with `%pa` = `0x%016llx`;
+//! with [`crate::PhysAddrWidth::Bits32`] every `%pa` is `0x%08x` instead, as on x86-32 without
+//! PAE, where the dummy entry's end is `0xffffffff`):
 //! ```text
 //! MEMBLOCK configuration:
 //!  memory size = 0x0000000007f7e000 reserved size = 0x0000000000a9c000
@@ -17,7 +19,7 @@
 //! `memblock=debug` is set: the caller decides.
 
 use crate::array::RegionArray;
-use crate::{Memblock, MAX_NUMNODES};
+use crate::{Memblock, Pa, PhysAddrWidth, MAX_NUMNODES};
 use core::fmt;
 use mm_types::LineSink;
 
@@ -34,24 +36,24 @@ impl fmt::Display for NodeSuffix {
     }
 }
 
-fn dump_type(t: &RegionArray<'_>, sink: &mut dyn LineSink) {
+fn dump_type(t: &RegionArray<'_>, w: PhysAddrWidth, sink: &mut dyn LineSink) {
     let name = t.name;
     sink.line(format_args!(" {name}.cnt  = {:#x}", t.cnt.max(1)));
     if t.cnt == 0 {
         sink.line(format_args!(
-            " {name}[0x0]\t[{:#018x}-{:#018x}], {:#018x} bytes{} flags: 0x0",
-            0,
-            u64::MAX,
-            0,
+            " {name}[0x0]\t[{}-{}], {} bytes{} flags: 0x0",
+            Pa(0, w),
+            Pa(u64::MAX, w),
+            Pa(0, w),
             NodeSuffix(t.empty_nid)
         ));
     }
     for (idx, r) in t.as_slice().iter().enumerate() {
         sink.line(format_args!(
-            " {name}[{idx:#x}]\t[{:#018x}-{:#018x}], {:#018x} bytes{} flags: {:#x}",
-            r.base,
-            r.end() - 1,
-            r.size,
+            " {name}[{idx:#x}]\t[{}-{}], {} bytes{} flags: {:#x}",
+            Pa(r.base, w),
+            Pa(r.end() - 1, w),
+            Pa(r.size, w),
             NodeSuffix(r.nid),
             r.flags.0
         ));
@@ -64,10 +66,11 @@ impl Memblock<'_> {
     pub fn dump_all(&self, sink: &mut dyn LineSink) {
         sink.line(format_args!("MEMBLOCK configuration:"));
         sink.line(format_args!(
-            " memory size = {:#018x} reserved size = {:#018x}",
-            self.memory.total_size, self.reserved.total_size
+            " memory size = {} reserved size = {}",
+            self.pa(self.memory.total_size),
+            self.pa(self.reserved.total_size)
         ));
-        dump_type(&self.memory, sink);
-        dump_type(&self.reserved, sink);
+        dump_type(&self.memory, self.pa_width, sink);
+        dump_type(&self.reserved, self.pa_width, sink);
     }
 }

@@ -110,9 +110,7 @@ impl Memblock<'_> {
         self.find_in_range_node(size, align, start, end, nid, flags)
             .or_else(|| {
                 if flags.contains(RegionFlags::MIRROR) {
-                    self.dbg(format_args!(
-                        "Could not allocate {size:#018x} bytes of mirrored memory"
-                    ));
+                    self.dbg(format_args!("Could not allocate {} bytes of mirrored memory", self.pa(size)));
                     self.find_in_range_node(size, align, start, end, nid, RegionFlags::NONE)
                 } else {
                     None
@@ -155,9 +153,7 @@ impl Memblock<'_> {
                 return Err(MemblockError::NoMemory);
             }
             flags = flags.difference(RegionFlags::MIRROR);
-            self.dbg(format_args!(
-                "Could not allocate {size:#018x} bytes of mirrored memory"
-            ));
+            self.dbg(format_args!("Could not allocate {} bytes of mirrored memory", self.pa(size)));
         }
     }
 
@@ -173,7 +169,9 @@ impl Memblock<'_> {
         nid: i32,
     ) -> Result<u64, MemblockError> {
         self.dbg(format_args!(
-            "memblock_alloc_try_nid_raw: {size} bytes align={align:#x} nid={nid} from={min_addr:#018x} max_addr={max_addr:#018x}"
+            "memblock_alloc_try_nid_raw: {size} bytes align={align:#x} nid={nid} from={} max_addr={}",
+            self.pa(min_addr),
+            self.pa(max_addr)
         ));
         let max_addr = max_addr.min(self.current_limit());
         match self.alloc_range(size, align, min_addr, max_addr, nid, false) {
@@ -193,7 +191,9 @@ impl Memblock<'_> {
         end: u64,
     ) -> Result<u64, MemblockError> {
         self.dbg(format_args!(
-            "memblock_phys_alloc_range: {size} bytes align={align:#x} from={start:#018x} max_addr={end:#018x}"
+            "memblock_phys_alloc_range: {size} bytes align={align:#x} from={} max_addr={}",
+            self.pa(start),
+            self.pa(end)
         ));
         self.alloc_range(size, align, start, end, NUMA_NO_NODE, false)
     }

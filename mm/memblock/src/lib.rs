@@ -228,6 +228,49 @@ pub(crate) const fn cap_size(base: u64, size: u64) -> u64 {
     }
 }
 
+/// How wide the architecture's `phys_addr_t` is. Linux prints physical addresses with `%pa`,
+/// which always shows the whole type: `0x` and 8 hex digits with a 32-bit `phys_addr_t` (x86-32
+/// without PAE), 16 with a 64-bit one (arm64, x86-64, PAE). The `MEMBLOCK configuration:` dump
+/// and the `memblock=debug` lines use it ([`Memblock::set_phys_addr_width`]); values are
+/// shown truncated to the width, as the C type would hold them (the dummy entry's end
+/// `0 + 0 - 1` is `0xffffffff` on a 32-bit `phys_addr_t`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PhysAddrWidth {
+    /// 32-bit `phys_addr_t`: `%pa` prints `0x%08x`.
+    Bits32,
+    /// 64-bit `phys_addr_t`: `%pa` prints `0x%016llx` (the default).
+    #[default]
+    Bits64,
+}
+
+impl PhysAddrWidth {
+    /// Hex digits `%pa` prints.
+    pub const fn hex_digits(self) -> usize {
+        match self {
+            Self::Bits32 => 8,
+            Self::Bits64 => 16,
+        }
+    }
+
+    /// `value` as a `phys_addr_t` of this width holds it.
+    pub const fn truncate(self, value: u64) -> u64 {
+        match self {
+            Self::Bits32 => value & 0xffff_ffff,
+            Self::Bits64 => value,
+        }
+    }
+}
+
+/// A physical address or size printed like Linux's `%pa` for a given width.
+#[derive(Clone, Copy, Debug)]
+pub struct Pa(pub u64, pub PhysAddrWidth);
+
+impl fmt::Display for Pa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#0w$x}", self.1.truncate(self.0), w = 2 + self.1.hex_digits())
+    }
+}
+
 /// The boot memory map: `memory`, `reserved`, and the allocator state (`struct memblock`).
 pub struct Memblock<'a> {
     pub(crate) memory: RegionArray<'a>,
@@ -238,6 +281,8 @@ pub struct Memblock<'a> {
     has_mirror: bool,
     mapper: Option<&'a mut dyn RegionArrayMapper<'a>>,
     debug: Option<fn(fmt::Arguments<'_>)>,
+    /// `%pa` width of the dump and debug lines.
+    pa_width: PhysAddrWidth,
 }
 
 impl fmt::Debug for Memblock<'_> {
@@ -284,7 +329,24 @@ impl<'a> Memblock<'a> {
             has_mirror: false,
             mapper: None,
             debug: None,
+            pa_width: PhysAddrWidth::Bits64,
         })
+    }
+
+    /// Sets the width of `phys_addr_t` the dump and debug lines print with (`%pa`): a
+    /// per-architecture parameter, 64-bit unless the platform says otherwise.
+    pub fn set_phys_addr_width(&mut self, width: PhysAddrWidth) {
+        self.pa_width = width;
+    }
+
+    /// The width set with [`Memblock::set_phys_addr_width`].
+    pub fn phys_addr_width(&self) -> PhysAddrWidth {
+        self.pa_width
+    }
+
+    /// `value` printed as `%pa` at this memblock's width.
+    pub(crate) fn pa(&self, value: u64) -> Pa {
+        Pa(value, self.pa_width)
     }
 
     /// Logs through the `memblock=debug` hook, if set.
@@ -298,9 +360,9 @@ impl<'a> Memblock<'a> {
     /// [`MAX_NUMNODES`], flags `NONE`). Overlaps with existing memory leave it unchanged.
     pub fn add(&mut self, base: u64, size: u64) -> Result<(), MemblockError> {
         self.dbg(format_args!(
-            "memblock_add: [{:#018x}-{:#018x}]",
-            base,
-            last(base, size)
+            "memblock_add: [{}-{}]",
+            self.pa(base),
+            self.pa(last(base, size))
         ));
         self.add_range(Kind::Memory, base, size, MAX_NUMNODES, RegionFlags::NONE)
     }
@@ -314,9 +376,9 @@ impl<'a> Memblock<'a> {
         flags: RegionFlags,
     ) -> Result<(), MemblockError> {
         self.dbg(format_args!(
-            "memblock_add_node: [{:#018x}-{:#018x}] nid={} flags={:x}",
-            base,
-            last(base, size),
+            "memblock_add_node: [{}-{}] nid={} flags={:x}",
+            self.pa(base),
+            self.pa(last(base, size)),
             nid,
             flags.0
         ));
@@ -327,9 +389,9 @@ impl<'a> Memblock<'a> {
     /// (`memblock_remove`). Removing memory that is not there is not an error.
     pub fn remove(&mut self, base: u64, size: u64) -> Result<(), MemblockError> {
         self.dbg(format_args!(
-            "memblock_remove: [{:#018x}-{:#018x}]",
-            base,
-            last(base, size)
+            "memblock_remove: [{}-{}]",
+            self.pa(base),
+            self.pa(last(base, size))
         ));
         self.remove_range(Kind::Memory, base, size)
     }
@@ -337,9 +399,9 @@ impl<'a> Memblock<'a> {
     /// Marks `[base, base + size)` as in use (`memblock_reserve`); it need not be memory.
     pub fn reserve(&mut self, base: u64, size: u64) -> Result<(), MemblockError> {
         self.dbg(format_args!(
-            "memblock_reserve: [{:#018x}-{:#018x}]",
-            base,
-            last(base, size)
+            "memblock_reserve: [{}-{}]",
+            self.pa(base),
+            self.pa(last(base, size))
         ));
         self.add_range(Kind::Reserved, base, size, MAX_NUMNODES, RegionFlags::NONE)
     }
@@ -347,9 +409,9 @@ impl<'a> Memblock<'a> {
     /// Returns `[base, base + size)` to the free pool (`memblock_phys_free`).
     pub fn free(&mut self, base: u64, size: u64) -> Result<(), MemblockError> {
         self.dbg(format_args!(
-            "memblock_phys_free: [{:#018x}-{:#018x}]",
-            base,
-            last(base, size)
+            "memblock_phys_free: [{}-{}]",
+            self.pa(base),
+            self.pa(last(base, size))
         ));
         self.remove_range(Kind::Reserved, base, size)
     }

@@ -99,19 +99,23 @@ pub struct ArchConfig {
     pub pageblock_order: u32,
     /// FLATMEM or SPARSEMEM.
     pub memory_model: MemoryModel,
-    /// Linux's `sizeof(struct page)` on this architecture (i386: 32, 64-bit: 64). Only used to
-    /// estimate `managed_pages` before `memblock_free_all` the way `free_area_init_core`
-    /// does (`calc_memmap_size`), for the `Built N zonelists … Total pages:` line.
+    /// Linux's `sizeof(struct page)` on this architecture's reference build. Debian's i386
+    /// `686` kernel: 36 bytes with `CONFIG_MEMCG` (`memcg_data`), rounded up to 40 because
+    /// `HAVE_ALIGNED_STRUCT_PAGE` aligns it to `2 * sizeof(unsigned long)`; 64-bit: 64. Only
+    /// used to estimate `managed_pages` before `memblock_free_all` the way
+    /// `free_area_init_core` does (`calc_memmap_size`), for the `Built N zonelists … Total
+    /// pages:` line.
     pub struct_page_bytes: u64,
 }
 
 impl ArchConfig {
-    /// i386 non-PAE, FLATMEM (a default `i386_defconfig`-like build): DMA, Normal, HighMem.
+    /// i386 non-PAE, FLATMEM, as Debian's `686` kernel (HIGHMEM4G, no NUMA): DMA, Normal,
+    /// HighMem; `struct page` 40 bytes.
     pub const X86_32: Self = Self {
         zones: [true, false, true, true, false],
         pageblock_order: 10,
         memory_model: MemoryModel::Flatmem,
-        struct_page_bytes: 32,
+        struct_page_bytes: 40,
     };
     /// i386 non-PAE built with SPARSEMEM (64 MiB sections).
     pub const X86_32_SPARSEMEM: Self =

@@ -14,7 +14,9 @@
 //! 4. reserve the BIOS areas below 1 MiB in memblock with [`reserve_bios_regions`]
 //!    (`reserve_bios_regions`, part of `early_reserve_memory`), from the two BDA words;
 //! 5. [`memblock_setup`] (`e820__memblock_setup`): RAM into memblock memory, soft-reserved into
-//!    memblock reserved, partial pages trimmed.
+//!    memblock reserved, partial pages trimmed;
+//! 6. [`reserve_real_mode`] (`reserve_real_mode`): the SMP trampoline below 1 MiB, then the
+//!    whole first MiB reserved.
 //!
 //! [`setup_memory`] runs steps 2, 3 and 5 in that order; the x86 platform and the host tool
 //! (`cargo xtask memmap --e820`) both call it.
@@ -33,6 +35,7 @@
 mod ebda;
 mod memblock_setup;
 mod range;
+mod realmode;
 mod sanitize;
 mod setup;
 mod table;
@@ -45,8 +48,12 @@ pub use ebda::{
 };
 pub use memblock_setup::memblock_setup;
 pub use range::{range_remove, range_update, trim_bios_range};
+pub use realmode::{reserve_real_mode, FIRST_MIB_OWNER};
 pub use sanitize::sanitize;
-pub use setup::{reserve_firmware_areas, setup_memory};
+pub use setup::{
+    check_boot_map, e801_table, end_of_ram_pfn, reserve_firmware_areas, setup_memory, LOWMEMSIZE, LOW_RESERVE_BYTES,
+    MAX_ARCH_PFN_32, MAX_ARCH_PFN_64,
+};
 pub use table::{
     print_table, E820Entry, E820Error, E820Table, E820Type, BIOS_BEGIN, BIOS_END, E820_MAX_ENTRIES,
     HIGH_MEMORY,

@@ -4,9 +4,14 @@
 //! - entries whose exclusive end does not fit the platform's `resource_size_t` are skipped.
 //!   With 32-bit physical addresses (x86-32 without PAE) that is every entry ending at or
 //!   above 4 GiB: Linux tests `end != (resource_size_t)end`, so even RAM ending exactly at
-//!   4 GiB is dropped. With PAE or on 64-bit nothing is skipped;
+//!   4 GiB is dropped. With PAE or on 64-bit nothing is skipped. `end` is `addr + size` in
+//!   `u64` arithmetic, so the end of an entry that wraps past 2^64 (in a table the sanitiser
+//!   refused, used as handed over) wraps too, exactly as in Linux;
 //! - `SOFT_RESERVED` entries are reserved in memblock (they stay out of the page allocator);
-//! - `RAM` and `RESERVED_KERN` entries are added to memblock memory;
+//! - `RAM` and `RESERVED_KERN` entries are added to memblock memory. `memblock_add` takes a
+//!   `phys_addr_t`: with 32 bits, the address and size are truncated to 32 bits and the size
+//!   capped at `PHYS_ADDR_MAX - base` (`memblock_cap_size`), which only matters for a wrapping
+//!   entry whose wrapped end fits 32 bits;
 //! - everything else is left out (memblock knows only usable RAM).
 //!
 //! Then partial pages are trimmed off every memory region (`memblock_trim_memory(PAGE_SIZE)`).
@@ -22,29 +27,20 @@ use mm_types::PAGE_SIZE;
 use crate::table::{E820Error, E820Table, E820Type};
 
 /// Adds the table's RAM to `memblock`, as Linux 6.1 `e820__memblock_setup()` does (see the
-/// module docs). `phys_addr_bits_32` selects a 32-bit `resource_size_t` (x86-32 without PAE):
-/// entries ending at or above 4 GiB are then skipped.
+/// module docs). `phys_addr_bits_32` selects a 32-bit `resource_size_t` and `phys_addr_t`
+/// (x86-32 without PAE): entries ending at or above 4 GiB are then skipped.
 ///
 /// # Errors
-/// - [`E820Error::EndOverflow`] if an entry's end overflows (checked for all entries before
-///   memblock is touched; a sanitised table never has one);
-/// - [`E820Error::Memblock`] if memblock refuses an add or reserve (typically its region array
-///   is full and resizing was not allowed). Entries before the failing one have been recorded
-///   and trimming has not run.
+/// [`E820Error::Memblock`] if memblock refuses an add or reserve (typically its region array
+/// is full and resizing was not allowed). Entries before the failing one have been recorded
+/// and trimming has not run.
 pub fn memblock_setup(
     table: &E820Table,
     memblock: &mut Memblock<'_>,
     phys_addr_bits_32: bool,
 ) -> Result<(), E820Error> {
-    if let Some((index, e)) = table.iter().enumerate().find(|(_, e)| e.end().is_none()) {
-        return Err(E820Error::EndOverflow {
-            index,
-            addr: e.addr,
-            size: e.size,
-        });
-    }
     for (index, e) in table.iter().enumerate() {
-        let end = e.addr + e.size; // checked above
+        let end = e.addr.wrapping_add(e.size);
         if phys_addr_bits_32 && u32::try_from(end).is_err() {
             continue;
         }
@@ -53,10 +49,17 @@ pub fn memblock_setup(
             E820Type::Ram | E820Type::ReservedKern => false,
             _ => continue,
         };
-        let result = if reserve {
-            memblock.reserve(e.addr, e.size)
+        let (base, size) = if phys_addr_bits_32 {
+            // (phys_addr_t) casts, then memblock_cap_size with PHYS_ADDR_MAX = 0xffffffff.
+            let base = u64::from(e.addr as u32);
+            (base, u64::from(e.size as u32).min(u64::from(u32::MAX) - base))
         } else {
-            memblock.add(e.addr, e.size)
+            (e.addr, e.size)
+        };
+        let result = if reserve {
+            memblock.reserve(base, size)
+        } else {
+            memblock.add(base, size)
         };
         result.map_err(|error| E820Error::Memblock {
             index,
@@ -245,22 +248,38 @@ mod tests {
         ));
     }
 
+    /// ```text
+    ///   RAM |0x0-0x100000|
+    ///   RAM |0xffff_ffff_ffff_f000 + 0x3000|       wraps to 0x2000
+    ///   RAM |0xffff_ffff_0000_0000 + 0x1_0000_1000|  wraps to 0x1000 (truncates to 0x0 + 0x1000)
+    ///   RAM |0xffff_ffff_ffff_0000 + 0x1_8000|     wraps to 0x8000
+    ///   RAM |0xffff_ffff_ffff_0000 + 0xffff_0001_0000| wraps to 0xffff_0000_0000: skipped (32-bit)
+    /// ```
+    /// Linux's `u64` arithmetic, unchecked. Expect, 64-bit: each wrapping entry added from its
+    /// base up to the top of the address space (memblock caps the size), then trimmed to whole
+    /// pages; 32-bit: the wrapped ends fit 32 bits, so the entries are added with their
+    /// address and size truncated to 32 bits and capped below 4 GiB: `[0xfffff000, +0xfff)`
+    /// trims away, `[0, 0x1000)` joins the first RAM, `[0xffff0000, +0xffff)` keeps 15 pages.
     #[test]
-    fn overflowing_entry_is_refused_before_memblock_is_touched() {
+    fn a_wrapping_entry_is_handled_as_linux_does() {
         let mut table = E820Table::new();
-        table.push(0, 0x1000, 1).unwrap();
-        table.push(u64::MAX, 2, 2).unwrap();
-        let mut mem = [Region::EMPTY; 4];
-        let mut res = [Region::EMPTY; 4];
+        table.push(0, 0x10_0000, 1).unwrap();
+        table.push(0xffff_ffff_ffff_f000, 0x3000, 1).unwrap();
+        table.push(0xffff_ffff_0000_0000, 0x1_0000_1000, 1).unwrap();
+        table.push(0xffff_ffff_ffff_0000, 0x1_8000, 1).unwrap();
+        table.push(0xffff_ffff_ffff_0000, 0xffff_0001_0000, 1).unwrap();
+        let mut mem = [Region::EMPTY; 8];
+        let mut res = [Region::EMPTY; 8];
         let mut mb = Memblock::new(&mut mem, &mut res);
+        memblock_setup(&table, &mut mb, true).unwrap();
+        assert_eq!(ranges(mb.memory()), [(0, 0x10_0000), (0xffff_0000, 0xffff_f000)]);
+        let mut mem = [Region::EMPTY; 8];
+        let mut res = [Region::EMPTY; 8];
+        let mut mb = Memblock::new(&mut mem, &mut res);
+        memblock_setup(&table, &mut mb, false).unwrap();
         assert_eq!(
-            memblock_setup(&table, &mut mb, false),
-            Err(E820Error::EndOverflow {
-                index: 1,
-                addr: u64::MAX,
-                size: 2
-            })
+            ranges(mb.memory()),
+            [(0, 0x10_0000), (0xffff_ffff_0000_0000, 0xffff_ffff_ffff_f000)]
         );
-        assert!(mb.memory().is_empty() || mb.phys_mem_size() == 0);
     }
 }

@@ -2,7 +2,9 @@
 //! `e820__range_remove()` and `trim_bios_range()` (arch/x86/kernel/setup.c).
 //!
 //! Both edits work on the half-open range `[start, start + size)`, with `size` first clamped so
-//! the end does not pass `u64::MAX` (as Linux does). Each table entry of the selected type is
+//! the end does not pass `u64::MAX` (as Linux does). An entry whose own end wraps past 2^64 (a
+//! firmware map [`crate::sanitize`] refused, used as handed over) is compared with its wrapped
+//! end, as Linux's `u64` arithmetic does: it can only ever be covered whole, never split. Each table entry of the selected type is
 //! either fully inside the range, strictly contains it (it is split in two, or three for an
 //! update), overlaps one side (it is shortened), or is untouched. New pieces are appended at
 //! the end of the table, so an edited table is no longer sorted: run [`crate::sanitize`]
@@ -17,8 +19,6 @@
 //! - the extra slots an edit needs are counted first; if the table cannot hold them the edit is
 //!   refused whole ([`E820Error::SplitTableFull`]) where Linux would print "too many entries"
 //!   and lose the piece;
-//! - a matching entry whose end overflows is refused ([`E820Error::EndOverflow`]) rather than
-//!   edited with a wrapped end;
 //! - `e820__range_remove()` zeroes fully removed slots (leaving `type 0` holes until the next
 //!   `e820__update_table()`); here they are deleted at once, keeping the order of the rest;
 //! - the log line is printed only when the edit goes ahead.
@@ -64,8 +64,8 @@ fn clamp(start: u64, size: u64) -> (u64, u64) {
     (size, start + size)
 }
 
-/// Checks the selected entries (ends must not overflow) and counts the slots the edit adds,
-/// given how many a containing entry needs.
+/// Counts the slots the edit adds to the selected entries, given how many a containing entry
+/// needs; ends wrap as in Linux.
 fn slots_needed(
     table: &E820Table,
     start: u64,
@@ -76,13 +76,8 @@ fn slots_needed(
     for_partial: usize,
 ) -> Result<(), E820Error> {
     let mut needed = 0;
-    for (index, e) in table.iter().enumerate().filter(|(_, e)| selected(e)) {
-        let e_end = e.end().ok_or(E820Error::EndOverflow {
-            index,
-            addr: e.addr,
-            size: e.size,
-        })?;
-        needed += match overlap(e.addr, e_end, start, end) {
+    for e in table.iter().filter(|e| selected(e)) {
+        needed += match overlap(e.addr, e.addr.wrapping_add(e.size), start, end) {
             Overlap::None | Overlap::Covered => 0,
             Overlap::Contains => for_contains,
             Overlap::Partial { .. } => for_partial,
@@ -114,7 +109,6 @@ fn append(table: &mut E820Table, addr: u64, size: u64, kind: E820Type) {
 ///
 /// # Errors
 /// - [`E820Error::SameType`] if `old_type == new_type` (Linux `BUG_ON`);
-/// - [`E820Error::EndOverflow`] for an `old_type` entry whose end overflows;
 /// - [`E820Error::SplitTableFull`] if the pieces do not fit.
 ///
 /// The table is unchanged and nothing is printed on error.
@@ -145,7 +139,7 @@ pub fn range_update(
         if e.kind != old_type {
             continue;
         }
-        let e_end = e.addr + e.size; // checked by `slots_needed`
+        let e_end = e.addr.wrapping_add(e.size); // Linux's u64 arithmetic; see the module docs
         match overlap(e.addr, e_end, start, end) {
             Overlap::None => {}
             Overlap::Covered => {
@@ -193,8 +187,7 @@ impl fmt::Display for CheckedType {
 /// a containing entry is split and its tail appended; sanitise afterwards.
 ///
 /// # Errors
-/// - [`E820Error::EndOverflow`] for a selected entry whose end overflows;
-/// - [`E820Error::SplitTableFull`] if the split tails do not fit.
+/// [`E820Error::SplitTableFull`] if the split tails do not fit.
 ///
 /// The table is unchanged and nothing is printed on error.
 pub fn range_remove(
@@ -225,7 +218,7 @@ pub fn range_remove(
             i += 1;
             continue;
         }
-        let e_end = e.addr + e.size; // checked by `slots_needed`
+        let e_end = e.addr.wrapping_add(e.size); // Linux's u64 arithmetic; see the module docs
         match overlap(e.addr, e_end, start, end) {
             Overlap::None => {}
             Overlap::Covered => {
@@ -262,8 +255,9 @@ pub fn range_remove(
 /// Prints the two edit lines (see [`range_update`], [`range_remove`]).
 ///
 /// # Errors
-/// Those of the edits and of [`sanitize`], except [`E820Error::TooFewEntries`]: Linux ignores
-/// the result of `e820__update_table()` here, and a one-entry table is already sane.
+/// Those of the edits, and [`E820Error::SanitizedTooLarge`] from [`sanitize`]. Linux ignores
+/// the result of `e820__update_table()` here: a one-entry table is already sane, and one with
+/// an entry wrapping past 2^64 stays as it was (Linux's -1).
 pub fn trim_bios_range(table: &mut E820Table, sink: &mut dyn LineSink) -> Result<(), E820Error> {
     range_update(table, 0, PAGE_SIZE, E820Type::Ram, E820Type::Reserved, sink)?;
     range_remove(
@@ -275,7 +269,7 @@ pub fn trim_bios_range(table: &mut E820Table, sink: &mut dyn LineSink) -> Result
         sink,
     )?;
     match sanitize(table) {
-        Ok(()) | Err(E820Error::TooFewEntries { .. }) => Ok(()),
+        Ok(()) | Err(E820Error::TooFewEntries { .. } | E820Error::EndOverflow { .. }) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -441,40 +435,33 @@ mod tests {
         );
     }
 
+    /// ```text
+    ///   RAM |0x0-0x1000|                       RAM |0xffff_ffff_ffff_f000 -> wraps to 0x1000|
+    /// ```
+    /// An entry whose end wraps past 2^64 is compared with its wrapped end, as Linux's `u64`
+    /// arithmetic does. Expect: updating `[0, 0x1000)` RAM ==> reserved retypes both entries
+    /// (the wrapped one counts as covered: addr >= 0 and end 0x1000 <= 0x1000) and reports
+    /// their sizes; removing `[0x2000, 0x3000)` removes `[u64::MAX, +2)` whole (addr >= 0x2000,
+    /// wrapped end 1 <= 0x3000) and leaves the first; nothing is split.
     #[test]
-    fn edits_refuse_overflowing_selected_entries() {
+    fn edits_treat_a_wrapping_entry_as_linux_does() {
+        let mut t = table(&[(0, 0x1000, 1), (0xffff_ffff_ffff_f000, 0x2000, 1)]);
+        let n = range_update(&mut t, 0, 0x1000, E820Type::Ram, E820Type::Reserved, &mut NullSink).unwrap();
+        assert_eq!(n, 0x1000 + 0x2000);
+        assert_eq!(triples(&t), [(0, 0x1000, 2), (0xffff_ffff_ffff_f000, 0x2000, 2)]);
         let mut t = table(&[(0, 0x1000, 1), (u64::MAX, 2, 1)]);
-        let err = range_remove(&mut t, 0, 0x1000, E820Type::Ram, true, &mut NullSink).unwrap_err();
+        assert_eq!(range_remove(&mut t, 0x2000, 0x1000, E820Type::Ram, true, &mut NullSink), Ok(2));
+        assert_eq!(triples(&t), [(0, 0x1000, 1)]);
+        // trim_bios_range on such a table: the edits go ahead, the sanitiser's refusal is
+        // ignored (Linux ignores its -1 there) and the table stays unsorted.
+        let mut t = table(&[(0x10_0000, 0x100_0000, 1), (0, 0x9fc00, 1), (u64::MAX - 0xfff, 0x2000, 2)]);
+        let mut log = Lines::default();
+        trim_bios_range(&mut t, &mut log).unwrap();
         assert_eq!(
-            err,
-            E820Error::EndOverflow {
-                index: 1,
-                addr: u64::MAX,
-                size: 2
-            }
+            triples(&t),
+            [(0x10_0000, 0x100_0000, 1), (0x1000, 0x9ec00, 1), (u64::MAX - 0xfff, 0x2000, 2), (0, 0x1000, 2)]
         );
-        let err = range_update(
-            &mut t,
-            0,
-            0x1000,
-            E820Type::Ram,
-            E820Type::Acpi,
-            &mut NullSink,
-        )
-        .unwrap_err();
-        assert_eq!(
-            err,
-            E820Error::EndOverflow {
-                index: 1,
-                addr: u64::MAX,
-                size: 2
-            }
-        );
-        // Not selected by type: not looked at, as in Linux.
-        assert_eq!(
-            range_remove(&mut t, 0, 0x1000, E820Type::Acpi, true, &mut NullSink),
-            Ok(0)
-        );
+        assert_eq!(log.0.len(), 2);
     }
 
     /// ```text

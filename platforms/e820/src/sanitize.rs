@@ -285,7 +285,7 @@ mod tests {
         );
         assert_eq!(
             format!("{err}"),
-            "e820 entry 2 (addr 0xfffffffffffff000, size 0x1000) ends beyond 2^64"
+            "e820 entry 2 [mem 0xfffffffffffff000-0xffffffffffffffff] (size 0x1000) wraps past 2^64"
         );
         assert_eq!(t, before);
         // The last byte of the address space itself is fine when the end does not wrap.

@@ -286,7 +286,8 @@ impl fmt::Display for E820Error {
             ),
             Self::EndOverflow { index, addr, size } => write!(
                 f,
-                "e820 entry {index} (addr {addr:#x}, size {size:#x}) ends beyond 2^64"
+                "e820 entry {index} [mem {addr:#018x}-{:#018x}] (size {size:#x}) wraps past 2^64",
+                addr.wrapping_add(size).wrapping_sub(1)
             ),
             Self::SanitizedTooLarge { needed } => write!(
                 f,

@@ -12,12 +12,18 @@
 //! | 0x10 | kernel data, flat (DS, ES, SS, GS) |
 //! | 0x18 | FS until a per-CPU area exists: base = [`BOOT_PERCPU`], two zero words |
 //! | 0x20 + 8 * n | FS of logical CPU n (n < [`MAX_CPUS`]): base = its per-CPU area |
+//! | 0x60 + 16 * n | TSS of CPU n, in its task register (`crate::doublefault`) |
+//! | 0x68 + 16 * n | CPU n's double-fault TSS, named by vector 8's task gate in its IDT |
 //!
 //! A per-CPU area starts with `#[repr(C)] { self_ptr: usize, cpu: usize, .. }`, so
 //! [`percpu_base`] is `fs:[0]` and [`smp_processor_id`] is `fs:[4]`; both read 0 through the
 //! boot segment. [`load_gdt`] must run before anything reads FS (the logger does).
 //!
-//! Every CPU exception (vectors 0-31) lands in `isr_common`, which saves the general registers and
+//! Each CPU has its own IDT ([`load_cpu_tables`]): the same 31 interrupt gates, and for vector 8
+//! (#DF) a task gate to that CPU's double-fault task, which runs on its own stack and reports the
+//! fault even when the kernel stack is gone (`crate::doublefault`).
+//!
+//! Every other CPU exception (vectors 0-31) lands in `isr_common`, which saves the general registers and
 //! calls [`x86_exception`] with a pointer to the frame. The handler logs the vector's name, the
 //! error code, EIP and, for a page fault, CR2 (the faulting address), then ends the machine with a
 //! failure status: an unexpected exception in firmware is always fatal. Interrupt gates are used,
@@ -34,7 +40,19 @@ pub const KERNEL_DS: u16 = 0x10;
 /// FS while no per-CPU area is set: reads 0 at offsets 0 and 4.
 pub const BOOT_PERCPU_SEL: u16 = 0x18;
 const PERCPU_SEL_BASE: u16 = 0x20;
-const GDT_ENTRIES: usize = 4 + MAX_CPUS;
+/// First TSS descriptor: CPU n's TSS at `TSS_SEL_BASE + 16 n`, its #DF TSS 8 bytes above.
+pub const TSS_SEL_BASE: u16 = PERCPU_SEL_BASE + 8 * MAX_CPUS as u16;
+const GDT_ENTRIES: usize = 4 + 3 * MAX_CPUS;
+
+/// The selector of logical CPU `cpu`'s TSS (its task register).
+pub const fn tss_selector(cpu: usize) -> u16 {
+    TSS_SEL_BASE + 16 * cpu as u16
+}
+
+/// The selector of logical CPU `cpu`'s double-fault TSS.
+pub const fn df_tss_selector(cpu: usize) -> u16 {
+    tss_selector(cpu) + 8
+}
 
 /// The selector of logical CPU `cpu`'s per-CPU segment.
 pub const fn percpu_selector(cpu: usize) -> u16 {
@@ -52,6 +70,7 @@ x86_gdt:
     .quad 0x00CF93000000FFFF    /* 0x10: data, base 0, limit 4 GiB, ring 0 */
     .quad 0                     /* 0x18: boot per-CPU segment, written by load_gdt */
     .fill {max_cpus}, 8, 0      /* 0x20 + 8n: per-CPU segments, written by set_percpu_segment */
+    .fill {tss_entries}, 8, 0   /* 0x60 + 16n: TSS, 0x68 + 16n: #DF TSS of CPU n (doublefault.rs) */
 x86_gdt_end:
     .balign 4
     .global x86_gdt_ptr
@@ -60,6 +79,7 @@ x86_gdt_ptr:
     .long x86_gdt
 "#,
     max_cpus = const MAX_CPUS,
+    tss_entries = const 2 * MAX_CPUS,
     options(att_syntax)
 );
 
@@ -85,7 +105,7 @@ const fn data_segment(base: u32) -> u64 {
 /// # Safety
 /// No CPU may be loading a selector for that entry meanwhile (each per-CPU entry belongs to
 /// one CPU, and the boot entry is written once before any other CPU runs).
-unsafe fn write_gdt_entry(index: usize, desc: u64) {
+pub(crate) unsafe fn write_gdt_entry(index: usize, desc: u64) {
     assert!(index < GDT_ENTRIES);
     // SAFETY: `index` is checked above, so both words lie in `x86_gdt`; the caller excludes a
     // concurrent load of this entry, so no CPU can see it half written.
@@ -349,28 +369,51 @@ const fn gate(handler: u32) -> u64 {
         | ((handler as u64 >> 16) << 48)
 }
 
+/// A present task gate naming the TSS at `tss_selector` (Intel SDM vol. 3, 6.11, figure 6-2:
+/// type 0b0101, DPL 0, offset unused).
+fn task_gate(tss_selector: u16) -> u64 {
+    use x86::segmentation::{BuildDescriptor, Descriptor, DescriptorBuilder, SegmentSelector, TaskGateDescriptorBuilder};
+    let d: Descriptor = DescriptorBuilder::task_gate_descriptor(SegmentSelector::from_raw(tss_selector)).present().finish();
+    d.as_u64()
+}
+
 #[repr(C, align(8))]
+#[derive(Clone, Copy)]
 struct Idt([u64; 32]);
 
-static IDT: spin::Once<Idt> = spin::Once::new();
+/// One IDT per CPU: they differ only in vector 8's task gate.
+static mut IDTS: [Idt; MAX_CPUS] = [Idt([0; 32]); MAX_CPUS];
 
 extern "C" {
     static isr_table: [u32; 32];
 }
 
-/// Builds the IDT for the 32 exception vectors and loads it on this CPU.
-pub fn load_idt() {
-    let idt = IDT.call_once(|| {
-        let mut gates = [0u64; 32];
-        for (v, g) in gates.iter_mut().enumerate() {
-            // SAFETY: `isr_table` is a read-only array of 32 addresses defined in the asm above.
-            *g = gate(unsafe { isr_table[v] });
-        }
-        Idt(gates)
-    });
+/// Sets up this CPU's exception handling, on logical CPU `cpu` itself (the boot CPU from
+/// `start`, each other CPU on its way in): builds and loads its IDT, whose vector 8 is a task
+/// gate to its double-fault task, and loads its task register (`crate::doublefault`).
+///
+/// # Panics
+/// If `cpu >= MAX_CPUS`.
+pub fn load_cpu_tables(cpu: usize) {
+    assert!(cpu < MAX_CPUS, "logical CPU {cpu} beyond MAX_CPUS");
+    let mut gates = [0u64; 32];
+    for (v, g) in gates.iter_mut().enumerate() {
+        // SAFETY: `isr_table` is a read-only array of 32 addresses defined in the asm above.
+        *g = gate(unsafe { isr_table[v] });
+    }
+    gates[8] = task_gate(df_tss_selector(cpu));
+    // SAFETY: element `cpu` of IDTS is this CPU's alone and not loaded anywhere yet (each CPU
+    // runs this once, on itself, before it can take an exception through it).
+    let idt = unsafe {
+        let p = (&raw mut IDTS).cast::<Idt>().add(cpu);
+        (*p).0 = gates;
+        &*p
+    };
+    crate::doublefault::load_task_register(cpu);
     let ptr = x86::dtables::DescriptorTablePointer::new(&idt.0);
-    // SAFETY: the IDT lives in a `static` (never moves or dies) and every gate points at a stub
-    // above with the kernel code selector loaded by `_start`.
+    // SAFETY: the IDT lives in a `static` (never moves or dies); every interrupt gate points at a
+    // stub above with the kernel code selector loaded by `_start`, and the task gate at a TSS
+    // descriptor `load_task_register` has just written.
     unsafe { x86::dtables::lidt(&ptr) };
 }
 

@@ -5,15 +5,15 @@
 //!    paging on with a boot page directory that maps low memory at `PAGE_OFFSET` 0xC0000000
 //!    (Linux's 3G/1G split), jumps to the higher half and calls the board's entry, which the board
 //!    declares with [`entry!`];
-//! 2. [`start`]: console (the board's 16550 port) and logger, then the IDT ([`cpu`]) so faults are
-//!    reported, then the Multiboot information ([`multiboot`]);
+//! 2. [`start`]: console (the board's 16550 port) and logger, then the IDT and task register
+//!    ([`cpu`], [`doublefault`]) so faults are reported, a kernel stack overflow included, then the Multiboot information ([`multiboot`]);
 //! 3. the board's `main` runs the generic boot path with an [`X86Pc`] as its platform, which
 //!    calls [`paging::paging_init`] (the kernel page tables, the pkmap/fixmap windows for
 //!    HighMem) once memblock is set up, and then [`smpboot::smp_init`] (local APIC, CPUs from
 //!    the MADT or MP table); secondary CPUs start through [`smpboot::start_cpu`] (real-mode
 //!    trampoline reserved below 1 MiB by `reserve_early`, INIT-SIPI-SIPI).
 //!
-//! Unsafe code is fenced in [`apic`], [`boot`], [`cpu`], [`delay`], [`io`], [`memory`],
+//! Unsafe code is fenced in [`apic`], [`boot`], [`cpu`], [`delay`], [`doublefault`], [`io`], [`memory`],
 //! [`multiboot`], [`paging`] and [`smpboot`]; each block says why it holds. This crate builds only for the `i686-unknown-none` target.
 #![no_std]
 #![deny(unsafe_code)]
@@ -27,6 +27,7 @@ pub mod apic;
 mod boot;
 pub mod cpu;
 pub mod delay;
+pub mod doublefault;
 pub mod initrd;
 pub mod io;
 pub mod memory;
@@ -101,7 +102,7 @@ pub fn start(
         irq_restore: cpu::irq_restore,
         cpu_id: cpu::smp_processor_id,
     });
-    cpu::load_idt();
+    cpu::load_cpu_tables(0);
     defmt::info!("{=str}: x86-32 PC, entered through Multiboot v1", board.name);
     let multiboot = match multiboot::parse(magic, info) {
         Ok(mb) => mb,

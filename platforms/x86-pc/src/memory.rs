@@ -48,6 +48,15 @@ impl mm_init::Platform for X86Pc {
         &["smp"]
     }
 
+    /// i386 without PAE: a 32-bit `phys_addr_t` (`%pa` prints 8 hex digits).
+    fn phys_addr_width(&self) -> memblock::PhysAddrWidth {
+        memblock::PhysAddrWidth::Bits32
+    }
+
+    /// Linux `e820__memory_setup_default` and what follows it in `setup_arch`
+    /// (`e820::setup_memory`). The loader's map is used if Linux's `append_e820_table` would
+    /// take it (two entries or more, no entry whose last byte wraps past 2^64); otherwise, or
+    /// without a map, the e801 fallback from `mem_upper`, printed as `BIOS-e801`.
     fn discover_memory(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
         let mut table = e820::E820Table::new();
         let mut bad = None;
@@ -62,14 +71,26 @@ impl mm_init::Platform for X86Pc {
             log.line(format_args!("e820: {e}"));
             return Err(PlatformError::BadFirmwareData("the firmware's e820 map does not fit"));
         }
-        let prefix = match self.multiboot.map {
-            crate::multiboot::MapSource::E820 { .. } => "BIOS-e820",
-            crate::multiboot::MapSource::E801 { .. } => "BIOS-e801",
+        let mut prefix = "BIOS-e820";
+        let usable = match self.multiboot.map {
+            crate::multiboot::MapSource::E820 { .. } => e820::check_boot_map(&table).map_err(|e| {
+                log.line(format_args!(
+                    "e820: {e}: the boot loader's map is ignored (append_e820_table); the e801 size is used instead"
+                ));
+            }),
+            crate::multiboot::MapSource::E801 { .. } => Err(()),
         };
+        if usable.is_err() {
+            table = e820::e801_table(self.multiboot.mem_upper_kb);
+            prefix = "BIOS-e801";
+        }
         // Until paging_init, memblock may only hand out what the boot page directory maps
         // (Linux sets the limit to what its early page tables map, too).
         mb.set_current_limit(MAXMEM.into());
-        e820::setup_memory(&mut table, prefix, mb, true, log).map_err(|e| {
+        // x86 mem= edits the e820 table (Linux parse_memopt, an early_param), before
+        // trim_bios_range and e820__memblock_setup; a malformed value was refused already.
+        let mem_limit = mm_init::Cmdline::new(self.multiboot.cmdline).mem_limit().ok().flatten();
+        e820::setup_memory(&mut table, prefix, mb, true, mem_limit, log).map_err(|e| {
             log.line(format_args!("e820: {e}"));
             PlatformError::BadFirmwareData("e820 map could not be applied")
         })?;
@@ -108,10 +129,12 @@ impl mm_init::Platform for X86Pc {
         crate::smpboot::reserve_real_mode(mb, log)
     }
 
-    fn limit_memory(&mut self, mb: &mut Memblock<'_>, limit: u64, log: &mut dyn LineSink) -> Result<(), PlatformError> {
-        // Linux parse_memopt on x86: mem=N removes RAM at and above address N.
-        mb.remove(limit, u64::MAX - limit)?;
-        log.line(format_args!("mem={limit:#x}: RAM at and above {} removed", mm_types::MemRange::new(limit, u64::MAX - limit)));
+    /// Linux parse_memopt on x86: mem=N removes RAM at and above address N from the e820
+    /// table, which `discover_memory` did (and printed) before memblock saw the table.
+    fn limit_memory(&mut self, mb: &mut Memblock<'_>, limit: u64, _log: &mut dyn LineSink) -> Result<(), PlatformError> {
+        if limit != 0 && mb.end_of_dram() > limit {
+            return Err(PlatformError::BadFirmwareData("mem=: RAM above the limit survived the e820 edit"));
+        }
         Ok(())
     }
 }

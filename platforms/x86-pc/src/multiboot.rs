@@ -3,8 +3,9 @@
 //! Multiboot spec 0.6.96, section 3.3: EBX points at a block whose `flags` word says which fields
 //! are valid. This firmware needs the memory map (flag bit 6: the BIOS e820 map as the loader
 //! read it), the command line (bit 2) and the modules (bit 3: an initrd). Older loaders give only
-//! `mem_lower`/`mem_upper` (bit 0); then a two-entry map is made from them the way Linux's
-//! `e820__memory_setup_default` does with the e801 values.
+//! `mem_lower`/`mem_upper` (bit 0); then a two-entry map is made from `mem_upper` the way Linux's
+//! `e820__memory_setup_default` does with the e801 value (`e820::e801_table`), as it also does
+//! when the loader's map is unusable (`e820::check_boot_map`).
 //!
 //! Everything is read where the loader put it, through the linear map (`paging::phys_to_virt`:
 //! the loader's addresses are physical, and `boot` has paging on already), with unaligned reads,
@@ -61,6 +62,9 @@ pub struct MultibootInfo {
     /// The information block itself.
     pub block: Area,
     pub map: MapSource,
+    /// `mem_upper` (flag bit 0): the BIOS's extended memory above 1 MiB in KiB, Linux's
+    /// `alt_mem_k` (e801); 0 when the loader gave none.
+    pub mem_upper_kb: u32,
     /// The command line (at most `COMMAND_LINE_SIZE - 1` bytes, as Linux keeps) and where it
     /// lies (including its NUL).
     pub cmdline: &'static str,
@@ -146,6 +150,7 @@ pub fn parse(magic: u32, info: u32) -> Result<MultibootInfo, MultibootError> {
     } else {
         return Err(MultibootError::NoMemoryInformation);
     };
+    let mem_upper_kb = if flags & FLAG_MEM != 0 { read_u32(info + 8)? } else { 0 };
     let (cmdline, cmdline_area, cmdline_given) = if flags & FLAG_CMDLINE != 0 {
         let base = read_u32(info + 16)?;
         let ptr = virt(base, 1)? as *const u8;
@@ -188,6 +193,7 @@ pub fn parse(magic: u32, info: u32) -> Result<MultibootInfo, MultibootError> {
     Ok(MultibootInfo {
         block: Area { base: info, size: INFO_BLOCK_SIZE },
         map,
+        mem_upper_kb,
         cmdline,
         cmdline_given,
         cmdline_area,
@@ -197,29 +203,22 @@ pub fn parse(magic: u32, info: u32) -> Result<MultibootInfo, MultibootError> {
 }
 
 impl MultibootInfo {
-    /// Calls `f` for each entry of the e820 map, in the loader's order.
+    /// Calls `f` for each entry of the e820 map, in the loader's order; none without a map
+    /// (flag bit 6 clear: the caller makes Linux's e801 map from `mem_upper`).
     pub fn for_each_map_entry(
         &self,
         mut f: impl FnMut(MapEntry),
     ) -> Result<(), MultibootError> {
-        match self.map {
-            MapSource::E820 { addr, length } => {
-                let mut off = 0u32;
-                while off.saturating_add(4) <= length {
-                    let size = read_u32(addr + off)?;
-                    if size < 20 {
-                        return Err(MultibootError::MapEntryTooShort { offset: off, size });
-                    }
-                    let e = addr + off + 4;
-                    f((read_u64(e)?, read_u64(e + 8)?, read_u32(e + 16)?));
-                    off = off.saturating_add(size).saturating_add(4);
+        if let MapSource::E820 { addr, length } = self.map {
+            let mut off = 0u32;
+            while off.saturating_add(4) <= length {
+                let size = read_u32(addr + off)?;
+                if size < 20 {
+                    return Err(MultibootError::MapEntryTooShort { offset: off, size });
                 }
-            }
-            MapSource::E801 { lower_kb, upper_kb } => {
-                // Linux e820__memory_setup_default: conventional memory below 640K and
-                // extended memory from 1 MiB, both usable.
-                f((0, u64::from(lower_kb.min(640)) << 10, 1));
-                f((1 << 20, u64::from(upper_kb) << 10, 1));
+                let e = addr + off + 4;
+                f((read_u64(e)?, read_u64(e + 8)?, read_u32(e + 16)?));
+                off = off.saturating_add(size).saturating_add(4);
             }
         }
         Ok(())

@@ -237,6 +237,17 @@ impl<'m, 'a> Builder<'m, 'a> {
         Ok(())
     }
 
+    /// Leaves `vaddr` unmapped (its 4 KiB entry cleared, e.g. after `map_linear` set it).
+    fn unmap_4k(&mut self, vaddr: u32) -> Result<(), PlatformError> {
+        let table = self.pte_table(vaddr)?;
+        let i = ((vaddr >> PAGE_SHIFT) as usize) & (PTRS_PER_PTE - 1);
+        if table.get(i) != 0 {
+            self.nr_4k -= 1;
+        }
+        table.set(i, 0);
+        Ok(())
+    }
+
     /// Maps physical `[start, end)` (page aligned) at `PAGE_OFFSET + start`: 4 MiB pages where an
     /// aligned 4 MiB lies inside the range and outside `small_only`, 4 KiB pages elsewhere.
     fn map_linear(&mut self, start: u32, end: u32, small_only: (u32, u32)) -> Result<(), PlatformError> {
@@ -269,6 +280,26 @@ extern "C" {
     static __bss_start: u8;
     static __kernel_end: u8;
     static __boot_stack_guard: u8;
+    static __boot_stack_bottom: u8;
+    static __boot_stack_top: u8;
+}
+
+/// A kernel stack with an unmapped guard page below it.
+#[derive(Clone, Copy, Debug)]
+pub struct StackGuard {
+    pub name: &'static str,
+    /// The stack, `[bottom, top)`; the guard page is the page below `bottom`.
+    pub bottom: u32,
+    pub top: u32,
+}
+
+/// The stack whose guard page holds `addr`, if any: the boot stack's (the page `paging_init`
+/// leaves out below it). Other CPUs' stacks sit in their per-CPU units without guard pages.
+pub fn stack_guard_page(addr: u32) -> Option<StackGuard> {
+    // Only the addresses of the linker-script symbols are taken.
+    let guard = &raw const __boot_stack_guard as u32;
+    let (bottom, top) = (&raw const __boot_stack_bottom as u32, &raw const __boot_stack_top as u32);
+    (guard..guard + PAGE_SIZE).contains(&addr).then_some(StackGuard { name: "boot stack", bottom, top })
 }
 
 /// The image's parts, as virtual `[start, end)` pairs.
@@ -314,9 +345,9 @@ pub fn paging_init(mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<Pagi
     let info = mm_init::zones::x86_32(mb);
     let (max_pfn, max_low_pfn) = (info.max_pfn, info.max_low_pfn);
     debug_assert!(max_pfn <= MAX_NONPAE_PFN);
-    if max_pfn > max_low_pfn {
-        log.line(format_args!("{}MB HIGHMEM available.", (max_pfn - max_low_pfn) >> (20 - PAGE_SHIFT)));
-    }
+    // Linux initmem_init (CONFIG_HIGHMEM): highstart_pfn = highend_pfn = max_pfn, lowered to
+    // max_low_pfn when there is HighMem; printed either way ("0MB HIGHMEM available.").
+    log.line(format_args!("{}MB HIGHMEM available.", max_pfn.saturating_sub(max_low_pfn) >> (20 - PAGE_SHIFT)));
     log.line(format_args!("{}MB LOWMEM available.", max_low_pfn >> (20 - PAGE_SHIFT)));
     let lowmem_end = (max_low_pfn << PAGE_SHIFT) as u32;
     mb.set_current_limit(u64::from(lowmem_end));
@@ -340,12 +371,16 @@ pub fn paging_init(mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<Pagi
         b.map_linear(start, end, image)?;
     }
     // The image with 4 KiB pages and its permissions: .text and .rodata read-only, the page
-    // below the boot stack left out (a stack overflow faults there).
+    // below the boot stack unmapped (a stack overflow faults there). The image is lowmem, which
+    // the linear map above has just mapped with the same virtual addresses: the guard page's
+    // entry must be cleared, not merely skipped.
     let guard = &raw const __boot_stack_guard as u32;
     let mut v = s.image.0;
     while v < s.image.1 {
         let ro = (s.text.0..s.rodata.1).contains(&v);
-        if v != guard {
+        if v == guard {
+            b.unmap_4k(v)?;
+        } else {
             b.map_4k(v, phys(v), if ro { PAGE_KERNEL_RO } else { PAGE_KERNEL })?;
         }
         v += PAGE_SIZE;
@@ -362,6 +397,9 @@ pub fn paging_init(mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<Pagi
     // lies (its limit was MAXMEM, then the lowmem end). CR4.PSE is already on. Loading CR3
     // flushes all TLB entries (none are global).
     unsafe { core::arch::asm!("mov cr3, {0}", in(reg) pgd_phys, options(nostack, preserves_flags)) };
+    // The boot CPU's double-fault task switches to this directory too (the others load theirs
+    // after this).
+    crate::doublefault::set_kernel_cr3(0, pgd_phys);
     LINEAR_END.store(lowmem_end, Ordering::Release);
     MAX_LOW_PFN.store(max_low_pfn as u32, Ordering::Release);
     PKMAP_PTES.store(pkmap.0, Ordering::Release);

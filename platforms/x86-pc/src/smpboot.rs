@@ -4,8 +4,8 @@
 //! Lifecycle:
 //! 1. [`reserve_real_mode`] (from `reserve_early`, before any memblock allocation): three pages
 //!    below 1 MiB, top-down like Linux `reserve_real_mode`: the trampoline (code and data), its
-//!    page directory and one page table. A start-up IPI can only name a 4 KiB-aligned address
-//!    below 1 MiB (vector = address >> 12).
+//!    page directory and one page table; then, as Linux, the whole first MiB is reserved. A
+//!    start-up IPI can only name a 4 KiB-aligned address below 1 MiB (vector = address >> 12).
 //! 2. [`smp_init`] (after `paging_init`, which built the fixmap): calibrates the TSC against the
 //!    PIT, maps and enables the boot CPU's local APIC, reads the CPUs from the MADT (or the MP
 //!    table), boot CPU first, at most [`MAX_CPUS`]. `possible_cpus` is that list.
@@ -24,8 +24,8 @@
 //!   `trampoline_pgd`), CR0.PG | CR0.WP, then an absolute jump to `x86_ap_startup_32` in the
 //!   kernel's high half;
 //! - `x86_ap_startup_32`: CR3 = the kernel directory, the kernel GDT, CS/DS/ES/SS/GS, FS = the
-//!   CPU's per-CPU segment, ESP = its stack, then `x86_ap_start(cpu)` in Rust, which loads the
-//!   IDT, marks the CPU in [`CPU_CALLIN`] and calls the caller's `entry(cpu)` with interrupts
+//!   CPU's per-CPU segment, ESP = its stack, then `x86_ap_start(cpu)` in Rust, which loads its
+//!   IDT and task register (`cpu::load_cpu_tables`), marks the CPU in [`CPU_CALLIN`] and calls the caller's `entry(cpu)` with interrupts
 //!   masked.
 //!
 //! The kernel page directory is never changed for this (no identity mapping appears in it, NULL
@@ -35,9 +35,9 @@
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use embedded_hal::delay::DelayNs;
-use memblock::{Memblock, NUMA_NO_NODE};
+use memblock::Memblock;
 use mm_init::PlatformError;
-use mm_types::{LineSink, MemRange};
+use mm_types::LineSink;
 use platform::CpuDesc;
 
 use crate::acpi::{self, Source};
@@ -197,7 +197,7 @@ extern "C" {
 /// A secondary CPU's first Rust code, on its own stack with its FS set (see the module docs).
 #[no_mangle]
 extern "C" fn x86_ap_start(cpu: usize) -> ! {
-    cpu::load_idt();
+    cpu::load_cpu_tables(cpu);
     let entry = AP_BOOT.entry.load(Ordering::Acquire);
     // Read everything from AP_BOOT before checking in: the boot CPU reuses it for the next CPU.
     CPU_CALLIN.fetch_or(1 << cpu, Ordering::Release);
@@ -207,19 +207,16 @@ extern "C" fn x86_ap_start(cpu: usize) -> ! {
     entry(cpu)
 }
 
-/// Linux `reserve_real_mode`: the trampoline pages below 1 MiB, taken top-down from memblock.
-/// A failure is not fatal: the machine boots with the boot CPU only and `start_cpu` says why.
+/// Linux `reserve_real_mode`: the trampoline pages below 1 MiB, taken top-down from memblock,
+/// then the whole first MiB reserved ([`e820::reserve_real_mode`]). No trampoline is not
+/// fatal: the machine boots with the boot CPU only and `start_cpu` says why.
 ///
 /// # Errors
-/// None today; the `Result` keeps the `reserve_early` shape.
+/// memblock refused to reserve the first MiB.
 pub fn reserve_real_mode(mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
-    let size = REAL_MODE_PAGES * PAGE_SIZE;
-    match mb.alloc_range(size, PAGE_SIZE, 0, 1 << 20, NUMA_NO_NODE, false) {
-        Ok(base) => {
-            REAL_MODE_BASE.store(base as u32, Ordering::Release);
-            log.line(format_args!("early reserve: {} real-mode trampoline for SMP bring-up (code, page directory, page table)", MemRange::new(base, size)));
-        }
-        Err(_) => log.line(format_args!("real-mode trampoline: no {size} bytes free below 1 MiB; secondary CPUs cannot be started")),
+    let owner = "real-mode trampoline for SMP bring-up (code, page directory, page table)";
+    if let Some(base) = e820::reserve_real_mode(mb, REAL_MODE_PAGES * PAGE_SIZE, owner, log)? {
+        REAL_MODE_BASE.store(base as u32, Ordering::Release);
     }
     Ok(())
 }

@@ -167,3 +167,68 @@ fn debug_doubling_line() {
     ];
     LOG.with(|l| assert_eq!(*l.borrow(), want));
 }
+
+/// The same PC map with a 32-bit `phys_addr_t` (x86-32 without PAE): `%pa` is `0x%08x`.
+///
+/// Expect: every address, size and total with 8 hex digits; the empty array's dummy entry ends
+/// at `0xffffffff` (`0 + 0 - 1` in a 32-bit `phys_addr_t`).
+#[test]
+fn dump_all_with_32_bit_phys_addr() {
+    let mut st = Storage::new();
+    let mut mb = st.memblock();
+    mb.set_phys_addr_width(crate::PhysAddrWidth::Bits32);
+    assert_eq!(
+        dump(&mb)[3],
+        " memory[0x0]\t[0x00000000-0xffffffff], 0x00000000 bytes on node 0 flags: 0x0"
+    );
+    mb.add(0x1000, 0x9e000).unwrap();
+    mb.add(0x10_0000, 0x7ee_0000).unwrap();
+    mb.reserve(0, 0x10_0000).unwrap();
+    let want = [
+        "MEMBLOCK configuration:",
+        " memory size = 0x07f7e000 reserved size = 0x00100000",
+        " memory.cnt  = 0x2",
+        " memory[0x0]\t[0x00001000-0x0009efff], 0x0009e000 bytes flags: 0x0",
+        " memory[0x1]\t[0x00100000-0x07fdffff], 0x07ee0000 bytes flags: 0x0",
+        " reserved.cnt  = 0x1",
+        " reserved[0x0]\t[0x00000000-0x000fffff], 0x00100000 bytes flags: 0x0",
+    ];
+    assert_eq!(dump(&mb), want);
+}
+
+/// memblock=debug with a 32-bit `phys_addr_t`: the same lines as `debug_lines` with `%pa` at 8
+/// digits; `from=`/`max_addr=` too.
+#[test]
+fn debug_lines_with_32_bit_phys_addr() {
+    LOG.with(|l| l.borrow_mut().clear());
+    let mut st = Storage::new();
+    let mut mb = st.memblock();
+    mb.set_phys_addr_width(crate::PhysAddrWidth::Bits32);
+    mb.set_debug(Some(log));
+    mb.add(0x1000, 0x9e000).unwrap();
+    mb.reserve(0, 0x1_0000).unwrap();
+    let a = mb.alloc_range(0x3000, 0x1000, 0, 0x10_0000, crate::NUMA_NO_NODE, false).unwrap();
+    mb.remove(0x4000_0000, u64::MAX - 0x4000_0000).unwrap();
+    mb.set_debug(None);
+    assert_eq!(a, 0x9c000);
+    let want = vec![
+        "memblock_add: [0x00001000-0x0009efff]",
+        "memblock_reserve: [0x00000000-0x0000ffff]",
+        "memblock_reserve: [0x0009c000-0x0009efff]",
+        "memblock_remove: [0x40000000-0xfffffffe]",
+    ];
+    LOG.with(|l| assert_eq!(*l.borrow(), want));
+    let mut st = Storage::new();
+    let mut mb = st.memblock();
+    mb.set_phys_addr_width(crate::PhysAddrWidth::Bits32);
+    mb.add(0x10_0000, 0x10_0000).unwrap();
+    LOG.with(|l| l.borrow_mut().clear());
+    mb.set_debug(Some(log));
+    mb.phys_alloc(0x1000, 0x1000).unwrap();
+    LOG.with(|l| {
+        assert_eq!(
+            l.borrow()[0],
+            "memblock_phys_alloc_range: 4096 bytes align=0x1000 from=0x00000000 max_addr=0x00000000"
+        )
+    });
+}

@@ -253,3 +253,60 @@ fn zonelist_order_three_nodes() {
     assert_eq!(orders(uniform, &|n| n != 2).0, [vec![0, 2, 1], vec![1, 2, 0], vec![2, 0, 1]]);
     // Total pages above: each node 16384 present - 16384 * 64 / 4096 = 256 -> 16128, x3.
 }
+
+/// Linux 6.1's `Total pages` for a one-node x86-32 machine, computed from the RAM ranges and
+/// zone limits alone: per zone, spanned = `[max(first RAM pfn, zone start), min(last RAM pfn,
+/// zone end))`, present = RAM pfns inside it; lowmem zones lose `calc_memmap_size` (FLATMEM:
+/// `PAGE_ALIGN(spanned * sizeof(struct page)) >> PAGE_SHIFT`, with Debian i386's 40-byte
+/// `struct page`); HighMem keeps all present pages; the watermarks are still 0 when
+/// `build_all_zonelists` prints (`init_per_zone_wmark_min` is a later initcall).
+fn linux_total_pages_x86_32(ram: &[(u64, u64)], zone_ends: &[(u64, bool)]) -> u64 {
+    const SIZEOF_STRUCT_PAGE: u64 = 40;
+    let pfns: Vec<(u64, u64)> = ram.iter().map(|&(b, s)| (b.div_ceil(4096), (b + s) / 4096)).collect();
+    let (first, last) = (pfns.iter().map(|r| r.0).min().unwrap(), pfns.iter().map(|r| r.1).max().unwrap());
+    let mut zone_start = 0;
+    let mut total = 0;
+    for &(zone_end, highmem) in zone_ends {
+        let (s, e) = (zone_start.max(first), zone_end.min(last));
+        zone_start = zone_end;
+        if s >= e {
+            continue;
+        }
+        let spanned = e - s;
+        let present: u64 = pfns.iter().map(|&(a, b)| b.min(e).saturating_sub(a.max(s))).sum();
+        let memmap = (spanned * SIZEOF_STRUCT_PAGE).div_ceil(4096);
+        total += if highmem || present < memmap { present } else { present - memmap };
+    }
+    total
+}
+
+/// ```text
+/// pfn 1      0x9f  0x100         0x1000                       0x7fe0
+///     |RAM    |     |RAM          |RAM (Normal)                |
+///     |DMA (spanned 4095)         |
+/// ```
+/// Expect Linux 6.1 i386 (Debian `686`) `Total pages`: DMA 3998 present - 40 memmap pages
+/// (4095 * 40 bytes) = 3958; Normal 28640 - 280 (28640 * 40 bytes) = 28360; 32318 in all.
+/// And for 3 GiB: Normal `[0x1000, 0x377fe)` 223230 - 2180 = 221050, HighMem 559074 whole:
+/// 3958 + 221050 + 559074 = 784082.
+#[test]
+fn x86_32_total_pages_is_linux_figure() {
+    let pc = |ram_end: u64, max_low_pfn: u64| NumaMachine {
+        config: ArchConfig::X86_32,
+        memory: vec![(0x1000, 0x9e000, 0), (0x10_0000, ram_end - 0x10_0000, 0)],
+        reserved: vec![(0, 0x1000)],
+        max_zone_pfn: zone_limits(&[(ZoneType::Dma, 0x1000), (ZoneType::Normal, max_low_pfn), (ZoneType::HighMem, ram_end >> 12)]),
+    };
+    for (ram_end, max_low_pfn, by_hand) in [(0x7fe_0000u64, 0x7fe0u64, 32_318u64), (0xbffe_0000, 0x377fe, 784_082)] {
+        let m = pc(ram_end, max_low_pfn);
+        let ram: Vec<(u64, u64)> = m.memory.iter().map(|&(b, s, _)| (b, s)).collect();
+        let want = linux_total_pages_x86_32(&ram, &[(0x1000, false), (max_low_pfn, false), (ram_end >> 12, true)]);
+        assert_eq!(want, by_hand, "the formula and the hand derivation agree");
+        let mut storage = m.map_storage();
+        let mut log = Lines::default();
+        let mut set = m.init(&mut storage, &mut log);
+        build_all_zonelists(&mut set, &crate::numa::default_distance, &mut log);
+        let line = std::format!("Built 1 zonelists, mobility grouping on.  Total pages: {want}");
+        assert!(log.0.contains(&line), "{line:?} not in {:#?}", log.0);
+    }
+}
