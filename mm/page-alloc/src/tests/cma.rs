@@ -94,6 +94,10 @@ fn default_area_handed_over_and_allocated_whole() {
         let mut fa = Lines::default();
         node.show_free_areas(&mut fa);
         assert!(fa.0[0].contains("4096kB (MC)"), "{}", fa.0[0]);
+        let mut zi = Lines::default();
+        node.zoneinfo(&mut zi);
+        assert!(zi.0.contains(&"        cma      16384".into()), "{:#?}", zi.0);
+        assert!(zi.0.contains(&std::format!("        managed  {}", managed + 16384)), "{:#?}", zi.0);
         set.check().unwrap();
 
         // The whole area.
