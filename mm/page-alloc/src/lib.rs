@@ -28,7 +28,10 @@
 //!    per node, sized by [`node_map_pfn_range`]) and [`build_all_zonelists`] orders the
 //!    fallback nodes (`find_next_best_node`). [`PageAllocator`] adds per-CPU pagesets
 //!    (`setup_per_cpu_pageset`) and is the multi-CPU entry point.
-//! 5. [`Node::alloc_pages`] / [`Node::free_pages`] at run time; [`Node::check`] verifies the
+//! 5. CMA areas reserved while memblock was live become `MIGRATE_CMA` pageblocks after the
+//!    `Memory:` line ([`NodeSet::cma_init_reserved_areas`]) and serve [`NodeSet::cma_alloc`] /
+//!    [`NodeSet::cma_release`] only ([`cma`]).
+//! 6. [`Node::alloc_pages`] / [`Node::free_pages`] at run time; [`Node::check`] verifies the
 //!    accounting; the reports print `/proc/buddyinfo`, `/proc/zoneinfo`, `show_free_areas` and
 //!    the `Memory: …K/…K available` line.
 //!
