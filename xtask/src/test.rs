@@ -371,6 +371,15 @@ pub fn cases() -> Vec<BootCase> {
                 Has("OF: reserved mem: [mem 0x000000004e000000-0x000000004e0fffff] (1024 KiB) nomap non-reusable firmware@4e000000"),
                 Has("OF: reserved mem: [mem 0x000000004d000000-0x000000004d1fffff] (2048 KiB) map non-reusable mailbox@4d000000"),
                 Has("OF: reserved mem: [mem 0x0000000047c00000-0x0000000047ffffff] (4096 KiB) map reusable dma-pool"),
+                // The reusable shared-dma-pool is a CMA area; not being linux,cma-default, the
+                // configured 64 MiB default area is reserved besides it, below the no-map and
+                // reserved regions near the top: 4 + 64 MiB of cma-reserved.
+                Has("Reserved memory: created CMA memory pool at 0x0000000047c00000, size 4 MiB"),
+                Has("OF: reserved mem: initialized node dma-pool, compatible id shared-dma-pool"),
+                Has("cma: Reserved 64 MiB at 0x0000000049000000"),
+                Has(", 69632K cma-reserved)"),
+                Has("cma: 2 area(s), 17408 pages now MIGRATE_CMA pageblocks; present 65536 = managed "),
+                HasAll(&["cma self-test: dma-pool: cma_alloc of all 1024 pages (4 MiB) at pfn 0x47c00 written"]),
                 Has(" memory[0x1]\t[0x000000004e000000-0x000000004e0fffff], 0x0000000000100000 bytes on node 0 flags: 0x4"),
                 Has(" reserved[0x2]\t[0x000000004d000000-0x000000004d1fffff], 0x0000000000200000 bytes flags: 0x0"),
                 Has(" reserved[0x3]\t[0x000000004f000000-0x000000004f00ffff], 0x0000000000010000 bytes flags: 0x0"),
