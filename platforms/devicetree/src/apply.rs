@@ -31,9 +31,9 @@
 //!    "initialized node …, compatible id shared-dma-pool"), the default one with
 //!    `linux,cma-default`. A reusable region CMA refuses fails every handler (the coherent-pool
 //!    one, `rmem_dma_setup`, refuses reusable regions): "node … compatible matching fail", and
-//!    the region is given back (`memblock_clear_nomap` / `memblock_phys_free`). Non-reusable
-//!    `shared-dma-pool` regions (per-device coherent pools) stay reserved as before; their
-//!    `rmem_dma_setup` lines are not printed.
+//!    the region is given back (`memblock_clear_nomap` / `memblock_phys_free`). A non-reusable
+//!    `shared-dma-pool` region is a per-device coherent pool (`rmem_dma_setup`: "created DMA
+//!    memory pool at …", arm64 rules) and stays reserved.
 //!
 //! Ranges outside RAM (the FVP's `vram`) are reserved or marked anyway: memblock keeps them as
 //! bookkeeping, exactly as Linux does. Failures Linux only prints (a dynamic region that does not
@@ -444,9 +444,14 @@ fn init_node(
             }
         }
     };
-    if cma_ok {
+    if !cma_ok && !region.reusable {
+        // rmem_dma_setup (CONFIG_DMA_DECLARE_COHERENT, selected by OF_EARLY_FLATTREE): a
+        // per-device coherent pool. arm64 takes it with or without no-map (arm32 wants no-map).
+        sink.line(format_args!("Reserved memory: created DMA memory pool at {:#018x}, size {} MiB", r.base, r.size >> 20));
+    }
+    if cma_ok || !region.reusable {
         sink.line(format_args!("OF: reserved mem: initialized node {}, compatible id shared-dma-pool", region.name));
-    } else if region.reusable {
+    } else {
         // rmem_dma_setup refuses reusable regions too: no handler took it.
         sink.line(format_args!("OF: reserved mem: node {} compatible matching fail", region.name));
         if region.no_map {

@@ -658,7 +658,7 @@ mod cma {
 
     /// Expect: reusable + no-map, and a base not aligned to the 2 MiB CMA minimum, are refused
     /// with Linux's messages and given back (NOMAP cleared, reservation freed); a non-reusable
-    /// pool is no CMA area and stays reserved.
+    /// pool is no CMA area: a coherent DMA pool (`rmem_dma_setup`), it stays reserved.
     #[test]
     fn bad_cma_regions_are_refused_and_given_back() {
         let blob = tree(&[
@@ -669,11 +669,13 @@ mod cma {
         let (lines, mem, res, areas, default, total, failures) = run(&blob, ApplyParams::default());
         assert_eq!(failures, 2, "{lines:#?}");
         assert_eq!(
-            after(&lines, "OF: reserved mem: node bad-nomap@49000000 compatible matching fail")[..4],
+            after(&lines, "OF: reserved mem: node bad-nomap@49000000 compatible matching fail")[..6],
             [
                 "OF: reserved mem: node bad-nomap@49000000 compatible matching fail",
                 "Reserved memory: incorrect alignment of CMA region",
                 "OF: reserved mem: node bad-align@4a100000 compatible matching fail",
+                "Reserved memory: created DMA memory pool at 0x000000004b000000, size 4 MiB",
+                "OF: reserved mem: initialized node pool@4b000000, compatible id shared-dma-pool",
                 "OF: reserved mem: [mem 0x000000004b000000-0x000000004b3fffff] (4096 KiB) map non-reusable pool@4b000000",
             ]
         );
