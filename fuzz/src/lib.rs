@@ -149,7 +149,9 @@ pub fn dt_boot_run(data: &[u8]) -> bool {
         return false;
     }
     assert!(mb.end_of_dram() <= limit, "memory above the platform limit reached memblock: {:?}", mb.memory());
-    if devicetree::reserve(&info, &mut mb, None, &devicetree::ApplyParams::default(), &mut rep, &mut NullSink).is_err() {
+    let params = devicetree::ApplyParams::default();
+    let mut cma = params.cma_areas();
+    if devicetree::reserve(&info, &mut mb, None, &params, &mut cma, &mut rep, &mut NullSink).is_err() {
         return false;
     }
     let paging = mm_init::zones::arm64(&mb);
@@ -166,7 +168,7 @@ pub fn dt_boot_run(data: &[u8]) -> bool {
         let sections = page_alloc::KernelSections::default();
         let distance = page_alloc::default_distance;
         let Ok((set, report)) =
-            mm_init::mem_init::mem_init(page_alloc::ArchConfig::ARM64_4K, &paging, mb, &mut map_pages, &sections, &distance, &mut NullSink)
+            mm_init::mem_init::mem_init(page_alloc::ArchConfig::ARM64_4K, &paging, mb, &mut map_pages, &sections, &distance, &mut cma, &mut NullSink)
         else {
             return false;
         };

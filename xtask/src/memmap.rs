@@ -318,7 +318,7 @@ fn run(platform: &mut dyn HostPlatform, format: Format, simulate: Option<Arch>, 
             Some(vec![page_alloc::Page::INIT; count].leak())
         };
         let sections = page_alloc::KernelSections::default();
-        let (mut node, _) = match mm_init::mem_init::mem_init(config, &paging, mb, &mut map_pages, &sections, &distance, &mut lines) {
+        let (mut node, _) = match mm_init::mem_init::mem_init(config, &paging, mb, &mut map_pages, &sections, &distance, &mut page_alloc::cma::CmaAreas::new(config.pageblock_order, false), &mut lines) {
             Ok(r) => r,
             Err(e) => bail!("{e}\n{}", lines.0.join("\n")),
         };
@@ -522,8 +522,11 @@ impl Platform for HostDt {
 
     fn reserve_early(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
         let mut rep = devicetree::ApplyReport::default();
+        // CMA regions become areas of this throw-away set: the simulation's mem_init gets none,
+        // so they stay reserved in the picture (the boot activates them).
+        let params = devicetree::ApplyParams::default();
         let reason = &mut self.reason;
-        devicetree::reserve(&self.info, mb, None, &devicetree::ApplyParams::default(), &mut rep, log).map_err(|e| {
+        devicetree::reserve(&self.info, mb, None, &params, &mut params.cma_areas(), &mut rep, log).map_err(|e| {
             *reason = Some(format!("device tree: {e}"));
             PlatformError::BadFirmwareData("device-tree reservations could not be recorded")
         })

@@ -9,7 +9,10 @@
 //! - owners: `early reserve: [mem …] WHAT` (kernel image, Multiboot data, BIOS areas, the SMP
 //!   trampoline, `board: NAME`, …), `OF: fdt: reserved [mem …] WHAT`, `OF: reserved mem: …`,
 //!   `paging_init: page-table pages [mem …]`, `percpu: cpu N … unit at [mem …]`,
-//!   `mem_map: node N: … at [mem …]`, `memblock: … array … at [mem …] freed`;
+//!   `mem_map: node N: … at [mem …]`, `memblock: … array … at [mem …] freed`; CMA areas:
+//!   `cma: Reserved N MiB at 0x…` (the default or `cma=` area) and the `OF: reserved mem:`
+//!   line of a region that has a `Reserved memory: created CMA memory pool at 0x…` line (both
+//!   are reserved at the hand-off and become `MIGRATE_CMA` pageblocks right after it);
 //! - zones: the `Zone ranges:` block, split by `Initmem setup node N [mem …]`;
 //! - free blocks per order: the first `Node N, zone NAME  c0 … c10` (buddyinfo) lines.
 //!
@@ -51,6 +54,12 @@ fn page_up(x: u64) -> u64 {
 /// Every range a line names an owner for (see the module documentation).
 pub fn named_areas<S: AsRef<str>>(lines: &[S]) -> Vec<Area> {
     let mut out = Vec::new();
+    // Bases of device-tree regions that became CMA areas.
+    let cma_pools: Vec<u64> = lines
+        .iter()
+        .filter_map(|l| message(l.as_ref()).strip_prefix("Reserved memory: created CMA memory pool at "))
+        .filter_map(|rest| hex(rest.split(',').next()?))
+        .collect();
     for line in lines {
         let m = message(line.as_ref());
         let area = |(a, b, what): (u64, u64, &str), label: String| Area::new(a, b - a, if label.is_empty() { what.to_owned() } else { label });
@@ -66,7 +75,13 @@ pub fn named_areas<S: AsRef<str>>(lines: &[S]) -> Vec<Area> {
             }
             let words: Vec<&str> = rest.split_once(") ").map_or(rest, |(_, r)| r).split_whitespace().collect();
             let (name, flags) = words.split_last().map_or(("?", &[][..]), |(n, f)| (*n, f));
-            out.push(Area::new(a, b - a, format!("reserved-memory: {name} ({})", flags.join(" "))));
+            let cma = if cma_pools.contains(&a) { "CMA: " } else { "" };
+            out.push(Area::new(a, b - a, format!("{cma}reserved-memory: {name} ({})", flags.join(" "))));
+        } else if let Some(rest) = m.strip_prefix("cma: Reserved ") {
+            // `cma: Reserved 64 MiB at 0x000000004be00000` (cma_declare_contiguous).
+            let Some((mib, at)) = rest.split_once(" MiB at ") else { continue };
+            let (Ok(mib), Some(base)) = (mib.parse::<u64>(), hex(at)) else { continue };
+            out.push(Area::new(base, mib << 20, format!("CMA area reserved ({mib} MiB; cma= or the configured default)")));
         } else if let Some((a, b, rest)) = m.strip_prefix("paging_init: page-table pages ").and_then(mem_range) {
             out.push(Area::new(a, b - a, format!("page tables, paging_init {rest}")));
         } else if let Some(rest) = m.strip_prefix("percpu: cpu ") {
@@ -373,6 +388,9 @@ mod tests {
             "INFO  early reserve: [mem 0x0000000003000000-0x0000000003001fff] board: frame buffer",
             "INFO  paging_init: page-table pages [mem 0x00000000377f9000-0x00000000377fdfff] (5 page(s))",
             "INFO  OF: reserved mem: [mem 0x0000000021f00000-0x0000000021ffffff] of 'ramoops@21f00000' is outside RAM",
+            "INFO  cma: Reserved 64 MiB at 0x000000004be00000",
+            "INFO  Reserved memory: created CMA memory pool at 0x0000000038000000, size 64 MiB",
+            "INFO  OF: reserved mem: [mem 0x0000000038000000-0x000000003bffffff] (65536 KiB) map reusable linux,cma",
         ];
         let a = named_areas(&lines);
         assert_eq!(a[0].label, "reserved-memory: firmware@4e000000 (nomap non-reusable)");
@@ -382,6 +400,8 @@ mod tests {
         assert_eq!(a[3].owner, Owner::MemblockArrays);
         assert_eq!(a[4].owner, Owner::Board);
         assert_eq!((a[5].owner, a[5].size), (Owner::PageTables, 0x5000));
-        assert_eq!(a.len(), 6);
+        assert_eq!((a[6].owner, a[6].base, a[6].size), (Owner::Cma, 0x4be0_0000, 64 << 20));
+        assert_eq!((a[7].owner, a[7].label.as_str()), (Owner::Cma, "CMA: reserved-memory: linux,cma (map reusable)"));
+        assert_eq!(a.len(), 8);
     }
 }

@@ -51,11 +51,12 @@ pub enum Owner {
     MemMap,
     MemblockArrays,
     Board,
+    Cma,
     Other,
 }
 
 impl Owner {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::KernelImage,
         Self::PageTables,
         Self::DeviceTree,
@@ -66,6 +67,7 @@ impl Owner {
         Self::MemMap,
         Self::MemblockArrays,
         Self::Board,
+        Self::Cma,
         Self::Other,
     ];
 
@@ -75,6 +77,8 @@ impl Owner {
         let has = |s: &str| l.contains(s);
         if l.starts_with("board:") {
             Self::Board
+        } else if l.starts_with("cma") {
+            Self::Cma
         } else if has("trampoline") {
             // Its own code and page tables: not the kernel's page tables.
             Self::Other
@@ -114,6 +118,7 @@ impl Owner {
             Self::MemMap => "page metadata (mem_map)",
             Self::MemblockArrays => "memblock region arrays",
             Self::Board => "board reservations",
+            Self::Cma => "CMA areas (MIGRATE_CMA pageblocks after the hand-off)",
             Self::Other => "other named reservations",
         }
     }
@@ -130,6 +135,7 @@ impl Owner {
             Self::MemMap => "#e15759",
             Self::MemblockArrays => "#17becf",
             Self::Board => "#bcbd22",
+            Self::Cma => "#5f3c99",
             Self::Other => "#8c8c8c",
         }
     }
@@ -1126,6 +1132,8 @@ pub(crate) mod tests {
             ("mem_map: node 1", Owner::MemMap),
             ("memblock reserved array (256 regions)", Owner::MemblockArrays),
             ("board: frame buffer", Owner::Board),
+            ("CMA area reserved (64 MiB)", Owner::Cma),
+            ("CMA: reserved-memory linux,cma (map reusable)", Owner::Cma),
             ("real-mode trampoline for SMP bring-up", Owner::Other),
         ] {
             assert_eq!(Owner::classify(label), owner, "{label}");

@@ -212,8 +212,12 @@ pub fn cases() -> Vec<BootCase> {
             Has("Built 1 zonelists, mobility grouping on.  Total pages: 32318"),
             Has("present 32638 = managed "),
         ]),
-        ok("x86-16M", x86, "16M", 1, "", vec![
+        // Debian's i386 kernel has no CONFIG_CMA: cma= is an unknown parameter, nothing reserved.
+        ok("x86-16M", x86, "16M", 1, "cma=4M", vec![
             Has("  HighMem  empty"),
+            Has(", 0K cma-reserved, 0K highmem)"),
+            Lacks("cma: "),
+            Lacks("cma self-test"),
             // Linux turns mobility grouping off below pageblock_nr_pages * MIGRATE_TYPES pages.
             HasAll(&["Built 1 zonelists, mobility grouping off.  Total pages: "]),
             HasAll(&["Memory: ", "K/15864K available ("]),
@@ -340,6 +344,13 @@ pub fn cases() -> Vec<BootCase> {
             Has("  Normal   empty"),
             Has("Initmem setup node 0 [mem 0x0000000040000000-0x000000004fffffff]"),
             HasAll(&["Memory: ", "K/262144K available ("]),
+            // Debian arm64: CONFIG_CMA_SIZE_MBYTES=64, top-down below arm64_dma_phys_limit (the end
+            // of RAM here), 2 MiB aligned, under the page-table pages at the top.
+            Has("cma: Reserved 64 MiB at 0x000000004be00000"),
+            Has(", 65536K cma-reserved)"),
+            Has("cma: 1 area(s), 16384 pages now MIGRATE_CMA pageblocks; present 65536 = managed "),
+            Has("buddy self-check: the 16384 free pages of CMA pageblocks were left alone (cma_alloc only)"),
+            HasAll(&["cma self-test: reserved: cma_alloc of all 16384 pages (64 MiB) at pfn 0x4be00 written, read back and released", "free CMA pages back to 16384"]),
             HasAll(&["mem_init: ", " pages freed to the buddy allocator; present 65536 = managed "]),
             HasAll(&["Node 0, zone      DMA "]),
             HasAll(&["buddy self-test: a double free of pfn ", " was refused"]),
@@ -393,7 +404,11 @@ pub fn cases() -> Vec<BootCase> {
                 Has("CPU1: up (hw id 0x1, node 1, "),
             ])
         },
-        ok("arm-1G-smp4", arm, "1G", 4, "", vec![
+        // cma=SIZE@BASE: the default area fixed there instead of the configured 64 MiB.
+        ok("arm-1G-smp4", arm, "1G", 4, "cma=32M@0x60000000", vec![
+            Has("cma: Reserved 32 MiB at 0x0000000060000000"),
+            Has(", 32768K cma-reserved)"),
+            HasAll(&["cma self-test: reserved: cma_alloc of all 8192 pages (32 MiB) at pfn 0x60000 written, read back and released"]),
             Has("CPU1: up"),
             Has("CPU3: up"),
             Has("smp: Brought up 1 node, 4 CPUs"),
@@ -401,6 +416,10 @@ pub fn cases() -> Vec<BootCase> {
             Has("OF: fdt: memory bank [mem 0x0000000040000000-0x000000007fffffff] node 0"),
         ]),
         ok("arm-mem64M", arm, "256M", 1, "mem=64M", vec![
+            // Linux too: 64 MiB of CMA do not fit in 64 MiB of RAM with a kernel in it.
+            Has("cma: Failed to reserve 64 MiB"),
+            Has(", 0K cma-reserved)"),
+            Lacks("cma self-test"),
             // arm64 mem= keeps the first 64 MiB of RAM (memblock_mem_limit_remove_map).
             Has(" memory size = 0x0000000004000000 "),
             Has(" memory[0x0]\t[0x0000000040000000-0x0000000043ffffff], 0x0000000004000000 bytes on node 0 flags: 0x0"),
@@ -416,6 +435,15 @@ pub fn cases() -> Vec<BootCase> {
                 Has("OF: reserved mem: [mem 0x000000004e000000-0x000000004e0fffff] (1024 KiB) nomap non-reusable firmware@4e000000"),
                 Has("OF: reserved mem: [mem 0x000000004d000000-0x000000004d1fffff] (2048 KiB) map non-reusable mailbox@4d000000"),
                 Has("OF: reserved mem: [mem 0x0000000047c00000-0x0000000047ffffff] (4096 KiB) map reusable dma-pool"),
+                // The reusable shared-dma-pool is a CMA area; not being linux,cma-default, the
+                // configured 64 MiB default area is reserved besides it, below the no-map and
+                // reserved regions near the top: 4 + 64 MiB of cma-reserved.
+                Has("Reserved memory: created CMA memory pool at 0x0000000047c00000, size 4 MiB"),
+                Has("OF: reserved mem: initialized node dma-pool, compatible id shared-dma-pool"),
+                Has("cma: Reserved 64 MiB at 0x0000000049000000"),
+                Has(", 69632K cma-reserved)"),
+                Has("cma: 2 area(s), 17408 pages now MIGRATE_CMA pageblocks; present 65536 = managed "),
+                HasAll(&["cma self-test: dma-pool: cma_alloc of all 1024 pages (4 MiB) at pfn 0x47c00 written"]),
                 Has(" memory[0x1]\t[0x000000004e000000-0x000000004e0fffff], 0x0000000000100000 bytes on node 0 flags: 0x4"),
                 Has(" reserved[0x2]\t[0x000000004d000000-0x000000004d1fffff], 0x0000000000200000 bytes flags: 0x0"),
                 Has(" reserved[0x3]\t[0x000000004f000000-0x000000004f00ffff], 0x0000000000010000 bytes flags: 0x0"),
@@ -464,13 +492,20 @@ pub fn cases() -> Vec<BootCase> {
             Has("OF: fdt: reserved [mem 0x0000000000000000-0x0000000000000fff] /memreserve/"),
             Has("RAM starts at 0: page 0 is already reserved"),
             HasAll(&["early reserve: [mem 0x0000000000200000-", "] kernel image"]),
+            // rmem_cma_setup: the tree's dynamic linux,cma (64 MiB, reusable, linux,cma-default)
+            // is the default CMA area, so dma_contiguous_reserve adds none.
+            Has("Reserved memory: created CMA memory pool at 0x0000000038000000, size 64 MiB"),
+            Has("OF: reserved mem: initialized node linux,cma, compatible id shared-dma-pool"),
             Has("OF: reserved mem: [mem 0x0000000038000000-0x000000003bffffff] (65536 KiB) map reusable linux,cma"),
+            Lacks("cma: Reserved "),
             Has("    memory  : 0x0000000000000000 - 0x000000003c000000   (   960 MB) linear map, RW NX; page 0 unmapped (NULL faults)"),
             Has("    .text   : 0x0000000000200000 - "),
             Has("    mmio    : 0x000000003f201000 - 0x000000003f202000   (     4 kB) device nGnRnE"),
             Has("  DMA      [mem 0x0000000000000000-0x000000003bffffff]"),
-            HasAll(&["Memory: ", "K/983040K available ("]),
+            HasAll(&["Memory: ", "K/983040K available (", "K reserved, 65536K cma-reserved)"]),
             Has("present 245760 = managed "),
+            Has("cma: 1 area(s), 16384 pages now MIGRATE_CMA pageblocks; present 245760 = managed "),
+            HasAll(&["cma self-test: linux,cma: cma_alloc of all 16384 pages (64 MiB) at pfn 0x38000 written, read back and released", "free CMA pages back to 16384"]),
             Has("smp: CPU1: booted through spin-table, release address 0xe0"),
             Has("smp: CPU2: booted through spin-table, release address 0xe8"),
             Has("smp: CPU3: booted through spin-table, release address 0xf0"),

@@ -21,6 +21,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod cma;
 pub mod cmdline;
 pub mod mem_init;
 pub mod selfcheck;
@@ -549,6 +550,52 @@ mod tests {
         |_phys, count| Some(std::vec![page_alloc::Page::INIT; count].leak())
     }
 
+    /// i386 without CONFIG_CMA: no areas.
+    fn no_cma() -> page_alloc::cma::CmaAreas {
+        page_alloc::cma::CmaAreas::new(10, false)
+    }
+
+    /// The same PC with a 16 MiB CMA area declared (as `cma=16M` would on a kernel with CMA),
+    /// pageblock_order 10: Expect the `Memory:` line to count it as `cma-reserved` and leave it
+    /// out of `reserved` (Linux: reserved = present - managed - totalcma), then the activation to
+    /// make it 4 MiB MIGRATE_CMA pageblocks, managed and free, with present = managed + reserved.
+    #[test]
+    fn mem_init_activates_a_cma_area_after_the_memory_line() {
+        let mut log = Lines::default();
+        let mut pc = FakePc { cmdline: "", fail_discovery: false };
+        let mut mb = setup_memblock(&mut pc, storage(), &BoardMemory::default(), ignore, &mut log).unwrap();
+        let mut cma = page_alloc::cma::CmaAreas::new(10, false);
+        let c = cma::CmaConfig { size_bytes: 16 << 20, phys_addr_64bit: false };
+        let i = cma::dma_contiguous_reserve(&mut mb, &mut cma, None, &c, 0, 0x7fe_0000, &mut log).unwrap();
+        // Top-down, 4 MiB aligned, below the end of RAM 0x7fe0000: [0x6c00000, 0x7c00000).
+        assert_eq!(cma.get(i).unwrap().base(), 0x6c0_0000);
+        assert_eq!(log.0.last().unwrap(), "cma: Reserved 16 MiB at 0x06c00000");
+        let paging = PagingInfo { max_low_pfn: 0x7fe0, max_pfn: 0x7fe0, max_zone_pfns: [0x1000, 0x7fe0, 0x7fe0] };
+        let mut map = map_vec();
+        let sections = page_alloc::KernelSections::default();
+        let (node, rep) =
+            mem_init::mem_init(page_alloc::ArchConfig::X86_32, &paging, mb, &mut map, &sections, &page_alloc::default_distance, &mut cma, &mut log).unwrap();
+        let line = log.0.iter().find(|l| l.starts_with("Memory: ")).unwrap();
+        let present = 130_552 / 4;
+        let managed_at_line = rep.freed_pages;
+        let reserved_k = (present - managed_at_line - 4096) * 4;
+        assert!(
+            line.ends_with(&std::format!(" {reserved_k}K reserved, 16384K cma-reserved, 0K highmem)")),
+            "{line}"
+        );
+        assert!(line.starts_with(&std::format!("Memory: {}K/130552K available", managed_at_line * 4)), "{line}");
+        let at = log.0.iter().position(|l| l.starts_with("Memory: ")).unwrap();
+        let act = log.0.iter().position(|l| l.starts_with("cma: 1 area(s), 4096 pages now MIGRATE_CMA pageblocks; present 32638 = managed ")).unwrap();
+        assert!(act > at, "activation after the Memory line");
+        assert_eq!(rep.cma_pages, 4096);
+        assert_eq!(node.totalram_pages(), rep.freed_pages + 4096);
+        assert_eq!(node.nr_free_pages(), rep.freed_pages + 4096);
+        assert_eq!(rep.present_pages, node.totalram_pages() + rep.reserved_pages);
+        let z = node.zone(0, page_alloc::ZoneType::Normal).unwrap();
+        assert_eq!((z.cma_pages, z.free_cma_pages()), (4096, 4096));
+        node.check().unwrap();
+    }
+
     #[test]
     fn mem_init_on_a_128m_pc_accounts_for_every_page() {
         let mut log = Lines::default();
@@ -560,7 +607,7 @@ mod tests {
         let mut map = map_vec();
         let sections = page_alloc::KernelSections::default();
         let (node, rep) =
-            mem_init::mem_init(page_alloc::ArchConfig::X86_32, &paging, mb, &mut map, &sections, &page_alloc::default_distance, &mut log).unwrap();
+            mem_init::mem_init(page_alloc::ArchConfig::X86_32, &paging, mb, &mut map, &sections, &page_alloc::default_distance, &mut no_cma(), &mut log).unwrap();
         // 0x7fe0 pfns of map, 16 bytes each; the map itself comes from memblock.
         assert_eq!(rep.map_pages, 0x7fe0);
         assert_eq!(rep.map_bytes, 0x7fe0 * 16);
@@ -596,6 +643,7 @@ mod tests {
             &mut map,
             &page_alloc::KernelSections::default(),
             &page_alloc::default_distance,
+            &mut no_cma(),
             &mut log,
         )
         .unwrap();
@@ -629,6 +677,7 @@ mod tests {
             &mut map,
             &page_alloc::KernelSections::default(),
             &page_alloc::default_distance,
+            &mut no_cma(),
             &mut log,
         )
         .unwrap_err();

@@ -11,12 +11,19 @@
 //!    order-aligned chunks; reserved pages stay reserved. No memblock allocation may follow.
 //! 4. memblock retires (`memblock_discard`): region arrays it allocated for itself when it grew
 //!    go to the buddy allocator too; memblock is consumed, so nothing can use it afterwards.
-//! 5. Watermarks, the `Memory: …K/…K available` line, and the accounting check: every present
-//!    page is either managed (handed to the buddy allocator) or reserved, and the free pages
-//!    the buddy allocator holds equal the pages memblock had free.
+//! 5. The `Memory: …K/…K available` line (CMA areas counted as `cma-reserved`), and the
+//!    accounting check: every present page is either managed (handed to the buddy allocator)
+//!    or reserved, and the free pages the buddy allocator holds equal the pages memblock had
+//!    free.
+//! 6. The CMA areas become `MIGRATE_CMA` pageblocks (`cma_init_reserved_areas`, a
+//!    `core_initcall` in Linux, so after the `Memory:` line); the check is repeated with them
+//!    managed.
+//! 7. Watermarks (`init_per_zone_wmark_min`, a `postcore_initcall`: CMA pages count in
+//!    `managed_pages` by then).
 
 use memblock::{Memblock, NUMA_NO_NODE};
 use mm_types::{LineSink, MemRange, PAGE_SHIFT, PAGE_SIZE};
+use page_alloc::cma::CmaAreas;
 use page_alloc::{node_map_pfn_range, ArchConfig, KernelSections, MemMap, NodeSet, Page, ZoneType, MAX_NODES, MAX_NR_ZONES};
 
 use crate::{BootError, PagingInfo};
@@ -37,8 +44,10 @@ pub struct MemInitReport {
     pub freed_pages: u64,
     /// Present pages in all zones.
     pub present_pages: u64,
-    /// Present pages that stayed reserved.
+    /// Present pages that stayed reserved (after the CMA areas were activated).
     pub reserved_pages: u64,
+    /// Pages of activated CMA areas (`MIGRATE_CMA` pageblocks).
+    pub cma_pages: u64,
 }
 
 /// Counts the page frames memblock considers free: `[PFN_UP(start), PFN_DOWN(end))` of each
@@ -55,10 +64,12 @@ fn memblock_free_pages(mb: &Memblock<'_>, end_pfn: u64) -> u64 {
 /// Runs the steps of the module documentation over every node memblock knows (node ids from
 /// memblock; regions without one are node 0). Each node's `mem_map` is allocated on that node
 /// (falling back to any node, as `memblock_alloc_try_nid` does). `distance` orders the
-/// zonelists (`/distance-map`, or 10/20 without one).
+/// zonelists (`/distance-map`, or 10/20 without one). `cma` holds the CMA areas reserved so
+/// far (none on an architecture without CMA); they are activated here.
 ///
 /// # Errors
 /// [`BootError::MemInit`] with the step that failed (already logged).
+#[allow(clippy::too_many_arguments)]
 pub fn mem_init<'a>(
     arch: ArchConfig,
     paging: &PagingInfo,
@@ -66,6 +77,7 @@ pub fn mem_init<'a>(
     map_pages: MapPages<'_, 'a>,
     sections: &KernelSections,
     distance: &dyn Fn(i32, i32) -> u8,
+    cma: &mut CmaAreas,
     log: &mut dyn LineSink,
 ) -> Result<(NodeSet<'a>, MemInitReport), BootError> {
     let fail = |log: &mut dyn LineSink, what: &'static str| {
@@ -122,19 +134,9 @@ pub fn mem_init<'a>(
     let mut freed = nodes.memblock_free_all(&mb);
     let discarded = memblock_discard(mb, &mut nodes, log);
     freed += discarded;
-    nodes.init_per_zone_wmark_min();
-    nodes.mem_init_print_info(sections, log);
+    nodes.mem_init_print_info_cma(sections, cma.totalcma_pages(), log);
 
-    let zones = || nodes.nodes().flat_map(|n| n.zones().iter());
-    let present: u64 = zones().map(|z| z.present_pages).sum();
-    let managed: u64 = zones().map(|z| z.managed_pages).sum();
-    let reserved: u64 = nodes
-        .nodes()
-        .map(|n| {
-            let m = n.mem_map();
-            (m.start_pfn()..m.end_pfn()).filter(|&pfn| m.get(pfn).is_some_and(|p| p.is_reserved() && !p.is_hole())).count() as u64
-        })
-        .sum();
+    let (present, managed, reserved) = page_counts(&nodes);
     log.line(format_args!(
         "mem_init: {freed} pages freed to the buddy allocator; present {present} = managed {managed} + reserved {reserved}"
     ));
@@ -149,6 +151,35 @@ pub fn mem_init<'a>(
         log.line(format_args!("mem_init: buddy allocator check: {e}"));
         BootError::MemInit("buddy allocator inconsistent after the hand-off")
     })?;
+
+    // core_initcall(cma_init_reserved_areas).
+    let mut cma_pages = 0;
+    if !cma.areas().is_empty() {
+        let declared: u64 = cma.areas().iter().map(|a| a.count()).sum();
+        cma_pages = nodes.cma_init_reserved_areas(cma, log);
+        let (present, managed_now, reserved) = page_counts(&nodes);
+        let zone_cma: u64 = nodes.nodes().flat_map(|n| n.zones().iter()).map(|z| z.cma_pages).sum();
+        log.line(format_args!(
+            "cma: {} area(s), {cma_pages} pages now MIGRATE_CMA pageblocks; present {present} = managed {managed_now} + reserved {reserved}",
+            cma.areas().len()
+        ));
+        // A failed area's pages went to the buddy allocator as ordinary pages.
+        if zone_cma != cma_pages
+            || cma.totalcma_pages() != cma_pages
+            || managed_now != managed + declared
+            || present != managed_now + reserved
+            || nodes.nr_free_pages() != freed + declared
+        {
+            return Err(fail(log, "page accounting does not add up after the CMA areas were activated"));
+        }
+        nodes.check().map_err(|e| {
+            log.line(format_args!("mem_init: buddy allocator check: {e}"));
+            BootError::MemInit("buddy allocator inconsistent after the CMA activation")
+        })?;
+    }
+    // postcore_initcall(init_per_zone_wmark_min).
+    nodes.init_per_zone_wmark_min();
+    let (present, _, reserved) = page_counts(&nodes);
     let report = MemInitReport {
         map_start_pfn: first_pfn,
         map_pages: map_pages_total,
@@ -156,8 +187,25 @@ pub fn mem_init<'a>(
         freed_pages: freed,
         present_pages: present,
         reserved_pages: reserved,
+        cma_pages,
     };
     Ok((nodes, report))
+}
+
+/// `(present, managed, reserved)` pages of all zones; reserved = Reserved pages that are not
+/// holes.
+fn page_counts(nodes: &NodeSet<'_>) -> (u64, u64, u64) {
+    let zones = || nodes.nodes().flat_map(|n| n.zones().iter());
+    let present: u64 = zones().map(|z| z.present_pages).sum();
+    let managed: u64 = zones().map(|z| z.managed_pages).sum();
+    let reserved: u64 = nodes
+        .nodes()
+        .map(|n| {
+            let m = n.mem_map();
+            (m.start_pfn()..m.end_pfn()).filter(|&pfn| m.get(pfn).is_some_and(|p| p.is_reserved() && !p.is_hole())).count() as u64
+        })
+        .sum();
+    (present, managed, reserved)
 }
 
 /// What stays reserved when `memblock_free_all` runs: a summary line, then one line per

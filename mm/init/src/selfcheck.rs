@@ -4,9 +4,10 @@
 //!
 //! 1. Record `buddyinfo` (free blocks per zone and order) and the free page count.
 //! 2. Allocate with `__GFP_NOFAIL` semantics (no watermarks), highest order first, from every
-//!    zone (HighMem down to DMA), until nothing is left: `nr_free_pages() == 0`.
-//! 3. Check every block: inside one zone, backed by RAM (no hole page), and no page handed out
-//!    twice (blocks sorted by pfn must not overlap).
+//!    zone (HighMem down to DMA), until nothing is left but the free pages of `MIGRATE_CMA`
+//!    pageblocks, which only `cma_alloc` hands out (`page_alloc::cma`).
+//! 3. Check every block: inside one zone, backed by RAM (no hole page), not in a CMA
+//!    pageblock, and no page handed out twice (blocks sorted by pfn must not overlap).
 //! 4. Free all blocks in a pseudo-random order (xorshift, fixed seed).
 //! 5. `buddyinfo` and the free count must equal step 1 exactly, and `Node::check` must pass.
 
@@ -47,6 +48,7 @@ fn nr_free_by_zone_order(nodes: &NodeSet<'_>) -> Buddyinfo {
 pub fn drain_and_restore(node: &mut NodeSet<'_>, blocks: &mut [Block], log: &mut dyn LineSink) -> Result<DrainReport, &'static str> {
     let before = nr_free_by_zone_order(node);
     let free_before = node.nr_free_pages();
+    let free_cma: u64 = node.nodes().flat_map(|n| n.zones().iter()).map(|z| z.free_cma_pages()).sum();
     let gfp = Gfp { highest_zone: ZoneType::Movable, migratetype: Migratetype::Movable, nofail: true, high: false };
     let mut n = 0;
     let mut pages = 0;
@@ -68,7 +70,7 @@ pub fn drain_and_restore(node: &mut NodeSet<'_>, blocks: &mut [Block], log: &mut
         }
         }
     }
-    if node.nr_free_pages() != 0 || pages != free_before {
+    if node.nr_free_pages() != free_cma || pages != free_before - free_cma {
         return Err("the drain did not empty the allocator, or took a different number of pages than were free");
     }
     let taken = &mut blocks[..n];
@@ -86,6 +88,9 @@ pub fn drain_and_restore(node: &mut NodeSet<'_>, blocks: &mut [Block], log: &mut
         }
         if (pfn..=last).any(|p| owner.mem_map().get(p).is_none_or(|pg| pg.is_hole())) {
             return Err("a drained block covers a hole (no RAM behind it)");
+        }
+        if owner.pageblock_migratetype(pfn) == Some(Migratetype::Cma) {
+            return Err("an ordinary allocation was served from a CMA pageblock");
         }
     }
     // Free in a pseudo-random order: Fisher-Yates with xorshift64.
@@ -106,5 +111,8 @@ pub fn drain_and_restore(node: &mut NodeSet<'_>, blocks: &mut [Block], log: &mut
     log.line(format_args!(
         "buddy self-check: drained {n} blocks ({pages} pages) from every zone, no page twice, all in their zone and in RAM; freed in random order; buddyinfo restored exactly"
     ));
+    if free_cma != 0 {
+        log.line(format_args!("buddy self-check: the {free_cma} free pages of CMA pageblocks were left alone (cma_alloc only)"));
+    }
     Ok(DrainReport { blocks: n, pages })
 }

@@ -60,6 +60,9 @@ pub(crate) fn add_to_free_list(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, 
     }
     zone.free_area[order as usize].nr_free += 1;
     zone.nr_free_pages += 1 << order;
+    if mt == Migratetype::Cma {
+        zone.nr_free_cma_pages += 1 << order;
+    }
 }
 
 /// Unlinks the block at `pfn` from its list without touching its flags.
@@ -87,6 +90,9 @@ fn unlink(map: &mut MemMap<'_>, zone: &mut Zone, idx: u32, order: u32) {
 /// Takes the free block at `pfn` off its list and clears Buddy (`del_page_from_free_list`).
 pub(crate) fn del_page_from_free_list(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, order: u32) {
     let idx = map.idx(pfn).expect("free block inside the map");
+    if map.at(idx).migratetype() == Migratetype::Cma {
+        zone.nr_free_cma_pages -= 1 << order;
+    }
     unlink(map, zone, idx, order);
     let p = map.at_mut(idx);
     p.flags = PageFlags(0);
@@ -117,7 +123,9 @@ fn set_pageblock_mt(map: &mut MemMap<'_>, pageblock_order: u32, pfn: u64, mt: Mi
 }
 
 /// Frees the block `[pfn, pfn + 1 << order)` into `zone`, merging with free buddies
-/// (`__free_one_page`). `to_tail` is `FPI_TO_TAIL`.
+/// (`__free_one_page`). `to_tail` is `FPI_TO_TAIL`. From `pageblock_order` up, a block does
+/// not merge with a buddy of another pageblock type unless both types are mergeable
+/// ([`Migratetype::is_mergeable`]): `MIGRATE_CMA` blocks merge only with each other.
 pub(crate) fn free_one_page(map: &mut MemMap<'_>, zone: &mut Zone, mut pfn: u64, mut order: u32, mt: Migratetype, to_tail: bool) {
     let zone_idx = zone.zone_type as u8;
     while order < MAX_ORDER - 1 {
@@ -125,8 +133,12 @@ pub(crate) fn free_one_page(map: &mut MemMap<'_>, zone: &mut Zone, mut pfn: u64,
         if !page_is_buddy(map, zone_idx, buddy, order) {
             break;
         }
-        // Linux refuses to merge across pageblocks of isolated types here; with only the
-        // three mergeable types every pair merges.
+        if order >= zone.pageblock_order {
+            let buddy_mt = pageblock_mt(map, zone.pageblock_order, buddy);
+            if mt != buddy_mt && (!mt.is_mergeable() || !buddy_mt.is_mergeable()) {
+                break;
+            }
+        }
         del_page_from_free_list(map, zone, buddy, order);
         pfn &= buddy;
         order += 1;
@@ -183,7 +195,7 @@ pub(crate) fn find_suitable_fallback(zone: &Zone, order: u32, mt: Migratetype, o
     if area.nr_free == 0 {
         return None;
     }
-    for fallback in mt.fallbacks() {
+    for &fallback in mt.fallbacks() {
         if area.is_empty(fallback) {
             continue;
         }
@@ -302,13 +314,14 @@ pub(crate) fn rmqueue(map: &mut MemMap<'_>, zone: &mut Zone, order: u32, mt: Mig
 
 /// `__zone_watermark_ok` with `free_pages = NR_FREE_PAGES`: after taking `1 << order` pages
 /// the zone must keep more than `mark + lowmem_reserve[highest_zoneidx]` free, and for
-/// `order > 0` a free block of at least `order` must exist.
+/// `order > 0` a free block of at least `order` must exist. Free CMA pages do not count
+/// (`__zone_watermark_unusable_free` without `ALLOC_CMA`, which no request has here).
 pub(crate) fn zone_watermark_ok(zone: &Zone, order: u32, mark: u64, highest_zoneidx: usize, alloc_high: bool) -> bool {
     let mut min = mark as i64;
     if alloc_high {
         min -= min / 2;
     }
-    let free = zone.nr_free_pages as i64 - ((1i64 << order) - 1);
+    let free = zone.nr_free_pages as i64 - zone.nr_free_cma_pages as i64 - ((1i64 << order) - 1);
     if free <= min + zone.lowmem_reserve[highest_zoneidx] as i64 {
         return false;
     }
@@ -344,7 +357,9 @@ impl Wmark {
 
 /// The error of a request that no zone could serve.
 pub(crate) const fn alloc_failure(gfp: Gfp, order: u32) -> AllocError {
-    if gfp.nofail {
+    if matches!(gfp.migratetype, Migratetype::Cma) {
+        AllocError::CmaMigratetype { order }
+    } else if gfp.nofail {
         AllocError::NoFailUnsatisfied { order }
     } else {
         AllocError::NoMemory { order }
@@ -358,10 +373,11 @@ impl Node<'_> {
         order < MAX_ORDER && zone_watermark_ok(&self.zones[zone as usize], order, mark, highest_zone as usize, false)
     }
 
-    /// May zone `zi` serve `order` in this pass (populated, managed, watermark met)?
+    /// May zone `zi` serve `order` in this pass (populated, managed, watermark met)? Never
+    /// for a [`Migratetype::Cma`] request ([`alloc_failure`] then names it).
     pub(crate) fn zone_usable(&self, zi: usize, order: u32, gfp: Gfp, highest: usize, pass: Wmark) -> bool {
         let zone = &self.zones[zi];
-        if !zone.populated() || zone.managed_pages == 0 {
+        if !zone.populated() || zone.managed_pages == 0 || gfp.migratetype == Migratetype::Cma {
             return false;
         }
         match pass {
@@ -434,6 +450,9 @@ impl Node<'_> {
         }
         if page.is_reserved() {
             return Err(FreeError::Reserved { pfn });
+        }
+        if pageblock_mt(&self.mem_map, self.config.pageblock_order, p) == Migratetype::Cma {
+            return Err(FreeError::Cma { pfn });
         }
         if page.is_pcp() || self.free_block_containing(p).is_some() {
             return Err(FreeError::DoubleFree { pfn });

@@ -7,15 +7,37 @@
 //! then classifies every page as hole, Reserved, free block or allocated block, checks that
 //! tail pages carry no flags, and that the Buddy heads found are exactly the listed blocks
 //! (same count; the link checks rule out a block listed twice). No two free buddies of the
-//! same order below `MAX_ORDER - 1` are left unmerged. `managed_pages` = free + allocated.
+//! same order below `MAX_ORDER - 1` are left unmerged (except across pageblocks of types that
+//! may not merge: `MIGRATE_CMA` next to another type). `managed_pages` = free + allocated.
 //! Pages outside every zone must be Reserved.
+//!
+//! CMA: a block is on the `MIGRATE_CMA` lists exactly when its pageblocks are `MIGRATE_CMA`;
+//! an allocated block in a CMA pageblock was allocated as `MIGRATE_CMA` (by `cma_alloc`) and
+//! nothing else was; `NR_FREE_CMA_PAGES` equals the pages on the CMA lists; `cma_pages` equals
+//! the pages of the zone's CMA pageblocks.
 //!
 //! Linux has pieces of this under `CONFIG_DEBUG_VM` (`check_new_page`, `bad_page`); here it is
 //! one function that tests and firmware self-tests can call.
 use core::fmt;
 
-use crate::page::{Page, NO_ZONE};
+use crate::buddy::pageblock_mt;
+use crate::page::{MemMap, Page, NO_ZONE};
 use crate::{Migratetype, Node, ZoneType, MAX_ORDER};
+
+/// True if every pageblock of the block `[pfn, pfn + 1 << order)` is `MIGRATE_CMA` (`Some(true)`),
+/// none is (`Some(false)`), or they differ (`None`).
+fn block_is_cma(map: &MemMap<'_>, pb_order: u32, pfn: u64, order: u32) -> Option<bool> {
+    let first = pageblock_mt(map, pb_order, pfn) == Migratetype::Cma;
+    let step = 1u64 << pb_order;
+    let mut p = (pfn & !(step - 1)) + step;
+    while p < pfn + (1 << order) {
+        if (pageblock_mt(map, pb_order, p) == Migratetype::Cma) != first {
+            return None;
+        }
+        p += step;
+    }
+    Some(first)
+}
 
 /// The first broken invariant [`Node::check`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,10 +75,12 @@ impl Node<'_> {
             let err = |pfn: Option<u64>, what| Err(CheckError { zone: zt, pfn, what });
             let mut listed_blocks = 0u64;
             let mut listed_pages = 0u64;
+            let mut listed_cma_pages = 0u64;
+            let pb_order = zone.pageblock_order;
             for order in 0..MAX_ORDER {
                 let area = &zone.free_area[order as usize];
                 let mut blocks = 0u64;
-                for mt in Migratetype::ALL {
+                for mt in Migratetype::FREE_LISTS {
                     let list = area.free_list[mt as usize];
                     let mut prev = Page::NONE;
                     let mut cur = list.head;
@@ -86,6 +110,12 @@ impl Node<'_> {
                         if !zone.spans(pfn) || !zone.spans(pfn + (1 << order) - 1) {
                             return err(Some(pfn), "free block outside its zone");
                         }
+                        if block_is_cma(map, pb_order, pfn, order) != Some(mt == Migratetype::Cma) {
+                            return err(Some(pfn), "free block on a CMA list outside CMA pageblocks, or in CMA pageblocks on another list");
+                        }
+                        if mt == Migratetype::Cma {
+                            listed_cma_pages += 1 << order;
+                        }
                         blocks += 1;
                         prev = cur;
                         cur = p.next;
@@ -102,6 +132,9 @@ impl Node<'_> {
             }
             if listed_pages != zone.nr_free_pages {
                 return err(None, "NR_FREE_PAGES differs from the pages on the lists");
+            }
+            if listed_cma_pages != zone.nr_free_cma_pages {
+                return err(None, "NR_FREE_CMA_PAGES differs from the pages on the CMA lists");
             }
 
             // Linear walk over the span.
@@ -147,13 +180,19 @@ impl Node<'_> {
                         buddy_pages += n;
                         if order < MAX_ORDER - 1 {
                             let b = pfn ^ n;
-                            if map.get(b).is_some_and(|bp| bp.is_buddy() && bp.order() == order && bp.zone == p.zone) {
+                            let (mt, bmt) = (pageblock_mt(map, pb_order, pfn), pageblock_mt(map, pb_order, b));
+                            let may_merge =
+                                order < pb_order || mt == bmt || (mt.is_mergeable() && bmt.is_mergeable());
+                            if may_merge && map.get(b).is_some_and(|bp| bp.is_buddy() && bp.order() == order && bp.zone == p.zone) {
                                 return err(Some(pfn), "two free buddies left unmerged");
                             }
                         }
                     } else {
                         if p.refcount != 1 {
                             return err(Some(pfn), "allocated head without refcount 1");
+                        }
+                        if block_is_cma(map, pb_order, pfn, order) != Some(p.migratetype() == Migratetype::Cma) {
+                            return err(Some(pfn), "allocated block in CMA pageblocks not from cma_alloc, or a CMA allocation outside them");
                         }
                         alloc_pages += n;
                     }
@@ -173,6 +212,18 @@ impl Node<'_> {
             }
             if zone.managed_pages != listed_pages + alloc_pages + pcp_pages {
                 return err(None, "managed_pages != free + allocated + on per-CPU lists");
+            }
+            let pb = 1u64 << pb_order;
+            let mut cma_pageblocks = 0u64;
+            let mut s = zone.zone_start_pfn.next_multiple_of(pb);
+            while s < zone.zone_end_pfn() {
+                if map.get(s).is_some_and(|p| !p.is_hole()) && pageblock_mt(map, pb_order, s) == Migratetype::Cma {
+                    cma_pageblocks += 1;
+                }
+                s += pb;
+            }
+            if cma_pageblocks * pb != zone.cma_pages {
+                return err(None, "cma_pages differs from the zone's MIGRATE_CMA pageblocks");
             }
         }
         // Pages outside every zone.

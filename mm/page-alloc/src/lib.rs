@@ -28,7 +28,10 @@
 //!    per node, sized by [`node_map_pfn_range`]) and [`build_all_zonelists`] orders the
 //!    fallback nodes (`find_next_best_node`). [`PageAllocator`] adds per-CPU pagesets
 //!    (`setup_per_cpu_pageset`) and is the multi-CPU entry point.
-//! 5. [`Node::alloc_pages`] / [`Node::free_pages`] at run time; [`Node::check`] verifies the
+//! 5. CMA areas reserved while memblock was live become `MIGRATE_CMA` pageblocks after the
+//!    `Memory:` line ([`NodeSet::cma_init_reserved_areas`]) and serve [`NodeSet::cma_alloc`] /
+//!    [`NodeSet::cma_release`] only ([`cma`]).
+//! 6. [`Node::alloc_pages`] / [`Node::free_pages`] at run time; [`Node::check`] verifies the
 //!    accounting; the reports print `/proc/buddyinfo`, `/proc/zoneinfo`, `show_free_areas` and
 //!    the `Memory: …K/…K available` line.
 //!
@@ -45,7 +48,7 @@
 //! # Differences from Linux, all deliberate
 //! - Per-CPU page lists exist for order 0 only (6.1 also keeps orders up to
 //!   `PAGE_ALLOC_COSTLY_ORDER` and THP there); see [`PerCpuPages`] for the locking model.
-//! - No `HIGHATOMIC`/`CMA`/`ISOLATE` migratetypes, no
+//! - No `HIGHATOMIC`/`ISOLATE` migratetypes, no
 //!   compaction, reclaim or OOM killer, no watermark boosting, no `ALLOC_NOFRAGMENT`, no page
 //!   shuffling, no `ZONE_DEVICE`; `ZONE_MOVABLE` exists but stays empty (no `kernelcore=`).
 //! - At most [`MAX_NODES`] nodes, each with its own FLATMEM-style [`MemMap`] over its span;
@@ -56,12 +59,17 @@
 //!   separate `pageblock_flags` bitmap); free-list links are indices into the map.
 //! - `memblock_free_all` frees highmem too (x86-32 Linux frees it later, page by page, in
 //!   `set_highmem_pages_init`; the resulting buddy state is the same).
+//! - `MIGRATE_CMA` pageblocks ([`cma`]) serve `cma_alloc` only: without page migration a
+//!   movable page borrowed from a CMA pageblock could never be moved out again, so ordinary
+//!   allocations never fall back into CMA pageblocks (Linux lets movable allocations use them,
+//!   `ALLOC_CMA`, and migrates them away in `alloc_contig_range`). See [`cma`].
 //! - `steal_suitable_fallback` counts "movable" pages of a pageblock as pages of blocks this
 //!   allocator handed out with [`Migratetype::Movable`] (Linux: `PageLRU` / `__PageMovable`).
 #![no_std]
 #![forbid(unsafe_code)]
 
 mod buddy;
+pub mod cma;
 mod check;
 mod handoff;
 mod numa;
@@ -96,8 +104,10 @@ pub const MAX_ORDER: u32 = 11;
 pub const MAX_ORDER_NR_PAGES: u64 = 1 << (MAX_ORDER - 1);
 /// Zone slots per node (`MAX_NR_ZONES`; unconfigured zones stay empty).
 pub const MAX_NR_ZONES: usize = 5;
-/// Migratetypes with free lists here (`MIGRATE_PCPTYPES`).
+/// Migratetypes with per-CPU lists and fallbacks (`MIGRATE_PCPTYPES`).
 pub const MIGRATE_TYPES: usize = 3;
+/// Free lists per order: the [`MIGRATE_TYPES`] and `MIGRATE_CMA`.
+pub const MIGRATE_FREE_LISTS: usize = 4;
 /// `SWAP_CLUSTER_MAX`: lower clamp of the highmem `min` watermark.
 pub const SWAP_CLUSTER_MAX: u64 = 32;
 /// `watermark_scale_factor` default (in 1/10000 of managed pages).
@@ -132,19 +142,31 @@ pub enum Migratetype {
     Movable = 1,
     /// `MIGRATE_RECLAIMABLE` (slab caches that can be shrunk).
     Reclaimable = 2,
+    /// `MIGRATE_CMA`: pageblocks of a CMA area, handed out by [`NodeSet::cma_alloc`] only
+    /// (never a request's type, never a fallback; see [`cma`]).
+    Cma = 3,
 }
 
 impl Migratetype {
-    /// All types, in list order.
+    /// The types a request can ask for (`MIGRATE_PCPTYPES`), in list order.
     pub const ALL: [Self; MIGRATE_TYPES] = [Self::Unmovable, Self::Movable, Self::Reclaimable];
+    /// Every type with free lists, in list order (`free_list[MIGRATE_TYPES]`).
+    pub const FREE_LISTS: [Self; MIGRATE_FREE_LISTS] = [Self::Unmovable, Self::Movable, Self::Reclaimable, Self::Cma];
 
-    /// The type stored as `v` (only the low two bits are looked at; 3 reads as Unmovable).
+    /// The type stored as `v` (only the low two bits are looked at).
     pub(crate) const fn from_bits(v: u8) -> Self {
         match v & 3 {
             1 => Self::Movable,
             2 => Self::Reclaimable,
+            3 => Self::Cma,
             _ => Self::Unmovable,
         }
+    }
+
+    /// `migratetype_is_mergeable`: free blocks of pageblocks of these types may merge with
+    /// each other across pageblocks; `MIGRATE_CMA` merges only with `MIGRATE_CMA`.
+    pub const fn is_mergeable(self) -> bool {
+        !matches!(self, Self::Cma)
     }
 
     /// The letter `show_migration_types` prints (`U`, `M`, `E`).
@@ -153,15 +175,18 @@ impl Migratetype {
             Self::Unmovable => 'U',
             Self::Movable => 'M',
             Self::Reclaimable => 'E',
+            Self::Cma => 'C',
         }
     }
 
-    /// Where to look when this type's lists are empty, in order (`fallbacks[]`).
-    pub const fn fallbacks(self) -> [Self; 2] {
+    /// Where to look when this type's lists are empty, in order (`fallbacks[]`); `MIGRATE_CMA`
+    /// is in no list (no request is of that type, and no other type falls back into it).
+    pub const fn fallbacks(self) -> &'static [Self] {
         match self {
-            Self::Unmovable => [Self::Reclaimable, Self::Movable],
-            Self::Movable => [Self::Reclaimable, Self::Unmovable],
-            Self::Reclaimable => [Self::Unmovable, Self::Movable],
+            Self::Unmovable => &[Self::Reclaimable, Self::Movable],
+            Self::Movable => &[Self::Reclaimable, Self::Unmovable],
+            Self::Reclaimable => &[Self::Unmovable, Self::Movable],
+            Self::Cma => &[],
         }
     }
 }
@@ -173,7 +198,9 @@ pub struct Gfp {
     /// `__GFP_HIGHMEM`, none = Normal). A zone the architecture lacks means the next lower
     /// configured one, as in Linux.
     pub highest_zone: ZoneType,
-    /// Free lists to take from (`gfp_migratetype`: `__GFP_MOVABLE`, `__GFP_RECLAIMABLE`).
+    /// Free lists to take from (`gfp_migratetype`: `__GFP_MOVABLE`, `__GFP_RECLAIMABLE`); one
+    /// of [`Migratetype::ALL`] ([`Migratetype::Cma`] is refused with
+    /// [`AllocError::CmaMigratetype`]).
     pub migratetype: Migratetype,
     /// `__GFP_NOFAIL`: may dip below the watermarks; failure is [`AllocError::NoFailUnsatisfied`].
     pub nofail: bool,
@@ -231,6 +258,12 @@ pub enum AllocError {
         /// The order asked for.
         order: u32,
     },
+    /// The request named [`Migratetype::Cma`]: CMA pageblocks are handed out by
+    /// [`NodeSet::cma_alloc`] only (`gfp_migratetype` cannot say `MIGRATE_CMA` in Linux either).
+    CmaMigratetype {
+        /// The order asked for.
+        order: u32,
+    },
 }
 
 impl fmt::Display for AllocError {
@@ -240,6 +273,9 @@ impl fmt::Display for AllocError {
             Self::NoMemory { order } => write!(f, "page allocation failure: order:{order}, out of memory"),
             Self::NoFailUnsatisfied { order } => {
                 write!(f, "page allocation failure: order:{order}, __GFP_NOFAIL request cannot be met")
+            }
+            Self::CmaMigratetype { order } => {
+                write!(f, "page allocation: order:{order} asked for MIGRATE_CMA, which only cma_alloc hands out")
             }
         }
     }
@@ -298,6 +334,12 @@ pub enum FreeError {
         /// The first page of the block that is not Reserved.
         pfn: Pfn,
     },
+    /// The block lies in a `MIGRATE_CMA` pageblock: it came from `cma_alloc` and goes back
+    /// through [`NodeSet::cma_release`].
+    Cma {
+        /// The pfn passed.
+        pfn: Pfn,
+    },
 }
 
 impl fmt::Display for FreeError {
@@ -312,6 +354,7 @@ impl fmt::Display for FreeError {
             Self::Reserved { pfn } => write!(f, "free: {pfn} is reserved"),
             Self::NotAllocatedAs { pfn, order } => write!(f, "free: {pfn} is not an allocated order-{order} block"),
             Self::NotReserved { pfn } => write!(f, "free_pages_core: {pfn} is not reserved"),
+            Self::Cma { pfn } => write!(f, "free: {pfn} is in a CMA pageblock (release it with cma_release)"),
         }
     }
 }

@@ -280,6 +280,9 @@ impl<'a> NodeSet<'a> {
     /// the zone has no page of any type left. Watermarks are the caller's business (Linux
     /// checks them in `get_page_from_freelist` before `rmqueue`).
     pub fn rmqueue_pcplist(&mut self, pcp: &mut PerCpuPages, mt: Migratetype) -> Option<Pfn> {
+        if mt == Migratetype::Cma {
+            return None; // CMA pageblocks have no per-CPU lists: cma_alloc only.
+        }
         pcp.free_factor >>= 1;
         if pcp.is_empty(mt as usize) {
             self.rmqueue_bulk(pcp, pcp.batch, mt);

@@ -57,7 +57,7 @@ impl fmt::Display for FreeAreasLine<'_> {
             write!(f, "{}*{}kB ", area.nr_free, k(1) << order)?;
             if area.nr_free != 0 {
                 f.write_str("(")?;
-                for mt in Migratetype::ALL {
+                for mt in Migratetype::FREE_LISTS {
                     if !area.is_empty(mt) {
                         write!(f, "{}", mt.letter())?;
                     }
@@ -101,7 +101,7 @@ impl Node<'_> {
             log.line(format_args!("        spanned  {}", zone.spanned_pages));
             log.line(format_args!("        present  {}", zone.present_pages));
             log.line(format_args!("        managed  {}", zone.managed_pages));
-            log.line(format_args!("        cma      0"));
+            log.line(format_args!("        cma      {}", zone.cma_pages));
             let r = &zone.lowmem_reserve;
             // Linux prints one entry per configured zone (MAX_NR_ZONES of the build).
             struct Protection<'r>(&'r [u64], [bool; crate::MAX_NR_ZONES]);
@@ -159,10 +159,22 @@ impl Node<'_> {
     }
 }
 
-/// Prints the `Memory:` line from `(available, total, reserved, highmem)` KiB.
+/// Prints the `Memory:` line from `(available, total, reserved, highmem)` KiB, without CMA.
 pub(crate) fn print_memory_line(
     config: &crate::ArchConfig,
+    totals: (u64, u64, u64, u64),
+    sections: &KernelSections,
+    log: &mut dyn LineSink,
+) {
+    print_memory_line_cma(config, totals, 0, sections, log);
+}
+
+/// Prints the `Memory:` line from `(available, total, reserved, highmem)` KiB and
+/// `totalcma_pages` in KiB (`cma-reserved`).
+pub(crate) fn print_memory_line_cma(
+    config: &crate::ArchConfig,
     (avail, total, reserved, high): (u64, u64, u64, u64),
+    cma: u64,
     sections: &KernelSections,
     log: &mut dyn LineSink,
 ) {
@@ -170,12 +182,12 @@ pub(crate) fn print_memory_line(
     let args = (s.code_bytes >> 10, s.rwdata_bytes >> 10, s.rodata_bytes >> 10, s.init_bytes >> 10, s.bss_bytes >> 10);
     if config.has_zone(ZoneType::HighMem) {
         log.line(format_args!(
-            "Memory: {avail}K/{total}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {reserved}K reserved, 0K cma-reserved, {high}K highmem)",
+            "Memory: {avail}K/{total}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {reserved}K reserved, {cma}K cma-reserved, {high}K highmem)",
             args.0, args.1, args.2, args.3, args.4
         ));
     } else {
         log.line(format_args!(
-            "Memory: {avail}K/{total}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {reserved}K reserved, 0K cma-reserved)",
+            "Memory: {avail}K/{total}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {reserved}K reserved, {cma}K cma-reserved)",
             args.0, args.1, args.2, args.3, args.4
         ));
     }

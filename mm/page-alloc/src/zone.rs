@@ -27,7 +27,7 @@ use memblock::Memblock;
 use mm_types::{pfn_down, pfn_up, LineSink, PAGE_SHIFT};
 
 use crate::page::{MemMap, PageFlags, NO_ZONE};
-use crate::{Migratetype, MAX_NR_ZONES, MAX_ORDER, MIGRATE_TYPES};
+use crate::{Migratetype, MAX_NR_ZONES, MAX_ORDER, MIGRATE_FREE_LISTS};
 
 /// Zone types (`enum zone_type`), in address order. Which exist is per architecture
 /// ([`ArchConfig::zones`]).
@@ -162,13 +162,13 @@ impl FreeList {
 /// Free blocks of one order (`struct free_area`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FreeArea {
-    pub(crate) free_list: [FreeList; MIGRATE_TYPES],
+    pub(crate) free_list: [FreeList; MIGRATE_FREE_LISTS],
     /// Blocks on all lists of this order (`nr_free`).
     pub nr_free: u64,
 }
 
 impl FreeArea {
-    const EMPTY: Self = Self { free_list: [FreeList::EMPTY; MIGRATE_TYPES], nr_free: 0 };
+    const EMPTY: Self = Self { free_list: [FreeList::EMPTY; MIGRATE_FREE_LISTS], nr_free: 0 };
 
     /// True if the list for `mt` is empty (`free_area_empty`).
     pub const fn is_empty(&self, mt: Migratetype) -> bool {
@@ -196,6 +196,9 @@ pub struct Zone {
     pub present_pages: u64,
     /// Pages handed to the buddy allocator (`managed_pages`).
     pub managed_pages: u64,
+    /// Pages of `MIGRATE_CMA` pageblocks handed over by `init_cma_reserved_pageblock`
+    /// (`cma_pages`; part of `managed_pages`).
+    pub cma_pages: u64,
     /// The buddy free areas.
     pub free_area: [FreeArea; MAX_ORDER as usize],
     /// `_watermark[WMARK_MIN, WMARK_LOW, WMARK_HIGH]` in pages.
@@ -207,6 +210,8 @@ pub struct Zone {
     pub pageblock_order: u32,
     /// Free pages (`NR_FREE_PAGES`).
     pub(crate) nr_free_pages: u64,
+    /// Free pages on the `MIGRATE_CMA` lists (`NR_FREE_CMA_PAGES`, part of `NR_FREE_PAGES`).
+    pub(crate) nr_free_cma_pages: u64,
     /// Pages in blocks handed out by `alloc_pages` and not freed yet.
     pub(crate) nr_allocated_pages: u64,
     /// Order-0 pages sitting on per-CPU lists (`free_pcp` of `show_free_areas`): neither in
@@ -223,11 +228,13 @@ impl Zone {
             spanned_pages: 0,
             present_pages: 0,
             managed_pages: 0,
+            cma_pages: 0,
             free_area: [FreeArea::EMPTY; MAX_ORDER as usize],
             watermark: [0; 3],
             lowmem_reserve: [0; MAX_NR_ZONES],
             pageblock_order,
             nr_free_pages: 0,
+            nr_free_cma_pages: 0,
             nr_allocated_pages: 0,
             nr_pcp_pages: 0,
         }
@@ -252,6 +259,10 @@ impl Zone {
     /// Free pages (`zone_page_state(zone, NR_FREE_PAGES)`).
     pub const fn free_pages(&self) -> u64 {
         self.nr_free_pages
+    }
+    /// Free pages on the `MIGRATE_CMA` lists (`NR_FREE_CMA_PAGES`).
+    pub const fn free_cma_pages(&self) -> u64 {
+        self.nr_free_cma_pages
     }
     /// Pages currently allocated from this zone by `alloc_pages`.
     pub const fn allocated_pages(&self) -> u64 {

@@ -98,7 +98,11 @@ impl mm_init::Platform for Aarch64 {
         let (start, end) = (&raw const __kernel_start as u64, &raw const __kernel_end as u64);
         reserve_logged(mb, start, end - start, "kernel image (text to end of bss, boot stack)", log)?;
         let mut report = ApplyReport::default();
-        devicetree::reserve(self.dt, mb, Some(self.dtb_phys), &ApplyParams::default(), &mut report, log)
+        // rmem_cma_setup: a cma= on the command line makes linux,cma-default step aside.
+        let cmdline_cma = mm_init::Cmdline::new(self.cmdline()).get("cma").is_some();
+        let params = ApplyParams { cmdline_cma, ..ApplyParams::default() };
+        let (dt, dtb_phys) = (self.dt, self.dtb_phys);
+        platform::with_cma_areas::<Self, _>(|cma| devicetree::reserve(dt, mb, Some(dtb_phys), &params, cma, &mut report, log))
             .map_err(|e| dt_error(log, e, "device-tree reservations could not be recorded"))?;
         if report.failures > 0 {
             log.line(format_args!("device tree: {} reservation(s) could not be made (see above)", report.failures));
@@ -167,6 +171,9 @@ impl platform::Firmware for Aarch64 {
     }
 
     const MM_ARCH: page_alloc::ArchConfig = page_alloc::ArchConfig::ARM64_4K;
+
+    // Debian 6.1 arm64: CONFIG_CMA=y, CONFIG_DMA_CMA=y, CONFIG_CMA_SIZE_MBYTES=64.
+    const CMA: Option<mm_init::cma::CmaConfig> = Some(mm_init::cma::CmaConfig::DEBIAN_ARM64);
 
     fn kernel_sections(&self) -> page_alloc::KernelSections {
         let s = crate::paging::sections();

@@ -23,6 +23,19 @@
 //!    `shared-dma-pool` regions without `no-map` are aligned to at least the CMA minimum,
 //!    `alloc-ranges` are tried in order (`[start, start + size)`), else anywhere, top-down;
 //!    `no-map` marks the allocation NOMAP (freed again if that fails).
+//! 5. `fdt_init_reserved_mem` → `__reserved_mem_init_node`, in Linux's order (the regions sorted
+//!    by base, so the dynamic ones, saved with base 0, first, each right after its allocation;
+//!    then the static ones by base): a `shared-dma-pool` region goes through `rmem_cma_setup`.
+//!    With `cma=` on the command line a `linux,cma-default` region steps aside ("bypass …");
+//!    a region that is not `reusable`, or is `no-map`, is not CMA; base and size must be
+//!    aligned to the CMA minimum ("incorrect alignment of CMA region"); then it becomes a CMA
+//!    area ([`page_alloc::cma::CmaAreas::init_reserved_mem`], "created CMA memory pool at …",
+//!    "initialized node …, compatible id shared-dma-pool"), the default one with
+//!    `linux,cma-default`. A reusable region CMA refuses fails every handler (the coherent-pool
+//!    one, `rmem_dma_setup`, refuses reusable regions): "node … compatible matching fail", and
+//!    the region is given back (`memblock_clear_nomap` / `memblock_phys_free`). A non-reusable
+//!    `shared-dma-pool` region is a per-device coherent pool (`rmem_dma_setup`: "created DMA
+//!    memory pool at …", arm64 rules) and stays reserved.
 //!
 //! Ranges outside RAM (the FVP's `vram`) are reserved or marked anyway: memblock keeps them as
 //! bookkeeping, exactly as Linux does. Failures Linux only prints (a dynamic region that does not
@@ -34,7 +47,13 @@
 //!   `OF: fdt: Ignoring memory block 0x… - 0x…` / `OF: fdt: Ignoring memory range 0x… - 0x…`
 //! - `OF: fdt: reserved [mem …] device tree blob` / `… /memreserve/` / `… initrd`
 //! - `OF: reserved mem: [mem …] (K KiB) nomap|map reusable|non-reusable NAME` — Linux's
-//!   `fdt_init_reserved_mem` line with the range in `[mem …]` form
+//!   `fdt_init_reserved_mem` line with the range in `[mem …]` form, printed once the region is
+//!   initialised (step 5)
+//! - CMA (step 5): `Reserved memory: created CMA memory pool at 0x…, size N MiB`,
+//!   `OF: reserved mem: initialized node NAME, compatible id shared-dma-pool`,
+//!   `Reserved memory: incorrect alignment of CMA region`,
+//!   `Reserved memory: bypass NAME node, using cmdline CMA params instead`,
+//!   `OF: reserved mem: node NAME compatible matching fail`
 //! - failures: `OF: reserved mem: failed to … for node 'NAME' …`, `INITRD: … - disabling initrd`
 
 use crate::discover::{DtMemoryInfo, ReservedKind, ReservedRegion};
@@ -42,6 +61,7 @@ use crate::DtError;
 use heapless::Vec;
 use memblock::{Memblock, MemblockError, RegionFlags, ALLOC_ANYWHERE, MAX_NUMNODES, SMP_CACHE_BYTES};
 use mm_types::{align_down, align_up, LineSink, MemRange, PAGE_SIZE};
+use page_alloc::cma::CmaAreas;
 
 /// Most reservation outcomes recorded in one [`ApplyReport`].
 pub const MAX_AREAS: usize = 160;
@@ -54,11 +74,23 @@ pub struct ApplyParams {
     /// `CMA_MIN_ALIGNMENT_BYTES`: `PAGE_SIZE << pageblock_order`; 2 MiB on arm64 with 4 KiB
     /// pages and hugetlb (pageblock_order = 9), 4 MiB where pageblock_order = MAX_ORDER - 1.
     pub cma_min_alignment: u64,
+    /// `cma=` was given on the command line (`size_cmdline != -1`): a `linux,cma-default`
+    /// region is bypassed.
+    pub cmdline_cma: bool,
 }
 
 impl Default for ApplyParams {
     fn default() -> Self {
-        Self { cma: true, cma_min_alignment: 2 << 20 }
+        Self { cma: true, cma_min_alignment: 2 << 20, cmdline_cma: false }
+    }
+}
+
+impl ApplyParams {
+    /// An empty set of CMA areas matching these parameters (pageblock from
+    /// [`Self::cma_min_alignment`], 64-bit `phys_addr_t`).
+    pub fn cma_areas(&self) -> CmaAreas {
+        let pages = (self.cma_min_alignment / PAGE_SIZE).max(1);
+        CmaAreas::new(pages.trailing_zeros(), true)
     }
 }
 
@@ -145,20 +177,22 @@ pub fn apply<'a>(
     dtb_phys: u64,
     sink: &mut dyn LineSink,
 ) -> Result<ApplyReport<'a>, DtError> {
-    apply_with(info, memblock, dtb_phys, &ApplyParams::default(), sink)
+    let params = ApplyParams::default();
+    apply_with(info, memblock, dtb_phys, &params, &mut params.cma_areas(), sink)
 }
 
-/// [`apply`] with explicit kernel-configuration parameters.
+/// [`apply`] with explicit kernel-configuration parameters; CMA regions become areas in `cma`.
 pub fn apply_with<'a>(
     info: &DtMemoryInfo<'a>,
     memblock: &mut Memblock<'_>,
     dtb_phys: u64,
     params: &ApplyParams,
+    cma: &mut CmaAreas,
     sink: &mut dyn LineSink,
 ) -> Result<ApplyReport<'a>, DtError> {
     let mut rep = ApplyReport::default();
     add_memory(info, memblock, u64::MAX, &mut rep, sink)?;
-    reserve(info, memblock, Some(dtb_phys), params, &mut rep, sink)?;
+    reserve(info, memblock, Some(dtb_phys), params, cma, &mut rep, sink)?;
     Ok(rep)
 }
 
@@ -228,9 +262,10 @@ pub fn add_memory<'a>(
     Ok(())
 }
 
-/// Steps 2-4 (`reserve_initrd_mem`, `early_init_fdt_reserve_self`,
+/// Steps 2-5 (`reserve_initrd_mem`, `early_init_fdt_reserve_self`,
 /// `early_init_fdt_scan_reserved_mem`), after [`add_memory`] and any `mem=` limit. `dtb_phys`
 /// is `None` when the blob is not in the machine's memory (the host tool reads it from a file).
+/// CMA regions become areas in `cma`.
 ///
 /// # Errors
 /// As [`apply`].
@@ -239,6 +274,7 @@ pub fn reserve<'a>(
     memblock: &mut Memblock<'_>,
     dtb_phys: Option<u64>,
     params: &ApplyParams,
+    cma: &mut CmaAreas,
     rep: &mut ApplyReport<'a>,
     sink: &mut dyn LineSink,
 ) -> Result<(), DtError> {
@@ -284,7 +320,9 @@ pub fn reserve<'a>(
     }
     let regions = || rm.regions.iter().filter(|r| r.available);
 
-    // 4b. Static regions (fdt_scan_reserved_mem → __reserved_mem_reserve_reg).
+    // 4b. Static regions (fdt_scan_reserved_mem → __reserved_mem_reserve_reg). Successful
+    // ones are initialised and printed in step 5, after the dynamic ones.
+    let mut pending: Vec<(usize, &ReservedRegion<'a>, bool), MAX_AREAS> = Vec::new();
     for region in regions() {
         match &region.kind {
             ReservedKind::Invalid { what } => {
@@ -297,16 +335,22 @@ pub fn reserve<'a>(
                 })?;
             }
             ReservedKind::Static { regs } => {
-                for &r in regs {
+                for (n, &r) in regs.iter().enumerate() {
                     let in_ram = memblock.memory().iter().any(|m| m.base < r.end() && r.base < m.end());
                     let outcome = reserve_static(memblock, r, region.no_map)?;
-                    print_area(sink, r, region, outcome);
+                    if matches!(outcome, ReservationOutcome::Failed(_)) {
+                        print_area(sink, r, region, outcome);
+                    }
                     if !in_ram && r.size != 0 {
                         // Linux says nothing here; memblock_mark_nomap outside RAM is a no-op and
                         // memblock_reserve just records it. Say so once per range.
                         sink.line(format_args!("OF: reserved mem: {r} of '{}' is outside RAM", region.name));
                     }
                     rep.push(ReservedArea { range: r, source: ReservationSource::Static(region.name), outcome, reusable: region.reusable })?;
+                    if !matches!(outcome, ReservationOutcome::Failed(_)) {
+                        // Linux saves (and initialises) the node with its first reg entry.
+                        let _ = pending.push((rep.areas.len() - 1, region, n == 0));
+                    }
                 }
             }
             ReservedKind::Dynamic { .. } | ReservedKind::Empty => {}
@@ -336,8 +380,8 @@ pub fn reserve<'a>(
         let area = match result {
             Ok(base) => {
                 let r = MemRange::new(base, *size);
-                let outcome = if region.no_map { ReservationOutcome::NoMap } else { ReservationOutcome::Reserved };
-                print_area(sink, r, region, outcome);
+                let mut outcome = if region.no_map { ReservationOutcome::NoMap } else { ReservationOutcome::Reserved };
+                outcome = init_node(memblock, r, region, outcome, params, cma, sink)?;
                 ReservedArea { range: r, source: ReservationSource::Dynamic(region.name), outcome, reusable: region.reusable }
             }
             Err(e) => {
@@ -356,7 +400,86 @@ pub fn reserve<'a>(
         };
         rep.push(area)?;
     }
+
+    // 5. The static regions, by base (__rmem_check_for_overlap sorts them).
+    pending.sort_unstable_by_key(|&(i, _, _)| (rep.areas[i].range.base, rep.areas[i].range.size));
+    for (i, region, first) in pending {
+        let area = rep.areas[i];
+        let outcome = if first {
+            init_node(memblock, area.range, region, area.outcome, params, cma, sink)?
+        } else {
+            print_area(sink, area.range, region, area.outcome);
+            area.outcome
+        };
+        if outcome != area.outcome {
+            rep.failures += 1;
+            rep.areas[i].outcome = outcome;
+        }
+    }
     Ok(())
+}
+
+/// `__reserved_mem_init_node` for a region reserved at `r` (step 5 of the module
+/// documentation), then Linux's `fdt_init_reserved_mem` line; returns the outcome (failed and
+/// given back when every handler refused it).
+fn init_node(
+    memblock: &mut Memblock<'_>,
+    r: MemRange,
+    region: &ReservedRegion<'_>,
+    outcome: ReservationOutcome,
+    params: &ApplyParams,
+    cma: &mut CmaAreas,
+    sink: &mut dyn LineSink,
+) -> Result<ReservationOutcome, DtError> {
+    if !(params.cma && region.shared_dma_pool) {
+        print_area(sink, r, region, outcome);
+        return Ok(outcome);
+    }
+    // rmem_cma_setup.
+    let cma_ok = if params.cmdline_cma && region.cma_default {
+        sink.line(format_args!("Reserved memory: bypass {} node, using cmdline CMA params instead", region.name));
+        false
+    } else if !region.reusable || region.no_map {
+        false
+    } else if (r.base | r.size) & (params.cma_min_alignment - 1) != 0 {
+        sink.line(format_args!("Reserved memory: incorrect alignment of CMA region"));
+        false
+    } else {
+        let mut name: heapless::String<{ page_alloc::cma::CMA_MAX_NAME }> = heapless::String::new();
+        let _ = core::fmt::write(&mut name, format_args!("{}", region.name));
+        match cma.init_reserved_mem(memblock, r.base, r.size, 0, Some(&name), sink) {
+            Ok(i) => {
+                if region.cma_default {
+                    cma.set_default_area(i);
+                }
+                sink.line(format_args!("Reserved memory: created CMA memory pool at {:#018x}, size {} MiB", r.base, r.size >> 20));
+                true
+            }
+            Err(_) => {
+                sink.line(format_args!("Reserved memory: unable to setup CMA region"));
+                false
+            }
+        }
+    };
+    if !cma_ok && !region.reusable {
+        // rmem_dma_setup (CONFIG_DMA_DECLARE_COHERENT, selected by OF_EARLY_FLATTREE): a
+        // per-device coherent pool. arm64 takes it with or without no-map (arm32 wants no-map).
+        sink.line(format_args!("Reserved memory: created DMA memory pool at {:#018x}, size {} MiB", r.base, r.size >> 20));
+    }
+    if cma_ok || !region.reusable {
+        sink.line(format_args!("OF: reserved mem: initialized node {}, compatible id shared-dma-pool", region.name));
+    } else {
+        // rmem_dma_setup refuses reusable regions too: no handler took it.
+        sink.line(format_args!("OF: reserved mem: node {} compatible matching fail", region.name));
+        if region.no_map {
+            memblock.clear_nomap(r.base, r.size).map_err(mb("clear_nomap", r.base, r.size))?;
+        } else {
+            memblock.free(r.base, r.size).map_err(mb("free", r.base, r.size))?;
+        }
+        return Ok(ReservationOutcome::Failed("compatible matching fail"));
+    }
+    print_area(sink, r, region, outcome);
+    Ok(outcome)
 }
 
 /// `early_init_dt_reserve_memory`, plus the size-0 refusal of `__reserved_mem_reserve_reg`.

@@ -111,6 +111,8 @@ pub struct ReservedRegion<'a> {
     pub compatible: Option<&'a str>,
     /// `compatible` contains `shared-dma-pool` (affects the CMA alignment).
     pub shared_dma_pool: bool,
+    /// `linux,cma-default`: the default CMA area (`dma_contiguous_default_area`).
+    pub cma_default: bool,
     /// `status` absent or okay; Linux skips the others.
     pub available: bool,
 }
@@ -501,6 +503,7 @@ fn scan_reserved_memory<'a>(rm: &Node<'a>, ac: u32, sc: u32) -> Result<ReservedM
             reusable: prop(&c, "reusable")?.is_some(),
             compatible: compat.and_then(first_str),
             shared_dma_pool: compat.is_some_and(|v| list_contains(v, "shared-dma-pool")),
+            cma_default: prop(&c, "linux,cma-default")?.is_some(),
             available: is_available(&c)?,
         };
         out.regions

@@ -626,3 +626,168 @@ mod phys_limit {
         assert!(lines[0].starts_with("OF: fdt: Ignoring memory range 0x0 - "), "{lines:#?}");
     }
 }
+
+/// CMA regions of `/reserved-memory` (`rmem_cma_setup`) on a hand-built tree: RAM
+/// `[0x40000000, 0x50000000)`, two address and size cells everywhere.
+mod cma {
+    use super::*;
+    use crate::test_fdt::FdtBuilder;
+    use crate::ApplyParams;
+
+    /// `(name, reg or None, size, alloc-ranges, flags)`: flags from "reusable", "no-map",
+    /// "default" (`linux,cma-default`), "pool" (compatible shared-dma-pool).
+    type Child<'a> = (&'a str, Option<(u64, u64)>, u64, Option<(u64, u64)>, &'a [&'a str]);
+
+    fn cells64(v: &[u64]) -> Vec<u32> {
+        v.iter().flat_map(|&x| [(x >> 32) as u32, x as u32]).collect()
+    }
+
+    fn tree(children: &[Child<'_>]) -> Vec<u8> {
+        let mut f = FdtBuilder::default();
+        f.begin("").cells("#address-cells", &[2]).cells("#size-cells", &[2]);
+        f.begin("memory@40000000").string("device_type", "memory").cells("reg", &cells64(&[0x4000_0000, 0x1000_0000])).end();
+        f.begin("reserved-memory").cells("#address-cells", &[2]).cells("#size-cells", &[2]).prop("ranges", &[]);
+        for &(name, reg, size, ranges, flags) in children {
+            f.begin(name);
+            if flags.contains(&"pool") {
+                f.string("compatible", "shared-dma-pool");
+            }
+            match reg {
+                Some((b, s)) => f.cells("reg", &cells64(&[b, s])),
+                None => f.cells("size", &cells64(&[size])),
+            };
+            if let Some((b, s)) = ranges {
+                f.cells("alloc-ranges", &cells64(&[b, s]));
+            }
+            for (flag, prop) in [("reusable", "reusable"), ("no-map", "no-map"), ("default", "linux,cma-default")] {
+                if flags.contains(&flag) {
+                    f.prop(prop, &[]);
+                }
+            }
+            f.end();
+        }
+        f.end().end().finish()
+    }
+
+    /// Applies `blob` with `params`; returns (lines, memory, reserved, areas as (name, base,
+    /// pages), default area, totalcma_pages, failures).
+    #[allow(clippy::type_complexity)]
+    fn run(blob: &[u8], params: ApplyParams) -> (Vec<String>, Vec<Region>, Vec<Region>, Vec<(String, u64, u64)>, Option<usize>, u64, usize) {
+        let dt = DeviceTree::new(blob).unwrap();
+        let info = discover(&dt).unwrap();
+        let mut mem = [Region::EMPTY; INIT_MEMBLOCK_REGIONS];
+        let mut res = [Region::EMPTY; INIT_MEMBLOCK_REGIONS];
+        let mut mb = Memblock::new(&mut mem, &mut res);
+        let mut lines = Lines::default();
+        let mut cma = params.cma_areas();
+        let rep = crate::apply_with(&info, &mut mb, 0x4f00_0000, &params, &mut cma, &mut lines).unwrap();
+        let areas = cma.areas().iter().map(|a| (a.name().to_string(), a.base(), a.count())).collect();
+        (lines.0, mb.memory().to_vec(), mb.reserved().to_vec(), areas, cma.default_area(), cma.totalcma_pages(), rep.failures)
+    }
+
+    fn after<'l>(lines: &'l [String], first: &str) -> &'l [String] {
+        let i = lines.iter().position(|l| l == first).unwrap_or_else(|| panic!("no line {first:?} in {lines:#?}"));
+        &lines[i..]
+    }
+
+    /// Expect: the dynamic `linux,cma` (16 MiB, top-down in its alloc-range, so at
+    /// 0x48000000 - 16 MiB) is initialised first, then the static 8 MiB one at 0x48000000; both
+    /// become areas (the default is linux,cma), 16 + 8 MiB = 6144 pages of totalcma; each gets
+    /// Linux's three lines in order.
+    #[test]
+    fn static_and_dynamic_cma_regions_become_areas() {
+        let blob = tree(&[
+            ("cma@48000000", Some((0x4800_0000, 0x80_0000)), 0, None, &["pool", "reusable"]),
+            ("linux,cma", None, 0x100_0000, Some((0x4000_0000, 0x800_0000)), &["pool", "reusable", "default"]),
+        ]);
+        let (lines, _, res, areas, default, total, failures) = run(&blob, ApplyParams::default());
+        assert_eq!(failures, 0, "{lines:#?}");
+        assert_eq!(
+            after(&lines, "Reserved memory: created CMA memory pool at 0x0000000047000000, size 16 MiB")[..6],
+            [
+                "Reserved memory: created CMA memory pool at 0x0000000047000000, size 16 MiB",
+                "OF: reserved mem: initialized node linux,cma, compatible id shared-dma-pool",
+                "OF: reserved mem: [mem 0x0000000047000000-0x0000000047ffffff] (16384 KiB) map reusable linux,cma",
+                "Reserved memory: created CMA memory pool at 0x0000000048000000, size 8 MiB",
+                "OF: reserved mem: initialized node cma@48000000, compatible id shared-dma-pool",
+                "OF: reserved mem: [mem 0x0000000048000000-0x00000000487fffff] (8192 KiB) map reusable cma@48000000",
+            ]
+        );
+        assert_eq!(areas, [("linux,cma".to_string(), 0x4700_0000, 4096), ("cma@48000000".to_string(), 0x4800_0000, 2048)]);
+        assert_eq!((default, total), (Some(0), 6144));
+        assert!(res.iter().any(|r| r.base == 0x4700_0000 && r.size == 0x180_0000), "both stay reserved, merged: {res:#x?}");
+    }
+
+    /// Expect: reusable + no-map, and a base not aligned to the 2 MiB CMA minimum, are refused
+    /// with Linux's messages and given back (NOMAP cleared, reservation freed); a non-reusable
+    /// pool is no CMA area: a coherent DMA pool (`rmem_dma_setup`), it stays reserved.
+    #[test]
+    fn bad_cma_regions_are_refused_and_given_back() {
+        let blob = tree(&[
+            ("bad-nomap@49000000", Some((0x4900_0000, 0x40_0000)), 0, None, &["pool", "reusable", "no-map"]),
+            ("bad-align@4a100000", Some((0x4a10_0000, 0x40_0000)), 0, None, &["pool", "reusable"]),
+            ("pool@4b000000", Some((0x4b00_0000, 0x40_0000)), 0, None, &["pool"]),
+        ]);
+        let (lines, mem, res, areas, default, total, failures) = run(&blob, ApplyParams::default());
+        assert_eq!(failures, 2, "{lines:#?}");
+        assert_eq!(
+            after(&lines, "OF: reserved mem: node bad-nomap@49000000 compatible matching fail")[..6],
+            [
+                "OF: reserved mem: node bad-nomap@49000000 compatible matching fail",
+                "Reserved memory: incorrect alignment of CMA region",
+                "OF: reserved mem: node bad-align@4a100000 compatible matching fail",
+                "Reserved memory: created DMA memory pool at 0x000000004b000000, size 4 MiB",
+                "OF: reserved mem: initialized node pool@4b000000, compatible id shared-dma-pool",
+                "OF: reserved mem: [mem 0x000000004b000000-0x000000004b3fffff] (4096 KiB) map non-reusable pool@4b000000",
+            ]
+        );
+        assert!(!lines.iter().any(|l| l.contains("map reusable") || l.contains("nomap reusable")), "{lines:#?}");
+        assert!(mem.iter().all(|r| r.flags == RegionFlags::NONE), "NOMAP cleared again: {mem:#x?}");
+        assert!(!res.iter().any(|r| r.base < 0x4a50_0000 && 0x4a10_0000 < r.end()), "misaligned region freed: {res:#x?}");
+        assert!(res.iter().any(|r| r.base == 0x4b00_0000 && r.size == 0x40_0000), "{res:#x?}");
+        assert_eq!((areas.len(), default, total), (0, None, 0));
+    }
+
+    /// Expect: with `cma=` on the command line the `linux,cma-default` region steps aside,
+    /// fails every handler and is freed; no area is made (dma_contiguous_reserve makes the
+    /// command-line one).
+    #[test]
+    fn cmdline_cma_bypasses_the_default_region() {
+        let blob = tree(&[("linux,cma", None, 0x400_0000, None, &["pool", "reusable", "default"])]);
+        let params = ApplyParams { cmdline_cma: true, ..ApplyParams::default() };
+        let (lines, _, res, areas, default, total, failures) = run(&blob, params);
+        assert_eq!(failures, 1);
+        assert_eq!(
+            after(&lines, "Reserved memory: bypass linux,cma node, using cmdline CMA params instead")[..2],
+            [
+                "Reserved memory: bypass linux,cma node, using cmdline CMA params instead",
+                "OF: reserved mem: node linux,cma compatible matching fail",
+            ]
+        );
+        assert_eq!((areas.len(), default, total), (0, None, 0));
+        // Only the blob itself stays reserved.
+        assert_eq!(res.iter().map(|r| (r.base, r.size)).collect::<Vec<_>>(), [(0x4f00_0000, blob.len() as u64)]);
+    }
+
+    /// The Raspberry Pi 3B tree QEMU boots (Debian's): `linux,cma` is dynamic, 64 MiB, reusable
+    /// and the default. Expect: top of the 960 MiB RAM, 0x3c000000 - 64 MiB.
+    #[test]
+    fn rpi3b_linux_cma() {
+        let blob = std::fs::read(testdata().join("dtb").join("arm64__broadcom__bcm2837-rpi-3-b.dtb")).unwrap();
+        let dt = DeviceTree::new(&blob).unwrap();
+        let info = discover(&dt).unwrap();
+        let mut mem = [Region::EMPTY; INIT_MEMBLOCK_REGIONS];
+        let mut res = [Region::EMPTY; INIT_MEMBLOCK_REGIONS];
+        let mut mb = Memblock::new(&mut mem, &mut res);
+        mb.add(0, 0x3c00_0000).unwrap();
+        let params = ApplyParams::default();
+        let mut cma = params.cma_areas();
+        let mut lines = Lines::default();
+        let mut rep = crate::ApplyReport::default();
+        crate::reserve(&info, &mut mb, None, &params, &mut cma, &mut rep, &mut lines).unwrap();
+        let base = 0x3c00_0000 - (64 << 20);
+        assert!(lines.0.contains(&format!("Reserved memory: created CMA memory pool at {base:#018x}, size 64 MiB")), "{:#?}", lines.0);
+        assert_eq!(cma.areas()[0].base(), base);
+        assert_eq!((cma.default_area(), cma.totalcma_pages()), (Some(0), 16384));
+    }
+}

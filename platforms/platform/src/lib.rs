@@ -145,6 +145,11 @@ pub trait Firmware: mm_init::Platform {
     /// Zones, pageblock order and memory model of this architecture.
     const MM_ARCH: page_alloc::ArchConfig;
 
+    /// The kernel configuration's CMA (`CONFIG_DMA_CMA` with its default size), `None` where the
+    /// Linux configuration followed has no CMA (Debian's x86 kernels): then `cma=` is ignored
+    /// and no area is reserved. See `mm_init::cma`.
+    const CMA: Option<mm_init::cma::CmaConfig> = None;
+
     /// Sizes of the kernel image's sections, for the `Memory:` line.
     fn kernel_sections(&self) -> page_alloc::KernelSections;
 
@@ -254,6 +259,17 @@ static PCP_REFS: spin::Mutex<heapless::Vec<&'static page_alloc::PerCpuPagesets, 
 /// Scratch space for the drain self-check: one entry per free block after the hand-off.
 static DRAIN_BLOCKS: spin::Mutex<[mm_init::selfcheck::Block; 8192]> = spin::Mutex::new([(0, 0); 8192]);
 
+/// The CMA areas (`cma_areas[]`): device-tree regions join them during the early reservations,
+/// the default area after `paging_init`; `mem_init` activates them.
+static CMA_AREAS: spin::Mutex<Option<page_alloc::cma::CmaAreas>> = spin::Mutex::new(None);
+
+/// Runs `f` on the CMA areas (created empty for `P`'s pageblock order on first use).
+pub fn with_cma_areas<P: Firmware, R>(f: impl FnOnce(&mut page_alloc::cma::CmaAreas) -> R) -> R {
+    let mut guard = CMA_AREAS.lock();
+    let wide = P::CMA.is_some_and(|c| c.phys_addr_64bit);
+    f(guard.get_or_insert_with(|| page_alloc::cma::CmaAreas::new(P::MM_ARCH.pageblock_order, wide)))
+}
+
 /// Hands out the `'static` contents of `cell` the first time, `None` after that.
 pub fn take_static<T>(cell: &'static spin::Mutex<T>) -> Option<&'static mut T> {
     cell.try_lock().map(spin::MutexGuard::leak)
@@ -286,6 +302,22 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             };
             // Page tables are all paging_init takes from memblock; Linux does not say where.
             before_paging.report_new(&memblock, "paging_init: page-table pages", &mut DefmtSink);
+            // arm64 bootmem_init: dma_contiguous_reserve(arm64_dma_phys_limit).
+            if let Some(config) = P::CMA {
+                match mm_init::Cmdline::new(platform.cmdline()).cma() {
+                    Ok(cmdline) => {
+                        let limit = paging.max_zone_pfns[0] << mm_types::PAGE_SHIFT;
+                        let highmem_start = paging.max_low_pfn << mm_types::PAGE_SHIFT;
+                        with_cma_areas::<P, _>(|areas| {
+                            mm_init::cma::dma_contiguous_reserve(&mut memblock, areas, cmdline, &config, limit, highmem_start, &mut DefmtSink)
+                        });
+                    }
+                    Err(e) => {
+                        defmt::error!("command line: {}", defmt::Display2Format(&e));
+                        platform.exit(ExitCode::Failure)
+                    }
+                }
+            }
             fault_injection(mm_init::Cmdline::new(platform.cmdline()).selftest());
             if let Err(e) = percpu::setup_per_cpu_areas(platform, P::PERCPU_BASE, &mut memblock, paging.max_low_pfn << mm_types::PAGE_SHIFT, &mut DefmtSink) {
                 defmt::error!("setup_per_cpu_areas failed: {}", defmt::Display2Format(&e));
@@ -304,7 +336,9 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             };
             let distances = NodeDistances::of(platform);
             let distance = |a: i32, b: i32| distances.get(a, b);
-            let result = mm_init::mem_init::mem_init(P::MM_ARCH, &paging, memblock, &mut map, &sections, &distance, &mut DefmtSink);
+            let result = with_cma_areas::<P, _>(|cma| {
+                mm_init::mem_init::mem_init(P::MM_ARCH, &paging, memblock, &mut map, &sections, &distance, cma, &mut DefmtSink)
+            });
             let (mut node, _report) = match result {
                 Ok(r) => r,
                 Err(e) => {
@@ -340,7 +374,13 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             }
             let up = smp::smp_init(platform, nr_nodes);
             vmalloc::vmalloc_init::<P>();
-            match stress::run::<P>(up).and_then(|()| selftest::vmalloc::<P>(platform, allocator, paging.max_low_pfn)) {
+            let checks = stress::run::<P>(up)
+                .and_then(|()| selftest::vmalloc::<P>(platform, allocator, paging.max_low_pfn))
+                .and_then(|()| {
+                    let areas = with_cma_areas::<P, _>(|a| a.clone());
+                    selftest::cma::<P>(platform, allocator, &areas)
+                });
+            match checks {
                 Ok(()) => {
                     defmt::info!("boot: memory management up on {=usize} CPU(s); all checks passed", up);
                     platform.exit(ExitCode::Success)

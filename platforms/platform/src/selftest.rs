@@ -151,3 +151,76 @@ fn probe<P: Firmware>(vaddr: usize) -> Option<(u64, ())> {
     P::map_kernel_page(vaddr, phys, &mut alloc).ok()?;
     Some((phys, ()))
 }
+
+/// CMA on real memory, for every active area: `cma_alloc` of the whole area (it must start at
+/// the base), words written through the linear map on 16 pages spread over it and read back,
+/// `cma_release`; then 3 pages (at the base) and one pageblock aligned to a pageblock (the
+/// next one), released again. Free pages, free CMA pages and the zone accounting must return
+/// exactly to where they started. An architecture without CMA has no areas: nothing to do.
+pub fn cma<P: Firmware>(
+    platform: &mut P,
+    a: &page_alloc::PageAllocator<'_>,
+    areas: &page_alloc::cma::CmaAreas,
+) -> Result<(), &'static str> {
+    let mut sink = crate::DefmtSink;
+    for area in areas.areas().iter().filter(|area| area.count() != 0) {
+        a.drain_all();
+        let counts = || a.with_nodes(|ns| (ns.nr_free_pages(), ns.cma_free_pages(area), ns.totalram_pages()));
+        let before = counts();
+        if before.1 != area.count() {
+            return Err("a CMA area is not entirely free before its self-test");
+        }
+        let base = area.base_pfn();
+        let pfn = a.with_nodes(|ns| ns.cma_alloc(area, area.count(), 0, &mut sink)).map_err(|_| "cma_alloc of a whole area failed")?;
+        if pfn.0 != base {
+            return Err("cma_alloc of a whole area did not start at its base");
+        }
+        let step = (area.count() / 16).max(1);
+        for write in [true, false] {
+            for page in (base..base + area.count()).step_by(step as usize) {
+                fill_and_check(platform, page, 0, write)?;
+            }
+        }
+        a.with_nodes(|ns| ns.check()).map_err(|_| "page allocator inconsistent with a whole CMA area allocated")?;
+        if a.with_nodes(|ns| ns.cma_free_pages(area)) != 0 {
+            return Err("free CMA pages left after allocating the whole area");
+        }
+        match a.with_nodes(|ns| ns.cma_release(area, pfn, area.count())) {
+            Ok(true) => {}
+            _ => return Err("cma_release of a whole area failed"),
+        }
+        let pb_order = P::MM_ARCH.pageblock_order;
+        let pb = 1u64 << pb_order;
+        let (p3, ppb) = a.with_nodes(|ns| {
+            let p3 = ns.cma_alloc(area, 3, 0, &mut sink);
+            let ppb = ns.cma_alloc(area, pb, pb_order, &mut sink);
+            (p3, ppb)
+        });
+        let (Ok(p3), Ok(ppb)) = (p3, ppb) else { return Err("a partial cma_alloc failed") };
+        if p3.0 != base || (area.count() > pb && ppb.0 != base + pb) {
+            return Err("partial cma_alloc ranges not where the lowest aligned free range is");
+        }
+        let released = a.with_nodes(|ns| (ns.cma_release(area, p3, 3), ns.cma_release(area, ppb, pb)));
+        if released != (Ok(true), Ok(true)) {
+            return Err("cma_release of a partial allocation failed");
+        }
+        a.with_nodes(|ns| ns.check()).map_err(|_| "page allocator inconsistent after the CMA self-test")?;
+        let after = counts();
+        if after != before {
+            return Err("free or managed pages differ after the CMA self-test");
+        }
+        defmt::info!(
+            "cma self-test: {=str}: cma_alloc of all {=u64} pages ({=u64} MiB) at pfn {=u64:#x} written, read back and released; 3 pages at pfn {=u64:#x} and {=u64} aligned at pfn {=u64:#x} released; free CMA pages back to {=u64}, free pages to {=u64}",
+            area.name(),
+            area.count(),
+            area.size() >> 20,
+            pfn.0,
+            p3.0,
+            pb,
+            ppb.0,
+            after.1,
+            after.0
+        );
+    }
+    Ok(())
+}

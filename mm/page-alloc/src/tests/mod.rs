@@ -7,6 +7,7 @@
 extern crate std;
 
 mod buddy;
+mod cma;
 mod errors;
 mod fallback;
 mod holes;
