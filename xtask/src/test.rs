@@ -415,6 +415,10 @@ pub fn cases() -> Vec<BootCase> {
             HasAll(&["stress: CPU0 done, ", "all 4 CPU(s): 16000 operations"]),
             Has("OF: fdt: memory bank [mem 0x0000000040000000-0x000000007fffffff] node 0"),
         ]),
+        // mem=0 keeps all RAM on both platforms, as in Linux (arm64 prints its line first,
+        // x86 ignores the parameter).
+        ok("arm-mem0", arm, "256M", 1, "mem=0", vec![Has("Memory limited to 0MB"), HasAll(&["Memory: ", "K/262144K available ("])]),
+        ok("x86-mem0", x86, "128M", 1, "mem=0", vec![Has("Malformed early option 'mem'"), Lacks("user-defined physical RAM map"), HasAll(&["Memory: ", "K/130552K available ("])]),
         ok("arm-mem64M", arm, "256M", 1, "mem=64M", vec![
             // Linux too: 64 MiB of CMA do not fit in 64 MiB of RAM with a kernel in it.
             Has("cma: Failed to reserve 64 MiB"),

@@ -149,8 +149,10 @@ pub trait Platform {
     /// # Errors
     /// Implementations that edit a firmware map may fail; the default does not.
     fn limit_memory(&mut self, mb: &mut Memblock<'_>, limit: u64, log: &mut dyn LineSink) -> Result<(), PlatformError> {
+        // arm64 `early_mem` prints this for every mem=, 0 included; memblock then ignores a
+        // zero limit (`memblock_mem_limit_remove_map`), so mem=0 keeps all RAM, as on x86.
+        log.line(format_args!("Memory limited to {}MB", limit >> 20));
         mb.enforce_memory_limit(limit);
-        log.line(format_args!("mem={limit:#x}: RAM limited to the first {} KiB", limit >> 10));
         Ok(())
     }
 }
@@ -479,10 +481,10 @@ mod tests {
 
     #[test]
     fn default_mem_limit_keeps_the_first_bytes() {
-        struct Arm;
+        struct Arm(&'static str);
         impl Platform for Arm {
             fn cmdline(&self) -> &str {
-                "mem=0x1800000"
+                self.0
             }
             fn discover_memory(&mut self, mb: &mut Memblock<'_>, _: &mut dyn LineSink) -> Result<(), PlatformError> {
                 mb.add(0x4000_0000, 0x100_0000)?;
@@ -494,9 +496,15 @@ mod tests {
             }
         }
         let mut log = Lines::default();
-        let mb = setup_memblock(&mut Arm, storage(), &BoardMemory::default(), ignore, &mut log).unwrap();
+        let mb = setup_memblock(&mut Arm("mem=0x1800000"), storage(), &BoardMemory::default(), ignore, &mut log).unwrap();
         assert_eq!(mb.phys_mem_size(), 0x180_0000);
         assert_eq!(mb.end_of_dram(), 0x8080_0000);
+        assert!(log.0.iter().any(|l| l == "Memory limited to 24MB"), "{:#?}", log.0);
+        // mem=0: Linux's line, and no limit at all (the same outcome as x86's "ignored").
+        let mut log = Lines::default();
+        let mb = setup_memblock(&mut Arm("mem=0"), storage(), &BoardMemory::default(), ignore, &mut log).unwrap();
+        assert_eq!(mb.phys_mem_size(), 0x200_0000);
+        assert!(log.0.iter().any(|l| l == "Memory limited to 0MB"), "{:#?}", log.0);
     }
 
     #[test]

@@ -82,6 +82,11 @@ pub fn setup_memory(
         log.line(format_args!("e820: firmware map not sanitised, used as handed over: {e}"));
     }
     print_table(table, prefix, log);
+    if mem_limit == Some(0) {
+        // parse_memopt refuses "mem=0" (-EINVAL) so as not to remove all memory, and
+        // do_early_param says so; the boot goes on with all RAM.
+        log.line(format_args!("Malformed early option 'mem'"));
+    }
     if let Some(limit) = mem_limit.filter(|&l| l != 0) {
         range_remove(table, limit, u64::MAX - limit, E820Type::Ram, true, log)?;
         sanitize(table)?;
@@ -253,6 +258,7 @@ mod tests {
         assert_eq!(setup_memory(&mut seabios_128m(), "BIOS-e820", &mut mb, true, Some(0), &mut log), Ok(0x7fe0));
         assert_eq!(log.0.last().unwrap(), "last_pfn = 0x7fe0 max_arch_pfn = 0x100000");
         assert!(!log.0.iter().any(|l| l.starts_with("user")));
+        assert!(log.0.iter().any(|l| l == "Malformed early option 'mem'"), "{:#?}", log.0);
     }
 
     /// `e820__end_of_ram_pfn`: RAM and ACPI data count, other types do not; a range past
