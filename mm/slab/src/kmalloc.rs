@@ -47,19 +47,39 @@ pub const KMALLOC_MAX_CACHE_SIZE: usize = 8192;
 /// Name used in errors about large (page) allocations.
 const LARGE: &str = "kmalloc-large";
 
-/// The class of [`KMALLOC_SIZES`] serving `(size, align)`, or `None` for a large allocation.
-/// `align` must be a power of two.
-pub const fn kmalloc_index(size: usize, align: usize) -> Option<usize> {
-    let size = if size == 0 { 1 } else { size };
-    let mut i = 0;
-    while i < KMALLOC_SIZES.len() {
-        let (_, s, a) = KMALLOC_SIZES[i];
-        if s >= size && a >= align {
-            return Some(i);
-        }
-        i += 1;
+/// Class of each size 1..=192 in steps of 8 bytes, indexed by `(size - 1) / 8` (Linux's
+/// `size_index[24]`, in [`KMALLOC_SIZES`] order: 8, 16, 32, 64, 96, 128, 192).
+const SIZE_INDEX: [u8; 24] = [0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6];
+
+/// The class of a size with no alignment demand (`kmalloc_slab`): the table up to 192 bytes,
+/// `fls(size - 1)` above, so that 193..=256 is `kmalloc-256` and so on up to 8 KiB.
+const fn size_class(size: usize) -> Option<usize> {
+    if size <= 192 {
+        // A size of 0 is served as 1.
+        let size = if size == 0 { 1 } else { size };
+        Some(SIZE_INDEX[(size - 1) / 8] as usize)
+    } else if size <= KMALLOC_MAX_CACHE_SIZE {
+        // fls(size - 1): 8 for 256, up to 13 for 8 KiB; kmalloc-256 is class 7.
+        let fls = usize::BITS - (size - 1).leading_zeros();
+        Some(fls as usize - 1)
+    } else {
+        None
     }
-    None
+}
+
+/// The class of [`KMALLOC_SIZES`] serving `(size, align)`, or `None` for a large allocation,
+/// in O(1): the first class at least `size` bytes big whose alignment is a multiple of `align`
+/// (a power of two). Power-of-two classes are aligned to their size, so when the class for
+/// `max(size, align)` (96 or 192: 32- and 64-byte aligned) is aligned less than asked, the
+/// answer is the power-of-two class above.
+pub const fn kmalloc_index(size: usize, align: usize) -> Option<usize> {
+    let need = if size > align { size } else { align };
+    let Some(i) = size_class(need) else { return None };
+    if KMALLOC_SIZES[i].2 >= align {
+        Some(i)
+    } else {
+        size_class(need.next_power_of_two())
+    }
 }
 
 /// Order of the block for a large allocation, if there is one.

@@ -11,6 +11,23 @@ use crate::{
     POISON_END, POISON_FREE, RED_ACTIVE,
 };
 
+/// The O(1) lookup (size table, `fls`, the alignment step) picks what a linear scan of the
+/// classes picks (the first class big enough and aligned enough), for every size up to past
+/// the largest class and every power-of-two alignment up to past the largest class.
+#[test]
+fn kmalloc_index_is_the_first_fitting_class() {
+    let linear = |size: usize, align: usize| {
+        let size = size.max(1);
+        crate::KMALLOC_SIZES.iter().position(|&(_, s, a)| s >= size && a >= align)
+    };
+    for size in 0..=9000 {
+        for shift in 0..=15 {
+            let align = 1usize << shift;
+            assert_eq!(kmalloc_index(size, align), linear(size, align), "size {size}, align {align}");
+        }
+    }
+}
+
 /// Expect: Linux's classes, with `Layout` alignment pushing a request to a bigger class and
 /// anything over 8 KiB (or over-aligned) to the page provider.
 #[test]
