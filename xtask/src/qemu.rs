@@ -47,6 +47,8 @@ pub struct RunOpts {
 pub struct Outcome {
     /// Decoded log lines, `LEVEL message` each.
     pub lines: Vec<String>,
+    /// Each line's timestamp in seconds since the firmware's first instruction.
+    pub stamps: Vec<Option<f64>>,
     /// `None` on time-out.
     pub verdict: Option<Verdict>,
     pub stderr: String,
@@ -227,9 +229,10 @@ pub fn run(board: &Board, built: &Built, opts: &RunOpts) -> Result<Outcome> {
     // Every byte the decoder saw: the exit line's check is recomputed over it.
     let mut stream = Vec::new();
     let mut lines = Vec::new();
+    let mut stamps = Vec::new();
     let mut malformed = 0;
     let mut status = None;
-    let emit = |frame: &defmt_decoder::Frame<'_>, lines: &mut Vec<String>| {
+    let emit = |frame: &defmt_decoder::Frame<'_>, lines: &mut Vec<String>, stamps: &mut Vec<Option<f64>>| {
         let level = level_name(frame.level());
         let mut line = format!("{level:<5} {}", frame.display_message());
         if matches!(level, "ERROR" | "WARN") {
@@ -237,9 +240,16 @@ pub fn run(board: &Board, built: &Built, opts: &RunOpts) -> Result<Outcome> {
                 line.push_str(&format!("  (at {}:{})", loc.file.display(), loc.line));
             }
         }
+        // The frame's timestamp (seconds since the firmware's first instruction, Linux's
+        // `[    0.012345]`) is printed, and kept apart from the line the checks read.
+        let stamp = frame.display_timestamp().map(|t| t.to_string());
         if opts.echo {
-            println!("{line}");
+            match &stamp {
+                Some(t) => println!("[{t:>12}] {line}"),
+                None => println!("{line}"),
+            }
         }
+        stamps.push(stamp.and_then(|t| t.parse::<f64>().ok()));
         lines.push(line);
     };
     loop {
@@ -255,7 +265,7 @@ pub fn run(board: &Board, built: &Built, opts: &RunOpts) -> Result<Outcome> {
         };
         loop {
             match decoder.decode() {
-                Ok(frame) => emit(&frame, &mut lines),
+                Ok(frame) => emit(&frame, &mut lines, &mut stamps),
                 Err(DecodeError::UnexpectedEof) => break,
                 Err(DecodeError::Malformed) => malformed += 1,
             }
@@ -273,7 +283,7 @@ pub fn run(board: &Board, built: &Built, opts: &RunOpts) -> Result<Outcome> {
     let _ = reader.join();
     let stderr = err_reader.join().unwrap_or_default();
     let verdict = status.map(|s| judge(board, s, &stderr, &lines, malformed, &stream));
-    Ok(Outcome { lines, verdict, stderr, malformed_frames: malformed, loader_text: loader.into_string() })
+    Ok(Outcome { lines, stamps, verdict, stderr, malformed_frames: malformed, loader_text: loader.into_string() })
 }
 
 /// What ended QEMU, from its exit status, its stderr and the firmware's last log line.

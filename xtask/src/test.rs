@@ -702,8 +702,13 @@ fn run_case(root: &Path, board: &Board, built: &Built, case: &BootCase, initrds:
         initrd,
         firmware: fw_image,
     };
+    let started = Instant::now();
     let outcome = qemu::run(board, built, &opts)?;
+    let wall = started.elapsed();
     let mut problems = Vec::new();
+    if let Err(p) = check_clock(&outcome.stamps, wall, outcome.success()) {
+        problems.push(p);
+    }
     match (&outcome.verdict, case.expect_success) {
         (Some(Verdict::Success), true) | (Some(Verdict::FirmwareFailure), false) => {}
         _ => problems.push(format!(
@@ -743,6 +748,45 @@ fn run_case(root: &Path, board: &Board, built: &Built, case: &BootCase, initrds:
         report.push_str(&outcome.stderr);
     }
     Ok((Err(report), outcome.lines))
+}
+
+/// The boot clock against the host's: every frame has a timestamp, they never go back (by
+/// more than 1 ms, for counters read on different CPUs), and the last is no later than the wall
+/// time the whole QEMU run took (which includes QEMU's own start). A successful boot's last
+/// timestamp is above 0: the clock ran (x86 logs 0 until the TSC is calibrated, as Linux does).
+fn check_clock(stamps: &[Option<f64>], wall: Duration, success: bool) -> Result<(), String> {
+    if let Some(i) = stamps.iter().position(Option::is_none) {
+        return Err(format!("boot clock: line {} has no timestamp", i + 1));
+    }
+    let s: Vec<f64> = stamps.iter().flatten().copied().collect();
+    if let Some(i) = s.windows(2).position(|w| w[1] + 0.001 < w[0]) {
+        return Err(format!("boot clock: line {} at {:.6} s comes after line {} at {:.6} s", i + 2, s[i + 1], i + 1, s[i]));
+    }
+    let last = s.last().copied().unwrap_or(0.0);
+    if last > wall.as_secs_f64() + 0.05 {
+        return Err(format!("boot clock: the log ends at {last:.6} s, but the whole QEMU run took {:.3} s of wall time", wall.as_secs_f64()));
+    }
+    if success && last <= 0.0 {
+        return Err("boot clock: every timestamp is 0: the clock never ran".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    #[test]
+    fn the_boot_clock_is_checked_against_the_hosts() {
+        let wall = Duration::from_millis(500);
+        assert_eq!(check_clock(&[Some(0.0), Some(0.0), Some(0.1), Some(0.3)], wall, true), Ok(()));
+        assert!(check_clock(&[Some(0.1), None], wall, true).unwrap_err().contains("line 2 has no timestamp"));
+        assert!(check_clock(&[Some(0.2), Some(0.1)], wall, true).unwrap_err().contains("comes after"));
+        assert!(check_clock(&[Some(0.1), Some(2.0)], wall, true).unwrap_err().contains("wall time"));
+        assert!(check_clock(&[Some(0.0), Some(0.0)], wall, true).unwrap_err().contains("never ran"));
+        // A failed boot may end before x86's TSC is calibrated.
+        assert_eq!(check_clock(&[Some(0.0), Some(0.0)], wall, false), Ok(()));
+    }
 }
 
 /// Runs everything; fails if anything failed.

@@ -62,6 +62,7 @@ _head:
 
     .section .text.boot, "ax"
 primary_entry:
+    mrs     x21, cntpct_el0             /* the boot clock's zero (platform::clock) */
     mov     x19, x0                     /* device tree */
     adr     x9, _head
     ldr     x10, =_head
@@ -99,6 +100,7 @@ el1:
     isb
     mov     x0, x19
     mov     x1, x20
+    mov     x2, x21
     bl      aarch64_board_entry
 5:  wfe
     b       5b

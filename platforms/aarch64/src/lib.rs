@@ -41,6 +41,8 @@ pub mod smp;
 /// (`devicetree::add_memory`), as Linux ignores memory above `MAX_MEMBLOCK_ADDR`.
 pub const PHYS_LIMIT: u64 = paging::VMALLOC_START;
 
+use aarch64_cpu::registers::{Readable, CNTFRQ_EL0, CNTPCT_EL0};
+
 pub use platform::ExitCode;
 
 pub use platform::board::BoardConfig;
@@ -105,8 +107,8 @@ impl Aarch64 {
 macro_rules! entry {
     ($board:path, $main:path) => {
         #[no_mangle]
-        extern "C" fn aarch64_board_entry(dtb: u64, entry_el: u64) -> ! {
-            $crate::start(&$board, dtb, entry_el, $main)
+        extern "C" fn aarch64_board_entry(dtb: u64, entry_el: u64, start_ticks: u64) -> ! {
+            $crate::start(&$board, dtb, entry_el, start_ticks, $main)
         }
     };
 }
@@ -120,8 +122,11 @@ pub fn start(
     board: &'static BoardConfig,
     dtb_phys: u64,
     entry_el: u64,
+    start_ticks: u64,
     main: fn(&mut Aarch64) -> !,
 ) -> ! {
+    // The boot clock: the physical counter, from its value at the first instruction.
+    platform::clock::init(|| CNTPCT_EL0.get(), start_ticks, CNTFRQ_EL0.get());
     // Without a device tree there is no console to say so: the exit status has to.
     let Ok(dt) = memory::read_device_tree(dtb_phys) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
     // The console's node, when it has one: its `reg` translated through the parents' `ranges`

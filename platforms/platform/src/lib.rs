@@ -15,6 +15,7 @@
 extern crate alloc;
 
 pub mod board;
+pub mod clock;
 pub mod heap;
 pub mod initrd;
 pub mod logger;
@@ -346,6 +347,7 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                     platform.exit(ExitCode::Failure)
                 }
             };
+            let mem_init_us = clock::now_us();
             node.buddyinfo(&mut DefmtSink);
             let Some(scratch) = take_static(&DRAIN_BLOCKS) else { platform.exit(ExitCode::Failure) };
             if let Err(why) = mm_init::selfcheck::drain_and_restore(&mut node, scratch, &mut DefmtSink) {
@@ -374,6 +376,15 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             }
             let up = smp::smp_init(platform, nr_nodes);
             vmalloc::vmalloc_init::<P>();
+            let up_us = clock::now_us();
+            defmt::info!(
+                "boot: memory management up on {=usize} CPU(s) {=u64}.{=u64:06} s after the first instruction (buddy hand-off done at {=u64}.{=u64:06} s; the boot self-checks are included)",
+                up,
+                up_us / 1_000_000,
+                up_us % 1_000_000,
+                mem_init_us / 1_000_000,
+                mem_init_us % 1_000_000
+            );
             let checks = stress::run::<P>(up)
                 .and_then(|()| selftest::vmalloc::<P>(platform, allocator, paging.max_low_pfn))
                 .and_then(|()| {

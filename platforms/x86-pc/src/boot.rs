@@ -57,6 +57,13 @@ boot_gdt_ptr:
     .word boot_gdt_end - boot_gdt - 1
     .long boot_gdt
 
+    /* In .data, not .bss: _start writes it before clearing .bss. */
+    .section .data.boot_tsc, "aw"
+    .balign 8
+    .global boot_tsc
+boot_tsc:
+    .quad 0
+
     .section .bss.boot_page_directory, "aw", @nobits
     .balign 4096
     .global boot_page_directory
@@ -71,6 +78,9 @@ _start:
     cld
     movl %eax, %esi             /* Multiboot magic */
     movl %ebx, %ebp             /* Multiboot information block (physical) */
+    rdtsc                       /* the boot clock's zero (platform::clock) */
+    movl %eax, (boot_tsc - PAGE_OFFSET)
+    movl %edx, (boot_tsc + 4 - PAGE_OFFSET)
     lgdt (boot_gdt_ptr_phys - PAGE_OFFSET)
     ljmp $0x08, $(1f - PAGE_OFFSET)
 1:

@@ -59,6 +59,18 @@ impl embedded_hal::delay::DelayNs for PitDelay {
 /// TSC ticks per millisecond, 0 until [`calibrate_tsc`] ran.
 static TSC_PER_MS: AtomicU32 = AtomicU32::new(0);
 
+extern "C" {
+    /// The TSC at `_start`'s first instructions (boot.rs).
+    static boot_tsc: u64;
+}
+
+/// The TSC when the firmware started.
+pub fn tsc_at_start() -> u64 {
+    // SAFETY: `boot_tsc` is an 8-byte-aligned .data word that `_start` wrote once before any
+    // Rust ran; nothing writes it afterwards.
+    unsafe { core::ptr::read_volatile(&raw const boot_tsc) }
+}
+
 /// Reads the time-stamp counter.
 pub fn rdtsc() -> u64 {
     // SAFETY: RDTSC only reads the counter (CR4.TSD is clear at ring 0 anyway).
@@ -76,6 +88,9 @@ pub fn calibrate_tsc() -> Option<u32> {
     }
     let per_ms = (rdtsc().wrapping_sub(t0) / CAL_MS) as u32;
     TSC_PER_MS.store(per_ms, Ordering::Relaxed);
+    if per_ms != 0 {
+        platform::clock::set_frequency(u64::from(per_ms) * 1000);
+    }
     (per_ms != 0).then_some(per_ms)
 }
 

@@ -86,6 +86,9 @@ pub fn start(
     info: u32,
     main: fn(&mut X86Pc) -> !,
 ) -> ! {
+    // The boot clock counts from the TSC value `_start` saved; its rate is known once the TSC
+    // is calibrated against the PIT (smpboot), and log timestamps are 0 until then, as Linux's.
+    platform::clock::init(delay::rdtsc, delay::tsc_at_start(), 0);
     // FS must point at a readable per-CPU word before the logger asks for the CPU id.
     cpu::load_gdt();
     // xtask accepts only an I/O-port 16550 console for this platform; without one nothing can
