@@ -227,7 +227,12 @@ fn run(platform: &mut dyn Platform, format: Format, simulate: Option<Arch>, dist
             Some(vec![page_alloc::Page::INIT; count].leak())
         };
         let sections = page_alloc::KernelSections::default();
-        let (mut node, _) = match mm_init::mem_init::mem_init(config, &paging, mb, &mut map_pages, &sections, &distance, &mut lines) {
+        // Every node with memory is online; its data is plain host memory here.
+        let node_data = std::array::from_fn(|nid| {
+            page_alloc::node_pfn_range(&mb, nid as i32)
+                .map(|_| &mut *Box::leak(Box::new(page_alloc::Node::memoryless(config, nid as i32))))
+        });
+        let (mut node, _) = match mm_init::mem_init::mem_init(config, &paging, mb, node_data, &mut map_pages, &sections, &distance, &mut lines) {
             Ok(r) => r,
             Err(e) => bail!("{e}\n{}", lines.0.join("\n")),
         };

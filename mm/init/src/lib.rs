@@ -23,6 +23,7 @@
 
 pub mod cmdline;
 pub mod mem_init;
+pub mod numa;
 pub mod selfcheck;
 pub mod vmap;
 pub mod zones;
@@ -501,6 +502,13 @@ mod tests {
         |_phys, count| Some(std::vec![page_alloc::Page::INIT; count].leak())
     }
 
+    /// Node 0 alone online, its data leaked (a non-NUMA build's `contig_page_data`).
+    fn node0<'a>() -> [Option<&'a mut page_alloc::Node<'a>>; page_alloc::MAX_NODES] {
+        let mut d: [Option<&'a mut page_alloc::Node<'a>>; page_alloc::MAX_NODES] = core::array::from_fn(|_| None);
+        d[0] = Some(std::boxed::Box::leak(std::boxed::Box::new(page_alloc::Node::memoryless(page_alloc::ArchConfig::X86_32, 0))));
+        d
+    }
+
     #[test]
     fn mem_init_on_a_128m_pc_accounts_for_every_page() {
         let mut log = Lines::default();
@@ -512,7 +520,7 @@ mod tests {
         let mut map = map_vec();
         let sections = page_alloc::KernelSections::default();
         let (node, rep) =
-            mem_init::mem_init(page_alloc::ArchConfig::X86_32, &paging, mb, &mut map, &sections, &page_alloc::default_distance, &mut log).unwrap();
+            mem_init::mem_init(page_alloc::ArchConfig::X86_32, &paging, mb, node0(), &mut map, &sections, &page_alloc::default_distance, &mut log).unwrap();
         // 0x7fe0 pfns of map, 16 bytes each; the map itself comes from memblock.
         assert_eq!(rep.map_pages, 0x7fe0);
         assert_eq!(rep.map_bytes, 0x7fe0 * 16);
@@ -545,6 +553,7 @@ mod tests {
             page_alloc::ArchConfig::X86_32,
             &paging,
             mb,
+            node0(),
             &mut map,
             &page_alloc::KernelSections::default(),
             &page_alloc::default_distance,
@@ -578,6 +587,7 @@ mod tests {
             page_alloc::ArchConfig::X86_32,
             &paging,
             mb,
+            node0(),
             &mut map,
             &page_alloc::KernelSections::default(),
             &page_alloc::default_distance,

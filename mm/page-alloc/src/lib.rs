@@ -49,7 +49,7 @@
 //!   compaction, reclaim or OOM killer, no watermark boosting, no `ALLOC_NOFRAGMENT`, no page
 //!   shuffling, no `ZONE_DEVICE`; `ZONE_MOVABLE` exists but stays empty (no `kernelcore=`).
 //! - At most [`MAX_NODES`] nodes, each with its own FLATMEM-style [`MemMap`] over its span;
-//!   memoryless nodes are not represented (Linux keeps an empty `pgdat` for them).
+//!   a memoryless node has an empty map and empty zones, as Linux's empty `pgdat`.
 //! - `__GFP_NOFAIL` cannot loop forever here: after the no-watermark attempt it returns
 //!   [`AllocError::NoFailUnsatisfied`] for the caller to report.
 //! - The pageblock migratetype lives in the first page of each pageblock (Linux keeps a
@@ -81,12 +81,12 @@ pub use page::{MemMap, MemMapError, Page, PageFlags};
 pub use report::KernelSections;
 pub use numa::{build_all_zonelists, default_distance, NodeSet, Zonelist, LOCAL_DISTANCE, MAX_NODES, REMOTE_DISTANCE};
 pub use pcp::{
-    boot_pageset_slot, boot_pagesets, zone_batchsize, zone_highsize, PageAllocator, PerCpuPages, PerCpuPagesets,
-    MAX_REPORT_CPUS, PCP_MAX_BATCH, PCP_MAX_HIGH, PCP_SLOTS,
+    zone_batchsize, zone_highsize, PageAllocator, PerCpuPages, PerCpuPagesets, MAX_REPORT_CPUS, PCP_MAX_BATCH,
+    PCP_MAX_HIGH, PCP_SLOTS,
 };
 pub use zone::{
-    free_area_init, node_map_pfn_range, node_pfn_range, region_nid, ArchConfig, FreeArea, InitError, MemoryModel, Node,
-    Zone, ZoneType,
+    free_area_init, node_map_pfn_range, node_pfn_range, populated_zones, region_nid, ArchConfig, FreeArea, InitError,
+    MemoryModel, Node, Zone, ZoneType,
 };
 
 /// Number of buddy orders (`MAX_ORDER` in Linux 6.1): orders `0..MAX_ORDER`, the largest block

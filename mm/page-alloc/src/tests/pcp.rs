@@ -5,8 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::numa::NumaMachine;
 use super::*;
 use crate::{
-    zone_batchsize, zone_highsize, boot_pagesets, PerCpuPagesets, Gfp, Migratetype, PageAllocator, Pfn, Zone, MAX_NODES, PCP_MAX_HIGH,
+    zone_batchsize, zone_highsize, NodeSet, PerCpuPages, PerCpuPagesets, Gfp, Migratetype, PageAllocator, Pfn, Zone, MAX_NODES, PCP_MAX_HIGH,
 };
+
+/// `cpus` CPUs' boot pagesets, one per populated zone of `set`.
+fn boot_pagesets(set: &NodeSet<'_>, cpus: usize) -> Vec<Vec<spin::Mutex<PerCpuPages>>> {
+    (0..cpus).map(|_| set.populated_zones().map(|(n, z)| spin::Mutex::new(PerCpuPages::boot(n, z))).collect()).collect()
+}
 
 /// A zone with `managed` pages and the watermarks `__setup_per_zone_wmarks` gives a lone
 /// lowmem zone: min = min_free_kbytes / 4, tmp = max(min / 4, managed / 1000).
@@ -85,8 +90,8 @@ fn boot_pageset_keeps_nothing() {
         let m = two_small_nodes();
         let mut storage = m.map_storage();
         let (set, freed) = m.boot(&mut storage, &mut Lines::default());
-        let pcp: Vec<PerCpuPagesets> = (0..4).map(|_| boot_pagesets()).collect();
-        let refs: Vec<&PerCpuPagesets> = pcp.iter().collect();
+        let pcp = boot_pagesets(&set, 4);
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
         let a = PageAllocator::new(set, &refs);
         let p = a.alloc_pages(0, 0, Gfp::KERNEL, 0).unwrap();
         assert_eq!(a.with_nodes(|s| s.nr_pcp_pages()), 0);
@@ -105,8 +110,8 @@ fn pageset_refill_and_spill() {
         let m = two_small_nodes();
         let mut storage = m.map_storage();
         let (set, freed) = m.boot(&mut storage, &mut Lines::default());
-        let pcp: Vec<PerCpuPagesets> = (0..4).map(|_| boot_pagesets()).collect();
-        let refs: Vec<&PerCpuPagesets> = pcp.iter().collect();
+        let pcp = boot_pagesets(&set, 4);
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
         let a = PageAllocator::new(set, &refs);
         let mut log = Lines::default();
         a.setup_per_cpu_pageset(2, &|cpu| cpu as i32, &mut log);
@@ -161,8 +166,8 @@ fn simulated_cpus_match_model() {
             let m = two_small_nodes();
             let mut storage = m.map_storage();
             let (set, freed) = m.boot(&mut storage, &mut Lines::default());
-            let pcp: Vec<PerCpuPagesets> = (0..4).map(|_| boot_pagesets()).collect();
-        let refs: Vec<&PerCpuPagesets> = pcp.iter().collect();
+            let pcp = boot_pagesets(&set, 4);
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
         let a = PageAllocator::new(set, &refs);
             a.setup_per_cpu_pageset(4, &|cpu| (cpu % 2) as i32, &mut Lines::default());
             let boot = nr_free_all(&a);
@@ -225,8 +230,8 @@ fn threads_on_the_facade() {
         let m = two_small_nodes();
         let mut storage = m.map_storage();
         let (set, freed) = m.boot(&mut storage, &mut Lines::default());
-        let pcp: Vec<PerCpuPagesets> = (0..4).map(|_| boot_pagesets()).collect();
-        let refs: Vec<&PerCpuPagesets> = pcp.iter().collect();
+        let pcp = boot_pagesets(&set, 4);
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
         let a = PageAllocator::new(set, &refs);
         a.setup_per_cpu_pageset(4, &|cpu| (cpu % 2) as i32, &mut Lines::default());
         let boot = nr_free_all(&a);
