@@ -24,8 +24,9 @@
 //!    `managed_pages`. Reserved ranges stay Reserved.
 //! 3. [`Node::init_per_zone_wmark_min`] computes `min_free_kbytes`, the watermarks and
 //!    `lowmem_reserve` (`init_per_zone_wmark_min`).
-//! 4. NUMA: [`NodeSet`] does steps 1-3 for every node ([`NodeSet::free_area_init`], one map
-//!    per node, sized by [`node_map_pfn_range`]) and [`build_all_zonelists`] orders the
+//! 4. NUMA: [`NodeSet`] does steps 1-3 for every online node ([`NodeSet::free_area_init`],
+//!    each node's `pg_data_t` in caller storage, one map per node with memory, sized by
+//!    [`node_map_pfn_range`]; memoryless nodes included) and [`build_all_zonelists`] orders the
 //!    fallback nodes (`find_next_best_node`). [`PageAllocator`] adds per-CPU pagesets
 //!    (`setup_per_cpu_pageset`) and is the multi-CPU entry point.
 //! 5. [`Node::alloc_pages`] / [`Node::free_pages`] at run time; [`Node::check`] verifies the

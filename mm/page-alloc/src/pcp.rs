@@ -2,7 +2,8 @@
 //! [`PageAllocator`], the multi-CPU facade over a [`NodeSet`].
 //!
 //! # Pagesets
-//! Each CPU has one [`PerCpuPages`] per zone: `count` pages on three LIFO lists (one per
+//! Each CPU has one [`PerCpuPages`] per populated zone of every node (a memoryless node's CPUs
+//! use the pagesets of the zones their zonelist falls back to): `count` pages on three LIFO lists (one per
 //! [`Migratetype`]), refilled `batch` pages at a time from the buddy lists (`rmqueue_bulk`,
 //! appended at the tail in pfn order) and emptied `batch`-ish pages at a time back to them
 //! (`free_pcppages_bulk`: round-robin over the lists starting with the one just freed to,

@@ -174,6 +174,10 @@ fn uneven_split_gives_per_node_zones() {
     assert_eq!((n0.zone(ZoneType::Dma).spanned_pages, n0.zone(ZoneType::Normal).spanned_pages), (0x40000, 0));
     assert_eq!(set.zonelist(0).as_slice(), [(0, ZoneType::Dma), (1, ZoneType::Normal), (1, ZoneType::Dma)]);
     assert_eq!(set.zonelist(1).as_slice(), [(1, ZoneType::Normal), (1, ZoneType::Dma), (0, ZoneType::Dma)]);
+    // The zones with pagesets, from memblock before the nodes existed, equal the populated ones.
+    let before = m.with_memblock(|mb| crate::populated_zones(&m.config, m.max_zone_pfn, mb));
+    assert_eq!(before.as_slice(), [(0, ZoneType::Dma), (1, ZoneType::Dma), (1, ZoneType::Normal)]);
+    assert_eq!(set.populated_zones().collect::<Vec<_>>(), before.as_slice());
     // check_highest_zone: Normal is populated (on node 1), so it is the policy zone.
     assert_eq!(set.policy_zone(), ZoneType::Normal);
     set.check().unwrap();
