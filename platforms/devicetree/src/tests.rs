@@ -571,7 +571,7 @@ mod enable_method {
 mod numa {
     use super::*;
     use crate::test_fdt::FdtBuilder;
-    use crate::{of_numa_init, NumaFallback, MAX_NUMNODES};
+    use crate::{NumaFallback, MAX_NUMNODES};
 
     fn tree(memory: &[(u64, u64, Option<u32>)], cpus: &[(u32, Option<u32>)]) -> Vec<u8> {
         let mut f = FdtBuilder::default();
@@ -595,9 +595,11 @@ mod numa {
         f.end().end().finish()
     }
 
-    /// Runs discovery and `add_memory`: the lines, the regions' nodes, the decision, and the
-    /// node of each CPU.
-    fn run(blob: &[u8]) -> (Vec<String>, Vec<(u64, i32)>, crate::DtNuma, Vec<i32>) {
+    /// What [`run`] saw: the lines, the regions' `(base, nid)`, the decision, each CPU's node.
+    type Outcome = (Vec<String>, Vec<(u64, i32)>, crate::DtNuma, Vec<i32>);
+
+    /// Runs discovery and `add_memory` (which runs `of_numa_init`).
+    fn run(blob: &[u8]) -> Outcome {
         let dt = DeviceTree::new(blob).unwrap();
         let info = discover(&dt).unwrap();
         let mut mem = [Region::EMPTY; INIT_MEMBLOCK_REGIONS];
