@@ -395,6 +395,34 @@ pub fn cases() -> Vec<BootCase> {
                 Has("CPU1: up (hw id 0x1, node 1, "),
             ])
         },
+        BootCase {
+            // 17 nodes of 64M: node 16 is past arm64's MAX_NUMNODES. QEMU lists memory nodes by
+            // descending address, so of_numa meets node 16 first: it says so, NUMA init fails
+            // and Linux fakes one node over all of DRAM (1088M from 0x40000000). The boot goes on.
+            qemu_args: &[
+                "-object", "memory-backend-ram,id=m0,size=64M", "-object", "memory-backend-ram,id=m1,size=64M", "-object", "memory-backend-ram,id=m2,size=64M",
+                "-object", "memory-backend-ram,id=m3,size=64M", "-object", "memory-backend-ram,id=m4,size=64M", "-object", "memory-backend-ram,id=m5,size=64M",
+                "-object", "memory-backend-ram,id=m6,size=64M", "-object", "memory-backend-ram,id=m7,size=64M", "-object", "memory-backend-ram,id=m8,size=64M",
+                "-object", "memory-backend-ram,id=m9,size=64M", "-object", "memory-backend-ram,id=m10,size=64M", "-object", "memory-backend-ram,id=m11,size=64M",
+                "-object", "memory-backend-ram,id=m12,size=64M", "-object", "memory-backend-ram,id=m13,size=64M", "-object", "memory-backend-ram,id=m14,size=64M",
+                "-object", "memory-backend-ram,id=m15,size=64M", "-object", "memory-backend-ram,id=m16,size=64M", "-numa", "node,nodeid=0,cpus=0,memdev=m0",
+                "-numa", "node,nodeid=1,memdev=m1", "-numa", "node,nodeid=2,memdev=m2", "-numa", "node,nodeid=3,memdev=m3",
+                "-numa", "node,nodeid=4,memdev=m4", "-numa", "node,nodeid=5,memdev=m5", "-numa", "node,nodeid=6,memdev=m6",
+                "-numa", "node,nodeid=7,memdev=m7", "-numa", "node,nodeid=8,memdev=m8", "-numa", "node,nodeid=9,memdev=m9",
+                "-numa", "node,nodeid=10,memdev=m10", "-numa", "node,nodeid=11,memdev=m11", "-numa", "node,nodeid=12,memdev=m12",
+                "-numa", "node,nodeid=13,memdev=m13", "-numa", "node,nodeid=14,memdev=m14", "-numa", "node,nodeid=15,memdev=m15",
+                "-numa", "node,nodeid=16,memdev=m16",
+            ],
+            ..ok("arm-numa17-too-many", arm, "1088M", 1, "", vec![
+                Has("OF: NUMA: Node id 16 exceeds maximum value"),
+                Has("OF: NUMA: bad property in memory node"),
+                Lacks("No NUMA configuration found"),
+                Has("NUMA: Faking a node at [mem 0x0000000040000000-0x0000000083ffffff]"),
+                Count("NUMA: NODE_DATA [mem ", 1),
+                Has("Built 1 zonelists, mobility grouping on.  Total pages: "),
+                Has("smp: Brought up 1 node, 1 CPU"),
+            ])
+        },
         ok("arm-1G-smp4", arm, "1G", 4, "", vec![
             Has("CPU1: up"),
             Has("CPU3: up"),
