@@ -424,15 +424,11 @@ impl Platform for HostDt {
     }
 }
 
-/// Node distances from `/distance-map` (Linux's 10/20 default for pairs it does not list).
+/// Node distances as arm64 Linux fills them from `/distance-map` (`devicetree::of_numa_init`;
+/// 10/20 for pairs it does not set, and everywhere after a NUMA fallback).
 pub fn dt_distance(info: &devicetree::DtMemoryInfo<'_>) -> impl Fn(i32, i32) -> u8 + 'static {
-    let table: Vec<(u32, u32, u32)> = info.distances.iter().copied().collect();
-    move |a, b| {
-        table
-            .iter()
-            .find(|&&(f, t, _)| f as i32 == a && t as i32 == b)
-            .map_or_else(|| page_alloc::default_distance(a, b), |&(_, _, d)| d.min(255) as u8)
-    }
+    let numa = devicetree::of_numa_init(info, &mut mm_types::NullSink);
+    move |a, b| numa.distance(a, b)
 }
 
 /// `memmap --dtb`: the report text.

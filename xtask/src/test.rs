@@ -390,6 +390,7 @@ pub fn cases() -> Vec<BootCase> {
             ],
             ..ok("arm-numa2-dist-smp4", arm, "2G", 4, "", vec![
                 Has("Initmem setup node 1 [mem 0x0000000060000000-0x00000000bfffffff]"),
+                Has("OF: NUMA: parsing numa-distance-map-v1"),
                 Has("Fallback order for Node 1: 1 0"),
                 Has("smp: Brought up 2 nodes, 4 CPUs"),
                 Has("CPU1: up (hw id 0x1, node 1, "),

@@ -218,7 +218,7 @@ impl platform::Firmware for Aarch64 {
         FirmwareNuma::Fallback(match numa.fallback {
             None => return FirmwareNuma::Nodes(numa.nodes),
             Some(Dt::NoConfig) => NumaFallback::NoConfig,
-            Some(Dt::BadMemoryNode { .. }) => NumaFallback::InitFailed,
+            Some(Dt::BadMemoryNode { .. } | Dt::BadDistanceMap) => NumaFallback::InitFailed,
             // memblock's "no node" is MAX_NUMNODES.
             Some(Dt::InvalidMemblk { range }) => {
                 NumaFallback::InvalidMemblk { nid: devicetree::MAX_NUMNODES, base: range.base, end: range.end() }
@@ -227,12 +227,8 @@ impl platform::Firmware for Aarch64 {
     }
 
     fn node_distance(&self, a: i32, b: i32) -> u8 {
-        // /distance-map as written; pairs it does not list (or no map): Linux's 10/20.
-        self.dt
-            .distances
-            .iter()
-            .find(|&&(f, t, _)| f as i32 == a && t as i32 == b)
-            .map_or_else(|| page_alloc::default_distance(a, b), |&(_, _, d)| d.min(255) as u8)
+        // numa_distance as of_numa_init filled it from /distance-map (10/20 elsewhere).
+        self.numa.map_or_else(|| page_alloc::default_distance(a, b), |n| n.distance(a, b))
     }
 
     fn possible_cpus(&self) -> &[platform::CpuDesc] {

@@ -9,7 +9,14 @@
 //!    with an id `>= MAX_NUMNODES` is reported (`OF: NUMA: Node id N exceeds maximum value`,
 //!    then `OF: NUMA: bad property in memory node`) and fails the whole of `of_numa_init`;
 //!    the others give their banks that node and mark it parsed.
-//! 3. `numa_init`: no node parsed → `No NUMA configuration found`; a memory region left
+//! 3. `of_numa_parse_distance_map_v1`, when the tree has a `numa-distance-map-v1` node:
+//!    `OF: NUMA: parsing numa-distance-map-v1`; no `distance-matrix` (`No distance-matrix
+//!    property in distance-map`), an empty one (`Invalid distance-matrix`) or an entry with a
+//!    local distance other than 10 or a remote one not above it (`Invalid distance[nodeA ->
+//!    nodeB] = D`) fails `of_numa_init`. Each entry sets `A -> B` and, when `B > A`, `B -> A`
+//!    (`numa_set_distance`, which ignores ids `>= MAX_NUMNODES` and distances above 255 with a
+//!    one-time `NUMA: Warning: …`); [`DtNuma::distance`] is the resulting `__node_distance`.
+//! 4. `numa_init`: no node parsed → `No NUMA configuration found`; a memory region left
 //!    without a node → `Warning: invalid memblk node N [mem …]` (`numa_register_nodes`). Each
 //!    failure falls back to `dummy_numa_init`: one node, 0, holding all memory
 //!    (`Faking a node at [mem …]`), and `numa_off`, so every CPU is on node 0.
@@ -34,6 +41,8 @@ pub enum NumaFallback {
         /// The id written.
         nid: u32,
     },
+    /// The distance map is unusable: `of_numa_init` failed.
+    BadDistanceMap,
     /// Nodes were parsed but this memory region got none (`numa_register_nodes`: `Warning:
     /// invalid memblk node …`, the node printed being `MAX_NUMNODES`, memblock's "none").
     InvalidMemblk {
@@ -50,9 +59,36 @@ pub struct DtNuma {
     pub nodes: u32,
     /// `Some` when Linux falls back to `dummy_numa_init`.
     pub fallback: Option<NumaFallback>,
+    /// `numa_distance[from][to]` (10/20 where the map sets nothing; all default after a
+    /// fallback, whose table is a fresh one).
+    distance: [[u8; MAX_NUMNODES as usize]; MAX_NUMNODES as usize],
+}
+
+/// The default table: `LOCAL_DISTANCE` 10 on the diagonal, `REMOTE_DISTANCE` 20 elsewhere.
+const fn default_distances() -> [[u8; MAX_NUMNODES as usize]; MAX_NUMNODES as usize] {
+    let mut t = [[20; MAX_NUMNODES as usize]; MAX_NUMNODES as usize];
+    let mut i = 0;
+    while i < MAX_NUMNODES as usize {
+        t[i][i] = 10;
+        i += 1;
+    }
+    t
 }
 
 impl DtNuma {
+    fn fallback(why: NumaFallback) -> Self {
+        Self { nodes: 1, fallback: Some(why), distance: default_distances() }
+    }
+
+    /// `__node_distance(from, to)`: the table, or 10/20 for ids outside it.
+    pub fn distance(&self, from: i32, to: i32) -> u8 {
+        match (usize::try_from(from), usize::try_from(to)) {
+            (Ok(f), Ok(t)) if f < MAX_NUMNODES as usize && t < MAX_NUMNODES as usize => self.distance[f][t],
+            _ if from == to => 10,
+            _ => 20,
+        }
+    }
+
     /// Node `nid` is online (`node_possible`/`node_online` after `numa_init`).
     pub const fn is_online(&self, nid: u32) -> bool {
         nid < MAX_NUMNODES && self.nodes & (1 << nid) != 0
@@ -93,19 +129,69 @@ pub fn of_numa_init(info: &DtMemoryInfo<'_>, sink: &mut dyn LineSink) -> DtNuma 
             Some(n) if n >= MAX_NUMNODES => {
                 exceeds(sink, n);
                 sink.line(format_args!("OF: NUMA: bad property in memory node"));
-                return DtNuma { nodes: 1, fallback: Some(NumaFallback::BadMemoryNode { nid: n }) };
+                return DtNuma::fallback(NumaFallback::BadMemoryNode { nid: n });
             }
             Some(n) => parsed |= 1 << n,
             None => {}
         }
     }
+    let Some(distance) = parse_distance_map(info, sink) else {
+        return DtNuma::fallback(NumaFallback::BadDistanceMap);
+    };
     if parsed == 0 {
-        return DtNuma { nodes: 1, fallback: Some(NumaFallback::NoConfig) };
+        return DtNuma::fallback(NumaFallback::NoConfig);
     }
     if let Some(range) = first_region_without_node(info) {
-        return DtNuma { nodes: 1, fallback: Some(NumaFallback::InvalidMemblk { range }) };
+        return DtNuma::fallback(NumaFallback::InvalidMemblk { range });
     }
-    DtNuma { nodes: parsed, fallback: None }
+    DtNuma { nodes: parsed, fallback: None, distance }
+}
+
+/// `of_numa_parse_distance_map` + `numa_set_distance` (module docs, step 3); `None` when it
+/// fails.
+fn parse_distance_map(
+    info: &DtMemoryInfo<'_>,
+    sink: &mut dyn LineSink,
+) -> Option<[[u8; MAX_NUMNODES as usize]; MAX_NUMNODES as usize]> {
+    let mut table = default_distances();
+    let Some(cells) = info.distance_map else { return Some(table) };
+    sink.line(format_args!("OF: NUMA: parsing numa-distance-map-v1"));
+    match cells {
+        None => {
+            sink.line(format_args!("OF: NUMA: No distance-matrix property in distance-map"));
+            return None;
+        }
+        Some(0) => {
+            sink.line(format_args!("OF: NUMA: Invalid distance-matrix"));
+            return None;
+        }
+        Some(_) => {}
+    }
+    let (mut warned_bounds, mut warned_value) = (false, false);
+    let mut set = |sink: &mut dyn LineSink, from: u32, to: u32, d: u32| {
+        if from >= MAX_NUMNODES || to >= MAX_NUMNODES {
+            if !core::mem::replace(&mut warned_bounds, true) {
+                sink.line(format_args!("NUMA: Warning: node ids are out of bound, from={from} to={to} distance={d}"));
+            }
+        } else if d > 255 {
+            if !core::mem::replace(&mut warned_value, true) {
+                sink.line(format_args!("NUMA: Warning: invalid distance parameter, from={from} to={to} distance={d}"));
+            }
+        } else {
+            table[from as usize][to as usize] = d as u8;
+        }
+    };
+    for &(a, b, d) in &info.distances {
+        if (a == b && d != 10) || (a != b && d <= 10) {
+            sink.line(format_args!("OF: NUMA: Invalid distance[node{a} -> node{b}] = {d}"));
+            return None;
+        }
+        set(sink, a, b, d);
+        if b > a {
+            set(sink, b, a, d);
+        }
+    }
+    Some(table)
 }
 
 /// The lowest memblock region (page-aligned banks, adjacent ones merged as memblock merges

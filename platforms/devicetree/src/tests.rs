@@ -574,6 +574,12 @@ mod numa {
     use crate::{NumaFallback, MAX_NUMNODES};
 
     fn tree(memory: &[(u64, u64, Option<u32>)], cpus: &[(u32, Option<u32>)]) -> Vec<u8> {
+        tree_with_map(memory, cpus, None)
+    }
+
+    /// As [`tree`], with a `numa-distance-map-v1` node when `map` is `Some` (its
+    /// `distance-matrix` cells, or no such property).
+    fn tree_with_map(memory: &[(u64, u64, Option<u32>)], cpus: &[(u32, Option<u32>)], map: Option<Option<&[u32]>>) -> Vec<u8> {
         let mut f = FdtBuilder::default();
         f.begin("").cells("#address-cells", &[2]).cells("#size-cells", &[2]);
         for &(base, size, nid) in memory {
@@ -581,6 +587,13 @@ mod numa {
             f.cells("reg", &[(base >> 32) as u32, base as u32, (size >> 32) as u32, size as u32]);
             if let Some(n) = nid {
                 f.cells("numa-node-id", &[n]);
+            }
+            f.end();
+        }
+        if let Some(matrix) = map {
+            f.begin("distance-map").string("compatible", "numa-distance-map-v1");
+            if let Some(m) = matrix {
+                f.cells("distance-matrix", m);
             }
             f.end();
         }
@@ -676,5 +689,65 @@ mod numa {
         let (_, _, numa, cpus) = run(&std::fs::read(testdata().join("dtb").join("qemu__aarch64-virt-1G-smp4.dtb")).unwrap());
         assert_eq!(numa.fallback, Some(NumaFallback::NoConfig));
         assert_eq!(cpus, [0, 0, 0, 0]);
+    }
+
+    /// Two nodes of 1 GiB with one CPU each, and this distance map.
+    fn two_nodes_with(map: Option<&[u32]>) -> (Vec<String>, crate::DtNuma) {
+        let blob = tree_with_map(&[(G, G, Some(0)), (2 * G, G, Some(1))], &[(0, Some(0)), (1, Some(1))], Some(map));
+        let (lines, _, numa, _) = run(&blob);
+        (lines, numa)
+    }
+
+    /// Expect (of_numa_parse_distance_map_v1 + numa_set_distance): an entry A -> B also sets
+    /// B -> A when B > A, never the other way; a later entry overwrites; pairs not set are
+    /// 10/20; ids outside the table read 10/20 too.
+    #[test]
+    fn distance_map_fills_the_table_as_linux() {
+        let (lines, numa) = two_nodes_with(Some(&[0, 1, 30]));
+        assert_eq!(lines[0], "OF: NUMA: parsing numa-distance-map-v1");
+        assert_eq!(numa.fallback, None);
+        assert_eq!([numa.distance(0, 0), numa.distance(0, 1), numa.distance(1, 0), numa.distance(1, 1)], [10, 30, 30, 10]);
+        let (_, numa) = two_nodes_with(Some(&[1, 0, 25]));
+        assert_eq!((numa.distance(1, 0), numa.distance(0, 1)), (25, 20));
+        let (_, numa) = two_nodes_with(Some(&[0, 1, 30, 1, 0, 40]));
+        assert_eq!((numa.distance(0, 1), numa.distance(1, 0)), (30, 40));
+        assert_eq!((numa.distance(16, 16), numa.distance(0, 20)), (10, 20));
+        // QEMU's full matrix (-numa dist,src=0,dst=1,val=30).
+        let info = discover(&DeviceTree::new(include_bytes!("../testdata/qemu-virt-2G-numa2-dist30.dtb")).unwrap()).unwrap();
+        let numa = of_numa_init_quiet(&info);
+        assert_eq!((numa.distance(0, 1), numa.distance(1, 0)), (30, 30));
+    }
+
+    fn of_numa_init_quiet(info: &crate::DtMemoryInfo<'_>) -> crate::DtNuma {
+        crate::of_numa_init(info, &mut Lines::default())
+    }
+
+    /// Expect: a bad map fails of_numa_init (Linux's line names it) and the boot falls back to
+    /// one node with default distances; ids past the table and distances above 255 are only
+    /// warned about, once each, and leave the default.
+    #[test]
+    fn bad_distance_maps() {
+        let (lines, numa) = two_nodes_with(Some(&[0, 1, 5]));
+        assert_eq!(lines[..2], ["OF: NUMA: parsing numa-distance-map-v1", "OF: NUMA: Invalid distance[node0 -> node1] = 5"]);
+        assert_eq!((numa.fallback, numa.nodes, numa.distance(0, 1)), (Some(NumaFallback::BadDistanceMap), 1, 20));
+        let (lines, numa) = two_nodes_with(Some(&[1, 1, 20]));
+        assert_eq!(lines[1], "OF: NUMA: Invalid distance[node1 -> node1] = 20");
+        assert_eq!(numa.fallback, Some(NumaFallback::BadDistanceMap));
+        let (lines, numa) = two_nodes_with(None);
+        assert_eq!(lines[1], "OF: NUMA: No distance-matrix property in distance-map");
+        assert_eq!(numa.fallback, Some(NumaFallback::BadDistanceMap));
+        let (lines, numa) = two_nodes_with(Some(&[]));
+        assert_eq!(lines[1], "OF: NUMA: Invalid distance-matrix");
+        assert_eq!(numa.fallback, Some(NumaFallback::BadDistanceMap));
+        let (lines, numa) = two_nodes_with(Some(&[0, 16, 30, 0, 17, 30, 0, 1, 300, 1, 0, 400]));
+        let warnings: Vec<_> = lines.iter().filter(|l| l.starts_with("NUMA: Warning")).collect();
+        assert_eq!(
+            warnings,
+            [
+                "NUMA: Warning: node ids are out of bound, from=0 to=16 distance=30",
+                "NUMA: Warning: invalid distance parameter, from=0 to=1 distance=300",
+            ]
+        );
+        assert_eq!((numa.fallback, numa.distance(0, 1), numa.distance(1, 0)), (None, 20, 20));
     }
 }
