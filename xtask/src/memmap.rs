@@ -318,7 +318,12 @@ fn run(platform: &mut dyn HostPlatform, format: Format, simulate: Option<Arch>, 
             Some(vec![page_alloc::Page::INIT; count].leak())
         };
         let sections = page_alloc::KernelSections::default();
-        let (mut node, _) = match mm_init::mem_init::mem_init(config, &paging, mb, &mut map_pages, &sections, &distance, &mut page_alloc::cma::CmaAreas::new(config.pageblock_order, false), &mut lines) {
+        // Every node with memory is online; its data is plain host memory here.
+        let node_data = std::array::from_fn(|nid| {
+            page_alloc::node_pfn_range(&mb, nid as i32)
+                .map(|_| &mut *Box::leak(Box::new(page_alloc::Node::memoryless(config, nid as i32))))
+        });
+        let (mut node, _) = match mm_init::mem_init::mem_init(config, &paging, mb, node_data, &mut map_pages, &sections, &distance, &mut page_alloc::cma::CmaAreas::new(config.pageblock_order, false), &mut lines) {
             Ok(r) => r,
             Err(e) => bail!("{e}\n{}", lines.0.join("\n")),
         };
@@ -533,15 +538,11 @@ impl Platform for HostDt {
     }
 }
 
-/// Node distances from `/distance-map` (Linux's 10/20 default for pairs it does not list).
+/// Node distances as arm64 Linux fills them from `/distance-map` (`devicetree::of_numa_init`;
+/// 10/20 for pairs it does not set, and everywhere after a NUMA fallback).
 pub fn dt_distance(info: &devicetree::DtMemoryInfo<'_>) -> impl Fn(i32, i32) -> u8 + 'static {
-    let table: Vec<(u32, u32, u32)> = info.distances.iter().copied().collect();
-    move |a, b| {
-        table
-            .iter()
-            .find(|&&(f, t, _)| f as i32 == a && t as i32 == b)
-            .map_or_else(|| page_alloc::default_distance(a, b), |&(_, _, d)| d.min(255) as u8)
-    }
+    let numa = devicetree::of_numa_init(info, &mut mm_types::NullSink);
+    move |a, b| numa.distance(a, b)
 }
 
 /// `memmap --dtb`: the report text.

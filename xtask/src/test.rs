@@ -135,7 +135,7 @@ pub fn cases() -> Vec<BootCase> {
                 HasAll(&["percpu: Embedded ", " pages/cpu s"]),
                 HasAll(&["Built ", " zonelists, mobility grouping o", ".  Total pages: "]),
                 HasAll(&["Node 0, zone ", ": pageset batch ", " high "]),
-                HasAll(&["smp: Brought up ", " CPUs"]),
+                HasAll(&["smp: Brought up ", " CPU"]),
                 Has("every page back, none owned twice, free counts per zone restored"),
                 HasAll(&["vmalloc self-test: ", " KiB at ", " written, read back and freed; free pages back to "]),
                 Has("slabinfo - version: 2.1"),
@@ -211,6 +211,13 @@ pub fn cases() -> Vec<BootCase> {
             // Debian i386's 40-byte struct page (DMA 3998 - 40, Normal 28640 - 280).
             Has("Built 1 zonelists, mobility grouping on.  Total pages: 32318"),
             Has("present 32638 = managed "),
+            // Debian's 686 kernel has no CONFIG_NUMA: no fallback order, policy zone or NUMA lines.
+            Lacks("Fallback order for Node"),
+            Lacks("Policy zone"),
+            Lacks("NUMA:"),
+            // smp_announce: singular for one CPU.
+            Has("smp: Brought up 1 node, 1 CPU"),
+            Lacks("smp: Brought up 1 node, 1 CPUs"),
         ]),
         // Debian's i386 kernel has no CONFIG_CMA: cma= is an unknown parameter, nothing reserved.
         ok("x86-16M", x86, "16M", 1, "cma=4M", vec![
@@ -355,6 +362,16 @@ pub fn cases() -> Vec<BootCase> {
             HasAll(&["Node 0, zone      DMA "]),
             HasAll(&["buddy self-test: a double free of pfn ", " was refused"]),
             HasAll(&["buddy self-test: 64 blocks of orders 0-4 written, read back and freed"]),
+            // No numa-node-id: arm64's dummy_numa_init fakes node 0 over all of DRAM, whose
+            // data memblock puts at the top of RAM (below 0x50000000).
+            Has("NUMA: No NUMA configuration found"),
+            Has("NUMA: Faking a node at [mem 0x0000000040000000-0x000000004fffffff]"),
+            HasAll(&["NUMA: NODE_DATA [mem 0x4", "-0x4"]),
+            Count("NUMA: NODE_DATA [mem ", 1),
+            Has("Fallback order for Node 0: 0"),
+            Has("Policy zone: DMA"),
+            Has("smp: Brought up 1 node, 1 CPU"),
+            Lacks("smp: Brought up 1 node, 1 CPUs"),
         ]),
         ok("arm-128M", arm, "128M", 1, "", vec![
             Has("  DMA      [mem 0x0000000040000000-0x0000000047ffffff]"),
@@ -365,6 +382,8 @@ pub fn cases() -> Vec<BootCase> {
             Has("  Normal   [mem 0x0000000100000000-0x000000013fffffff]"),
             HasAll(&["Memory: ", "K/4194304K available ("]),
             Has("Node 0, zone   Normal "),
+            // check_highest_zone: Normal is populated, so it is the policy zone.
+            Has("Policy zone: Normal"),
         ]),
         ok("arm-5G-smp2", arm, "5G", 2, "", vec![
             // Linux 6.1 arm64: ZONE_DMA below 4 GiB, ZONE_NORMAL above.
@@ -389,6 +408,53 @@ pub fn cases() -> Vec<BootCase> {
                 Has("Node 1, zone      DMA: pageset batch "),
                 Has("CPU2: up (hw id 0x2, node 1, "),
                 Has("smp: Brought up 2 nodes, 4 CPUs"),
+                Count("NUMA: NODE_DATA [mem ", 2),
+                Lacks("NODE_DATA(1) on node"),
+                Lacks("No NUMA configuration found"),
+                Has("Policy zone: DMA"),
+            ])
+        },
+        BootCase {
+            // Node 1 has CPUs and no memory: Linux 6.1 keeps it online (its NODE_DATA on node
+            // 0), gives it a zonelist falling back to node 0, and its CPUs allocate there.
+            qemu_args: &[
+                "-object", "memory-backend-ram,id=m0,size=1G",
+                "-numa", "node,nodeid=0,cpus=0-1,memdev=m0", "-numa", "node,nodeid=1,cpus=2-3",
+            ],
+            ..ok("arm-numa-memoryless-smp4", arm, "1G", 4, "", vec![
+                Has("NUMA: Initmem setup node 1 [<memory-less node>]"),
+                Count("NUMA: NODE_DATA [mem ", 2),
+                Has("NUMA: NODE_DATA(1) on node 0"),
+                Has("Initmem setup node 0 [mem 0x0000000040000000-0x000000007fffffff]"),
+                Has("Initmem setup node 1 as memoryless"),
+                Has("Fallback order for Node 0: 0"),
+                Lacks("Fallback order for Node 0: 0 1"),
+                Has("Fallback order for Node 1: 1 0"),
+                Has("Built 2 zonelists, mobility grouping on.  Total pages: "),
+                Has("CPU2: up (hw id 0x2, node 1, "),
+                Has("smp: Brought up 2 nodes, 4 CPUs"),
+            ])
+        },
+        BootCase {
+            // Five nodes (more than the old limit of 4); nodes 2-4 headless. At boot no node's
+            // cpumask is filled yet (numa_add_cpu runs in smp_prepare_cpus, after
+            // build_all_zonelists), so find_next_best_node's (distance + (n < local)) * 16 +
+            // load rotates: node 0 takes 1 (load[1] = 1), 2, 3, 4; node 1: 2 (336) before 3,
+            // 4 (336) and 0 (352).
+            qemu_args: &[
+                "-object", "memory-backend-ram,id=m0,size=256M", "-object", "memory-backend-ram,id=m1,size=256M",
+                "-object", "memory-backend-ram,id=m2,size=256M", "-object", "memory-backend-ram,id=m3,size=256M",
+                "-object", "memory-backend-ram,id=m4,size=256M",
+                "-numa", "node,nodeid=0,cpus=0,memdev=m0", "-numa", "node,nodeid=1,cpus=1,memdev=m1",
+                "-numa", "node,nodeid=2,memdev=m2", "-numa", "node,nodeid=3,memdev=m3", "-numa", "node,nodeid=4,memdev=m4",
+            ],
+            ..ok("arm-numa5-smp2", arm, "1280M", 2, "", vec![
+                Has("Initmem setup node 4 [mem 0x0000000080000000-0x000000008fffffff]"),
+                Count("NUMA: NODE_DATA [mem ", 5),
+                Has("Fallback order for Node 0: 0 1 2 3 4"),
+                Has("Fallback order for Node 1: 1 2 3 4 0"),
+                Has("Built 5 zonelists, mobility grouping on.  Total pages: "),
+                Has("smp: Brought up 5 nodes, 2 CPUs"),
             ])
         },
         BootCase {
@@ -399,9 +465,38 @@ pub fn cases() -> Vec<BootCase> {
             ],
             ..ok("arm-numa2-dist-smp4", arm, "2G", 4, "", vec![
                 Has("Initmem setup node 1 [mem 0x0000000060000000-0x00000000bfffffff]"),
+                Has("OF: NUMA: parsing numa-distance-map-v1"),
                 Has("Fallback order for Node 1: 1 0"),
                 Has("smp: Brought up 2 nodes, 4 CPUs"),
                 Has("CPU1: up (hw id 0x1, node 1, "),
+            ])
+        },
+        BootCase {
+            // 17 nodes of 64M: node 16 is past arm64's MAX_NUMNODES. QEMU lists memory nodes by
+            // descending address, so of_numa meets node 16 first: it says so, NUMA init fails
+            // and Linux fakes one node over all of DRAM (1088M from 0x40000000). The boot goes on.
+            qemu_args: &[
+                "-object", "memory-backend-ram,id=m0,size=64M", "-object", "memory-backend-ram,id=m1,size=64M", "-object", "memory-backend-ram,id=m2,size=64M",
+                "-object", "memory-backend-ram,id=m3,size=64M", "-object", "memory-backend-ram,id=m4,size=64M", "-object", "memory-backend-ram,id=m5,size=64M",
+                "-object", "memory-backend-ram,id=m6,size=64M", "-object", "memory-backend-ram,id=m7,size=64M", "-object", "memory-backend-ram,id=m8,size=64M",
+                "-object", "memory-backend-ram,id=m9,size=64M", "-object", "memory-backend-ram,id=m10,size=64M", "-object", "memory-backend-ram,id=m11,size=64M",
+                "-object", "memory-backend-ram,id=m12,size=64M", "-object", "memory-backend-ram,id=m13,size=64M", "-object", "memory-backend-ram,id=m14,size=64M",
+                "-object", "memory-backend-ram,id=m15,size=64M", "-object", "memory-backend-ram,id=m16,size=64M", "-numa", "node,nodeid=0,cpus=0,memdev=m0",
+                "-numa", "node,nodeid=1,memdev=m1", "-numa", "node,nodeid=2,memdev=m2", "-numa", "node,nodeid=3,memdev=m3",
+                "-numa", "node,nodeid=4,memdev=m4", "-numa", "node,nodeid=5,memdev=m5", "-numa", "node,nodeid=6,memdev=m6",
+                "-numa", "node,nodeid=7,memdev=m7", "-numa", "node,nodeid=8,memdev=m8", "-numa", "node,nodeid=9,memdev=m9",
+                "-numa", "node,nodeid=10,memdev=m10", "-numa", "node,nodeid=11,memdev=m11", "-numa", "node,nodeid=12,memdev=m12",
+                "-numa", "node,nodeid=13,memdev=m13", "-numa", "node,nodeid=14,memdev=m14", "-numa", "node,nodeid=15,memdev=m15",
+                "-numa", "node,nodeid=16,memdev=m16",
+            ],
+            ..ok("arm-numa17-too-many", arm, "1088M", 1, "", vec![
+                Has("OF: NUMA: Node id 16 exceeds maximum value"),
+                Has("OF: NUMA: bad property in memory node"),
+                Lacks("No NUMA configuration found"),
+                Has("NUMA: Faking a node at [mem 0x0000000040000000-0x0000000083ffffff]"),
+                Count("NUMA: NODE_DATA [mem ", 1),
+                Has("Built 1 zonelists, mobility grouping on.  Total pages: "),
+                Has("smp: Brought up 1 node, 1 CPU"),
             ])
         },
         // cma=SIZE@BASE: the default area fixed there instead of the configured 64 MiB.
@@ -427,6 +522,8 @@ pub fn cases() -> Vec<BootCase> {
             // arm64 mem= keeps the first 64 MiB of RAM (memblock_mem_limit_remove_map).
             Has(" memory size = 0x0000000004000000 "),
             Has(" memory[0x0]\t[0x0000000040000000-0x0000000043ffffff], 0x0000000004000000 bytes on node 0 flags: 0x0"),
+            // dummy_numa_init runs after mem=: the fake node is the limited DRAM.
+            Has("NUMA: Faking a node at [mem 0x0000000040000000-0x0000000043ffffff]"),
         ]),
         BootCase {
             qemu_args: &["-machine", "virtualization=on"],

@@ -24,6 +24,7 @@
 pub mod cma;
 pub mod cmdline;
 pub mod mem_init;
+pub mod numa;
 pub mod selfcheck;
 pub mod vmap;
 pub mod zones;
@@ -582,7 +583,7 @@ mod tests {
         let mut map = map_vec();
         let sections = page_alloc::KernelSections::default();
         let (node, rep) =
-            mem_init::mem_init(page_alloc::ArchConfig::X86_32, &paging, mb, &mut map, &sections, &page_alloc::default_distance, &mut cma, &mut log).unwrap();
+            mem_init::mem_init(page_alloc::ArchConfig::X86_32, &paging, mb, node0(), &mut map, &sections, &page_alloc::default_distance, &mut cma, &mut log).unwrap();
         let line = log.0.iter().find(|l| l.starts_with("Memory: ")).unwrap();
         let present = 130_552 / 4;
         let managed_at_line = rep.freed_pages;
@@ -604,6 +605,13 @@ mod tests {
         node.check().unwrap();
     }
 
+    /// Node 0 alone online, its data leaked (a non-NUMA build's `contig_page_data`).
+    fn node0<'a>() -> [Option<&'a mut page_alloc::Node<'a>>; page_alloc::MAX_NODES] {
+        let mut d: [Option<&'a mut page_alloc::Node<'a>>; page_alloc::MAX_NODES] = core::array::from_fn(|_| None);
+        d[0] = Some(std::boxed::Box::leak(std::boxed::Box::new(page_alloc::Node::memoryless(page_alloc::ArchConfig::X86_32, 0))));
+        d
+    }
+
     #[test]
     fn mem_init_on_a_128m_pc_accounts_for_every_page() {
         let mut log = Lines::default();
@@ -615,7 +623,7 @@ mod tests {
         let mut map = map_vec();
         let sections = page_alloc::KernelSections::default();
         let (node, rep) =
-            mem_init::mem_init(page_alloc::ArchConfig::X86_32, &paging, mb, &mut map, &sections, &page_alloc::default_distance, &mut no_cma(), &mut log).unwrap();
+            mem_init::mem_init(page_alloc::ArchConfig::X86_32, &paging, mb, node0(), &mut map, &sections, &page_alloc::default_distance, &mut no_cma(), &mut log).unwrap();
         // 0x7fe0 pfns of map, 16 bytes each; the map itself comes from memblock.
         assert_eq!(rep.map_pages, 0x7fe0);
         assert_eq!(rep.map_bytes, 0x7fe0 * 16);
@@ -648,6 +656,7 @@ mod tests {
             page_alloc::ArchConfig::X86_32,
             &paging,
             mb,
+            node0(),
             &mut map,
             &page_alloc::KernelSections::default(),
             &page_alloc::default_distance,
@@ -682,6 +691,7 @@ mod tests {
             page_alloc::ArchConfig::X86_32,
             &paging,
             mb,
+            node0(),
             &mut map,
             &page_alloc::KernelSections::default(),
             &page_alloc::default_distance,

@@ -24,7 +24,9 @@
 use memblock::{Memblock, NUMA_NO_NODE};
 use mm_types::{LineSink, MemRange, PAGE_SHIFT, PAGE_SIZE};
 use page_alloc::cma::CmaAreas;
-use page_alloc::{node_map_pfn_range, ArchConfig, KernelSections, MemMap, NodeSet, Page, ZoneType, MAX_NODES, MAX_NR_ZONES};
+use page_alloc::{
+    node_map_pfn_range, ArchConfig, KernelSections, MemMap, Node, NodeSet, Page, ZoneType, MAX_NODES, MAX_NR_ZONES,
+};
 
 use crate::{BootError, PagingInfo};
 
@@ -61,19 +63,36 @@ fn memblock_free_pages(mb: &Memblock<'_>, end_pfn: u64) -> u64 {
         .sum()
 }
 
-/// Runs the steps of the module documentation over every node memblock knows (node ids from
-/// memblock; regions without one are node 0). Each node's `mem_map` is allocated on that node
-/// (falling back to any node, as `memblock_alloc_try_nid` does). `distance` orders the
-/// zonelists (`/distance-map`, or 10/20 without one). `cma` holds the CMA areas reserved so
-/// far (none on an architecture without CMA); they are activated here.
+/// `max_zone_pfn[]` for `free_area_init` from the platform's `[DMA, Normal, HighMem]` limits:
+/// `[DMA, DMA32, Normal, HighMem, Movable]`, DMA32 (where configured: arm64) ending where DMA
+/// does, so it is empty, as on arm64 Linux without a 32-bit DMA limit below 4 GiB.
+pub fn max_zone_pfn(paging: &PagingInfo) -> [u64; MAX_NR_ZONES] {
+    let [dma, normal, high] = paging.max_zone_pfns;
+    let mut max_zone_pfn = [0u64; MAX_NR_ZONES];
+    max_zone_pfn[ZoneType::Dma as usize] = dma;
+    max_zone_pfn[ZoneType::Dma32 as usize] = dma;
+    max_zone_pfn[ZoneType::Normal as usize] = normal;
+    max_zone_pfn[ZoneType::HighMem as usize] = high;
+    max_zone_pfn
+}
+
+/// Runs the steps of the module documentation over every online node: `node_data[nid]` is
+/// the `pg_data_t` storage of each online node (`NODE_DATA`, from [`crate::numa`] or a static
+/// node 0), memoryless nodes included; memory ids come from memblock (regions without one are
+/// node 0). Each node's `mem_map` is allocated on that node (falling back to any node, as
+/// `memblock_alloc_try_nid` does). `distance` orders the zonelists (`/distance-map`, or 10/20
+/// without one). `cma` holds the CMA areas reserved so far (none on an architecture
+/// without CMA); they are activated here, after the `Memory:` line.
 ///
 /// # Errors
 /// [`BootError::MemInit`] with the step that failed (already logged).
+// The steps need all of these; grouping them in a struct would only rename the list.
 #[allow(clippy::too_many_arguments)]
 pub fn mem_init<'a>(
     arch: ArchConfig,
     paging: &PagingInfo,
     mut mb: Memblock<'_>,
+    node_data: [Option<&'a mut Node<'a>>; MAX_NODES],
     map_pages: MapPages<'_, 'a>,
     sections: &KernelSections,
     distance: &dyn Fn(i32, i32) -> u8,
@@ -114,15 +133,7 @@ pub fn mem_init<'a>(
         return Err(fail(log, "no RAM for a page map"));
     }
 
-    // [DMA, DMA32, Normal, HighMem, Movable]: DMA32, where configured (arm64), ends where DMA
-    // does, so it is empty, as on arm64 Linux without a 32-bit DMA limit below 4 GiB.
-    let [dma, normal, high] = paging.max_zone_pfns;
-    let mut max_zone_pfn = [0u64; MAX_NR_ZONES];
-    max_zone_pfn[ZoneType::Dma as usize] = dma;
-    max_zone_pfn[ZoneType::Dma32 as usize] = dma;
-    max_zone_pfn[ZoneType::Normal as usize] = normal;
-    max_zone_pfn[ZoneType::HighMem as usize] = high;
-    let mut nodes = NodeSet::free_area_init(arch, max_zone_pfn, &mb, maps, log).map_err(|e| {
+    let mut nodes = NodeSet::free_area_init(arch, max_zone_pfn(paging), &mb, node_data, maps, log).map_err(|e| {
         log.line(format_args!("free_area_init: {e}"));
         BootError::MemInit("free_area_init failed")
     })?;

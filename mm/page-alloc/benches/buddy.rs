@@ -75,8 +75,8 @@ use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throug
 use memblock::{Memblock, Region, INIT_MEMBLOCK_REGIONS, NUMA_NO_NODE};
 use mm_types::{pfn_down, pfn_up, LineSink, NullSink};
 use page_alloc::{
-    boot_pagesets, build_all_zonelists, default_distance, free_area_init, ArchConfig, Gfp, MemMap, Node, NodeSet, Page,
-    PageAllocator, PerCpuPagesets, Pfn, ZoneType, MAX_NODES, MAX_NR_ZONES,
+    build_all_zonelists, default_distance, free_area_init, ArchConfig, Gfp, MemMap, Node, NodeSet, Page,
+    PageAllocator, PerCpuPages, PerCpuPagesets, Pfn, ZoneType, MAX_NODES, MAX_NR_ZONES,
 };
 
 const SZ_1M: u64 = 1 << 20;
@@ -166,8 +166,10 @@ impl Layout {
     fn boot_set<'a>(&self, pages: &'a mut [Page]) -> NodeSet<'a> {
         let mut maps: [Option<MemMap<'a>>; MAX_NODES] = core::array::from_fn(|_| None);
         maps[0] = Some(MemMap::new(pages, self.start_pfn()));
+        let mut data: [Option<&'a mut Node<'a>>; MAX_NODES] = core::array::from_fn(|_| None);
+        data[0] = Some(Box::leak(Box::new(Node::memoryless(self.config, 0))));
         let mut set = self.with_memblock(|mb| {
-            NodeSet::free_area_init(self.config, self.max_zone_pfn, mb, maps, &mut NullSink).unwrap()
+            NodeSet::free_area_init(self.config, self.max_zone_pfn, mb, data, maps, &mut NullSink).unwrap()
         });
         let freed = self.with_memblock(|mb| set.memblock_free_all(mb));
         assert_eq!(freed, self.nr_pages());
@@ -625,9 +627,12 @@ fn order0_pcp(c: &mut Criterion) {
     // Per-CPU pagesets through the facade.
     {
         let mut pages = layout.map_storage();
-        let pcp: Vec<PerCpuPagesets> = (0..PCP_CPUS).map(|_| boot_pagesets()).collect();
-        let refs: Vec<&PerCpuPagesets> = pcp.iter().collect();
-        let a = PageAllocator::new(layout.boot_set(&mut pages), &refs);
+        let set = layout.boot_set(&mut pages);
+        let pcp: Vec<Vec<spin::Mutex<PerCpuPages>>> = (0..PCP_CPUS)
+            .map(|_| set.populated_zones().map(|(n, z)| spin::Mutex::new(PerCpuPages::boot(n, z))).collect())
+            .collect();
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
+        let a = PageAllocator::new(set, &refs);
         a.setup_per_cpu_pageset(PCP_CPUS, &|_| 0, &mut Stderr("order0_pcp"));
         let pair = |cpu: usize| {
             let p = a.alloc_pages(cpu, 0, GFP, 0).expect("pcp: alloc");

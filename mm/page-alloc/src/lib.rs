@@ -24,8 +24,9 @@
 //!    `managed_pages`. Reserved ranges stay Reserved.
 //! 3. [`Node::init_per_zone_wmark_min`] computes `min_free_kbytes`, the watermarks and
 //!    `lowmem_reserve` (`init_per_zone_wmark_min`).
-//! 4. NUMA: [`NodeSet`] does steps 1-3 for every node ([`NodeSet::free_area_init`], one map
-//!    per node, sized by [`node_map_pfn_range`]) and [`build_all_zonelists`] orders the
+//! 4. NUMA: [`NodeSet`] does steps 1-3 for every online node ([`NodeSet::free_area_init`],
+//!    each node's `pg_data_t` in caller storage, one map per node with memory, sized by
+//!    [`node_map_pfn_range`]; memoryless nodes included) and [`build_all_zonelists`] orders the
 //!    fallback nodes (`find_next_best_node`). [`PageAllocator`] adds per-CPU pagesets
 //!    (`setup_per_cpu_pageset`) and is the multi-CPU entry point.
 //! 5. CMA areas reserved while memblock was live become `MIGRATE_CMA` pageblocks after the
@@ -52,7 +53,7 @@
 //!   compaction, reclaim or OOM killer, no watermark boosting, no `ALLOC_NOFRAGMENT`, no page
 //!   shuffling, no `ZONE_DEVICE`; `ZONE_MOVABLE` exists but stays empty (no `kernelcore=`).
 //! - At most [`MAX_NODES`] nodes, each with its own FLATMEM-style [`MemMap`] over its span;
-//!   memoryless nodes are not represented (Linux keeps an empty `pgdat` for them).
+//!   a memoryless node has an empty map and empty zones, as Linux's empty `pgdat`.
 //! - `__GFP_NOFAIL` cannot loop forever here: after the no-watermark attempt it returns
 //!   [`AllocError::NoFailUnsatisfied`] for the caller to report.
 //! - The pageblock migratetype lives in the first page of each pageblock (Linux keeps a
@@ -89,12 +90,12 @@ pub use page::{MemMap, MemMapError, Page, PageFlags};
 pub use report::KernelSections;
 pub use numa::{build_all_zonelists, default_distance, NodeSet, Zonelist, LOCAL_DISTANCE, MAX_NODES, REMOTE_DISTANCE};
 pub use pcp::{
-    boot_pageset_slot, boot_pagesets, zone_batchsize, zone_highsize, PageAllocator, PerCpuPages, PerCpuPagesets,
-    MAX_REPORT_CPUS, PCP_MAX_BATCH, PCP_MAX_HIGH, PCP_SLOTS,
+    zone_batchsize, zone_highsize, PageAllocator, PerCpuPages, PerCpuPagesets, MAX_REPORT_CPUS, PCP_MAX_BATCH,
+    PCP_MAX_HIGH, PCP_SLOTS,
 };
 pub use zone::{
-    free_area_init, node_map_pfn_range, node_pfn_range, region_nid, ArchConfig, FreeArea, InitError, MemoryModel, Node,
-    Zone, ZoneType,
+    free_area_init, node_map_pfn_range, node_pfn_range, populated_zones, region_nid, ArchConfig, FreeArea, InitError,
+    MemoryModel, Node, Zone, ZoneType,
 };
 
 /// Number of buddy orders (`MAX_ORDER` in Linux 6.1): orders `0..MAX_ORDER`, the largest block

@@ -2,7 +2,10 @@
 //! node, and `build_all_zonelists` (mm/page_alloc.c 6.1).
 //!
 //! # Nodes
-//! A node is the set of memblock memory regions carrying its nid ([`crate::region_nid`]:
+//! The online nodes are those the caller gives `pg_data_t` storage for (`NODE_DATA`, see
+//! [`NodeSet::free_area_init`]); a node with CPUs but no memory is online too (a memoryless
+//! node: empty zones, an empty map, `Initmem setup node N as memoryless`). A node's memory
+//! is the set of memblock memory regions carrying its nid ([`crate::region_nid`]:
 //! regions without a node are node 0). Its span is `[first, last)` memory pfn of those regions
 //! (`get_pfn_range_for_nid`), its present pages only theirs, and it has its own [`MemMap`]
 //! covering the span from `node_map_pfn_range` (start aligned down to `MAX_ORDER_NR_PAGES`,
@@ -12,8 +15,8 @@
 //! node, exactly as Linux does.
 //!
 //! # Zonelists (`build_zonelists`, `find_next_best_node`)
-//! For node `N`, the fallback node order starts with `N`, then repeatedly the unused node
-//! with memory minimising
+//! For node `N` (every online node, memoryless ones included), the fallback node order
+//! starts with `N`, then repeatedly the unused node with memory minimising
 //! `(distance(N, n) + (n < N) + PENALTY_FOR_NODE_WITH_CPUS if n has CPUs) * MAX_NUMNODES +
 //! node_load[n]`; the first node of each new distance group gets `node_load += 1` so that
 //! equidistant nodes are used round-robin across the lists built after it (`node_load` is
@@ -25,7 +28,11 @@
 //! ```text
 //! Fallback order for Node 0: 0 1 
 //! Built 2 zonelists, mobility grouping on.  Total pages: 516052
+//! Policy zone: DMA
 //! ```
+//!
+//! The `Fallback order` and `Policy zone` lines exist only on a NUMA build
+//! ([`crate::ArchConfig::numa`]).
 //!
 //! `Total pages` is `nr_free_pagecache_pages()` (`nr_free_zone_pages(gfp_zone(
 //! GFP_HIGHUSER_MOVABLE))`) over the boot CPU's node (the first node) zonelist: per zone
@@ -45,8 +52,9 @@ use crate::{
     ZoneType, MAX_NR_ZONES, MAX_ORDER,
 };
 
-/// Nodes a [`NodeSet`] holds (nids `0..MAX_NODES`).
-pub const MAX_NODES: usize = 4;
+/// Node ids a [`NodeSet`] can hold (nids `0..MAX_NODES`): arm64 Linux 6.1's `MAX_NUMNODES`
+/// (`CONFIG_NODES_SHIFT` 4). A non-NUMA build ([`ArchConfig::numa`] false) only ever has node 0.
+pub const MAX_NODES: usize = 16;
 /// `LOCAL_DISTANCE`: SLIT distance of a node to itself.
 pub const LOCAL_DISTANCE: u8 = 10;
 /// `REMOTE_DISTANCE`: default distance between two nodes when firmware gives none.
@@ -73,23 +81,28 @@ pub struct Zonelist {
 }
 
 impl Zonelist {
+    const EMPTY: Self = Self { zonerefs: heapless::Vec::new() };
+
     /// The entries, best first.
     pub fn as_slice(&self) -> &[(i32, ZoneType)] {
         &self.zonerefs
     }
 }
 
-/// All nodes (`node_data[]` + the online `pgdat` list) and their zonelists.
+static EMPTY_ZONELIST: Zonelist = Zonelist::EMPTY;
+
+/// All online nodes (`node_data[]`: each node's `pg_data_t` lives in storage the caller
+/// allocated, on the node itself where it has memory, as arm64's `setup_node_data` does) and
+/// their zonelists. An online node without memory (a memoryless node: CPUs, no RAM) has a
+/// [`Node`] with empty zones and an empty map; its zonelist holds other nodes' zones.
 pub struct NodeSet<'a> {
     pub(crate) config: ArchConfig,
-    pub(crate) nodes: [Option<Node<'a>>; MAX_NODES],
-    pub(crate) zonelists: [Zonelist; MAX_NODES],
-    node_order: [heapless::Vec<i32, MAX_NODES>; MAX_NODES],
+    pub(crate) nodes: [Option<&'a mut Node<'a>>; MAX_NODES],
 }
 
 impl core::fmt::Debug for NodeSet<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_list().entries(self.nodes.iter().flatten()).finish()
+        f.debug_list().entries(self.nodes()).finish()
     }
 }
 
@@ -104,7 +117,7 @@ impl<'a> NodeSet<'a> {
     ///
     /// # Panics
     /// If `node.nid` is not below [`MAX_NODES`].
-    pub fn from_node(node: Node<'a>) -> Self {
+    pub fn from_node(node: &'a mut Node<'a>) -> Self {
         let nid = node.nid as usize;
         assert!(nid < MAX_NODES, "nid {nid} >= MAX_NODES");
         let mut set = Self::empty(node.config);
@@ -114,28 +127,30 @@ impl<'a> NodeSet<'a> {
     }
 
     fn empty(config: ArchConfig) -> Self {
-        Self {
-            config,
-            nodes: core::array::from_fn(|_| None),
-            zonelists: core::array::from_fn(|_| Zonelist::default()),
-            node_order: core::array::from_fn(|_| heapless::Vec::new()),
-        }
+        Self { config, nodes: core::array::from_fn(|_| None) }
     }
 
-    /// `free_area_init` for every node with memory: prints `Zone ranges:` and the early memory
-    /// node ranges once, `Initmem setup node N [mem …]` per node, then runs `memmap_init` over
-    /// all nodes. `maps[nid]` is node `nid`'s map, covering [`crate::node_map_pfn_range`]
-    /// (nodes without memory need none; a map given for them is dropped). The zonelists are
-    /// the local ones until [`NodeSet::build_all_zonelists`].
+    /// `free_area_init` for every online node: prints `Zone ranges:` and the early memory
+    /// node ranges once, then per online node in nid order `Initmem setup node N [mem …]`
+    /// or, for a node without memory, `Initmem setup node N as memoryless` (6.1
+    /// `free_area_init_node`), then runs `memmap_init` over all nodes.
+    ///
+    /// `node_data[nid]` is the `pg_data_t` storage of node `nid` (`NODE_DATA(nid)`; `Some`
+    /// exactly for the online nodes, whatever it holds is overwritten); `maps[nid]` is the map
+    /// of a node with memory, covering [`crate::node_map_pfn_range`] (nodes without memory
+    /// need none; a map given for them is dropped). The zonelists are the local ones until
+    /// [`NodeSet::build_all_zonelists`].
     ///
     /// # Errors
     /// [`InitError::NoMemory`] without memory, [`InitError::BadNid`] for a region of a node
-    /// `>= MAX_NODES`, [`InitError::NoMap`] when a node with memory has no map,
+    /// `>= MAX_NODES`, [`InitError::NotOnline`] for memory on a node without `node_data`,
+    /// [`InitError::NoMap`] when a node with memory has no map,
     /// [`InitError::MapTooSmall`], [`InitError::BadPageblockOrder`].
     pub fn free_area_init(
         config: ArchConfig,
         max_zone_pfn: [u64; MAX_NR_ZONES],
         memblock: &Memblock<'_>,
+        node_data: [Option<&'a mut Node<'a>>; MAX_NODES],
         mut maps: [Option<MemMap<'a>>; MAX_NODES],
         log: &mut dyn LineSink,
     ) -> Result<Self, InitError> {
@@ -148,15 +163,23 @@ impl<'a> NodeSet<'a> {
         if let Some((_, _, nid)) = mem_pfn_ranges_all(memblock).find(|r| r.2 as usize >= MAX_NODES) {
             return Err(InitError::BadNid { nid });
         }
+        if let Some((_, _, nid)) = mem_pfn_ranges_all(memblock).find(|r| node_data[r.2 as usize].is_none()) {
+            return Err(InitError::NotOnline { nid });
+        }
         let (lowest, highest) = arch_zone_limits(&config, max_zone_pfn, memblock);
         print_zone_ranges(&config, &lowest, &highest, memblock, None, log);
         let mut set = Self::empty(config);
-        for nid in 0..MAX_NODES as i32 {
-            if crate::node_pfn_range(memblock, nid).is_none() {
-                continue;
-            }
-            let map = maps[nid as usize].take().ok_or(InitError::NoMap { nid })?;
-            set.nodes[nid as usize] = Some(free_area_init_node(config, nid, &lowest, &highest, memblock, map, log)?);
+        for (nid, slot) in node_data.into_iter().enumerate() {
+            let Some(slot) = slot else { continue };
+            let nid = nid as i32;
+            *slot = if crate::node_pfn_range(memblock, nid).is_some() {
+                let map = maps[nid as usize].take().ok_or(InitError::NoMap { nid })?;
+                free_area_init_node(config, nid, &lowest, &highest, memblock, map, log)?
+            } else {
+                log.line(format_args!("Initmem setup node {nid} as memoryless"));
+                Node::memoryless(config, nid)
+            };
+            set.nodes[nid as usize] = Some(slot);
         }
         memmap_init(&config, memblock, &mut set.nodes, None, log);
         set.build_local_zonelists();
@@ -164,64 +187,72 @@ impl<'a> NodeSet<'a> {
     }
 
     fn build_local_zonelists(&mut self) {
-        for nid in 0..MAX_NODES {
-            let mut order = heapless::Vec::new();
-            if self.nodes[nid].is_some() {
-                let _ = order.push(nid as i32);
+        for nid in 0..MAX_NODES as i32 {
+            if self.node(nid).is_some() {
+                let mut order = heapless::Vec::new();
+                let _ = order.push(nid);
+                self.set_zonelist(nid, order);
             }
-            self.set_zonelist(nid, order);
         }
     }
 
-    fn set_zonelist(&mut self, nid: usize, order: heapless::Vec<i32, MAX_NODES>) {
+    /// Node `nid`'s zonelist from its node order (`build_zonelists_in_node_order`): node by
+    /// node, the populated zones from highest to lowest (`build_zonerefs_node`).
+    fn set_zonelist(&mut self, nid: i32, order: heapless::Vec<i32, MAX_NODES>) {
         let mut zl = Zonelist::default();
         for &n in &order {
-            if let Some(node) = &self.nodes[n as usize] {
-                // build_zonerefs_node: populated zones, highest first.
+            if let Some(node) = self.node(n) {
                 for z in node.zones.iter().rev().filter(|z| z.populated()) {
                     let _ = zl.zonerefs.push((n, z.zone_type));
                 }
             }
         }
-        self.zonelists[nid] = zl;
-        self.node_order[nid] = order;
+        if let Some(node) = self.node_mut(nid) {
+            node.zonelist = zl;
+            node.node_order = order;
+        }
     }
 
     /// The architecture configuration.
     pub fn config(&self) -> &ArchConfig {
         &self.config
     }
-    /// Node `nid`, if it has memory.
+    /// Node `nid`, if it is online (with or without memory).
     pub fn node(&self, nid: i32) -> Option<&Node<'a>> {
-        self.nodes.get(usize::try_from(nid).ok()?)?.as_ref()
+        self.nodes.get(usize::try_from(nid).ok()?)?.as_deref()
     }
     /// Node `nid`, mutably.
     pub fn node_mut(&mut self, nid: i32) -> Option<&mut Node<'a>> {
-        self.nodes.get_mut(usize::try_from(nid).ok()?)?.as_mut()
+        self.nodes.get_mut(usize::try_from(nid).ok()?)?.as_deref_mut()
     }
-    /// The online nodes (those with memory), by nid (`for_each_online_pgdat`).
+    /// The online nodes, by nid (`for_each_online_pgdat`), memoryless ones included.
     pub fn nodes(&self) -> impl Iterator<Item = &Node<'a>> {
-        self.nodes.iter().flatten()
+        self.nodes.iter().filter_map(|n| n.as_deref())
     }
     /// The online nodes, mutably.
     pub fn nodes_mut(&mut self) -> impl Iterator<Item = &mut Node<'a>> {
-        self.nodes.iter_mut().flatten()
+        self.nodes.iter_mut().filter_map(|n| n.as_deref_mut())
     }
-    /// `nr_online_nodes`.
+    /// `nr_online_nodes` (memoryless nodes count: they are online).
     pub fn nr_online_nodes(&self) -> usize {
         self.nodes().count()
     }
-    /// Node `nid`'s fallback zonelist (empty for a node without memory).
+    /// Node `nid`'s fallback zonelist (empty for a node that is not online).
     pub fn zonelist(&self, nid: i32) -> &Zonelist {
-        &self.zonelists[usize::try_from(nid).unwrap_or(0).min(MAX_NODES - 1)]
+        self.node(nid).map_or(&EMPTY_ZONELIST, |n| &n.zonelist)
     }
     /// Node `nid`'s fallback node order (`node_order[]` of `build_zonelists`).
     pub fn fallback_order(&self, nid: i32) -> &[i32] {
-        &self.node_order[usize::try_from(nid).unwrap_or(0).min(MAX_NODES - 1)]
+        self.node(nid).map_or(&[], |n| &n.node_order)
     }
     /// The zone `(nid, z)`.
     pub fn zone(&self, nid: i32, z: ZoneType) -> Option<&Zone> {
         self.node(nid).map(|n| n.zone(z))
+    }
+    /// The populated zones of all nodes, by nid then zone index: the zones that get per-CPU
+    /// pagesets (`setup_per_cpu_pageset` walks `for_each_populated_zone`).
+    pub fn populated_zones(&self) -> impl Iterator<Item = (i32, ZoneType)> + use<'_, 'a> {
+        self.nodes().flat_map(|n| n.zones.iter().filter(|z| z.populated()).map(move |z| (n.nid, z.zone_type)))
     }
 
     /// The node whose memory holds `pfn` (`pfn_to_nid`): the node whose map has it as a
@@ -272,14 +303,23 @@ impl<'a> NodeSet<'a> {
     }
 
     /// Builds every online node's zonelist (`build_all_zonelists` → `build_zonelists`), with
-    /// every node counted as having CPUs. Prints `Fallback order for Node N: …` per node and
-    /// `Built N zonelists, mobility grouping on.  Total pages: P` (see the module docs).
+    /// every node counted alike for the CPU penalty: at boot Linux builds them before any node's
+    /// cpumask is filled (arm64 `numa_add_cpu` runs in `smp_prepare_cpus`), so no node gets it. See [`NodeSet::build_all_zonelists_with_cpus`] for
+    /// the lines printed.
     pub fn build_all_zonelists(&mut self, distance: &dyn Fn(i32, i32) -> u8, log: &mut dyn LineSink) {
         self.build_all_zonelists_with_cpus(distance, &|_| true, log);
     }
 
     /// As [`NodeSet::build_all_zonelists`], with `node_has_cpus(n)` telling which nodes have
-    /// CPUs (`cpumask_of_node`): headless nodes are preferred among equals.
+    /// CPUs (`cpumask_of_node`): headless nodes are preferred among equals. Every online node
+    /// gets a list, memoryless ones included (their own node comes first in the order but adds
+    /// no zone); only nodes with memory (`N_MEMORY`) are candidates after the local one.
+    ///
+    /// Prints, on a NUMA build ([`ArchConfig::numa`]), `Fallback order for Node N: …` per node;
+    /// then `Built N zonelists, mobility grouping on.  Total pages: P` (module docs); then, on
+    /// a NUMA build, `Policy zone: Z`: the highest zone type below `ZONE_MOVABLE` that is
+    /// populated on some node (`check_highest_zone` in `build_zonerefs_node`; `policy_zone`
+    /// starts at 0, `ZONE_DMA`).
     pub fn build_all_zonelists_with_cpus(
         &mut self,
         distance: &dyn Fn(i32, i32) -> u8,
@@ -288,11 +328,13 @@ impl<'a> NodeSet<'a> {
     ) {
         let mut node_load = [0i64; MAX_NODES];
         let online: heapless::Vec<i32, MAX_NODES> = self.nodes().map(|n| n.nid).collect();
+        let with_memory: heapless::Vec<i32, MAX_NODES> =
+            self.nodes().filter(|n| n.node_present_pages != 0).map(|n| n.nid).collect();
         for &local in &online {
             let mut used = [false; MAX_NODES];
             let mut order: heapless::Vec<i32, MAX_NODES> = heapless::Vec::new();
             let mut prev = local;
-            while let Some(node) = find_next_best_node(local, &mut used, &online, &node_load, distance, node_has_cpus) {
+            while let Some(node) = find_next_best_node(local, &mut used, &with_memory, &node_load, distance, node_has_cpus) {
                 if distance(local, node) != distance(local, prev) {
                     node_load[node as usize] += 1;
                 }
@@ -305,8 +347,10 @@ impl<'a> NodeSet<'a> {
                     self.0.iter().try_for_each(|n| write!(f, "{n} "))
                 }
             }
-            log.line(format_args!("Fallback order for Node {}: {}", local, Order(&order)));
-            self.set_zonelist(local as usize, order);
+            if self.config.numa {
+                log.line(format_args!("Fallback order for Node {}: {}", local, Order(&order)));
+            }
+            self.set_zonelist(local, order);
         }
         let total = self.nr_free_pagecache_pages();
         let pageblock_pages = 1u64 << self.config.pageblock_order;
@@ -317,6 +361,20 @@ impl<'a> NodeSet<'a> {
             grouping,
             total
         ));
+        if self.config.numa {
+            log.line(format_args!("Policy zone: {}", self.policy_zone().name()));
+        }
+    }
+
+    /// `policy_zone` after `build_all_zonelists`: the highest zone type other than
+    /// `ZONE_MOVABLE` that some zonelist holds (a populated zone of an online node), else
+    /// `ZONE_DMA` (its initial value, 0).
+    pub fn policy_zone(&self) -> ZoneType {
+        self.nodes()
+            .flat_map(|n| n.zonelist.as_slice().iter().map(|&(_, z)| z))
+            .filter(|&z| z != ZoneType::Movable)
+            .max()
+            .unwrap_or(ZoneType::Dma)
     }
 
     /// `nr_free_pagecache_pages`: over the first online node's zonelist (the boot CPU's node),
@@ -468,12 +526,13 @@ impl<'a> NodeSet<'a> {
     }
 }
 
-/// `find_next_best_node` (6.1): the local node first, then the unused node with memory of
-/// least `(distance + (n < node) + cpu penalty) * MAX_NUMNODES + node_load[n]`.
+/// `find_next_best_node` (6.1): the local node first (even without memory), then the unused
+/// node with memory (`N_MEMORY`) of least
+/// `(distance + (n < node) + cpu penalty) * MAX_NUMNODES + node_load[n]`.
 fn find_next_best_node(
     node: i32,
     used: &mut [bool; MAX_NODES],
-    online: &[i32],
+    with_memory: &[i32],
     node_load: &[i64; MAX_NODES],
     distance: &dyn Fn(i32, i32) -> u8,
     node_has_cpus: &dyn Fn(i32) -> bool,
@@ -483,7 +542,7 @@ fn find_next_best_node(
         return Some(node);
     }
     let mut best: Option<(i64, i32)> = None;
-    for &n in online {
+    for &n in with_memory {
         if used[n as usize] {
             continue;
         }
@@ -492,7 +551,7 @@ fn find_next_best_node(
         if node_has_cpus(n) {
             val += PENALTY_FOR_NODE_WITH_CPUS;
         }
-        val *= i64::from(memblock::MAX_NUMNODES);
+        val *= MAX_NODES as i64;
         val += node_load[n as usize];
         if best.is_none_or(|(b, _)| val < b) {
             best = Some((val, n));

@@ -2,7 +2,8 @@
 //! [`PageAllocator`], the multi-CPU facade over a [`NodeSet`].
 //!
 //! # Pagesets
-//! Each CPU has one [`PerCpuPages`] per zone: `count` pages on three LIFO lists (one per
+//! Each CPU has one [`PerCpuPages`] per populated zone of every node (a memoryless node's CPUs
+//! use the pagesets of the zones their zonelist falls back to): `count` pages on three LIFO lists (one per
 //! [`Migratetype`]), refilled `batch` pages at a time from the buddy lists (`rmqueue_bulk`,
 //! appended at the tail in pfn order) and emptied `batch`-ish pages at a time back to them
 //! (`free_pcppages_bulk`: round-robin over the lists starting with the one just freed to,
@@ -59,27 +60,18 @@ pub const PCP_MAX_BATCH: u32 = 63;
 /// Slots of a pageset: at most `high - 1` pages before a refill of `batch`.
 const PCP_CAPACITY: usize = (PCP_MAX_HIGH + PCP_MAX_BATCH) as usize + 1;
 const NIL: u16 = u16::MAX;
-/// Pageset slots per CPU: one per zone of every node.
-/// Pagesets per CPU: one per (node, zone).
+/// Most pagesets a CPU can have: one per zone of every node. A CPU has one per *populated*
+/// zone ([`NodeSet::populated_zones`]), so storage is sized by the machine, not by this bound.
 pub const PCP_SLOTS: usize = MAX_NODES * MAX_NR_ZONES;
 /// Most CPUs whose pagesets a report collects at once.
 pub const MAX_REPORT_CPUS: usize = 16;
+/// No pageset for a zone in [`PageAllocator`]'s slot table.
+const NO_SLOT: u8 = u8::MAX;
 
-/// One CPU's pagesets, indexed by (node, zone); Linux keeps them in per-CPU memory
-/// (`zone->per_cpu_pageset`), and so does the firmware: the caller provides the storage.
-pub type PerCpuPagesets = [spin::Mutex<PerCpuPages>; PCP_SLOTS];
-
-/// The boot pageset of slot `s` (node `s / MAX_NR_ZONES`, zone `s % MAX_NR_ZONES`), for
-/// callers that initialise [`PerCpuPagesets`] in place one slot at a time.
-pub fn boot_pageset_slot(s: usize) -> spin::Mutex<PerCpuPages> {
-    spin::Mutex::new(PerCpuPages::boot((s / MAX_NR_ZONES) as i32, ZoneType::ALL[s % MAX_NR_ZONES]))
-}
-
-/// A CPU's pagesets, all boot pagesets (about 174 KiB by value: fine on a host thread, use
-/// [`boot_pageset_slot`] in place in firmware).
-pub fn boot_pagesets() -> PerCpuPagesets {
-    core::array::from_fn(boot_pageset_slot)
-}
+/// One CPU's pagesets, one per populated zone, each recording its `(nid, zone)`; Linux keeps
+/// them in per-CPU memory (`zone->per_cpu_pageset`), and so does the firmware: the caller
+/// provides the storage (about 8.7 KiB a pageset), sized by [`crate::populated_zones`].
+pub type PerCpuPagesets = [spin::Mutex<PerCpuPages>];
 
 const _: () = assert!(PCP_CAPACITY < NIL as usize);
 
@@ -265,13 +257,9 @@ impl PerCpuPages {
     }
 }
 
-fn slot(nid: i32, zone: ZoneType) -> usize {
-    nid as usize * MAX_NR_ZONES + zone as usize
-}
-
 impl<'a> NodeSet<'a> {
     fn pcp_node(&mut self, pcp: &PerCpuPages) -> &mut Node<'a> {
-        self.nodes[pcp.nid as usize].as_mut().expect("pageset of a node without memory")
+        self.node_mut(pcp.nid).expect("pageset of a node that is not online")
     }
 
     /// `rmqueue_pcplist` for order 0 (caller holds `pcp`'s lock and this set's lock): pops
@@ -400,9 +388,11 @@ impl<'a> NodeSet<'a> {
 }
 
 /// The multi-CPU page allocator: a [`NodeSet`] behind one spin lock and, per CPU, a
-/// [`PerCpuPages`] per zone slot (`MAX_NODES * MAX_NR_ZONES`), each behind its own spin lock.
-/// The pagesets live in caller-provided storage, one [`PerCpuPagesets`] per CPU (about
-/// 20 x 8.7 KiB each); the facade itself is small.
+/// [`PerCpuPages`] per populated zone, each behind its own spin lock. The pagesets live in
+/// caller-provided storage, one [`PerCpuPagesets`] per CPU (8.7 KiB per populated zone);
+/// every CPU lists the same `(nid, zone)` pairs in the same order. A populated zone without a
+/// pageset (storage sized before the nodes existed, wrongly) is served by the buddy lists
+/// directly, like pfns above 32 bits.
 /// Construct once (e.g. in a `spin::Once`) after `memblock_free_all`,
 /// `init_per_zone_wmark_min` and `build_all_zonelists`; then call
 /// [`PageAllocator::setup_per_cpu_pageset`]. See the module documentation for locking and
@@ -410,6 +400,8 @@ impl<'a> NodeSet<'a> {
 pub struct PageAllocator<'a> {
     nodes: spin::Mutex<NodeSet<'a>>,
     pcp: &'a [&'a PerCpuPagesets],
+    /// Index of zone `(nid, zone)`'s pageset in every CPU's [`PerCpuPagesets`], or [`NO_SLOT`].
+    slots: [[u8; MAX_NR_ZONES]; MAX_NODES],
 }
 
 impl fmt::Debug for PageAllocator<'_> {
@@ -420,10 +412,45 @@ impl fmt::Debug for PageAllocator<'_> {
 
 impl<'a> PageAllocator<'a> {
     /// Wraps `nodes` with one set of pagesets per CPU in `pcp` (`pcp.len()` CPUs, each in that
-    /// CPU's own memory), which
-    /// should hold boot pagesets ([`boot_pagesets`] / [`boot_pageset_slot`]).
+    /// CPU's own memory), which should hold boot pagesets ([`PerCpuPages::boot`]), one per
+    /// populated zone ([`NodeSet::populated_zones`]).
+    ///
+    /// # Panics
+    /// If the CPUs' pagesets do not list the same `(nid, zone)` pairs in the same order, if a
+    /// pair repeats or names a node `>= MAX_NODES`, or if a CPU has more than [`PCP_SLOTS`].
     pub fn new(nodes: NodeSet<'a>, pcp: &'a [&'a PerCpuPagesets]) -> Self {
-        Self { nodes: spin::Mutex::new(nodes), pcp }
+        let mut slots = [[NO_SLOT; MAX_NR_ZONES]; MAX_NODES];
+        if let Some(first) = pcp.first() {
+            assert!(first.len() <= PCP_SLOTS, "{} pagesets per CPU, more than {PCP_SLOTS}", first.len());
+            for (i, m) in first.iter().enumerate() {
+                let p = m.lock();
+                let slot = usize::try_from(p.nid)
+                    .ok()
+                    .and_then(|n| slots.get_mut(n))
+                    .map(|row| &mut row[p.zone as usize])
+                    .unwrap_or_else(|| panic!("pageset {i} names node {} >= MAX_NODES", p.nid));
+                assert!(*slot == NO_SLOT, "two pagesets for node {} zone {}", p.nid, p.zone.name());
+                *slot = i as u8;
+            }
+            for (cpu, sets) in pcp.iter().enumerate() {
+                let same = sets.len() == first.len()
+                    && sets.iter().zip(first.iter()).all(|(a, b)| {
+                        let key = |m: &spin::Mutex<PerCpuPages>| {
+                            let p = m.lock();
+                            (p.nid, p.zone)
+                        };
+                        key(a) == key(b)
+                    });
+                assert!(same, "CPU {cpu}'s pagesets are not laid out like CPU 0's");
+            }
+        }
+        Self { nodes: spin::Mutex::new(nodes), pcp, slots }
+    }
+
+    /// The index of zone `(nid, zone)`'s pageset, if it has one.
+    fn slot(&self, nid: i32, zone: ZoneType) -> Option<usize> {
+        let s = *self.slots.get(usize::try_from(nid).ok()?)?.get(zone as usize)?;
+        (s != NO_SLOT).then_some(s as usize)
     }
 
     /// Runs `f` with the node set locked (the zone lock). Do not call other methods of `self`
@@ -435,9 +462,10 @@ impl<'a> PageAllocator<'a> {
     /// Runs `f` with CPU `cpu`'s pageset of zone `(nid, zone)` locked.
     ///
     /// # Panics
-    /// If `cpu` has no pagesets or `nid >= MAX_NODES`.
+    /// If `cpu` has no pagesets or the zone has no pageset (not populated).
     pub fn with_pageset<R>(&self, cpu: usize, nid: i32, zone: ZoneType, f: impl FnOnce(&PerCpuPages) -> R) -> R {
-        f(&self.pcp[cpu][slot(nid, zone)].lock())
+        let s = self.slot(nid, zone).unwrap_or_else(|| panic!("node {nid} zone {} has no pageset", zone.name()));
+        f(&self.pcp[cpu][s].lock())
     }
 
     /// `setup_per_cpu_pageset`: for CPUs `0..nr_cpus` and every populated zone, `batch =
@@ -471,7 +499,9 @@ impl<'a> PageAllocator<'a> {
         }
         for cpu in &self.pcp[..nr_cpus] {
             for &(nid, z, high, batch) in &settings {
-                cpu[slot(nid, z)].lock().set_high_and_batch(high, batch);
+                if let Some(s) = self.slot(nid, z) {
+                    cpu[s].lock().set_high_and_batch(high, batch);
+                }
             }
         }
     }
@@ -480,8 +510,8 @@ impl<'a> PageAllocator<'a> {
     /// through CPU `cpu`'s pageset when its lock is free, else (or for higher orders) the
     /// buddy lists.
     fn try_zone(&self, cpu: usize, (nid, z): (i32, ZoneType), order: u32, gfp: Gfp, highest: usize, pass: Wmark) -> Option<Pfn> {
-        if order == 0 {
-            if let Some(mut pcp) = self.pcp[cpu][slot(nid, z)].try_lock() {
+        if let (0, Some(s)) = (order, self.slot(nid, z)) {
+            if let Some(mut pcp) = self.pcp[cpu][s].try_lock() {
                 let mut nodes = self.nodes.lock();
                 if !nodes.node(nid)?.zone_usable(z as usize, 0, gfp, highest, pass) {
                     return None;
@@ -559,7 +589,7 @@ impl<'a> PageAllocator<'a> {
             let nid = nodes.pfn_to_nid(pfn.0).ok_or(FreeError::OutsideMap { pfn })?;
             (nid, nodes.node(nid).ok_or(FreeError::OutsideMap { pfn })?.check_free(pfn, 0)?)
         };
-        match self.pcp[cpu][slot(nid, ZoneType::ALL[zi])].try_lock() {
+        match self.slot(nid, ZoneType::ALL[zi]).and_then(|s| self.pcp[cpu][s].try_lock()) {
             Some(mut pcp) => self.nodes.lock().free_unref_page(&mut pcp, pfn),
             None => self.nodes.lock().free_pages(pfn, 0),
         }
@@ -644,7 +674,8 @@ impl<'a> PageAllocator<'a> {
             }
             for node in nodes.nodes() {
                 for z in node.zones() {
-                    if per_zone[slot(node.nid, z.zone_type)] != z.nr_pcp_pages {
+                    let listed = self.slot(node.nid, z.zone_type).map_or(0, |s| per_zone[s]);
+                    if listed != z.nr_pcp_pages {
                         return Err(CheckError {
                             zone: Some(z.zone_type),
                             pfn: None,
@@ -688,8 +719,9 @@ impl<'a> PageAllocator<'a> {
             let nid = node.nid;
             node.zoneinfo_with(log, &mut |zone, log| {
                 log.line(format_args!("  pagesets"));
+                let Some(s) = self.slot(nid, zone.zone_type) else { return };
                 for (cpu, row) in sets.iter().enumerate() {
-                    let (count, high, batch) = row[slot(nid, zone.zone_type)];
+                    let (count, high, batch) = row[s];
                     log.line(format_args!("    cpu: {cpu}"));
                     log.line(format_args!("              count: {count}"));
                     log.line(format_args!("              high:  {high}"));

@@ -106,6 +106,9 @@ pub struct ArchConfig {
     /// `free_area_init_core` does (`calc_memmap_size`), for the `Built N zonelists … Total
     /// pages:` line.
     pub struct_page_bytes: u64,
+    /// `CONFIG_NUMA`: `build_all_zonelists` prints `Fallback order for Node N: …` per node and
+    /// `Policy zone: Z` (arm64 6.1 has it; Debian's x86-32 686 kernel does not).
+    pub numa: bool,
 }
 
 impl ArchConfig {
@@ -116,6 +119,7 @@ impl ArchConfig {
         pageblock_order: 10,
         memory_model: MemoryModel::Flatmem,
         struct_page_bytes: 40,
+        numa: false,
     };
     /// i386 non-PAE built with SPARSEMEM (64 MiB sections).
     pub const X86_32_SPARSEMEM: Self =
@@ -126,6 +130,7 @@ impl ArchConfig {
         pageblock_order: 9,
         memory_model: MemoryModel::Sparsemem { section_size_bits: 27 },
         struct_page_bytes: 64,
+        numa: true,
     };
 
     /// True if zone `z` exists on this architecture.
@@ -305,6 +310,11 @@ pub enum InitError {
         /// The node id.
         nid: i32,
     },
+    /// A memblock memory region names a node that is not online (no `NODE_DATA` for it).
+    NotOnline {
+        /// The node id.
+        nid: i32,
+    },
     /// A node with memory got no [`MemMap`].
     NoMap {
         /// The node id.
@@ -321,6 +331,7 @@ impl fmt::Display for InitError {
             }
             Self::BadPageblockOrder => f.write_str("free_area_init: pageblock_order >= MAX_ORDER"),
             Self::BadNid { nid } => write!(f, "free_area_init: node {nid} >= MAX_NODES ({})", crate::MAX_NODES),
+            Self::NotOnline { nid } => write!(f, "free_area_init: memory on node {nid}, which is not online (no NODE_DATA)"),
             Self::NoMap { nid } => write!(f, "free_area_init: no mem_map for node {nid}"),
         }
     }
@@ -342,6 +353,10 @@ pub struct Node<'a> {
     pub min_free_kbytes: u64,
     pub(crate) zones: [Zone; MAX_NR_ZONES],
     pub(crate) mem_map: MemMap<'a>,
+    /// `node_zonelists[ZONELIST_FALLBACK]`.
+    pub(crate) zonelist: crate::Zonelist,
+    /// The node order the zonelist was built from.
+    pub(crate) node_order: heapless::Vec<i32, { crate::MAX_NODES }>,
 }
 
 impl fmt::Debug for Node<'_> {
@@ -357,6 +372,29 @@ impl fmt::Debug for Node<'_> {
 }
 
 impl<'a> Node<'a> {
+    /// Node `nid` without memory: every zone empty, an empty map, no zonelist yet. This is
+    /// what a memoryless node is after `free_area_init`, and what `NODE_DATA` storage holds
+    /// before it (the caller writes it into freshly allocated storage).
+    pub fn memoryless(config: ArchConfig, nid: i32) -> Self {
+        Self {
+            nid,
+            config,
+            node_start_pfn: 0,
+            node_spanned_pages: 0,
+            node_present_pages: 0,
+            min_free_kbytes: 0,
+            zones: core::array::from_fn(|i| Zone::new(ZoneType::ALL[i], nid, config.pageblock_order)),
+            mem_map: MemMap::new(&mut [], 0),
+            zonelist: crate::Zonelist::default(),
+            node_order: heapless::Vec::new(),
+        }
+    }
+
+    /// True if the node has memory (`N_MEMORY`).
+    pub const fn has_memory(&self) -> bool {
+        self.node_present_pages != 0
+    }
+
     /// The zone of type `z` (empty if the architecture lacks it).
     pub fn zone(&self, z: ZoneType) -> &Zone {
         &self.zones[z as usize]
@@ -557,6 +595,8 @@ pub(crate) fn free_area_init_node<'a>(
         min_free_kbytes: 0,
         zones,
         mem_map,
+        zonelist: crate::Zonelist::default(),
+        node_order: heapless::Vec::new(),
     })
 }
 
@@ -568,7 +608,7 @@ pub(crate) fn free_area_init_node<'a>(
 pub(crate) fn memmap_init(
     config: &ArchConfig,
     memblock: &Memblock<'_>,
-    nodes: &mut [Option<Node<'_>>],
+    nodes: &mut [Option<&mut Node<'_>>],
     only_nid: Option<i32>,
     log: &mut dyn LineSink,
 ) {
@@ -658,11 +698,39 @@ pub fn free_area_init<'a>(
     if nid < 0 || nid as usize >= crate::MAX_NODES {
         return Err(InitError::BadNid { nid });
     }
-    let node = free_area_init_node(config, nid, &lowest, &highest, memblock, mem_map, log)?;
-    let mut nodes: [Option<Node<'a>>; crate::MAX_NODES] = core::array::from_fn(|_| None);
-    nodes[nid as usize] = Some(node);
+    let mut node = free_area_init_node(config, nid, &lowest, &highest, memblock, mem_map, log)?;
+    let mut nodes: [Option<&mut Node<'a>>; crate::MAX_NODES] = core::array::from_fn(|_| None);
+    nodes[nid as usize] = Some(&mut node);
     memmap_init(&config, memblock, &mut nodes, Some(nid), log);
-    nodes[nid as usize].take().ok_or(InitError::NoMemory)
+    Ok(node)
+}
+
+/// The `(nid, zone)` pairs that [`crate::NodeSet::free_area_init`] will populate (present
+/// pages > 0), by nid then zone index, computed from memblock and the zone limits alone: what
+/// a caller needs to size per-CPU pageset storage before the nodes exist. Equal to
+/// [`crate::NodeSet::populated_zones`] afterwards.
+pub fn populated_zones(
+    config: &ArchConfig,
+    max_zone_pfn: [u64; MAX_NR_ZONES],
+    memblock: &Memblock<'_>,
+) -> heapless::Vec<(i32, ZoneType), { crate::MAX_NODES * MAX_NR_ZONES }> {
+    let (lowest, highest) = arch_zone_limits(config, max_zone_pfn, memblock);
+    let mut out = heapless::Vec::new();
+    for nid in 0..crate::MAX_NODES as i32 {
+        let Some((node_start, node_end)) = node_pfn_range(memblock, nid) else { continue };
+        for z in ZoneType::ALL {
+            let zi = z as usize;
+            if !config.has_zone(z) || z == ZoneType::Movable {
+                continue;
+            }
+            let start = node_start.clamp(lowest[zi], highest[zi]);
+            let end = node_end.clamp(lowest[zi], highest[zi]);
+            if start < end && absent_pages_in_range(memblock, nid, start, end) < end - start {
+                let _ = out.push((nid, z));
+            }
+        }
+    }
+    out
 }
 
 /// The pfn intervals `[s, e)` whose pageblock start is `pfn_valid` (inside the map with

@@ -59,9 +59,15 @@ pub struct Aarch64 {
     pub console: u64,
     /// What the device tree says (read once, kept in a static).
     pub dt: &'static devicetree::DtMemoryInfo<'static>,
-    /// Available CPUs from `/cpus`, boot CPU first.
+    /// Available CPUs from `/cpus`, boot CPU first, each on its node once the NUMA description
+    /// is read (at memory discovery).
     pub cpus: heapless::Vec<platform::CpuDesc, { smp::MAX_CPUS }>,
+    /// The NUMA description (`of_numa_init`), read with the memory banks.
+    pub numa: Option<devicetree::DtNuma>,
 }
+
+// The device tree's node-id limit is the node array's size.
+const _: () = assert!(devicetree::MAX_NUMNODES as usize == page_alloc::MAX_NODES);
 
 /// This CPU's per-CPU base (`TPIDR_EL1`), 0 before it is set.
 pub fn percpu_base() -> usize {
@@ -74,13 +80,17 @@ fn cpu_id() -> usize {
     platform::percpu::cpu_id_from_base(percpu_base())
 }
 
-/// The CPUs `/cpus` lists (available ones, up to [`smp::MAX_CPUS`]), the boot CPU first.
-fn cpus_from_dt(dt: &devicetree::DtMemoryInfo<'_>) -> heapless::Vec<platform::CpuDesc, { smp::MAX_CPUS }> {
+/// The CPUs `/cpus` lists (available ones, up to [`smp::MAX_CPUS`]), the boot CPU first, on
+/// the node `numa` gives them (node 0 until it is known).
+pub(crate) fn cpus_from_dt(
+    dt: &devicetree::DtMemoryInfo<'_>,
+    numa: Option<&devicetree::DtNuma>,
+) -> heapless::Vec<platform::CpuDesc, { smp::MAX_CPUS }> {
     use aarch64_cpu::registers::Readable;
     let me = aarch64_cpu::registers::MPIDR_EL1.get() & 0xff_00ff_ffff;
     let mut v: heapless::Vec<platform::CpuDesc, { smp::MAX_CPUS }> = heapless::Vec::new();
     let all = dt.cpus.iter().filter(|c| c.available).filter_map(|c| {
-        Some(platform::CpuDesc { hw_id: c.mpidr?, nid: c.numa_node_id.map_or(0, |n| n as i32) })
+        Some(platform::CpuDesc { hw_id: c.mpidr?, nid: numa.map_or(0, |n| n.cpu_nid(c)) })
     });
     for c in all.clone().filter(|c| c.hw_id == me).chain(all.filter(|c| c.hw_id != me)) {
         if v.push(c).is_err() {
@@ -190,7 +200,7 @@ pub fn start(
             c.compatible.unwrap_or("no compatible")
         );
     }
-    main(&mut Aarch64 { board, dtb_phys, entry_el, console, dt, cpus: cpus_from_dt(dt) })
+    main(&mut Aarch64 { board, dtb_phys, entry_el, console, dt, cpus: cpus_from_dt(dt, None), numa: None })
 }
 
 #[cfg(target_os = "none")]

@@ -90,6 +90,9 @@ impl mm_init::Platform for Aarch64 {
         if report.banks_added == 0 {
             return Err(PlatformError::NoMemoryMap("the device tree describes no RAM (no usable /memory node)"));
         }
+        // The nodes are known: CPUs go to theirs (of_node_to_nid + early_map_cpu_to_node).
+        self.numa = report.numa;
+        self.cpus = crate::cpus_from_dt(self.dt, self.numa.as_ref());
         Ok(())
     }
 
@@ -215,13 +218,24 @@ impl platform::Firmware for Aarch64 {
         crate::cpu::park()
     }
 
+    fn firmware_numa(&self) -> mm_init::numa::FirmwareNuma {
+        use devicetree::NumaFallback as Dt;
+        use mm_init::numa::{FirmwareNuma, NumaFallback};
+        let Some(numa) = self.numa else { return FirmwareNuma::Fallback(NumaFallback::NoConfig) };
+        FirmwareNuma::Fallback(match numa.fallback {
+            None => return FirmwareNuma::Nodes(numa.nodes),
+            Some(Dt::NoConfig) => NumaFallback::NoConfig,
+            Some(Dt::BadMemoryNode { .. } | Dt::BadDistanceMap) => NumaFallback::InitFailed,
+            // memblock's "no node" is MAX_NUMNODES.
+            Some(Dt::InvalidMemblk { range }) => {
+                NumaFallback::InvalidMemblk { nid: devicetree::MAX_NUMNODES, base: range.base, end: range.end() }
+            }
+        })
+    }
+
     fn node_distance(&self, a: i32, b: i32) -> u8 {
-        // /distance-map as written; pairs it does not list (or no map): Linux's 10/20.
-        self.dt
-            .distances
-            .iter()
-            .find(|&&(f, t, _)| f as i32 == a && t as i32 == b)
-            .map_or_else(|| page_alloc::default_distance(a, b), |&(_, _, d)| d.min(255) as u8)
+        // numa_distance as of_numa_init filled it from /distance-map (10/20 elsewhere).
+        self.numa.map_or_else(|| page_alloc::default_distance(a, b), |n| n.distance(a, b))
     }
 
     fn possible_cpus(&self) -> &[platform::CpuDesc] {

@@ -7,10 +7,10 @@
 //!    cut at the platform's physical limit (`MAX_MEMBLOCK_ADDR` + 1: a bank starting above it
 //!    is ignored, one crossing it is cut with "Ignoring memory range"), and added with its node
 //!    id and `HOTPLUG` when `hotpluggable`.
-//!    Node ids: Linux adds with no node and later assigns `numa-node-id`s
-//!    (`of_numa_parse_memory_nodes`); if that fails it falls back to `dummy_numa_init` (all
-//!    memory on node 0). We do the same in one step: when every bank has a `numa-node-id` below
-//!    `MAX_NUMNODES` those ids are used, otherwise every bank gets node 0 and the report says so.
+//!    Node ids: Linux adds with no node and later assigns `numa-node-id`s (`of_numa_init`); if
+//!    that fails it falls back to `dummy_numa_init` (all memory on node 0). We do the same in
+//!    one step: [`crate::of_numa_init`] decides (printing its `OF: NUMA:` lines), each bank is
+//!    added with its node, and the decision is in [`ApplyReport::numa`].
 //! 2. `reserve_initrd_mem`: `[round_down(start), round_up(end))` to pages; refused (with
 //!    " - disabling initrd") when not entirely RAM or when it overlaps something reserved.
 //! 3. `early_init_fdt_reserve_self`: `[dtb_phys, dtb_phys + totalsize)`.
@@ -57,9 +57,10 @@
 //! - failures: `OF: reserved mem: failed to … for node 'NAME' …`, `INITRD: … - disabling initrd`
 
 use crate::discover::{DtMemoryInfo, ReservedKind, ReservedRegion};
+use crate::numa::{of_numa_init, DtNuma};
 use crate::DtError;
 use heapless::Vec;
-use memblock::{Memblock, MemblockError, RegionFlags, ALLOC_ANYWHERE, MAX_NUMNODES, SMP_CACHE_BYTES};
+use memblock::{Memblock, MemblockError, RegionFlags, ALLOC_ANYWHERE, SMP_CACHE_BYTES};
 use mm_types::{align_down, align_up, LineSink, MemRange, PAGE_SIZE};
 use page_alloc::cma::CmaAreas;
 
@@ -142,8 +143,8 @@ pub struct ApplyReport<'a> {
     pub banks_ignored: usize,
     /// Size-0 banks skipped during discovery.
     pub zero_size_banks: usize,
-    /// Not every bank had a valid `numa-node-id`: all memory went to node 0.
-    pub numa_fallback: bool,
+    /// The NUMA decision the banks were added with (`None` before [`add_memory`]).
+    pub numa: Option<DtNuma>,
     /// Every reservation attempted, in order.
     pub areas: Vec<ReservedArea<'a>, MAX_AREAS>,
     /// How many of `areas` failed.
@@ -216,12 +217,8 @@ pub fn add_memory<'a>(
     rep.zero_size_banks = info.zero_size_banks;
 
     // 1. RAM.
-    let all_numa = !info.banks.is_empty()
-        && info.banks.iter().all(|b| b.numa_node_id.is_some_and(|n| n < MAX_NUMNODES as u32));
-    rep.numa_fallback = !all_numa && info.banks.iter().any(|b| b.numa_node_id.is_some());
-    if rep.numa_fallback {
-        sink.line(format_args!("NUMA: not every memory node has a valid numa-node-id; faking a node at node 0"));
-    }
+    let numa = of_numa_init(info, sink);
+    rep.numa = Some(numa);
     for bank in &info.banks {
         let (base, size) = (bank.range.base, bank.range.size);
         // Linux prints `base + size` as a u64, wrapping; so do we.
@@ -251,7 +248,7 @@ pub fn add_memory<'a>(
             rep.banks_ignored += 1;
             continue;
         }
-        let nid = if all_numa { bank.numa_node_id.unwrap_or(0) as i32 } else { 0 };
+        let nid = numa.bank_nid(bank);
         let flags = if bank.hotpluggable { RegionFlags::HOTPLUG } else { RegionFlags::NONE };
         memblock.add_node(abase, asize, nid, flags).map_err(mb("add", abase, asize))?;
         let hp = if bank.hotpluggable { " hotplug" } else { "" };

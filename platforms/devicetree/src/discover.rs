@@ -276,33 +276,30 @@ pub struct DtMemoryInfo<'a> {
     pub cpus: Vec<Cpu<'a>, MAX_CPUS>,
     /// `/psci` method, if a PSCI node exists.
     pub psci_method: Option<PsciMethod>,
-    /// `/distance-map` (`numa-distance-map-v1`) entries `(from, to, distance)`, as written;
+    /// `/distance-map` (`numa-distance-map-v1`) entries `(from, to, distance)`, as written
+    /// (whole triples; checked by [`crate::of_numa_init`], which falls back as Linux does);
     /// empty when the tree has none (Linux then uses 10 local / 20 remote).
     pub distances: Vec<(u32, u32, u32), MAX_DISTANCES>,
+    /// `Some(cells)` when the tree has a `numa-distance-map-v1` node: the length of its
+    /// `distance-matrix` in cells (`None` inside: no such property).
+    pub distance_map: Option<Option<usize>>,
 }
 
-/// Most `/distance-map` entries kept.
-pub const MAX_DISTANCES: usize = 64;
+/// Most `/distance-map` entries kept: a full matrix of 16 nodes.
+pub const MAX_DISTANCES: usize = 256;
 
-/// Linux `of_numa_parse_distance_map_v1`: triples `<from to distance>` in `distance-matrix`.
-fn scan_distance_map(node: &Node<'_>, out: &mut Vec<(u32, u32, u32), MAX_DISTANCES>) -> Result<(), DtError> {
-    let n = name(node)?;
-    let Some(mut m) = prop(node, "distance-matrix")? else {
-        return Err(DtError::prop(&n, "distance-matrix", "missing"));
-    };
-    if m.len() % 12 != 0 {
-        return Err(DtError::prop(&n, "distance-matrix", "length not a multiple of three cells"));
-    }
-    while !m.is_empty() {
-        let mut cell = || next_cells(&mut m, 1).map(|v| v as u32).ok_or_else(|| DtError::prop(&n, "distance-matrix", "truncated"));
-        let (from, to, d) = (cell()?, cell()?, cell()?);
-        // Linux: a local distance other than 10, or a remote one not above it, is invalid.
-        if (from == to && d != 10) || (from != to && d <= 10) {
-            return Err(DtError::prop(&n, "distance-matrix", "invalid distance (local must be 10, remote above 10)"));
-        }
+/// The triples `<from to distance>` of `distance-matrix` as `of_numa_parse_distance_map_v1`
+/// reads them (a trailing partial triple is ignored); returns the property's length in cells,
+/// `None` when it is absent. Values are checked by [`crate::of_numa_init`].
+fn scan_distance_map(node: &Node<'_>, out: &mut Vec<(u32, u32, u32), MAX_DISTANCES>) -> Result<Option<usize>, DtError> {
+    let Some(mut m) = prop(node, "distance-matrix")? else { return Ok(None) };
+    let cells = m.len() / 4;
+    while m.len() >= 12 {
+        let mut cell = || next_cells(&mut m, 1).map_or(0, |v| v as u32);
+        let (from, to, d) = (cell(), cell(), cell());
         out.push((from, to, d)).map_err(|_| DtError::TooMany { what: "distance-map entries", capacity: MAX_DISTANCES })?;
     }
-    Ok(())
+    Ok(Some(cells))
 }
 
 fn root_cells(root: &Node<'_>, p: &'static str) -> Result<u32, DtError> {
@@ -331,6 +328,7 @@ pub fn discover<'a>(dt: &DeviceTree<'a>) -> Result<DtMemoryInfo<'a>, DtError> {
         cpus: Vec::new(),
         psci_method: None,
         distances: Vec::new(),
+        distance_map: None,
     };
 
     // RAM and the other root children.
@@ -382,7 +380,7 @@ pub fn discover<'a>(dt: &DeviceTree<'a>) -> Result<DtMemoryInfo<'a>, DtError> {
 
     if let Some(dm) = dt.child(&root, "distance-map")? {
         if prop(&dm, "compatible")?.is_some_and(|c| list_contains(c, "numa-distance-map-v1")) {
-            scan_distance_map(&dm, &mut info.distances)?;
+            info.distance_map = Some(scan_distance_map(&dm, &mut info.distances)?);
         }
     }
 

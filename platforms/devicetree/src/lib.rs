@@ -15,7 +15,8 @@
 //!    ([`DeviceTree::reg_cpu_address`], `address.rs`, Linux `of_translate_address`), and CPU
 //!    nodes say how they are started ([`Cpu::enable`]: PSCI or a spin table).
 //! 3. [`apply`] (`apply.rs`) feeds that into a [`memblock::Memblock`] in Linux's order and
-//!    writes one Linux-style line per bank and per reservation to a [`mm_types::LineSink`].
+//!    writes one Linux-style line per bank and per reservation to a [`mm_types::LineSink`],
+//!    each bank on the NUMA node [`of_numa_init`] (`numa.rs`) gives it.
 //!
 //! Addresses and sizes are `u64` and ranges half-open `[base, base + size)` throughout.
 #![no_std]
@@ -26,6 +27,7 @@ mod apply;
 mod discover;
 mod error;
 mod header;
+mod numa;
 mod tree;
 mod walk;
 
@@ -37,6 +39,7 @@ pub use discover::{
     MAX_DISTANCES, MAX_STATIC_REGS,
 };
 pub use error::{DtError, Untranslatable};
+pub use numa::{of_numa_init, DtNuma, NumaFallback, MAX_NUMNODES};
 pub use header::{header_totalsize, Header, FDT_MAGIC, HEADER_SIZE, MAX_DEPTH};
 pub use tree::{DeviceTree, NodeName};
 pub use walk::WalkNode;

@@ -791,3 +791,190 @@ mod cma {
         assert_eq!((cma.default_area(), cma.totalcma_pages()), (Some(0), 16384));
     }
 }
+
+/// `of_numa_init` and arm64's fallback rule (Linux 6.1 drivers/of/of_numa.c,
+/// drivers/base/arch_numa.c), on trees built here: memory nodes `(base, size, numa-node-id)`
+/// at 1 GiB steps and CPUs `(reg, numa-node-id)`.
+mod numa {
+    use super::*;
+    use crate::test_fdt::FdtBuilder;
+    use crate::{NumaFallback, MAX_NUMNODES};
+
+    fn tree(memory: &[(u64, u64, Option<u32>)], cpus: &[(u32, Option<u32>)]) -> Vec<u8> {
+        tree_with_map(memory, cpus, None)
+    }
+
+    /// As [`tree`], with a `numa-distance-map-v1` node when `map` is `Some` (its
+    /// `distance-matrix` cells, or no such property).
+    fn tree_with_map(memory: &[(u64, u64, Option<u32>)], cpus: &[(u32, Option<u32>)], map: Option<Option<&[u32]>>) -> Vec<u8> {
+        let mut f = FdtBuilder::default();
+        f.begin("").cells("#address-cells", &[2]).cells("#size-cells", &[2]);
+        for &(base, size, nid) in memory {
+            f.begin(&format!("memory@{base:x}")).string("device_type", "memory");
+            f.cells("reg", &[(base >> 32) as u32, base as u32, (size >> 32) as u32, size as u32]);
+            if let Some(n) = nid {
+                f.cells("numa-node-id", &[n]);
+            }
+            f.end();
+        }
+        if let Some(matrix) = map {
+            f.begin("distance-map").string("compatible", "numa-distance-map-v1");
+            if let Some(m) = matrix {
+                f.cells("distance-matrix", m);
+            }
+            f.end();
+        }
+        f.begin("cpus").cells("#address-cells", &[1]).cells("#size-cells", &[0]);
+        for &(reg, nid) in cpus {
+            f.begin(&format!("cpu@{reg}")).string("device_type", "cpu").cells("reg", &[reg]);
+            if let Some(n) = nid {
+                f.cells("numa-node-id", &[n]);
+            }
+            f.end();
+        }
+        f.end().end().finish()
+    }
+
+    /// What [`run`] saw: the lines, the regions' `(base, nid)`, the decision, each CPU's node.
+    type Outcome = (Vec<String>, Vec<(u64, i32)>, crate::DtNuma, Vec<i32>);
+
+    /// Runs discovery and `add_memory` (which runs `of_numa_init`).
+    fn run(blob: &[u8]) -> Outcome {
+        let dt = DeviceTree::new(blob).unwrap();
+        let info = discover(&dt).unwrap();
+        let mut mem = [Region::EMPTY; INIT_MEMBLOCK_REGIONS];
+        let mut res = [Region::EMPTY; INIT_MEMBLOCK_REGIONS];
+        let mut mb = Memblock::new(&mut mem, &mut res);
+        let mut lines = Lines::default();
+        let mut rep = crate::ApplyReport::default();
+        crate::add_memory(&info, &mut mb, u64::MAX, &mut rep, &mut lines).unwrap();
+        let numa = rep.numa.unwrap();
+        let nodes = mb.memory().iter().map(|r| (r.base, r.nid)).collect();
+        let cpus = info.cpus.iter().map(|c| numa.cpu_nid(c)).collect();
+        (lines.0, nodes, numa, cpus)
+    }
+
+    const G: u64 = 1 << 30;
+
+    /// Expect: a memory node naming node 16 (the first id past arm64's 16 nodes) is reported
+    /// with of_numa's two lines and fails NUMA init; every bank goes to node 0 (the fake node)
+    /// and so does every CPU; the boot goes on.
+    #[test]
+    fn memory_node_id_beyond_the_limit_falls_back() {
+        assert_eq!(MAX_NUMNODES, 16);
+        let blob = tree(&[(G, G, Some(0)), (2 * G, G, Some(16))], &[(0, Some(0)), (1, Some(1))]);
+        let (lines, nodes, numa, cpus) = run(&blob);
+        assert_eq!(lines[..2], ["OF: NUMA: Node id 16 exceeds maximum value", "OF: NUMA: bad property in memory node"]);
+        assert_eq!(numa.fallback, Some(NumaFallback::BadMemoryNode { nid: 16 }));
+        assert_eq!(numa.nodes, 1);
+        // Both banks on node 0: memblock merges them into one region.
+        assert_eq!(nodes, [(G, 0)]);
+        assert_eq!(cpus, [0, 0]);
+        assert!(lines.contains(&"OF: fdt: memory bank [mem 0x0000000080000000-0x00000000bfffffff] node 0".to_string()), "{lines:#?}");
+    }
+
+    /// Expect: a CPU naming node 16 is only reported; with memory nodes carrying no id nothing
+    /// was parsed: `No NUMA configuration found` follows (printed at NUMA init), all on node 0.
+    #[test]
+    fn cpu_node_id_beyond_the_limit_is_reported() {
+        let blob = tree(&[(G, G, None)], &[(0, Some(16)), (1, None)]);
+        let (lines, nodes, numa, cpus) = run(&blob);
+        assert_eq!(lines[0], "OF: NUMA: Node id 16 exceeds maximum value");
+        assert_eq!(numa.fallback, Some(NumaFallback::NoConfig));
+        assert_eq!((nodes, cpus), (std::vec![(G, 0)], std::vec![0, 0]));
+    }
+
+    /// Expect: with ids below the limit they are used: the largest, 15, included; a CPU of a
+    /// node without memory (node 2) keeps its node, which is online.
+    #[test]
+    fn node_ids_below_the_limit_are_used() {
+        let blob = tree(&[(G, G, Some(0)), (2 * G, G, Some(15))], &[(0, Some(0)), (1, Some(2)), (2, Some(15))]);
+        let (lines, nodes, numa, cpus) = run(&blob);
+        assert!(lines.iter().all(|l| !l.contains("NUMA")), "{lines:#?}");
+        assert_eq!(numa.fallback, None);
+        assert_eq!(numa.nodes, 1 | 1 << 2 | 1 << 15);
+        assert_eq!(nodes, [(G, 0), (2 * G, 15)]);
+        assert_eq!(cpus, [0, 2, 15]);
+    }
+
+    /// Expect: one memory node with an id and one without: `numa_register_nodes` finds the
+    /// region without a node (memblock's MAX_NUMNODES) and NUMA init falls back; the region
+    /// is recorded for the warning, and everything is node 0.
+    #[test]
+    fn memory_without_id_next_to_memory_with_one_falls_back() {
+        let blob = tree(&[(G, G, Some(1)), (2 * G, G, None), (3 * G, G, None)], &[(0, Some(1))]);
+        let (lines, nodes, numa, cpus) = run(&blob);
+        assert!(lines.iter().all(|l| !l.contains("NUMA")), "{lines:#?}");
+        assert_eq!(numa.fallback, Some(NumaFallback::InvalidMemblk { range: MemRange::new(2 * G, 2 * G) }));
+        assert!(nodes.iter().all(|&(_, n)| n == 0), "{nodes:?}");
+        assert_eq!(cpus, [0]);
+    }
+
+    /// Expect: no numa-node-id anywhere (QEMU without -numa): no configuration.
+    #[test]
+    fn plain_qemu_tree_has_no_numa_configuration() {
+        let (_, _, numa, cpus) = run(&std::fs::read(testdata().join("dtb").join("qemu__aarch64-virt-1G-smp4.dtb")).unwrap());
+        assert_eq!(numa.fallback, Some(NumaFallback::NoConfig));
+        assert_eq!(cpus, [0, 0, 0, 0]);
+    }
+
+    /// Two nodes of 1 GiB with one CPU each, and this distance map.
+    fn two_nodes_with(map: Option<&[u32]>) -> (Vec<String>, crate::DtNuma) {
+        let blob = tree_with_map(&[(G, G, Some(0)), (2 * G, G, Some(1))], &[(0, Some(0)), (1, Some(1))], Some(map));
+        let (lines, _, numa, _) = run(&blob);
+        (lines, numa)
+    }
+
+    /// Expect (of_numa_parse_distance_map_v1 + numa_set_distance): an entry A -> B also sets
+    /// B -> A when B > A, never the other way; a later entry overwrites; pairs not set are
+    /// 10/20; ids outside the table read 10/20 too.
+    #[test]
+    fn distance_map_fills_the_table_as_linux() {
+        let (lines, numa) = two_nodes_with(Some(&[0, 1, 30]));
+        assert_eq!(lines[0], "OF: NUMA: parsing numa-distance-map-v1");
+        assert_eq!(numa.fallback, None);
+        assert_eq!([numa.distance(0, 0), numa.distance(0, 1), numa.distance(1, 0), numa.distance(1, 1)], [10, 30, 30, 10]);
+        let (_, numa) = two_nodes_with(Some(&[1, 0, 25]));
+        assert_eq!((numa.distance(1, 0), numa.distance(0, 1)), (25, 20));
+        let (_, numa) = two_nodes_with(Some(&[0, 1, 30, 1, 0, 40]));
+        assert_eq!((numa.distance(0, 1), numa.distance(1, 0)), (30, 40));
+        assert_eq!((numa.distance(16, 16), numa.distance(0, 20)), (10, 20));
+        // QEMU's full matrix (-numa dist,src=0,dst=1,val=30).
+        let info = discover(&DeviceTree::new(include_bytes!("../testdata/qemu-virt-2G-numa2-dist30.dtb")).unwrap()).unwrap();
+        let numa = of_numa_init_quiet(&info);
+        assert_eq!((numa.distance(0, 1), numa.distance(1, 0)), (30, 30));
+    }
+
+    fn of_numa_init_quiet(info: &crate::DtMemoryInfo<'_>) -> crate::DtNuma {
+        crate::of_numa_init(info, &mut Lines::default())
+    }
+
+    /// Expect: a bad map fails of_numa_init (Linux's line names it) and the boot falls back to
+    /// one node with default distances; ids past the table and distances above 255 are only
+    /// warned about, once each, and leave the default.
+    #[test]
+    fn bad_distance_maps() {
+        let (lines, numa) = two_nodes_with(Some(&[0, 1, 5]));
+        assert_eq!(lines[..2], ["OF: NUMA: parsing numa-distance-map-v1", "OF: NUMA: Invalid distance[node0 -> node1] = 5"]);
+        assert_eq!((numa.fallback, numa.nodes, numa.distance(0, 1)), (Some(NumaFallback::BadDistanceMap), 1, 20));
+        let (lines, numa) = two_nodes_with(Some(&[1, 1, 20]));
+        assert_eq!(lines[1], "OF: NUMA: Invalid distance[node1 -> node1] = 20");
+        assert_eq!(numa.fallback, Some(NumaFallback::BadDistanceMap));
+        let (lines, numa) = two_nodes_with(None);
+        assert_eq!(lines[1], "OF: NUMA: No distance-matrix property in distance-map");
+        assert_eq!(numa.fallback, Some(NumaFallback::BadDistanceMap));
+        let (lines, numa) = two_nodes_with(Some(&[]));
+        assert_eq!(lines[1], "OF: NUMA: Invalid distance-matrix");
+        assert_eq!(numa.fallback, Some(NumaFallback::BadDistanceMap));
+        let (lines, numa) = two_nodes_with(Some(&[0, 16, 30, 0, 17, 30, 0, 1, 300, 1, 0, 400]));
+        let warnings: Vec<_> = lines.iter().filter(|l| l.starts_with("NUMA: Warning")).collect();
+        assert_eq!(
+            warnings,
+            [
+                "NUMA: Warning: node ids are out of bound, from=0 to=16 distance=30",
+                "NUMA: Warning: invalid distance parameter, from=0 to=1 distance=300",
+            ]
+        );
+        assert_eq!((numa.fallback, numa.distance(0, 1), numa.distance(1, 0)), (None, 20, 20));
+    }
+}

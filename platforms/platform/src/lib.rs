@@ -179,6 +179,12 @@ pub trait Firmware: mm_init::Platform {
         entry: extern "C" fn(usize) -> !,
     ) -> Result<(), &'static str>;
 
+    /// What the firmware says about NUMA nodes (asked only on a NUMA build,
+    /// [`page_alloc::ArchConfig::numa`]). Without a description: no configuration, one fake node.
+    fn firmware_numa(&self) -> mm_init::numa::FirmwareNuma {
+        mm_init::numa::FirmwareNuma::Fallback(mm_init::numa::NumaFallback::NoConfig)
+    }
+
     /// NUMA distance between two nodes (Linux `node_distance`): the firmware's table where it
     /// has one, else 10 local / 20 remote.
     fn node_distance(&self, a: i32, b: i32) -> u8 {
@@ -320,7 +326,16 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                 }
             }
             fault_injection(mm_init::Cmdline::new(platform.cmdline()).selftest());
-            if let Err(e) = percpu::setup_per_cpu_areas(platform, P::PERCPU_BASE, &mut memblock, paging.max_low_pfn << mm_types::PAGE_SHIFT, &mut DefmtSink) {
+            let node_data = match node_data(platform, &mut memblock) {
+                Ok(d) => d,
+                Err(e) => {
+                    defmt::error!("NUMA init failed: {}", defmt::Display2Format(&e));
+                    platform.exit(ExitCode::Failure)
+                }
+            };
+            let zones = page_alloc::populated_zones(&P::MM_ARCH, mm_init::mem_init::max_zone_pfn(&paging), &memblock);
+            let max_low = paging.max_low_pfn << mm_types::PAGE_SHIFT;
+            if let Err(e) = percpu::setup_per_cpu_areas(platform, P::PERCPU_BASE, &mut memblock, max_low, &zones, &mut DefmtSink) {
                 defmt::error!("setup_per_cpu_areas failed: {}", defmt::Display2Format(&e));
                 platform.exit(ExitCode::Failure)
             }
@@ -338,7 +353,7 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             let distances = NodeDistances::of(platform);
             let distance = |a: i32, b: i32| distances.get(a, b);
             let result = with_cma_areas::<P, _>(|cma| {
-                mm_init::mem_init::mem_init(P::MM_ARCH, &paging, memblock, &mut map, &sections, &distance, cma, &mut DefmtSink)
+                mm_init::mem_init::mem_init(P::MM_ARCH, &paging, memblock, node_data, &mut map, &sections, &distance, cma, &mut DefmtSink)
             });
             let (mut node, _report) = match result {
                 Ok(r) => r,
@@ -364,7 +379,7 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             let nr_nodes = node.nr_online_nodes();
             let Some(refs) = take_static(&PCP_REFS) else { platform.exit(ExitCode::Failure) };
             for area in (0..nr_cpus).filter_map(percpu::per_cpu) {
-                let _ = refs.push(&area.pagesets);
+                let _ = refs.push(area.pagesets);
             }
             let allocator = ALLOCATOR.call_once(|| page_alloc::PageAllocator::new(node, refs.as_slice()));
             allocator.setup_per_cpu_pageset(nr_cpus, &|cpu| percpu::per_cpu(cpu).map_or(0, |a| a.nid), &mut DefmtSink);
@@ -407,6 +422,35 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             platform.exit(ExitCode::Failure)
         }
     }
+}
+
+/// Node 0 of a non-NUMA build (Linux's static `contig_page_data`).
+static CONTIG_PAGE_DATA: spin::Mutex<Option<page_alloc::Node<'static>>> = spin::Mutex::new(None);
+
+/// Every online node's data (`NODE_DATA`): on a NUMA build from `arch_numa_init` (allocated
+/// from memblock on each node, with Linux's `NUMA:` lines), else node 0 in a static.
+fn node_data<P: Firmware>(
+    platform: &P,
+    mb: &mut memblock::Memblock<'_>,
+) -> Result<[Option<&'static mut page_alloc::Node<'static>>; page_alloc::MAX_NODES], mm_init::PlatformError> {
+    let mut data: [Option<&'static mut page_alloc::Node<'static>>; page_alloc::MAX_NODES] = [const { None }; page_alloc::MAX_NODES];
+    if !P::MM_ARCH.numa {
+        let slot = take_static(&CONTIG_PAGE_DATA).ok_or(mm_init::PlatformError::Memblock("node data set up twice"))?;
+        data[0] = Some(slot.insert(page_alloc::Node::memoryless(P::MM_ARCH, 0)));
+        return Ok(data);
+    }
+    let phys = mm_init::numa::arch_numa_init(platform.firmware_numa(), mb, &mut DefmtSink)?;
+    for (nid, (slot, pa)) in data.iter_mut().zip(phys).enumerate() {
+        let Some(pa) = pa else { continue };
+        let virt = platform.phys_to_virt(pa).ok_or(mm_init::PlatformError::Memblock("node data outside the linear map"))?;
+        // SAFETY: memblock just allocated [pa, pa + node_data_bytes()) for this node's data and
+        // keeps it reserved for good; `virt` is its linear-map alias (mapped read-write by
+        // paging_init), and nothing else refers to it.
+        #[allow(unsafe_code)]
+        let node = unsafe { page_map::node_data(virt, P::MM_ARCH, nid as i32) };
+        *slot = Some(node.ok_or(mm_init::PlatformError::Memblock("node data misaligned"))?);
+    }
+    Ok(data)
 }
 
 /// `selftest=null` and `selftest=write-text`: after paging_init, touch what the page tables must

@@ -40,3 +40,22 @@ pub unsafe fn atomic_words(virt: usize, count: usize) -> &'static [core::sync::a
     // SAFETY: initialised above; the caller guarantees ownership and lifetime.
     unsafe { core::slice::from_raw_parts(ptr, count) }
 }
+
+/// A node's data (`NODE_DATA`) at `virt`, written as a node without memory
+/// ([`page_alloc::Node::memoryless`]) before the reference exists; `free_area_init` fills it.
+///
+/// # Safety
+/// `[virt, virt + size_of::<Node>())` must be mapped read-write, must be the linear-map alias
+/// of memory memblock just allocated for this node's data (so nothing else owns it), and must
+/// stay mapped, reserved and unused by anything else for the rest of the run.
+pub unsafe fn node_data(virt: usize, config: page_alloc::ArchConfig, nid: i32) -> Option<&'static mut page_alloc::Node<'static>> {
+    let ptr = virt as *mut page_alloc::Node<'static>;
+    if ptr.is_null() || !ptr.is_aligned() {
+        return None;
+    }
+    // SAFETY: 1. in bounds of the allocation the caller vouches for; 2. aligned (checked above);
+    // 3. nothing else owns it, so the write clobbers nothing live.
+    unsafe { ptr.write(page_alloc::Node::memoryless(config, nid)) };
+    // SAFETY: initialised just above; the caller guarantees exclusive ownership for 'static.
+    Some(unsafe { &mut *ptr })
+}

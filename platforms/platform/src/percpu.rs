@@ -1,8 +1,10 @@
 //! Per-CPU areas (Linux `setup_per_cpu_areas`, embed first chunk) and the accessor for the
 //! calling CPU's area.
 //!
-//! Each possible CPU gets one unit carved from memblock on its own node (where NUMA applies):
-//! the [`PerCpuArea`] followed by that CPU's boot stack. `per_cpu_offset[cpu]` is the unit's
+//! Each possible CPU gets one unit carved from memblock on its own node (where NUMA applies; a
+//! CPU of a memoryless node gets memory from any node, as `memblock_alloc_try_nid` falls back):
+//! the [`PerCpuArea`], then that CPU's pagesets (one per populated zone, so the unit grows
+//! with the machine's zones, not with `MAX_NODES`), then its boot stack. `per_cpu_offset[cpu]` is the unit's
 //! linear-map address. A CPU finds its own unit through its per-CPU base register (x86-32: a
 //! segment base in FS; AArch64: `TPIDR_EL1`), which holds the same address; the area's first
 //! word repeats it and the second holds the logical CPU id, so assembly and the logger can read
@@ -39,12 +41,15 @@ pub struct PerCpuArea {
     pub online: AtomicBool,
     /// Operations this CPU performed in the stress self-test.
     pub stress_ops: AtomicU64,
-    /// This CPU's page lists, one per (node, zone) (Linux `zone->per_cpu_pageset`).
-    pub pagesets: page_alloc::PerCpuPagesets,
+    /// This CPU's page lists, one per populated zone (Linux `zone->per_cpu_pageset`), in the
+    /// unit right after this header.
+    pub pagesets: &'static page_alloc::PerCpuPagesets,
 }
 
 static PER_CPU_OFFSET: [AtomicUsize; NR_CPUS] = [const { AtomicUsize::new(0) }; NR_CPUS];
 static NR_POSSIBLE: AtomicUsize = AtomicUsize::new(1);
+/// Bytes of each unit (set once by [`setup_per_cpu_areas`]).
+static UNIT_BYTES: AtomicUsize = AtomicUsize::new(0);
 static BASE_FN: spin::Once<PercpuBaseFn> = spin::Once::new();
 
 /// The logical CPU id for a per-CPU base (0 when no area is set up yet). The logger's `cpu_id`
@@ -88,16 +93,26 @@ pub fn stack_top(cpu: usize) -> usize {
     if base == 0 {
         return 0;
     }
-    base + unit_bytes()
+    base + UNIT_BYTES.load(Ordering::Acquire)
 }
 
-const fn unit_bytes() -> usize {
-    let area = core::mem::size_of::<PerCpuArea>().next_multiple_of(PAGE_SIZE as usize);
-    area + CPU_STACK_BYTES
+type Pageset = spin::Mutex<page_alloc::PerCpuPages>;
+
+/// Offset of the pagesets in a unit: right after the header, aligned for them.
+const fn pagesets_offset() -> usize {
+    core::mem::size_of::<PerCpuArea>().next_multiple_of(core::mem::align_of::<Pageset>())
 }
 
-/// Carves one unit per CPU from memblock (node-local), initialises the areas, records the
-/// offsets and makes the boot CPU's area current. Prints Linux's `percpu: Embedded …` line.
+/// Bytes of the static part (header and `nr_pagesets` pagesets) and of the whole unit (that,
+/// page-aligned, plus the stack).
+const fn unit_layout(nr_pagesets: usize) -> (usize, usize) {
+    let static_bytes = pagesets_offset() + nr_pagesets * core::mem::size_of::<Pageset>();
+    (static_bytes, static_bytes.next_multiple_of(PAGE_SIZE as usize) + CPU_STACK_BYTES)
+}
+
+/// Carves one unit per CPU from memblock (node-local), initialises the areas with one boot
+/// pageset per zone of `zones` (the populated zones, [`page_alloc::populated_zones`]), records
+/// the offsets and makes the boot CPU's area current. Prints Linux's `percpu: Embedded …` line.
 ///
 /// # Errors
 /// [`PlatformError::Memblock`] when memblock cannot provide a unit.
@@ -106,37 +121,43 @@ pub fn setup_per_cpu_areas<P: Firmware>(
     base_fn: PercpuBaseFn,
     mb: &mut Memblock<'_>,
     max_low: u64,
+    zones: &[(i32, page_alloc::ZoneType)],
     log: &mut dyn LineSink,
 ) -> Result<(), PlatformError> {
     let cpus: heapless::Vec<CpuDesc, NR_CPUS> = platform.possible_cpus().iter().copied().take(NR_CPUS).collect();
-    let unit = unit_bytes() as u64;
+    let (static_bytes, unit) = unit_layout(zones.len());
+    let unit = unit as u64;
     for (cpu, desc) in cpus.iter().enumerate() {
         let phys = mb
             .alloc_range(unit, PAGE_SIZE, 0, max_low, desc.nid, false)
             .map_err(|_| PlatformError::Memblock("no memory for a per-CPU unit"))?;
         let virt = platform.phys_to_virt(phys).ok_or(PlatformError::Memblock("per-CPU unit outside the linear map"))?;
         let area = virt as *mut PerCpuArea;
+        let sets = (virt + pagesets_offset()) as *mut Pageset;
         // SAFETY: memblock just allocated [phys, phys + unit) for this unit and keeps it
-        // reserved; `virt` is its linear-map address, writable, aligned to a page. Each field
-        // is written in place (the pagesets are ~174 KiB: too big to build on the stack).
+        // reserved; `virt` is its linear-map address, writable, aligned to a page. The pagesets
+        // lie in [virt + pagesets_offset(), virt + static_bytes), inside the unit, aligned for
+        // them; each is written in place (8.7 KiB each: not built on the stack) before the
+        // slice over them exists, and nothing else refers to them.
         unsafe {
+            for (i, &(nid, zone)) in zones.iter().enumerate() {
+                sets.add(i).write(spin::Mutex::new(page_alloc::PerCpuPages::boot(nid, zone)));
+            }
             (&raw mut (*area).self_ptr).write(virt);
             (&raw mut (*area).cpu).write(cpu);
             (&raw mut (*area).hw_id).write(desc.hw_id);
             (&raw mut (*area).nid).write(desc.nid);
             (&raw mut (*area).online).write(AtomicBool::new(cpu == 0));
             (&raw mut (*area).stress_ops).write(AtomicU64::new(0));
-            let sets = (&raw mut (*area).pagesets).cast::<spin::Mutex<page_alloc::PerCpuPages>>();
-            for s in 0..page_alloc::PCP_SLOTS {
-                sets.add(s).write(page_alloc::boot_pageset_slot(s));
-            }
+            (&raw mut (*area).pagesets).write(core::slice::from_raw_parts(sets, zones.len()));
         }
         PER_CPU_OFFSET[cpu].store(virt, Ordering::Release);
         log.line(format_args!("percpu: cpu {cpu} (hw id {:#x}, node {}) unit at {}", desc.hw_id, desc.nid, mm_types::MemRange::new(phys, unit)));
     }
     NR_POSSIBLE.store(cpus.len(), Ordering::Release);
+    UNIT_BYTES.store(unit as usize, Ordering::Release);
     BASE_FN.call_once(|| base_fn);
-    let s = core::mem::size_of::<PerCpuArea>();
+    let s = static_bytes;
     log.line(format_args!(
         "percpu: Embedded {} pages/cpu s{s} r0 d{} u{unit}",
         unit / PAGE_SIZE,

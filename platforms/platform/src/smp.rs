@@ -42,6 +42,8 @@ pub fn smp_init<P: Firmware>(platform: &mut P, nr_nodes: usize) -> usize {
         }
     }
     let up = CPUS_UP.load(Ordering::Acquire);
-    defmt::info!("smp: Brought up {=usize} node{=str}, {=usize} CPUs", nr_nodes, if nr_nodes == 1 { "" } else { "s" }, up);
+    // smp_announce (6.1): the plural only above one, for nodes and CPUs alike.
+    let plural = |n: usize| if n > 1 { "s" } else { "" };
+    defmt::info!("smp: Brought up {=usize} node{=str}, {=usize} CPU{=str}", nr_nodes, plural(nr_nodes), up, plural(up));
     up
 }

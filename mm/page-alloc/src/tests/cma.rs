@@ -37,8 +37,8 @@ fn with_booted<R>(
     declare(&mut mb, &mut areas, &mut log);
     let mut pages = vec![Page::INIT; (RAM.1 >> 12) as usize];
     let limits = zone_limits(&[(ZoneType::Dma, zone_limit_pfn), (ZoneType::Dma32, zone_limit_pfn), (ZoneType::Normal, 0x5_0000)]);
-    let node = free_area_init(ArchConfig::ARM64_4K, 0, limits, &mb, MemMap::new(&mut pages, RAM.0 >> 12), &mut log).unwrap();
-    let mut set = NodeSet::from_node(node);
+    let mut node = free_area_init(ArchConfig::ARM64_4K, 0, limits, &mb, MemMap::new(&mut pages, RAM.0 >> 12), &mut log).unwrap();
+    let mut set = NodeSet::from_node(&mut node);
     set.memblock_free_all(&mb);
     f(&mut set, &mut areas, &mut log)
 }

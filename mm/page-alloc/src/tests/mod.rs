@@ -90,6 +90,11 @@ impl Machine {
 }
 
 /// max_zone_pfn[] from (zone, limit) pairs; other zones 0.
+/// `NODE_DATA` storage for node `nid` (leaked: lives as long as the test).
+pub(crate) fn node_data<'a>(config: ArchConfig, nid: i32) -> &'a mut Node<'a> {
+    std::boxed::Box::leak(std::boxed::Box::new(Node::memoryless(config, nid)))
+}
+
 pub(crate) fn zone_limits(limits: &[(ZoneType, u64)]) -> [u64; MAX_NR_ZONES] {
     let mut m = [0; MAX_NR_ZONES];
     for &(z, l) in limits {

@@ -2,6 +2,7 @@
 //! zonelist walk preferring a node.
 use super::*;
 use crate::{build_all_zonelists, region_nid, Gfp, NodeSet, Pfn, MAX_NODES};
+use std::string::ToString;
 use memblock::RegionFlags;
 
 /// A NUMA machine: memory `(base, size, nid)` in bytes, reserved ranges, zone limits.
@@ -38,15 +39,29 @@ impl NumaMachine {
         })
     }
 
-    /// `free_area_init` over all nodes.
+    /// The nodes with memory.
+    pub(crate) fn memory_nodes(&self) -> Vec<i32> {
+        (0..MAX_NODES as i32).filter(|&n| self.memory.iter().any(|m| m.2 == n)).collect()
+    }
+
+    /// `free_area_init` over all nodes with memory (all of them online).
     pub(crate) fn init<'a>(&self, storage: &'a mut [(Vec<Page>, u64)], log: &mut Lines) -> NodeSet<'a> {
+        self.init_online(storage, &self.memory_nodes(), log)
+    }
+
+    /// `free_area_init` with the nodes `online` online (memoryless ones among them).
+    pub(crate) fn init_online<'a>(&self, storage: &'a mut [(Vec<Page>, u64)], online: &[i32], log: &mut Lines) -> NodeSet<'a> {
         let mut maps: [Option<MemMap<'a>>; MAX_NODES] = core::array::from_fn(|_| None);
         for (nid, (pages, start)) in storage.iter_mut().enumerate() {
             if !pages.is_empty() {
                 maps[nid] = Some(MemMap::new(pages, *start));
             }
         }
-        self.with_memblock(|mb| NodeSet::free_area_init(self.config, self.max_zone_pfn, mb, maps, log).unwrap())
+        let mut data: [Option<&'a mut crate::Node<'a>>; MAX_NODES] = core::array::from_fn(|_| None);
+        for &nid in online {
+            data[nid as usize] = Some(node_data(self.config, nid));
+        }
+        self.with_memblock(|mb| NodeSet::free_area_init(self.config, self.max_zone_pfn, mb, data, maps, log).unwrap())
     }
 
     /// init + memblock_free_all + watermarks + zonelists (default distances); pages freed.
@@ -106,6 +121,7 @@ fn qemu_2g_two_nodes_layout_and_zonelists() {
             "Fallback order for Node 0: 0 1 ",
             "Fallback order for Node 1: 1 0 ",
             "Built 2 zonelists, mobility grouping on.  Total pages: 516096",
+            "Policy zone: DMA",
         ]
     );
     for (nid, start) in [(0, 0x40000), (1, 0x80000)] {
@@ -158,6 +174,12 @@ fn uneven_split_gives_per_node_zones() {
     assert_eq!((n0.zone(ZoneType::Dma).spanned_pages, n0.zone(ZoneType::Normal).spanned_pages), (0x40000, 0));
     assert_eq!(set.zonelist(0).as_slice(), [(0, ZoneType::Dma), (1, ZoneType::Normal), (1, ZoneType::Dma)]);
     assert_eq!(set.zonelist(1).as_slice(), [(1, ZoneType::Normal), (1, ZoneType::Dma), (0, ZoneType::Dma)]);
+    // The zones with pagesets, from memblock before the nodes existed, equal the populated ones.
+    let before = m.with_memblock(|mb| crate::populated_zones(&m.config, m.max_zone_pfn, mb));
+    assert_eq!(before.as_slice(), [(0, ZoneType::Dma), (1, ZoneType::Dma), (1, ZoneType::Normal)]);
+    assert_eq!(set.populated_zones().collect::<Vec<_>>(), before.as_slice());
+    // check_highest_zone: Normal is populated (on node 1), so it is the policy zone.
+    assert_eq!(set.policy_zone(), ZoneType::Normal);
     set.check().unwrap();
 }
 
@@ -209,7 +231,8 @@ fn alloc_prefers_node_then_falls_back() {
 }
 
 /// `find_next_best_node` with three nodes, derived in the comments from 6.1's formula
-/// `val = (distance + (n < local) + 1 [node has CPUs]) * 64 + node_load[n]`, `node_load`
+/// `val = (distance + (n < local) + 1 [node has CPUs]) * 16 + node_load[n]` (16: arm64's
+/// `MAX_NUMNODES`), `node_load`
 /// bumped for the first node of each new distance group, shared across the lists.
 #[test]
 fn zonelist_order_three_nodes() {
@@ -228,9 +251,9 @@ fn zonelist_order_three_nodes() {
         let o: Vec<Vec<i32>> = (0..3).map(|n| set.fallback_order(n).to_vec()).collect();
         (o, log.0)
     };
-    // Uniform 10/20: node 0: 1 and 2 tie at (20+0+1)*64 = 1344, 1 wins (first), load[1] = 1.
-    // node 1: 0 = (20+1+1)*64 = 1408, 2 = 1344 -> 2, load[2] = 1. node 2: 0 = 1408,
-    // 1 = 1408 + 1 -> 0. Round-robin.
+    // Uniform 10/20: node 0: 1 and 2 tie at (20+0+1)*16 = 336, 1 wins (first), load[1] = 1.
+    // node 1: 0 = (20+1+1)*16 = 352, 2 = 336 -> 2, load[2] = 1. node 2: 0 = 352,
+    // 1 = 352 + 1 -> 0. Round-robin.
     let uniform = [[10, 20, 20], [20, 10, 20], [20, 20, 10]];
     let (o, log) = orders(uniform, &|_| true);
     assert_eq!(o, [vec![0, 1, 2], vec![1, 2, 0], vec![2, 0, 1]]);
@@ -241,15 +264,16 @@ fn zonelist_order_three_nodes() {
             "Fallback order for Node 1: 1 2 0 ",
             "Fallback order for Node 2: 2 0 1 ",
             "Built 3 zonelists, mobility grouping on.  Total pages: 48384",
+            "Policy zone: DMA",
         ]
     );
-    // A line 0 - 1 - 2: node 0: 1 (16*64) before 2 (21*64); load[1] = 1, load[2] = 1.
-    // node 1: 0 = 17*64 = 1088, 2 = 16*64 + 1 = 1025 -> 2 (load[2] = 2), then 0 (same
-    // distance, no bump). node 2: 0 = 22*64 = 1408, 1 = 17*64 + 1 = 1089 -> 1, then 0.
+    // A line 0 - 1 - 2: node 0: 1 (16*16) before 2 (21*16); load[1] = 1, load[2] = 1.
+    // node 1: 0 = 17*16 = 272, 2 = 16*16 + 1 = 257 -> 2 (load[2] = 2), then 0 (same
+    // distance, no bump). node 2: 0 = 22*16 = 352, 1 = 17*16 + 1 = 273 -> 1, then 0.
     let line = [[10, 15, 20], [15, 10, 15], [20, 15, 10]];
     assert_eq!(orders(line, &|_| true).0, [vec![0, 1, 2], vec![1, 2, 0], vec![2, 1, 0]]);
-    // Node 2 headless (no CPU penalty): node 0: 2 = 20*64 = 1280 < 1 = 1344 -> 2 first.
-    // node 1: 2 = 1280 + 1 < 0 = 1408 -> 2. node 2: 0 = 1408, 1 = 1408 -> 0.
+    // Node 2 headless (no CPU penalty): node 0: 2 = 20*16 = 320 < 1 = 336 -> 2 first.
+    // node 1: 2 = 320 + 1 < 0 = 352 -> 2. node 2: 0 = 352, 1 = 352 -> 0.
     assert_eq!(orders(uniform, &|n| n != 2).0, [vec![0, 2, 1], vec![1, 2, 0], vec![2, 0, 1]]);
     // Total pages above: each node 16384 present - 16384 * 64 / 4096 = 256 -> 16128, x3.
 }
@@ -309,4 +333,140 @@ fn x86_32_total_pages_is_linux_figure() {
         let line = std::format!("Built 1 zonelists, mobility grouping on.  Total pages: {want}");
         assert!(log.0.contains(&line), "{line:?} not in {:#?}", log.0);
     }
+}
+
+/// QEMU virt `-m 1G -smp 4 -numa node,nodeid=0,cpus=0-1,memdev=m0 -numa node,nodeid=1,cpus=2-3`:
+/// node 0 `[1G, 2G)`, node 1 online with CPUs and no memory.
+///
+/// ```text
+/// pfn 0x40000          0x80000
+///     | node 0 (DMA)   |          node 1: no memory
+/// ```
+/// Expect (6.1 `free_area_init_node`, `build_zonelists`): node 1 is set up as memoryless and
+/// counted in `Built 2 zonelists`; its fallback order starts with itself (the local node is
+/// taken before the `N_MEMORY` walk) and then node 0, whose zones make up its zonelist; node
+/// 0's order is only itself (node 1 has no memory to fall back to). `Total pages` is node 0's
+/// estimate alone: 262144 present - 262144 * 64 / 4096 memmap pages.
+#[test]
+fn memoryless_node_falls_back_to_node_0() {
+    let end = (2 * SZ_1G) >> 12;
+    let m = NumaMachine {
+        config: ArchConfig::ARM64_4K,
+        memory: vec![(SZ_1G, SZ_1G, 0)],
+        reserved: vec![(SZ_1G + 2 * SZ_1M, 24 * SZ_1M)],
+        max_zone_pfn: zone_limits(&[(ZoneType::Dma, end), (ZoneType::Dma32, end), (ZoneType::Normal, end)]),
+    };
+    let mut storage = m.map_storage();
+    let mut log = Lines::default();
+    let mut set = m.init_online(&mut storage, &[0, 1], &mut log);
+    build_all_zonelists(&mut set, &crate::numa::default_distance, &mut log);
+    let present = SZ_1G >> 12;
+    let estimate = present - present * 64 / 4096;
+    assert_eq!(
+        log.0[7..],
+        [
+            "Initmem setup node 0 [mem 0x0000000040000000-0x000000007fffffff]".to_string(),
+            "Initmem setup node 1 as memoryless".to_string(),
+            "Fallback order for Node 0: 0 ".to_string(),
+            "Fallback order for Node 1: 1 0 ".to_string(),
+            std::format!("Built 2 zonelists, mobility grouping on.  Total pages: {estimate}"),
+            "Policy zone: DMA".to_string(),
+        ]
+    );
+    assert_eq!(set.nr_online_nodes(), 2);
+    let n1 = set.node(1).unwrap();
+    assert!(!n1.has_memory());
+    assert_eq!((n1.node_spanned_pages, n1.mem_map().start_pfn(), n1.mem_map().end_pfn()), (0, 0, 0));
+    assert_eq!(set.zonelist(1).as_slice(), [(0, ZoneType::Dma)]);
+    assert_eq!(set.zonelist(0).as_slice(), [(0, ZoneType::Dma)]);
+    // Per-CPU pagesets: the populated zones, known before and after free_area_init.
+    let before = m.with_memblock(|mb| crate::populated_zones(&m.config, m.max_zone_pfn, mb));
+    assert_eq!(set.populated_zones().collect::<Vec<_>>(), [(0, ZoneType::Dma)]);
+    assert_eq!(before.as_slice(), [(0, ZoneType::Dma)]);
+    // A CPU of node 1 allocates from node 0; everything goes back.
+    let freed = m.with_memblock(|mb| set.memblock_free_all(mb));
+    assert_eq!(freed, present - 24 * 256);
+    set.init_per_zone_wmark_min();
+    let p = set.alloc_pages(1, Gfp::KERNEL, 3).unwrap();
+    assert_eq!(set.pfn_to_nid(p.0), Some(0));
+    set.free_pages(p, 3).unwrap();
+    assert_eq!(set.nr_free_pages(), freed);
+    set.check().unwrap();
+}
+
+/// Memory on a node that is not online (no `NODE_DATA` given) is refused, as are node ids at
+/// or above `MAX_NODES` (16, arm64's `MAX_NUMNODES`).
+#[test]
+fn memory_on_offline_or_too_large_node_is_refused() {
+    let limits = zone_limits(&[(ZoneType::Dma, 0x50000), (ZoneType::Dma32, 0x50000), (ZoneType::Normal, 0x50000)]);
+    let m = NumaMachine {
+        config: ArchConfig::ARM64_4K,
+        memory: vec![(SZ_1G, 128 * SZ_1M, 0), (SZ_1G + 128 * SZ_1M, 128 * SZ_1M, 1)],
+        reserved: vec![],
+        max_zone_pfn: limits,
+    };
+    let mut storage = m.map_storage();
+    let mut maps: [Option<MemMap<'_>>; MAX_NODES] = core::array::from_fn(|_| None);
+    for (nid, (pages, start)) in storage.iter_mut().enumerate() {
+        if !pages.is_empty() {
+            maps[nid] = Some(MemMap::new(pages, *start));
+        }
+    }
+    let mut data: [Option<&mut crate::Node<'_>>; MAX_NODES] = core::array::from_fn(|_| None);
+    data[0] = Some(node_data(m.config, 0));
+    let r = m.with_memblock(|mb| NodeSet::free_area_init(m.config, limits, mb, data, maps, &mut Lines::default()).map(|_| ()));
+    assert_eq!(r.unwrap_err(), crate::InitError::NotOnline { nid: 1 });
+    let m = NumaMachine { memory: vec![(SZ_1G, 128 * SZ_1M, MAX_NODES as i32)], ..m };
+    let r = m.with_memblock(|mb| {
+        let data = core::array::from_fn(|_| None);
+        NodeSet::free_area_init(m.config, limits, mb, data, core::array::from_fn(|_| None), &mut Lines::default()).map(|_| ())
+    });
+    let e = r.unwrap_err();
+    assert_eq!(e, crate::InitError::BadNid { nid: 16 });
+    assert_eq!(std::format!("{e}"), "free_area_init: node 16 >= MAX_NODES (16)");
+}
+
+/// Five 256 MiB nodes (more than the old limit of 4), uniform 10/20 distances, CPUs on every
+/// node. Orders worked by hand from `val = (20 + (n < local) + 1) * 16 + node_load[n]`:
+/// node 0 takes 1 (336, first of the group: load[1] = 1), then 2, 3, 4; node 1: 0 costs 352,
+/// 2 costs 336 -> 2 (load[2] = 1), 3, 4, then 0; node 2: 3 (336, load[3] = 1), 4, then 0 (352)
+/// before 1 (352 + 1); node 3: 4 (load[4] = 1), then 0, 1, 2 (1 and 2 tie at 353, lower
+/// first); node 4: 0 (352, load[0] = 1), 1, 2, 3. Each node is its own DMA zone.
+#[test]
+fn five_nodes() {
+    let end = (SZ_1G + 5 * 256 * SZ_1M) >> 12;
+    let m = NumaMachine {
+        config: ArchConfig::ARM64_4K,
+        memory: (0..5).map(|n| (SZ_1G + n as u64 * 256 * SZ_1M, 256 * SZ_1M, n)).collect(),
+        reserved: vec![],
+        max_zone_pfn: zone_limits(&[(ZoneType::Dma, end), (ZoneType::Dma32, end), (ZoneType::Normal, end)]),
+    };
+    let mut storage = m.map_storage();
+    let mut log = Lines::default();
+    let (set, freed) = m.boot(&mut storage, &mut log);
+    assert_eq!(freed, 5 * 65536);
+    let orders: Vec<Vec<i32>> = (0..5).map(|n| set.fallback_order(n).to_vec()).collect();
+    assert_eq!(orders, [vec![0, 1, 2, 3, 4], vec![1, 2, 3, 4, 0], vec![2, 3, 4, 0, 1], vec![3, 4, 0, 1, 2], vec![4, 0, 1, 2, 3]]);
+    assert!(log.0.iter().any(|l| l.starts_with("Built 5 zonelists, mobility grouping on.  Total pages: ")));
+    assert_eq!(set.nr_online_nodes(), 5);
+    assert_eq!(set.populated_zones().count(), 5);
+    set.check().unwrap();
+}
+
+/// A non-NUMA build (x86-32, `ArchConfig::numa` false) prints neither `Fallback order` nor
+/// `Policy zone`; `Built 1 zonelists` stays.
+#[test]
+fn no_numa_lines_without_config_numa() {
+    let m = pc128(ArchConfig::X86_32);
+    let nm = NumaMachine {
+        config: m.config,
+        memory: m.memory.iter().map(|&(b, s)| (b, s, 0)).collect(),
+        reserved: m.reserved.clone(),
+        max_zone_pfn: m.max_zone_pfn,
+    };
+    let mut storage = nm.map_storage();
+    let mut log = Lines::default();
+    let _ = nm.boot(&mut storage, &mut log);
+    assert!(log.0.iter().all(|l| !l.starts_with("Fallback order") && !l.starts_with("Policy zone")), "{:?}", log.0);
+    assert!(log.0.iter().any(|l| l.starts_with("Built 1 zonelists, mobility grouping on.  Total pages: ")));
 }

@@ -5,8 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::numa::NumaMachine;
 use super::*;
 use crate::{
-    zone_batchsize, zone_highsize, boot_pagesets, PerCpuPagesets, Gfp, Migratetype, PageAllocator, Pfn, Zone, MAX_NODES, PCP_MAX_HIGH,
+    zone_batchsize, zone_highsize, NodeSet, PerCpuPages, PerCpuPagesets, Gfp, Migratetype, PageAllocator, Pfn, Zone, MAX_NODES, PCP_MAX_HIGH,
 };
+
+/// `cpus` CPUs' boot pagesets, one per populated zone of `set`.
+fn boot_pagesets(set: &NodeSet<'_>, cpus: usize) -> Vec<Vec<spin::Mutex<PerCpuPages>>> {
+    (0..cpus).map(|_| set.populated_zones().map(|(n, z)| spin::Mutex::new(PerCpuPages::boot(n, z))).collect()).collect()
+}
 
 /// A zone with `managed` pages and the watermarks `__setup_per_zone_wmarks` gives a lone
 /// lowmem zone: min = min_free_kbytes / 4, tmp = max(min / 4, managed / 1000).
@@ -85,8 +90,8 @@ fn boot_pageset_keeps_nothing() {
         let m = two_small_nodes();
         let mut storage = m.map_storage();
         let (set, freed) = m.boot(&mut storage, &mut Lines::default());
-        let pcp: Vec<PerCpuPagesets> = (0..4).map(|_| boot_pagesets()).collect();
-        let refs: Vec<&PerCpuPagesets> = pcp.iter().collect();
+        let pcp = boot_pagesets(&set, 4);
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
         let a = PageAllocator::new(set, &refs);
         let p = a.alloc_pages(0, 0, Gfp::KERNEL, 0).unwrap();
         assert_eq!(a.with_nodes(|s| s.nr_pcp_pages()), 0);
@@ -105,8 +110,8 @@ fn pageset_refill_and_spill() {
         let m = two_small_nodes();
         let mut storage = m.map_storage();
         let (set, freed) = m.boot(&mut storage, &mut Lines::default());
-        let pcp: Vec<PerCpuPagesets> = (0..4).map(|_| boot_pagesets()).collect();
-        let refs: Vec<&PerCpuPagesets> = pcp.iter().collect();
+        let pcp = boot_pagesets(&set, 4);
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
         let a = PageAllocator::new(set, &refs);
         let mut log = Lines::default();
         a.setup_per_cpu_pageset(2, &|cpu| cpu as i32, &mut log);
@@ -161,8 +166,8 @@ fn simulated_cpus_match_model() {
             let m = two_small_nodes();
             let mut storage = m.map_storage();
             let (set, freed) = m.boot(&mut storage, &mut Lines::default());
-            let pcp: Vec<PerCpuPagesets> = (0..4).map(|_| boot_pagesets()).collect();
-        let refs: Vec<&PerCpuPagesets> = pcp.iter().collect();
+            let pcp = boot_pagesets(&set, 4);
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
         let a = PageAllocator::new(set, &refs);
             a.setup_per_cpu_pageset(4, &|cpu| (cpu % 2) as i32, &mut Lines::default());
             let boot = nr_free_all(&a);
@@ -225,8 +230,8 @@ fn threads_on_the_facade() {
         let m = two_small_nodes();
         let mut storage = m.map_storage();
         let (set, freed) = m.boot(&mut storage, &mut Lines::default());
-        let pcp: Vec<PerCpuPagesets> = (0..4).map(|_| boot_pagesets()).collect();
-        let refs: Vec<&PerCpuPagesets> = pcp.iter().collect();
+        let pcp = boot_pagesets(&set, 4);
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
         let a = PageAllocator::new(set, &refs);
         a.setup_per_cpu_pageset(4, &|cpu| (cpu % 2) as i32, &mut Lines::default());
         let boot = nr_free_all(&a);
@@ -288,4 +293,72 @@ fn threads_on_the_facade() {
         assert_eq!(a.with_nodes(|s| (s.nr_free_pages(), s.nr_pcp_pages())), (freed, 0));
         assert_eq!(nr_free_all(&a), boot);
     });
+}
+
+/// Pagesets are per populated zone: a memoryless node has none, and a populated zone left
+/// without one (storage sized for fewer zones) is served by the buddy lists directly, with the
+/// accounting still exact. Expect: CPUs of node 1 (memoryless) fill node 0's pageset; with
+/// only node 1's zone given a pageset, order-0 frees of node 0 pages go straight back.
+#[test]
+fn pagesets_follow_populated_zones() {
+    big_stack(|| {
+        let end = (2 * SZ_1G) >> 12;
+        let m = NumaMachine {
+            config: ArchConfig::ARM64_4K,
+            memory: vec![(SZ_1G, SZ_1G, 0)],
+            reserved: vec![],
+            max_zone_pfn: zone_limits(&[(ZoneType::Dma, end), (ZoneType::Dma32, end), (ZoneType::Normal, end)]),
+        };
+        let mut storage = m.map_storage();
+        let mut set = m.init_online(&mut storage, &[0, 1], &mut Lines::default());
+        let freed = m.with_memblock(|mb| set.memblock_free_all(mb));
+        set.init_per_zone_wmark_min();
+        crate::build_all_zonelists(&mut set, &crate::numa::default_distance, &mut Lines::default());
+        let pcp = boot_pagesets(&set, 2);
+        assert!(pcp.iter().all(|sets| sets.len() == 1));
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
+        let a = PageAllocator::new(set, &refs);
+        // CPU 1 is on node 1 (memoryless): its node-0 pageset takes a batch.
+        a.setup_per_cpu_pageset(2, &|cpu| cpu as i32, &mut Lines::default());
+        let p = a.alloc_pages(1, 1, Gfp::KERNEL, 0).unwrap();
+        assert_eq!(a.with_nodes(|s| s.pfn_to_nid(p.0)), Some(0));
+        assert!(a.with_pageset(1, 0, ZoneType::Dma, |s| s.count()) > 0);
+        a.free_pages(1, p, 0).unwrap();
+        a.check().unwrap();
+        a.drain_all();
+        assert_eq!(a.with_nodes(|s| s.nr_free_pages()), freed);
+    });
+    big_stack(|| {
+        let m = two_small_nodes();
+        let mut storage = m.map_storage();
+        let (set, freed) = m.boot(&mut storage, &mut Lines::default());
+        // Only node 1's DMA zone has a pageset.
+        let pcp: Vec<Vec<spin::Mutex<PerCpuPages>>> = (0..2).map(|_| vec![spin::Mutex::new(PerCpuPages::boot(1, ZoneType::Dma))]).collect();
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
+        let a = PageAllocator::new(set, &refs);
+        a.setup_per_cpu_pageset(2, &|_| 0, &mut Lines::default());
+        let p = a.alloc_pages(0, 0, Gfp::KERNEL, 0).unwrap();
+        assert_eq!(a.with_nodes(|s| (s.pfn_to_nid(p.0), s.nr_pcp_pages())), (Some(0), 0));
+        a.free_pages(0, p, 0).unwrap();
+        let q = a.alloc_pages(0, 1, Gfp::KERNEL, 0).unwrap();
+        assert_eq!(a.with_nodes(|s| s.pfn_to_nid(q.0)), Some(1));
+        assert!(a.with_nodes(|s| s.nr_pcp_pages()) > 0);
+        a.free_pages(0, q, 0).unwrap();
+        a.check().unwrap();
+        a.drain_all();
+        assert_eq!(a.with_nodes(|s| s.nr_free_pages()), freed);
+    });
+}
+
+/// CPUs whose pagesets are laid out differently are refused.
+#[test]
+#[should_panic(expected = "CPU 1's pagesets are not laid out like CPU 0's")]
+fn pageset_layouts_must_match() {
+    let m = two_small_nodes();
+    let mut storage = m.map_storage();
+    let (set, _) = m.boot(&mut storage, &mut Lines::default());
+    let mut pcp = boot_pagesets(&set, 2);
+    pcp[1].reverse();
+    let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
+    let _ = PageAllocator::new(set, &refs);
 }
