@@ -144,17 +144,17 @@ pub fn range_update(
             Overlap::None => {}
             Overlap::Covered => {
                 table.entries_mut()[i].kind = new_type;
-                updated += e.size;
+                updated = updated.wrapping_add(e.size);
             }
             Overlap::Contains => {
                 append(table, start, size, new_type);
                 append(table, end, e_end - end, e.kind);
                 table.entries_mut()[i].size = start - e.addr;
-                updated += size;
+                updated = updated.wrapping_add(size);
             }
             Overlap::Partial { from, to } => {
                 append(table, from, to - from, new_type);
-                updated += to - from;
+                updated = updated.wrapping_add(to - from);
                 let entry = &mut table.entries_mut()[i];
                 entry.size -= to - from;
                 if entry.addr >= from {
@@ -222,7 +222,8 @@ pub fn range_remove(
         match overlap(e.addr, e_end, start, end) {
             Overlap::None => {}
             Overlap::Covered => {
-                removed += e.size;
+                // Linux sums in u64 and wraps; so does this (entries may wrap past 2^64).
+                removed = removed.wrapping_add(e.size);
                 table.remove(i);
                 originals -= 1;
                 continue;
@@ -230,10 +231,10 @@ pub fn range_remove(
             Overlap::Contains => {
                 append(table, end, e_end - end, e.kind);
                 table.entries_mut()[i].size = start - e.addr;
-                removed += size;
+                removed = removed.wrapping_add(size);
             }
             Overlap::Partial { from, to } => {
-                removed += to - from;
+                removed = removed.wrapping_add(to - from);
                 let entry = &mut table.entries_mut()[i];
                 entry.size -= to - from;
                 if entry.addr >= from {
