@@ -82,6 +82,9 @@ pub fn named_areas<S: AsRef<str>>(lines: &[S]) -> Vec<Area> {
             let Some((mib, at)) = rest.split_once(" MiB at ") else { continue };
             let (Ok(mib), Some(base)) = (mib.parse::<u64>(), hex(at)) else { continue };
             out.push(Area::new(base, mib << 20, format!("CMA area reserved ({mib} MiB; cma= or the configured default)")));
+        } else if let Some((a, b, _)) = m.strip_prefix("NUMA: NODE_DATA ").and_then(mem_range) {
+            // `NUMA: NODE_DATA [mem 0x4fff6140-0x4fff6fff]` (arm64 setup_node_data).
+            out.push(Area::new(a, b - a, "NODE_DATA: a node's pg_data_t".to_owned()));
         } else if let Some((a, b, rest)) = m.strip_prefix("paging_init: page-table pages ").and_then(mem_range) {
             out.push(Area::new(a, b - a, format!("page tables, paging_init {rest}")));
         } else if let Some(rest) = m.strip_prefix("percpu: cpu ") {
