@@ -103,13 +103,7 @@ mod tests {
     use std::string::String;
     use std::vec::Vec;
 
-    #[derive(Default)]
-    struct Lines(Vec<String>);
-    impl LineSink for Lines {
-        fn line(&mut self, args: core::fmt::Arguments<'_>) {
-            self.0.push(std::format!("{args}"));
-        }
-    }
+    use crate::test_support::Lines;
 
     #[test]
     fn cma_parameter_as_early_cma_reads_it() {

@@ -26,6 +26,8 @@ pub mod cmdline;
 pub mod mem_init;
 pub mod numa;
 pub mod selfcheck;
+#[cfg(test)]
+mod test_support;
 pub mod vmap;
 pub mod zones;
 
@@ -344,19 +346,11 @@ mod tests {
     extern crate std;
 
     use super::*;
-    use memblock::{RegionFlags, INIT_MEMBLOCK_REGIONS};
-    use std::string::String;
-    use std::vec::Vec;
+    use memblock::INIT_MEMBLOCK_REGIONS;
 
-    const EMPTY: Region = Region { base: 0, size: 0, nid: memblock::MAX_NUMNODES, flags: RegionFlags::NONE };
+    use crate::test_support::EMPTY;
 
-    #[derive(Default)]
-    struct Lines(Vec<String>);
-    impl LineSink for Lines {
-        fn line(&mut self, args: fmt::Arguments<'_>) {
-            self.0.push(std::format!("{args}"));
-        }
-    }
+    use crate::test_support::Lines;
 
     /// Hands out leaked vectors as doubled arrays.
     struct VecMapper;

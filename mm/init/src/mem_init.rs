@@ -325,19 +325,10 @@ mod tests {
     extern crate std;
 
     use super::*;
-    use memblock::{Region, RegionFlags};
-    use std::string::String;
-    use std::vec::Vec;
 
-    #[derive(Default)]
-    struct Lines(Vec<String>);
-    impl LineSink for Lines {
-        fn line(&mut self, args: core::fmt::Arguments<'_>) {
-            self.0.push(std::format!("{args}"));
-        }
-    }
+    use crate::test_support::Lines;
 
-    const EMPTY: Region = Region { base: 0, size: 0, nid: memblock::MAX_NUMNODES, flags: RegionFlags::NONE };
+    use crate::test_support::EMPTY;
 
     #[test]
     fn snapshot_reports_only_what_was_reserved_since() {

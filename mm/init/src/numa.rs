@@ -122,19 +122,12 @@ mod tests {
     extern crate std;
 
     use super::*;
-    use memblock::{Region, RegionFlags};
+    use memblock::RegionFlags;
     use std::string::String;
-    use std::vec::Vec;
 
-    #[derive(Default)]
-    struct Lines(Vec<String>);
-    impl LineSink for Lines {
-        fn line(&mut self, args: core::fmt::Arguments<'_>) {
-            self.0.push(std::format!("{args}"));
-        }
-    }
+    use crate::test_support::Lines;
 
-    const EMPTY: Region = Region { base: 0, size: 0, nid: memblock::MAX_NUMNODES, flags: RegionFlags::NONE };
+    use crate::test_support::EMPTY;
     const G: u64 = 1 << 30;
 
     /// `NODE_DATA` of `pa` as Linux prints it: `%#010Lx`, the end inclusive.
