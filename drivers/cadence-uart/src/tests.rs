@@ -328,6 +328,11 @@ fn init_with_a_stuck_reset_is_bounded() {
     fake.reset_reads = u32::MAX;
     let mut uart = CadenceUart::with_spin_limit(fake, 50);
     uart.init(Some(100_000_000), 115_200).unwrap();
+    assert_eq!(
+        uart.regs.reset_reads,
+        u32::MAX - 50,
+        "exactly spin_limit polls of CR"
+    );
     assert_eq!(uart.regs.get(reg::BAUDGEN), 124);
 }
 
