@@ -1,4 +1,5 @@
-//! Polled driver for the 8250/16550 family of UARTs (the PC "COM" ports), over `embedded-io`.
+//! Polled driver for the 8250/16550 family of UARTs (the PC "COM" ports and the memory-mapped
+//! 16550s of ARM and RISC-V SoCs), over `embedded-io`.
 //!
 //! # Concepts
 //!
@@ -24,11 +25,23 @@
 //!   means a *later* character was lost; the bytes still in the FIFO are good and are returned
 //!   by the next read.
 //!
+//! - **Taking over or setting the speed.** A console on a board is usually already running when
+//!   we get it: the boot loader set the baud rate and printed with it. [`Uart16550::take_over`]
+//!   keeps that rate (as Linux's `early_serial8250_setup()` does when no baud is given);
+//!   [`Uart16550::init`] sets a divisor, and [`divisor_for_clock`] computes it from the device
+//!   tree's `clock-frequency` and `current-speed`. [`Uart16550::init_console`] picks between the
+//!   two from those properties and says [`Error::NoClock`] when a speed is asked for but no clock
+//!   is known.
+//! - **Memory-mapped 16550s.** [`mmio`] turns a byte or 32-bit register bus into an
+//!   [`Uart16550Io`], with the device tree's `reg-shift` and `reg-io-width`, and the DesignWare
+//!   APB UART's busy-detect quirk. [`COMPATIBLES`] lists the compatible strings served.
+//!
 //! # Lifecycle
 //!
 //! [`Uart16550::new`] touches no register. [`Uart16550::init`] programs the line (8N1, FIFOs on
-//! and cleared, interrupts off, DTR and RTS asserted) and must run before the first transfer;
-//! [`Uart16550::probe`] may run before it to check that a UART is present at all.
+//! and cleared, interrupts off, DTR and RTS asserted), or [`Uart16550::take_over`] keeps the
+//! boot loader's line settings and masks interrupts; one of them must run before the first
+//! transfer. [`Uart16550::probe`] may run before either to check that a UART is present at all.
 //!
 //! # Reference
 //!
@@ -42,6 +55,19 @@
 #![forbid(unsafe_code)]
 
 use core::fmt;
+
+pub mod mmio;
+
+/// The device-tree compatible strings this driver serves, through [`mmio::MmioConfig`].
+///
+/// - `ns16550a`, `ns16550`: generic 16550s (QEMU, the Aspeed BMC UARTs, many SoCs with a
+///   `reg-shift` of 2);
+/// - `snps,dw-apb-uart`: the Synopsys DesignWare APB UART (Rockchip, Allwinner, Intel, StarFive,
+///   Baikal ...), with its busy-detect quirk unless the node says `snps,uart-16550-compatible`;
+/// - `nvidia,tegra20-uart` (and the later Tegras, which list it as a fallback);
+/// - the TI OMAP/K3 UARTs (`ti,omap2-uart` ... `ti,am654-uart`) in their 16x UART mode, with an
+///   implied `reg-shift` of 2 as Linux's `8250_omap` uses.
+pub const COMPATIBLES: &[&str] = mmio::COMPATIBLES;
 
 /// One 16550 register, named by what it means rather than where it is.
 ///
@@ -189,6 +215,22 @@ pub const fn divisor_for_baud(baud: u32) -> Option<u16> {
     Some(divisor as u16)
 }
 
+/// The divisor for `baud` from a UART input clock of `clock_hz` (the device tree's
+/// `clock-frequency`): `clock_hz / (16 * baud)` rounded to the nearest integer, as Linux's
+/// `init_port()` in `8250_early.c` computes it (`DIV_ROUND_CLOSEST`). `None` if `baud` is 0 or
+/// the divisor is 0 or above 0xFFFF.
+pub const fn divisor_for_clock(clock_hz: u32, baud: u32) -> Option<u16> {
+    if baud == 0 {
+        return None;
+    }
+    let den = 16 * baud as u64;
+    let divisor = (clock_hz as u64 + den / 2) / den;
+    if divisor == 0 || divisor > u16::MAX as u64 {
+        return None;
+    }
+    Some(divisor as u16)
+}
+
 /// What went wrong on the line or in the driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -205,6 +247,11 @@ pub enum Error {
     Break,
     /// [`Uart16550::init`] was given divisor 0.
     InvalidDivisor,
+    /// A speed was asked for but the UART's input clock is unknown (no `clock-frequency`), so no
+    /// divisor can be computed; take the console over at the boot loader's speed instead.
+    NoClock,
+    /// The input clock cannot produce the requested baud rate (see [`divisor_for_clock`]).
+    InvalidBaud,
 }
 
 impl fmt::Display for Error {
@@ -216,6 +263,10 @@ impl fmt::Display for Error {
             Error::Framing => "UART framing error",
             Error::Break => "UART break received",
             Error::InvalidDivisor => "UART baud divisor must be non-zero",
+            Error::NoClock => {
+                "UART speed requested but its clock frequency is unknown: cannot compute the divisor"
+            }
+            Error::InvalidBaud => "baud rate out of range for the UART clock",
         };
         f.write_str(s)
     }
@@ -235,7 +286,7 @@ impl embedded_io::Error for Error {
             Error::Timeout => ErrorKind::TimedOut,
             Error::Parity | Error::Framing => ErrorKind::InvalidData,
             Error::Overrun | Error::Break => ErrorKind::Other,
-            Error::InvalidDivisor => ErrorKind::InvalidInput,
+            Error::InvalidDivisor | Error::NoClock | Error::InvalidBaud => ErrorKind::InvalidInput,
         }
     }
 }
@@ -348,6 +399,43 @@ impl<IO: Uart16550Io> Uart16550<IO> {
         self.lsr_saved_flags = 0;
         self.deferred_error = None;
         Ok(())
+    }
+
+    /// Takes the UART over as the boot loader left it: the divisor and line settings are kept,
+    /// only the interrupts are masked (IER = 0) and LCR.DLAB is cleared if it was left set.
+    /// Then IIR tells whether the FIFO is on, as in [`Self::init`]. The FIFOs are not cleared,
+    /// so output the boot loader queued still goes out.
+    ///
+    /// Linux's `early_serial8250_setup()` does the same without a baud option (it keeps the
+    /// XScale UUE bit of IER, which no UART served here has).
+    pub fn take_over(&mut self) {
+        let lcr = self.io.read(Register::Lcr);
+        if lcr & LCR_DLAB != 0 {
+            self.io.write(Register::Lcr, lcr & !LCR_DLAB);
+        }
+        self.io.write(Register::Ier, 0x00);
+        let fifo_on = self.io.read(Register::Iir) & IIR_FIFO_MASK == IIR_FIFO_MASK;
+        self.tx_burst = if fifo_on { FIFO_DEPTH_16550A } else { 1 };
+        self.lsr_saved_flags = 0;
+        self.deferred_error = None;
+    }
+
+    /// Brings the console up as the device tree describes it: with no `current-speed`
+    /// (`baud = None`) it is [taken over](Self::take_over); with one, [`Self::init`] programs the
+    /// divisor [computed](divisor_for_clock) from `clock-frequency` (`clock_hz`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoClock`] if a speed is given without a clock, [`Error::InvalidBaud`] if the
+    /// clock cannot produce it; no register is touched then.
+    pub fn init_console(&mut self, clock_hz: Option<u32>, baud: Option<u32>) -> Result<(), Error> {
+        let Some(baud) = baud else {
+            self.take_over();
+            return Ok(());
+        };
+        let clock_hz = clock_hz.ok_or(Error::NoClock)?;
+        let divisor = divisor_for_clock(clock_hz, baud).ok_or(Error::InvalidBaud)?;
+        self.init(divisor)
     }
 
     /// Reads LSR, keeping the receive error bits that the read clears in hardware.
@@ -1002,5 +1090,88 @@ mod tests {
         }
         assert_eq!(fake.tx_log, b"ok");
         assert_eq!(fake.dll, 3);
+    }
+
+    /// Expect: the divisor is clock / (16 * baud), rounded to nearest. Figures by hand:
+    /// 1.8432 MHz / 1_843_200 = 1; 24 MHz / 1_843_200 = 13.02 -> 13; 48 MHz -> 26.04 -> 26;
+    /// 50 MHz -> 27.13 -> 27; Tegra's 408 MHz -> 221.35 -> 221; 24 MHz at 9600: 156.25 -> 156;
+    /// 100 MHz at 1_500_000: 4.17 -> 4; 24 MHz at 921_600: 1.63 -> 2 (rounds up).
+    #[test]
+    fn divisor_for_clock_rounds_to_nearest() {
+        assert_eq!(divisor_for_clock(1_843_200, 115_200), Some(1));
+        assert_eq!(divisor_for_clock(24_000_000, 115_200), Some(13));
+        assert_eq!(divisor_for_clock(48_000_000, 115_200), Some(26));
+        assert_eq!(divisor_for_clock(50_000_000, 115_200), Some(27));
+        assert_eq!(divisor_for_clock(408_000_000, 115_200), Some(221));
+        assert_eq!(divisor_for_clock(24_000_000, 9_600), Some(156));
+        assert_eq!(divisor_for_clock(100_000_000, 1_500_000), Some(4));
+        assert_eq!(divisor_for_clock(24_000_000, 921_600), Some(2));
+        assert_eq!(divisor_for_clock(24_000_000, 0), None);
+        assert_eq!(
+            divisor_for_clock(1_000_000, 115_200),
+            Some(1),
+            "0.54 rounds up to 1"
+        );
+        assert_eq!(
+            divisor_for_clock(500_000, 115_200),
+            None,
+            "0.27 rounds to 0"
+        );
+        assert_eq!(divisor_for_clock(u32::MAX, 1), None, "above 16 bits");
+    }
+
+    /// Expect: take_over writes IER = 0 and nothing else; the firmware's divisor stays, queued
+    /// output is not flushed, and the FIFO is detected from IIR.
+    #[test]
+    fn take_over_keeps_the_boot_loaders_divisor() {
+        let mut fake = FakeUart::new();
+        fake.dll = 26;
+        fake.regs[3] = LCR_WLEN8;
+        fake.regs[1] = 0x03; // firmware left RX/TX interrupts on
+        fake.fifo_enabled = true;
+        fake.tx_fifo.extend(b"boot");
+        fake.drain_period = 0;
+        let mut uart = Uart16550::new(fake);
+        uart.init_console(Some(48_000_000), None).unwrap();
+        assert_eq!(uart.io.writes, [(1, false, 0x00)]);
+        assert_eq!(uart.io.dll, 26);
+        assert_eq!(uart.io.tx_fifo.len(), 4, "queued output kept");
+        assert!(uart.has_fifo());
+    }
+
+    #[test]
+    fn take_over_closes_a_divisor_latch_left_open() {
+        let mut fake = FakeUart::new();
+        fake.regs[3] = LCR_WLEN8 | LCR_DLAB;
+        fake.dll = 13;
+        let mut uart = Uart16550::new(fake);
+        uart.take_over();
+        assert_eq!(uart.io.writes, [(3, true, LCR_WLEN8), (1, false, 0x00)]);
+        assert_eq!(uart.io.dll, 13);
+        assert!(!uart.io.dlab());
+    }
+
+    #[test]
+    fn init_console_with_a_speed_programs_the_computed_divisor() {
+        let mut uart = Uart16550::new(FakeUart::new());
+        uart.init_console(Some(24_000_000), Some(115_200)).unwrap();
+        assert_eq!((uart.io.dll, uart.io.dlm), (13, 0));
+        let mut uart = Uart16550::new(FakeUart::new());
+        uart.init_console(Some(408_000_000), Some(9_600)).unwrap();
+        // 408e6 / 153_600 = 2656.25 -> 2656 = 0x0A60.
+        assert_eq!((uart.io.dll, uart.io.dlm), (0x60, 0x0A));
+    }
+
+    #[test]
+    fn init_console_with_a_speed_but_no_clock_says_so() {
+        let mut uart = Uart16550::new(FakeUart::new());
+        assert_eq!(uart.init_console(None, Some(115_200)), Err(Error::NoClock));
+        assert_eq!(
+            uart.init_console(Some(1_000), Some(115_200)),
+            Err(Error::InvalidBaud)
+        );
+        assert!(uart.io.writes.is_empty());
+        assert_eq!(Error::NoClock.kind(), ErrorKind::InvalidInput);
+        assert!(std::format!("{}", Error::NoClock).contains("clock frequency is unknown"));
     }
 }
