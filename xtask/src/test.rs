@@ -315,6 +315,10 @@ pub fn cases() -> Vec<BootCase> {
             // GlobalAlloc returns null; alloc's error handler panics naming the size.
             HasAll(&["panicked at ", "memory allocation of 1073741824 bytes failed"]),
         ]),
+        ok("x86-bench-smp4", x86, "128M", 4, "selftest=bench", vec![
+            HasAll(&["bench: order-0 page alloc+free (per-CPU lists), 4 CPU(s): ", " ns/pair per CPU (min "]),
+            HasAll(&["bench: done; every page back ("]),
+        ]),
         fails("x86-slab-redzone", x86, "selftest=slab-redzone", vec![
             HasAll(&["kfree: kmalloc-32: object 0x", ": right redzone overwritten at offset 32"]),
             Lacks("the red-zone overwrite went unnoticed"),
@@ -334,7 +338,7 @@ pub fn cases() -> Vec<BootCase> {
         fails("x86-bad-cmdline", x86, "mem=lots", vec![Has("mem=lots: not a size"), Has("boot failed: bad boot command line")]),
         // An unknown selftest= mode is refused, not ignored; x86's own mode is in the list.
         fails("x86-unknown-selftest", x86, "selftest=bogus", vec![
-            Has("command line: selftest=bogus: no such self-test; known: panic, null, write-text, stack-overflow, oom, slab-redzone, smp"),
+            Has("command line: selftest=bogus: no such self-test; known: panic, null, write-text, stack-overflow, oom, slab-redzone, bench, smp"),
             Has("boot failed: bad boot command line"),
         ]),
         fails("x86-forced-panic", x86, "selftest=panic", vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])]),
@@ -579,10 +583,18 @@ pub fn cases() -> Vec<BootCase> {
             Has("in the boot stack's guard page; reported on this CPU's overflow stack"),
             Lacks("without faulting"),
         ]),
+        // The in-firmware allocator benchmark on every CPU: a line per workload and CPU count,
+        // every page back; the figures are printed, never asserted. Then the ordinary boot.
+        ok("arm-bench-smp4", arm, "256M", 4, "selftest=bench", vec![
+            HasAll(&["bench: order-0 page alloc+free (per-CPU lists), 4 CPU(s): ", " ns/pair per CPU (min "]),
+            HasAll(&["bench: order-3 block alloc+free (buddy lists), 2 CPU(s): ", " pairs/s in all"]),
+            HasAll(&["bench: kmalloc(64)+kfree (debug slab), 1 CPU(s): "]),
+            HasAll(&["bench: done; every page back ("]),
+        ]),
         // x86's selftest=smp is not an arm mode.
         fails("arm-unknown-selftest", arm, "selftest=smp", vec![
-            Has("command line: selftest=smp: no such self-test; known: panic, null, write-text, stack-overflow, oom, slab-redzone"),
-            Lacks("slab-redzone, smp"),
+            Has("command line: selftest=smp: no such self-test; known: panic, null, write-text, stack-overflow, oom, slab-redzone, bench"),
+            Lacks("bench, smp"),
             Has("boot failed: bad boot command line"),
         ]),
         // Raspberry Pi 3B: RAM at 0 (1 GiB, 64 MiB of it VideoCore's), the console behind

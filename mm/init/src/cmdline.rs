@@ -14,8 +14,9 @@
 
 /// The `selftest=` modes every platform runs: `panic` (mm-init, after discovery), `null`,
 /// `write-text`, `stack-overflow` (after paging_init), `oom` and `slab-redzone` (on the heap), all
-/// in `platform::start_kernel`.
-pub const SELFTESTS: &[&str] = &["panic", "null", "write-text", "stack-overflow", "oom", "slab-redzone"];
+/// in `platform::start_kernel`, and `bench`, the in-firmware allocator benchmark on every CPU
+/// (`platform::bench`), which ends in success like an ordinary boot.
+pub const SELFTESTS: &[&str] = &["panic", "null", "write-text", "stack-overflow", "oom", "slab-redzone", "bench"];
 
 /// A problem with a recognised parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,7 +195,7 @@ mod tests {
         assert_eq!(e, CmdlineError::UnknownSelftest { value: "bogus", platform: &["smp"] });
         assert_eq!(
             std::format!("{e}"),
-            "selftest=bogus: no such self-test; known: panic, null, write-text, stack-overflow, oom, slab-redzone, smp"
+            "selftest=bogus: no such self-test; known: panic, null, write-text, stack-overflow, oom, slab-redzone, bench, smp"
         );
         // A platform's own mode is known to that platform only.
         assert_eq!(Cmdline::new("selftest=smp").selftest_checked(&["smp"]), Ok(Some("smp")));

@@ -14,6 +14,7 @@
 
 extern crate alloc;
 
+pub mod bench;
 pub mod board;
 pub mod clock;
 pub mod heap;
@@ -389,6 +390,10 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                 defmt::error!("stress test: {=str}", why);
                 platform.exit(ExitCode::Failure)
             }
+            let bench = mm_init::Cmdline::new(platform.cmdline()).selftest() == Some("bench");
+            if bench {
+                bench::prepare(allocator);
+            }
             let up = smp::smp_init(platform, nr_nodes);
             vmalloc::vmalloc_init::<P>();
             let up_us = clock::now_us();
@@ -400,6 +405,12 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                 mem_init_us / 1_000_000,
                 mem_init_us % 1_000_000
             );
+            if bench {
+                if let Err(why) = bench::run::<P>(up) {
+                    defmt::error!("{=str}", why);
+                    platform.exit(ExitCode::Failure)
+                }
+            }
             let checks = stress::run::<P>(up)
                 .and_then(|()| selftest::vmalloc::<P>(platform, allocator, paging.max_low_pfn))
                 .and_then(|()| {

@@ -14,6 +14,7 @@ extern "C" fn secondary_start<P: Firmware>(cpu: usize) -> ! {
     area.online.store(true, Ordering::Release);
     defmt::info!("CPU{=usize}: up (hw id {=u64:#x}, node {=i32}, per-CPU area {=u64:#x})", cpu, area.hw_id, area.nid, area.self_ptr as u64);
     CPUS_UP.fetch_add(1, Ordering::AcqRel);
+    crate::bench::secondary::<P>(cpu);
     crate::stress::secondary::<P>(cpu);
     P::park_this_cpu()
 }
