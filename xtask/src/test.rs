@@ -315,6 +315,14 @@ pub fn cases() -> Vec<BootCase> {
             // GlobalAlloc returns null; alloc's error handler panics naming the size.
             HasAll(&["panicked at ", "memory allocation of 1073741824 bytes failed"]),
         ]),
+        BootCase {
+            smp: 2,
+            ..fails("x86-stack-overflow-cpu1", x86, "selftest=stack-overflow-cpu1", vec![
+                Has("exception 8 (#DF double fault)"),
+                HasAll(&["BUG: stack guard page was hit at ", "(a vmalloc'd CPU stack, esp "]),
+                Lacks("without faulting"),
+            ])
+        },
         ok("x86-bench-smp4", x86, "128M", 4, "selftest=bench", vec![
             HasAll(&["bench: order-0 page alloc+free (per-CPU lists), 4 CPU(s): ", " ns/pair per CPU (min "]),
             HasAll(&["bench: done; every page back ("]),
@@ -338,7 +346,7 @@ pub fn cases() -> Vec<BootCase> {
         fails("x86-bad-cmdline", x86, "mem=lots", vec![Has("mem=lots: not a size"), Has("boot failed: bad boot command line")]),
         // An unknown selftest= mode is refused, not ignored; x86's own mode is in the list.
         fails("x86-unknown-selftest", x86, "selftest=bogus", vec![
-            Has("command line: selftest=bogus: no such self-test; known: panic, null, write-text, stack-overflow, oom, slab-redzone, bench, smp"),
+            Has("command line: selftest=bogus: no such self-test; known: panic, null, write-text, stack-overflow, oom, slab-redzone, bench, stack-overflow-cpu1, smp"),
             Has("boot failed: bad boot command line"),
         ]),
         fails("x86-forced-panic", x86, "selftest=panic", vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])]),
@@ -591,10 +599,20 @@ pub fn cases() -> Vec<BootCase> {
             HasAll(&["bench: kmalloc(64)+kfree (debug slab), 1 CPU(s): "]),
             HasAll(&["bench: done; every page back ("]),
         ]),
+        // A secondary CPU's stack is a vmalloc area between guard pages: CPU1 recursing must
+        // fault there and be reported as a stack overflow.
+        BootCase {
+            smp: 2,
+            ..fails("arm-stack-overflow-cpu1", arm, "selftest=stack-overflow-cpu1", vec![
+                Has("selftest: unbounded recursion on CPU1's vmalloc'd stack, which must fault at its guard page"),
+                Has("in the guard page below a vmalloc'd CPU stack; reported on this CPU's overflow stack"),
+                Lacks("without faulting"),
+            ])
+        },
         // x86's selftest=smp is not an arm mode.
         fails("arm-unknown-selftest", arm, "selftest=smp", vec![
-            Has("command line: selftest=smp: no such self-test; known: panic, null, write-text, stack-overflow, oom, slab-redzone, bench"),
-            Lacks("bench, smp"),
+            Has("command line: selftest=smp: no such self-test; known: panic, null, write-text, stack-overflow, oom, slab-redzone, bench, stack-overflow-cpu1"),
+            Lacks("stack-overflow-cpu1, smp"),
             Has("boot failed: bad boot command line"),
         ]),
         // Raspberry Pi 3B: RAM at 0 (1 GiB, 64 MiB of it VideoCore's), the console behind

@@ -16,7 +16,7 @@
 /// `write-text`, `stack-overflow` (after paging_init), `oom` and `slab-redzone` (on the heap), all
 /// in `platform::start_kernel`, and `bench`, the in-firmware allocator benchmark on every CPU
 /// (`platform::bench`), which ends in success like an ordinary boot.
-pub const SELFTESTS: &[&str] = &["panic", "null", "write-text", "stack-overflow", "oom", "slab-redzone", "bench"];
+pub const SELFTESTS: &[&str] = &["panic", "null", "write-text", "stack-overflow", "oom", "slab-redzone", "bench", "stack-overflow-cpu1"];
 
 /// A problem with a recognised parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,7 +195,7 @@ mod tests {
         assert_eq!(e, CmdlineError::UnknownSelftest { value: "bogus", platform: &["smp"] });
         assert_eq!(
             std::format!("{e}"),
-            "selftest=bogus: no such self-test; known: panic, null, write-text, stack-overflow, oom, slab-redzone, bench, smp"
+            "selftest=bogus: no such self-test; known: panic, null, write-text, stack-overflow, oom, slab-redzone, bench, stack-overflow-cpu1, smp"
         );
         // A platform's own mode is known to that platform only.
         assert_eq!(Cmdline::new("selftest=smp").selftest_checked(&["smp"]), Ok(Some("smp")));

@@ -191,6 +191,8 @@ extern "C" fn aarch64_exception(kind: u64, frame: &Frame, on_overflow_stack: u64
         let sp = frame.sp;
         let what = if (guard..guard + mm_types::PAGE_SIZE + 256).contains(&sp) {
             "the boot stack's guard page"
+        } else if (crate::paging::VMALLOC_START - mm_types::PAGE_SIZE..crate::paging::VMALLOC_END).contains(&sp) {
+            "the guard page below a vmalloc'd CPU stack"
         } else {
             "memory that is not mapped writable"
         };

@@ -394,8 +394,12 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             if bench {
                 bench::prepare(allocator);
             }
-            let up = smp::smp_init(platform, nr_nodes);
+            if mm_init::Cmdline::new(platform.cmdline()).selftest() == Some("stack-overflow-cpu1") {
+                smp::OVERFLOW_ON_CPU1.store(true, core::sync::atomic::Ordering::Release);
+            }
+            // vmalloc first: the secondary CPUs' stacks are vmalloc areas.
             vmalloc::vmalloc_init::<P>();
+            let up = smp::smp_init(platform, allocator, nr_nodes);
             let up_us = clock::now_us();
             defmt::info!(
                 "boot: memory management up on {=usize} CPU(s) {=u64}.{=u64:06} s after the first instruction (buddy hand-off done at {=u64}.{=u64:06} s; the boot self-checks are included)",
@@ -518,7 +522,7 @@ fn heap_fault_injection(selftest: Option<&str>) {
 }
 
 /// Recurses until the stack runs out (1 KiB of frame per level, kept alive with `black_box`).
-fn recurse(depth: u64) -> u64 {
+pub(crate) fn recurse(depth: u64) -> u64 {
     let frame = core::hint::black_box([depth; 128]);
     if depth > 1 << 40 {
         return depth;

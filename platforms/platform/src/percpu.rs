@@ -21,7 +21,8 @@ use crate::{CpuDesc, Firmware, PercpuBaseFn};
 
 /// Most CPUs the framework brings up.
 pub const NR_CPUS: usize = 8;
-/// Bytes of boot stack in each unit.
+/// Bytes of stack of each secondary CPU: a vmalloc area, so that guard pages lie below and
+/// above it (Linux's `CONFIG_VMAP_STACK`); the boot CPU keeps the image's boot stack.
 pub const CPU_STACK_BYTES: usize = 64 << 10;
 
 /// One CPU's per-CPU variables. `#[repr(C)]`: `self_ptr` at offset 0 and `cpu` at one word are
@@ -48,8 +49,6 @@ pub struct PerCpuArea {
 
 static PER_CPU_OFFSET: [AtomicUsize; NR_CPUS] = [const { AtomicUsize::new(0) }; NR_CPUS];
 static NR_POSSIBLE: AtomicUsize = AtomicUsize::new(1);
-/// Bytes of each unit (set once by [`setup_per_cpu_areas`]).
-static UNIT_BYTES: AtomicUsize = AtomicUsize::new(0);
 static BASE_FN: spin::Once<PercpuBaseFn> = spin::Once::new();
 
 /// The logical CPU id for a per-CPU base (0 when no area is set up yet). The logger's `cpu_id`
@@ -87,15 +86,6 @@ pub fn this_cpu() -> Option<&'static PerCpuArea> {
     (base != 0).then(|| unsafe { &*(base as *const PerCpuArea) })
 }
 
-/// The stack top of `cpu`'s unit.
-pub fn stack_top(cpu: usize) -> usize {
-    let base = per_cpu_offset(cpu);
-    if base == 0 {
-        return 0;
-    }
-    base + UNIT_BYTES.load(Ordering::Acquire)
-}
-
 type Pageset = spin::Mutex<page_alloc::PerCpuPages>;
 
 /// Offset of the pagesets in a unit: right after the header, aligned for them.
@@ -104,10 +94,10 @@ const fn pagesets_offset() -> usize {
 }
 
 /// Bytes of the static part (header and `nr_pagesets` pagesets) and of the whole unit (that,
-/// page-aligned, plus the stack).
+/// page-aligned).
 const fn unit_layout(nr_pagesets: usize) -> (usize, usize) {
     let static_bytes = pagesets_offset() + nr_pagesets * core::mem::size_of::<Pageset>();
-    (static_bytes, static_bytes.next_multiple_of(PAGE_SIZE as usize) + CPU_STACK_BYTES)
+    (static_bytes, static_bytes.next_multiple_of(PAGE_SIZE as usize))
 }
 
 /// Carves one unit per CPU from memblock (node-local), initialises the areas with one boot
@@ -155,7 +145,6 @@ pub fn setup_per_cpu_areas<P: Firmware>(
         log.line(format_args!("percpu: cpu {cpu} (hw id {:#x}, node {}) unit at {}", desc.hw_id, desc.nid, mm_types::MemRange::new(phys, unit)));
     }
     NR_POSSIBLE.store(cpus.len(), Ordering::Release);
-    UNIT_BYTES.store(unit as usize, Ordering::Release);
     BASE_FN.call_once(|| base_fn);
     let s = static_bytes;
     log.line(format_args!(

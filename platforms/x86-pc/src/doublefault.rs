@@ -190,6 +190,12 @@ extern "C" fn x86_double_fault(error_code: u32) -> ! {
             "BUG: stack guard page was hit at {=u32:#010x} ({=str} is {=u32:#010x}..{=u32:#010x}, esp {=u32:#010x}): kernel stack overflow",
             cr2, g.name, g.bottom, g.top, esp
         ),
+        // Secondary CPUs' stacks are vmalloc areas with unmapped guard pages around them: a
+        // fault in the vmalloc range just below the interrupted ESP is such a guard page.
+        None if crate::paging::in_vmalloc_range(cr2) && esp.wrapping_sub(cr2) < 64 => defmt::error!(
+            "BUG: stack guard page was hit at {=u32:#010x} (a vmalloc'd CPU stack, esp {=u32:#010x}): kernel stack overflow",
+            cr2, esp
+        ),
         None => defmt::error!("CR2 {=u32:#010x} is in no stack guard page: not a stack overflow", cr2),
     }
     crate::io::exit(platform::ExitCode::Failure)

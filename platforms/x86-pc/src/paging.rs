@@ -294,7 +294,8 @@ pub struct StackGuard {
 }
 
 /// The stack whose guard page holds `addr`, if any: the boot stack's (the page `paging_init`
-/// leaves out below it). Other CPUs' stacks sit in their per-CPU units without guard pages.
+/// leaves out below it). Other CPUs' stacks are vmalloc areas between unmapped guard pages
+/// (see [`in_vmalloc_range`]).
 pub fn stack_guard_page(addr: u32) -> Option<StackGuard> {
     // Only the addresses of the linker-script symbols are taken.
     let guard = &raw const __boot_stack_guard as u32;
@@ -800,6 +801,13 @@ fn selftest_kmap(mb: &Memblock<'_>, max_low_pfn: u64, max_pfn: u64, log: &mut dy
             "kmap self-check (no HighMem): lowmem pfn {pfn:#x} written through pkmap {va1:#010x}, read back through the linear map {linear:#010x}: passed"
         ));
     }
+}
+
+/// Whether `addr` lies in the vmalloc range (where the secondary CPUs' stacks are) or in the
+/// page below it (the first area's guard page is the top of the hole below the range).
+pub fn in_vmalloc_range(addr: u32) -> bool {
+    let (start, end) = vmalloc_range();
+    (start.saturating_sub(PAGE_SIZE as usize)..end).contains(&(addr as usize))
 }
 
 /// The vmalloc range `[VMALLOC_START, VMALLOC_END)`; empty before `paging_init`.
