@@ -23,7 +23,10 @@ struct Hooks {
     pages: &'static PageAllocator<'static>,
     phys_to_virt: fn(u64) -> Option<usize>,
     virt_to_phys: fn(usize) -> Option<u64>,
+    // Read only by the global allocator, which exists in the firmware build alone.
+    #[cfg_attr(not(target_os = "none"), allow(dead_code))]
     irq_save: fn() -> usize,
+    #[cfg_attr(not(target_os = "none"), allow(dead_code))]
     irq_restore: fn(usize),
 }
 
@@ -121,6 +124,8 @@ pub fn flush_all() {
     KMALLOC.shrink();
 }
 
+/// The firmware's `#[global_allocator]` (registered for the bare-metal build only).
+#[cfg_attr(not(target_os = "none"), allow(dead_code))]
 struct KernelHeap;
 
 // SAFETY: `alloc` returns either null or a block `kmalloc_layout` handed out for exactly this
