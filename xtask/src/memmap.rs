@@ -155,29 +155,7 @@ impl Platform for HostPc {
     /// with "too many entries; ignoring [mem …]", and the boot goes on with the first ones.
     fn discover_memory(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
         let mut table = e820::E820Table::new();
-        let mut ignored = 0;
-        for &(a, s, t) in &self.entries {
-            if let Err(e) = table.push(a, s, t) {
-                match e {
-                    e820::E820Error::TableFull { addr, size, .. } => {
-                        log.line(format_args!("e820: too many entries; ignoring [mem {addr:#010x}-{:#010x}]", addr.wrapping_add(size).wrapping_sub(1)));
-                        ignored += 1;
-                    }
-                    other => {
-                        self.reason = Some(other.to_string());
-                        return Err(PlatformError::BadFirmwareData("the e820 map could not be read"));
-                    }
-                }
-            }
-        }
-        if ignored > 0 {
-            log.line(format_args!(
-                "e820: the map has {} entries, more than the table's E820_MAX_ENTRIES ({}): the first {} are used, {ignored} ignored",
-                self.entries.len(),
-                e820::E820_MAX_ENTRIES,
-                e820::E820_MAX_ENTRIES
-            ));
-        }
+        table.push_firmware_entries(self.entries.iter().copied(), log);
         let mem_limit = mm_init::Cmdline::new(&self.cmdline).mem_limit().ok().flatten();
         e820::setup_memory(&mut table, "BIOS-e820", mb, true, mem_limit, log).map_err(|e| {
             self.reason = Some(e.to_string());

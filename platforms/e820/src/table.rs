@@ -369,6 +369,29 @@ impl E820Table {
         self.push_entry(E820Entry::new(addr, size, E820Type::from_u32(type_raw)))
     }
 
+    /// Appends the firmware's entries in order, as Linux's `append_e820_table` →
+    /// `e820__range_add` does: once the table holds [`E820_MAX_ENTRIES`], each further entry is
+    /// ignored with `e820: too many entries; ignoring [mem …]`, and a last line says how many
+    /// were kept and ignored. The boot goes on with the first entries. Returns how many were
+    /// ignored.
+    pub fn push_firmware_entries(&mut self, entries: impl IntoIterator<Item = (u64, u64, u32)>, log: &mut dyn mm_types::LineSink) -> usize {
+        let (mut given, mut ignored) = (0usize, 0usize);
+        for (addr, size, type_raw) in entries {
+            given += 1;
+            if self.push(addr, size, type_raw).is_err() {
+                log.line(format_args!("e820: too many entries; ignoring [mem {addr:#010x}-{:#010x}]", addr.wrapping_add(size).wrapping_sub(1)));
+                ignored += 1;
+            }
+        }
+        if ignored > 0 {
+            log.line(format_args!(
+                "e820: the map has {given} entries, more than the table's E820_MAX_ENTRIES ({E820_MAX_ENTRIES}): the first {} are used, {ignored} ignored",
+                given - ignored
+            ));
+        }
+        ignored
+    }
+
     /// Appends `entry` (Linux `__e820__range_add`).
     ///
     /// # Errors

@@ -58,18 +58,22 @@ impl mm_init::Platform for X86Pc {
     /// take it (two entries or more, no entry whose last byte wraps past 2^64); otherwise, or
     /// without a map, the e801 fallback from `mem_upper`, printed as `BIOS-e801`.
     fn discover_memory(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<(), PlatformError> {
-        let mut table = e820::E820Table::new();
-        let mut bad = None;
+        // The loader's entries, read first (a malformed Multiboot map is refused whole), then
+        // appended as Linux appends boot_params' map: past E820_MAX_ENTRIES each is ignored
+        // with a line, and the boot goes on with the first ones.
+        let mut entries: heapless::Vec<(u64, u64, u32), 256> = heapless::Vec::new();
+        let mut beyond = 0usize;
         self.multiboot
-            .for_each_map_entry(|(addr, size, kind)| {
-                if bad.is_none() {
-                    bad = table.push(addr, size, kind).err();
+            .for_each_map_entry(|e| {
+                if entries.push(e).is_err() {
+                    beyond += 1;
                 }
             })
             .map_err(|_| PlatformError::BadFirmwareData("malformed Multiboot memory map"))?;
-        if let Some(e) = bad {
-            log.line(format_args!("e820: {e}"));
-            return Err(PlatformError::BadFirmwareData("the firmware's e820 map does not fit"));
+        let mut table = e820::E820Table::new();
+        table.push_firmware_entries(entries.iter().copied(), log);
+        if beyond > 0 {
+            log.line(format_args!("e820: {beyond} more entries in the Multiboot map were not read (it has more than 256)"));
         }
         let mut prefix = "BIOS-e820";
         let usable = match self.multiboot.map {
