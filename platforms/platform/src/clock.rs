@@ -50,6 +50,28 @@ pub fn now_us() -> u64 {
     now_ns() / 1000
 }
 
+/// Busy-waits on the boot clock: `embedded-hal`'s `DelayNs` for drivers and applications, on
+/// any CPU. Exists once the clock runs ([`Delay::new`] is `None` before: on x86, until the TSC
+/// is calibrated).
+#[derive(Clone, Copy, Debug)]
+pub struct Delay(());
+
+impl Delay {
+    /// A delay source, or `None` while the clock's frequency is unknown.
+    pub fn new() -> Option<Self> {
+        (READ.get().is_some() && FREQ_HZ.load(Ordering::Acquire) != 0).then_some(Self(()))
+    }
+}
+
+impl embedded_hal::delay::DelayNs for Delay {
+    fn delay_ns(&mut self, ns: u32) {
+        let end = now_ns().saturating_add(u64::from(ns));
+        while now_ns() < end {
+            core::hint::spin_loop();
+        }
+    }
+}
+
 /// `ticks` of a `freq_hz` counter in nanoseconds, without overflowing for any plausible uptime.
 pub fn ticks_to_ns(ticks: u64, freq_hz: u64) -> u64 {
     (u128::from(ticks) * 1_000_000_000 / u128::from(freq_hz.max(1))) as u64
@@ -59,7 +81,31 @@ defmt::timestamp!("{=u64:us}", now_us());
 
 #[cfg(test)]
 mod tests {
-    use super::ticks_to_ns;
+    use super::*;
+    use embedded_hal::delay::DelayNs;
+
+    /// A counter that moves 1000 ticks at every read (1 µs at 1 GHz).
+    static FAKE: AtomicU64 = AtomicU64::new(0);
+    fn fake_counter() -> u64 {
+        FAKE.fetch_add(1000, Ordering::Relaxed) + 1000
+    }
+
+    #[test]
+    fn the_clock_counts_from_the_first_instruction_and_delays_by_it() {
+        assert!(Delay::new().is_none(), "no delay before the clock runs");
+        init(fake_counter, 0, 0);
+        assert_eq!(now_ns(), 0, "0 while the frequency is unknown, as Linux's early stamps");
+        assert!(Delay::new().is_none());
+        set_frequency(1_000_000_000);
+        let t0 = now_ns();
+        assert!(t0 > 0);
+        let mut d = Delay::new().unwrap();
+        d.delay_us(50);
+        let waited = now_ns() - t0;
+        // At least the delay; the fake counter moves 1 µs per read, so at most a few reads more.
+        assert!((50_000..60_000).contains(&waited), "{waited}");
+        assert!(now_us() >= 50);
+    }
 
     #[test]
     fn ticks_convert_at_any_frequency() {
