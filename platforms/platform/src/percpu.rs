@@ -155,3 +155,79 @@ pub fn setup_per_cpu_areas<P: Firmware>(
     platform.set_percpu_base(per_cpu_offset(0));
     Ok(())
 }
+
+/// The calling CPU's logical id (`smp_processor_id`): 0 on the boot CPU and before the per-CPU
+/// areas exist.
+pub fn smp_processor_id() -> usize {
+    this_cpu().map_or(0, |a| a.cpu)
+}
+
+/// The calling CPU's NUMA node (`numa_node_id`): 0 before the per-CPU areas exist.
+pub fn numa_node_id() -> i32 {
+    this_cpu().map_or(0, |a| a.nid)
+}
+
+/// One `T` per possible CPU (Linux's `DEFINE_PER_CPU`), each on its own cache lines so that CPUs
+/// updating their own copy do not contend. [`PerCpu::get`] is the calling CPU's copy; another
+/// CPU's is there too ([`PerCpu::get_on`], `per_cpu(var, cpu)`), which is why `T` must be `Sync`
+/// to be shared (atomics, locks).
+///
+/// ```
+/// use core::sync::atomic::{AtomicU64, Ordering};
+/// use platform::percpu::{CacheLine, PerCpu, NR_CPUS};
+///
+/// static EVENTS: PerCpu<AtomicU64> = PerCpu::new([const { CacheLine(AtomicU64::new(0)) }; NR_CPUS]);
+/// EVENTS.get().fetch_add(1, Ordering::Relaxed);
+/// let total: u64 = EVENTS.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+/// assert_eq!(total, 1);
+/// ```
+#[derive(Debug)]
+pub struct PerCpu<T> {
+    slots: [CacheLine<T>; NR_CPUS],
+}
+
+/// A value aligned to 64 bytes, so that it has its cache lines to itself.
+#[derive(Debug)]
+#[repr(align(64))]
+pub struct CacheLine<T>(pub T);
+
+impl<T> PerCpu<T> {
+    /// Every CPU's initial value, each in its own [`CacheLine`].
+    pub const fn new(slots: [CacheLine<T>; NR_CPUS]) -> Self {
+        Self { slots }
+    }
+
+    /// The calling CPU's copy (`this_cpu_ptr`).
+    pub fn get(&self) -> &T {
+        &self.slots[smp_processor_id().min(NR_CPUS - 1)].0
+    }
+
+    /// CPU `cpu`'s copy, `None` beyond [`NR_CPUS`].
+    pub fn get_on(&self, cpu: usize) -> Option<&T> {
+        self.slots.get(cpu).map(|c| &c.0)
+    }
+
+    /// Every CPU's copy, CPU 0 first (`for_each_possible_cpu`).
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().map(|c| &c.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cpu_has_its_own_copy_on_its_own_cache_lines() {
+        static V: PerCpu<AtomicU64> = PerCpu::new([const { CacheLine(AtomicU64::new(0)) }; NR_CPUS]);
+        V.get_on(3).unwrap().store(7, Ordering::Relaxed);
+        // Before the per-CPU areas exist the caller is CPU 0.
+        V.get().store(1, Ordering::Relaxed);
+        let all: heapless::Vec<u64, NR_CPUS> = V.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        assert_eq!(all[..4], [1, 0, 0, 7]);
+        assert!(V.get_on(NR_CPUS).is_none());
+        let (a, b) = (V.get_on(0).unwrap() as *const _ as usize, V.get_on(1).unwrap() as *const _ as usize);
+        assert!(b - a >= 64 && a % 64 == 0);
+        assert_eq!((smp_processor_id(), numa_node_id()), (0, 0));
+    }
+}
