@@ -55,6 +55,12 @@ pub fn exit_status(status: u64) -> ! {
     park()
 }
 
+/// Signals an event to every CPU (waking `wfe`), after making earlier stores visible.
+pub fn sev() {
+    aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::ISH);
+    aarch64_cpu::asm::sev();
+}
+
 /// Parks this CPU for good.
 pub fn park() -> ! {
     loop {

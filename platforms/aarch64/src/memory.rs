@@ -218,6 +218,14 @@ impl platform::Firmware for Aarch64 {
         crate::cpu::park()
     }
 
+    fn wait_for_kick() {
+        aarch64_cpu::asm::wfe();
+    }
+
+    fn kick_cpu(_hw_id: u64) {
+        crate::cpu::sev();
+    }
+
     fn firmware_numa(&self) -> mm_init::numa::FirmwareNuma {
         use devicetree::NumaFallback as Dt;
         use mm_init::numa::{FirmwareNuma, NumaFallback};

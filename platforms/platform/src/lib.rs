@@ -223,6 +223,29 @@ pub trait Firmware: mm_init::Platform {
     /// Stops the calling CPU for good (interrupts masked).
     fn park_this_cpu() -> !;
 
+    /// Waits on the calling CPU, interrupts masked on entry and on return, until another CPU
+    /// kicks it ([`Firmware::kick_cpu`]) or something else wakes it; may return early. An
+    /// idle CPU calls it in a loop around checking its mailbox (`smp::idle_loop`), so a kick
+    /// sent between the check and the wait must still end the wait (x86: `sti; hlt`, whose
+    /// interrupt shadow delivers a pending IPI only once `hlt` waits; ARM: `wfe`, whose event
+    /// register remembers an earlier `sev`).
+    fn wait_for_kick();
+
+    /// Wakes the CPU with hardware id `hw_id` from [`Firmware::wait_for_kick`] (x86: a fixed
+    /// IPI; ARM: `sev`, which wakes every CPU).
+    fn kick_cpu(hw_id: u64);
+
+    /// Makes every other online CPU forget its TLB entries for the kernel range `[start, end)`
+    /// before the pages behind it are reused (Linux `flush_tlb_kernel_range`). ARM's `TLBI
+    /// ...IS` already reached every CPU of the inner-shareable domain when the entries were
+    /// unmapped; x86 sends an IPI and waits for every CPU's answer.
+    ///
+    /// # Errors
+    /// A sentence naming a CPU that did not answer.
+    fn flush_tlb_kernel_range(_start: usize, _end: usize) -> Result<(), &'static str> {
+        Ok(())
+    }
+
     /// Runs `f` on the page at `phys` mapped at a kernel virtual address (the linear map, or a
     /// temporary kmap for x86-32 HighMem); `None` when the page cannot be mapped.
     fn with_page_mapped(&mut self, phys: u64, f: &mut dyn FnMut(*mut u8)) -> Option<()> {
@@ -417,6 +440,7 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             }
             let checks = stress::run::<P>(up)
                 .and_then(|()| selftest::vmalloc::<P>(platform, allocator, paging.max_low_pfn))
+                .and_then(|()| selftest::cross_cpu::<P>(allocator, up))
                 .and_then(|()| {
                     let areas = with_cma_areas::<P, _>(|a| a.clone());
                     selftest::cma::<P>(platform, allocator, &areas)

@@ -224,3 +224,82 @@ pub fn cma<P: Firmware>(
     }
     Ok(())
 }
+
+/// Reads the word at kernel virtual address `addr` (a `call_on` target: runs on the CPU asked).
+#[allow(unsafe_code)]
+fn read_word(addr: usize) -> u64 {
+    // SAFETY: only called with the address of a live, mapped, 8-byte-aligned vmalloc page that
+    // the boot CPU keeps until every call returned.
+    unsafe { core::ptr::read_volatile(addr as *const u64) }
+}
+
+/// Writes `v` to the word at `addr` (a live vmalloc page the caller owns).
+#[allow(unsafe_code)]
+fn write_word(addr: usize, v: u64) {
+    // SAFETY: as in `read_word`; the boot CPU is the page's only writer.
+    unsafe { core::ptr::write_volatile(addr as *mut u64, v) }
+}
+
+fn cpu_id(_: usize) -> u64 {
+    crate::percpu::smp_processor_id() as u64
+}
+
+/// Cross-CPU calls and the TLB shoot-down after `vfree`, with every CPU idle:
+/// 1. every online CPU runs a function through `on_each_cpu` and returns its own id; a call to
+///    a CPU that is not online is refused by name;
+/// 2. CPU 1 reads a vmalloc page (its TLB now maps that address), the page is freed and the
+///    same virtual address is mapped to another page with another value, while the old page is
+///    held so that it cannot come back: CPU 1 must read the new value. A CPU that kept its old
+///    TLB entry would read the old page (x86 has no broadcast invalidation: the shoot-down IPI
+///    is what makes this pass; ARM's `TLBI …IS` reaches every CPU by itself).
+///
+/// # Errors
+/// The first property that did not hold.
+pub fn cross_cpu<P: Firmware>(a: &page_alloc::PageAllocator<'_>, up: usize) -> Result<(), &'static str> {
+    use crate::smp::{call_on, on_each_cpu, CallError};
+    if up < 2 {
+        defmt::info!("cross-CPU self-test: one CPU online, nothing to call");
+        return Ok(());
+    }
+    let ids = on_each_cpu::<P>(cpu_id, 0);
+    let answered = ids.iter().enumerate().filter(|(c, r)| **r == Some(*c as u64)).count();
+    if answered != up || ids.iter().enumerate().any(|(c, r)| r.is_some_and(|v| v != c as u64)) {
+        return Err("cross-CPU self-test: on_each_cpu did not run once on every online CPU");
+    }
+    let offline = crate::percpu::NR_CPUS - 1;
+    if offline >= up && call_on::<P>(offline, cpu_id, 0) != Err(CallError::NotOnline { cpu: offline }) {
+        return Err("cross-CPU self-test: a call to an offline CPU was not refused");
+    }
+    let cpu = crate::percpu::smp_processor_id();
+    let nid = crate::percpu::numa_node_id();
+    let first = crate::vmalloc::vmalloc::<P>(a, cpu, nid, mm_types::PAGE_SIZE as usize)?;
+    write_word(first, 0x0a0a_0a0a_0a0a_0a0a);
+    if call_on::<P>(1, read_word, first) != Ok(0x0a0a_0a0a_0a0a_0a0a) {
+        return Err("cross-CPU self-test: CPU1 did not read the vmalloc page's value");
+    }
+    crate::vmalloc::vfree::<P>(a, cpu, first)?;
+    // Hold the page just freed (the per-CPU list hands it out first) so the next area cannot
+    // get it back, then map the same address again.
+    let held = a.alloc_pages(cpu, nid, Gfp::KERNEL, 0).map_err(|_| "cross-CPU self-test: no page to hold")?;
+    let second = crate::vmalloc::vmalloc::<P>(a, cpu, nid, mm_types::PAGE_SIZE as usize)?;
+    let result = if second != first {
+        Err("cross-CPU self-test: the second area did not reuse the first one's address")
+    } else {
+        write_word(second, 0xb0b0_b0b0_b0b0_b0b0);
+        match call_on::<P>(1, read_word, second) {
+            Ok(0xb0b0_b0b0_b0b0_b0b0) => Ok(()),
+            Ok(0x0a0a_0a0a_0a0a_0a0a) => Err("cross-CPU self-test: CPU1 read the freed page through a stale TLB entry (no shoot-down)"),
+            Ok(_) => Err("cross-CPU self-test: CPU1 read neither value"),
+            Err(_) => Err("cross-CPU self-test: CPU1 did not answer"),
+        }
+    };
+    crate::vmalloc::vfree::<P>(a, cpu, second)?;
+    a.free_pages(cpu, held, 0).map_err(|_| "cross-CPU self-test: the held page was refused")?;
+    result?;
+    defmt::info!(
+        "cross-CPU self-test: on_each_cpu ran on all {=usize} CPUs; after vfree and a new mapping at {=u64:#x}, CPU1 read the new page, not the old one through its TLB",
+        up,
+        first as u64
+    );
+    Ok(())
+}

@@ -25,7 +25,7 @@ extern "C" fn secondary_start<P: Firmware>(cpu: usize) -> ! {
     }
     crate::bench::secondary::<P>(cpu);
     crate::stress::secondary::<P>(cpu);
-    P::park_this_cpu()
+    idle_loop::<P>(cpu)
 }
 
 /// Starts every secondary CPU; returns how many CPUs are up (boot CPU included).
@@ -77,4 +77,103 @@ pub fn smp_init<P: Firmware>(platform: &mut P, allocator: &page_alloc::PageAlloc
     let plural = |n: usize| if n > 1 { "s" } else { "" };
     defmt::info!("smp: Brought up {=usize} node{=str}, {=usize} CPU{=str}", nr_nodes, plural(nr_nodes), up, plural(up));
     up
+}
+
+/// A request posted to one CPU: `f(arg)` and, once run, its result.
+struct Mailbox {
+    work: spin::Mutex<Option<(fn(usize) -> u64, usize)>>,
+    result: core::sync::atomic::AtomicU64,
+    done: AtomicBool,
+}
+
+static MAILBOXES: [Mailbox; percpu::NR_CPUS] = [const {
+    Mailbox { work: spin::Mutex::new(None), result: core::sync::atomic::AtomicU64::new(0), done: AtomicBool::new(false) }
+}; percpu::NR_CPUS];
+/// CPUs waiting in [`idle_loop`] for work.
+static IDLE: [AtomicBool; percpu::NR_CPUS] = [const { AtomicBool::new(false) }; percpu::NR_CPUS];
+/// Serialises callers of [`call_on`]: one request in flight at a time.
+static CALL_LOCK: spin::Mutex<()> = spin::Mutex::new(());
+
+/// Where a secondary CPU waits once the boot's own work is done: it runs whatever a
+/// [`call_on`] posts to its mailbox, then waits again ([`Firmware::wait_for_kick`]).
+pub fn idle_loop<P: Firmware>(cpu: usize) -> ! {
+    let _ = P::IRQ_SAVE();
+    IDLE[cpu].store(true, Ordering::Release);
+    loop {
+        let work = MAILBOXES[cpu].work.lock().take();
+        if let Some((f, arg)) = work {
+            MAILBOXES[cpu].result.store(f(arg), Ordering::Release);
+            MAILBOXES[cpu].done.store(true, Ordering::Release);
+        }
+        P::wait_for_kick();
+    }
+}
+
+/// Why [`call_on`] could not run a function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallError {
+    /// No such CPU, or it is not online waiting for work (never started, failed, or busy
+    /// with the boot's self-tests for longer than 100 ms).
+    NotOnline { cpu: usize },
+    /// The CPU took the request but gave no result within a second.
+    NoAnswer { cpu: usize },
+}
+
+impl core::fmt::Display for CallError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NotOnline { cpu } => write!(f, "CPU{cpu} is not online waiting for work"),
+            Self::NoAnswer { cpu } => write!(f, "CPU{cpu} did not answer within a second"),
+        }
+    }
+}
+
+/// Runs `f(arg)` on CPU `cpu` and returns its result (Linux `smp_call_function_single` with
+/// `wait`): at once when `cpu` is the caller, else through its mailbox, with the CPU kicked
+/// out of its wait. `f` runs with interrupts masked, and must not call [`call_on`] itself.
+///
+/// # Errors
+/// [`CallError`]: the CPU is offline or busy, or never answered.
+pub fn call_on<P: Firmware>(cpu: usize, f: fn(usize) -> u64, arg: usize) -> Result<u64, CallError> {
+    if cpu == percpu::smp_processor_id() {
+        return Ok(f(arg));
+    }
+    let (Some(area), Some(idle)) = (percpu::per_cpu(cpu), IDLE.get(cpu)) else { return Err(CallError::NotOnline { cpu }) };
+    if !area.online.load(Ordering::Acquire) {
+        return Err(CallError::NotOnline { cpu });
+    }
+    // An online CPU on its way into the idle loop (just done with the boot's self-tests) gets
+    // a moment to arrive.
+    let until = crate::clock::now_ns().saturating_add(100_000_000);
+    let mut spins = 0u64;
+    while !idle.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+        spins += 1;
+        if crate::clock::now_ns() > until || spins > 200_000_000 {
+            return Err(CallError::NotOnline { cpu });
+        }
+    }
+    let _one = CALL_LOCK.lock();
+    let mb = &MAILBOXES[cpu];
+    mb.done.store(false, Ordering::Release);
+    *mb.work.lock() = Some((f, arg));
+    P::kick_cpu(area.hw_id);
+    let deadline = crate::clock::now_ns().saturating_add(1_000_000_000);
+    let mut spins = 0u64;
+    while !mb.done.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+        spins += 1;
+        // The clock may not run yet (x86 before calibration): a spin bound backs it up.
+        if crate::clock::now_ns() > deadline || spins > 2_000_000_000 {
+            mb.work.lock().take();
+            return Err(CallError::NoAnswer { cpu });
+        }
+    }
+    Ok(mb.result.load(Ordering::Acquire))
+}
+
+/// Runs `f(arg)` on every CPU waiting for work and on the caller (Linux `on_each_cpu`); the
+/// results by CPU id (`None` for a CPU that is offline or busy).
+pub fn on_each_cpu<P: Firmware>(f: fn(usize) -> u64, arg: usize) -> [Option<u64>; percpu::NR_CPUS] {
+    core::array::from_fn(|cpu| call_on::<P>(cpu, f, arg).ok())
 }

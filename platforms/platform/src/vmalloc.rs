@@ -49,7 +49,8 @@ pub fn vmalloc<P: Firmware>(a: &PageAllocator<'_>, cpu: usize, nid: i32, size: u
             })
         });
         if let Err(why) = result {
-            unmap_range::<P>(a, cpu, area.addr, i);
+            // The partial area was never handed out, but other CPUs may have walked it.
+            let _ = unmap_range::<P>(a, cpu, area.addr, i);
             areas.lock().free(area.addr);
             return Err(why);
         }
@@ -58,15 +59,37 @@ pub fn vmalloc<P: Firmware>(a: &PageAllocator<'_>, cpu: usize, nid: i32, size: u
     Ok(area.addr)
 }
 
-fn unmap_range<P: Firmware>(a: &PageAllocator<'_>, cpu: usize, addr: usize, pages: usize) {
-    for i in 0..pages {
-        if let Some((phys, table)) = P::unmap_kernel_page(addr + i * PAGE) {
-            let _ = a.free_pages(cpu, Pfn(phys >> mm_types::PAGE_SHIFT), 0);
-            if let Some(t) = table {
-                let _ = a.free_pages(cpu, Pfn(t >> mm_types::PAGE_SHIFT), 0);
+/// Pages unmapped before one TLB shoot-down and the frees it allows.
+const UNMAP_BATCH: usize = 32;
+
+/// Unmaps `pages` pages from `addr` and frees them (and emptied page tables), `UNMAP_BATCH` at
+/// a time: each batch is unmapped, then every other CPU flushes it
+/// ([`Firmware::flush_tlb_kernel_range`]), and only then are its pages freed, so no CPU can
+/// reach a page's next owner through a stale TLB entry (Linux: `vunmap`, flush, free).
+///
+/// # Errors
+/// A CPU did not flush: that batch's pages stay allocated (leaked, never reused while a
+/// stale mapping may remain).
+fn unmap_range<P: Firmware>(a: &PageAllocator<'_>, cpu: usize, addr: usize, pages: usize) -> Result<(), &'static str> {
+    let mut first = 0;
+    while first < pages {
+        let n = (pages - first).min(UNMAP_BATCH);
+        let mut freed: heapless::Vec<u64, { 2 * UNMAP_BATCH }> = heapless::Vec::new();
+        for i in first..first + n {
+            if let Some((phys, table)) = P::unmap_kernel_page(addr + i * PAGE) {
+                let _ = freed.push(phys);
+                if let Some(t) = table {
+                    let _ = freed.push(t);
+                }
             }
         }
+        P::flush_tlb_kernel_range(addr + first * PAGE, addr + (first + n) * PAGE)?;
+        for phys in freed {
+            let _ = a.free_pages(cpu, Pfn(phys >> mm_types::PAGE_SHIFT), 0);
+        }
+        first += n;
     }
+    Ok(())
 }
 
 /// Frees an area `vmalloc` returned: unmaps and frees every page (and emptied page tables).
@@ -76,7 +99,7 @@ fn unmap_range<P: Firmware>(a: &PageAllocator<'_>, cpu: usize, addr: usize, page
 pub fn vfree<P: Firmware>(a: &PageAllocator<'_>, cpu: usize, addr: usize) -> Result<(), &'static str> {
     let areas = AREAS.get().ok_or("vfree before vmalloc_init")?;
     let area = areas.lock().free(addr).ok_or("vfree: not the start of a vmalloc area")?;
-    unmap_range::<P>(a, cpu, area.addr, area.pages);
+    unmap_range::<P>(a, cpu, area.addr, area.pages)?;
     defmt::debug!("vfree: CPU{=usize} unmapped and freed {=usize} page(s) at {=u64:#x}", cpu, area.pages, area.addr as u64);
     Ok(())
 }

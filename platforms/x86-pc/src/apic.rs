@@ -23,6 +23,8 @@ const APIC_BASE_ADDR_MASK: u64 = 0xFFFF_F000;
 const APIC_ID: usize = 0x20;
 const APIC_LVR: usize = 0x30;
 const APIC_SPIV: usize = 0xF0;
+const APIC_TPR: usize = 0x80;
+const APIC_EOI: usize = 0xB0;
 const APIC_ICR: usize = 0x300;
 const APIC_ICR2: usize = 0x310;
 const APIC_SPIV_APIC_ENABLED: u32 = 1 << 8;
@@ -78,8 +80,34 @@ pub fn init() -> Result<ApicInfo, &'static str> {
     let phys = (msr & APIC_BASE_ADDR_MASK) as u32;
     let virt = paging::set_fixmap_nocache(paging::FIX_APIC_BASE, phys).map_err(|_| "fixmap not ready for the local APIC")?;
     APIC_VIRT.store(virt, Ordering::Release);
-    write(APIC_SPIV, (read(APIC_SPIV) & !0xFF) | APIC_SPIV_APIC_ENABLED | SPURIOUS_VECTOR);
+    enable_this_cpu();
     Ok(ApicInfo { phys, id: read_id(), version: read(APIC_LVR) & 0xFF })
+}
+
+/// Software-enables the calling CPU's local APIC (SVR) with the spurious vector, and accepts
+/// every priority (TPR 0): a software-disabled APIC takes only INIT, NMI, SMI and STARTUP, so
+/// each CPU does this before it can receive [`IPI_VECTOR`].
+pub fn enable_this_cpu() {
+    write(APIC_TPR, 0);
+    write(APIC_SPIV, (read(APIC_SPIV) & !0xFF) | APIC_SPIV_APIC_ENABLED | SPURIOUS_VECTOR);
+}
+
+/// The vector of the firmware's one interprocessor interrupt: a kick out of `hlt`, and the
+/// TLB shoot-down request (`crate::tlb`).
+pub const IPI_VECTOR: u8 = 0xF0;
+
+/// Sends [`IPI_VECTOR`] to the APIC with id `dest` (fixed delivery, physical destination).
+/// Waits (bounded) for an earlier IPI of this CPU to be delivered first; false when the ICR
+/// stayed busy.
+pub fn send_kick(dest: u32) -> bool {
+    let idle = wait_icr_idle();
+    send_ipi(dest, APIC_INT_ASSERT | u32::from(IPI_VECTOR));
+    idle
+}
+
+/// Ends the interrupt being handled (the EOI register).
+pub fn eoi() {
+    write(APIC_EOI, 0);
 }
 
 /// This CPU's local APIC id (xAPIC: ID register bits 24..31).

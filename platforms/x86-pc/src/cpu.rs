@@ -262,6 +262,21 @@ isr_common:
     hlt
     jmp 3b
 
+    /* The interprocessor interrupt (apic::IPI_VECTOR): the interrupted code's registers are
+     * kept, `x86_ipi` does the work and the EOI, and `iret` goes back (to `hlt` or a loop). */
+    .global isr_ipi
+isr_ipi:
+    pushal
+    cld
+    call x86_ipi
+    popal
+    iret
+
+    /* The local APIC's spurious vector: no EOI (SDM 10.9). */
+    .global isr_spurious
+isr_spurious:
+    iret
+
     .section .rodata.isr_table, "a"
     .balign 4
     .global isr_table
@@ -377,15 +392,20 @@ fn task_gate(tss_selector: u16) -> u64 {
     d.as_u64()
 }
 
+/// IDT entries: the 32 exceptions, then nothing up to the IPI vector and the spurious one.
+const IDT_ENTRIES: usize = 256;
+
 #[repr(C, align(8))]
 #[derive(Clone, Copy)]
-struct Idt([u64; 32]);
+struct Idt([u64; IDT_ENTRIES]);
 
 /// One IDT per CPU: they differ only in vector 8's task gate.
-static mut IDTS: [Idt; MAX_CPUS] = [Idt([0; 32]); MAX_CPUS];
+static mut IDTS: [Idt; MAX_CPUS] = [Idt([0; IDT_ENTRIES]); MAX_CPUS];
 
 extern "C" {
     static isr_table: [u32; 32];
+    fn isr_ipi();
+    fn isr_spurious();
 }
 
 /// Sets up this CPU's exception handling, on logical CPU `cpu` itself (the boot CPU from
@@ -396,12 +416,15 @@ extern "C" {
 /// If `cpu >= MAX_CPUS`.
 pub fn load_cpu_tables(cpu: usize) {
     assert!(cpu < MAX_CPUS, "logical CPU {cpu} beyond MAX_CPUS");
-    let mut gates = [0u64; 32];
-    for (v, g) in gates.iter_mut().enumerate() {
+    // Vectors without a gate are not present: taking one is a #NP, reported like every fault.
+    let mut gates = [0u64; IDT_ENTRIES];
+    for (v, g) in gates.iter_mut().take(32).enumerate() {
         // SAFETY: `isr_table` is a read-only array of 32 addresses defined in the asm above.
         *g = gate(unsafe { isr_table[v] });
     }
     gates[8] = task_gate(df_tss_selector(cpu));
+    gates[usize::from(crate::apic::IPI_VECTOR)] = gate(isr_ipi as *const () as usize as u32);
+    gates[0xFF] = gate(isr_spurious as *const () as usize as u32);
     // SAFETY: element `cpu` of IDTS is this CPU's alone and not loaded anywhere yet (each CPU
     // runs this once, on itself, before it can take an exception through it).
     let idt = unsafe {

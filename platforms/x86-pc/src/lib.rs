@@ -34,6 +34,7 @@ pub mod memory;
 pub mod multiboot;
 pub mod paging;
 pub mod smpboot;
+pub mod tlb;
 
 /// The first physical address this platform cannot use: two-level paging without PAE has
 /// 32-bit physical addresses (the e820 code drops RAM above it the way Linux does).
@@ -91,6 +92,7 @@ pub fn start(
     platform::clock::init(delay::rdtsc, delay::tsc_at_start(), 0);
     // FS must point at a readable per-CPU word before the logger asks for the CPU id.
     cpu::load_gdt();
+    tlb::mask_legacy_pic();
     // xtask accepts only an I/O-port 16550 console for this platform; without one nothing can
     // be said, so the exit status has to.
     let platform::board::Console::Uart16550Port(port) = board.console else { io::exit(ExitCode::Failure) };

@@ -233,6 +233,28 @@ impl platform::Firmware for X86Pc {
         crate::cpu::halt_forever()
     }
 
+    fn wait_for_kick() {
+        // SAFETY: `sti; hlt` waits for an interrupt with IF set; the interrupt shadow of `sti`
+        // holds a pending IPI back until `hlt` waits, so none is lost. The handlers of the
+        // vectors a CPU can take here (the IPI, the spurious vector) return; `cli` masks again.
+        unsafe { core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack)) };
+    }
+
+    fn kick_cpu(hw_id: u64) {
+        let _ = crate::apic::send_kick(hw_id as u32);
+    }
+
+    fn flush_tlb_kernel_range(start: usize, end: usize) -> Result<(), &'static str> {
+        let me = crate::cpu::smp_processor_id();
+        let targets: heapless::Vec<(usize, u32), { crate::cpu::MAX_CPUS }> = (0..platform::percpu::nr_cpu_ids())
+            .filter(|&c| c != me)
+            .filter_map(|c| platform::percpu::per_cpu(c).map(|a| (c, a)))
+            .filter(|(_, a)| a.online.load(core::sync::atomic::Ordering::Acquire))
+            .map(|(c, a)| (c, a.hw_id as u32))
+            .collect();
+        crate::tlb::shoot_down(start, end, &targets)
+    }
+
     fn set_percpu_base(&self, base: usize) {
         crate::cpu::load_percpu_base(base);
     }

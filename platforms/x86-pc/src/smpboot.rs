@@ -198,6 +198,7 @@ extern "C" {
 #[no_mangle]
 extern "C" fn x86_ap_start(cpu: usize) -> ! {
     cpu::load_cpu_tables(cpu);
+    apic::enable_this_cpu();
     let entry = AP_BOOT.entry.load(Ordering::Acquire);
     // Read everything from AP_BOOT before checking in: the boot CPU reuses it for the next CPU.
     CPU_CALLIN.fetch_or(1 << cpu, Ordering::Release);
