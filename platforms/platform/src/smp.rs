@@ -79,9 +79,12 @@ pub fn smp_init<P: Firmware>(platform: &mut P, allocator: &page_alloc::PageAlloc
     up
 }
 
+/// A function a CPU runs for another, and its argument.
+type Work = (fn(usize) -> u64, usize);
+
 /// A request posted to one CPU: `f(arg)` and, once run, its result.
 struct Mailbox {
-    work: spin::Mutex<Option<(fn(usize) -> u64, usize)>>,
+    work: spin::Mutex<Option<Work>>,
     result: core::sync::atomic::AtomicU64,
     done: AtomicBool,
 }
