@@ -139,8 +139,10 @@ pub fn cases() -> Vec<BootCase> {
                 Has("every page back, none owned twice, free counts per zone restored"),
                 HasAll(&["vmalloc self-test: ", " KiB at ", " written, read back and freed; free pages back to "]),
                 Has("slabinfo - version: 2.1"),
-                // Cross-CPU calls and, with two CPUs or more, the TLB shoot-down after vfree.
+                // Cross-CPU calls and, with two CPUs or more, the TLB shoot-down after vfree;
+                // kmap_local on every CPU at once.
                 Has("cross-CPU self-test: "),
+                HasAll(&["kmap_local self-test: ", " nested map/write/read/unmap rounds each"]),
                 // What the memory-map picture reads: page tables and the reserved regions at the hand-off.
                 HasAll(&["paging_init: page-table pages [mem ", " page(s))"]),
                 HasAll(&["memblock_free_all: ", " reserved region(s), ", " KiB, stay reserved"]),
@@ -250,6 +252,8 @@ pub fn cases() -> Vec<BootCase> {
             HasAll(&["stress: CPU0 done, ", "all 4 CPU(s): 16000 operations"]),
             // The TLB shoot-down IPIs: CPU 1 sees the new page behind a reused vmalloc address.
             Has("cross-CPU self-test: on_each_cpu ran on all 4 CPUs; after vfree and a new mapping at "),
+            // Every CPU through its own kmap_atomic fixmap slots, HighMem pages, at once.
+            Has("kmap_local self-test: 4 CPU(s) at once"),
         ]),
         ok("x86-512M-smp4", x86, "512M", 4, "", vec![
             Has("smp: Brought up 1 node, 4 CPUs"),

@@ -246,6 +246,22 @@ pub trait Firmware: mm_init::Platform {
         Ok(())
     }
 
+    /// A kernel address for the page at `phys` on the calling CPU, until [`Firmware::kunmap_local`]
+    /// (Linux `kmap_local_page`): the linear map where it reaches, else (x86-32 HighMem) the
+    /// next of this CPU's own atomic slots; nested mappings end in reverse order. Any CPU may
+    /// call it. `None` when the page cannot be mapped.
+    fn kmap_local(phys: u64) -> Option<usize> {
+        Self::PHYS_TO_VIRT(phys)
+    }
+
+    /// Ends the most recent [`Firmware::kmap_local`] of this CPU.
+    ///
+    /// # Errors
+    /// `vaddr` is not this CPU's most recent local mapping.
+    fn kunmap_local(_vaddr: usize) -> Result<(), &'static str> {
+        Ok(())
+    }
+
     /// Runs `f` on the page at `phys` mapped at a kernel virtual address (the linear map, or a
     /// temporary kmap for x86-32 HighMem); `None` when the page cannot be mapped.
     fn with_page_mapped(&mut self, phys: u64, f: &mut dyn FnMut(*mut u8)) -> Option<()> {
@@ -441,6 +457,7 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             let checks = stress::run::<P>(up)
                 .and_then(|()| selftest::vmalloc::<P>(platform, allocator, paging.max_low_pfn))
                 .and_then(|()| selftest::cross_cpu::<P>(allocator, up))
+                .and_then(|()| selftest::kmap_local_on_each_cpu::<P>(allocator, up))
                 .and_then(|()| {
                     let areas = with_cma_areas::<P, _>(|a| a.clone());
                     selftest::cma::<P>(platform, allocator, &areas)

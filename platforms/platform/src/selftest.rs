@@ -303,3 +303,63 @@ pub fn cross_cpu<P: Firmware>(a: &page_alloc::PageAllocator<'_>, up: usize) -> R
     );
     Ok(())
 }
+
+/// The page each CPU maps in [`kmap_local_on_each_cpu`] (physical addresses, by CPU id).
+static KMAP_PAGES: [core::sync::atomic::AtomicU64; crate::percpu::NR_CPUS] =
+    [const { core::sync::atomic::AtomicU64::new(0) }; crate::percpu::NR_CPUS];
+/// How many map/write/check/unmap rounds each CPU runs.
+const KMAP_ROUNDS: u64 = 500;
+
+/// One CPU's share: map its page and a second mapping nested over it, write its pattern
+/// through both, check it, unmap in reverse order; `KMAP_ROUNDS` times. Returns the rounds
+/// that passed.
+fn kmap_rounds<P: Firmware>(_: usize) -> u64 {
+    let cpu = crate::percpu::smp_processor_id();
+    let phys = KMAP_PAGES[cpu].load(core::sync::atomic::Ordering::Acquire);
+    let own = (cpu as u64 + 1) * 0x0101_0101_0101_0101;
+    let mut ok = 0;
+    for round in 0..KMAP_ROUNDS {
+        let (Some(outer), Some(inner)) = (P::kmap_local(phys), P::kmap_local(phys)) else { return ok };
+        write_word(outer, own ^ round);
+        let seen = read_word(inner);
+        let unmapped = P::kunmap_local(inner).is_ok() && P::kunmap_local(outer).is_ok();
+        if seen != own ^ round || !unmapped {
+            return ok;
+        }
+        ok += 1;
+    }
+    ok
+}
+
+/// `kmap_local` on every CPU at once: each maps its own page (HighMem where there is some,
+/// so that x86-32 goes through its per-CPU fixmap slots), nests a second mapping, writes and
+/// reads its pattern and unmaps, many times while the others do the same. With one set of
+/// slots for all CPUs they would take each other's slots.
+///
+/// # Errors
+/// A CPU lost a round, or the pages were not there.
+pub fn kmap_local_on_each_cpu<P: Firmware>(a: &page_alloc::PageAllocator<'_>, up: usize) -> Result<(), &'static str> {
+    let cpu = crate::percpu::smp_processor_id();
+    let highmem = Gfp { highest_zone: ZoneType::HighMem, migratetype: Migratetype::Movable, nofail: false, high: false };
+    let mut pfns: heapless::Vec<Pfn, { crate::percpu::NR_CPUS }> = heapless::Vec::new();
+    for c in 0..up.min(crate::percpu::NR_CPUS) {
+        let pfn = a.alloc_pages(cpu, 0, highmem, 0).map_err(|_| "kmap_local self-test: no page")?;
+        KMAP_PAGES[c].store(pfn.0 << mm_types::PAGE_SHIFT, core::sync::atomic::Ordering::Release);
+        let _ = pfns.push(pfn);
+    }
+    let results = crate::smp::on_each_cpu::<P>(kmap_rounds::<P>, 0);
+    for pfn in &pfns {
+        a.free_pages(cpu, *pfn, 0).map_err(|_| "kmap_local self-test: a page was refused")?;
+    }
+    let done = results.iter().take(up).filter(|r| **r == Some(KMAP_ROUNDS)).count();
+    if done != up {
+        return Err("kmap_local self-test: a CPU lost a round (its mapping showed another CPU's page)");
+    }
+    defmt::info!(
+        "kmap_local self-test: {=usize} CPU(s) at once, {=u64} nested map/write/read/unmap rounds each, first page pfn {=u64:#x}",
+        up,
+        KMAP_ROUNDS,
+        pfns.first().map_or(0, |p| p.0)
+    );
+    Ok(())
+}

@@ -131,6 +131,21 @@ impl core::fmt::Display for CallError {
     }
 }
 
+/// Gives an online CPU on its way into the idle loop (just done with the boot's self-tests)
+/// up to 100 ms to arrive; whether it did.
+fn await_idle(idle: &AtomicBool) -> bool {
+    let until = crate::clock::now_ns().saturating_add(100_000_000);
+    let mut spins = 0u64;
+    while !idle.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+        spins += 1;
+        if crate::clock::now_ns() > until || spins > 200_000_000 {
+            return false;
+        }
+    }
+    true
+}
+
 /// Runs `f(arg)` on CPU `cpu` and returns its result (Linux `smp_call_function_single` with
 /// `wait`): at once when `cpu` is the caller, else through its mailbox, with the CPU kicked
 /// out of its wait. `f` runs with interrupts masked, and must not call [`call_on`] itself.
@@ -142,19 +157,8 @@ pub fn call_on<P: Firmware>(cpu: usize, f: fn(usize) -> u64, arg: usize) -> Resu
         return Ok(f(arg));
     }
     let (Some(area), Some(idle)) = (percpu::per_cpu(cpu), IDLE.get(cpu)) else { return Err(CallError::NotOnline { cpu }) };
-    if !area.online.load(Ordering::Acquire) {
+    if !area.online.load(Ordering::Acquire) || !await_idle(idle) {
         return Err(CallError::NotOnline { cpu });
-    }
-    // An online CPU on its way into the idle loop (just done with the boot's self-tests) gets
-    // a moment to arrive.
-    let until = crate::clock::now_ns().saturating_add(100_000_000);
-    let mut spins = 0u64;
-    while !idle.load(Ordering::Acquire) {
-        core::hint::spin_loop();
-        spins += 1;
-        if crate::clock::now_ns() > until || spins > 200_000_000 {
-            return Err(CallError::NotOnline { cpu });
-        }
     }
     let _one = CALL_LOCK.lock();
     let mb = &MAILBOXES[cpu];
@@ -175,8 +179,42 @@ pub fn call_on<P: Firmware>(cpu: usize, f: fn(usize) -> u64, arg: usize) -> Resu
     Ok(mb.result.load(Ordering::Acquire))
 }
 
-/// Runs `f(arg)` on every CPU waiting for work and on the caller (Linux `on_each_cpu`); the
-/// results by CPU id (`None` for a CPU that is offline or busy).
+/// Runs `f(arg)` on every CPU waiting for work and on the caller at the same time (Linux
+/// `on_each_cpu` with `wait`): the requests are posted and every CPU kicked before the caller
+/// runs its own share, then it waits for all. The results by CPU id (`None` for a CPU that is
+/// offline, busy, or did not answer within a second).
 pub fn on_each_cpu<P: Firmware>(f: fn(usize) -> u64, arg: usize) -> [Option<u64>; percpu::NR_CPUS] {
-    core::array::from_fn(|cpu| call_on::<P>(cpu, f, arg).ok())
+    let me = percpu::smp_processor_id();
+    let mut posted = [false; percpu::NR_CPUS];
+    let _one = CALL_LOCK.lock();
+    for (cpu, flag) in posted.iter_mut().enumerate() {
+        let Some(area) = percpu::per_cpu(cpu) else { continue };
+        if cpu == me || !area.online.load(Ordering::Acquire) || !await_idle(&IDLE[cpu]) {
+            continue;
+        }
+        MAILBOXES[cpu].done.store(false, Ordering::Release);
+        *MAILBOXES[cpu].work.lock() = Some((f, arg));
+        P::kick_cpu(area.hw_id);
+        *flag = true;
+    }
+    let mut results = [None; percpu::NR_CPUS];
+    results[me] = Some(f(arg));
+    let deadline = crate::clock::now_ns().saturating_add(1_000_000_000);
+    for (cpu, _) in posted.iter().enumerate().filter(|(_, p)| **p) {
+        let mb = &MAILBOXES[cpu];
+        let mut spins = 0u64;
+        while !mb.done.load(Ordering::Acquire) {
+            core::hint::spin_loop();
+            spins += 1;
+            if crate::clock::now_ns() > deadline || spins > 2_000_000_000 {
+                break;
+            }
+        }
+        if mb.done.load(Ordering::Acquire) {
+            results[cpu] = Some(mb.result.load(Ordering::Acquire));
+        } else {
+            mb.work.lock().take();
+        }
+    }
+    results
 }

@@ -289,6 +289,17 @@ impl platform::Firmware for X86Pc {
 
     /// Lowmem through the linear map; HighMem through a kmap_atomic fixmap slot for the duration
     /// of `f` (Linux `kmap_local_page` / `kunmap_local`).
+    fn kmap_local(phys: u64) -> Option<usize> {
+        match paging::phys_range_to_virt(phys, 4096) {
+            Some(v) => Some(v),
+            None => paging::kmap_atomic(phys >> 12).ok(),
+        }
+    }
+
+    fn kunmap_local(vaddr: usize) -> Result<(), &'static str> {
+        paging::kunmap_atomic(vaddr).map_err(|_| "kunmap_local: not this CPU's most recent local mapping")
+    }
+
     fn with_page_mapped(&mut self, phys: u64, f: &mut dyn FnMut(*mut u8)) -> Option<()> {
         if let Some(virt) = paging::phys_range_to_virt(phys, 4096) {
             f(virt as *mut u8);

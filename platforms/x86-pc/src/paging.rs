@@ -32,9 +32,9 @@
 //! Lifecycle: `boot` runs on its own page directory (4 MiB pages over `[0, MAXMEM)`); until
 //! [`paging_init`] switches CR3, [`phys_to_virt`] answers for that range. Page-table pages come
 //! from memblock below the lowmem end (`set_current_limit` first), so they stay reserved and
-//! are written through the linear map of either directory. The kmap state is one set of slots:
-//! pkmap is locked, but the kmap_atomic depth is global, not per CPU, so only the boot CPU may
-//! use [`kmap_atomic`] (secondary CPUs started by `smpboot` must not yet). Besides the kmap
+//! are written through the linear map of either directory. pkmap is one set of slots behind a
+//! lock; kmap_atomic has [`KM_TYPE_NR`] fixmap slots per CPU and a depth per CPU, so every CPU
+//! can use it at once (each CPU flushes only its own slots). Besides the kmap
 //! slots the fixmap holds the local APIC's registers ([`set_fixmap_nocache`]) and one window for
 //! reading firmware tables ([`copy_from_phys`]); `smpboot` builds the trampoline page directory
 //! through [`build_trampoline_pgd`] without touching the kernel's.
@@ -65,7 +65,8 @@ pub const KM_TYPE_NR: u32 = 16;
 pub const FIX_APIC_BASE: u32 = 1;
 const FIX_FW_READ: u32 = 2;
 const FIX_KMAP_BEGIN: u32 = 3;
-const FIX_KMAP_END: u32 = FIX_KMAP_BEGIN + KM_TYPE_NR - 1;
+/// Linux: `FIX_KMAP_BEGIN + KM_MAX_IDX * NR_CPUS - 1`: every CPU has its own slots.
+const FIX_KMAP_END: u32 = FIX_KMAP_BEGIN + KM_TYPE_NR * crate::cpu::MAX_CPUS as u32 - 1;
 const END_OF_FIXED_ADDRESSES: u32 = FIX_KMAP_END + 1;
 /// The fixmap: `[FIXADDR_START, FIXADDR_TOP)` (Linux `FIXADDR_SIZE`, `FIXADDR_START`).
 pub const FIXADDR_SIZE: u32 = END_OF_FIXED_ADDRESSES << PAGE_SHIFT;
@@ -496,8 +497,15 @@ struct Pkmap {
 
 static PKMAP: spin::Mutex<Pkmap> =
     spin::Mutex::new(Pkmap { count: [0; LAST_PKMAP as usize], pfn: [0; LAST_PKMAP as usize], last_pkmap_nr: 0 });
-/// kmap_atomic slots in use: slot `i` is fixmap index `FIX_KMAP_BEGIN + i`.
-static KMAP_ATOMIC_DEPTH: AtomicU32 = AtomicU32::new(0);
+/// kmap_atomic slots in use on each CPU: CPU `c`'s slot `i` is fixmap index
+/// `FIX_KMAP_BEGIN + c * KM_TYPE_NR + i`.
+static KMAP_ATOMIC_DEPTH: [AtomicU32; crate::cpu::MAX_CPUS] = [const { AtomicU32::new(0) }; crate::cpu::MAX_CPUS];
+
+/// The calling CPU's kmap_atomic depth and the fixmap index of its slot `i`.
+fn kmap_slot(i: u32) -> (&'static AtomicU32, u32) {
+    let cpu = crate::cpu::smp_processor_id().min(crate::cpu::MAX_CPUS - 1);
+    (&KMAP_ATOMIC_DEPTH[cpu], FIX_KMAP_BEGIN + cpu as u32 * KM_TYPE_NR + i)
+}
 
 fn table(cell: &AtomicUsize) -> Result<Table, KmapError> {
     match cell.load(Ordering::Acquire) {
@@ -603,16 +611,17 @@ pub fn kmap_atomic(pfn: u64) -> Result<usize, KmapError> {
         return Ok(v);
     }
     let ptes = table(&FIXMAP_PTES)?;
-    let depth = KMAP_ATOMIC_DEPTH.load(Ordering::Acquire);
+    let (depth_cell, _) = kmap_slot(0);
+    let depth = depth_cell.load(Ordering::Acquire);
     if depth >= KM_TYPE_NR {
         return Err(KmapError::NoFreeSlot);
     }
-    let vaddr = fix_to_virt(FIX_KMAP_BEGIN + depth);
+    let vaddr = fix_to_virt(kmap_slot(depth).1);
     ptes.set(pte_index(vaddr), (pfn << PAGE_SHIFT) | PAGE_KERNEL);
     // The slot's previous user flushed it on unmap; flushing again costs little and keeps a
     // stale entry from ever surviving.
     invlpg(vaddr as usize);
-    KMAP_ATOMIC_DEPTH.store(depth + 1, Ordering::Release);
+    depth_cell.store(depth + 1, Ordering::Release);
     Ok(vaddr as usize)
 }
 
@@ -625,14 +634,18 @@ pub fn kunmap_atomic(vaddr: usize) -> Result<(), KmapError> {
         return Ok(());
     }
     let ptes = table(&FIXMAP_PTES)?;
-    let depth = KMAP_ATOMIC_DEPTH.load(Ordering::Acquire);
-    let top = fix_to_virt(FIX_KMAP_BEGIN + depth.wrapping_sub(1)) as usize;
-    if depth == 0 || vaddr & !(PAGE_SIZE as usize - 1) != top {
+    let (depth_cell, _) = kmap_slot(0);
+    let depth = depth_cell.load(Ordering::Acquire);
+    if depth == 0 {
+        return Err(KmapError::NotMapped(vaddr));
+    }
+    let top = fix_to_virt(kmap_slot(depth - 1).1) as usize;
+    if vaddr & !(PAGE_SIZE as usize - 1) != top {
         return Err(KmapError::NotMapped(vaddr));
     }
     ptes.set(pte_index(top as u32), 0);
     invlpg(top);
-    KMAP_ATOMIC_DEPTH.store(depth - 1, Ordering::Release);
+    depth_cell.store(depth - 1, Ordering::Release);
     Ok(())
 }
 
