@@ -342,9 +342,9 @@ pub fn kmap_local_on_each_cpu<P: Firmware>(a: &page_alloc::PageAllocator<'_>, up
     let cpu = crate::percpu::smp_processor_id();
     let highmem = Gfp { highest_zone: ZoneType::HighMem, migratetype: Migratetype::Movable, nofail: false, high: false };
     let mut pfns: heapless::Vec<Pfn, { crate::percpu::NR_CPUS }> = heapless::Vec::new();
-    for c in 0..up.min(crate::percpu::NR_CPUS) {
+    for slot in KMAP_PAGES.iter().take(up) {
         let pfn = a.alloc_pages(cpu, 0, highmem, 0).map_err(|_| "kmap_local self-test: no page")?;
-        KMAP_PAGES[c].store(pfn.0 << mm_types::PAGE_SHIFT, core::sync::atomic::Ordering::Release);
+        slot.store(pfn.0 << mm_types::PAGE_SHIFT, core::sync::atomic::Ordering::Release);
         let _ = pfns.push(pfn);
     }
     let results = crate::smp::on_each_cpu::<P>(kmap_rounds::<P>, 0);
