@@ -321,7 +321,17 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     // The console.
     let stdout = info.chosen.as_ref().and_then(|c| c.stdout_path);
     let stdout_node = info.console.as_ref().filter(|c| c.from_stdout_path).map(|c| c.path.as_str().to_owned());
-    let usable = |u: &Uart| u.available && u.driver().is_some_and(|d| platform.consoles.contains(&d));
+    // What the driver cannot run as wired (a 16550 with 2-byte registers), said with the node.
+    let wiring = |u: &Uart| -> Option<String> {
+        let d = u.driver()?;
+        let p = match devicetree::uart_props(&dt, &u.path) {
+            Ok(p) => p,
+            Err(e) => return Some(e.to_string()),
+        };
+        let compatible = p.first_of(d.compatibles()).unwrap_or_default();
+        d.check_wiring(compatible, p.reg_shift, p.reg_io_width).err()
+    };
+    let usable = |u: &Uart| u.available && u.driver().is_some_and(|d| platform.consoles.contains(&d)) && wiring(u).is_none();
     let stdout_uart = stdout_node.as_ref().and_then(|p| facts.uarts.iter().find(|u| &u.path == p));
     let wired = machine.and_then(|m| m.serial0);
     let (console, console_comment) = match stdout_uart {
@@ -334,7 +344,12 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
                 (Some(sp), Some(u)) if !usable(u) => format!(
                     "/chosen/stdout-path {sp:?} is {}, {}",
                     u.describe(),
-                    if u.driver().is_some() { "which this platform cannot drive" } else { "which has no driver here" }
+                    match (u.driver(), wiring(u)) {
+                        (Some(d), Some(why)) => format!("which the {} driver cannot run: it has {why}", d.as_str()),
+                        (Some(_), None) if !u.available => "which is disabled".to_owned(),
+                        (Some(_), None) => "which this platform cannot drive".to_owned(),
+                        (None, _) => "which has no driver here".to_owned(),
+                    }
                 ),
                 (Some(sp), Some(u)) => format!("/chosen/stdout-path {sp:?} is {}, but QEMU's {} wires -serial to its {}", u.describe(), machine.map_or("", |m| m.machine), wired.unwrap_or("")),
                 (Some(sp), None) => format!("/chosen/stdout-path {sp:?} does not resolve to a UART node"),
@@ -506,6 +521,10 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     let _ = writeln!(t);
     let _ = writeln!(t, "[console]");
     comment(&mut t, &format!("{console_comment}."));
+    if driver != ConsoleDriver::Pl011 {
+        let _ = writeln!(t, "# At boot the node's reg-shift, reg-io-width, clock-frequency and current-speed are read; without");
+        let _ = writeln!(t, "# current-speed the UART is taken over as the boot loader left it.");
+    }
     let _ = writeln!(t, "driver = {}", toml_str(driver.as_str()));
     match &node {
         Some(n) => {
@@ -991,9 +1010,36 @@ mod tests {
 
     #[test]
     fn an_unknown_uart_is_named() {
-        // The Amlogic A1 tree's console is the Meson UART: no driver.
-        let s = scaffold("a1", &testdata("arm64__amlogic__meson-a1-ad401.dtb"), "a1.dtb", None).unwrap();
+        // The Snapdragon 8 Gen 1 HDK's console is a Qualcomm GENI UART: no driver.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let virt = board_desc::load(&root.join("boards/qemu-virt-aarch64")).unwrap();
+        let s = scaffold("hdk", &testdata("arm64__qcom__sm8450-hdk.dtb"), "hdk.dtb", Some(&virt)).unwrap();
         let console = s.missing.iter().find(|m| m.starts_with("console:"));
-        assert!(console.is_some_and(|m| m.contains("amlogic,meson")), "{:?}", s.missing);
+        assert!(
+            console.is_some_and(|m| m.contains("/soc@0/geniqup@9c0000/serial@99c000 (qcom,geni-debug-uart), which has no driver here")),
+            "{:?}",
+            s.missing
+        );
+    }
+
+    /// The console driver comes from the stdout-path node's `compatible` list, for each
+    /// memory-mapped driver, and lands in board.toml with `device-tree = true`.
+    #[test]
+    fn the_console_driver_follows_stdout_path() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let virt = board_desc::load(&root.join("boards/qemu-virt-aarch64")).unwrap();
+        let arm64 = |f: &str| std::fs::read(root.join("../shared/testdata/dtb-arm64").join(f)).unwrap();
+        let cases: &[(Vec<u8>, &str, &str)] = &[
+            (testdata("arm64__amlogic__meson-a1-ad401.dtb"), "meson-uart", "/soc/bus@fe000000/serial@2000 (amlogic,meson-gx-uart)"),
+            (arm64("arm64__xilinx__zynqmp-zcu102-revB.dtb"), "cadence-uart", "/axi/serial@ff000000 (xlnx,zynqmp-uart)"),
+        ];
+        for (blob, driver, node) in cases {
+            let s = scaffold("b", blob, "b.dtb", Some(&virt)).unwrap();
+            assert!(s.missing.is_empty(), "{driver}: {:?}", s.missing);
+            let b = board_toml(&s);
+            let c = b.console.clone().unwrap();
+            assert_eq!(c.driver.as_str(), *driver);
+            assert!(s.notes.iter().any(|n| n.starts_with("console:") && n.contains(node)), "{driver}: {:?}", s.notes);
+        }
     }
 }

@@ -167,7 +167,11 @@ impl platform::Firmware for Aarch64 {
 
     fn paging_init(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<mm_init::PagingInfo, PlatformError> {
         use crate::paging::Prot;
-        let console = mm_types::MemRange::new(self.console, mm_types::PAGE_SIZE);
+        // The console's register window, widened to whole pages (a Meson AO UART sits at
+        // 0xc81004c0, inside its page).
+        let page = mm_types::PAGE_SIZE;
+        let first = self.console & !(page - 1);
+        let console = mm_types::MemRange::new(first, (self.console + self.console_window).next_multiple_of(page) - first);
         let dtb = mm_types::MemRange::new(self.dtb_phys, self.dt.totalsize);
         crate::paging::paging_init(mb, &[("mmio", console, Prot::Device), ("fdt", dtb, Prot::ReadOnly)], log)?;
         Ok(mm_init::zones::arm64(mb))
