@@ -193,16 +193,27 @@ struct TreeFacts {
     uarts: Vec<Uart>,
     /// An M-profile interrupt controller: its path and `compatible`.
     nvic: Option<(String, String)>,
+    /// Root children with `device_type = "memory"`: path and where RAM starts by them (the first
+    /// `reg` address, even with size 0, else the unit address), when they say.
+    memory_nodes: Vec<(String, Option<u64>)>,
 }
 
 fn tree_facts(dt: &DeviceTree<'_>) -> Result<TreeFacts> {
     let mut f = TreeFacts::default();
+    let mut root_ac = 1u32;
     dt.walk(&mut |n| {
         let compatible: Vec<String> = n.strings("compatible")?.map(String::from).collect();
         if n.depth == 0 {
             f.root_compatible = compatible;
             f.model = n.str_prop("model")?.map(String::from);
+            root_ac = n.prop("#address-cells")?.and_then(|v| <[u8; 4]>::try_from(v).ok()).map_or(1, u32::from_be_bytes);
             return Ok(());
+        }
+        if n.depth == 1 && n.str_prop("device_type")? == Some("memory") {
+            let reg = n.prop("reg")?.filter(|r| r.len() >= 4 * root_ac as usize && (1..=2).contains(&root_ac));
+            let from_reg = reg.map(|r| r[..4 * root_ac as usize].chunks(4).fold(0u64, |a, c| (a << 32) | u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))));
+            let unit = n.path.rsplit_once('@').and_then(|(_, u)| u64::from_str_radix(u.split(',').next().unwrap_or(u), 16).ok());
+            f.memory_nodes.push((n.path.to_owned(), from_reg.or(unit)));
         }
         let leaf = n.path.rsplit('/').next().unwrap_or("");
         let base = leaf.split('@').next().unwrap_or("");
@@ -410,6 +421,7 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     let dt_total: u64 = dt_banks.iter().map(|&(_, s, _)| s).sum();
     // A machine whose -m sets RAM (virt) gets the tree's RAM: default-mem is its total.
     let ram_from_tree = machine.is_some_and(|m| m.ram.is_none() && !m.mem_fixed);
+    let mut ram_from_dt = false;
     let (banks, ram_comment): (Vec<(u64, u64)>, String) = match machine.and_then(|m| m.ram) {
         Some((ram, why)) => (ram.to_vec(), why.to_owned()),
         None if !dt_banks.is_empty() => {
@@ -421,16 +433,39 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
             (dt_banks.iter().map(|&(b, s, _)| (b, s)).collect(), format!("from the tree's /memory: {what}"))
         }
         None => {
-            out.missing.push("memory: the tree has no /memory with a size (firmware fills it in) and the QEMU machine is not known: write [memory] banks by hand".into());
-            (Vec::new(), String::new())
+            ram_from_dt = true;
+            let what = match facts.memory_nodes.first() {
+                Some((path, _)) => format!("the tree's {path} has no size (the boot loader fills it in)"),
+                None => "the tree has no /memory node (the boot loader adds it)".to_owned(),
+            };
+            (Vec::new(), format!("{what}: RAM comes from the tree the boot loader hands over"))
         }
+    };
+    // Where the image goes: the lowest bank, or where the tree's memory node says RAM starts.
+    let ram_base = match (banks.first(), facts.memory_nodes.iter().filter_map(|&(_, b)| b).min()) {
+        (Some(&(b, _)), _) => Some((b, None)),
+        (None, Some(b)) => Some((b, Some((format!("Where the tree's memory node says RAM starts ({})", hex(b)), format!("RAM starts at {} by the tree's memory node", hex(b)))))),
+        (None, None) => match like.filter(|l| l.platform == platform.name) {
+            Some(l) => {
+                let text = if platform.name == "aarch64" { 0x20_0000 } else { 0x10_0000 };
+                let short = format!("--like {}'s RAM base (the tree does not say where RAM starts: check it against the board's manual)", l.name);
+                Some((l.load_address - text, Some((short, format!("the tree does not say where RAM starts: {}'s RAM base (--like); check it against the board's manual", l.name)))))
+            }
+            None => {
+                out.missing.push("memory: the tree has no /memory node, so neither the RAM nor where it starts (the load address) is known: pass --like BOARD or write load-address and [memory] by hand".into());
+                None
+            }
+        },
     };
     let default_mem = match machine {
         Some(_) if ram_from_tree && dt_total > 0 => Some(size_arg(dt_total)),
         Some(m) => Some(m.default_mem.to_owned()),
         None => like.map(|l| l.qemu.default_mem.clone()),
     };
-    let load_address = banks.first().map_or(0, |&(b, _)| b) + if platform.name == "aarch64" { 0x20_0000 } else { 0x10_0000 };
+    let load_address = ram_base.as_ref().map_or(0, |&(b, _)| b) + if platform.name == "aarch64" { 0x20_0000 } else { 0x10_0000 };
+    if let Some((_, Some((_, why)))) = &ram_base {
+        out.notes.push(format!("load address: {why}"));
+    }
 
     // CPUs: the tree's model and count where the machine takes -cpu and -smp.
     let cpu_model = facts.cpu_compatible.first().map(|c| c.rsplit(',').next().unwrap_or(c).to_owned());
@@ -516,7 +551,17 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
         board_desc::ImageKind::Arm64Image => "arm64-image",
         board_desc::ImageKind::MultibootElf => "multiboot-elf",
     }));
-    let _ = writeln!(t, "# The first RAM bank + {}.", if platform.name == "aarch64" { "text_offset 0x200000 (where QEMU's loader puts an arm64 Image)" } else { "1 MiB" });
+    comment(
+        &mut t,
+        &format!(
+            "{} + {}.",
+            match &ram_base {
+                Some((_, Some((short, _)))) => short.clone(),
+                _ => "The first RAM bank".to_owned(),
+            },
+            if platform.name == "aarch64" { "text_offset 0x200000 (where QEMU's loader puts an arm64 Image)" } else { "1 MiB" }
+        ),
+    );
     let _ = writeln!(t, "load-address = {}", hex(load_address));
     let _ = writeln!(t);
     let _ = writeln!(t, "[console]");
@@ -536,9 +581,14 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     }
     let _ = writeln!(t);
     let _ = writeln!(t, "[memory]");
-    comment(&mut t, &format!("RAM at qemu.default-mem: {ram_comment}."));
-    let banks_txt: Vec<String> = banks.iter().map(|&(b, s)| format!("{{ base = {}, size = {} }}", hex(b), hex(s))).collect();
-    let _ = writeln!(t, "banks = [{}]", banks_txt.join(", "));
+    if ram_from_dt {
+        comment(&mut t, &format!("{ram_comment}. The banks found are reported at boot; a tree without RAM stops the boot, saying so."));
+        let _ = writeln!(t, "from-device-tree = true");
+    } else {
+        comment(&mut t, &format!("RAM at qemu.default-mem: {ram_comment}."));
+        let banks_txt: Vec<String> = banks.iter().map(|&(b, s)| format!("{{ base = {}, size = {} }}", hex(b), hex(s))).collect();
+        let _ = writeln!(t, "banks = [{}]", banks_txt.join(", "));
+    }
     let _ = writeln!(t);
     let _ = writeln!(t, "[smp]");
     comment(&mut t, &match (smp, methods.first()) {
@@ -1041,5 +1091,39 @@ mod tests {
             assert_eq!(c.driver.as_str(), *driver);
             assert!(s.notes.iter().any(|n| n.starts_with("console:") && n.contains(node)), "{driver}: {:?}", s.notes);
         }
+    }
+
+    /// Trees whose /memory the boot loader fills in (size 0) or adds (no node) give boards
+    /// whose RAM comes from the running tree; the load address follows the memory node's base.
+    #[test]
+    fn ram_from_the_running_tree_when_the_tree_has_none() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let virt = board_desc::load(&root.join("boards/qemu-virt-aarch64")).unwrap();
+        let arm64 = |f: &str| std::fs::read(root.join("../shared/testdata/dtb-arm64").join(f)).unwrap();
+        let cases: &[(Vec<u8>, &str, u64, &str)] = &[
+            (testdata("arm64__broadcom__bcm2711-rpi-4-b.dtb"), "pl011", 0x20_0000, "the tree's /memory@0 has no size"),
+            (arm64("arm64__allwinner__sun50i-a64-pine64-lts.dtb"), "uart16550", 0x4020_0000, "the tree has no /memory node"),
+            (arm64("arm64__freescale__imx8mm-nitrogen-r2.dtb"), "imx-uart", 0x4020_0000, "the tree has no /memory node"),
+        ];
+        for (blob, driver, load, why) in cases {
+            let s = scaffold("b", blob, "b.dtb", Some(&virt)).unwrap();
+            assert!(s.missing.is_empty(), "{driver}: {:?}", s.missing);
+            let text = String::from_utf8(s.files[0].1.clone()).unwrap();
+            assert!(text.contains("from-device-tree = true") && text.contains(why), "{text}");
+            let mut b = board_toml(&s);
+            b.dir = PathBuf::from("boards/b");
+            b.validate().unwrap_or_else(|e| panic!("{driver}: {e}\n{text}"));
+            assert!(b.memory.from_device_tree && b.memory.banks.is_empty());
+            assert_eq!((b.console.unwrap().driver.as_str(), b.load_address), (*driver, *load), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_tree_without_memory_and_without_like_says_the_ram_base_is_unknown() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let blob = std::fs::read(root.join("../shared/testdata/dtb-arm64/arm64__allwinner__sun50i-a64-pine64-lts.dtb")).unwrap();
+        let s = scaffold("b", &blob, "b.dtb", None).unwrap();
+        assert!(s.files.is_empty());
+        assert!(s.missing.iter().any(|m| m.starts_with("memory: the tree has no /memory node, so neither the RAM nor where it starts")), "{:?}", s.missing);
     }
 }

@@ -12,8 +12,9 @@
 //!
 //! What is checked ([`Board::validate`]): the name matches the folder; the platform is known and
 //! the image format, exit device, console driver and SMP method are ones it supports; exactly one
-//! way to find the console; RAM banks page-aligned, non-empty, sorted and disjoint; the load
-//! address aligned for the platform and inside RAM; every reservation named, page-aligned,
+//! way to find the console; RAM banks page-aligned, non-empty, sorted and disjoint, or none and
+//! `from-device-tree = true`; the load address aligned for the platform and inside RAM (when the
+//! banks are known); every reservation named, page-aligned,
 //! inside one RAM bank and overlapping neither another reservation nor the load address; QEMU's
 //! memory size readable and at least the banks' total; the device tree file present.
 
@@ -221,12 +222,20 @@ impl fmt::Display for Range {
     }
 }
 
-/// `[memory]`.
+/// `[memory]`: the RAM banks the board has, or `from-device-tree = true` when only the tree the
+/// boot loader hands over can say (a board sold with several RAM sizes, a tree whose `/memory`
+/// the boot loader fills in).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Memory {
-    /// RAM the machine has at `qemu.default-mem`, as memblock holds it after discovery.
+    /// RAM the machine has at `qemu.default-mem`, as memblock holds it after discovery; empty
+    /// with `from-device-tree`.
+    #[serde(default)]
     pub banks: Vec<Range>,
+    /// RAM comes from the running device tree only: nothing to compare it with at boot, where
+    /// the banks found are reported (and no bank at all stops the boot, saying so).
+    #[serde(default)]
+    pub from_device_tree: bool,
 }
 
 /// One `[[reserve]]`.
@@ -528,8 +537,21 @@ impl Board {
 
     fn validate_memory(&self, p: &PlatformInfo) -> Result<(), BoardError> {
         let banks = &self.memory.banks;
-        if banks.is_empty() {
-            return Err(self.error("memory.banks", "empty: list the RAM the machine has at qemu.default-mem"));
+        let from_dt = self.memory.from_device_tree;
+        if from_dt && !banks.is_empty() {
+            return Err(self.error(
+                "memory.from-device-tree",
+                "is true but memory.banks lists RAM too: either the board knows its RAM (banks) or the boot loader's device tree says it (from-device-tree = true, no banks)",
+            ));
+        }
+        if from_dt && p.dt_cpus.is_empty() {
+            return Err(self.error("memory.from-device-tree", format!("platform {} reads no device tree: list memory.banks", p.name)));
+        }
+        if banks.is_empty() && !from_dt {
+            return Err(self.error(
+                "memory.banks",
+                "empty: list the RAM the machine has at qemu.default-mem, or set `from-device-tree = true` when the boot loader's device tree gives it",
+            ));
         }
         for (i, b) in banks.iter().enumerate() {
             let key = format!("memory.banks[{i}]");
@@ -545,7 +567,7 @@ impl Board {
                 format!("{la:#x} is not aligned to {:#x}, which platform {} needs ({})", p.load_align, p.name, p.load_rule),
             ));
         }
-        if !banks.iter().any(|b| b.base <= la && la < b.end()) {
+        if !from_dt && !banks.iter().any(|b| b.base <= la && la < b.end()) {
             return Err(self.error("load-address", format!("{la:#x} is not inside any RAM bank in memory.banks")));
         }
         for (i, r) in self.reserve.iter().enumerate() {
@@ -554,7 +576,8 @@ impl Board {
                 return Err(self.error(format!("{key}.name"), "empty: say who owns the range"));
             }
             check_range(&r.range()).map_err(|why| self.error(&key, format!("{:?}: {why}", r.name)))?;
-            if !banks.iter().any(|b| b.base <= r.base && r.range().end() <= b.end()) {
+            // With RAM from the device tree, a reservation outside it is reported at boot.
+            if !from_dt && !banks.iter().any(|b| b.base <= r.base && r.range().end() <= b.end()) {
                 return Err(self.error(&key, format!("{:?} {} is not inside one RAM bank of memory.banks", r.name, r.range())));
             }
             if r.base <= la && la < r.range().end() {
@@ -793,6 +816,7 @@ pub fn firmware_source(board: &Board) -> String {
         let _ = write!(s, "({:#x}, {:#x}), ", b.base, b.size);
     }
     let _ = writeln!(s, "],");
+    let _ = writeln!(s, "    ram_from_device_tree: {},", board.memory.from_device_tree);
     let _ = writeln!(s, "    reserve: &[");
     for r in &board.reserve {
         let _ = writeln!(

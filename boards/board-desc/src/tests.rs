@@ -99,7 +99,14 @@ fn each_mistake_names_its_key() {
         ("node = \"/soc/serial@7e201000\"", "node = \"/a\"\nbase = 0x3f20_1000", "console", "exactly one"),
         ("node = \"/soc/serial@7e201000\"", "port = 0x3f8", "console.port", "platform aarch64 has no I/O ports"),
         ("size = 0x3c00_0000 }", "size = 0x3c00_0800 }", "memory.banks[0]", "not page-aligned"),
-        ("banks = [{ base = 0x0, size = 0x3c00_0000 }]", "banks = []", "memory.banks", "empty"),
+        ("banks = [{ base = 0x0, size = 0x3c00_0000 }]", "banks = []", "memory.banks", "or set `from-device-tree = true`"),
+        (
+            "banks = [{ base = 0x0, size = 0x3c00_0000 }]",
+            "banks = [{ base = 0x0, size = 0x3c00_0000 }]\nfrom-device-tree = true",
+            "memory.from-device-tree",
+            "either the board knows its RAM",
+        ),
+        ("banks = [{ base = 0x0, size = 0x3c00_0000 }]", "from-devicetree = true", "", "unknown field `from-devicetree`, expected `banks` or `from-device-tree`"),
         (
             "banks = [{ base = 0x0, size = 0x3c00_0000 }]",
             "banks = [{ base = 0x0, size = 0x2000_0000 }, { base = 0x1000_0000, size = 0x1000 }]",
@@ -291,4 +298,27 @@ fn a_16550_wiring_the_driver_cannot_use_is_named() {
     assert!(e.contains("reg-shift = <5>"), "{e}");
     // Fixed 32-bit register blocks ignore both properties.
     ConsoleDriver::ImxUart.check_wiring("fsl,imx21-uart", Some(9), Some(2)).unwrap();
+}
+
+/// RAM from the boot loader's tree: no banks, the flag in the firmware's BOARD; the load address
+/// and reservations cannot be checked against banks, so they are not, but alignment still is.
+#[test]
+fn ram_may_come_from_the_running_device_tree() {
+    let text = GOOD.replace("banks = [{ base = 0x0, size = 0x3c00_0000 }]", "from-device-tree = true").replace("base = 0x3b00_0000", "base = 0x8_0000_0000");
+    let b = board(&text);
+    b.validate().unwrap();
+    let src = firmware_source(&b);
+    assert!(src.contains("ram: &[],") && src.contains("ram_from_device_tree: true,"), "{src}");
+    assert!(firmware_source(&board(GOOD)).contains("ram_from_device_tree: false,"));
+    let e = board(&text.replace("load-address = 0x20_0000", "load-address = 0x20_1000")).validate().unwrap_err();
+    assert_eq!(e.key, "load-address");
+    // The PC reads no device tree.
+    let pc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-i386-pc/board.toml")).unwrap();
+    let start = pc.find("banks = [").unwrap();
+    let end = start + pc[start..].find('\n').unwrap();
+    let mut b = parse(&format!("{}from-device-tree = true{}", &pc[..start], &pc[end..])).unwrap();
+    b.dir = PathBuf::from("boards/qemu-i386-pc");
+    let e = b.validate().unwrap_err();
+    assert_eq!(e.key, "memory.from-device-tree");
+    assert!(e.problem.contains("platform x86-pc reads no device tree"), "{e}");
 }

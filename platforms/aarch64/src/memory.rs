@@ -87,8 +87,23 @@ impl mm_init::Platform for Aarch64 {
         let mut report = ApplyReport::default();
         devicetree::add_memory(self.dt, mb, crate::PHYS_LIMIT - 1, &mut report, log)
             .map_err(|e| dt_error(log, e, "device-tree memory could not be added"))?;
+        let from_dt = self.board.ram_from_device_tree;
         if report.banks_added == 0 {
-            return Err(PlatformError::NoMemoryMap("the device tree describes no RAM (no usable /memory node)"));
+            return Err(PlatformError::NoMemoryMap(if from_dt {
+                "the boot loader's device tree describes no RAM (no /memory node with a non-zero size), and the board takes its RAM from it (board.toml [memory] from-device-tree)"
+            } else {
+                "the device tree describes no RAM (no usable /memory node)"
+            }));
+        }
+        if from_dt {
+            log.line(format_args!(
+                "board: RAM from the boot loader's device tree ([memory] from-device-tree): {} bank(s), {} KiB",
+                mb.memory().len(),
+                mb.phys_mem_size() >> 10
+            ));
+            for m in mb.memory() {
+                log.line(format_args!("board: RAM bank {}", mm_types::MemRange::new(m.base, m.size)));
+            }
         }
         // The nodes are known: CPUs go to theirs (of_node_to_nid + early_map_cpu_to_node).
         self.numa = report.numa;

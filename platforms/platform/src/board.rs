@@ -25,6 +25,9 @@ pub struct BoardConfig {
     /// RAM banks the board has at its default memory size (`[memory] banks`), `(base, size)`.
     /// Discovery stays the authority; a difference is reported, not corrected.
     pub ram: &'static [(u64, u64)],
+    /// `[memory] from-device-tree`: `ram` is empty and the running device tree is the only
+    /// source; the platform reports the banks it found and fails, saying so, when there are none.
+    pub ram_from_device_tree: bool,
     /// Ranges only the board knows about (`[[reserve]]`), reserved after the platform's own.
     pub reserve: &'static [BoardReservation],
     /// How secondary CPUs are started where the firmware tables do not say (`[smp]
