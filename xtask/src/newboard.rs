@@ -386,28 +386,57 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
         }
     };
 
-    // SMP.
-    let methods: Vec<&str> = info.cpus.iter().filter(|c| c.available).filter_map(|c| c.enable_method).collect();
-    let smp = match methods.first() {
-        None if info.psci_method.is_some() => {
-            out.notes.push("no CPU node has an enable-method, but /psci is there: smp.enable-method = \"psci\" (QEMU virt leaves it out with one CPU)".into());
-            SmpMethod::Psci
+    // SMP: the platform starts each CPU by its own node's enable-method (psci or spin-table);
+    // [smp] enable-method is for nodes without one. A method no platform implements is not a
+    // missing piece: those CPUs stay off and the boot says why for each.
+    let cpus: Vec<&devicetree::Cpu<'_>> = info.cpus.iter().filter(|c| c.available).collect();
+    let methods: Vec<&str> = cpus.iter().filter_map(|c| c.enable_method).collect();
+    let supported = |m: &str| matches!(m, "psci" | "spin-table");
+    let mut unsupported: Vec<String> = Vec::new();
+    for c in &cpus {
+        match (c.enable_method, c.enable()) {
+            (Some(m), _) if !supported(m) => unsupported.push(format!("{} says {m:?}", c.path())),
+            (Some(_), Err(e)) => unsupported.push(e.to_string()),
+            _ => {}
         }
-        None => {
-            out.notes.push("no CPU node has an enable-method and there is no /psci: only the boot CPU will run (smp.enable-method = \"none\")".into());
-            SmpMethod::None
-        }
-        Some(m) if methods.iter().any(|x| x != m) => {
-            out.missing.push(format!("SMP: the CPU nodes use different enable-methods ({methods:?}), which no platform supports"));
-            SmpMethod::None
-        }
-        Some(&"psci") => SmpMethod::Psci,
-        Some(&"spin-table") => SmpMethod::SpinTable,
-        Some(other) => {
-            out.missing.push(format!("SMP: enable-method {other:?} is not one the platforms implement (psci, spin-table)"));
-            SmpMethod::None
+    }
+    let first_supported = methods.iter().copied().find(|&m| supported(m));
+    let (smp, smp_comment) = match first_supported {
+        None if methods.is_empty() && info.psci_method.is_some() => (
+            SmpMethod::Psci,
+            "No CPU node has an enable-method (QEMU leaves it out with one CPU); /psci is there, so \"psci\".".to_owned(),
+        ),
+        None if methods.is_empty() => (SmpMethod::None, "No CPU node has an enable-method and there is no /psci: the boot CPU only.".to_owned()),
+        None => (
+            SmpMethod::None,
+            format!(
+                "No CPU node names a method the platform implements (psci, spin-table): {}. The board boots on one CPU and the boot says why for each other CPU.",
+                unsupported.join("; ")
+            ),
+        ),
+        Some(m) => {
+            let mixed = methods.iter().any(|&x| x != m);
+            let mut text = format!("The CPU nodes' enable-method is {m:?}; used for CPUs whose node does not say.");
+            if mixed {
+                text.push_str(&format!(" The nodes differ ({}): each CPU is started by its own node's method.", {
+                    let mut d: Vec<&str> = methods.clone();
+                    d.sort_unstable();
+                    d.dedup();
+                    d.join(", ")
+                }));
+            }
+            if !unsupported.is_empty() {
+                text.push_str(&format!(" These CPUs stay off, and the boot says why: {}.", unsupported.join("; ")));
+            }
+            (if m == "psci" { SmpMethod::Psci } else { SmpMethod::SpinTable }, text)
         }
     };
+    if smp == SmpMethod::Psci && info.psci_method.is_none() {
+        out.notes.push("smp: the CPU nodes ask for psci but the tree has no /psci node: CPU_ON has no conduit, so only the boot CPU will run".into());
+    }
+    if !unsupported.is_empty() {
+        out.notes.push(format!("smp: {}", smp_comment));
+    }
     if !platform.smp_methods.contains(&smp) {
         out.missing.push(format!("SMP: platform {} cannot start CPUs through {}", platform.name, smp.as_str()));
     }
@@ -591,11 +620,7 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     }
     let _ = writeln!(t);
     let _ = writeln!(t, "[smp]");
-    comment(&mut t, &match (smp, methods.first()) {
-        (SmpMethod::None, _) => "No CPU node has an enable-method and there is no /psci: the boot CPU only.".to_owned(),
-        (m, Some(_)) => format!("The CPU nodes' enable-method is {:?}; used for CPUs whose node does not say.", m.as_str()),
-        (m, None) => format!("No CPU node has an enable-method (QEMU leaves it out with one CPU); /psci is there, so {:?}.", m.as_str()),
-    });
+    comment(&mut t, &smp_comment);
     let _ = writeln!(t, "enable-method = {}", toml_str(smp.as_str()));
     let _ = writeln!(t);
     let _ = writeln!(t, "[qemu]");
@@ -1125,5 +1150,56 @@ mod tests {
         let s = scaffold("b", &blob, "b.dtb", None).unwrap();
         assert!(s.files.is_empty());
         assert!(s.missing.iter().any(|m| m.starts_with("memory: the tree has no /memory node, so neither the RAM nor where it starts")), "{:?}", s.missing);
+    }
+
+    /// The Raspberry Pi 3B's tree with the `enable-method` of the first `n` CPUs rewritten in
+    /// place to `"vendor,smp"` (same length, so the blob stays valid): a method no platform has.
+    fn rpi3b_with_unknown_methods(n: usize) -> Vec<u8> {
+        let mut blob = testdata("arm64__broadcom__bcm2837-rpi-3-b.dtb");
+        let mut done = 0;
+        let mut i = 0;
+        while done < n {
+            let at = i + blob[i..].windows(11).position(|w| w == b"spin-table\0").expect("four spin-table CPUs");
+            blob[at..at + 10].copy_from_slice(b"vendor,smp");
+            i = at + 10;
+            done += 1;
+        }
+        blob
+    }
+
+    #[test]
+    fn smp_methods_are_read_from_the_cpu_nodes() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let virt = board_desc::load(&root.join("boards/qemu-virt-aarch64")).unwrap();
+        let method = |blob: &[u8]| {
+            let s = scaffold("b", blob, "b.dtb", Some(&virt)).unwrap();
+            assert!(s.missing.is_empty(), "{:?}", s.missing);
+            let text = String::from_utf8(s.files[0].1.clone()).unwrap();
+            (board_toml(&s).smp.enable_method, text, s.notes)
+        };
+        // PSCI named by the nodes, and by /psci alone (the CPU nodes of QEMU's virt say nothing).
+        let (m, text, _) = method(&testdata("arm64__arm__foundation-v8-gicv3-psci.dtb"));
+        assert_eq!(m, SmpMethod::Psci, "{text}");
+        assert!(text.contains("The CPU nodes' enable-method is \"psci\""), "{text}");
+        let (m, text, _) = method(&testdata("qemu__aarch64-virt-1G.dtb"));
+        assert!(m == SmpMethod::Psci && text.contains("/psci is there"), "{text}");
+        // A spin table.
+        let (m, _, _) = method(&testdata("arm64__broadcom__bcm2837-rpi-3-b.dtb"));
+        assert_eq!(m, SmpMethod::SpinTable);
+        // Neither: one CPU.
+        let (m, text, _) = method(&testdata("arm64__freescale__fsl-ls1046a-frwy.dtb"));
+        assert!(m == SmpMethod::None && text.contains("no /psci: the boot CPU only"), "{text}");
+        // Every node names a method no platform has: the board is written, boots on one CPU
+        // and says why.
+        let (m, text, notes) = method(&rpi3b_with_unknown_methods(4));
+        assert_eq!(m, SmpMethod::None);
+        assert!(text.contains("enable-method = \"none\""), "{text}");
+        let note = notes.iter().find(|n| n.starts_with("smp: No CPU node names a method")).unwrap_or_else(|| panic!("{notes:?}"));
+        assert!(note.contains("/cpus/cpu@0 says \"vendor,smp\"") && note.contains("The board boots on one CPU"), "{note}");
+        // One node does: the others still start through the spin table.
+        let (m, _, notes) = method(&rpi3b_with_unknown_methods(1));
+        assert_eq!(m, SmpMethod::SpinTable);
+        let note = notes.iter().find(|n| n.starts_with("smp: ")).unwrap_or_else(|| panic!("{notes:?}"));
+        assert!(note.contains("each CPU is started by its own node's method") && note.contains("These CPUs stay off, and the boot says why: /cpus/cpu@0 says"), "{note}");
     }
 }
