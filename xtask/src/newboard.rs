@@ -162,9 +162,27 @@ pub struct Scaffold {
     pub notes: Vec<String>,
     /// What does not exist yet; nothing is written when this is not empty.
     pub missing: Vec<String>,
+    /// One short key per entry of `missing` (the same piece in every tree that lacks it), for
+    /// `--survey`'s ranking.
+    pub missing_keys: Vec<String>,
     /// QEMU emulates the board (else the `[qemu]` section is `--like`'s, for building only).
     pub emulated: bool,
 }
+
+impl Scaffold {
+    fn miss(&mut self, key: impl Into<String>, text: String) {
+        self.missing_keys.push(key.into());
+        self.missing.push(text);
+    }
+}
+
+/// CPU `compatible` strings of 32-bit ARM cores (ARMv7-A, ARMv6, ARMv5), matched exactly
+/// (`arm,cortex-a5` is a prefix of the 64-bit `arm,cortex-a53`).
+const ARM32_CPUS: &[&str] = &[
+    "arm,cortex-a5", "arm,cortex-a7", "arm,cortex-a8", "arm,cortex-a9", "arm,cortex-a12", "arm,cortex-a15", "arm,cortex-a17",
+    "arm,arm1176jzf-s", "arm,arm1136j-s", "arm,arm11mpcore", "arm,arm926ej-s", "arm,arm920t", "marvell,pj4a", "marvell,pj4b",
+    "marvell,sheeva-v5", "marvell,sheeva-v7", "qcom,krait", "qcom,scorpion", "brcm,brahma-b15", "brcm,brahma-b53",
+];
 
 /// A UART node the tree has.
 #[derive(Debug, Clone)]
@@ -286,7 +304,7 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
         (Some(p), _) => Some(p),
         (None, _) if facts.cpu_compatible.is_empty() && facts.nvic.is_some() => {
             let (path, compat) = facts.nvic.clone().unwrap_or_default();
-            out.missing.push(format!(
+            out.miss("platform: Cortex-M (M-profile, no MMU): no platform runs it", format!(
                 "platform: the tree has no CPU nodes, and its interrupt controller {path} is {compat:?}: the CPU is a Cortex-M (M-profile, no MMU; root compatible {root_compat:?}), which no platform runs{}. The platforms run AArch64 (Cortex-A53, -A57, … with an MMU) and 32-bit x86",
                 like.map_or(String::new(), |l| format!(", --like {} or not", l.name))
             ));
@@ -303,8 +321,17 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
             .iter()
             .map(|p| if p.dt_cpus.is_empty() { format!("{} (no device tree)", p.name) } else { format!("{} ({}, …)", p.name, p.dt_cpus[..2].join(", ")) })
             .collect();
-        out.missing.push(format!(
-            "platform: no platform crate runs CPUs {:?} (root compatible {root_compat:?}); platforms: {}. A new platform is a crate under platforms/ and an entry in board_desc::PLATFORMS (docs/PORTING.md)",
+        let arm32 = facts.cpu_compatible.iter().find(|c| ARM32_CPUS.contains(&c.as_str()));
+        let (key, why) = match arm32 {
+            // brcm,brahma-b53 is a 64-bit core but only in 32-bit set-top-box trees here.
+            Some(c) => (
+                "platform: 32-bit ARM is not supported yet (ARMv7-A and older; platforms/aarch64 runs AArch64 only)".to_owned(),
+                format!("{c} is a 32-bit ARM CPU; 32-bit ARM is not supported yet (platforms/aarch64 runs AArch64 only; an ARMv7-A platform would be a crate under platforms/). "),
+            ),
+            None => (format!("platform: no platform runs CPUs {}", facts.cpu_compatible.first().map_or("(none named)", String::as_str)), String::new()),
+        };
+        out.miss(key, format!(
+            "platform: {why}no platform crate runs CPUs {:?} (root compatible {root_compat:?}); platforms: {}. A new platform is a crate under platforms/ and an entry in board_desc::PLATFORMS (docs/PORTING.md)",
             facts.cpu_compatible,
             known.join("; ")
         ));
@@ -317,7 +344,7 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
         .iter()
         .find(|m| m.platform == platform.name && facts.root_compatible.iter().any(|c| m.compatibles.contains(&c.as_str())));
     if machine.is_none() && like.is_none() {
-        out.missing.push(format!(
+        out.miss("QEMU machine: not emulated by QEMU, and no --like", format!(
             "QEMU machine: none known for root compatible {:?} (known: {}); add the machine to QEMU_MACHINES in xtask/src/newboard.rs if QEMU emulates it, or pass --like BOARD to build for the real board with that board's [qemu] section",
             facts.root_compatible,
             QEMU_MACHINES.iter().map(|m| m.machine).collect::<Vec<_>>().join(", ")
@@ -374,7 +401,13 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
                 ),
                 None => {
                     let seen: Vec<String> = facts.uarts.iter().map(Uart::describe).collect();
-                    out.missing.push(format!(
+                    let key = match stdout_uart {
+                        Some(u) if u.driver().is_none() => format!("console: no driver for {}", u.compatible.last().map_or("?", String::as_str)),
+                        Some(u) => format!("console: the {} driver cannot run the stdout-path UART as wired", u.driver().map_or("?", |d| d.as_str())),
+                        None if stdout.is_some() => "console: stdout-path resolves to no UART node, and no UART has a driver".to_owned(),
+                        None => "console: no stdout-path, and no UART has a driver".to_owned(),
+                    };
+                    out.miss(key, format!(
                         "console: {why}, and no other UART has a driver platform {} can bring up ({}); UARTs in the tree: {}. A console driver is a crate under drivers/ on embedded-io, wired into the platform (docs/PORTING.md)",
                         platform.name,
                         platform.consoles.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", "),
@@ -438,7 +471,7 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
         out.notes.push(format!("smp: {}", smp_comment));
     }
     if !platform.smp_methods.contains(&smp) {
-        out.missing.push(format!("SMP: platform {} cannot start CPUs through {}", platform.name, smp.as_str()));
+        out.miss(format!("SMP: platform {} cannot start CPUs through {}", platform.name, smp.as_str()), format!("SMP: platform {} cannot start CPUs through {}", platform.name, smp.as_str()));
     }
 
     // RAM and the load address.
@@ -481,7 +514,7 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
                 Some((l.load_address - text, Some((short, format!("the tree does not say where RAM starts: {}'s RAM base (--like); check it against the board's manual", l.name)))))
             }
             None => {
-                out.missing.push("memory: the tree has no /memory node, so neither the RAM nor where it starts (the load address) is known: pass --like BOARD or write load-address and [memory] by hand".into());
+                out.miss("memory: no /memory node and no --like: the RAM base is unknown", "memory: the tree has no /memory node, so neither the RAM nor where it starts (the load address) is known: pass --like BOARD or write load-address and [memory] by hand".into());
                 None
             }
         },
@@ -897,6 +930,173 @@ pub fn run(root: &Path, name: &str, dtb: &Path, like: Option<&str>) -> Result<()
     Ok(())
 }
 
+/// What `--survey` found in one folder of device trees.
+#[derive(Debug, Default)]
+pub struct Survey {
+    pub dir: PathBuf,
+    /// `.dtb` files read.
+    pub trees: usize,
+    /// A board that validates, for a machine QEMU emulates.
+    pub valid_emulated: usize,
+    /// The trees of `valid_emulated`, and QEMU's machine for each.
+    pub emulated: Vec<(String, String)>,
+    /// A board that validates, building with `--like`'s `[qemu]` (QEMU does not emulate it).
+    pub valid_like: usize,
+    /// Files that are not a usable device tree, with why.
+    pub unreadable: Vec<(String, String)>,
+    /// Generated descriptions that do not validate (a scaffolder bug), with why.
+    pub invalid: Vec<(String, String)>,
+    /// Refused trees, each with its missing-piece keys.
+    pub refused: Vec<(String, Vec<String>)>,
+}
+
+impl Survey {
+    /// Trees that give a valid board.
+    pub fn valid(&self) -> usize {
+        self.valid_emulated + self.valid_like
+    }
+
+    /// Missing pieces, most common first (ties by name): key and number of trees.
+    pub fn ranked(&self) -> Vec<(String, usize)> {
+        let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for (_, keys) in &self.refused {
+            let mut seen: Vec<&str> = keys.iter().map(String::as_str).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            for k in seen {
+                *counts.entry(k).or_default() += 1;
+            }
+        }
+        let mut v: Vec<(String, usize)> = counts.into_iter().map(|(k, n)| (k.to_owned(), n)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
+    }
+
+    /// The folder's result as Markdown tables (what docs/PORTING.md shows).
+    pub fn table(&self, like: Option<&str>) -> String {
+        let mut t = String::new();
+        let pct = |n: usize| if self.trees == 0 { 0.0 } else { 100.0 * n as f64 / self.trees as f64 };
+        let _ = writeln!(t, "{}: {} trees, {} give a valid board ({:.0}%)", self.dir.display(), self.trees, self.valid(), pct(self.valid()));
+        let _ = writeln!(t);
+        let _ = writeln!(t, "| outcome | trees |");
+        let _ = writeln!(t, "|---|---:|");
+        let mut by_machine: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (f, m) in &self.emulated {
+            match by_machine.iter_mut().find(|(x, _)| x == m) {
+                Some((_, fs)) => fs.push(f),
+                None => by_machine.push((m, vec![f])),
+            }
+        }
+        let machines: Vec<String> = by_machine
+            .iter()
+            .map(|(m, fs)| if fs.len() == 1 { format!("{m} ({})", fs[0]) } else { format!("{m} ({} trees)", fs.len()) })
+            .collect();
+        let _ = writeln!(
+            t,
+            "| valid board, QEMU emulates the machine{} | {} |",
+            if machines.is_empty() { String::new() } else { format!(": {}", machines.join(", ")) },
+            self.valid_emulated
+        );
+        let _ = writeln!(t, "| valid board, [qemu] from --like {} (builds for the real board) | {} |", like.unwrap_or("(none given)"), self.valid_like);
+        let _ = writeln!(t, "| refused: a piece is missing | {} |", self.refused.len());
+        if !self.invalid.is_empty() {
+            let _ = writeln!(t, "| generated but does not validate (scaffolder bug) | {} |", self.invalid.len());
+        }
+        if !self.unreadable.is_empty() {
+            let _ = writeln!(t, "| not a usable device tree | {} |", self.unreadable.len());
+        }
+        let ranked = self.ranked();
+        if !ranked.is_empty() {
+            let _ = writeln!(t);
+            let _ = writeln!(t, "| missing piece (most common first) | trees |");
+            let _ = writeln!(t, "|---|---:|");
+            for (k, n) in ranked {
+                let _ = writeln!(t, "| {} | {n} |", k.replace('|', "\\|"));
+            }
+        }
+        for (f, why) in self.invalid.iter().chain(&self.unreadable) {
+            let _ = writeln!(t, "\n{f}: {why}");
+        }
+        t
+    }
+}
+
+/// Runs the scaffolder over every `.dtb` in `dir` (sorted by name), writing nothing into
+/// boards/: each board that is generated is written to `target/new-board-survey/` and
+/// validated there as `new-board` validates it, then removed.
+///
+/// # Errors
+/// `dir` cannot be read, or the scratch folder cannot be written.
+pub fn survey(root: &Path, dir: &Path, like: Option<&Board>) -> Result<Survey> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()
+        .with_context(|| format!("reading {}", dir.display()))?;
+    files.retain(|f| f.extension().is_some_and(|e| e == "dtb"));
+    files.sort();
+    let mut out = Survey { dir: dir.to_path_buf(), trees: files.len(), ..Survey::default() };
+    let name = "survey-board";
+    let scratch = root.join("target").join("new-board-survey").join(name);
+    for f in &files {
+        let shown = f.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let blob = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        let s = match scaffold(name, &blob, "board.dtb", like) {
+            Ok(s) => s,
+            Err(e) => {
+                out.unreadable.push((shown, format!("{e:#}")));
+                continue;
+            }
+        };
+        if !s.missing.is_empty() {
+            out.refused.push((shown, s.missing_keys.clone()));
+            continue;
+        }
+        if scratch.exists() {
+            std::fs::remove_dir_all(&scratch).with_context(|| format!("removing {}", scratch.display()))?;
+        }
+        for (rel, bytes) in &s.files {
+            let path = scratch.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            }
+            std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        }
+        let checked = board_desc::load(&scratch).map_err(anyhow::Error::from).and_then(|b| crate::board::check_against_dtb(&b));
+        match checked {
+            Ok(()) if s.emulated => {
+                out.valid_emulated += 1;
+                let machine = s.notes.iter().find_map(|n| n.strip_prefix("qemu: machine ")).unwrap_or("?");
+                out.emulated.push((shown, machine.split(' ').next().unwrap_or(machine).to_owned()));
+            }
+            Ok(()) => out.valid_like += 1,
+            Err(e) => out.invalid.push((shown, format!("{e:#}"))),
+        }
+    }
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).with_context(|| format!("removing {}", scratch.display()))?;
+    }
+    Ok(out)
+}
+
+/// `cargo xtask new-board --survey DIR…`: [`survey`] per folder, printed as tables.
+///
+/// # Errors
+/// As [`survey`]; `--like` names no board; a generated board that does not validate.
+pub fn run_survey(root: &Path, dirs: &[PathBuf], like: Option<&str>) -> Result<Vec<Survey>> {
+    let like_board = like.map(|l| crate::board::find(root, l)).transpose().context("--like")?;
+    let mut all = Vec::new();
+    for d in dirs {
+        let s = survey(root, d, like_board.as_ref())?;
+        println!("{}", s.table(like));
+        if !s.invalid.is_empty() {
+            bail!("{}: {} generated board(s) do not validate (a scaffolder bug, listed above)", d.display(), s.invalid.len());
+        }
+        all.push(s);
+    }
+    Ok(all)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1201,5 +1401,39 @@ mod tests {
         assert_eq!(m, SmpMethod::SpinTable);
         let note = notes.iter().find(|n| n.starts_with("smp: ")).unwrap_or_else(|| panic!("{notes:?}"));
         assert!(note.contains("each CPU is started by its own node's method") && note.contains("These CPUs stay off, and the boot says why: /cpus/cpu@0 says"), "{note}");
+    }
+
+    /// The survey sorts a folder into outcomes and ranks what is missing; it writes nothing
+    /// into boards/.
+    #[test]
+    fn the_survey_counts_outcomes_and_ranks_missing_pieces() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let virt = board_desc::load(&root.join("boards/qemu-virt-aarch64")).unwrap();
+        let dir = std::env::temp_dir().join(format!("xtask-survey-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["qemu__aarch64-virt-1G.dtb", "arm64__hisilicon__hi6220-hikey.dtb", "armhf__vexpress-v2p-ca15-tc1.dtb", "qemu__arm-virt-1G.dtb", "arm64__qcom__sm8450-hdk.dtb"] {
+            std::fs::write(dir.join(f), testdata(f)).unwrap();
+        }
+        std::fs::write(dir.join("junk.dtb"), b"not a tree").unwrap();
+        std::fs::write(dir.join("notes.txt"), b"ignored").unwrap();
+        let before: Vec<_> = std::fs::read_dir(root.join("boards")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let s = survey(root, &dir, Some(&virt)).unwrap();
+        let after: Vec<_> = std::fs::read_dir(root.join("boards")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(before, after);
+        assert_eq!((s.trees, s.valid_emulated, s.valid_like, s.refused.len(), s.unreadable.len()), (6, 1, 1, 3, 1), "{s:?}");
+        assert_eq!(
+            s.ranked(),
+            [
+                ("platform: 32-bit ARM is not supported yet (ARMv7-A and older; platforms/aarch64 runs AArch64 only)".to_owned(), 2),
+                ("console: no driver for qcom,geni-debug-uart".to_owned(), 1)
+            ]
+        );
+        let table = s.table(Some("qemu-virt-aarch64"));
+        assert!(table.contains("6 trees, 2 give a valid board (33%)") && table.contains("| valid board, QEMU emulates the machine: virt (qemu__aarch64-virt-1G.dtb) | 1 |"), "{table}");
+        assert!(table.contains("junk.dtb: not a usable device tree"), "{table}");
+        // Without --like, a machine QEMU does not emulate is a missing piece.
+        let s = survey(root, &dir, None).unwrap();
+        assert!(s.ranked().contains(&("QEMU machine: not emulated by QEMU, and no --like".to_owned(), 2)), "{:?}", s.ranked());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

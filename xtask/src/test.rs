@@ -887,10 +887,56 @@ mod clock_tests {
     }
 }
 
+/// The share of `../shared/testdata/dtb-arm64` that `new-board` turns into a valid board (with
+/// `--like qemu-virt-aarch64`), as measured when the console drivers were wired in
+/// (docs/PORTING.md, "How far the scaffolder reaches"): valid trees out of all. The test fails
+/// below it.
+pub const SURVEY_ARM64_VALID: (usize, usize) = (48, 60);
+
+/// `new-board --survey` over the shared tree folders, when they exist: a line per folder, and
+/// an error when the arm64 share of valid boards drops below [`SURVEY_ARM64_VALID`] or a
+/// generated board does not validate.
+fn survey_check(root: &Path) -> Result<()> {
+    let shared = root.join("../shared/testdata");
+    if !shared.is_dir() {
+        eprintln!("test: survey skipped: {} is absent", shared.display());
+        return Ok(());
+    }
+    let like = board::find(root, "qemu-virt-aarch64")?;
+    for folder in ["dtb-arm64", "dtb", "dtb-armhf"] {
+        let dir = shared.join(folder);
+        if !dir.is_dir() {
+            eprintln!("test: survey of {folder} skipped: {} is absent", dir.display());
+            continue;
+        }
+        let s = crate::newboard::survey(root, &dir, Some(&like))?;
+        let top = s.ranked().into_iter().next().map_or(String::new(), |(k, n)| format!("; most missing: {k} ({n})"));
+        eprintln!("survey {folder:<10} {} of {} trees give a valid board{top}", s.valid(), s.trees);
+        if !s.invalid.is_empty() {
+            anyhow::bail!("survey of {}: generated boards that do not validate:\n{}", dir.display(), s.table(Some("qemu-virt-aarch64")));
+        }
+        let (want, of) = SURVEY_ARM64_VALID;
+        if folder == "dtb-arm64" && s.valid() * of < want * s.trees {
+            anyhow::bail!(
+                "survey of {}: {} of {} trees give a valid board, below the {want} of {of} measured (SURVEY_ARM64_VALID in xtask/src/test.rs):\n{}",
+                dir.display(),
+                s.valid(),
+                s.trees,
+                s.table(Some("qemu-virt-aarch64"))
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs everything; fails if anything failed.
 pub fn run_all(root: &Path, host_only: bool, filter: Option<&str>, fuzz_seconds: u64) -> Result<()> {
     if filter.is_none() {
         host_tests(root)?;
+    }
+    // `--filter survey` runs only this.
+    if filter.is_none_or(|f| f == "survey") {
+        survey_check(root)?;
     }
     if host_only {
         return Ok(());
