@@ -119,6 +119,28 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
         firmware: &[],
         mem_limits: None,
     },
+    QemuMachine {
+        compatibles: &["xlnx,zynqmp-zcu102-revB", "xlnx,zynqmp-zcu102-rev1.0", "xlnx,zynqmp-zcu102"],
+        platform: "aarch64",
+        machine: "xlnx-zcu102",
+        // The machine's APUs are Cortex-A53s, fixed.
+        cpu: None,
+        default_mem: "2G",
+        mem_fixed: true,
+        // -smp 4 gives the four APUs (a fifth and sixth CPU would be the Cortex-R5 RPUs). Without
+        // `secure=on` and `virtualization=on` (both off by default) they start at EL1 and QEMU
+        // answers PSCI on `smc` itself, as the tree's /psci asks.
+        default_cpus: 4,
+        cpus_fixed: true,
+        needs_dtb: true,
+        ram: Some((
+            &[(0, 0x8000_0000)],
+            "QEMU rewrites /memory in the tree it passes to one bank [0, -m); the machine maps the first 2 GiB of DDR at 0 (more goes to 0x8_0000_0000, which that rewrite would not say), so 2G is the size that keeps the tree true",
+        )),
+        serial0: None,
+        firmware: &[],
+        mem_limits: None,
+    },
 ];
 
 /// The AArch64 CPU models `qemu-system-aarch64` 7.2 emulates under the name a device tree's CPU
@@ -1177,6 +1199,21 @@ mod tests {
         let dtb = s.files.iter().find(|(p, _)| p == Path::new("bcm2837-rpi-3-b.dtb")).unwrap();
         assert_eq!(dtb.1, std::fs::read(root.join("boards/qemu-raspi3b/bcm2837-rpi-3-b.dtb")).unwrap());
         assert!(s.notes.iter().any(|n| n.contains("brcm,bcm2835-aux-uart")), "{:?}", s.notes);
+    }
+
+    /// The ZCU102 folder is exactly what the scaffolder writes from Debian's tree.
+    #[test]
+    fn zcu102_scaffold_matches_the_committed_board() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let blob = std::fs::read(root.join("../shared/testdata/dtb-arm64/arm64__xilinx__zynqmp-zcu102-revB.dtb")).unwrap();
+        let s = scaffold("qemu-xlnx-zcu102", &blob, "zynqmp-zcu102-revB.dtb", None).unwrap();
+        assert!(s.missing.is_empty() && s.emulated, "{:?}", s.missing);
+        for (rel, bytes) in &s.files {
+            let committed = std::fs::read(root.join("boards/qemu-xlnx-zcu102").join(rel)).unwrap();
+            assert!(committed == *bytes, "boards/qemu-xlnx-zcu102/{} differs from what new-board writes", rel.display());
+        }
+        let b = board_desc::load(&root.join("boards/qemu-xlnx-zcu102")).unwrap();
+        assert_eq!((b.console.unwrap().driver, b.qemu.machine.as_str(), b.qemu.default_cpus), (ConsoleDriver::CadenceUart, "xlnx-zcu102", 4));
     }
 
     /// The scaffolder keeps the tree's RAM and CPU, so the input is QEMU's dump of the machine

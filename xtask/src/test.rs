@@ -110,6 +110,7 @@ pub fn cases() -> Vec<BootCase> {
     let x86 = "qemu-i386-pc";
     let arm = "qemu-virt-aarch64";
     let rpi = "qemu-raspi3b";
+    let zcu = "qemu-xlnx-zcu102";
     let ok = |name, board, mem, smp, cmdline, checks: Vec<Check>| BootCase {
         name,
         board,
@@ -652,6 +653,40 @@ pub fn cases() -> Vec<BootCase> {
                 Has("early reserve: [mem 0x0000000000000000-0x0000000000000fff] page 0 (RAM starts at 0: kept unmapped and out of the allocators)"),
                 Has("memblock_free_all: reserved [mem 0x0000000000000000-0x0000000000000fff] (4 KiB)"),
                 Has("smp: Brought up 1 node, 4 CPUs"),
+            ])
+        },
+        // ZynqMP ZCU102 (QEMU's xlnx-zcu102, board written by new-board from Debian's tree): the
+        // Cadence UART taken over, RAM at 0, the four Cortex-A53 APUs through PSCI on smc, which
+        // QEMU answers itself. Its loader enters an arm64 Image at EL1, at EL2 with
+        // virtualization=on, and with secure=on still non-secure (EL3 is not entered).
+        ok("zcu102-smp4", zcu, "2G", 4, "", vec![
+            Has("qemu-xlnx-zcu102: AArch64, entered at EL1"),
+            Has("console: Cadence UART at 0xff000000 (/axi/serial@ff000000, from /chosen/stdout-path)"),
+            Has("console: taken over as the boot loader left it (no current-speed in the tree)"),
+            Has("    mmio    : 0x00000000ff000000 - 0x00000000ff001000   (     4 kB) device nGnRnE"),
+            Has("OF: fdt: memory bank [mem 0x0000000000000000-0x000000007fffffff] node 0"),
+            Has("early reserve: [mem 0x0000000000000000-0x0000000000000fff] page 0 (RAM starts at 0: kept unmapped and out of the allocators)"),
+            Has("smp: CPU1: booted through PSCI CPU_ON"),
+            Has("smp: CPU2: booted through PSCI CPU_ON"),
+            Has("smp: CPU3: booted through PSCI CPU_ON"),
+            Has("smp: Brought up 1 node, 4 CPUs"),
+            HasAll(&["stress: CPU0 done, ", "all 4 CPU(s): 16000 operations"]),
+        ]),
+        BootCase {
+            qemu_args: &["-machine", "virtualization=on"],
+            ..ok("zcu102-el2-smp4", zcu, "2G", 4, "", vec![Has("qemu-xlnx-zcu102: AArch64, entered at EL2"), Has("smp: Brought up 1 node, 4 CPUs")])
+        },
+        BootCase {
+            qemu_args: &["-machine", "secure=on"],
+            ..ok("zcu102-secure-smp4", zcu, "2G", 4, "", vec![Has("qemu-xlnx-zcu102: AArch64, entered at EL1"), Has("smp: Brought up 1 node, 4 CPUs")])
+        },
+        BootCase {
+            mem: "2G",
+            smp: 4,
+            ..fails("zcu102-null-fault", zcu, "selftest=null", vec![
+                Has("selftest: reading address 0, which must fault"),
+                HasAll(&["exception: synchronous, current EL: EC 0x25 (data abort), ESR 0x96000007", "FAR 0x0000000000000000"]),
+                Lacks("instead of faulting"),
             ])
         },
         BootCase {
