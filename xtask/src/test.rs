@@ -681,6 +681,29 @@ pub fn cases() -> Vec<BootCase> {
             ..ok("zcu102-secure-smp4", zcu, "2G", 4, "", vec![Has("qemu-xlnx-zcu102: AArch64, entered at EL1"), Has("smp: Brought up 1 node, 4 CPUs")])
         },
         BootCase {
+            // The board's tree with current-speed but no clock-frequency on the console node
+            // (platforms/devicetree/testdata/README.md): the speed cannot be computed, the UART
+            // is taken over and the boot says so.
+            qemu_args: &["-dtb", "platforms/devicetree/testdata/zcu102-current-speed.dtb"],
+            checks: vec![
+                Has("console: Cadence UART at 0xff000000 (/axi/serial@ff000000, from /chosen/stdout-path)"),
+                Has("WARN  console: current-speed 115200 not applied (the node has no clock-frequency to compute the divisor from): taken over as the boot loader left it"),
+                Lacks("ERROR"),
+                Has("smp: Brought up 1 node, 4 CPUs"),
+                Has("boot: memory management up on 4 CPU(s); all checks passed"),
+            ],
+            ..ok("zcu102-speed-no-clock", zcu, "2G", 4, "", vec![])
+        },
+        BootCase {
+            // current-speed and clock-frequency: the driver resets the UART and programs it.
+            qemu_args: &["-dtb", "platforms/devicetree/testdata/zcu102-current-speed-clock.dtb"],
+            ..ok("zcu102-speed-clock", zcu, "2G", 4, "", vec![
+                Has("console: programmed to current-speed 115200 baud"),
+                Has("console: reg-shift 0, reg-io-width 0, clock-frequency 100000000 Hz (0: not given)"),
+                Has("smp: Brought up 1 node, 4 CPUs"),
+            ])
+        },
+        BootCase {
             mem: "2G",
             smp: 4,
             ..fails("zcu102-null-fault", zcu, "selftest=null", vec![

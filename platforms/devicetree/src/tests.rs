@@ -1021,4 +1021,22 @@ mod uart_nodes {
         assert!(e.to_string().contains("reg-shift") && e.to_string().contains("/soc/serial@3000"), "{e}");
         assert!(uart_props(&dt, "/soc/serial@9000").unwrap_err().to_string().contains("no node /soc/serial@9000"));
     }
+
+    /// `testdata/zcu102-current-speed*.dtb` (testdata/README.md says how they were made): the
+    /// console node's `current-speed`, with and without `clock-frequency`.
+    #[test]
+    fn zcu102_console_speed_variants() {
+        for (blob, clock) in [
+            (&include_bytes!("../testdata/zcu102-current-speed.dtb")[..], None),
+            (&include_bytes!("../testdata/zcu102-current-speed-clock.dtb")[..], Some(100_000_000)),
+        ] {
+            let dt = DeviceTree::new(blob).unwrap();
+            let info = crate::discover(&dt).unwrap();
+            let c = info.console.unwrap();
+            assert_eq!((c.path.as_str(), c.from_stdout_path, c.cpu_base.clone().ok()), ("/axi/serial@ff000000", true, Some(0xff00_0000)));
+            let p = uart_props(&dt, &c.path).unwrap();
+            assert_eq!((p.current_speed, p.clock_frequency, p.reg_shift, p.reg_io_width), (Some(115_200), clock, None, None));
+            assert_eq!(p.first_of(&["cdns,uart-r1p12"]), Some("cdns,uart-r1p12"));
+        }
+    }
 }
