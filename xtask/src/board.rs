@@ -310,6 +310,20 @@ mod tests {
         assert!(e.contains("brcm,bcm2835-aux-uart") && e.contains("not a pl011 UART"), "{e}");
     }
 
+    /// `device-tree = true` with a shipped tree: stdout-path's UART (or the first) must be one
+    /// the driver serves. The Pi's stdout-path is the mini UART, so the PL011 is the first of
+    /// its driver; there is no Cadence UART at all.
+    #[test]
+    fn a_device_tree_console_is_checked_in_the_boards_tree() {
+        let dt = |driver: &'static str| move |t: String| t.replace("driver = \"pl011\"\nnode = \"/soc/serial@7e201000\"", &format!("driver = \"{driver}\"\ndevice-tree = true"));
+        raspi_with("dt-pl011", dt("pl011")).unwrap();
+        let e = raspi_with("dt-cadence", dt("cadence-uart")).unwrap_err().to_string();
+        assert!(
+            e.contains("key `console.device-tree`") && e.contains("neither a /chosen/stdout-path of a cadence-uart UART nor any available node compatible with cdns,uart-r1p8"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn run_sizes_outside_the_boards_limits_are_refused_with_the_limits() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
