@@ -191,6 +191,16 @@ pub fn find(root: &Path, name: &str) -> Result<Board> {
     Ok(board)
 }
 
+/// Whether the board's console driver can run the node at `path` as it is wired (see
+/// `ConsoleDriver::check_wiring`); the error names the node.
+fn check_wiring(dt: &devicetree::DeviceTree<'_>, path: &str, driver: board_desc::ConsoleDriver) -> Result<()> {
+    let props = devicetree::uart_props(dt, path).map_err(|e| anyhow::anyhow!("{path:?}: {e}"))?;
+    let compatible = props.first_of(driver.compatibles()).unwrap_or(driver.compatibles()[0]);
+    driver
+        .check_wiring(compatible, props.reg_shift, props.reg_io_width)
+        .map_err(|why| anyhow::anyhow!("{path:?} ({compatible}) has {why}"))
+}
+
 /// For a board that ships its device tree: the console node exists, is available and is a
 /// UART of the board's driver; no board reservation overlaps one the tree makes (two owners for
 /// one range).
@@ -226,6 +236,29 @@ pub fn check_against_dtb(board: &Board) -> Result<()> {
         if !available {
             anyhow::bail!("{}: key `console.node`: {node:?} has status disabled in {}", file.display(), path.display());
         }
+        check_wiring(&dt, node, *driver).map_err(|e| anyhow::anyhow!("{}: key `console.node`: {e}", file.display()))?;
+    }
+    if let Some(board_desc::Console { driver, device_tree: true, .. }) = &board.console {
+        // The firmware takes stdout-path's node when it is of the driver, else the first
+        // available node of the driver: one of them has to exist.
+        let known = driver.compatibles();
+        let stdout = info.console.as_ref().filter(|c| c.from_stdout_path).map(|c| c.path.as_str().to_owned());
+        let of_driver = |p: &str| devicetree::uart_props(&dt, p).is_ok_and(|u| u.first_of(known).is_some());
+        let chosen = match stdout.filter(|p| of_driver(p)) {
+            Some(p) => p,
+            None => match devicetree::find_console(&dt, known) {
+                Ok(Some(c)) => c.path.as_str().to_owned(),
+                Ok(None) => anyhow::bail!(
+                    "{}: key `console.device-tree`: {} has neither a /chosen/stdout-path of a {} UART nor any available node compatible with {}",
+                    file.display(),
+                    path.display(),
+                    driver.as_str(),
+                    known.join(", ")
+                ),
+                Err(e) => anyhow::bail!("{}: reading {}: {e}", file.display(), path.display()),
+            },
+        };
+        check_wiring(&dt, &chosen, *driver).map_err(|e| anyhow::anyhow!("{}: key `console.device-tree`: {e}", file.display()))?;
     }
     let mut tree_reserved: Vec<(u64, u64, String)> =
         info.memreserve.iter().map(|r| (r.base, r.size, "/memreserve/".to_owned())).collect();
@@ -275,6 +308,20 @@ mod tests {
         assert!(e.contains("key `console.node`") && e.contains("is not a node of"), "{e}");
         let e = raspi_with("mini", |t| t.replace("/soc/serial@7e201000", "/soc/serial@7e215040")).unwrap_err().to_string();
         assert!(e.contains("brcm,bcm2835-aux-uart") && e.contains("not a pl011 UART"), "{e}");
+    }
+
+    /// `device-tree = true` with a shipped tree: stdout-path's UART (or the first) must be one
+    /// the driver serves. The Pi's stdout-path is the mini UART, so the PL011 is the first of
+    /// its driver; there is no Cadence UART at all.
+    #[test]
+    fn a_device_tree_console_is_checked_in_the_boards_tree() {
+        let dt = |driver: &'static str| move |t: String| t.replace("driver = \"pl011\"\nnode = \"/soc/serial@7e201000\"", &format!("driver = \"{driver}\"\ndevice-tree = true"));
+        raspi_with("dt-pl011", dt("pl011")).unwrap();
+        let e = raspi_with("dt-cadence", dt("cadence-uart")).unwrap_err().to_string();
+        assert!(
+            e.contains("key `console.device-tree`") && e.contains("neither a /chosen/stdout-path of a cadence-uart UART nor any available node compatible with cdns,uart-r1p8"),
+            "{e}"
+        );
     }
 
     #[test]

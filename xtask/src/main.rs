@@ -66,10 +66,16 @@ enum Cmd {
     /// does not exist.
     NewBoard {
         /// The board's name (its folder under boards/ and its crate name).
-        name: String,
+        #[arg(required_unless_present = "survey")]
+        name: Option<String>,
         /// The device tree to read.
-        #[arg(long)]
-        from_dtb: PathBuf,
+        #[arg(long, required_unless_present = "survey")]
+        from_dtb: Option<PathBuf>,
+        /// Instead of writing a board: run the scaffolder over every .dtb in DIR (repeatable),
+        /// writing nothing into boards/, and print per outcome how many trees give a valid
+        /// board and the missing pieces, most common first.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["name", "from_dtb"])]
+        survey: Vec<PathBuf>,
         /// An existing board (a folder under boards/) to take what a device tree cannot say
         /// from: its exit device and QEMU arguments when it has the tree's platform, and its
         /// [qemu] section when QEMU does not emulate the tree's machine. The tree's CPUs must be
@@ -266,7 +272,10 @@ fn real_main() -> Result<()> {
             }
             Ok(())
         }
-        Cmd::NewBoard { name, from_dtb, like } => newboard::run(&root, &name, &from_dtb, like.as_deref()),
+        Cmd::NewBoard { name, from_dtb, survey, like } => match (name, from_dtb) {
+            (Some(name), Some(from_dtb)) => newboard::run(&root, &name, &from_dtb, like.as_deref()),
+            _ => newboard::run_survey(&root, &survey, like.as_deref()).map(|_| ()),
+        },
         Cmd::Build { board, release, log_level } => {
             let b = board::find(&root, &board)?;
             let built = image::build(&root, &b, &image::BuildOpts { release, log_level: log_level.as_str().into() })?;

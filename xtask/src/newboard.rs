@@ -119,6 +119,28 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
         firmware: &[],
         mem_limits: None,
     },
+    QemuMachine {
+        compatibles: &["xlnx,zynqmp-zcu102-revB", "xlnx,zynqmp-zcu102-rev1.0", "xlnx,zynqmp-zcu102"],
+        platform: "aarch64",
+        machine: "xlnx-zcu102",
+        // The machine's APUs are Cortex-A53s, fixed.
+        cpu: None,
+        default_mem: "2G",
+        mem_fixed: true,
+        // -smp 4 gives the four APUs (a fifth and sixth CPU would be the Cortex-R5 RPUs). Without
+        // `secure=on` and `virtualization=on` (both off by default) they start at EL1 and QEMU
+        // answers PSCI on `smc` itself, as the tree's /psci asks.
+        default_cpus: 4,
+        cpus_fixed: true,
+        needs_dtb: true,
+        ram: Some((
+            &[(0, 0x8000_0000)],
+            "QEMU rewrites /memory in the tree it passes to one bank [0, -m); the machine maps the first 2 GiB of DDR at 0 (more goes to 0x8_0000_0000, which that rewrite would not say), so 2G is the size that keeps the tree true",
+        )),
+        serial0: None,
+        firmware: &[],
+        mem_limits: None,
+    },
 ];
 
 /// The AArch64 CPU models `qemu-system-aarch64` 7.2 emulates under the name a device tree's CPU
@@ -162,9 +184,27 @@ pub struct Scaffold {
     pub notes: Vec<String>,
     /// What does not exist yet; nothing is written when this is not empty.
     pub missing: Vec<String>,
+    /// One short key per entry of `missing` (the same piece in every tree that lacks it), for
+    /// `--survey`'s ranking.
+    pub missing_keys: Vec<String>,
     /// QEMU emulates the board (else the `[qemu]` section is `--like`'s, for building only).
     pub emulated: bool,
 }
+
+impl Scaffold {
+    fn miss(&mut self, key: impl Into<String>, text: String) {
+        self.missing_keys.push(key.into());
+        self.missing.push(text);
+    }
+}
+
+/// CPU `compatible` strings of 32-bit ARM cores (ARMv7-A, ARMv6, ARMv5), matched exactly
+/// (`arm,cortex-a5` is a prefix of the 64-bit `arm,cortex-a53`).
+const ARM32_CPUS: &[&str] = &[
+    "arm,cortex-a5", "arm,cortex-a7", "arm,cortex-a8", "arm,cortex-a9", "arm,cortex-a12", "arm,cortex-a15", "arm,cortex-a17",
+    "arm,arm1176jzf-s", "arm,arm1136j-s", "arm,arm11mpcore", "arm,arm926ej-s", "arm,arm920t", "marvell,pj4a", "marvell,pj4b",
+    "marvell,sheeva-v5", "marvell,sheeva-v7", "qcom,krait", "qcom,scorpion", "brcm,brahma-b15", "brcm,brahma-b53",
+];
 
 /// A UART node the tree has.
 #[derive(Debug, Clone)]
@@ -193,16 +233,27 @@ struct TreeFacts {
     uarts: Vec<Uart>,
     /// An M-profile interrupt controller: its path and `compatible`.
     nvic: Option<(String, String)>,
+    /// Root children with `device_type = "memory"`: path and where RAM starts by them (the first
+    /// `reg` address, even with size 0, else the unit address), when they say.
+    memory_nodes: Vec<(String, Option<u64>)>,
 }
 
 fn tree_facts(dt: &DeviceTree<'_>) -> Result<TreeFacts> {
     let mut f = TreeFacts::default();
+    let mut root_ac = 1u32;
     dt.walk(&mut |n| {
         let compatible: Vec<String> = n.strings("compatible")?.map(String::from).collect();
         if n.depth == 0 {
             f.root_compatible = compatible;
             f.model = n.str_prop("model")?.map(String::from);
+            root_ac = n.prop("#address-cells")?.and_then(|v| <[u8; 4]>::try_from(v).ok()).map_or(1, u32::from_be_bytes);
             return Ok(());
+        }
+        if n.depth == 1 && n.str_prop("device_type")? == Some("memory") {
+            let reg = n.prop("reg")?.filter(|r| r.len() >= 4 * root_ac as usize && (1..=2).contains(&root_ac));
+            let from_reg = reg.map(|r| r[..4 * root_ac as usize].chunks(4).fold(0u64, |a, c| (a << 32) | u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))));
+            let unit = n.path.rsplit_once('@').and_then(|(_, u)| u64::from_str_radix(u.split(',').next().unwrap_or(u), 16).ok());
+            f.memory_nodes.push((n.path.to_owned(), from_reg.or(unit)));
         }
         let leaf = n.path.rsplit('/').next().unwrap_or("");
         let base = leaf.split('@').next().unwrap_or("");
@@ -275,7 +326,7 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
         (Some(p), _) => Some(p),
         (None, _) if facts.cpu_compatible.is_empty() && facts.nvic.is_some() => {
             let (path, compat) = facts.nvic.clone().unwrap_or_default();
-            out.missing.push(format!(
+            out.miss("platform: Cortex-M (M-profile, no MMU): no platform runs it", format!(
                 "platform: the tree has no CPU nodes, and its interrupt controller {path} is {compat:?}: the CPU is a Cortex-M (M-profile, no MMU; root compatible {root_compat:?}), which no platform runs{}. The platforms run AArch64 (Cortex-A53, -A57, … with an MMU) and 32-bit x86",
                 like.map_or(String::new(), |l| format!(", --like {} or not", l.name))
             ));
@@ -292,8 +343,17 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
             .iter()
             .map(|p| if p.dt_cpus.is_empty() { format!("{} (no device tree)", p.name) } else { format!("{} ({}, …)", p.name, p.dt_cpus[..2].join(", ")) })
             .collect();
-        out.missing.push(format!(
-            "platform: no platform crate runs CPUs {:?} (root compatible {root_compat:?}); platforms: {}. A new platform is a crate under platforms/ and an entry in board_desc::PLATFORMS (docs/PORTING.md)",
+        let arm32 = facts.cpu_compatible.iter().find(|c| ARM32_CPUS.contains(&c.as_str()));
+        let (key, why) = match arm32 {
+            // brcm,brahma-b53 is a 64-bit core but only in 32-bit set-top-box trees here.
+            Some(c) => (
+                "platform: 32-bit ARM is not supported yet (ARMv7-A and older; platforms/aarch64 runs AArch64 only)".to_owned(),
+                format!("{c} is a 32-bit ARM CPU; 32-bit ARM is not supported yet (platforms/aarch64 runs AArch64 only; an ARMv7-A platform would be a crate under platforms/). "),
+            ),
+            None => (format!("platform: no platform runs CPUs {}", facts.cpu_compatible.first().map_or("(none named)", String::as_str)), String::new()),
+        };
+        out.miss(key, format!(
+            "platform: {why}no platform crate runs CPUs {:?} (root compatible {root_compat:?}); platforms: {}. A new platform is a crate under platforms/ and an entry in board_desc::PLATFORMS (docs/PORTING.md)",
             facts.cpu_compatible,
             known.join("; ")
         ));
@@ -306,7 +366,7 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
         .iter()
         .find(|m| m.platform == platform.name && facts.root_compatible.iter().any(|c| m.compatibles.contains(&c.as_str())));
     if machine.is_none() && like.is_none() {
-        out.missing.push(format!(
+        out.miss("QEMU machine: not emulated by QEMU, and no --like", format!(
             "QEMU machine: none known for root compatible {:?} (known: {}); add the machine to QEMU_MACHINES in xtask/src/newboard.rs if QEMU emulates it, or pass --like BOARD to build for the real board with that board's [qemu] section",
             facts.root_compatible,
             QEMU_MACHINES.iter().map(|m| m.machine).collect::<Vec<_>>().join(", ")
@@ -321,7 +381,17 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     // The console.
     let stdout = info.chosen.as_ref().and_then(|c| c.stdout_path);
     let stdout_node = info.console.as_ref().filter(|c| c.from_stdout_path).map(|c| c.path.as_str().to_owned());
-    let usable = |u: &Uart| u.available && u.driver().is_some_and(|d| platform.consoles.contains(&d));
+    // What the driver cannot run as wired (a 16550 with 2-byte registers), said with the node.
+    let wiring = |u: &Uart| -> Option<String> {
+        let d = u.driver()?;
+        let p = match devicetree::uart_props(&dt, &u.path) {
+            Ok(p) => p,
+            Err(e) => return Some(e.to_string()),
+        };
+        let compatible = p.first_of(d.compatibles()).unwrap_or_default();
+        d.check_wiring(compatible, p.reg_shift, p.reg_io_width).err()
+    };
+    let usable = |u: &Uart| u.available && u.driver().is_some_and(|d| platform.consoles.contains(&d)) && wiring(u).is_none();
     let stdout_uart = stdout_node.as_ref().and_then(|p| facts.uarts.iter().find(|u| &u.path == p));
     let wired = machine.and_then(|m| m.serial0);
     let (console, console_comment) = match stdout_uart {
@@ -334,7 +404,12 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
                 (Some(sp), Some(u)) if !usable(u) => format!(
                     "/chosen/stdout-path {sp:?} is {}, {}",
                     u.describe(),
-                    if u.driver().is_some() { "which this platform cannot drive" } else { "which has no driver here" }
+                    match (u.driver(), wiring(u)) {
+                        (Some(d), Some(why)) => format!("which the {} driver cannot run: it has {why}", d.as_str()),
+                        (Some(_), None) if !u.available => "which is disabled".to_owned(),
+                        (Some(_), None) => "which this platform cannot drive".to_owned(),
+                        (None, _) => "which has no driver here".to_owned(),
+                    }
                 ),
                 (Some(sp), Some(u)) => format!("/chosen/stdout-path {sp:?} is {}, but QEMU's {} wires -serial to its {}", u.describe(), machine.map_or("", |m| m.machine), wired.unwrap_or("")),
                 (Some(sp), None) => format!("/chosen/stdout-path {sp:?} does not resolve to a UART node"),
@@ -348,7 +423,13 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
                 ),
                 None => {
                     let seen: Vec<String> = facts.uarts.iter().map(Uart::describe).collect();
-                    out.missing.push(format!(
+                    let key = match stdout_uart {
+                        Some(u) if u.driver().is_none() => format!("console: no driver for {}", u.compatible.last().map_or("?", String::as_str)),
+                        Some(u) => format!("console: the {} driver cannot run the stdout-path UART as wired", u.driver().map_or("?", |d| d.as_str())),
+                        None if stdout.is_some() => "console: stdout-path resolves to no UART node, and no UART has a driver".to_owned(),
+                        None => "console: no stdout-path, and no UART has a driver".to_owned(),
+                    };
+                    out.miss(key, format!(
                         "console: {why}, and no other UART has a driver platform {} can bring up ({}); UARTs in the tree: {}. A console driver is a crate under drivers/ on embedded-io, wired into the platform (docs/PORTING.md)",
                         platform.name,
                         platform.consoles.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", "),
@@ -360,30 +441,59 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
         }
     };
 
-    // SMP.
-    let methods: Vec<&str> = info.cpus.iter().filter(|c| c.available).filter_map(|c| c.enable_method).collect();
-    let smp = match methods.first() {
-        None if info.psci_method.is_some() => {
-            out.notes.push("no CPU node has an enable-method, but /psci is there: smp.enable-method = \"psci\" (QEMU virt leaves it out with one CPU)".into());
-            SmpMethod::Psci
+    // SMP: the platform starts each CPU by its own node's enable-method (psci or spin-table);
+    // [smp] enable-method is for nodes without one. A method no platform implements is not a
+    // missing piece: those CPUs stay off and the boot says why for each.
+    let cpus: Vec<&devicetree::Cpu<'_>> = info.cpus.iter().filter(|c| c.available).collect();
+    let methods: Vec<&str> = cpus.iter().filter_map(|c| c.enable_method).collect();
+    let supported = |m: &str| matches!(m, "psci" | "spin-table");
+    let mut unsupported: Vec<String> = Vec::new();
+    for c in &cpus {
+        match (c.enable_method, c.enable()) {
+            (Some(m), _) if !supported(m) => unsupported.push(format!("{} says {m:?}", c.path())),
+            (Some(_), Err(e)) => unsupported.push(e.to_string()),
+            _ => {}
         }
-        None => {
-            out.notes.push("no CPU node has an enable-method and there is no /psci: only the boot CPU will run (smp.enable-method = \"none\")".into());
-            SmpMethod::None
-        }
-        Some(m) if methods.iter().any(|x| x != m) => {
-            out.missing.push(format!("SMP: the CPU nodes use different enable-methods ({methods:?}), which no platform supports"));
-            SmpMethod::None
-        }
-        Some(&"psci") => SmpMethod::Psci,
-        Some(&"spin-table") => SmpMethod::SpinTable,
-        Some(other) => {
-            out.missing.push(format!("SMP: enable-method {other:?} is not one the platforms implement (psci, spin-table)"));
-            SmpMethod::None
+    }
+    let first_supported = methods.iter().copied().find(|&m| supported(m));
+    let (smp, smp_comment) = match first_supported {
+        None if methods.is_empty() && info.psci_method.is_some() => (
+            SmpMethod::Psci,
+            "No CPU node has an enable-method (QEMU leaves it out with one CPU); /psci is there, so \"psci\".".to_owned(),
+        ),
+        None if methods.is_empty() => (SmpMethod::None, "No CPU node has an enable-method and there is no /psci: the boot CPU only.".to_owned()),
+        None => (
+            SmpMethod::None,
+            format!(
+                "No CPU node names a method the platform implements (psci, spin-table): {}. The board boots on one CPU and the boot says why for each other CPU.",
+                unsupported.join("; ")
+            ),
+        ),
+        Some(m) => {
+            let mixed = methods.iter().any(|&x| x != m);
+            let mut text = format!("The CPU nodes' enable-method is {m:?}; used for CPUs whose node does not say.");
+            if mixed {
+                text.push_str(&format!(" The nodes differ ({}): each CPU is started by its own node's method.", {
+                    let mut d: Vec<&str> = methods.clone();
+                    d.sort_unstable();
+                    d.dedup();
+                    d.join(", ")
+                }));
+            }
+            if !unsupported.is_empty() {
+                text.push_str(&format!(" These CPUs stay off, and the boot says why: {}.", unsupported.join("; ")));
+            }
+            (if m == "psci" { SmpMethod::Psci } else { SmpMethod::SpinTable }, text)
         }
     };
+    if smp == SmpMethod::Psci && info.psci_method.is_none() {
+        out.notes.push("smp: the CPU nodes ask for psci but the tree has no /psci node: CPU_ON has no conduit, so only the boot CPU will run".into());
+    }
+    if !unsupported.is_empty() {
+        out.notes.push(format!("smp: {}", smp_comment));
+    }
     if !platform.smp_methods.contains(&smp) {
-        out.missing.push(format!("SMP: platform {} cannot start CPUs through {}", platform.name, smp.as_str()));
+        out.miss(format!("SMP: platform {} cannot start CPUs through {}", platform.name, smp.as_str()), format!("SMP: platform {} cannot start CPUs through {}", platform.name, smp.as_str()));
     }
 
     // RAM and the load address.
@@ -395,6 +505,7 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     let dt_total: u64 = dt_banks.iter().map(|&(_, s, _)| s).sum();
     // A machine whose -m sets RAM (virt) gets the tree's RAM: default-mem is its total.
     let ram_from_tree = machine.is_some_and(|m| m.ram.is_none() && !m.mem_fixed);
+    let mut ram_from_dt = false;
     let (banks, ram_comment): (Vec<(u64, u64)>, String) = match machine.and_then(|m| m.ram) {
         Some((ram, why)) => (ram.to_vec(), why.to_owned()),
         None if !dt_banks.is_empty() => {
@@ -406,16 +517,39 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
             (dt_banks.iter().map(|&(b, s, _)| (b, s)).collect(), format!("from the tree's /memory: {what}"))
         }
         None => {
-            out.missing.push("memory: the tree has no /memory with a size (firmware fills it in) and the QEMU machine is not known: write [memory] banks by hand".into());
-            (Vec::new(), String::new())
+            ram_from_dt = true;
+            let what = match facts.memory_nodes.first() {
+                Some((path, _)) => format!("the tree's {path} has no size (the boot loader fills it in)"),
+                None => "the tree has no /memory node (the boot loader adds it)".to_owned(),
+            };
+            (Vec::new(), format!("{what}: RAM comes from the tree the boot loader hands over"))
         }
+    };
+    // Where the image goes: the lowest bank, or where the tree's memory node says RAM starts.
+    let ram_base = match (banks.first(), facts.memory_nodes.iter().filter_map(|&(_, b)| b).min()) {
+        (Some(&(b, _)), _) => Some((b, None)),
+        (None, Some(b)) => Some((b, Some((format!("Where the tree's memory node says RAM starts ({})", hex(b)), format!("RAM starts at {} by the tree's memory node", hex(b)))))),
+        (None, None) => match like.filter(|l| l.platform == platform.name) {
+            Some(l) => {
+                let text = if platform.name == "aarch64" { 0x20_0000 } else { 0x10_0000 };
+                let short = format!("--like {}'s RAM base (the tree does not say where RAM starts: check it against the board's manual)", l.name);
+                Some((l.load_address - text, Some((short, format!("the tree does not say where RAM starts: {}'s RAM base (--like); check it against the board's manual", l.name)))))
+            }
+            None => {
+                out.miss("memory: no /memory node and no --like: the RAM base is unknown", "memory: the tree has no /memory node, so neither the RAM nor where it starts (the load address) is known: pass --like BOARD or write load-address and [memory] by hand".into());
+                None
+            }
+        },
     };
     let default_mem = match machine {
         Some(_) if ram_from_tree && dt_total > 0 => Some(size_arg(dt_total)),
         Some(m) => Some(m.default_mem.to_owned()),
         None => like.map(|l| l.qemu.default_mem.clone()),
     };
-    let load_address = banks.first().map_or(0, |&(b, _)| b) + if platform.name == "aarch64" { 0x20_0000 } else { 0x10_0000 };
+    let load_address = ram_base.as_ref().map_or(0, |&(b, _)| b) + if platform.name == "aarch64" { 0x20_0000 } else { 0x10_0000 };
+    if let Some((_, Some((_, why)))) = &ram_base {
+        out.notes.push(format!("load address: {why}"));
+    }
 
     // CPUs: the tree's model and count where the machine takes -cpu and -smp.
     let cpu_model = facts.cpu_compatible.first().map(|c| c.rsplit(',').next().unwrap_or(c).to_owned());
@@ -501,11 +635,25 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
         board_desc::ImageKind::Arm64Image => "arm64-image",
         board_desc::ImageKind::MultibootElf => "multiboot-elf",
     }));
-    let _ = writeln!(t, "# The first RAM bank + {}.", if platform.name == "aarch64" { "text_offset 0x200000 (where QEMU's loader puts an arm64 Image)" } else { "1 MiB" });
+    comment(
+        &mut t,
+        &format!(
+            "{} + {}.",
+            match &ram_base {
+                Some((_, Some((short, _)))) => short.clone(),
+                _ => "The first RAM bank".to_owned(),
+            },
+            if platform.name == "aarch64" { "text_offset 0x200000 (where QEMU's loader puts an arm64 Image)" } else { "1 MiB" }
+        ),
+    );
     let _ = writeln!(t, "load-address = {}", hex(load_address));
     let _ = writeln!(t);
     let _ = writeln!(t, "[console]");
     comment(&mut t, &format!("{console_comment}."));
+    if driver != ConsoleDriver::Pl011 {
+        let _ = writeln!(t, "# At boot the node's reg-shift, reg-io-width, clock-frequency and current-speed are read; without");
+        let _ = writeln!(t, "# current-speed the UART is taken over as the boot loader left it.");
+    }
     let _ = writeln!(t, "driver = {}", toml_str(driver.as_str()));
     match &node {
         Some(n) => {
@@ -517,16 +665,17 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     }
     let _ = writeln!(t);
     let _ = writeln!(t, "[memory]");
-    comment(&mut t, &format!("RAM at qemu.default-mem: {ram_comment}."));
-    let banks_txt: Vec<String> = banks.iter().map(|&(b, s)| format!("{{ base = {}, size = {} }}", hex(b), hex(s))).collect();
-    let _ = writeln!(t, "banks = [{}]", banks_txt.join(", "));
+    if ram_from_dt {
+        comment(&mut t, &format!("{ram_comment}. The banks found are reported at boot; a tree without RAM stops the boot, saying so."));
+        let _ = writeln!(t, "from-device-tree = true");
+    } else {
+        comment(&mut t, &format!("RAM at qemu.default-mem: {ram_comment}."));
+        let banks_txt: Vec<String> = banks.iter().map(|&(b, s)| format!("{{ base = {}, size = {} }}", hex(b), hex(s))).collect();
+        let _ = writeln!(t, "banks = [{}]", banks_txt.join(", "));
+    }
     let _ = writeln!(t);
     let _ = writeln!(t, "[smp]");
-    comment(&mut t, &match (smp, methods.first()) {
-        (SmpMethod::None, _) => "No CPU node has an enable-method and there is no /psci: the boot CPU only.".to_owned(),
-        (m, Some(_)) => format!("The CPU nodes' enable-method is {:?}; used for CPUs whose node does not say.", m.as_str()),
-        (m, None) => format!("No CPU node has an enable-method (QEMU leaves it out with one CPU); /psci is there, so {:?}.", m.as_str()),
-    });
+    comment(&mut t, &smp_comment);
     let _ = writeln!(t, "enable-method = {}", toml_str(smp.as_str()));
     let _ = writeln!(t);
     let _ = writeln!(t, "[qemu]");
@@ -803,6 +952,173 @@ pub fn run(root: &Path, name: &str, dtb: &Path, like: Option<&str>) -> Result<()
     Ok(())
 }
 
+/// What `--survey` found in one folder of device trees.
+#[derive(Debug, Default)]
+pub struct Survey {
+    pub dir: PathBuf,
+    /// `.dtb` files read.
+    pub trees: usize,
+    /// A board that validates, for a machine QEMU emulates.
+    pub valid_emulated: usize,
+    /// The trees of `valid_emulated`, and QEMU's machine for each.
+    pub emulated: Vec<(String, String)>,
+    /// A board that validates, building with `--like`'s `[qemu]` (QEMU does not emulate it).
+    pub valid_like: usize,
+    /// Files that are not a usable device tree, with why.
+    pub unreadable: Vec<(String, String)>,
+    /// Generated descriptions that do not validate (a scaffolder bug), with why.
+    pub invalid: Vec<(String, String)>,
+    /// Refused trees, each with its missing-piece keys.
+    pub refused: Vec<(String, Vec<String>)>,
+}
+
+impl Survey {
+    /// Trees that give a valid board.
+    pub fn valid(&self) -> usize {
+        self.valid_emulated + self.valid_like
+    }
+
+    /// Missing pieces, most common first (ties by name): key and number of trees.
+    pub fn ranked(&self) -> Vec<(String, usize)> {
+        let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for (_, keys) in &self.refused {
+            let mut seen: Vec<&str> = keys.iter().map(String::as_str).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            for k in seen {
+                *counts.entry(k).or_default() += 1;
+            }
+        }
+        let mut v: Vec<(String, usize)> = counts.into_iter().map(|(k, n)| (k.to_owned(), n)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
+    }
+
+    /// The folder's result as Markdown tables (what docs/PORTING.md shows).
+    pub fn table(&self, like: Option<&str>) -> String {
+        let mut t = String::new();
+        let pct = |n: usize| if self.trees == 0 { 0.0 } else { 100.0 * n as f64 / self.trees as f64 };
+        let _ = writeln!(t, "{}: {} trees, {} give a valid board ({:.0}%)", self.dir.display(), self.trees, self.valid(), pct(self.valid()));
+        let _ = writeln!(t);
+        let _ = writeln!(t, "| outcome | trees |");
+        let _ = writeln!(t, "|---|---:|");
+        let mut by_machine: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (f, m) in &self.emulated {
+            match by_machine.iter_mut().find(|(x, _)| x == m) {
+                Some((_, fs)) => fs.push(f),
+                None => by_machine.push((m, vec![f])),
+            }
+        }
+        let machines: Vec<String> = by_machine
+            .iter()
+            .map(|(m, fs)| if fs.len() == 1 { format!("{m} ({})", fs[0]) } else { format!("{m} ({} trees)", fs.len()) })
+            .collect();
+        let _ = writeln!(
+            t,
+            "| valid board, QEMU emulates the machine{} | {} |",
+            if machines.is_empty() { String::new() } else { format!(": {}", machines.join(", ")) },
+            self.valid_emulated
+        );
+        let _ = writeln!(t, "| valid board, [qemu] from --like {} (builds for the real board) | {} |", like.unwrap_or("(none given)"), self.valid_like);
+        let _ = writeln!(t, "| refused: a piece is missing | {} |", self.refused.len());
+        if !self.invalid.is_empty() {
+            let _ = writeln!(t, "| generated but does not validate (scaffolder bug) | {} |", self.invalid.len());
+        }
+        if !self.unreadable.is_empty() {
+            let _ = writeln!(t, "| not a usable device tree | {} |", self.unreadable.len());
+        }
+        let ranked = self.ranked();
+        if !ranked.is_empty() {
+            let _ = writeln!(t);
+            let _ = writeln!(t, "| missing piece (most common first) | trees |");
+            let _ = writeln!(t, "|---|---:|");
+            for (k, n) in ranked {
+                let _ = writeln!(t, "| {} | {n} |", k.replace('|', "\\|"));
+            }
+        }
+        for (f, why) in self.invalid.iter().chain(&self.unreadable) {
+            let _ = writeln!(t, "\n{f}: {why}");
+        }
+        t
+    }
+}
+
+/// Runs the scaffolder over every `.dtb` in `dir` (sorted by name), writing nothing into
+/// boards/: each board that is generated is written to `target/new-board-survey/` and
+/// validated there as `new-board` validates it, then removed.
+///
+/// # Errors
+/// `dir` cannot be read, or the scratch folder cannot be written.
+pub fn survey(root: &Path, dir: &Path, like: Option<&Board>) -> Result<Survey> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()
+        .with_context(|| format!("reading {}", dir.display()))?;
+    files.retain(|f| f.extension().is_some_and(|e| e == "dtb"));
+    files.sort();
+    let mut out = Survey { dir: dir.to_path_buf(), trees: files.len(), ..Survey::default() };
+    let name = "survey-board";
+    let scratch = root.join("target").join("new-board-survey").join(name);
+    for f in &files {
+        let shown = f.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let blob = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        let s = match scaffold(name, &blob, "board.dtb", like) {
+            Ok(s) => s,
+            Err(e) => {
+                out.unreadable.push((shown, format!("{e:#}")));
+                continue;
+            }
+        };
+        if !s.missing.is_empty() {
+            out.refused.push((shown, s.missing_keys.clone()));
+            continue;
+        }
+        if scratch.exists() {
+            std::fs::remove_dir_all(&scratch).with_context(|| format!("removing {}", scratch.display()))?;
+        }
+        for (rel, bytes) in &s.files {
+            let path = scratch.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            }
+            std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        }
+        let checked = board_desc::load(&scratch).map_err(anyhow::Error::from).and_then(|b| crate::board::check_against_dtb(&b));
+        match checked {
+            Ok(()) if s.emulated => {
+                out.valid_emulated += 1;
+                let machine = s.notes.iter().find_map(|n| n.strip_prefix("qemu: machine ")).unwrap_or("?");
+                out.emulated.push((shown, machine.split(' ').next().unwrap_or(machine).to_owned()));
+            }
+            Ok(()) => out.valid_like += 1,
+            Err(e) => out.invalid.push((shown, format!("{e:#}"))),
+        }
+    }
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).with_context(|| format!("removing {}", scratch.display()))?;
+    }
+    Ok(out)
+}
+
+/// `cargo xtask new-board --survey DIR…`: [`survey`] per folder, printed as tables.
+///
+/// # Errors
+/// As [`survey`]; `--like` names no board; a generated board that does not validate.
+pub fn run_survey(root: &Path, dirs: &[PathBuf], like: Option<&str>) -> Result<Vec<Survey>> {
+    let like_board = like.map(|l| crate::board::find(root, l)).transpose().context("--like")?;
+    let mut all = Vec::new();
+    for d in dirs {
+        let s = survey(root, d, like_board.as_ref())?;
+        println!("{}", s.table(like));
+        if !s.invalid.is_empty() {
+            bail!("{}: {} generated board(s) do not validate (a scaffolder bug, listed above)", d.display(), s.invalid.len());
+        }
+        all.push(s);
+    }
+    Ok(all)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -883,6 +1199,21 @@ mod tests {
         let dtb = s.files.iter().find(|(p, _)| p == Path::new("bcm2837-rpi-3-b.dtb")).unwrap();
         assert_eq!(dtb.1, std::fs::read(root.join("boards/qemu-raspi3b/bcm2837-rpi-3-b.dtb")).unwrap());
         assert!(s.notes.iter().any(|n| n.contains("brcm,bcm2835-aux-uart")), "{:?}", s.notes);
+    }
+
+    /// The ZCU102 folder is exactly what the scaffolder writes from Debian's tree.
+    #[test]
+    fn zcu102_scaffold_matches_the_committed_board() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let blob = std::fs::read(root.join("../shared/testdata/dtb-arm64/arm64__xilinx__zynqmp-zcu102-revB.dtb")).unwrap();
+        let s = scaffold("qemu-xlnx-zcu102", &blob, "zynqmp-zcu102-revB.dtb", None).unwrap();
+        assert!(s.missing.is_empty() && s.emulated, "{:?}", s.missing);
+        for (rel, bytes) in &s.files {
+            let committed = std::fs::read(root.join("boards/qemu-xlnx-zcu102").join(rel)).unwrap();
+            assert!(committed == *bytes, "boards/qemu-xlnx-zcu102/{} differs from what new-board writes", rel.display());
+        }
+        let b = board_desc::load(&root.join("boards/qemu-xlnx-zcu102")).unwrap();
+        assert_eq!((b.console.unwrap().driver, b.qemu.machine.as_str(), b.qemu.default_cpus), (ConsoleDriver::CadenceUart, "xlnx-zcu102", 4));
     }
 
     /// The scaffolder keeps the tree's RAM and CPU, so the input is QEMU's dump of the machine
@@ -991,9 +1322,155 @@ mod tests {
 
     #[test]
     fn an_unknown_uart_is_named() {
-        // The Amlogic A1 tree's console is the Meson UART: no driver.
-        let s = scaffold("a1", &testdata("arm64__amlogic__meson-a1-ad401.dtb"), "a1.dtb", None).unwrap();
+        // The Snapdragon 8 Gen 1 HDK's console is a Qualcomm GENI UART: no driver.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let virt = board_desc::load(&root.join("boards/qemu-virt-aarch64")).unwrap();
+        let s = scaffold("hdk", &testdata("arm64__qcom__sm8450-hdk.dtb"), "hdk.dtb", Some(&virt)).unwrap();
         let console = s.missing.iter().find(|m| m.starts_with("console:"));
-        assert!(console.is_some_and(|m| m.contains("amlogic,meson")), "{:?}", s.missing);
+        assert!(
+            console.is_some_and(|m| m.contains("/soc@0/geniqup@9c0000/serial@99c000 (qcom,geni-debug-uart), which has no driver here")),
+            "{:?}",
+            s.missing
+        );
+    }
+
+    /// The console driver comes from the stdout-path node's `compatible` list, for each
+    /// memory-mapped driver, and lands in board.toml with `device-tree = true`.
+    #[test]
+    fn the_console_driver_follows_stdout_path() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let virt = board_desc::load(&root.join("boards/qemu-virt-aarch64")).unwrap();
+        let arm64 = |f: &str| std::fs::read(root.join("../shared/testdata/dtb-arm64").join(f)).unwrap();
+        let cases: &[(Vec<u8>, &str, &str)] = &[
+            (testdata("arm64__amlogic__meson-a1-ad401.dtb"), "meson-uart", "/soc/bus@fe000000/serial@2000 (amlogic,meson-gx-uart)"),
+            (arm64("arm64__xilinx__zynqmp-zcu102-revB.dtb"), "cadence-uart", "/axi/serial@ff000000 (xlnx,zynqmp-uart)"),
+        ];
+        for (blob, driver, node) in cases {
+            let s = scaffold("b", blob, "b.dtb", Some(&virt)).unwrap();
+            assert!(s.missing.is_empty(), "{driver}: {:?}", s.missing);
+            let b = board_toml(&s);
+            let c = b.console.clone().unwrap();
+            assert_eq!(c.driver.as_str(), *driver);
+            assert!(s.notes.iter().any(|n| n.starts_with("console:") && n.contains(node)), "{driver}: {:?}", s.notes);
+        }
+    }
+
+    /// Trees whose /memory the boot loader fills in (size 0) or adds (no node) give boards
+    /// whose RAM comes from the running tree; the load address follows the memory node's base.
+    #[test]
+    fn ram_from_the_running_tree_when_the_tree_has_none() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let virt = board_desc::load(&root.join("boards/qemu-virt-aarch64")).unwrap();
+        let arm64 = |f: &str| std::fs::read(root.join("../shared/testdata/dtb-arm64").join(f)).unwrap();
+        let cases: &[(Vec<u8>, &str, u64, &str)] = &[
+            (testdata("arm64__broadcom__bcm2711-rpi-4-b.dtb"), "pl011", 0x20_0000, "the tree's /memory@0 has no size"),
+            (arm64("arm64__allwinner__sun50i-a64-pine64-lts.dtb"), "uart16550", 0x4020_0000, "the tree has no /memory node"),
+            (arm64("arm64__freescale__imx8mm-nitrogen-r2.dtb"), "imx-uart", 0x4020_0000, "the tree has no /memory node"),
+        ];
+        for (blob, driver, load, why) in cases {
+            let s = scaffold("b", blob, "b.dtb", Some(&virt)).unwrap();
+            assert!(s.missing.is_empty(), "{driver}: {:?}", s.missing);
+            let text = String::from_utf8(s.files[0].1.clone()).unwrap();
+            assert!(text.contains("from-device-tree = true") && text.contains(why), "{text}");
+            let mut b = board_toml(&s);
+            b.dir = PathBuf::from("boards/b");
+            b.validate().unwrap_or_else(|e| panic!("{driver}: {e}\n{text}"));
+            assert!(b.memory.from_device_tree && b.memory.banks.is_empty());
+            assert_eq!((b.console.unwrap().driver.as_str(), b.load_address), (*driver, *load), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_tree_without_memory_and_without_like_says_the_ram_base_is_unknown() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let blob = std::fs::read(root.join("../shared/testdata/dtb-arm64/arm64__allwinner__sun50i-a64-pine64-lts.dtb")).unwrap();
+        let s = scaffold("b", &blob, "b.dtb", None).unwrap();
+        assert!(s.files.is_empty());
+        assert!(s.missing.iter().any(|m| m.starts_with("memory: the tree has no /memory node, so neither the RAM nor where it starts")), "{:?}", s.missing);
+    }
+
+    /// The Raspberry Pi 3B's tree with the `enable-method` of the first `n` CPUs rewritten in
+    /// place to `"vendor,smp"` (same length, so the blob stays valid): a method no platform has.
+    fn rpi3b_with_unknown_methods(n: usize) -> Vec<u8> {
+        let mut blob = testdata("arm64__broadcom__bcm2837-rpi-3-b.dtb");
+        let mut done = 0;
+        let mut i = 0;
+        while done < n {
+            let at = i + blob[i..].windows(11).position(|w| w == b"spin-table\0").expect("four spin-table CPUs");
+            blob[at..at + 10].copy_from_slice(b"vendor,smp");
+            i = at + 10;
+            done += 1;
+        }
+        blob
+    }
+
+    #[test]
+    fn smp_methods_are_read_from_the_cpu_nodes() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let virt = board_desc::load(&root.join("boards/qemu-virt-aarch64")).unwrap();
+        let method = |blob: &[u8]| {
+            let s = scaffold("b", blob, "b.dtb", Some(&virt)).unwrap();
+            assert!(s.missing.is_empty(), "{:?}", s.missing);
+            let text = String::from_utf8(s.files[0].1.clone()).unwrap();
+            (board_toml(&s).smp.enable_method, text, s.notes)
+        };
+        // PSCI named by the nodes, and by /psci alone (the CPU nodes of QEMU's virt say nothing).
+        let (m, text, _) = method(&testdata("arm64__arm__foundation-v8-gicv3-psci.dtb"));
+        assert_eq!(m, SmpMethod::Psci, "{text}");
+        assert!(text.contains("The CPU nodes' enable-method is \"psci\""), "{text}");
+        let (m, text, _) = method(&testdata("qemu__aarch64-virt-1G.dtb"));
+        assert!(m == SmpMethod::Psci && text.contains("/psci is there"), "{text}");
+        // A spin table.
+        let (m, _, _) = method(&testdata("arm64__broadcom__bcm2837-rpi-3-b.dtb"));
+        assert_eq!(m, SmpMethod::SpinTable);
+        // Neither: one CPU.
+        let (m, text, _) = method(&testdata("arm64__freescale__fsl-ls1046a-frwy.dtb"));
+        assert!(m == SmpMethod::None && text.contains("no /psci: the boot CPU only"), "{text}");
+        // Every node names a method no platform has: the board is written, boots on one CPU
+        // and says why.
+        let (m, text, notes) = method(&rpi3b_with_unknown_methods(4));
+        assert_eq!(m, SmpMethod::None);
+        assert!(text.contains("enable-method = \"none\""), "{text}");
+        let note = notes.iter().find(|n| n.starts_with("smp: No CPU node names a method")).unwrap_or_else(|| panic!("{notes:?}"));
+        assert!(note.contains("/cpus/cpu@0 says \"vendor,smp\"") && note.contains("The board boots on one CPU"), "{note}");
+        // One node does: the others still start through the spin table.
+        let (m, _, notes) = method(&rpi3b_with_unknown_methods(1));
+        assert_eq!(m, SmpMethod::SpinTable);
+        let note = notes.iter().find(|n| n.starts_with("smp: ")).unwrap_or_else(|| panic!("{notes:?}"));
+        assert!(note.contains("each CPU is started by its own node's method") && note.contains("These CPUs stay off, and the boot says why: /cpus/cpu@0 says"), "{note}");
+    }
+
+    /// The survey sorts a folder into outcomes and ranks what is missing; it writes nothing
+    /// into boards/.
+    #[test]
+    fn the_survey_counts_outcomes_and_ranks_missing_pieces() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let virt = board_desc::load(&root.join("boards/qemu-virt-aarch64")).unwrap();
+        let dir = std::env::temp_dir().join(format!("xtask-survey-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["qemu__aarch64-virt-1G.dtb", "arm64__hisilicon__hi6220-hikey.dtb", "armhf__vexpress-v2p-ca15-tc1.dtb", "qemu__arm-virt-1G.dtb", "arm64__qcom__sm8450-hdk.dtb"] {
+            std::fs::write(dir.join(f), testdata(f)).unwrap();
+        }
+        std::fs::write(dir.join("junk.dtb"), b"not a tree").unwrap();
+        std::fs::write(dir.join("notes.txt"), b"ignored").unwrap();
+        let before: Vec<_> = std::fs::read_dir(root.join("boards")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let s = survey(root, &dir, Some(&virt)).unwrap();
+        let after: Vec<_> = std::fs::read_dir(root.join("boards")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(before, after);
+        assert_eq!((s.trees, s.valid_emulated, s.valid_like, s.refused.len(), s.unreadable.len()), (6, 1, 1, 3, 1), "{s:?}");
+        assert_eq!(
+            s.ranked(),
+            [
+                ("platform: 32-bit ARM is not supported yet (ARMv7-A and older; platforms/aarch64 runs AArch64 only)".to_owned(), 2),
+                ("console: no driver for qcom,geni-debug-uart".to_owned(), 1)
+            ]
+        );
+        let table = s.table(Some("qemu-virt-aarch64"));
+        assert!(table.contains("6 trees, 2 give a valid board (33%)") && table.contains("| valid board, QEMU emulates the machine: virt (qemu__aarch64-virt-1G.dtb) | 1 |"), "{table}");
+        assert!(table.contains("junk.dtb: not a usable device tree"), "{table}");
+        // Without --like, a machine QEMU does not emulate is a missing piece.
+        let s = survey(root, &dir, None).unwrap();
+        assert!(s.ranked().contains(&("QEMU machine: not emulated by QEMU, and no --like".to_owned(), 2)), "{:?}", s.ranked());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -110,6 +110,7 @@ pub fn cases() -> Vec<BootCase> {
     let x86 = "qemu-i386-pc";
     let arm = "qemu-virt-aarch64";
     let rpi = "qemu-raspi3b";
+    let zcu = "qemu-xlnx-zcu102";
     let ok = |name, board, mem, smp, cmdline, checks: Vec<Check>| BootCase {
         name,
         board,
@@ -364,6 +365,7 @@ pub fn cases() -> Vec<BootCase> {
             HasAll(&["early reserve: [mem 0x0000000040200000-", "] kernel image"]),
             HasAll(&["OF: fdt: reserved [mem ", "] device tree blob"]),
             Has("console: PL011 at 0x9000000 (/pl011@9000000, from /chosen/stdout-path)"),
+            Has("console: taken over as the boot loader left it (no current-speed in the tree)"),
             // paging_init, zones, mem_map, the hand-off and the buddy self-test.
             Has("mem_map: node 0: 65536 pages x 16 bytes = 1024 KiB at "),
             Has("  DMA      [mem 0x0000000040000000-0x000000004fffffff]"),
@@ -691,6 +693,63 @@ pub fn cases() -> Vec<BootCase> {
                 Has("smp: Brought up 1 node, 4 CPUs"),
             ])
         },
+        // ZynqMP ZCU102 (QEMU's xlnx-zcu102, board written by new-board from Debian's tree): the
+        // Cadence UART taken over, RAM at 0, the four Cortex-A53 APUs through PSCI on smc, which
+        // QEMU answers itself. Its loader enters an arm64 Image at EL1, at EL2 with
+        // virtualization=on, and with secure=on still non-secure (EL3 is not entered).
+        ok("zcu102-smp4", zcu, "2G", 4, "", vec![
+            Has("qemu-xlnx-zcu102: AArch64, entered at EL1"),
+            Has("console: Cadence UART at 0xff000000 (/axi/serial@ff000000, from /chosen/stdout-path)"),
+            Has("console: taken over as the boot loader left it (no current-speed in the tree)"),
+            Has("    mmio    : 0x00000000ff000000 - 0x00000000ff001000   (     4 kB) device nGnRnE"),
+            Has("OF: fdt: memory bank [mem 0x0000000000000000-0x000000007fffffff] node 0"),
+            Has("early reserve: [mem 0x0000000000000000-0x0000000000000fff] page 0 (RAM starts at 0: kept unmapped and out of the allocators)"),
+            Has("smp: CPU1: booted through PSCI CPU_ON"),
+            Has("smp: CPU2: booted through PSCI CPU_ON"),
+            Has("smp: CPU3: booted through PSCI CPU_ON"),
+            Has("smp: Brought up 1 node, 4 CPUs"),
+            HasAll(&["stress: CPU0 done, ", "all 4 CPU(s): 16000 operations"]),
+        ]),
+        BootCase {
+            qemu_args: &["-machine", "virtualization=on"],
+            ..ok("zcu102-el2-smp4", zcu, "2G", 4, "", vec![Has("qemu-xlnx-zcu102: AArch64, entered at EL2"), Has("smp: Brought up 1 node, 4 CPUs")])
+        },
+        BootCase {
+            qemu_args: &["-machine", "secure=on"],
+            ..ok("zcu102-secure-smp4", zcu, "2G", 4, "", vec![Has("qemu-xlnx-zcu102: AArch64, entered at EL1"), Has("smp: Brought up 1 node, 4 CPUs")])
+        },
+        BootCase {
+            // The board's tree with current-speed but no clock-frequency on the console node
+            // (platforms/devicetree/testdata/README.md): the speed cannot be computed, the UART
+            // is taken over and the boot says so.
+            qemu_args: &["-dtb", "platforms/devicetree/testdata/zcu102-current-speed.dtb"],
+            checks: vec![
+                Has("console: Cadence UART at 0xff000000 (/axi/serial@ff000000, from /chosen/stdout-path)"),
+                Has("WARN  console: current-speed 115200 not applied (the node has no clock-frequency to compute the divisor from): taken over as the boot loader left it"),
+                Lacks("ERROR"),
+                Has("smp: Brought up 1 node, 4 CPUs"),
+                Has("boot: memory management up on 4 CPU(s); all checks passed"),
+            ],
+            ..ok("zcu102-speed-no-clock", zcu, "2G", 4, "", vec![])
+        },
+        BootCase {
+            // current-speed and clock-frequency: the driver resets the UART and programs it.
+            qemu_args: &["-dtb", "platforms/devicetree/testdata/zcu102-current-speed-clock.dtb"],
+            ..ok("zcu102-speed-clock", zcu, "2G", 4, "", vec![
+                Has("console: programmed to current-speed 115200 baud"),
+                Has("console: reg-shift 0, reg-io-width 0, clock-frequency 100000000 Hz (0: not given)"),
+                Has("smp: Brought up 1 node, 4 CPUs"),
+            ])
+        },
+        BootCase {
+            mem: "2G",
+            smp: 4,
+            ..fails("zcu102-null-fault", zcu, "selftest=null", vec![
+                Has("selftest: reading address 0, which must fault"),
+                HasAll(&["exception: synchronous, current EL: EC 0x25 (data abort), ESR 0x96000007", "FAR 0x0000000000000000"]),
+                Lacks("instead of faulting"),
+            ])
+        },
         BootCase {
             // The board's tree with cpu@2's enable-method and cpu@3's cpu-release-addr broken
             // (platforms/devicetree/src/tests.rs says how): those two stay off, named.
@@ -924,10 +983,56 @@ mod clock_tests {
     }
 }
 
+/// The share of `../shared/testdata/dtb-arm64` that `new-board` turns into a valid board (with
+/// `--like qemu-virt-aarch64`), as measured when the console drivers were wired in
+/// (docs/PORTING.md, "How far the scaffolder reaches"): valid trees out of all. The test fails
+/// below it.
+pub const SURVEY_ARM64_VALID: (usize, usize) = (48, 60);
+
+/// `new-board --survey` over the shared tree folders, when they exist: a line per folder, and
+/// an error when the arm64 share of valid boards drops below [`SURVEY_ARM64_VALID`] or a
+/// generated board does not validate.
+fn survey_check(root: &Path) -> Result<()> {
+    let shared = root.join("../shared/testdata");
+    if !shared.is_dir() {
+        eprintln!("test: survey skipped: {} is absent", shared.display());
+        return Ok(());
+    }
+    let like = board::find(root, "qemu-virt-aarch64")?;
+    for folder in ["dtb-arm64", "dtb", "dtb-armhf"] {
+        let dir = shared.join(folder);
+        if !dir.is_dir() {
+            eprintln!("test: survey of {folder} skipped: {} is absent", dir.display());
+            continue;
+        }
+        let s = crate::newboard::survey(root, &dir, Some(&like))?;
+        let top = s.ranked().into_iter().next().map_or(String::new(), |(k, n)| format!("; most missing: {k} ({n})"));
+        eprintln!("survey {folder:<10} {} of {} trees give a valid board{top}", s.valid(), s.trees);
+        if !s.invalid.is_empty() {
+            anyhow::bail!("survey of {}: generated boards that do not validate:\n{}", dir.display(), s.table(Some("qemu-virt-aarch64")));
+        }
+        let (want, of) = SURVEY_ARM64_VALID;
+        if folder == "dtb-arm64" && s.valid() * of < want * s.trees {
+            anyhow::bail!(
+                "survey of {}: {} of {} trees give a valid board, below the {want} of {of} measured (SURVEY_ARM64_VALID in xtask/src/test.rs):\n{}",
+                dir.display(),
+                s.valid(),
+                s.trees,
+                s.table(Some("qemu-virt-aarch64"))
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs everything; fails if anything failed.
 pub fn run_all(root: &Path, host_only: bool, filter: Option<&str>, fuzz_seconds: u64) -> Result<()> {
     if filter.is_none() {
         host_tests(root)?;
+    }
+    // `--filter survey` runs only this.
+    if filter.is_none_or(|f| f == "survey") {
+        survey_check(root)?;
     }
     if host_only {
         return Ok(());

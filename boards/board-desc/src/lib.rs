@@ -12,8 +12,9 @@
 //!
 //! What is checked ([`Board::validate`]): the name matches the folder; the platform is known and
 //! the image format, exit device, console driver and SMP method are ones it supports; exactly one
-//! way to find the console; RAM banks page-aligned, non-empty, sorted and disjoint; the load
-//! address aligned for the platform and inside RAM; every reservation named, page-aligned,
+//! way to find the console; RAM banks page-aligned, non-empty, sorted and disjoint, or none and
+//! `from-device-tree = true`; the load address aligned for the platform and inside RAM (when the
+//! banks are known); every reservation named, page-aligned,
 //! inside one RAM bank and overlapping neither another reservation nor the load address; QEMU's
 //! memory size readable and at least the banks' total; the device tree file present.
 
@@ -84,28 +85,75 @@ impl BootFirmware {
     }
 }
 
-/// Console UART drivers the firmware has.
+/// Console UART drivers the firmware has (drivers/*); a platform lists the ones it can bring up
+/// (`PlatformInfo::consoles`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConsoleDriver {
     /// ARM PrimeCell UART (`arm,pl011`), drivers/pl011.
     Pl011,
-    /// 16550-compatible UART (`ns16550a`), drivers/uart16550.
+    /// 16550-compatible UART, drivers/uart16550: through x86 I/O ports, or memory-mapped
+    /// (`ns16550a`, `snps,dw-apb-uart` with its busy quirk, Tegra, TI) with `reg-shift` and
+    /// `reg-io-width` from the node.
     Uart16550,
+    /// NXP i.MX UART (`fsl,imx21-uart`, `fsl,imx6q-uart`), drivers/imx-uart.
+    ImxUart,
+    /// Amlogic Meson UART (`amlogic,meson-ao-uart`, …), drivers/meson-uart.
+    MesonUart,
+    /// Cadence UART (`cdns,uart-r1p8`, `xlnx,xuartps`, …; Zynq, ZynqMP), drivers/cadence-uart.
+    CadenceUart,
+    /// Samsung Exynos UART (`samsung,exynos4210-uart`), drivers/exynos-uart.
+    ExynosUart,
 }
 
 impl ConsoleDriver {
-    /// The device-tree `compatible` strings this driver handles.
+    /// Every driver, in the order the scaffolder prefers them for one node.
+    pub const ALL: [Self; 6] = [Self::Pl011, Self::Uart16550, Self::ImxUart, Self::MesonUart, Self::CadenceUart, Self::ExynosUart];
+
+    /// The device-tree `compatible` strings this driver handles (the driver crate's own
+    /// `COMPATIBLES`).
     pub fn compatibles(self) -> &'static [&'static str] {
         match self {
             Self::Pl011 => &["arm,pl011"],
-            Self::Uart16550 => &["ns16550a", "ns16550"],
+            Self::Uart16550 => uart16550::COMPATIBLES,
+            Self::ImxUart => imx_uart::COMPATIBLES,
+            Self::MesonUart => meson_uart::COMPATIBLES,
+            Self::CadenceUart => cadence_uart::COMPATIBLES,
+            Self::ExynosUart => exynos_uart::COMPATIBLES,
         }
     }
 
     /// The driver for a `compatible` string, if there is one.
     pub fn for_compatible(compatible: &str) -> Option<Self> {
-        [Self::Pl011, Self::Uart16550].into_iter().find(|d| d.compatibles().contains(&compatible))
+        Self::ALL.into_iter().find(|d| d.compatibles().contains(&compatible))
+    }
+
+    /// The driver for a node's `compatible` list: the first entry (most specific first) that a
+    /// driver handles.
+    pub fn for_compatibles<'s>(list: impl IntoIterator<Item = &'s str>) -> Option<Self> {
+        list.into_iter().find_map(Self::for_compatible)
+    }
+
+    /// Whether the driver can run a node with these wiring properties (`compatible` is the entry
+    /// it serves): a memory-mapped 16550 needs `reg-io-width` 1 or 4 and `reg-shift` at most 4
+    /// (`uart16550::mmio::MmioConfig::from_device_tree`); the other drivers have fixed 32-bit
+    /// registers and ignore both. The firmware cannot say why it has no console, so this is
+    /// checked on the host.
+    ///
+    /// # Errors
+    /// The property and value the driver cannot use, in a sentence.
+    pub fn check_wiring(self, compatible: &str, reg_shift: Option<u32>, reg_io_width: Option<u32>) -> Result<(), String> {
+        if self != Self::Uart16550 {
+            return Ok(());
+        }
+        if uart16550::mmio::MmioConfig::from_device_tree(compatible, reg_shift, reg_io_width, false).is_some() {
+            return Ok(());
+        }
+        Err(match (reg_io_width, reg_shift) {
+            (Some(w), _) if w != 1 && w != 4 => format!("reg-io-width = <{w}>, but the 16550 driver accesses registers 1 or 4 bytes wide"),
+            (_, Some(s)) if s > 4 => format!("reg-shift = <{s}>, but no 16550 spaces its registers more than 16 bytes apart (reg-shift 0..=4)"),
+            _ => format!("compatible {compatible:?} is not one the 16550 driver serves"),
+        })
     }
 
     /// The key's spelling in board.toml.
@@ -113,6 +161,22 @@ impl ConsoleDriver {
         match self {
             Self::Pl011 => "pl011",
             Self::Uart16550 => "uart16550",
+            Self::ImxUart => "imx-uart",
+            Self::MesonUart => "meson-uart",
+            Self::CadenceUart => "cadence-uart",
+            Self::ExynosUart => "exynos-uart",
+        }
+    }
+
+    /// The variant of `platform::board::ConsoleDriver` the firmware gets.
+    fn variant(self) -> &'static str {
+        match self {
+            Self::Pl011 => "Pl011",
+            Self::Uart16550 => "Uart16550",
+            Self::ImxUart => "ImxUart",
+            Self::MesonUart => "MesonUart",
+            Self::CadenceUart => "CadenceUart",
+            Self::ExynosUart => "ExynosUart",
         }
     }
 }
@@ -158,12 +222,20 @@ impl fmt::Display for Range {
     }
 }
 
-/// `[memory]`.
+/// `[memory]`: the RAM banks the board has, or `from-device-tree = true` when only the tree the
+/// boot loader hands over can say (a board sold with several RAM sizes, a tree whose `/memory`
+/// the boot loader fills in).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Memory {
-    /// RAM the machine has at `qemu.default-mem`, as memblock holds it after discovery.
+    /// RAM the machine has at `qemu.default-mem`, as memblock holds it after discovery; empty
+    /// with `from-device-tree`.
+    #[serde(default)]
     pub banks: Vec<Range>,
+    /// RAM comes from the running device tree only: nothing to compare it with at boot, where
+    /// the banks found are reported (and no bank at all stops the boot, saying so).
+    #[serde(default)]
+    pub from_device_tree: bool,
 }
 
 /// One `[[reserve]]`.
@@ -441,12 +513,18 @@ impl Board {
             ));
         }
         match (c.driver, c) {
-            (ConsoleDriver::Uart16550, Console { port: None, .. }) => {
-                Err(self.error("console.port", "the uart16550 console is driven through x86 I/O ports: give `port` (COM1 is 0x3f8)"))
-            }
-            (ConsoleDriver::Pl011, Console { port: Some(_), .. }) => {
-                Err(self.error("console.port", "a PL011 is memory-mapped: give `node`, `base` or `device-tree = true`, not `port`"))
-            }
+            (d, Console { port: Some(_), .. }) if !p.io_ports || d != ConsoleDriver::Uart16550 => Err(self.error(
+                "console.port",
+                if p.io_ports {
+                    format!("a {} is memory-mapped: give `node`, `base` or `device-tree = true`, not `port`", d.as_str())
+                } else {
+                    format!("platform {} has no I/O ports: its UARTs are memory-mapped; give `node`, `base` or `device-tree = true`", p.name)
+                },
+            )),
+            (ConsoleDriver::Uart16550, Console { port: None, .. }) if p.dt_cpus.is_empty() => Err(self.error(
+                "console.port",
+                format!("platform {} finds no UART in a device tree: the uart16550 console is driven through x86 I/O ports, give `port` (COM1 is 0x3f8)", p.name),
+            )),
             (_, Console { node: Some(n), .. }) if !n.starts_with('/') || n.len() > 1 && n.ends_with('/') => {
                 Err(self.error("console.node", format!("{n:?} is not an absolute device-tree path like \"/soc/serial@7e201000\"")))
             }
@@ -459,8 +537,21 @@ impl Board {
 
     fn validate_memory(&self, p: &PlatformInfo) -> Result<(), BoardError> {
         let banks = &self.memory.banks;
-        if banks.is_empty() {
-            return Err(self.error("memory.banks", "empty: list the RAM the machine has at qemu.default-mem"));
+        let from_dt = self.memory.from_device_tree;
+        if from_dt && !banks.is_empty() {
+            return Err(self.error(
+                "memory.from-device-tree",
+                "is true but memory.banks lists RAM too: either the board knows its RAM (banks) or the boot loader's device tree says it (from-device-tree = true, no banks)",
+            ));
+        }
+        if from_dt && p.dt_cpus.is_empty() {
+            return Err(self.error("memory.from-device-tree", format!("platform {} reads no device tree: list memory.banks", p.name)));
+        }
+        if banks.is_empty() && !from_dt {
+            return Err(self.error(
+                "memory.banks",
+                "empty: list the RAM the machine has at qemu.default-mem, or set `from-device-tree = true` when the boot loader's device tree gives it",
+            ));
         }
         for (i, b) in banks.iter().enumerate() {
             let key = format!("memory.banks[{i}]");
@@ -476,7 +567,7 @@ impl Board {
                 format!("{la:#x} is not aligned to {:#x}, which platform {} needs ({})", p.load_align, p.name, p.load_rule),
             ));
         }
-        if !banks.iter().any(|b| b.base <= la && la < b.end()) {
+        if !from_dt && !banks.iter().any(|b| b.base <= la && la < b.end()) {
             return Err(self.error("load-address", format!("{la:#x} is not inside any RAM bank in memory.banks")));
         }
         for (i, r) in self.reserve.iter().enumerate() {
@@ -485,7 +576,8 @@ impl Board {
                 return Err(self.error(format!("{key}.name"), "empty: say who owns the range"));
             }
             check_range(&r.range()).map_err(|why| self.error(&key, format!("{:?}: {why}", r.name)))?;
-            if !banks.iter().any(|b| b.base <= r.base && r.range().end() <= b.end()) {
+            // With RAM from the device tree, a reservation outside it is reported at boot.
+            if !from_dt && !banks.iter().any(|b| b.base <= r.base && r.range().end() <= b.end()) {
                 return Err(self.error(&key, format!("{:?} {} is not inside one RAM bank of memory.banks", r.name, r.range())));
             }
             if r.base <= la && la < r.range().end() {
@@ -696,13 +788,14 @@ fn check_range(r: &Range) -> Result<(), String> {
 pub fn firmware_source(board: &Board) -> String {
     use std::fmt::Write;
     let console = match &board.console {
-        Some(Console { driver: _, device_tree: true, .. }) => "DeviceTree".to_string(),
-        Some(Console { driver: ConsoleDriver::Pl011, node: Some(n), .. }) => format!("Pl011Node({n:?})"),
-        Some(Console { driver: ConsoleDriver::Pl011, base: Some(b), .. }) => format!("Pl011At({b:#x})"),
+        Some(Console { device_tree: true, .. }) => "DeviceTree".to_string(),
+        Some(Console { node: Some(n), .. }) => format!("Node({n:?})"),
+        Some(Console { base: Some(b), .. }) => format!("MmioAt({b:#x})"),
         Some(Console { port: Some(p), .. }) => format!("Uart16550Port({p:#x})"),
         // Validation rejects the rest.
         _ => "DeviceTree".to_string(),
     };
+    let driver = board.console.as_ref().map_or(ConsoleDriver::Pl011, |c| c.driver);
     let mut s = String::new();
     let _ = writeln!(s, "// Generated by board_desc::build_script from {}; do not edit.", board.file().display());
     if let Some(p) = board.platform_info() {
@@ -717,11 +810,13 @@ pub fn firmware_source(board: &Board) -> String {
     let _ = writeln!(s, "pub static BOARD: platform::board::BoardConfig = platform::board::BoardConfig {{");
     let _ = writeln!(s, "    name: {:?},", board.name);
     let _ = writeln!(s, "    console: platform::board::Console::{console},");
+    let _ = writeln!(s, "    console_driver: platform::board::ConsoleDriver::{},", driver.variant());
     let _ = write!(s, "    ram: &[");
     for b in &board.memory.banks {
         let _ = write!(s, "({:#x}, {:#x}), ", b.base, b.size);
     }
     let _ = writeln!(s, "],");
+    let _ = writeln!(s, "    ram_from_device_tree: {},", board.memory.from_device_tree);
     let _ = writeln!(s, "    reserve: &[");
     for r in &board.reserve {
         let _ = writeln!(

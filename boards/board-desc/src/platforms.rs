@@ -21,6 +21,8 @@ pub struct PlatformInfo {
     pub linker_script: &'static str,
     /// Console drivers the platform can bring up.
     pub consoles: &'static [ConsoleDriver],
+    /// Whether the CPU has I/O ports (a console `port` is possible).
+    pub io_ports: bool,
     /// Ways it can start secondary CPUs.
     pub smp_methods: &'static [SmpMethod],
     /// Alignment of `load-address`, and why.
@@ -50,7 +52,15 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         image: ImageKind::Arm64Image,
         exit: ExitDevice::Semihosting,
         linker_script: "aarch64.ld",
-        consoles: &[ConsoleDriver::Pl011],
+        consoles: &[
+            ConsoleDriver::Pl011,
+            ConsoleDriver::Uart16550,
+            ConsoleDriver::ImxUart,
+            ConsoleDriver::MesonUart,
+            ConsoleDriver::CadenceUart,
+            ConsoleDriver::ExynosUart,
+        ],
+        io_ports: false,
         smp_methods: &[SmpMethod::Psci, SmpMethod::SpinTable, SmpMethod::None],
         load_align: 2 << 20,
         load_rule: "an arm64 Image sits at a 2 MiB-aligned base + text_offset 0x200000, see Documentation/arm64/booting.rst",
@@ -76,6 +86,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         exit: ExitDevice::IsaDebugExit,
         linker_script: "x86-pc.ld",
         consoles: &[ConsoleDriver::Uart16550],
+        io_ports: true,
         smp_methods: &[SmpMethod::AcpiMadt, SmpMethod::None],
         load_align: 4096,
         load_rule: "sections are page-aligned for their permissions",

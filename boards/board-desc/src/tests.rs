@@ -39,7 +39,14 @@ fn board(text: &str) -> Board {
 /// `GOOD` with `from` replaced by `to`, validated: the error's key and problem.
 fn broken(from: &str, to: &str) -> (String, String) {
     assert!(GOOD.contains(from), "{from:?} not in GOOD");
-    let e = board(&GOOD.replacen(from, to, 1)).validate().expect_err("should be refused");
+    let text = GOOD.replacen(from, to, 1);
+    let e = match parse(&text) {
+        Ok(mut b) => {
+            b.dir = PathBuf::from("boards/demo");
+            b.validate().expect_err("should be refused")
+        }
+        Err(e) => return (e.key, e.problem),
+    };
     assert_eq!(e.file, PathBuf::from("boards/demo/board.toml"));
     (e.key, e.problem)
 }
@@ -49,7 +56,8 @@ fn a_good_board_validates_and_generates() {
     let b = board(GOOD);
     b.validate().unwrap();
     let src = firmware_source(&b);
-    assert!(src.contains("console: platform::board::Console::Pl011Node(\"/soc/serial@7e201000\")"), "{src}");
+    assert!(src.contains("console: platform::board::Console::Node(\"/soc/serial@7e201000\")"), "{src}");
+    assert!(src.contains("console_driver: platform::board::ConsoleDriver::Pl011,"), "{src}");
     assert!(src.contains("ram: &[(0x0, 0x3c000000), ]"), "{src}");
     assert!(src.contains("BoardReservation { base: 0x3b000000, size: 0x100000, name: \"frame buffer\" }"), "{src}");
     assert!(src.contains("smp_method: Some(platform::board::SmpMethod::SpinTable)"), "{src}");
@@ -86,12 +94,19 @@ fn each_mistake_names_its_key() {
         ("exit = \"semihosting\"", "exit = \"isa-debug-exit\"", "qemu.exit", "ends runs"),
         ("load-address = 0x20_0000", "load-address = 0x20_1000", "load-address", "not aligned"),
         ("load-address = 0x20_0000", "load-address = 0x4000_0000", "load-address", "not inside any RAM bank"),
-        ("driver = \"pl011\"", "driver = \"uart16550\"", "console.driver", "no uart16550"),
+        ("driver = \"pl011\"", "driver = \"sh-sci\"", "", "unknown variant `sh-sci`"),
         ("node = \"/soc/serial@7e201000\"", "node = \"soc/serial\"", "console.node", "absolute"),
         ("node = \"/soc/serial@7e201000\"", "node = \"/a\"\nbase = 0x3f20_1000", "console", "exactly one"),
-        ("node = \"/soc/serial@7e201000\"", "port = 0x3f8", "console.port", "memory-mapped"),
+        ("node = \"/soc/serial@7e201000\"", "port = 0x3f8", "console.port", "platform aarch64 has no I/O ports"),
         ("size = 0x3c00_0000 }", "size = 0x3c00_0800 }", "memory.banks[0]", "not page-aligned"),
-        ("banks = [{ base = 0x0, size = 0x3c00_0000 }]", "banks = []", "memory.banks", "empty"),
+        ("banks = [{ base = 0x0, size = 0x3c00_0000 }]", "banks = []", "memory.banks", "or set `from-device-tree = true`"),
+        (
+            "banks = [{ base = 0x0, size = 0x3c00_0000 }]",
+            "banks = [{ base = 0x0, size = 0x3c00_0000 }]\nfrom-device-tree = true",
+            "memory.from-device-tree",
+            "either the board knows its RAM",
+        ),
+        ("banks = [{ base = 0x0, size = 0x3c00_0000 }]", "from-devicetree = true", "", "unknown field `from-devicetree`, expected `banks` or `from-device-tree`"),
         (
             "banks = [{ base = 0x0, size = 0x3c00_0000 }]",
             "banks = [{ base = 0x0, size = 0x2000_0000 }, { base = 0x1000_0000, size = 0x1000 }]",
@@ -207,4 +222,103 @@ fn a_copied_board_folder_says_what_to_rename_and_add() {
     std::fs::write(scratch.join("Cargo.toml"), "[workspace]\nmembers = [\"boards/*\"]\n").unwrap();
     b.validate_package(&scratch).unwrap();
     std::fs::remove_dir_all(&scratch).unwrap();
+}
+
+/// Every memory-mapped console driver is one the arm64 platform takes, through a node, the
+/// stdout-path or a fixed address, and reaches the firmware as its own variant.
+#[test]
+fn every_mmio_driver_is_an_arm64_console() {
+    for (driver, variant) in [
+        ("uart16550", "Uart16550"),
+        ("imx-uart", "ImxUart"),
+        ("meson-uart", "MesonUart"),
+        ("cadence-uart", "CadenceUart"),
+        ("exynos-uart", "ExynosUart"),
+    ] {
+        for (how, generated) in [
+            ("node = \"/soc/serial@7e201000\"", "Node(\"/soc/serial@7e201000\")"),
+            ("device-tree = true", "DeviceTree"),
+            ("base = 0xff00_0000", "MmioAt(0xff000000)"),
+        ] {
+            let text = GOOD.replace("driver = \"pl011\"\nnode = \"/soc/serial@7e201000\"", &format!("driver = \"{driver}\"\n{how}"));
+            let b = board(&text);
+            b.validate().unwrap_or_else(|e| panic!("{driver} {how}: {e}"));
+            let src = firmware_source(&b);
+            assert!(src.contains(&format!("console: platform::board::Console::{generated},")), "{src}");
+            assert!(src.contains(&format!("console_driver: platform::board::ConsoleDriver::{variant},")), "{src}");
+        }
+    }
+}
+
+/// The driver for a node is the first of its `compatible` strings a driver handles, from the
+/// drivers' own lists.
+#[test]
+fn a_node_s_driver_comes_from_its_compatible_list() {
+    let cases: &[(&[&str], Option<ConsoleDriver>)] = &[
+        (&["arm,pl011", "arm,primecell"], Some(ConsoleDriver::Pl011)),
+        (&["rockchip,rk3399-uart", "snps,dw-apb-uart"], Some(ConsoleDriver::Uart16550)),
+        (&["nvidia,tegra194-uart", "nvidia,tegra20-uart"], Some(ConsoleDriver::Uart16550)),
+        (&["ti,am654-uart"], Some(ConsoleDriver::Uart16550)),
+        (&["fsl,imx8mq-uart", "fsl,imx6q-uart"], Some(ConsoleDriver::ImxUart)),
+        (&["amlogic,meson-gx-uart", "amlogic,meson-ao-uart"], Some(ConsoleDriver::MesonUart)),
+        (&["xlnx,zynqmp-uart", "cdns,uart-r1p12"], Some(ConsoleDriver::CadenceUart)),
+        (&["samsung,exynos4210-uart"], Some(ConsoleDriver::ExynosUart)),
+        (&["brcm,bcm2835-aux-uart"], None),
+        (&["qcom,msm-uartdm-v1.4", "qcom,msm-uartdm"], None),
+    ];
+    for &(list, want) in cases {
+        assert_eq!(ConsoleDriver::for_compatibles(list.iter().copied()), want, "{list:?}");
+    }
+}
+
+/// On the PC a console is an I/O port and nothing else; a driver the platform lacks is named.
+#[test]
+fn the_pc_console_is_a_port() {
+    let pc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-i386-pc/board.toml")).unwrap();
+    let check = |from: &str, to: &str, key: &str, problem: &str| {
+        let mut b = parse(&pc.replacen(from, to, 1)).unwrap();
+        b.dir = PathBuf::from("boards/qemu-i386-pc");
+        let e = b.validate().expect_err(to);
+        assert_eq!(e.key, key, "{to}: {e}");
+        assert!(e.problem.contains(problem), "{to}: {e}");
+    };
+    check("driver = \"uart16550\"", "driver = \"pl011\"", "console.driver", "platform x86-pc has no pl011 console driver; it has: uart16550");
+    check("driver = \"uart16550\"", "driver = \"imx-uart\"", "console.driver", "no imx-uart");
+    check("port = 0x3f8", "node = \"/serial@3f8\"", "console.port", "finds no UART in a device tree");
+}
+
+#[test]
+fn a_16550_wiring_the_driver_cannot_use_is_named() {
+    let d = ConsoleDriver::Uart16550;
+    d.check_wiring("snps,dw-apb-uart", Some(2), Some(4)).unwrap();
+    d.check_wiring("ns16550a", None, None).unwrap();
+    let e = d.check_wiring("ns16550a", Some(0), Some(2)).unwrap_err();
+    assert!(e.contains("reg-io-width = <2>"), "{e}");
+    let e = d.check_wiring("ns16550a", Some(5), None).unwrap_err();
+    assert!(e.contains("reg-shift = <5>"), "{e}");
+    // Fixed 32-bit register blocks ignore both properties.
+    ConsoleDriver::ImxUart.check_wiring("fsl,imx21-uart", Some(9), Some(2)).unwrap();
+}
+
+/// RAM from the boot loader's tree: no banks, the flag in the firmware's BOARD; the load address
+/// and reservations cannot be checked against banks, so they are not, but alignment still is.
+#[test]
+fn ram_may_come_from_the_running_device_tree() {
+    let text = GOOD.replace("banks = [{ base = 0x0, size = 0x3c00_0000 }]", "from-device-tree = true").replace("base = 0x3b00_0000", "base = 0x8_0000_0000");
+    let b = board(&text);
+    b.validate().unwrap();
+    let src = firmware_source(&b);
+    assert!(src.contains("ram: &[],") && src.contains("ram_from_device_tree: true,"), "{src}");
+    assert!(firmware_source(&board(GOOD)).contains("ram_from_device_tree: false,"));
+    let e = board(&text.replace("load-address = 0x20_0000", "load-address = 0x20_1000")).validate().unwrap_err();
+    assert_eq!(e.key, "load-address");
+    // The PC reads no device tree.
+    let pc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-i386-pc/board.toml")).unwrap();
+    let start = pc.find("banks = [").unwrap();
+    let end = start + pc[start..].find('\n').unwrap();
+    let mut b = parse(&format!("{}from-device-tree = true{}", &pc[..start], &pc[end..])).unwrap();
+    b.dir = PathBuf::from("boards/qemu-i386-pc");
+    let e = b.validate().unwrap_err();
+    assert_eq!(e.key, "memory.from-device-tree");
+    assert!(e.problem.contains("platform x86-pc reads no device tree"), "{e}");
 }

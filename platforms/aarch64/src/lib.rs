@@ -1,11 +1,12 @@
-//! AArch64 platform: arm64 Image entry, EL2 to EL1, exception vectors, PL011 console, the device
-//! tree and the semihosting exit.
+//! AArch64 platform: arm64 Image entry, EL2 to EL1, exception vectors, the console UART (PL011,
+//! 16550, i.MX, Meson, Cadence, Exynos: the board's `[console] driver`), the device tree and the
+//! semihosting exit.
 //!
 //! Boot order (each step in its own module):
 //! 1. [`boot`]: the Image header, EL2 to EL1, FP/SIMD on, stack, .bss, vectors
 //!    ([`exceptions`]), then the board's entry, which the board declares with [`entry!`];
-//! 2. [`start`]: the device tree (its address came in x0) gives the console, the PL011 is
-//!    programmed and the logger installed. The board says which UART (`Console`): the tree's
+//! 2. [`start`]: the device tree (its address came in x0) gives the console, which [`mmio`]
+//!    starts with the board's driver, and the logger is installed. The board says which UART (`Console`): the tree's
 //!    `/chosen/stdout-path`, a node it names, or a fixed address; a node's `reg` is a bus
 //!    address that the parents' `ranges` translate to the CPU's (the Raspberry Pi's PL011 is at
 //!    0x7e201000 on its bus, 0x3f201000 for the CPU);
@@ -55,8 +56,11 @@ pub struct Aarch64 {
     pub dtb_phys: u64,
     /// The exception level the loader entered us at (1 or 2).
     pub entry_el: u64,
-    /// Physical address of the console PL011.
+    /// Physical address of the console UART's registers.
     pub console: u64,
+    /// Bytes of register window the console's driver uses from `console` (mapped as device
+    /// memory by `paging_init`).
+    pub console_window: u64,
     /// What the device tree says (read once, kept in a static).
     pub dt: &'static devicetree::DtMemoryInfo<'static>,
     /// Available CPUs from `/cpus`, boot CPU first, each on its node once the NUMA description
@@ -126,8 +130,9 @@ macro_rules! entry {
 /// Brings the platform up from the entry code and calls the board's `main`. Not called
 /// directly: [`entry!`] wires it.
 ///
-/// Until the console is known nothing can be logged: a missing or unreadable device tree, or
-/// one without a PL011 console, ends the run with semihosting status 6.
+/// Until the console is known nothing can be logged: a missing or unreadable device tree, one
+/// without a UART of the board's driver, or a 16550 whose `reg-shift`/`reg-io-width` the driver
+/// cannot use ends the run with semihosting status 6.
 pub fn start(
     board: &'static BoardConfig,
     dtb_phys: u64,
@@ -139,27 +144,47 @@ pub fn start(
     platform::clock::init(|| CNTPCT_EL0.get(), start_ticks, CNTFRQ_EL0.get());
     // Without a device tree there is no console to say so: the exit status has to.
     let Ok(dt) = memory::read_device_tree(dtb_phys) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
+    let driver = board.console_driver;
+    let known = mmio::compatibles(driver);
+    let tree = memory::device_tree(dtb_phys).ok();
     // The console's node, when it has one: its `reg` translated through the parents' `ranges`
-    // (a PL011 behind a bus, like the Raspberry Pi's /soc, has a bus address in `reg`).
-    let node = match board.console {
-        platform::board::Console::DeviceTree => dt.console.clone().filter(|c| c.compatible == Some("arm,pl011")),
-        platform::board::Console::Pl011Node(path) => {
-            memory::device_tree(dtb_phys).ok().and_then(|t| devicetree::console_at(&t, path).ok())
+    // (a UART behind a bus, like the Raspberry Pi's /soc, has a bus address in `reg`), and
+    // what the node says about its wiring.
+    let node = match (board.console, &tree) {
+        (platform::board::Console::DeviceTree, Some(t)) => {
+            let stdout = dt.console.clone().filter(|c| {
+                c.from_stdout_path && devicetree::uart_props(t, &c.path).is_ok_and(|p| p.first_of(known).is_some())
+            });
+            stdout.or_else(|| devicetree::find_console(t, known).ok().flatten())
         }
-        platform::board::Console::Pl011At(_) | platform::board::Console::Uart16550Port(_) => None,
+        (platform::board::Console::Node(path), Some(t)) => devicetree::console_at(t, path).ok(),
+        _ => None,
+    };
+    let props = node.as_ref().zip(tree.as_ref()).and_then(|(c, t)| devicetree::uart_props(t, &c.path).ok());
+    let wiring = match &props {
+        Some(p) => mmio::ConsoleWiring {
+            // A node the board names is driven as its driver's first compatible if it lists none.
+            compatible: p.first_of(known).or(known.first().copied()),
+            reg_shift: p.reg_shift,
+            reg_io_width: p.reg_io_width,
+            clock_hz: p.clock_frequency,
+            baud: p.current_speed,
+            snps_uart_16550_compatible: p.snps_uart_16550_compatible,
+        },
+        None => mmio::ConsoleWiring::default(),
     };
     let console = match board.console {
-        platform::board::Console::Pl011At(base) => Some(base),
+        platform::board::Console::MmioAt(base) => Some(base),
         _ => node.as_ref().and_then(|c| c.cpu_base.clone().ok()),
     };
     let Some(console) = console else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
     #[allow(unsafe_code)]
-    // SAFETY: the board names this PL011 as the console (its device-tree node, translated to a
-    // CPU address, or a fixed address) or the device tree does (stdout-path or the first
-    // arm,pl011); nothing else drives it, and with the MMU off its physical address is usable.
-    unsafe {
-        mmio::init_console(console as usize)
-    };
+    // SAFETY: the board names this UART as the console (its device-tree node, translated to a
+    // CPU address, or a fixed address) or the device tree does (stdout-path or the first UART
+    // of the board's driver); nothing else drives it, and with the MMU off its physical address
+    // is usable. `paging_init` maps its window as device memory at the same address.
+    let started = unsafe { mmio::init_console(driver, console as usize, &wiring) };
+    let Ok(started) = started else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
     platform::logger::install(platform::logger::Hooks {
         write: mmio::console_write,
         irq_save: cpu::irq_save,
@@ -172,35 +197,58 @@ pub fn start(
         entry_el,
         dtb_phys
     );
+    let name = driver.as_str();
     match &node {
         Some(c) => {
             let how = match board.console {
-                platform::board::Console::Pl011Node(_) => "the board's console node",
+                platform::board::Console::Node(_) => "the board's console node",
                 _ if c.from_stdout_path => "from /chosen/stdout-path",
-                _ => "first arm,pl011",
+                _ => "the first UART of the board's driver",
             };
             match c.reg_base.filter(|&b| b != console) {
                 Some(bus) => defmt::info!(
-                    "console: PL011 at {=u64:#x} ({=str}, bus address {=u64:#x} through ranges, {=str})",
+                    "console: {=str} at {=u64:#x} ({=str}, bus address {=u64:#x} through ranges, {=str})",
+                    name,
                     console,
                     c.path.as_str(),
                     bus,
                     how
                 ),
-                None => defmt::info!("console: PL011 at {=u64:#x} ({=str}, {=str})", console, c.path.as_str(), how),
+                None => defmt::info!("console: {=str} at {=u64:#x} ({=str}, {=str})", name, console, c.path.as_str(), how),
             }
         }
-        None => defmt::info!("console: PL011 at {=u64:#x} (the board's fixed address)", console),
+        None => defmt::info!("console: {=str} at {=u64:#x} (the board's fixed address)", name, console),
     }
-    // A stdout-path this platform cannot drive (the Pi's mini UART) is worth a line.
-    if let Some(c) = dt.console.as_ref().filter(|c| c.from_stdout_path && c.compatible != Some("arm,pl011")) {
+    match started {
+        mmio::Started::TakenOver => defmt::info!("console: taken over as the boot loader left it (no current-speed in the tree)"),
+        mmio::Started::Programmed(baud) => defmt::info!("console: programmed to current-speed {=u32} baud", baud),
+        mmio::Started::SpeedRefused(baud, why) => defmt::warn!(
+            "console: current-speed {=u32} not applied ({=str}): taken over as the boot loader left it",
+            baud,
+            why
+        ),
+    }
+    if let Some(p) = &props {
+        if p.reg_shift.is_some() || p.reg_io_width.is_some() || p.clock_frequency.is_some() {
+            defmt::info!(
+                "console: reg-shift {=u32}, reg-io-width {=u32}, clock-frequency {=u32} Hz (0: not given)",
+                p.reg_shift.unwrap_or(0),
+                p.reg_io_width.unwrap_or(0),
+                p.clock_frequency.unwrap_or(0)
+            );
+        }
+    }
+    // A stdout-path this board's driver cannot drive (the Pi's mini UART) is worth a line.
+    if let Some(c) = dt.console.as_ref().filter(|c| c.from_stdout_path && node.as_ref().is_none_or(|n| n.path != c.path)) {
         defmt::info!(
-            "console: /chosen/stdout-path names {=str} ({=str}), which has no driver here",
+            "console: /chosen/stdout-path names {=str} ({=str}), which the {=str} driver does not drive",
             c.path.as_str(),
-            c.compatible.unwrap_or("no compatible")
+            c.compatible.unwrap_or("no compatible"),
+            name
         );
     }
-    main(&mut Aarch64 { board, dtb_phys, entry_el, console, dt, cpus: cpus_from_dt(dt, None), numa: None })
+    let console_window = mmio::window(driver, &wiring);
+    main(&mut Aarch64 { board, dtb_phys, entry_el, console, console_window, dt, cpus: cpus_from_dt(dt, None), numa: None })
 }
 
 #[cfg(target_os = "none")]

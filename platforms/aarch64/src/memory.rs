@@ -87,8 +87,23 @@ impl mm_init::Platform for Aarch64 {
         let mut report = ApplyReport::default();
         devicetree::add_memory(self.dt, mb, crate::PHYS_LIMIT - 1, &mut report, log)
             .map_err(|e| dt_error(log, e, "device-tree memory could not be added"))?;
+        let from_dt = self.board.ram_from_device_tree;
         if report.banks_added == 0 {
-            return Err(PlatformError::NoMemoryMap("the device tree describes no RAM (no usable /memory node)"));
+            return Err(PlatformError::NoMemoryMap(if from_dt {
+                "the boot loader's device tree describes no RAM (no /memory node with a non-zero size), and the board takes its RAM from it (board.toml [memory] from-device-tree)"
+            } else {
+                "the device tree describes no RAM (no usable /memory node)"
+            }));
+        }
+        if from_dt {
+            log.line(format_args!(
+                "board: RAM from the boot loader's device tree ([memory] from-device-tree): {} bank(s), {} KiB",
+                mb.memory().len(),
+                mb.phys_mem_size() >> 10
+            ));
+            for m in mb.memory() {
+                log.line(format_args!("board: RAM bank {}", mm_types::MemRange::new(m.base, m.size)));
+            }
         }
         // The nodes are known: CPUs go to theirs (of_node_to_nid + early_map_cpu_to_node).
         self.numa = report.numa;
@@ -167,7 +182,11 @@ impl platform::Firmware for Aarch64 {
 
     fn paging_init(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<mm_init::PagingInfo, PlatformError> {
         use crate::paging::Prot;
-        let console = mm_types::MemRange::new(self.console, mm_types::PAGE_SIZE);
+        // The console's register window, widened to whole pages (a Meson AO UART sits at
+        // 0xc81004c0, inside its page).
+        let page = mm_types::PAGE_SIZE;
+        let first = self.console & !(page - 1);
+        let console = mm_types::MemRange::new(first, (self.console + self.console_window).next_multiple_of(page) - first);
         let dtb = mm_types::MemRange::new(self.dtb_phys, self.dt.totalsize);
         crate::paging::paging_init(mb, &[("mmio", console, Prot::Device), ("fdt", dtb, Prot::ReadOnly)], log)?;
         Ok(mm_init::zones::arm64(mb))

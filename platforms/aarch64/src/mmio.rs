@@ -1,33 +1,47 @@
-//! Memory-mapped I/O: the PL011 register block at a physical address and the console hook.
+//! Memory-mapped I/O: the console UART's register block at a physical address, whichever
+//! driver runs it, and the logger's console hook.
 //!
-//! Until the MMU is on every access is to Device-nGnRnE memory at its physical address, so the
-//! register block is a plain address with volatile 32-bit accesses.
+//! The board names the driver (`[console] driver`); the device tree gives the block's address
+//! and its wiring (`reg-shift`, `reg-io-width`, `clock-frequency`, `current-speed`, the
+//! `compatible` list), which [`ConsoleWiring`] carries. Every driver implements `embedded-io`
+//! `Write` on a register-access trait of its own; [`Mmio`] is the one volatile implementation
+//! of all of them. Until the MMU is on every access is to Device-nGnRnE memory at its physical
+//! address; `paging_init` then maps [`ConsoleUart::window`] as device memory at the same
+//! address, so the block stays where the driver looks.
+//!
+//! The console is taken over as the boot loader left it (baud divisors kept, interrupts
+//! masked), as Linux's earlycon does, unless the node gives `current-speed` (and the clock to
+//! reach it): then the driver programs that speed.
 #![allow(unsafe_code)]
 
-use core::sync::atomic::{AtomicUsize, Ordering};
-
+use cadence_uart::{CadenceRegs, CadenceUart};
+use exynos_uart::{ExynosRegs, ExynosUart};
+use imx_uart::{ImxRegs, ImxUart};
+use meson_uart::{MesonRegs, MesonUart};
 use pl011::{Pl011, Pl011Regs};
+use platform::board::ConsoleDriver;
+use uart16550::mmio::{Mmio16550, MmioBus, MmioConfig};
+use uart16550::Uart16550;
 
-/// A PL011 register block at a physical address.
+/// A UART register block at a physical address: volatile accesses at `base + offset`.
 #[derive(Debug, Clone, Copy)]
-pub struct Pl011Mmio {
+pub struct Mmio {
     base: usize,
 }
 
-impl Pl011Mmio {
+impl Mmio {
     /// The block at `base`.
     ///
     /// # Safety
-    /// `base..base + 0x1000` must be a PL011 that nothing else drives, reachable at this
-    /// address (MMU off, or mapped as device memory at the same address).
+    /// The driver's register window from `base` must be a UART that nothing else drives,
+    /// reachable at this address (MMU off, or mapped as device memory at the same address).
     pub const unsafe fn new(base: usize) -> Self {
         Self { base }
     }
-}
 
-impl Pl011Regs for Pl011Mmio {
     fn read32(&mut self, offset: usize) -> u32 {
-        // SAFETY: `new`'s contract; offsets come from the driver's register map (< 0x1000).
+        // SAFETY: `new`'s contract; offsets come from the drivers' register maps, inside the
+        // window, and 32-bit registers are 4-byte aligned.
         unsafe { core::ptr::read_volatile((self.base + offset) as *const u32) }
     }
 
@@ -37,28 +51,209 @@ impl Pl011Regs for Pl011Mmio {
     }
 }
 
-static CONSOLE: AtomicUsize = AtomicUsize::new(0);
+macro_rules! regs32 {
+    ($($t:path),*) => {$(
+        impl $t for Mmio {
+            fn read32(&mut self, offset: usize) -> u32 {
+                Mmio::read32(self, offset)
+            }
+            fn write32(&mut self, offset: usize, value: u32) {
+                Mmio::write32(self, offset, value)
+            }
+        }
+    )*};
+}
+regs32!(Pl011Regs, ImxRegs, MesonRegs, CadenceRegs, ExynosRegs);
 
-/// Programs the PL011 at `base` (keeping the firmware's baud divisors) and makes it the console.
-///
-/// # Safety
-/// As [`Pl011Mmio::new`].
-pub unsafe fn init_console(base: usize) {
-    // SAFETY: forwarded from the caller.
-    let mut uart = Pl011::new(unsafe { Pl011Mmio::new(base) });
-    // An init error means a bad baud request, impossible with the clock unknown (None).
-    let _ = uart.init(None, 115_200);
-    CONSOLE.store(base, Ordering::Release);
+impl MmioBus for Mmio {
+    fn read8(&mut self, offset: usize) -> u8 {
+        // SAFETY: `new`'s contract; the 16550 driver's offsets are inside its window.
+        unsafe { core::ptr::read_volatile((self.base + offset) as *const u8) }
+    }
+    fn write8(&mut self, offset: usize, value: u8) {
+        // SAFETY: as in `read8`.
+        unsafe { core::ptr::write_volatile((self.base + offset) as *mut u8, value) }
+    }
+    fn read32(&mut self, offset: usize) -> u32 {
+        Mmio::read32(self, offset)
+    }
+    fn write32(&mut self, offset: usize, value: u32) {
+        Mmio::write32(self, offset, value)
+    }
 }
 
-/// The logger's console hook.
-pub fn console_write(bytes: &[u8]) {
-    let base = CONSOLE.load(Ordering::Acquire);
-    if base == 0 {
-        return;
+/// What the device tree says about the console's wiring (all absent for a fixed address).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConsoleWiring<'a> {
+    /// The node's first `compatible` string the driver serves (16550 quirks, Meson's divider).
+    pub compatible: Option<&'a str>,
+    pub reg_shift: Option<u32>,
+    pub reg_io_width: Option<u32>,
+    pub clock_hz: Option<u32>,
+    pub baud: Option<u32>,
+    pub snps_uart_16550_compatible: bool,
+}
+
+/// Why the console could not be brought up as the tree describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleError {
+    /// A 16550 whose `reg-shift` or `reg-io-width` the driver cannot use (nothing was touched).
+    Unsupported16550,
+}
+
+/// How the console was started: taken over, or programmed to the tree's speed (or why not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// Taken over as the boot loader left it.
+    TakenOver,
+    /// Programmed to `current-speed`.
+    Programmed(u32),
+    /// `current-speed` was given but the driver refused it (no `clock-frequency`, or a speed
+    /// the clock cannot make): taken over instead. The driver's error message.
+    SpeedRefused(u32, &'static str),
+}
+
+/// The console UART with its driver.
+pub enum ConsoleUart {
+    Pl011(Pl011<Mmio>),
+    Uart16550(Uart16550<Mmio16550<Mmio>>),
+    Imx(ImxUart<Mmio>),
+    Meson(MesonUart<Mmio>),
+    Cadence(CadenceUart<Mmio>),
+    Exynos(ExynosUart<Mmio>),
+}
+
+impl core::fmt::Debug for ConsoleUart {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("ConsoleUart")
     }
-    // SAFETY: `base` was handed to `init_console`, whose contract covers it.
-    let mut uart = Pl011::new(unsafe { Pl011Mmio::new(base) });
-    // The only error is the bounded wait running out; nothing is left to report it to.
-    let _ = embedded_io::Write::write_all(&mut uart, bytes);
+}
+
+/// The device-tree `compatible` strings `driver` serves (the driver crates' own lists).
+pub fn compatibles(driver: ConsoleDriver) -> &'static [&'static str] {
+    match driver {
+        ConsoleDriver::Pl011 => &["arm,pl011"],
+        ConsoleDriver::Uart16550 => uart16550::COMPATIBLES,
+        ConsoleDriver::ImxUart => imx_uart::COMPATIBLES,
+        ConsoleDriver::MesonUart => meson_uart::COMPATIBLES,
+        ConsoleDriver::CadenceUart => cadence_uart::COMPATIBLES,
+        ConsoleDriver::ExynosUart => exynos_uart::COMPATIBLES,
+    }
+}
+
+/// Bytes of register window each driver uses from its base: what is mapped as device memory.
+pub fn window(driver: ConsoleDriver, wiring: &ConsoleWiring<'_>) -> u64 {
+    match driver {
+        ConsoleDriver::Pl011 => 0x1000,
+        // Eight registers and the DesignWare USR (index 0x1f), `1 << reg-shift` bytes apart.
+        ConsoleDriver::Uart16550 => 0x20 << wiring.reg_shift.unwrap_or(2).min(4),
+        ConsoleDriver::ImxUart | ConsoleDriver::MesonUart | ConsoleDriver::CadenceUart | ConsoleDriver::ExynosUart => 0x100,
+    }
+}
+
+/// Why a driver refused `current-speed`, from its error's variant name (every driver names the
+/// cases `NoClock` and `InvalidBaud`, or `InvalidDivisor` for the 16550).
+fn message<E: core::fmt::Debug>(e: E) -> &'static str {
+    use core::fmt::Write;
+    let mut name: heapless::String<24> = heapless::String::new();
+    let _ = write!(name, "{e:?}");
+    match name.as_str() {
+        "NoClock" => "the node has no clock-frequency to compute the divisor from",
+        "InvalidBaud" | "InvalidDivisor" => "the UART's clock cannot make that speed",
+        _ => "the driver refused it",
+    }
+}
+
+static CONSOLE: spin::Mutex<Option<ConsoleUart>> = spin::Mutex::new(None);
+
+/// Starts the UART at `base` with `driver` and makes it the console.
+///
+/// # Errors
+/// [`ConsoleError`]: the tree's wiring is one the driver cannot use; nothing was touched.
+///
+/// # Safety
+/// As [`Mmio::new`] for the window [`window`] gives.
+pub unsafe fn init_console(driver: ConsoleDriver, base: usize, w: &ConsoleWiring<'_>) -> Result<Started, ConsoleError> {
+    // SAFETY: forwarded from the caller.
+    let regs = unsafe { Mmio::new(base) };
+    let started = |r: Result<(), &'static str>| match (w.baud, r) {
+        (None, _) => Started::TakenOver,
+        (Some(b), Ok(())) => Started::Programmed(b),
+        (Some(b), Err(why)) => Started::SpeedRefused(b, why),
+    };
+    let (uart, how) = match driver {
+        ConsoleDriver::Pl011 => {
+            let mut u = Pl011::new(regs);
+            // Without a clock, init keeps the firmware's baud divisors; 115200 is then unused.
+            let r = u.init(w.clock_hz.filter(|_| w.baud.is_some()), w.baud.unwrap_or(115_200)).map_err(message);
+            if r.is_err() {
+                let _ = u.init(None, 115_200);
+            }
+            (ConsoleUart::Pl011(u), started(r))
+        }
+        ConsoleDriver::Uart16550 => {
+            let config = match w.compatible {
+                Some(c) => MmioConfig::from_device_tree(c, w.reg_shift, w.reg_io_width, w.snps_uart_16550_compatible)
+                    .ok_or(ConsoleError::Unsupported16550)?,
+                None => MmioConfig::NS16550A,
+            };
+            let mut u = Uart16550::new(Mmio16550::new(regs, config));
+            let r = u.init_console(w.clock_hz, w.baud).map_err(message);
+            if r.is_err() {
+                u.take_over();
+            }
+            (ConsoleUart::Uart16550(u), started(r))
+        }
+        ConsoleDriver::ImxUart => {
+            let mut u = ImxUart::new(regs);
+            let r = u.init_console(w.clock_hz, w.baud).map_err(message);
+            if r.is_err() {
+                u.take_over();
+            }
+            (ConsoleUart::Imx(u), started(r))
+        }
+        ConsoleDriver::MesonUart => {
+            let mut u = MesonUart::new(regs).with_xtal_div2(w.compatible.is_some_and(meson_uart::has_xtal_div2));
+            let r = u.init_console(w.clock_hz, w.baud).map_err(message);
+            if r.is_err() {
+                u.take_over();
+            }
+            (ConsoleUart::Meson(u), started(r))
+        }
+        ConsoleDriver::CadenceUart => {
+            let mut u = CadenceUart::new(regs);
+            let r = u.init_console(w.clock_hz, w.baud).map_err(message);
+            if r.is_err() {
+                u.take_over();
+            }
+            (ConsoleUart::Cadence(u), started(r))
+        }
+        ConsoleDriver::ExynosUart => {
+            let mut u = ExynosUart::new(regs);
+            let r = u.init_console(w.clock_hz, w.baud).map_err(message);
+            if r.is_err() {
+                u.take_over();
+            }
+            (ConsoleUart::Exynos(u), started(r))
+        }
+    };
+    *CONSOLE.lock() = Some(uart);
+    Ok(how)
+}
+
+/// The logger's console hook. The logger lets one CPU write at a time; `try_lock` only fails
+/// when a CPU stopped inside this function (a fault in the driver), and then the bytes are
+/// dropped rather than deadlock.
+pub fn console_write(bytes: &[u8]) {
+    let Some(mut guard) = CONSOLE.try_lock() else { return };
+    // The only errors are the bounded waits running out; nothing is left to report them to.
+    let _ = match guard.as_mut() {
+        None => Ok(()),
+        Some(ConsoleUart::Pl011(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
+        Some(ConsoleUart::Uart16550(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
+        Some(ConsoleUart::Imx(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
+        Some(ConsoleUart::Meson(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
+        Some(ConsoleUart::Cadence(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
+        Some(ConsoleUart::Exynos(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
+    };
 }

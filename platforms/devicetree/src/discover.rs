@@ -592,8 +592,77 @@ fn console_of<'a>(
     Ok(Console { path, compatible: str_prop(node, "compatible")?, reg_base, cpu_base, from_stdout_path })
 }
 
+/// What a console UART's node says about how to drive it (Linux `of_platform_serial_setup`,
+/// `8250_of.c`): its whole `compatible` list and the wiring properties.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UartProps<'a> {
+    /// The raw `compatible` string list; [`UartProps::compatibles`] walks it.
+    compatible: &'a [u8],
+    /// `reg-shift`: register *n* is at `n << reg-shift`.
+    pub reg_shift: Option<u32>,
+    /// `reg-io-width`: 1 or 4 bytes per access.
+    pub reg_io_width: Option<u32>,
+    /// `clock-frequency`: the UART's input clock in Hz.
+    pub clock_frequency: Option<u32>,
+    /// `current-speed`: the baud rate the line is to run at.
+    pub current_speed: Option<u32>,
+    /// `snps,uart-16550-compatible`: a DesignWare UART without the busy quirk.
+    pub snps_uart_16550_compatible: bool,
+}
+
+impl<'a> UartProps<'a> {
+    /// Every `compatible` string, most specific first (non-UTF-8 entries skipped).
+    pub fn compatibles(&self) -> impl Iterator<Item = &'a str> + 'a {
+        self.compatible.split(|&c| c == 0).filter(|s| !s.is_empty()).filter_map(|s| core::str::from_utf8(s).ok())
+    }
+
+    /// The first `compatible` string that `known` lists, in the node's order.
+    pub fn first_of(&self, known: &[&str]) -> Option<&'a str> {
+        self.compatibles().find(|c| known.contains(c))
+    }
+}
+
+/// The wiring properties of the UART node at `path` (see [`UartProps`]). A one-cell property of
+/// another length is an error naming the node and the property, as a value cannot be guessed.
+///
+/// # Errors
+/// No node at `path`, a malformed property, or a parser error.
+pub fn uart_props<'a>(dt: &DeviceTree<'a>, path: &str) -> Result<UartProps<'a>, DtError> {
+    let Some((node, _)) = dt.find(path)? else { return Err(DtError::NoNode { path: path_string(&path) }) };
+    let cell = |p: &'static str| -> Result<Option<u32>, DtError> {
+        match prop(&node, p)? {
+            None => Ok(None),
+            Some(v) => <[u8; 4]>::try_from(v).map(|b| Some(u32::from_be_bytes(b))).map_err(|_| DtError::prop(&path, p, "not one 32-bit cell:")),
+        }
+    };
+    Ok(UartProps {
+        compatible: prop(&node, "compatible")?.unwrap_or(&[]),
+        reg_shift: cell("reg-shift")?,
+        reg_io_width: cell("reg-io-width")?,
+        clock_frequency: cell("clock-frequency")?,
+        current_speed: cell("current-speed")?,
+        snps_uart_16550_compatible: prop(&node, "snps,uart-16550-compatible")?.is_some(),
+    })
+}
+
+/// The first available node (depth first, in node order) whose `compatible` list holds one of
+/// `known`, described as [`discover`] describes the console (`from_stdout_path` is `false`).
+///
+/// # Errors
+/// A parser error.
+pub fn find_console<'a>(dt: &DeviceTree<'a>, known: &[&str]) -> Result<Option<Console<'a>>, DtError> {
+    let root = dt.root()?;
+    let mut path: String<MAX_PATH> = String::new();
+    find_uart(dt, &root, &mut path, known)
+}
+
 /// Depth-first search for the first available `arm,pl011` node (depth bounded by validation).
 fn find_pl011<'a>(dt: &DeviceTree<'a>, node: &Node<'a>, path: &mut String<MAX_PATH>) -> Result<Option<Console<'a>>, DtError> {
+    find_uart(dt, node, path, &["arm,pl011"])
+}
+
+/// Depth-first search for the first available node compatible with one of `known`.
+fn find_uart<'a>(dt: &DeviceTree<'a>, node: &Node<'a>, path: &mut String<MAX_PATH>, known: &[&str]) -> Result<Option<Console<'a>>, DtError> {
     let my_ac = cell_prop(node, "#address-cells")?.unwrap_or(2);
     for c in children(node)? {
         let c = c?;
@@ -603,10 +672,10 @@ fn find_pl011<'a>(dt: &DeviceTree<'a>, node: &Node<'a>, path: &mut String<MAX_PA
             path.truncate(len);
             continue; // a path longer than MAX_PATH cannot be reported; skip that subtree
         }
-        if prop(&c, "compatible")?.is_some_and(|v| list_contains(v, "arm,pl011")) && is_available(&c)? {
+        if prop(&c, "compatible")?.is_some_and(|v| known.iter().any(|k| list_contains(v, k))) && is_available(&c)? {
             return console_of(dt, &c, my_ac, path.clone(), false).map(Some);
         }
-        if let Some(found) = find_pl011(dt, &c, path)? {
+        if let Some(found) = find_uart(dt, &c, path, known)? {
             return Ok(Some(found));
         }
         path.truncate(len);

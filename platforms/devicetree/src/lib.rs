@@ -34,8 +34,8 @@ mod walk;
 pub use address::RegEntry;
 pub use apply::{add_memory, apply, apply_with, reserve, ApplyParams, MAX_AREAS, ApplyReport, ReservationOutcome, ReservationSource, ReservedArea};
 pub use discover::{
-    console_at, discover, Chosen, Console, Cpu, CpuPath, DtMemoryInfo, EnableMethod, MemoryBank, PsciMethod, ReservedKind, ReservedMemory,
-    ReservedRegion, MAX_ALLOC_RANGES, MAX_BANKS, MAX_CPUS, MAX_MEMRESERVE, MAX_PATH, MAX_RESERVED,
+    console_at, discover, find_console, uart_props, Chosen, Console, Cpu, CpuPath, DtMemoryInfo, EnableMethod, MemoryBank, PsciMethod, ReservedKind, ReservedMemory,
+    ReservedRegion, UartProps, MAX_ALLOC_RANGES, MAX_BANKS, MAX_CPUS, MAX_MEMRESERVE, MAX_PATH, MAX_RESERVED,
     MAX_DISTANCES, MAX_STATIC_REGS,
 };
 pub use error::{DtError, Untranslatable};

@@ -978,3 +978,65 @@ mod numa {
         assert_eq!((numa.fallback, numa.distance(0, 1), numa.distance(1, 0)), (None, 20, 20));
     }
 }
+
+mod uart_nodes {
+    extern crate std;
+    use crate::test_fdt::FdtBuilder;
+    use crate::{find_console, uart_props, DeviceTree};
+    use std::string::ToString;
+
+    /// `/soc` (identity ranges) with a disabled DesignWare UART and an enabled one that has every
+    /// wiring property, and an i.MX UART with a two-byte `reg-shift`.
+    fn soc() -> std::vec::Vec<u8> {
+        let mut f = FdtBuilder::default();
+        f.begin("").cells("#address-cells", &[1]).cells("#size-cells", &[1]);
+        f.begin("soc").cells("#address-cells", &[1]).cells("#size-cells", &[1]).prop("ranges", &[]);
+        f.begin("serial@1000").prop("compatible", b"rockchip,rk3399-uart\0snps,dw-apb-uart\0").cells("reg", &[0x1000, 0x100]).string("status", "disabled").end();
+        f.begin("serial@2000").prop("compatible", b"rockchip,rk3399-uart\0snps,dw-apb-uart\0").cells("reg", &[0x2000, 0x100]);
+        f.cells("reg-shift", &[2]).cells("reg-io-width", &[4]).cells("clock-frequency", &[24_000_000]).cells("current-speed", &[1_500_000]).end();
+        f.begin("serial@3000").string("compatible", "fsl,imx8mq-uart").cells("reg", &[0x3000, 0x100]).prop("reg-shift", &[0, 2]).end();
+        f.end().end().finish()
+    }
+
+    #[test]
+    fn the_first_available_uart_of_a_driver_is_found_with_its_wiring() {
+        let blob = soc();
+        let dt = DeviceTree::new(&blob).unwrap();
+        let c = find_console(&dt, &["ns16550a", "snps,dw-apb-uart"]).unwrap().unwrap();
+        // Expect: serial@1000 is disabled, so serial@2000, at its CPU address.
+        assert_eq!((c.path.as_str(), c.cpu_base.clone().ok(), c.from_stdout_path), ("/soc/serial@2000", Some(0x2000), false));
+        let p = uart_props(&dt, &c.path).unwrap();
+        assert_eq!(p.compatibles().collect::<std::vec::Vec<_>>(), ["rockchip,rk3399-uart", "snps,dw-apb-uart"]);
+        assert_eq!(p.first_of(&["ns16550a", "snps,dw-apb-uart"]), Some("snps,dw-apb-uart"));
+        assert_eq!((p.reg_shift, p.reg_io_width, p.clock_frequency, p.current_speed), (Some(2), Some(4), Some(24_000_000), Some(1_500_000)));
+        assert!(!p.snps_uart_16550_compatible);
+        assert!(find_console(&dt, &["amlogic,meson-ao-uart"]).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_malformed_wiring_property_names_the_node() {
+        let blob = soc();
+        let dt = DeviceTree::new(&blob).unwrap();
+        let e = uart_props(&dt, "/soc/serial@3000").unwrap_err();
+        assert!(e.to_string().contains("reg-shift") && e.to_string().contains("/soc/serial@3000"), "{e}");
+        assert!(uart_props(&dt, "/soc/serial@9000").unwrap_err().to_string().contains("no node /soc/serial@9000"));
+    }
+
+    /// `testdata/zcu102-current-speed*.dtb` (testdata/README.md says how they were made): the
+    /// console node's `current-speed`, with and without `clock-frequency`.
+    #[test]
+    fn zcu102_console_speed_variants() {
+        for (blob, clock) in [
+            (&include_bytes!("../testdata/zcu102-current-speed.dtb")[..], None),
+            (&include_bytes!("../testdata/zcu102-current-speed-clock.dtb")[..], Some(100_000_000)),
+        ] {
+            let dt = DeviceTree::new(blob).unwrap();
+            let info = crate::discover(&dt).unwrap();
+            let c = info.console.unwrap();
+            assert_eq!((c.path.as_str(), c.from_stdout_path, c.cpu_base.clone().ok()), ("/axi/serial@ff000000", true, Some(0xff00_0000)));
+            let p = uart_props(&dt, &c.path).unwrap();
+            assert_eq!((p.current_speed, p.clock_frequency, p.reg_shift, p.reg_io_width), (Some(115_200), clock, None, None));
+            assert_eq!(p.first_of(&["cdns,uart-r1p12"]), Some("cdns,uart-r1p12"));
+        }
+    }
+}

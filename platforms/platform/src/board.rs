@@ -20,9 +20,14 @@ pub struct BoardConfig {
     pub name: &'static str,
     /// Where the console is.
     pub console: Console,
+    /// Which driver runs it.
+    pub console_driver: ConsoleDriver,
     /// RAM banks the board has at its default memory size (`[memory] banks`), `(base, size)`.
     /// Discovery stays the authority; a difference is reported, not corrected.
     pub ram: &'static [(u64, u64)],
+    /// `[memory] from-device-tree`: `ram` is empty and the running device tree is the only
+    /// source; the platform reports the banks it found and fails, saying so, when there are none.
+    pub ram_from_device_tree: bool,
     /// Ranges only the board knows about (`[[reserve]]`), reserved after the platform's own.
     pub reserve: &'static [BoardReservation],
     /// How secondary CPUs are started where the firmware tables do not say (`[smp]
@@ -33,16 +38,48 @@ pub struct BoardConfig {
 /// Which UART is the console, and how to find it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Console {
-    /// From the device tree: `/chosen/stdout-path` (aliases resolved), else the first UART the
-    /// platform has a driver for.
+    /// From the device tree: `/chosen/stdout-path` (aliases resolved) when it names a UART of the
+    /// board's driver, else the first available UART of that driver.
     DeviceTree,
-    /// An ARM PL011 named by its device-tree path; its `reg` is translated through the parents'
-    /// `ranges` to a CPU physical address.
-    Pl011Node(&'static str),
-    /// An ARM PL011 at a fixed physical address.
-    Pl011At(u64),
+    /// A memory-mapped UART named by its device-tree path; its `reg` is translated through the
+    /// parents' `ranges` to a CPU physical address, and its wiring properties (`reg-shift`,
+    /// `reg-io-width`, `clock-frequency`, `current-speed`) are read from the node.
+    Node(&'static str),
+    /// A memory-mapped UART at a fixed physical address, taken over as the boot loader left it.
+    MmioAt(u64),
     /// A 16550-compatible UART at an x86 I/O port.
     Uart16550Port(u16),
+}
+
+/// The console UART's driver (`[console] driver`; board_desc::ConsoleDriver).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub enum ConsoleDriver {
+    /// ARM PL011 (drivers/pl011).
+    Pl011,
+    /// 16550-compatible (drivers/uart16550): I/O ports on x86, memory-mapped elsewhere.
+    Uart16550,
+    /// NXP i.MX (drivers/imx-uart).
+    ImxUart,
+    /// Amlogic Meson (drivers/meson-uart).
+    MesonUart,
+    /// Cadence / Xilinx (drivers/cadence-uart).
+    CadenceUart,
+    /// Samsung Exynos (drivers/exynos-uart).
+    ExynosUart,
+}
+
+impl ConsoleDriver {
+    /// The name the logs and board.toml use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pl011 => "PL011",
+            Self::Uart16550 => "16550",
+            Self::ImxUart => "i.MX UART",
+            Self::MesonUart => "Meson UART",
+            Self::CadenceUart => "Cadence UART",
+            Self::ExynosUart => "Exynos UART",
+        }
+    }
 }
 
 /// How secondary CPUs are started.

@@ -1,0 +1,13 @@
+//! ZynqMP ZCU102 RevB: the board's wiring. What the board is lives in board.toml; build.rs turns it into
+//! `BOARD`.
+#![no_std]
+#![no_main]
+#![deny(unsafe_code)]
+
+include!(concat!(env!("OUT_DIR"), "/board.rs"));
+
+platform_aarch64::entry!(BOARD, main);
+
+fn main(m: &mut platform_aarch64::Aarch64) -> ! {
+    platform::start_kernel(m, None)
+}
