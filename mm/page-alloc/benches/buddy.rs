@@ -460,7 +460,7 @@ fn order0_hot(c: &mut Criterion) {
     let mut g = small_group(c, "order0_hot", 1);
 
     {
-        let mut node = layout.boot(&mut pages);
+        let node = layout.boot(&mut pages);
         let free0 = node.nr_free_pages();
         g.bench_function("page_alloc", |b| {
             b.iter(|| {
