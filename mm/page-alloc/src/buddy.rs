@@ -22,7 +22,7 @@
 use core::sync::atomic::Ordering::Relaxed;
 
 use crate::page::{MemMap, Page, PageFlags, State};
-use crate::zone::{add, sub, Locked, Zone, WMARK_LOW, WMARK_MIN};
+use crate::zone::{add, add_i, sub, Locked, Zone, WMARK_LOW, WMARK_MIN};
 use crate::{AllocError, FreeError, Gfp, Migratetype, Node, Pfn, MAX_ORDER, MIGRATE_TYPES};
 
 /// Links the free block at `pfn` into `mt`'s list of `order` (at the tail if `tail`) and marks
@@ -403,12 +403,18 @@ impl Node<'_> {
     }
 
     /// Marks `[pfn, pfn + 1 << order)` of zone `zi` as an allocated block (head refcount 1).
-    /// The block is off every list (caller holds the zone lock or owns the page).
+    /// The block is off every list (caller holds the zone lock): marks it allocated and
+    /// counts it in the zone.
     pub(crate) fn mark_allocated(&self, zi: usize, pfn: u64, order: u32, mt: Migratetype) {
+        self.set_allocated(pfn, order, mt);
+        add_i(&self.zones[zi].nr_allocated_pages, 1 << order);
+    }
+
+    /// Marks the block at `pfn` allocated (head refcount 1), counting nothing (caller owns it).
+    pub(crate) fn set_allocated(&self, pfn: u64, order: u32, mt: Migratetype) {
         let p = self.mem_map.page(pfn);
         p.set_refcount(1);
         p.set_state(PageFlags::HEAD, order, mt);
-        add(&self.zones[zi].nr_allocated_pages, 1 << order);
     }
 
     /// `rmqueue_buddy`: one block of `order` from zone `zi`'s free lists, marked allocated.
@@ -508,7 +514,15 @@ impl Node<'_> {
     /// reserved page, a page already free (double free), or a page that is not the head of an
     /// allocated block of this order. Nothing changes on error.
     pub fn free_pages(&self, pfn: Pfn, order: u32) -> Result<(), FreeError> {
-        let zi = self.check_free(pfn, order)?;
+        // Without the zone lock another CPU may be moving the page between a per-CPU list and
+        // the buddy lists: a refusal is only final once confirmed under the lock.
+        let zi = match self.check_free(pfn, order) {
+            Ok(zi) => zi,
+            Err(e) => match self.page_zone_idx(pfn.0) {
+                Some(zi) if !matches!(e, FreeError::InvalidOrder { .. } | FreeError::Misaligned { .. }) => zi,
+                _ => return Err(e),
+            },
+        };
         let mut zone = self.zones[zi].lock();
         self.free_pages_locked(&mut zone, pfn, order)
     }
@@ -535,7 +549,7 @@ impl Node<'_> {
             }
         }
         head.set_refcount(0);
-        sub(&zone.nr_allocated_pages, 1 << order);
+        add_i(&zone.nr_allocated_pages, -(1 << order));
         let mt = pageblock_mt(&self.mem_map, zone.pageblock_order, p);
         free_one_page(&self.mem_map, zone, p, order, mt, false);
         Ok(())

@@ -69,6 +69,15 @@ impl Node<'_> {
     /// # Errors
     /// The first violation found.
     pub fn check(&self) -> Result<(), CheckError> {
+        self.check_with(None)
+    }
+
+    /// [`Node::check`]; with `pcp_delta`, also the split between allocated pages and pages on
+    /// per-CPU lists: `pcp_delta(zone)` is the sum over the zone's pagesets of the pages they
+    /// turned from listed to allocated (minus the other way) since they last folded their
+    /// counts into the zone's ([`crate::PageAllocator::check`] passes it with every pageset
+    /// locked). Without it only their sum is checked, which per-CPU traffic never changes.
+    pub(crate) fn check_with(&self, pcp_delta: Option<&dyn Fn(ZoneType) -> i64>) -> Result<(), CheckError> {
         let map = &self.mem_map;
         for zone in &self.zones {
             let locked = zone.lock();
@@ -218,11 +227,18 @@ impl Node<'_> {
             if buddy_heads != listed_blocks || buddy_pages != listed_pages {
                 return err(None, "Buddy pages differ from the listed blocks");
             }
-            if alloc_pages != zone.allocated_pages() {
-                return err(None, "allocated pages differ from the allocation count");
+            let (raw_alloc, raw_pcp) = (zone.raw_allocated(), zone.raw_pcp());
+            if (alloc_pages + pcp_pages) as i64 != raw_alloc + raw_pcp {
+                return err(None, "allocated and per-CPU list pages differ from the zone's counts");
             }
-            if pcp_pages != zone.free_pcp() {
-                return err(None, "per-CPU list pages differ from the zone's pcp count");
+            if let Some(delta) = pcp_delta {
+                let d = delta(zone.zone_type);
+                if alloc_pages as i64 != raw_alloc + d {
+                    return err(None, "allocated pages differ from the allocation count");
+                }
+                if pcp_pages as i64 != raw_pcp - d {
+                    return err(None, "per-CPU list pages differ from the zone's pcp count");
+                }
             }
             if zone.managed_pages != listed_pages + alloc_pages + pcp_pages {
                 return err(None, "managed_pages != free + allocated + on per-CPU lists");

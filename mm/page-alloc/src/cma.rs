@@ -44,7 +44,7 @@ use memblock::{Memblock, NUMA_NO_NODE};
 use mm_types::{LineSink, PAGE_SHIFT, PAGE_SIZE};
 
 use crate::buddy::{del_page_from_free_list, free_one_page};
-use crate::zone::sub;
+use crate::zone::add_i;
 use crate::page::PageFlags;
 use crate::report::{k, print_memory_line_cma};
 use crate::{KernelSections, Migratetype, Node, NodeSet, Pfn, MAX_ORDER};
@@ -473,7 +473,7 @@ impl Node<'_> {
             page.set_flags(PageFlags(0));
             page.set_order(0);
             page.set_refcount(0);
-            sub(&zone.nr_allocated_pages, 1);
+            add_i(&zone.nr_allocated_pages, -1);
             free_one_page(&self.mem_map, &mut zone, pfn, 0, Migratetype::Cma, false);
         }
         Ok(())

@@ -481,6 +481,11 @@ impl<'a> NodeSet<'a> {
         self.nodes().try_for_each(Node::check)
     }
 
+    /// [`NodeSet::check`] with the pagesets' unfolded deltas per zone (see [`Node::check`]).
+    pub(crate) fn check_with(&self, pcp_delta: &dyn Fn(i32, ZoneType) -> i64) -> Result<(), CheckError> {
+        self.nodes().try_for_each(|n| n.check_with(Some(&|z| pcp_delta(n.nid, z))))
+    }
+
     /// `/proc/buddyinfo` for every node (`Node N, zone …`).
     pub fn buddyinfo(&self, log: &mut dyn LineSink) {
         self.nodes().for_each(|n| n.buddyinfo(log));
@@ -492,6 +497,12 @@ impl<'a> NodeSet<'a> {
     /// `show_free_areas`: per node and zone, `Node N Zone free:…kB … free_pcp:…kB`, then the
     /// per-order lines.
     pub fn show_free_areas(&self, log: &mut dyn LineSink) {
+        self.show_free_areas_with(log, &|_, z| z.free_pcp());
+    }
+
+    /// [`NodeSet::show_free_areas`] with `free_pcp(nid, zone)` giving each zone's pages on
+    /// per-CPU lists.
+    pub(crate) fn show_free_areas_with(&self, log: &mut dyn LineSink, free_pcp: &dyn Fn(i32, &Zone) -> u64) {
         for node in self.nodes() {
             for z in node.zones.iter().filter(|z| z.populated()) {
                 log.line(format_args!(
@@ -504,7 +515,7 @@ impl<'a> NodeSet<'a> {
                     k(z.high_wmark_pages()),
                     k(z.present_pages),
                     k(z.managed_pages),
-                    k(z.free_pcp())
+                    k(free_pcp(node.nid, z))
                 ));
             }
         }

@@ -63,7 +63,7 @@ use mm_types::LineSink;
 use crate::buddy::{alloc_failure, free_one_page, pageblock_mt, rmqueue, Wmark};
 use crate::page::{MemMap, Page, PageFlags, State};
 use crate::report::k;
-use crate::zone::{add, sub, Locked};
+use crate::zone::{add_i, Locked};
 use crate::{
     AllocError, CheckError, FreeError, Gfp, Migratetype, Node, NodeSet, Pfn, ZoneType, MAX_NODES, MAX_NR_ZONES,
     MAX_ORDER, MIGRATE_TYPES,
@@ -146,6 +146,10 @@ pub struct PerCpuPages {
     high: u32,
     batch: u32,
     free_factor: u8,
+    /// Pages this pageset turned from listed to allocated minus the other way since its last
+    /// fold into the zone's counts (Linux's per-CPU `vm_stat_diff`): the fast path changes
+    /// no shared counter.
+    alloc_delta: i64,
     lists: [PcpList; NR_PCP_LISTS],
 }
 
@@ -164,7 +168,7 @@ impl fmt::Debug for PerCpuPages {
 impl PerCpuPages {
     /// The boot pageset of zone `(nid, zone)` (`boot_pageset`): `batch` 1, `high` 0, empty.
     pub const fn boot(nid: i32, zone: ZoneType) -> Self {
-        Self { nid, zone, count: 0, high: 0, batch: 1, free_factor: 0, lists: [PcpList::EMPTY; NR_PCP_LISTS] }
+        Self { nid, zone, count: 0, high: 0, batch: 1, free_factor: 0, alloc_delta: 0, lists: [PcpList::EMPTY; NR_PCP_LISTS] }
     }
 
     /// The node of the zone this pageset serves.
@@ -192,6 +196,16 @@ impl PerCpuPages {
     pub fn set_high_and_batch(&mut self, high: u32, batch: u32) {
         self.high = high;
         self.batch = batch.max(1);
+    }
+
+    /// Folds `alloc_delta` into the zone's allocated and pcp counts (caller holds the zone
+    /// lock, as Linux folds `vm_stat_diff` under it).
+    fn fold(&mut self, zone: &Locked<'_>) {
+        if self.alloc_delta != 0 {
+            add_i(&zone.nr_allocated_pages, self.alloc_delta);
+            add_i(&zone.nr_pcp_pages, -self.alloc_delta);
+            self.alloc_delta = 0;
+        }
     }
 
     /// Links the block with head `idx` at the head (`list_add`) or tail (`list_add_tail`) of
@@ -301,10 +315,9 @@ impl Node<'_> {
         }
         let idx = pcp.pop(&self.mem_map, pindex, false)?;
         pcp.count -= 1 << order;
-        let zone = &self.zones[zi];
-        sub(&zone.nr_pcp_pages, 1 << order);
+        pcp.alloc_delta += 1 << order;
         // The listed block belongs to this pageset alone: no other CPU changes its state.
-        self.mark_allocated(zi, self.mem_map.pfn_of(idx), order, mt);
+        self.set_allocated(self.mem_map.pfn_of(idx), order, mt);
         Some(Pfn(self.mem_map.pfn_of(idx)))
     }
 
@@ -313,6 +326,7 @@ impl Node<'_> {
     /// blocks added.
     fn rmqueue_bulk(&self, zone: &mut Locked<'_>, pcp: &mut PerCpuPages, order: u32, count: u32, mt: Migratetype) -> u32 {
         let pindex = order_to_pindex(mt, order);
+        pcp.fold(zone);
         let mut added = 0;
         for _ in 0..count {
             let Some(pfn) = rmqueue(&self.mem_map, zone, order, mt) else { break };
@@ -321,7 +335,7 @@ impl Node<'_> {
             page.set_refcount(0);
             page.set_state(PageFlags::PCP, order, mt);
             pcp.push(&self.mem_map, pindex, idx, true);
-            add(&zone.nr_pcp_pages, 1 << order);
+            add_i(&zone.nr_pcp_pages, 1 << order);
             pcp.count += 1 << order;
             added += 1;
         }
@@ -357,8 +371,7 @@ impl Node<'_> {
         let listed = State::new(PageFlags::PCP, order as u8, (st.mt() & 0xf0) | mt as u8, st.zone());
         page.cas_state(st, listed).map_err(|_| ())?;
         page.set_refcount(0);
-        sub(&zone.nr_allocated_pages, 1 << order);
-        add(&zone.nr_pcp_pages, 1 << order);
+        pcp.alloc_delta -= 1 << order;
         let pindex = order_to_pindex(mt, order);
         pcp.push(&self.mem_map, pindex, idx, false);
         pcp.count += 1 << order;
@@ -385,6 +398,7 @@ impl Node<'_> {
         let mut pindex = pindex as isize - 1;
         let zi = pcp.zone as usize;
         let mut zone = self.zones[zi].lock();
+        pcp.fold(&zone);
         while count > 0 {
             loop {
                 pindex += 1;
@@ -413,7 +427,7 @@ impl Node<'_> {
                 let mt = page.migratetype();
                 page.set_flags(PageFlags(0));
                 page.set_order(0);
-                sub(&zone.nr_pcp_pages, u64::from(nr_pages));
+                add_i(&zone.nr_pcp_pages, -i64::from(nr_pages));
                 free_one_page(&self.mem_map, &mut zone, self.mem_map.pfn_of(idx), order, mt, false);
             }
         }
@@ -423,6 +437,8 @@ impl Node<'_> {
     fn drain_pages_zone(&self, pcp: &mut PerCpuPages) {
         if pcp.count != 0 {
             self.free_pcppages_bulk(pcp, pcp.count, 0);
+        } else if pcp.alloc_delta != 0 {
+            pcp.fold(&self.zones[pcp.zone as usize].lock());
         }
     }
 }
@@ -650,9 +666,31 @@ impl<'a> PageAllocator<'a> {
         (0..self.pcp.len()).for_each(|cpu| self.drain_local(cpu));
     }
 
-    /// Free pages in the buddy lists plus pages on per-CPU lists.
+    /// Free pages in the buddy lists plus pages on per-CPU lists (each pageset locked in
+    /// turn).
     pub fn nr_free_pages_including_pcp(&self) -> u64 {
-        self.nodes.nr_free_pages() + self.nodes.nr_pcp_pages()
+        self.nodes.nr_free_pages() + self.nr_pcp_pages()
+    }
+
+    /// Pages on all per-CPU lists (each pageset locked in turn).
+    pub fn nr_pcp_pages(&self) -> u64 {
+        self.pcp.iter().flat_map(|sets| sets.iter()).map(|m| u64::from(m.lock().count)).sum()
+    }
+
+    /// Zone `(nid, zone)`'s `(free, on per-CPU lists, allocated)` pages, with the pagesets'
+    /// unfolded counts added in (each pageset locked in turn: exact when no other CPU
+    /// allocates or frees meanwhile).
+    pub fn zone_counts(&self, nid: i32, zone: ZoneType) -> Option<(u64, u64, u64)> {
+        let z = self.nodes.zone(nid, zone)?;
+        let (mut listed, mut delta) = (0u64, 0i64);
+        if let Some(s) = self.slot(nid, zone) {
+            for sets in self.pcp {
+                let p = sets[s].lock();
+                listed += u64::from(p.count);
+                delta += p.alloc_delta;
+            }
+        }
+        Some((z.free_pages(), listed, (z.raw_allocated() + delta).max(0) as u64))
     }
 
     /// Calls `f(cpu, nid, zone, mt, order, pfn)` for every block on every pageset (each
@@ -701,7 +739,10 @@ impl<'a> PageAllocator<'a> {
     pub fn check(&self) -> Result<(), CheckError> {
         let per_cpu = self.pcp.first().map_or(1, |s| s.len().max(1));
         let checked = self.with_all_pagesets(|guards| {
-            self.nodes.check()?;
+            let delta = |nid: i32, z: ZoneType| {
+                self.slot(nid, z).map_or(0, |s| guards.chunks(per_cpu).map(|row| row.get(s).map_or(0, |p| p.alloc_delta)).sum())
+            };
+            self.nodes.check_with(&delta)?;
             let mut per_zone = [0u64; PCP_SLOTS];
             for row in guards.chunks(per_cpu) {
                 for (s, pcp) in row.iter().enumerate() {
@@ -737,7 +778,7 @@ impl<'a> PageAllocator<'a> {
             for node in self.nodes.nodes() {
                 for z in node.zones() {
                     let listed = self.slot(node.nid, z.zone_type).map_or(0, |s| per_zone[s]);
-                    if listed != z.free_pcp() {
+                    if listed as i64 != z.raw_pcp() - delta(node.nid, z.zone_type) {
                         return Err(CheckError {
                             zone: Some(z.zone_type),
                             pfn: None,
@@ -796,8 +837,8 @@ impl<'a> PageAllocator<'a> {
     /// [`NodeSet::show_free_areas`] (its zone lines carry `free_pcp`), preceded by the
     /// per-CPU totals line `free:N free_pcp:N` (pages, as in 6.1's first `show_free_areas` line).
     pub fn show_free_areas(&self, log: &mut dyn LineSink) {
-        log.line(format_args!("free:{} free_pcp:{}", self.nodes.nr_free_pages(), self.nodes.nr_pcp_pages()));
-        self.nodes.show_free_areas(log);
+        log.line(format_args!("free:{} free_pcp:{}", self.nodes.nr_free_pages(), self.nr_pcp_pages()));
+        self.nodes.show_free_areas_with(log, &|nid, z| self.zone_counts(nid, z.zone_type).map_or(0, |c| c.1));
     }
 
     /// The `Memory:` line ([`NodeSet::mem_init_print_info`]).
@@ -807,6 +848,6 @@ impl<'a> PageAllocator<'a> {
 
     /// KiB on per-CPU lists of zone `(nid, zone)` (`free_pcp` of the zone line).
     pub fn free_pcp_kib(&self, nid: i32, zone: ZoneType) -> u64 {
-        self.nodes.zone(nid, zone).map_or(0, |z| k(z.free_pcp()))
+        self.zone_counts(nid, zone).map_or(0, |c| k(c.1))
     }
 }

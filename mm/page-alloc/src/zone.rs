@@ -26,7 +26,7 @@ use core::fmt;
 use memblock::Memblock;
 use mm_types::{pfn_down, pfn_up, LineSink, PAGE_SHIFT};
 
-use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicI64, AtomicU64};
 use core::sync::atomic::Ordering::Relaxed;
 
 use crate::page::{MemMap, PageFlags, NO_ZONE};
@@ -222,11 +222,14 @@ pub struct Zone {
     pub(crate) nr_free_pages: AtomicU64,
     /// Free pages on the `MIGRATE_CMA` lists (`NR_FREE_CMA_PAGES`, part of `NR_FREE_PAGES`).
     pub(crate) nr_free_cma_pages: AtomicU64,
-    /// Pages in blocks handed out by `alloc_pages` and not freed yet.
-    pub(crate) nr_allocated_pages: AtomicU64,
-    /// Pages sitting on per-CPU lists (`free_pcp` of `show_free_areas`): neither in the buddy
-    /// free lists nor allocated.
-    pub(crate) nr_pcp_pages: AtomicU64,
+    /// Pages in blocks handed out by `alloc_pages` and not freed yet, as of the last fold of
+    /// the per-CPU counts: the per-CPU fast path does not touch it (see
+    /// [`Zone::allocated_pages`]). Signed: a block allocated from a per-CPU list and freed to
+    /// the buddy lists is subtracted before its allocation is folded in.
+    pub(crate) nr_allocated_pages: AtomicI64,
+    /// Pages on per-CPU lists (`free_pcp` of `show_free_areas`), neither in the buddy free
+    /// lists nor allocated, as of the last fold (see [`Zone::free_pcp`]).
+    pub(crate) nr_pcp_pages: AtomicI64,
     /// Bit `o` set: a free list of a `MIGRATE_PCPTYPES` type of order `o` is not empty (kept
     /// under the zone lock, read without it by the watermark check for `order > 0`).
     pub(crate) free_orders: core::sync::atomic::AtomicU32,
@@ -248,8 +251,8 @@ impl Zone {
             pageblock_order,
             nr_free_pages: AtomicU64::new(0),
             nr_free_cma_pages: AtomicU64::new(0),
-            nr_allocated_pages: AtomicU64::new(0),
-            nr_pcp_pages: AtomicU64::new(0),
+            nr_allocated_pages: AtomicI64::new(0),
+            nr_pcp_pages: AtomicI64::new(0),
             free_orders: core::sync::atomic::AtomicU32::new(0),
         }
     }
@@ -278,12 +281,23 @@ impl Zone {
     pub fn free_cma_pages(&self) -> u64 {
         self.nr_free_cma_pages.load(Relaxed)
     }
-    /// Pages currently allocated from this zone by `alloc_pages`.
+    /// Pages currently allocated from this zone by `alloc_pages`. Like Linux's `vm_stat`,
+    /// the per-CPU fast path keeps its part in the pageset and folds it in whenever it takes
+    /// the zone lock (refill, spill, drain): exact after
+    /// [`crate::PageAllocator::drain_all`] or without per-CPU pagesets;
+    /// [`crate::PageAllocator::zone_counts`] is exact at any time.
     pub fn allocated_pages(&self) -> u64 {
+        self.raw_allocated().max(0) as u64
+    }
+    /// Pages held on the per-CPU lists of this zone (`free_pcp`), with the same folding as
+    /// [`Zone::allocated_pages`].
+    pub fn free_pcp(&self) -> u64 {
+        self.raw_pcp().max(0) as u64
+    }
+    pub(crate) fn raw_allocated(&self) -> i64 {
         self.nr_allocated_pages.load(Relaxed)
     }
-    /// Pages held on the per-CPU lists of this zone (`free_pcp`).
-    pub fn free_pcp(&self) -> u64 {
+    pub(crate) fn raw_pcp(&self) -> i64 {
         self.nr_pcp_pages.load(Relaxed)
     }
     /// A copy of the buddy free areas (taken under the zone lock).
@@ -330,6 +344,10 @@ pub(crate) fn add(a: &AtomicU64, d: u64) {
 /// `a -= d` for a counter changed under a lock and read without it.
 pub(crate) fn sub(a: &AtomicU64, d: u64) {
     a.fetch_sub(d, Relaxed);
+}
+/// `a += d` for a signed counter changed under a lock and read without it.
+pub(crate) fn add_i(a: &AtomicI64, d: i64) {
+    a.fetch_add(d, Relaxed);
 }
 
 /// Why [`free_area_init`] refused.

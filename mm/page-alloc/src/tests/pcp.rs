@@ -94,9 +94,9 @@ fn boot_pageset_keeps_nothing() {
         let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
         let a = PageAllocator::new(set, &refs);
         let p = a.alloc_pages(0, 0, Gfp::KERNEL, 0).unwrap();
-        assert_eq!(a.with_nodes(|s| s.nr_pcp_pages()), 0);
+        assert_eq!(a.nr_pcp_pages(), 0);
         a.free_pages(1, p, 0).unwrap();
-        assert_eq!(a.with_nodes(|s| (s.nr_pcp_pages(), s.nr_free_pages())), (0, freed));
+        assert_eq!((a.nr_pcp_pages(), a.with_nodes(|s| s.nr_free_pages())), (0, freed));
         a.check().unwrap();
     });
 }
@@ -454,8 +454,12 @@ fn remote_free_and_high_order_lists() {
         assert_eq!(batch, 7);
         let p = a.alloc_pages(0, 0, Gfp::KERNEL, 0).unwrap();
         assert_eq!((count(0), count(1)), (6, 0));
+        let free = a.with_nodes(|s| s.zone(0, ZoneType::Dma).unwrap().free_pages());
+        assert_eq!(a.zone_counts(0, ZoneType::Dma), Some((free, 6, 1)));
         a.free_pages(1, p, 0).unwrap();
         assert_eq!((count(0), count(1)), (6, 1));
+        // The fast paths changed no zone counter; the pagesets' deltas make the totals exact.
+        assert_eq!(a.zone_counts(0, ZoneType::Dma), Some((free, 7, 0)));
         a.check().unwrap();
         // CPU 1 gets the very page back from its own list.
         assert_eq!(a.alloc_pages(1, 0, Gfp::KERNEL, 0), Ok(p));
@@ -518,6 +522,42 @@ fn fast_path_free_errors() {
     });
 }
 
+/// A barrier for test threads that gives up (panics) once one of them panicked, so that a
+/// failure fails the test instead of leaving the others waiting forever.
+struct AbortableBarrier {
+    n: usize,
+    state: std::sync::Mutex<(usize, u64)>,
+    cv: std::sync::Condvar,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl AbortableBarrier {
+    fn new(n: usize) -> Self {
+        Self { n, state: std::sync::Mutex::new((0, 0)), cv: std::sync::Condvar::new(), failed: false.into() }
+    }
+    fn wait(&self) {
+        let mut st = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let generation = st.1;
+        st.0 += 1;
+        if st.0 == self.n {
+            *st = (0, generation + 1);
+            self.cv.notify_all();
+            return;
+        }
+        while st.1 == generation {
+            assert!(!self.failed.load(std::sync::atomic::Ordering::SeqCst), "another thread failed");
+            st = self.cv.wait_timeout(st, std::time::Duration::from_millis(50)).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+    /// Runs `f`, marking the barrier failed if it panics.
+    fn run(&self, f: impl FnOnce()) {
+        if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            self.failed.store(true, std::sync::atomic::Ordering::SeqCst);
+            std::panic::resume_unwind(e);
+        }
+    }
+}
+
 /// Real threads against a reference model, in rounds: every thread allocates blocks of
 /// orders 0..=3 on its own CPU (refills), then — with no allocation running — every block is
 /// freed by two threads at once, on different CPUs (remote frees racing on the per-CPU fast
@@ -537,7 +577,7 @@ fn racing_remote_frees_match_model() {
         let a = PageAllocator::new(set, &refs);
         a.setup_per_cpu_pageset(CPUS, &|cpu| (cpu % 2) as i32, &mut Lines::default());
         let boot = nr_free_all(&a);
-        let barrier = std::sync::Barrier::new(CPUS);
+        let barrier = AbortableBarrier::new(CPUS);
         // Blocks of this round, by the thread that allocated them.
         let round_blocks: Vec<std::sync::Mutex<Vec<(u64, u32)>>> = (0..CPUS).map(|_| std::sync::Mutex::new(Vec::new())).collect();
         // Per block: how many frees succeeded, how many were DoubleFree.
@@ -546,7 +586,7 @@ fn racing_remote_frees_match_model() {
         std::thread::scope(|s| {
             for cpu in 0..CPUS {
                 let (a, barrier, round_blocks, outcomes, owned_model) = (&a, &barrier, &round_blocks, &outcomes, &owned_model);
-                s.spawn(move || {
+                s.spawn(move || barrier.run(|| {
                     let mut rng = Rng(0xfeed_0000 + cpu as u64);
                     for round in 0..40 {
                         // Phase 1: allocate.
@@ -603,7 +643,7 @@ fn racing_remote_frees_match_model() {
                         }
                         barrier.wait();
                     }
-                });
+                }));
             }
         });
         a.drain_all();
