@@ -71,10 +71,10 @@ pub(crate) fn add_to_free_list(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64
 fn sync_free_order(zone: &Locked<'_>, order: u32) {
     let area = &zone.free_area[order as usize];
     let bit = 1u32 << order;
-    if (0..MIGRATE_TYPES).any(|mt| !area.free_list[mt].is_empty()) {
-        zone.free_orders.fetch_or(bit, Relaxed);
-    } else {
-        zone.free_orders.fetch_and(!bit, Relaxed);
+    let old = zone.free_orders.load(Relaxed);
+    let new = if (0..MIGRATE_TYPES).any(|mt| !area.free_list[mt].is_empty()) { old | bit } else { old & !bit };
+    if new != old {
+        zone.free_orders.store(new, Relaxed); // only under the zone lock
     }
 }
 

@@ -1,21 +1,22 @@
 //! Page metadata (`struct page`) and the array of it (`mem_map`, FLATMEM).
 //!
 //! # Layout (16 bytes, checked at compile time)
-//! Four `AtomicU32`s: the state word (`flags: u8`, `order: u8` valid on the head page of a
-//! free, listed or allocated block, `mt: u8` with in its low nibble the free list the page is
-//! on or the migratetype it was allocated or per-CPU listed with, and in its high nibble the
-//! pageblock migratetype, meaningful in the first page of a pageblock, and `zone: u8`, the
-//! zone index, `NO_ZONE` outside every zone), `refcount`, and the list links `next`/`prev`
-//! (indices into the map, [`Page::NONE`] at the ends): intrusive doubly-linked lists, no
-//! pointers, used by the buddy free lists and the per-CPU lists alike.
+//! The state word (`AtomicU32`: `flags: u8`, `order: u8` valid on the head page of a free,
+//! listed or allocated block, `mt: u8`, the free list the page is on or the migratetype it was
+//! allocated or per-CPU listed with, and `zone: u8`, the zone index, `NO_ZONE` outside every
+//! zone), the list links `next`/`prev` (`AtomicU32`, indices into the map, [`Page::NONE`] at
+//! the ends: intrusive doubly-linked lists, no pointers, used by the buddy free lists and the
+//! per-CPU lists alike), `refcount` (`AtomicU16`) and the pageblock migratetype (`AtomicU8`,
+//! meaningful in the first page of a pageblock).
 //!
 //! # Sharing
 //! The map is shared by every CPU (`&[Page]`), so every field is an atomic and every change
 //! goes through `&self`: no `unsafe`. Links and free-list state change under the lock that
-//! owns the list (the zone lock, or the pageset lock for a per-CPU list). The state word is
-//! only ever changed by read-modify-write operations, so a change of the pageblock nibble
-//! under the zone lock and a lock-free transition of the same page (the per-CPU free's
-//! compare-and-swap from allocated to listed) never undo each other.
+//! owns the list (the zone lock, or the pageset lock for a per-CPU list), with plain atomic
+//! loads and stores. The one lock-free transition is the per-CPU free's compare-and-swap of
+//! an allocated head to listed, which the checked free uses too, so of two frees of a block
+//! exactly one wins; the pageblock migratetype has a field of its own so that changing it
+//! under the zone lock never races with that transition.
 //!
 //! # States (exactly one per page)
 //! - hole: `HOLE | RESERVED`, no memory behind it (`init_unavailable_range`);
@@ -29,8 +30,8 @@
 //! `__init_single_page` + `__SetPageReserved`); `free_area_init` clears `HOLE` on memory and
 //! assigns zones; `__free_pages_core` clears `RESERVED` when pages reach the buddy allocator.
 use core::fmt;
-use core::sync::atomic::AtomicU32;
-use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU8};
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 use crate::{Migratetype, MAX_ORDER_NR_PAGES};
 
@@ -65,9 +66,12 @@ impl PageFlags {
 pub struct Page {
     /// `flags | order << 8 | mt << 16 | zone << 24`.
     state: AtomicU32,
-    refcount: AtomicU32,
     next: AtomicU32,
     prev: AtomicU32,
+    refcount: AtomicU16,
+    /// The pageblock migratetype (meaningful in the first page of a pageblock), apart from the
+    /// state word so that changing it never races with a transition of the page's state.
+    pageblock: AtomicU8,
 }
 
 const _: () = assert!(core::mem::size_of::<Page>() <= 16);
@@ -113,9 +117,10 @@ impl Clone for Page {
     fn clone(&self) -> Self {
         Self {
             state: AtomicU32::new(self.state.load(Relaxed)),
-            refcount: AtomicU32::new(self.refcount.load(Relaxed)),
             next: AtomicU32::new(self.next.load(Relaxed)),
             prev: AtomicU32::new(self.prev.load(Relaxed)),
+            refcount: AtomicU16::new(self.refcount.load(Relaxed)),
+            pageblock: AtomicU8::new(self.pageblock.load(Relaxed)),
         }
     }
 }
@@ -126,6 +131,7 @@ impl PartialEq for Page {
             && self.refcount.load(Relaxed) == o.refcount.load(Relaxed)
             && self.next.load(Relaxed) == o.next.load(Relaxed)
             && self.prev.load(Relaxed) == o.prev.load(Relaxed)
+            && self.pageblock.load(Relaxed) == o.pageblock.load(Relaxed)
     }
 }
 impl Eq for Page {}
@@ -140,18 +146,23 @@ impl Page {
     #[allow(clippy::declare_interior_mutable_const)]
     pub const INIT: Self = Self {
         state: AtomicU32::new(State::new(PageFlags(PageFlags::RESERVED.0 | PageFlags::HOLE.0), 0, 0, NO_ZONE).0),
-        refcount: AtomicU32::new(0),
         next: AtomicU32::new(Self::NONE),
         prev: AtomicU32::new(Self::NONE),
+        refcount: AtomicU16::new(0),
+        pageblock: AtomicU8::new(0),
     };
 
     pub(crate) fn state(&self) -> State {
         State(self.state.load(Acquire))
     }
-    /// Changes the state word atomically (a read-modify-write, so a concurrent change of
-    /// another part of the word, e.g. the pageblock migratetype, is never lost).
+    /// Changes the state word. A plain load and store, not a read-modify-write: whoever
+    /// changes a page's state owns it at that moment (the zone lock for a free block or one
+    /// leaving the buddy lists, the pageset lock for a listed one, the caller for an
+    /// allocated one), and the only lock-free writer, the per-CPU free's compare-and-swap,
+    /// succeeds only on an allocated head, which none of those writes touches (the checked
+    /// free of an allocated head claims it with the same compare-and-swap).
     fn update(&self, f: impl Fn(State) -> State) {
-        let _ = self.state.fetch_update(AcqRel, Acquire, |s| Some(f(State(s)).0));
+        self.state.store(f(State(self.state.load(Acquire))).0, Release);
     }
     /// Replaces the state word with `new` if it is still `old` (the lock-free transitions of
     /// the per-CPU fast path).
@@ -189,7 +200,7 @@ impl Page {
     }
     /// Reference count (1 on the head of an allocated block, else 0).
     pub fn refcount(&self) -> u32 {
-        self.refcount.load(Relaxed)
+        u32::from(self.refcount.load(Relaxed))
     }
     /// Zone index (`page_zonenum`), `None` outside every zone.
     pub fn zone(&self) -> Option<crate::ZoneType> {
@@ -203,7 +214,7 @@ impl Page {
         Migratetype::from_bits(self.state().mt())
     }
     pub(crate) fn pageblock_mt(&self) -> Migratetype {
-        Migratetype::from_bits(self.state().mt() >> 4)
+        Migratetype::from_bits(self.pageblock.load(Relaxed))
     }
     pub(crate) fn set_flags(&self, f: PageFlags) {
         self.update(|s| s.with_flags(f));
@@ -215,14 +226,14 @@ impl Page {
         self.update(|s| s.with_zone(z));
     }
     pub(crate) fn set_refcount(&self, r: u32) {
-        self.refcount.store(r, Relaxed);
+        self.refcount.store(r as u16, Relaxed);
     }
     /// Sets flags, order and the low (list) migratetype nibble in one step.
     pub(crate) fn set_state(&self, f: PageFlags, order: u32, mt: Migratetype) {
-        self.update(|s| s.with_flags(f).with_order(order as u8).with_mt((s.mt() & 0xf0) | mt as u8));
+        self.update(|s| s.with_flags(f).with_order(order as u8).with_mt(mt as u8));
     }
     pub(crate) fn set_pageblock_mt(&self, mt: Migratetype) {
-        self.update(|s| s.with_mt((s.mt() & 0x0f) | ((mt as u8) << 4)));
+        self.pageblock.store(mt as u8, Relaxed);
     }
     pub(crate) fn next(&self) -> u32 {
         self.next.load(Relaxed)

@@ -368,7 +368,7 @@ impl Node<'_> {
         if mt == Migratetype::Cma {
             return Err(());
         }
-        let listed = State::new(PageFlags::PCP, order as u8, (st.mt() & 0xf0) | mt as u8, st.zone());
+        let listed = State::new(PageFlags::PCP, order as u8, mt as u8, st.zone());
         page.cas_state(st, listed).map_err(|_| ())?;
         page.set_refcount(0);
         pcp.alloc_delta -= 1 << order;

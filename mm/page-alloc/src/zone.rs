@@ -337,17 +337,18 @@ impl core::ops::Deref for Locked<'_> {
     }
 }
 
-/// `a += d` for a counter changed under a lock and read without it.
+/// `a += d` for a counter changed under the zone lock and read without it (one writer at a
+/// time: a load and a store, no read-modify-write).
 pub(crate) fn add(a: &AtomicU64, d: u64) {
-    a.fetch_add(d, Relaxed);
+    a.store(a.load(Relaxed).wrapping_add(d), Relaxed);
 }
-/// `a -= d` for a counter changed under a lock and read without it.
+/// `a -= d`, as [`add`].
 pub(crate) fn sub(a: &AtomicU64, d: u64) {
-    a.fetch_sub(d, Relaxed);
+    a.store(a.load(Relaxed).wrapping_sub(d), Relaxed);
 }
 /// `a += d` for a signed counter changed under a lock and read without it.
 pub(crate) fn add_i(a: &AtomicI64, d: i64) {
-    a.fetch_add(d, Relaxed);
+    a.store(a.load(Relaxed).wrapping_add(d), Relaxed);
 }
 
 /// Why [`free_area_init`] refused.
