@@ -78,8 +78,10 @@ pub const NR_PCP_LISTS: usize = MIGRATE_TYPES * (PAGE_ALLOC_COSTLY_ORDER as usiz
 pub const PCP_SLOTS: usize = MAX_NODES * MAX_NR_ZONES;
 /// Most CPUs whose pagesets a report collects at once.
 pub const MAX_REPORT_CPUS: usize = 16;
-/// Most pagesets (over all CPUs) [`PageAllocator::check`] holds locked at once.
-pub const MAX_CHECK_PAGESETS: usize = 128;
+/// Most pagesets (over all CPUs) [`PageAllocator::check`] holds locked at once (their guards
+/// live on the stack, 16 bytes each on a 64-bit target): 8 CPUs with a pageset for each of 3
+/// zones of 16 nodes. A machine with more makes the check fail rather than pass unchecked.
+pub const MAX_CHECK_PAGESETS: usize = 8 * 3 * MAX_NODES;
 /// No pageset for a zone in [`PageAllocator`]'s slot table.
 const NO_SLOT: u8 = u8::MAX;
 

@@ -652,3 +652,19 @@ fn racing_remote_frees_match_model() {
         assert_eq!(nr_free_all(&a), boot);
     });
 }
+
+/// More pagesets than one check can hold locked: the check says so instead of passing
+/// without them.
+#[test]
+fn check_refuses_too_many_pagesets() {
+    big_stack(|| {
+        let m = two_small_nodes();
+        let mut storage = m.map_storage();
+        let (set, _) = m.boot(&mut storage, &mut Lines::default());
+        let cpus = crate::MAX_CHECK_PAGESETS / 2 + 1;
+        let pcp = boot_pagesets(&set, cpus);
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
+        let a = PageAllocator::new(set, &refs);
+        assert_eq!(a.check().unwrap_err().what, "more pagesets than one check can hold locked");
+    });
+}
