@@ -17,13 +17,19 @@ const GROUPS: [(&str, &str); 4] = [
 ];
 /// Implementations in column order; the last is the floor the ratios are against.
 const IMPLS: [&str; 3] = ["page_alloc", "buddy_system_allocator", "lifo_floor"];
-/// The `order0_pcp` group: function and label.
+/// The `order0_pcp` and `order3_pcp` groups: function and label.
 const PCP_IMPLS: [(&str, &str); 6] = [
     ("pcp_1thread", "page-alloc, per-CPU lists, 1 thread"),
     ("pcp_2threads", "page-alloc, per-CPU lists, 2 threads"),
     ("buddy_1thread", "page-alloc, buddy only (lock per call), 1 thread"),
     ("buddy_2threads", "page-alloc, buddy only (lock per call), 2 threads"),
     ("buddy_system_allocator", "buddy_system_allocator behind a spin lock, 1 thread"),
+    ("lifo_floor", "LIFO floor, 1 thread"),
+];
+/// The `remote_free` group: function and label.
+const REMOTE_IMPLS: [(&str, &str); 3] = [
+    ("pcp_2threads", "page-alloc, per-CPU lists, allocated on CPU 0, freed on CPU 1"),
+    ("buddy_system_allocator", "buddy_system_allocator behind a spin lock, same two threads"),
     ("lifo_floor", "LIFO floor, 1 thread"),
 ];
 const README_BEGIN: &str = "<!-- bench:begin -->";
@@ -68,11 +74,20 @@ pub fn run(root: &Path, write_readme: bool) -> Result<()> {
             v[1] / floor
         ));
     }
-    table.push_str("\nOrder-0 alloc+free through the per-CPU lists (`order0_pcp`, ns per pair; two threads: throughput per pair over both host cores):\n\n");
-    table.push_str("| implementation | ns/pair | / floor |\n|---|---|---|\n");
-    let floor = per_element(&crit.join("order0_pcp/lifo_floor")).context("results of order0_pcp")?;
-    for (f, label) in PCP_IMPLS {
-        let v = per_element(&crit.join("order0_pcp").join(f)).with_context(|| format!("results of order0_pcp/{f}"))?;
+    for (group, what) in [("order0_pcp", "Order-0"), ("order3_pcp", "Order-3")] {
+        table.push_str(&format!("\n{what} alloc+free through the per-CPU lists (`{group}`, ns per pair; two threads: throughput per pair over both host cores):\n\n"));
+        table.push_str("| implementation | ns/pair | / floor |\n|---|---|---|\n");
+        let floor = per_element(&crit.join(group).join("lifo_floor")).with_context(|| format!("results of {group}"))?;
+        for (f, label) in PCP_IMPLS {
+            let v = per_element(&crit.join(group).join(f)).with_context(|| format!("results of {group}/{f}"))?;
+            table.push_str(&format!("| {label} | {v:.2} | {:.1}x |\n", v / floor));
+        }
+    }
+    table.push_str("\nRemote free: order-0 pages allocated on one thread, freed on the other (`remote_free`, ns per page, wall time over both host cores):\n\n");
+    table.push_str("| implementation | ns/page | / floor |\n|---|---|---|\n");
+    let floor = per_element(&crit.join("remote_free/lifo_floor")).context("results of remote_free")?;
+    for (f, label) in REMOTE_IMPLS {
+        let v = per_element(&crit.join("remote_free").join(f)).with_context(|| format!("results of remote_free/{f}"))?;
         table.push_str(&format!("| {label} | {v:.2} | {:.1}x |\n", v / floor));
     }
     table.push_str("\nkmalloc/kfree (`mm/slab`, non-debug caches, one CPU) against Rust heap allocators, ns per element:\n\n");

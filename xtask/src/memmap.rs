@@ -312,7 +312,7 @@ fn run(platform: &mut dyn HostPlatform, format: Format, simulate: Option<Arch>, 
             for z in n.zones().iter().filter(|z| z.spanned_pages > 0) {
                 map.zones.push(ZoneSpan { nid: n.nid, name: z.name().into(), base: pages(z.zone_start_pfn), size: pages(z.spanned_pages) });
                 if z.present_pages > 0 {
-                    let free = std::array::from_fn(|o| z.free_area[o].nr_free);
+                    let free = std::array::from_fn(|o| z.free_area()[o].nr_free);
                     map.buddy.push(BuddyZone { nid: n.nid, zone: z.name().into(), free });
                 }
             }

@@ -32,7 +32,7 @@ fn nr_free_by_zone_order(nodes: &NodeSet<'_>) -> Buddyinfo {
     let mut out = [[[0; MAX_ORDER as usize]; MAX_NR_ZONES]; MAX_NODES];
     for node in nodes.nodes() {
         for (zi, z) in node.zones().iter().enumerate() {
-            for (o, area) in z.free_area.iter().enumerate() {
+            for (o, area) in z.free_area().iter().enumerate() {
                 out[node.nid as usize][zi][o] = area.nr_free;
             }
         }

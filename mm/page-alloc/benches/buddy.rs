@@ -29,33 +29,39 @@
 //!   pushes), i.e. it gives no contiguity. Throughput = steps, so the figure is ns per step.
 //!   Each iteration restarts from a freshly booted, pre-filled allocator (not timed).
 //!
-//! - `order0_pcp`: order-0 alloc + free pairs through the per-CPU pagesets, side by side with
-//!   the plain buddy under one lock, single-threaded and with two threads contending.
-//!   Throughput = 1 element per alloc+free pair in every function, so the figure is ns per
-//!   pair (for the two-thread functions: wall time of the whole parallel run / total pairs of
-//!   both threads, i.e. the throughput cost of a pair, not one thread's latency).
+//! - `order0_pcp`, `order3_pcp`: order-0 / order-3 alloc + free pairs through the per-CPU
+//!   pagesets, side by side with the plain buddy under one lock, single-threaded and with two
+//!   threads contending. Throughput = 1 element per alloc+free pair in every function, so the
+//!   figure is ns per pair (for the two-thread functions: wall time of the whole parallel run
+//!   / total pairs of both threads, i.e. the throughput cost of a pair, not one thread's
+//!   latency).
 //!   - `pcp_1thread`: `PageAllocator::alloc_pages(0, 0, ..)` / `free_pages(0, ..)` on CPU 0
-//!     after `setup_per_cpu_pageset(2, ..)`. Once the first refill of `batch` pages is on the
-//!     list, an alloc pops its head and the free pushes it back (`count` stays below `high`):
-//!     no buddy split/merge, but each call still takes the node (zone) lock twice plus the
-//!     pageset lock (see `src/pcp.rs`, "Locking").
-//!   - `pcp_2threads`: the same facade, two std threads as CPUs 0 and 1 (own pagesets, one
-//!     shared node lock). `iter_custom`: the `iters` pairs are split between the threads
-//!     (⌈iters/2⌉ and ⌊iters/2⌋), both start behind a barrier, and the time is from the first
-//!     thread's start to the last thread's end (thread spawn/join not timed).
+//!     after `setup_per_cpu_pageset(2, ..)`. Once the first refill is on the list, an alloc
+//!     pops its head and the free pushes it back (`count` stays below `high`): no buddy
+//!     split/merge and no zone lock, only CPU 0's pageset lock and the page's atomic state
+//!     (see `src/pcp.rs`, "Locking").
+//!   - `pcp_2threads`: the same facade, two std threads as CPUs 0 and 1 (own pagesets, no
+//!     shared lock on the fast path). `iter_custom`: the `iters` pairs are split between the
+//!     threads (⌈iters/2⌉ and ⌊iters/2⌋), both start behind a barrier, and the time is from
+//!     the first thread's start to the last thread's end (thread spawn/join not timed).
 //!   - `buddy_1thread`: `NodeSet::alloc_pages` / `NodeSet::free_pages` on a
-//!     `spin::Mutex<NodeSet>` locked once per call (split of an order-10 block to order 0 on
-//!     every alloc and merge on every free, as `order0_hot/page_alloc`).
+//!     `spin::Mutex<NodeSet>` locked once per call (split of an order-10 block on every alloc
+//!     and merge on every free, as `order0_hot/page_alloc`).
 //!   - `buddy_2threads`: that mutex shared by two threads, timed as `pcp_2threads`.
 //!   - `buddy_system_allocator`: one thread, the `FrameAllocator` behind a `spin::Mutex`
 //!     locked once per call (as a firmware would share it).
-//!   - `lifo_floor`: one thread, pop + push, no lock (as in `order0_hot`).
+//!   - `lifo_floor`: one thread, pop + push (2^order of each), no lock.
+//! - `remote_free`: every order-0 page allocated on one thread and freed on the other
+//!   (producer/consumer, chunks of 64 pages through a bounded channel; wall time / pages):
+//!   `pcp_2threads` (CPU 0 allocates, its list refilled from the zone; CPU 1 frees, its list
+//!   spilling back), `buddy_system_allocator` behind a spin lock taken per call, and the
+//!   one-thread `lifo_floor`.
 //!
 //!   Both facades are built the NUMA way (`NodeSet::free_area_init`, `memblock_free_all`,
 //!   `init_per_zone_wmark_min`, `build_all_zonelists`: one node). The pageset setup line is
 //!   printed on stderr (`order0_pcp: Node 0, zone DMA: pageset batch B high H`).
 //!
-//! Layout for `order0_hot`, `mixed_orders_0_3` and `order0_pcp`: arm64-like (`ArchConfig::ARM64_4K`),
+//! Layout for `order0_hot`, `mixed_orders_0_3`, `order0_pcp`, `order3_pcp` and `remote_free`: arm64-like (`ArchConfig::ARM64_4K`),
 //! 256 MiB of RAM at 1 GiB, nothing reserved: 65536 pages, all in ZONE_DMA (one zone, so the
 //! comparison with the single-pool references is like for like). page_alloc runs
 //! `init_per_zone_wmark_min` first (real watermarks) and allocates with
@@ -460,7 +466,7 @@ fn order0_hot(c: &mut Criterion) {
     let mut g = small_group(c, "order0_hot", 1);
 
     {
-        let mut node = layout.boot(&mut pages);
+        let node = layout.boot(&mut pages);
         let free0 = node.nr_free_pages();
         g.bench_function("page_alloc", |b| {
             b.iter(|| {
@@ -619,24 +625,32 @@ const PCP_CPUS: usize = 2;
 /// Pairs of the untimed sanity run of each workload.
 const SANITY_PAIRS: u64 = 20_000;
 
-fn order0_pcp(c: &mut Criterion) {
+/// A facade over `layout` booted the NUMA way with `PCP_CPUS` CPUs' pagesets set up, passed
+/// to `f`.
+fn with_facade<R>(layout: &Layout, what: &'static str, f: impl FnOnce(&PageAllocator<'_>) -> R) -> R {
+    let mut pages = layout.map_storage();
+    let set = layout.boot_set(&mut pages);
+    let pcp: Vec<Vec<spin::Mutex<PerCpuPages>>> = (0..PCP_CPUS)
+        .map(|_| set.populated_zones().map(|(n, z)| spin::Mutex::new(PerCpuPages::boot(n, z))).collect())
+        .collect();
+    let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
+    let a = PageAllocator::new(set, &refs);
+    a.setup_per_cpu_pageset(PCP_CPUS, &|_| 0, &mut Stderr(what));
+    f(&a)
+}
+
+/// `order0_pcp` / `order3_pcp`: alloc + free pairs of `order` through the per-CPU pagesets,
+/// side by side with the plain buddy under one lock, single-threaded and with two threads.
+fn pcp_pairs(c: &mut Criterion, name: &'static str, order: u32) {
     let layout = Layout::arm64_256m();
     let total = layout.nr_pages();
-    let mut g = small_group(c, "order0_pcp", 1);
+    let mut g = small_group(c, name, 1);
 
     // Per-CPU pagesets through the facade.
-    {
-        let mut pages = layout.map_storage();
-        let set = layout.boot_set(&mut pages);
-        let pcp: Vec<Vec<spin::Mutex<PerCpuPages>>> = (0..PCP_CPUS)
-            .map(|_| set.populated_zones().map(|(n, z)| spin::Mutex::new(PerCpuPages::boot(n, z))).collect())
-            .collect();
-        let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
-        let a = PageAllocator::new(set, &refs);
-        a.setup_per_cpu_pageset(PCP_CPUS, &|_| 0, &mut Stderr("order0_pcp"));
+    with_facade(&layout, name, |a| {
         let pair = |cpu: usize| {
-            let p = a.alloc_pages(cpu, 0, GFP, 0).expect("pcp: alloc");
-            a.free_pages(cpu, black_box(p), 0).expect("pcp: free");
+            let p = a.alloc_pages(cpu, 0, GFP, order).expect("pcp: alloc");
+            a.free_pages(cpu, black_box(p), order).expect("pcp: free");
             p
         };
         let work = |cpu: usize, n: u64| {
@@ -650,7 +664,8 @@ fn order0_pcp(c: &mut Criterion) {
             for cpu in 0..PCP_CPUS {
                 // The pairs were served from the CPU's list: it still holds the refill.
                 let (count, batch) = a.with_pageset(cpu, 0, ZoneType::Dma, |p| (p.count(), p.batch()));
-                assert!(count > 0 && count <= batch, "{what}: cpu {cpu} count {count} batch {batch}");
+                let refill = (batch >> order).max(2) << order;
+                assert!(count > 0 && count <= refill, "{what}: cpu {cpu} count {count} refill {refill}");
             }
         };
         // Sanity, untimed: both CPUs' lists in use, nothing lost.
@@ -664,15 +679,15 @@ fn order0_pcp(c: &mut Criterion) {
         a.drain_all();
         a.check().unwrap();
         assert_eq!(a.with_nodes(|s| (s.nr_free_pages(), s.nr_pcp_pages())), (total, 0));
-    }
+    });
 
     // The buddy lists only, one spin lock around the node set.
     {
         let mut pages = layout.map_storage();
         let set = spin::Mutex::new(layout.boot_set(&mut pages));
         let pair = || {
-            let p = set.lock().alloc_pages(0, GFP, 0).expect("buddy: alloc");
-            set.lock().free_pages(black_box(p), 0).expect("buddy: free");
+            let p = set.lock().alloc_pages(0, GFP, order).expect("buddy: alloc");
+            set.lock().free_pages(black_box(p), order).expect("buddy: free");
             p
         };
         let work = |_: usize, n: u64| {
@@ -699,8 +714,8 @@ fn order0_pcp(c: &mut Criterion) {
     let bsa = spin::Mutex::new(bsa);
     g.bench_function("buddy_system_allocator", |b| {
         b.iter(|| {
-            let p = bsa.lock().alloc(1).expect("alloc");
-            bsa.lock().dealloc(black_box(p), 1);
+            let p = FrameAlloc::alloc(&mut *bsa.lock(), order);
+            FrameAlloc::free(&mut *bsa.lock(), black_box(p));
             p
         })
     });
@@ -708,11 +723,106 @@ fn order0_pcp(c: &mut Criterion) {
         // Nothing lost: every page can be taken in 4 MiB blocks.
         let mut bsa = bsa.lock();
         for _ in 0..total / 1024 {
-            bsa.alloc(1024).expect("bsa: pages lost");
+            FrameAllocator::alloc(&mut *bsa, 1024).expect("bsa: pages lost");
         }
-        assert!(bsa.alloc(1).is_none());
+        assert!(FrameAllocator::alloc(&mut *bsa, 1).is_none());
     }
 
+    let mut lifo = Lifo::full(&layout);
+    g.bench_function("lifo_floor", |b| {
+        b.iter(|| {
+            let p = lifo.alloc(order);
+            lifo.free(black_box(p));
+            p
+        })
+    });
+    assert_eq!(lifo.0.len() as u64, total);
+    g.finish();
+}
+
+fn order0_pcp(c: &mut Criterion) {
+    pcp_pairs(c, "order0_pcp", 0);
+}
+
+fn order3_pcp(c: &mut Criterion) {
+    pcp_pairs(c, "order3_pcp", 3);
+}
+
+/// Blocks handed from the allocating thread to the freeing thread at a time.
+const REMOTE_CHUNK: usize = 64;
+
+/// Producer/consumer over two threads: thread 0 allocates `iters` blocks with `alloc` and
+/// hands them over in chunks of [`REMOTE_CHUNK`] (a bounded channel, at most 6 chunks in
+/// flight); thread 1 frees each with `free`. Returns the wall time from the earlier start to
+/// the later end.
+fn remote_run<B: Send>(iters: u64, alloc: &(dyn Fn() -> B + Sync), free: &(dyn Fn(B) + Sync)) -> Duration {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<B>>(4);
+    let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<B>>(8);
+    for _ in 0..6 {
+        back_tx.send(Vec::with_capacity(REMOTE_CHUNK)).unwrap();
+    }
+    let barrier = Barrier::new(2);
+    let (p, c) = std::thread::scope(|s| {
+        let barrier = &barrier;
+        let producer = s.spawn(move || {
+            barrier.wait();
+            let t0 = Instant::now();
+            let mut left = iters;
+            while left > 0 {
+                let mut v = back_rx.recv().unwrap();
+                let n = left.min(REMOTE_CHUNK as u64);
+                for _ in 0..n {
+                    v.push(alloc());
+                }
+                tx.send(v).unwrap();
+                left -= n;
+            }
+            drop(tx);
+            (t0, Instant::now())
+        });
+        let consumer = s.spawn(move || {
+            barrier.wait();
+            let t0 = Instant::now();
+            for mut v in rx.iter() {
+                for b in v.drain(..) {
+                    free(b);
+                }
+                let _ = back_tx.send(v);
+            }
+            (t0, Instant::now())
+        });
+        (producer.join().unwrap(), consumer.join().unwrap())
+    });
+    p.1.max(c.1) - p.0.min(c.0)
+}
+
+/// `remote_free`: every order-0 page is allocated on one CPU and freed on the other (a
+/// producer/consumer pair, [`remote_run`]): through the per-CPU pagesets (CPU 0's list is
+/// refilled from the zone, CPU 1's spills back to it, `batch` pages per zone lock), and with
+/// `buddy_system_allocator` behind a spin lock taken per call; the LIFO floor is one thread's
+/// pop + push. Throughput = 1 element per page allocated and freed.
+fn remote_free(c: &mut Criterion) {
+    let layout = Layout::arm64_256m();
+    let total = layout.nr_pages();
+    let mut g = small_group(c, "remote_free", 1);
+    with_facade(&layout, "remote_free", |a| {
+        let alloc = || a.alloc_pages(0, 0, GFP, 0).expect("pcp: alloc");
+        let free = |p: Pfn| a.free_pages(1, black_box(p), 0).expect("pcp: free");
+        remote_run(SANITY_PAIRS, &alloc, &free);
+        a.check().unwrap();
+        assert_eq!(a.nr_free_pages_including_pcp(), total);
+        assert!(a.with_pageset(1, 0, ZoneType::Dma, |p| p.count()) > 0, "remote frees land on CPU 1's list");
+        g.bench_function("pcp_2threads", |b| b.iter_custom(|iters| remote_run(iters, &alloc, &free)));
+        a.drain_all();
+        a.check().unwrap();
+        assert_eq!(a.with_nodes(|s| (s.nr_free_pages(), s.nr_pcp_pages())), (total, 0));
+    });
+    let mut bsa = Bsa::new();
+    bsa.add_frame(layout.start_pfn() as usize, (layout.start_pfn() + total) as usize);
+    let bsa = spin::Mutex::new(bsa);
+    let alloc = || FrameAlloc::alloc(&mut *bsa.lock(), 0);
+    let free = |p| FrameAlloc::free(&mut *bsa.lock(), black_box(p));
+    g.bench_function("buddy_system_allocator", |b| b.iter_custom(|iters| remote_run(iters, &alloc, &free)));
     let mut lifo = Lifo::full(&layout);
     g.bench_function("lifo_floor", |b| {
         b.iter(|| {
@@ -725,5 +835,5 @@ fn order0_pcp(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, handoff_1gib, handoff_4gib, order0_hot, mixed, order0_pcp);
+criterion_group!(benches, handoff_1gib, handoff_4gib, order0_hot, mixed, order0_pcp, order3_pcp, remote_free);
 criterion_main!(benches);

@@ -19,90 +19,104 @@
 //! kswapd; halved for `__GFP_HIGH`), then, for `__GFP_NOFAIL`, with no watermark at all
 //! (`__alloc_pages_cpuset_fallback(ALLOC_NO_WATERMARKS)`). `lowmem_reserve` is applied as in
 //! Linux.
-use crate::page::{MemMap, Page, PageFlags};
-use crate::zone::{Zone, WMARK_LOW, WMARK_MIN};
+use core::sync::atomic::Ordering::Relaxed;
+
+use crate::page::{MemMap, Page, PageFlags, State};
+use crate::zone::{add, add_i, sub, Locked, Zone, WMARK_LOW, WMARK_MIN};
 use crate::{AllocError, FreeError, Gfp, Migratetype, Node, Pfn, MAX_ORDER, MIGRATE_TYPES};
 
 /// Links the free block at `pfn` into `mt`'s list of `order` (at the tail if `tail`) and marks
 /// it Buddy (`add_to_free_list` + `set_buddy_order`).
-pub(crate) fn add_to_free_list(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, order: u32, mt: Migratetype, tail: bool) {
+pub(crate) fn add_to_free_list(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64, order: u32, mt: Migratetype, tail: bool) {
     let idx = map.idx(pfn).expect("free block inside the map");
     let list = &mut zone.free_area[order as usize].free_list[mt as usize];
     let (old_head, old_tail) = (list.head, list.tail);
     {
-        let p = map.at_mut(idx);
-        p.flags = PageFlags::BUDDY;
-        p.order = order as u8;
-        p.set_migratetype(mt);
-        p.refcount = 0;
+        let p = map.at(idx);
+        p.set_state(PageFlags::BUDDY, order, mt);
+        p.set_refcount(0);
         if tail {
-            p.next = Page::NONE;
-            p.prev = old_tail;
+            p.set_next(Page::NONE);
+            p.set_prev(old_tail);
         } else {
-            p.next = old_head;
-            p.prev = Page::NONE;
+            p.set_next(old_head);
+            p.set_prev(Page::NONE);
         }
     }
     if tail {
         if old_tail == Page::NONE {
             list.head = idx;
         } else {
-            map.at_mut(old_tail).next = idx;
+            map.at(old_tail).set_next(idx);
         }
         list.tail = idx;
     } else {
         if old_head == Page::NONE {
             list.tail = idx;
         } else {
-            map.at_mut(old_head).prev = idx;
+            map.at(old_head).set_prev(idx);
         }
         list.head = idx;
     }
     zone.free_area[order as usize].nr_free += 1;
-    zone.nr_free_pages += 1 << order;
+    sync_free_order(zone, order);
+    add(&zone.nr_free_pages, 1 << order);
     if mt == Migratetype::Cma {
-        zone.nr_free_cma_pages += 1 << order;
+        add(&zone.nr_free_cma_pages, 1 << order);
+    }
+}
+
+/// Keeps bit `order` of `free_orders` (read without the lock by the watermark check) equal to
+/// "a list of a `MIGRATE_PCPTYPES` type of this order is not empty".
+fn sync_free_order(zone: &Locked<'_>, order: u32) {
+    let area = &zone.free_area[order as usize];
+    let bit = 1u32 << order;
+    let old = zone.free_orders.load(Relaxed);
+    let new = if (0..MIGRATE_TYPES).any(|mt| !area.free_list[mt].is_empty()) { old | bit } else { old & !bit };
+    if new != old {
+        zone.free_orders.store(new, Relaxed); // only under the zone lock
     }
 }
 
 /// Unlinks the block at `pfn` from its list without touching its flags.
-fn unlink(map: &mut MemMap<'_>, zone: &mut Zone, idx: u32, order: u32) {
+fn unlink(map: &MemMap<'_>, zone: &mut Locked<'_>, idx: u32, order: u32) {
     let (next, prev, mt) = {
         let p = map.at(idx);
-        (p.next, p.prev, p.migratetype())
+        (p.next(), p.prev(), p.migratetype())
     };
     let list = &mut zone.free_area[order as usize].free_list[mt as usize];
     if prev == Page::NONE {
         list.head = next;
     } else {
-        map.at_mut(prev).next = next;
+        map.at(prev).set_next(next);
     }
     if next == Page::NONE {
         list.tail = prev;
     } else {
-        map.at_mut(next).prev = prev;
+        map.at(next).set_prev(prev);
     }
-    let p = map.at_mut(idx);
-    p.next = Page::NONE;
-    p.prev = Page::NONE;
+    let p = map.at(idx);
+    p.set_next(Page::NONE);
+    p.set_prev(Page::NONE);
 }
 
 /// Takes the free block at `pfn` off its list and clears Buddy (`del_page_from_free_list`).
-pub(crate) fn del_page_from_free_list(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, order: u32) {
+pub(crate) fn del_page_from_free_list(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64, order: u32) {
     let idx = map.idx(pfn).expect("free block inside the map");
     if map.at(idx).migratetype() == Migratetype::Cma {
-        zone.nr_free_cma_pages -= 1 << order;
+        sub(&zone.nr_free_cma_pages, 1 << order);
     }
     unlink(map, zone, idx, order);
-    let p = map.at_mut(idx);
-    p.flags = PageFlags(0);
-    p.order = 0;
+    let p = map.at(idx);
+    p.set_flags(PageFlags(0));
+    p.set_order(0);
     zone.free_area[order as usize].nr_free -= 1;
-    zone.nr_free_pages -= 1 << order;
+    sync_free_order(zone, order);
+    sub(&zone.nr_free_pages, 1 << order);
 }
 
 /// Moves the free block at `pfn` to the tail of `mt`'s list (`move_to_free_list`).
-fn move_to_free_list(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, order: u32, mt: Migratetype) {
+fn move_to_free_list(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64, order: u32, mt: Migratetype) {
     del_page_from_free_list(map, zone, pfn, order);
     add_to_free_list(map, zone, pfn, order, mt, true);
 }
@@ -110,7 +124,10 @@ fn move_to_free_list(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, order: u32
 /// True if `pfn` is the head of a free block of `order` in zone `zone_idx` (`page_is_buddy`);
 /// false outside the map or in a hole (holes are never Buddy).
 fn page_is_buddy(map: &MemMap<'_>, zone_idx: u8, pfn: u64, order: u32) -> bool {
-    map.get(pfn).is_some_and(|p| p.is_buddy() && p.order() == order && p.zone == zone_idx)
+    map.get(pfn).is_some_and(|p| {
+        let s = p.state();
+        s.flags().contains(PageFlags::BUDDY) && s.order() == order && s.zone() == zone_idx
+    })
 }
 
 /// `get_pageblock_migratetype`.
@@ -118,15 +135,15 @@ pub(crate) fn pageblock_mt(map: &MemMap<'_>, pageblock_order: u32, pfn: u64) -> 
     map.page(pfn & !((1u64 << pageblock_order) - 1)).pageblock_mt()
 }
 
-fn set_pageblock_mt(map: &mut MemMap<'_>, pageblock_order: u32, pfn: u64, mt: Migratetype) {
-    map.page_mut(pfn & !((1u64 << pageblock_order) - 1)).set_pageblock_mt(mt);
+fn set_pageblock_mt(map: &MemMap<'_>, pageblock_order: u32, pfn: u64, mt: Migratetype) {
+    map.page(pfn & !((1u64 << pageblock_order) - 1)).set_pageblock_mt(mt);
 }
 
 /// Frees the block `[pfn, pfn + 1 << order)` into `zone`, merging with free buddies
 /// (`__free_one_page`). `to_tail` is `FPI_TO_TAIL`. From `pageblock_order` up, a block does
 /// not merge with a buddy of another pageblock type unless both types are mergeable
 /// ([`Migratetype::is_mergeable`]): `MIGRATE_CMA` blocks merge only with each other.
-pub(crate) fn free_one_page(map: &mut MemMap<'_>, zone: &mut Zone, mut pfn: u64, mut order: u32, mt: Migratetype, to_tail: bool) {
+pub(crate) fn free_one_page(map: &MemMap<'_>, zone: &mut Locked<'_>, mut pfn: u64, mut order: u32, mt: Migratetype, to_tail: bool) {
     let zone_idx = zone.zone_type as u8;
     while order < MAX_ORDER - 1 {
         let buddy = pfn ^ (1 << order);
@@ -159,7 +176,7 @@ fn buddy_merge_likely(map: &MemMap<'_>, zone_idx: u8, pfn: u64, order: u32) -> b
 
 /// Splits a block of order `high` at `pfn` down to `low`, putting the upper halves back on
 /// `mt`'s lists (`expand`).
-fn expand(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, low: u32, mut high: u32, mt: Migratetype) {
+fn expand(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64, low: u32, mut high: u32, mt: Migratetype) {
     while high > low {
         high -= 1;
         add_to_free_list(map, zone, pfn + (1 << high), high, mt, false);
@@ -167,7 +184,7 @@ fn expand(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, low: u32, mut high: u
 }
 
 /// Takes the smallest free block of at least `order` from `mt`'s lists (`__rmqueue_smallest`).
-fn rmqueue_smallest(map: &mut MemMap<'_>, zone: &mut Zone, order: u32, mt: Migratetype) -> Option<u64> {
+fn rmqueue_smallest(map: &MemMap<'_>, zone: &mut Locked<'_>, order: u32, mt: Migratetype) -> Option<u64> {
     for current in order..MAX_ORDER {
         let head = zone.free_area[current as usize].free_list[mt as usize].head;
         if head == Page::NONE {
@@ -190,7 +207,7 @@ fn can_steal_fallback(pageblock_order: u32, order: u32, start_mt: Migratetype) -
 
 /// `find_suitable_fallback`: the first type in `fallbacks[mt]` with a free block of `order`,
 /// and whether its pageblock may be stolen.
-pub(crate) fn find_suitable_fallback(zone: &Zone, order: u32, mt: Migratetype, only_stealable: bool) -> Option<(Migratetype, bool)> {
+pub(crate) fn find_suitable_fallback(zone: &Locked<'_>, order: u32, mt: Migratetype, only_stealable: bool) -> Option<(Migratetype, bool)> {
     let area = &zone.free_area[order as usize];
     if area.nr_free == 0 {
         return None;
@@ -209,7 +226,7 @@ pub(crate) fn find_suitable_fallback(zone: &Zone, order: u32, mt: Migratetype, o
 
 /// Moves the free blocks of the pageblock holding `pfn` to `mt`'s lists; returns the pages
 /// moved and the pages of the pageblock allocated as Movable (`move_freepages_block`).
-fn move_freepages_block(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, mt: Migratetype) -> (u64, u64) {
+fn move_freepages_block(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64, mt: Migratetype) -> (u64, u64) {
     let pb = 1u64 << zone.pageblock_order;
     let mut start = pfn & !(pb - 1);
     let end = start + pb - 1;
@@ -223,7 +240,7 @@ fn move_freepages_block(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, mt: Mig
     let (mut moved, mut movable) = (0, 0);
     let mut p = start;
     while p <= end {
-        let page = *map.page(p);
+        let page = map.page(p);
         if page.is_buddy() {
             let order = page.order();
             move_to_free_list(map, zone, p, order, mt);
@@ -245,7 +262,7 @@ fn move_freepages_block(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, mt: Mig
 /// `steal_suitable_fallback`: claim the block at `pfn` (of another type) for `start_mt`,
 /// taking its whole pageblock when the order is large enough or when enough of the pageblock
 /// is free or alike.
-fn steal_suitable_fallback(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, start_mt: Migratetype, whole_block: bool) {
+fn steal_suitable_fallback(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64, start_mt: Migratetype, whole_block: bool) {
     let current_order = map.page(pfn).order();
     let pb_order = zone.pageblock_order;
     let old_block_type = pageblock_mt(map, pb_order, pfn);
@@ -277,7 +294,7 @@ fn steal_suitable_fallback(map: &mut MemMap<'_>, zone: &mut Zone, pfn: u64, star
 
 /// `__rmqueue_fallback`: steal from another migratetype, largest block first (or, for a
 /// movable request that may not steal, the smallest block). Returns false if nothing is free.
-fn rmqueue_fallback(map: &mut MemMap<'_>, zone: &mut Zone, order: u32, start_mt: Migratetype) -> bool {
+fn rmqueue_fallback(map: &MemMap<'_>, zone: &mut Locked<'_>, order: u32, start_mt: Migratetype) -> bool {
     let mut found = None;
     for current in (order..MAX_ORDER).rev() {
         let Some((fallback, can_steal)) = find_suitable_fallback(zone, current, start_mt, false) else {
@@ -301,7 +318,7 @@ fn rmqueue_fallback(map: &mut MemMap<'_>, zone: &mut Zone, order: u32, start_mt:
 }
 
 /// `__rmqueue`: the smallest block of `mt`, else steal and retry.
-pub(crate) fn rmqueue(map: &mut MemMap<'_>, zone: &mut Zone, order: u32, mt: Migratetype) -> Option<u64> {
+pub(crate) fn rmqueue(map: &MemMap<'_>, zone: &mut Locked<'_>, order: u32, mt: Migratetype) -> Option<u64> {
     loop {
         if let Some(pfn) = rmqueue_smallest(map, zone, order, mt) {
             return Some(pfn);
@@ -321,17 +338,15 @@ pub(crate) fn zone_watermark_ok(zone: &Zone, order: u32, mark: u64, highest_zone
     if alloc_high {
         min -= min / 2;
     }
-    let free = zone.nr_free_pages as i64 - zone.nr_free_cma_pages as i64 - ((1i64 << order) - 1);
+    let free = zone.free_pages() as i64 - zone.free_cma_pages() as i64 - ((1i64 << order) - 1);
     if free <= min + zone.lowmem_reserve[highest_zoneidx] as i64 {
         return false;
     }
     if order == 0 {
         return true;
     }
-    (order..MAX_ORDER).any(|o| {
-        let area = &zone.free_area[o as usize];
-        area.nr_free != 0 && (0..MIGRATE_TYPES).any(|mt| !area.free_list[mt].is_empty())
-    })
+    // Some list of a MIGRATE_PCPTYPES type of order >= `order` is not empty.
+    zone.free_orders.load(Relaxed) >> order != 0
 }
 
 /// Which watermark an attempt checks (`ALLOC_WMARK_LOW`, `ALLOC_WMARK_MIN`,
@@ -388,19 +403,25 @@ impl Node<'_> {
     }
 
     /// Marks `[pfn, pfn + 1 << order)` of zone `zi` as an allocated block (head refcount 1).
-    pub(crate) fn mark_allocated(&mut self, zi: usize, pfn: u64, order: u32, mt: Migratetype) {
-        let p = self.mem_map.page_mut(pfn);
-        p.flags = PageFlags::HEAD;
-        p.order = order as u8;
-        p.set_migratetype(mt);
-        p.refcount = 1;
-        self.zones[zi].nr_allocated_pages += 1 << order;
+    /// The block is off every list (caller holds the zone lock): marks it allocated and
+    /// counts it in the zone.
+    pub(crate) fn mark_allocated(&self, zi: usize, pfn: u64, order: u32, mt: Migratetype) {
+        self.set_allocated(pfn, order, mt);
+        add_i(&self.zones[zi].nr_allocated_pages, 1 << order);
+    }
+
+    /// Marks the block at `pfn` allocated (head refcount 1), counting nothing (caller owns it).
+    pub(crate) fn set_allocated(&self, pfn: u64, order: u32, mt: Migratetype) {
+        let p = self.mem_map.page(pfn);
+        p.set_refcount(1);
+        p.set_state(PageFlags::HEAD, order, mt);
     }
 
     /// `rmqueue_buddy`: one block of `order` from zone `zi`'s free lists, marked allocated.
-    pub(crate) fn rmqueue_buddy(&mut self, zi: usize, order: u32, mt: Migratetype) -> Option<u64> {
-        let Node { zones, mem_map, .. } = self;
-        let pfn = rmqueue(mem_map, &mut zones[zi], order, mt)?;
+    /// Takes zone `zi`'s lock.
+    pub(crate) fn rmqueue_buddy(&self, zi: usize, order: u32, mt: Migratetype) -> Option<u64> {
+        let mut zone = self.zones[zi].lock();
+        let pfn = rmqueue(&self.mem_map, &mut zone, order, mt)?;
         self.mark_allocated(zi, pfn, order, mt);
         Some(pfn)
     }
@@ -414,7 +435,7 @@ impl Node<'_> {
     /// [`AllocError::InvalidOrder`] for `order >= MAX_ORDER`; [`AllocError::NoMemory`] when no
     /// zone can serve it; [`AllocError::NoFailUnsatisfied`] when a `nofail` request cannot be
     /// served even below the watermarks. Nothing changes on error.
-    pub fn alloc_pages(&mut self, gfp: Gfp, order: u32) -> Result<Pfn, AllocError> {
+    pub fn alloc_pages(&self, gfp: Gfp, order: u32) -> Result<Pfn, AllocError> {
         if order >= MAX_ORDER {
             return Err(AllocError::InvalidOrder { order });
         }
@@ -442,7 +463,7 @@ impl Node<'_> {
         if p & ((1 << order) - 1) != 0 {
             return Err(FreeError::Misaligned { pfn, order });
         }
-        let Some(page) = self.mem_map.get(p).copied() else {
+        let Some(page) = self.mem_map.get(p) else {
             return Err(FreeError::OutsideMap { pfn });
         };
         if page.is_hole() {
@@ -454,13 +475,13 @@ impl Node<'_> {
         if pageblock_mt(&self.mem_map, self.config.pageblock_order, p) == Migratetype::Cma {
             return Err(FreeError::Cma { pfn });
         }
-        if page.is_pcp() || self.free_block_containing(p).is_some() {
+        if self.free_block_containing(p).is_some() || self.block_containing(p, Page::is_pcp).is_some() {
             return Err(FreeError::DoubleFree { pfn });
         }
         if !page.is_head() || page.order() != order {
             return Err(FreeError::NotAllocatedAs { pfn, order });
         }
-        Ok(page.zone as usize)
+        Ok(page.zone_idx() as usize)
     }
 
     /// The free block containing `pfn`, if any (`is_free_buddy_page`): `(head, order)`.
@@ -492,18 +513,45 @@ impl Node<'_> {
     /// See [`FreeError`]: bad order, misalignment, a pfn outside the map or in a hole, a
     /// reserved page, a page already free (double free), or a page that is not the head of an
     /// allocated block of this order. Nothing changes on error.
-    pub fn free_pages(&mut self, pfn: Pfn, order: u32) -> Result<(), FreeError> {
-        let zi = self.check_free(pfn, order)?;
+    pub fn free_pages(&self, pfn: Pfn, order: u32) -> Result<(), FreeError> {
+        // Without the zone lock another CPU may be moving the page between a per-CPU list and
+        // the buddy lists: a refusal is only final once confirmed under the lock.
+        let zi = match self.check_free(pfn, order) {
+            Ok(zi) => zi,
+            Err(e) => match self.page_zone_idx(pfn.0) {
+                Some(zi) if !matches!(e, FreeError::InvalidOrder { .. } | FreeError::Misaligned { .. }) => zi,
+                _ => return Err(e),
+            },
+        };
+        let mut zone = self.zones[zi].lock();
+        self.free_pages_locked(&mut zone, pfn, order)
+    }
+
+    /// [`Node::free_pages`] with the zone lock of the page's zone held: checks again (the
+    /// page may have changed before the lock was taken), then claims the head atomically
+    /// (`HEAD` of this order to no flags), so that of two concurrent frees of one block, one
+    /// on a per-CPU fast path that takes no zone lock, exactly one succeeds and the other is a
+    /// double free.
+    pub(crate) fn free_pages_locked(&self, zone: &mut Locked<'_>, pfn: Pfn, order: u32) -> Result<(), FreeError> {
         let p = pfn.0;
-        let Node { zones, mem_map, .. } = self;
-        let zone = &mut zones[zi];
-        let pg = mem_map.page_mut(p);
-        pg.flags = PageFlags(0);
-        pg.order = 0;
-        pg.refcount = 0;
-        zone.nr_allocated_pages -= 1 << order;
-        let mt = pageblock_mt(mem_map, zone.pageblock_order, p);
-        free_one_page(mem_map, zone, p, order, mt, false);
+        let head = self.mem_map.page(p);
+        loop {
+            let zi = self.check_free(pfn, order)?;
+            if zi != zone.zone_type as usize {
+                return Err(FreeError::ZoneMismatch { pfn });
+            }
+            let st = head.state();
+            if st.flags() != PageFlags::HEAD || st.order() != order {
+                continue; // changed under us: the next check says how
+            }
+            if head.cas_state(st, State::new(PageFlags(0), 0, st.mt(), st.zone())).is_ok() {
+                break;
+            }
+        }
+        head.set_refcount(0);
+        add_i(&zone.nr_allocated_pages, -(1 << order));
+        let mt = pageblock_mt(&self.mem_map, zone.pageblock_order, p);
+        free_one_page(&self.mem_map, zone, p, order, mt, false);
         Ok(())
     }
 }

@@ -69,8 +69,18 @@ impl Node<'_> {
     /// # Errors
     /// The first violation found.
     pub fn check(&self) -> Result<(), CheckError> {
+        self.check_with(None)
+    }
+
+    /// [`Node::check`]; with `pcp_delta`, also the split between allocated pages and pages on
+    /// per-CPU lists: `pcp_delta(zone)` is the sum over the zone's pagesets of the pages they
+    /// turned from listed to allocated (minus the other way) since they last folded their
+    /// counts into the zone's ([`crate::PageAllocator::check`] passes it with every pageset
+    /// locked). Without it only their sum is checked, which per-CPU traffic never changes.
+    pub(crate) fn check_with(&self, pcp_delta: Option<&dyn Fn(ZoneType) -> i64>) -> Result<(), CheckError> {
         let map = &self.mem_map;
         for zone in &self.zones {
+            let locked = zone.lock();
             let zt = Some(zone.zone_type);
             let err = |pfn: Option<u64>, what| Err(CheckError { zone: zt, pfn, what });
             let mut listed_blocks = 0u64;
@@ -78,7 +88,7 @@ impl Node<'_> {
             let mut listed_cma_pages = 0u64;
             let pb_order = zone.pageblock_order;
             for order in 0..MAX_ORDER {
-                let area = &zone.free_area[order as usize];
+                let area = &locked.free_area[order as usize];
                 let mut blocks = 0u64;
                 for mt in Migratetype::FREE_LISTS {
                     let list = area.free_list[mt as usize];
@@ -92,7 +102,7 @@ impl Node<'_> {
                         }
                         let pfn = map.pfn_of(cur);
                         let p = map.at(cur);
-                        if p.prev != prev {
+                        if p.prev() != prev {
                             return err(Some(pfn), "free list prev link broken");
                         }
                         if !p.is_buddy() || p.is_reserved() || p.is_head() {
@@ -101,7 +111,7 @@ impl Node<'_> {
                         if p.order() != order || p.migratetype() != mt {
                             return err(Some(pfn), "listed page has the wrong order or migratetype");
                         }
-                        if p.zone != zone.zone_type as u8 {
+                        if p.zone_idx() != zone.zone_type as u8 {
                             return err(Some(pfn), "listed page belongs to another zone");
                         }
                         if pfn & ((1 << order) - 1) != 0 {
@@ -118,7 +128,7 @@ impl Node<'_> {
                         }
                         blocks += 1;
                         prev = cur;
-                        cur = p.next;
+                        cur = p.next();
                     }
                     if list.tail != prev {
                         return err(None, "free list tail is not its last element");
@@ -130,10 +140,10 @@ impl Node<'_> {
                 listed_blocks += blocks;
                 listed_pages += blocks << order;
             }
-            if listed_pages != zone.nr_free_pages {
+            if listed_pages != zone.free_pages() {
                 return err(None, "NR_FREE_PAGES differs from the pages on the lists");
             }
-            if listed_cma_pages != zone.nr_free_cma_pages {
+            if listed_cma_pages != zone.free_cma_pages() {
                 return err(None, "NR_FREE_CMA_PAGES differs from the pages on the CMA lists");
             }
 
@@ -150,16 +160,29 @@ impl Node<'_> {
                     }
                     pfn += 1;
                 } else if p.is_reserved() {
-                    if p.flags.0 != crate::PageFlags::RESERVED.0 {
+                    if p.flags().0 != crate::PageFlags::RESERVED.0 {
                         return err(Some(pfn), "reserved page has other flags");
                     }
                     pfn += 1;
                 } else if p.is_pcp() {
-                    if p.flags.0 != crate::PageFlags::PCP.0 || p.order() != 0 || p.refcount != 0 {
-                        return err(Some(pfn), "per-CPU list page has other flags, an order or a reference");
+                    let order = p.order();
+                    if p.flags().0 != crate::PageFlags::PCP.0 || order > crate::PAGE_ALLOC_COSTLY_ORDER || p.refcount() != 0 {
+                        return err(Some(pfn), "per-CPU list page has other flags, a costly order or a reference");
                     }
-                    pcp_pages += 1;
-                    pfn += 1;
+                    if pfn & ((1 << order) - 1) != 0 || !zone.spans(pfn + (1 << order) - 1) {
+                        return err(Some(pfn), "per-CPU list block misaligned or across the zone end");
+                    }
+                    for t in pfn + 1..pfn + (1 << order) {
+                        match map.get(t) {
+                            Some(tp) if tp.flags().0 == 0 && tp.zone_idx() == p.zone_idx() => {}
+                            _ => return err(Some(t), "tail page of a per-CPU list block has flags or another zone"),
+                        }
+                    }
+                    if block_is_cma(map, pb_order, pfn, order) != Some(false) {
+                        return err(Some(pfn), "per-CPU list block in a CMA pageblock");
+                    }
+                    pcp_pages += 1 << order;
+                    pfn += 1 << order;
                 } else if p.is_buddy() || p.is_head() {
                     let order = p.order();
                     if order >= MAX_ORDER || pfn & ((1 << order) - 1) != 0 {
@@ -171,7 +194,7 @@ impl Node<'_> {
                     }
                     for t in pfn + 1..pfn + n {
                         match map.get(t) {
-                            Some(tp) if tp.flags.0 == 0 && tp.zone == p.zone => {}
+                            Some(tp) if tp.flags().0 == 0 && tp.zone_idx() == p.zone_idx() => {}
                             _ => return err(Some(t), "tail page of a block has flags or another zone"),
                         }
                     }
@@ -183,12 +206,12 @@ impl Node<'_> {
                             let (mt, bmt) = (pageblock_mt(map, pb_order, pfn), pageblock_mt(map, pb_order, b));
                             let may_merge =
                                 order < pb_order || mt == bmt || (mt.is_mergeable() && bmt.is_mergeable());
-                            if may_merge && map.get(b).is_some_and(|bp| bp.is_buddy() && bp.order() == order && bp.zone == p.zone) {
+                            if may_merge && map.get(b).is_some_and(|bp| bp.is_buddy() && bp.order() == order && bp.zone_idx() == p.zone_idx()) {
                                 return err(Some(pfn), "two free buddies left unmerged");
                             }
                         }
                     } else {
-                        if p.refcount != 1 {
+                        if p.refcount() != 1 {
                             return err(Some(pfn), "allocated head without refcount 1");
                         }
                         if block_is_cma(map, pb_order, pfn, order) != Some(p.migratetype() == Migratetype::Cma) {
@@ -204,11 +227,18 @@ impl Node<'_> {
             if buddy_heads != listed_blocks || buddy_pages != listed_pages {
                 return err(None, "Buddy pages differ from the listed blocks");
             }
-            if alloc_pages != zone.nr_allocated_pages {
-                return err(None, "allocated pages differ from the allocation count");
+            let (raw_alloc, raw_pcp) = (zone.raw_allocated(), zone.raw_pcp());
+            if (alloc_pages + pcp_pages) as i64 != raw_alloc + raw_pcp {
+                return err(None, "allocated and per-CPU list pages differ from the zone's counts");
             }
-            if pcp_pages != zone.nr_pcp_pages {
-                return err(None, "per-CPU list pages differ from the zone's pcp count");
+            if let Some(delta) = pcp_delta {
+                let d = delta(zone.zone_type);
+                if alloc_pages as i64 != raw_alloc + d {
+                    return err(None, "allocated pages differ from the allocation count");
+                }
+                if pcp_pages as i64 != raw_pcp - d {
+                    return err(None, "per-CPU list pages differ from the zone's pcp count");
+                }
             }
             if zone.managed_pages != listed_pages + alloc_pages + pcp_pages {
                 return err(None, "managed_pages != free + allocated + on per-CPU lists");
@@ -230,7 +260,7 @@ impl Node<'_> {
         for (i, p) in map.pages.iter().enumerate() {
             let pfn = map.pfn_of(i as u32);
             let in_zone = self.zones.iter().any(|z| z.spans(pfn));
-            if !in_zone && (!p.is_reserved() || p.is_buddy() || p.is_head() || p.is_pcp() || (p.zone != NO_ZONE && !p.is_hole())) {
+            if !in_zone && (!p.is_reserved() || p.is_buddy() || p.is_head() || p.is_pcp() || (p.zone_idx() != NO_ZONE && !p.is_hole())) {
                 return Err(CheckError { zone: None, pfn: Some(pfn), what: "page outside every zone is not Reserved" });
             }
         }

@@ -44,6 +44,7 @@ use memblock::{Memblock, NUMA_NO_NODE};
 use mm_types::{LineSink, PAGE_SHIFT, PAGE_SIZE};
 
 use crate::buddy::{del_page_from_free_list, free_one_page};
+use crate::zone::add_i;
 use crate::page::PageFlags;
 use crate::report::{k, print_memory_line_cma};
 use crate::{KernelSections, Migratetype, Node, NodeSet, Pfn, MAX_ORDER};
@@ -383,7 +384,7 @@ impl Node<'_> {
             if page.is_hole() {
                 return Err("page in a hole (pfn not valid)");
             }
-            if page.zone as usize != zi {
+            if page.zone_idx() as usize != zi {
                 return Err("pages in more than one zone");
             }
             if !page.is_reserved() {
@@ -405,16 +406,15 @@ impl Node<'_> {
     fn init_cma_reserved_pageblock(&mut self, zi: usize, pfn: u64) {
         let order = self.config.pageblock_order;
         let Node { zones, mem_map, .. } = self;
-        let zone = &mut zones[zi];
         for p in pfn..pfn + (1 << order) {
-            let page = mem_map.page_mut(p);
-            page.flags = PageFlags(0);
-            page.refcount = 0;
+            let page = mem_map.page(p);
+            page.set_flags(PageFlags(0));
+            page.set_refcount(0);
         }
-        mem_map.page_mut(pfn).set_pageblock_mt(Migratetype::Cma);
-        zone.managed_pages += 1 << order;
-        zone.cma_pages += 1 << order;
-        free_one_page(mem_map, zone, pfn, order, Migratetype::Cma, false);
+        mem_map.page(pfn).set_pageblock_mt(Migratetype::Cma);
+        zones[zi].managed_pages += 1 << order;
+        zones[zi].cma_pages += 1 << order;
+        free_one_page(mem_map, &mut zones[zi].lock(), pfn, order, Migratetype::Cma, false);
     }
 
     /// True if `pfn` is a free page (inside a free buddy block).
@@ -427,8 +427,9 @@ impl Node<'_> {
     /// covering the range leave the free lists, their parts outside the range go back, and each
     /// page of the range becomes an allocated order-0 `MIGRATE_CMA` page (Linux hands out the
     /// pages individually refcounted, not as a compound page).
-    fn alloc_contig_range(&mut self, start: u64, end: u64) -> Result<(), CmaError> {
+    fn alloc_contig_range(&self, start: u64, end: u64) -> Result<(), CmaError> {
         let zi = self.page_zone_idx(start).ok_or(CmaError::Busy)?;
+        let mut zone = self.zones[zi].lock();
         let mut p = start;
         while p < end {
             match self.free_block_containing(p) {
@@ -440,12 +441,10 @@ impl Node<'_> {
         while p < end {
             let (head, order) = self.free_block_containing(p).ok_or(CmaError::Busy)?;
             let mt = self.mem_map.page(head).migratetype();
-            let Node { zones, mem_map, .. } = self;
-            let zone = &mut zones[zi];
-            del_page_from_free_list(mem_map, zone, head, order);
+            del_page_from_free_list(&self.mem_map, &mut zone, head, order);
             let block_end = head + (1 << order);
             for (c, o) in chunks(head, start.max(head)).chain(chunks(end.min(block_end), block_end)) {
-                free_one_page(mem_map, zone, c, o, mt, false);
+                free_one_page(&self.mem_map, &mut zone, c, o, mt, false);
             }
             p = block_end;
         }
@@ -458,25 +457,24 @@ impl Node<'_> {
     /// `free_contig_range(start, end - start)`: every page must be an allocated `MIGRATE_CMA`
     /// page from [`Node::alloc_contig_range`] (else [`CmaError::Busy`], nothing changed); each
     /// is freed (`__free_page`) to the `MIGRATE_CMA` lists, merging.
-    fn free_contig_range(&mut self, start: u64, end: u64) -> Result<(), CmaError> {
+    fn free_contig_range(&self, start: u64, end: u64) -> Result<(), CmaError> {
         let zi = self.page_zone_idx(start).ok_or(CmaError::NoArea)?;
+        let mut zone = self.zones[zi].lock();
         for pfn in start..end {
             let ok = self.mem_map.get(pfn).is_some_and(|p| {
-                p.is_head() && p.order() == 0 && p.migratetype() == Migratetype::Cma && p.zone as usize == zi
+                p.is_head() && p.order() == 0 && p.migratetype() == Migratetype::Cma && p.zone_idx() as usize == zi
             });
             if !ok {
                 return Err(CmaError::Busy);
             }
         }
-        let Node { zones, mem_map, .. } = self;
-        let zone = &mut zones[zi];
         for pfn in start..end {
-            let page = mem_map.page_mut(pfn);
-            page.flags = PageFlags(0);
-            page.order = 0;
-            page.refcount = 0;
-            zone.nr_allocated_pages -= 1;
-            free_one_page(mem_map, zone, pfn, 0, Migratetype::Cma, false);
+            let page = self.mem_map.page(pfn);
+            page.set_flags(PageFlags(0));
+            page.set_order(0);
+            page.set_refcount(0);
+            add_i(&zone.nr_allocated_pages, -1);
+            free_one_page(&self.mem_map, &mut zone, pfn, 0, Migratetype::Cma, false);
         }
         Ok(())
     }
@@ -532,7 +530,7 @@ impl NodeSet<'_> {
     /// [`CmaError::NoArea`] for an area that is not active, [`CmaError::Invalid`] for
     /// `count` 0 or larger than the area (not printed, as in Linux), [`CmaError::NoMemory`]
     /// when no free aligned range is left.
-    pub fn cma_alloc(&mut self, area: &CmaArea, count: u64, align: u32, log: &mut dyn LineSink) -> Result<Pfn, CmaError> {
+    pub fn cma_alloc(&self, area: &CmaArea, count: u64, align: u32, log: &mut dyn LineSink) -> Result<Pfn, CmaError> {
         if area.count == 0 {
             return Err(CmaError::NoArea);
         }
@@ -543,7 +541,7 @@ impl NodeSet<'_> {
             return Err(CmaError::Invalid("cma_alloc of more pages than the area has"));
         }
         let nid = self.pfn_to_nid(area.base_pfn).ok_or(CmaError::NoArea)?;
-        let node = self.node_mut(nid).ok_or(CmaError::NoArea)?;
+        let node = self.node(nid).ok_or(CmaError::NoArea)?;
         if node.mem_map.get(area.base_pfn).is_none_or(|p| p.is_reserved()) {
             return Err(CmaError::NoArea);
         }
@@ -595,7 +593,7 @@ impl NodeSet<'_> {
     /// [`CmaError::Invalid`] when the range runs past the area's end (Linux's `VM_BUG_ON`),
     /// [`CmaError::Busy`] when a page of the range is not held from `cma_alloc` (already
     /// released, or never allocated: Linux would report a bad page); nothing changes.
-    pub fn cma_release(&mut self, area: &CmaArea, pfn: Pfn, count: u64) -> Result<bool, CmaError> {
+    pub fn cma_release(&self, area: &CmaArea, pfn: Pfn, count: u64) -> Result<bool, CmaError> {
         if !area.contains(pfn.0) {
             return Ok(false);
         }
@@ -603,7 +601,7 @@ impl NodeSet<'_> {
             return Err(CmaError::Invalid("cma_release range runs past the area"));
         }
         let nid = self.pfn_to_nid(pfn.0).ok_or(CmaError::NoArea)?;
-        let node = self.node_mut(nid).ok_or(CmaError::NoArea)?;
+        let node = self.node(nid).ok_or(CmaError::NoArea)?;
         node.free_contig_range(pfn.0, pfn.0 + count)?;
         Ok(true)
     }

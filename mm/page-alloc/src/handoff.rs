@@ -50,15 +50,14 @@ impl Node<'_> {
             return Err(FreeError::NotReserved { pfn: Pfn(p) });
         }
         let Node { zones, mem_map, .. } = self;
-        let zone = &mut zones[zi];
         for p in start..end {
-            let page = mem_map.page_mut(p);
-            page.flags = PageFlags(0);
-            page.refcount = 0;
+            let page = mem_map.page(p);
+            page.set_flags(PageFlags(0));
+            page.set_refcount(0);
         }
-        zone.managed_pages += 1 << order;
-        let mt = pageblock_mt(mem_map, zone.pageblock_order, start);
-        free_one_page(mem_map, zone, start, order, mt, true);
+        zones[zi].managed_pages += 1 << order;
+        let mt = pageblock_mt(mem_map, zones[zi].pageblock_order, start);
+        free_one_page(mem_map, &mut zones[zi].lock(), start, order, mt, true);
         Ok(())
     }
 
@@ -105,6 +104,6 @@ impl Node<'_> {
 
     /// Whether `pfn` is Reserved in the map (`PageReserved`); `None` outside the map.
     pub fn page_reserved(&self, pfn: u64) -> Option<bool> {
-        self.mem_map.get(pfn).map(|p| p.flags.contains(PageFlags::RESERVED))
+        self.mem_map.get(pfn).map(|p| p.flags().contains(PageFlags::RESERVED))
     }
 }

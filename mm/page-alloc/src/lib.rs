@@ -47,8 +47,9 @@
 //!   and changes nothing.
 //!
 //! # Differences from Linux, all deliberate
-//! - Per-CPU page lists exist for order 0 only (6.1 also keeps orders up to
-//!   `PAGE_ALLOC_COSTLY_ORDER` and THP there); see [`PerCpuPages`] for the locking model.
+//! - Per-CPU page lists for orders `0..=PAGE_ALLOC_COSTLY_ORDER` as in 6.1, without 6.1's
+//!   THP list (no THP here); see [`PerCpuPages`] for the locking model (a lock per pageset
+//!   and per zone, page metadata in atomics).
 //! - No `HIGHATOMIC`/`ISOLATE` migratetypes, no
 //!   compaction, reclaim or OOM killer, no watermark boosting, no `ALLOC_NOFRAGMENT`, no page
 //!   shuffling, no `ZONE_DEVICE`; `ZONE_MOVABLE` exists but stays empty (no `kernelcore=`).
@@ -90,8 +91,8 @@ pub use page::{MemMap, MemMapError, Page, PageFlags};
 pub use report::KernelSections;
 pub use numa::{build_all_zonelists, default_distance, NodeSet, Zonelist, LOCAL_DISTANCE, MAX_NODES, REMOTE_DISTANCE};
 pub use pcp::{
-    zone_batchsize, zone_highsize, PageAllocator, PerCpuPages, PerCpuPagesets, MAX_REPORT_CPUS, PCP_MAX_BATCH,
-    PCP_MAX_HIGH, PCP_SLOTS,
+    order_to_pindex, pcp_allowed_order, pindex_to_order, zone_batchsize, zone_highsize, PageAllocator, PerCpuPages,
+    PerCpuPagesets, MAX_CHECK_PAGESETS, MAX_REPORT_CPUS, NR_PCP_LISTS, PAGE_ALLOC_COSTLY_ORDER, PCP_SLOTS,
 };
 pub use zone::{
     free_area_init, node_map_pfn_range, node_pfn_range, populated_zones, region_nid, ArchConfig, FreeArea, InitError,

@@ -415,7 +415,7 @@ impl<'a> NodeSet<'a> {
     ///
     /// # Errors
     /// As [`Node::alloc_pages`].
-    pub fn alloc_pages(&mut self, preferred_nid: i32, gfp: Gfp, order: u32) -> Result<Pfn, AllocError> {
+    pub fn alloc_pages(&self, preferred_nid: i32, gfp: Gfp, order: u32) -> Result<Pfn, AllocError> {
         if order >= MAX_ORDER {
             return Err(AllocError::InvalidOrder { order });
         }
@@ -423,7 +423,7 @@ impl<'a> NodeSet<'a> {
         let highest = self.config.resolve_zone(gfp.highest_zone);
         for &pass in Wmark::passes(gfp) {
             for &(nid, z) in zl.as_slice().iter().filter(|e| e.1 <= highest) {
-                let Some(node) = self.node_mut(nid) else { continue };
+                let Some(node) = self.node(nid) else { continue };
                 if !node.zone_usable(z as usize, order, gfp, highest as usize, pass) {
                     continue;
                 }
@@ -435,11 +435,11 @@ impl<'a> NodeSet<'a> {
         Err(alloc_failure(gfp, order))
     }
 
-    /// The zonelist to walk for `preferred_nid` (a copy, so the walk can borrow nodes).
-    pub(crate) fn zonelist_for(&self, preferred_nid: i32) -> Zonelist {
+    /// The zonelist to walk for `preferred_nid` (an unknown node means the first online node).
+    pub(crate) fn zonelist_for(&self, preferred_nid: i32) -> &Zonelist {
         match self.node(preferred_nid) {
-            Some(_) => self.zonelist(preferred_nid).clone(),
-            None => self.nodes().next().map(|n| self.zonelist(n.nid).clone()).unwrap_or_default(),
+            Some(n) => &n.zonelist,
+            None => self.nodes().next().map_or(&EMPTY_ZONELIST, |n| &n.zonelist),
         }
     }
 
@@ -447,9 +447,9 @@ impl<'a> NodeSet<'a> {
     ///
     /// # Errors
     /// [`FreeError::OutsideMap`] if no node's map covers `pfn`; else as [`Node::free_pages`].
-    pub fn free_pages(&mut self, pfn: Pfn, order: u32) -> Result<(), FreeError> {
+    pub fn free_pages(&self, pfn: Pfn, order: u32) -> Result<(), FreeError> {
         let nid = self.pfn_to_nid(pfn.0).ok_or(FreeError::OutsideMap { pfn })?;
-        self.node_mut(nid).ok_or(FreeError::OutsideMap { pfn })?.free_pages(pfn, order)
+        self.node(nid).ok_or(FreeError::OutsideMap { pfn })?.free_pages(pfn, order)
     }
 
     /// Present pages of all nodes (`get_num_physpages`).
@@ -466,7 +466,7 @@ impl<'a> NodeSet<'a> {
     }
     /// Pages on per-CPU lists of all zones (`free_pcp`).
     pub fn nr_pcp_pages(&self) -> u64 {
-        self.nodes().flat_map(|n| n.zones.iter()).map(|z| z.nr_pcp_pages).sum()
+        self.nodes().flat_map(|n| n.zones.iter()).map(Zone::free_pcp).sum()
     }
     /// HighMem managed pages of all nodes (`totalhigh_pages`).
     pub fn totalhigh_pages(&self) -> u64 {
@@ -481,6 +481,11 @@ impl<'a> NodeSet<'a> {
         self.nodes().try_for_each(Node::check)
     }
 
+    /// [`NodeSet::check`] with the pagesets' unfolded deltas per zone (see [`Node::check`]).
+    pub(crate) fn check_with(&self, pcp_delta: &dyn Fn(i32, ZoneType) -> i64) -> Result<(), CheckError> {
+        self.nodes().try_for_each(|n| n.check_with(Some(&|z| pcp_delta(n.nid, z))))
+    }
+
     /// `/proc/buddyinfo` for every node (`Node N, zone …`).
     pub fn buddyinfo(&self, log: &mut dyn LineSink) {
         self.nodes().for_each(|n| n.buddyinfo(log));
@@ -492,6 +497,12 @@ impl<'a> NodeSet<'a> {
     /// `show_free_areas`: per node and zone, `Node N Zone free:…kB … free_pcp:…kB`, then the
     /// per-order lines.
     pub fn show_free_areas(&self, log: &mut dyn LineSink) {
+        self.show_free_areas_with(log, &|_, z| z.free_pcp());
+    }
+
+    /// [`NodeSet::show_free_areas`] with `free_pcp(nid, zone)` giving each zone's pages on
+    /// per-CPU lists.
+    pub(crate) fn show_free_areas_with(&self, log: &mut dyn LineSink, free_pcp: &dyn Fn(i32, &Zone) -> u64) {
         for node in self.nodes() {
             for z in node.zones.iter().filter(|z| z.populated()) {
                 log.line(format_args!(
@@ -504,7 +515,7 @@ impl<'a> NodeSet<'a> {
                     k(z.high_wmark_pages()),
                     k(z.present_pages),
                     k(z.managed_pages),
-                    k(z.nr_pcp_pages)
+                    k(free_pcp(node.nid, z))
                 ));
             }
         }

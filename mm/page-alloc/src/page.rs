@@ -1,17 +1,28 @@
 //! Page metadata (`struct page`) and the array of it (`mem_map`, FLATMEM).
 //!
 //! # Layout (16 bytes, checked at compile time)
-//! `flags: u8`, `order: u8` (valid on the head page of a free or allocated block),
-//! `mt: u8` (low nibble: the free list the page is on, or the migratetype it was allocated
-//! with; high nibble: the pageblock migratetype, meaningful in the first page of a pageblock),
-//! `zone: u8` (zone index, `NO_ZONE` outside every zone), `refcount: u32`, and the free-list
-//! links `next`/`prev: u32` (indices into the map, [`Page::NONE`] at the ends): intrusive
-//! doubly-linked lists, no pointers.
+//! The state word (`AtomicU32`: `flags: u8`, `order: u8` valid on the head page of a free,
+//! listed or allocated block, `mt: u8`, the free list the page is on or the migratetype it was
+//! allocated or per-CPU listed with, and `zone: u8`, the zone index, `NO_ZONE` outside every
+//! zone), the list links `next`/`prev` (`AtomicU32`, indices into the map, [`Page::NONE`] at
+//! the ends: intrusive doubly-linked lists, no pointers, used by the buddy free lists and the
+//! per-CPU lists alike), `refcount` (`AtomicU16`) and the pageblock migratetype (`AtomicU8`,
+//! meaningful in the first page of a pageblock).
+//!
+//! # Sharing
+//! The map is shared by every CPU (`&[Page]`), so every field is an atomic and every change
+//! goes through `&self`: no `unsafe`. Links and free-list state change under the lock that
+//! owns the list (the zone lock, or the pageset lock for a per-CPU list), with plain atomic
+//! loads and stores. The one lock-free transition is the per-CPU free's compare-and-swap of
+//! an allocated head to listed, which the checked free uses too, so of two frees of a block
+//! exactly one wins; the pageblock migratetype has a field of its own so that changing it
+//! under the zone lock never races with that transition.
 //!
 //! # States (exactly one per page)
 //! - hole: `HOLE | RESERVED`, no memory behind it (`init_unavailable_range`);
 //! - reserved: `RESERVED` only (memblock reserved, or not handed over yet);
 //! - free: the head of a free block has `BUDDY` and the order; its tail pages have no flags;
+//! - listed: the head of a block on a per-CPU list has `PCP` and the order; tails no flags;
 //! - allocated: the head has `HEAD`, the order, refcount 1; tail pages have no flags.
 //!
 //! # Lifecycle
@@ -19,6 +30,8 @@
 //! `__init_single_page` + `__SetPageReserved`); `free_area_init` clears `HOLE` on memory and
 //! assigns zones; `__free_pages_core` clears `RESERVED` when pages reach the buddy allocator.
 use core::fmt;
+use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU8};
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 use crate::{Migratetype, MAX_ORDER_NR_PAGES};
 
@@ -36,9 +49,9 @@ impl PageFlags {
     pub const HEAD: Self = Self(0x4);
     /// Not backed by memory (a hole inside the map); always with `RESERVED`.
     pub const HOLE: Self = Self(0x8);
-    /// An order-0 page on a per-CPU list (`PagePcp`-like; Linux only knows it from the list
-    /// it is on): not in the buddy, not allocated; the low `mt` nibble is the
-    /// `pcppage_migratetype`.
+    /// Head of a block on a per-CPU list (`PagePcp`-like; Linux only knows it from the list
+    /// it is on): not in the buddy, not allocated; `order` is valid and the low `mt` nibble is
+    /// the `pcppage_migratetype`.
     pub const PCP: Self = Self(0x10);
 
     /// True if every bit of `other` is set.
@@ -47,16 +60,18 @@ impl PageFlags {
     }
 }
 
-/// Metadata of one page frame (`struct page`), 16 bytes.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Metadata of one page frame (`struct page`), 16 bytes, every field an atomic so that a CPU
+/// holding only its own pageset (not the zone lock) can change the state of a page it owns and
+/// check a free against it (see the module documentation, "Sharing").
 pub struct Page {
-    pub(crate) flags: PageFlags,
-    pub(crate) order: u8,
-    pub(crate) mt: u8,
-    pub(crate) zone: u8,
-    pub(crate) refcount: u32,
-    pub(crate) next: u32,
-    pub(crate) prev: u32,
+    /// `flags | order << 8 | mt << 16 | zone << 24`.
+    state: AtomicU32,
+    next: AtomicU32,
+    prev: AtomicU32,
+    refcount: AtomicU16,
+    /// The pageblock migratetype (meaningful in the first page of a pageblock), apart from the
+    /// state word so that changing it never races with a transition of the page's state.
+    pageblock: AtomicU8,
 }
 
 const _: () = assert!(core::mem::size_of::<Page>() <= 16);
@@ -64,81 +79,184 @@ const _: () = assert!(core::mem::size_of::<Page>() <= 16);
 /// Zone index of a page outside every zone.
 pub(crate) const NO_ZONE: u8 = 0xff;
 
+/// A copy of a page's state word, decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct State(pub(crate) u32);
+
+impl State {
+    pub(crate) const fn new(flags: PageFlags, order: u8, mt: u8, zone: u8) -> Self {
+        Self(flags.0 as u32 | (order as u32) << 8 | (mt as u32) << 16 | (zone as u32) << 24)
+    }
+    pub(crate) const fn flags(self) -> PageFlags {
+        PageFlags(self.0 as u8)
+    }
+    pub(crate) const fn order(self) -> u32 {
+        (self.0 >> 8) & 0xff
+    }
+    pub(crate) const fn mt(self) -> u8 {
+        (self.0 >> 16) as u8
+    }
+    pub(crate) const fn zone(self) -> u8 {
+        (self.0 >> 24) as u8
+    }
+    const fn with_flags(self, f: PageFlags) -> Self {
+        Self((self.0 & !0xff) | f.0 as u32)
+    }
+    const fn with_order(self, o: u8) -> Self {
+        Self((self.0 & !0xff00) | (o as u32) << 8)
+    }
+    const fn with_mt(self, mt: u8) -> Self {
+        Self((self.0 & !0xff_0000) | (mt as u32) << 16)
+    }
+    const fn with_zone(self, z: u8) -> Self {
+        Self((self.0 & !0xff00_0000) | (z as u32) << 24)
+    }
+}
+
+impl Clone for Page {
+    fn clone(&self) -> Self {
+        Self {
+            state: AtomicU32::new(self.state.load(Relaxed)),
+            next: AtomicU32::new(self.next.load(Relaxed)),
+            prev: AtomicU32::new(self.prev.load(Relaxed)),
+            refcount: AtomicU16::new(self.refcount.load(Relaxed)),
+            pageblock: AtomicU8::new(self.pageblock.load(Relaxed)),
+        }
+    }
+}
+
+impl PartialEq for Page {
+    fn eq(&self, o: &Self) -> bool {
+        self.state.load(Relaxed) == o.state.load(Relaxed)
+            && self.refcount.load(Relaxed) == o.refcount.load(Relaxed)
+            && self.next.load(Relaxed) == o.next.load(Relaxed)
+            && self.prev.load(Relaxed) == o.prev.load(Relaxed)
+            && self.pageblock.load(Relaxed) == o.pageblock.load(Relaxed)
+    }
+}
+impl Eq for Page {}
+
 impl Page {
     /// Link value meaning "no page" (list end).
     pub const NONE: u32 = u32::MAX;
     /// Bytes of metadata per page.
     pub const BYTES: usize = core::mem::size_of::<Page>();
-    /// The state every page starts in: a reserved hole in no zone.
+    /// The state every page starts in: a reserved hole in no zone. (A `const` so that map
+    /// storage can be filled with it; every use is a fresh value.)
+    #[allow(clippy::declare_interior_mutable_const)]
     pub const INIT: Self = Self {
-        flags: PageFlags(PageFlags::RESERVED.0 | PageFlags::HOLE.0),
-        order: 0,
-        mt: 0,
-        zone: NO_ZONE,
-        refcount: 0,
-        next: Self::NONE,
-        prev: Self::NONE,
+        state: AtomicU32::new(State::new(PageFlags(PageFlags::RESERVED.0 | PageFlags::HOLE.0), 0, 0, NO_ZONE).0),
+        next: AtomicU32::new(Self::NONE),
+        prev: AtomicU32::new(Self::NONE),
+        refcount: AtomicU16::new(0),
+        pageblock: AtomicU8::new(0),
     };
 
+    pub(crate) fn state(&self) -> State {
+        State(self.state.load(Acquire))
+    }
+    /// Changes the state word. A plain load and store, not a read-modify-write: whoever
+    /// changes a page's state owns it at that moment (the zone lock for a free block or one
+    /// leaving the buddy lists, the pageset lock for a listed one, the caller for an
+    /// allocated one), and the only lock-free writer, the per-CPU free's compare-and-swap,
+    /// succeeds only on an allocated head, which none of those writes touches (the checked
+    /// free of an allocated head claims it with the same compare-and-swap).
+    fn update(&self, f: impl Fn(State) -> State) {
+        self.state.store(f(State(self.state.load(Acquire))).0, Release);
+    }
+    /// Replaces the state word with `new` if it is still `old` (the lock-free transitions of
+    /// the per-CPU fast path).
+    pub(crate) fn cas_state(&self, old: State, new: State) -> Result<(), State> {
+        self.state.compare_exchange(old.0, new.0, AcqRel, Acquire).map(|_| ()).map_err(State)
+    }
+
     /// The flag bits.
-    pub const fn flags(&self) -> PageFlags {
-        self.flags
+    pub fn flags(&self) -> PageFlags {
+        self.state().flags()
     }
     /// `PageReserved`.
-    pub const fn is_reserved(&self) -> bool {
-        self.flags.contains(PageFlags::RESERVED)
+    pub fn is_reserved(&self) -> bool {
+        self.flags().contains(PageFlags::RESERVED)
     }
     /// `PageBuddy`: head of a free block.
-    pub const fn is_buddy(&self) -> bool {
-        self.flags.contains(PageFlags::BUDDY)
+    pub fn is_buddy(&self) -> bool {
+        self.flags().contains(PageFlags::BUDDY)
     }
     /// Head of an allocated block.
-    pub const fn is_head(&self) -> bool {
-        self.flags.contains(PageFlags::HEAD)
+    pub fn is_head(&self) -> bool {
+        self.flags().contains(PageFlags::HEAD)
     }
     /// On a per-CPU page list.
-    pub const fn is_pcp(&self) -> bool {
-        self.flags.contains(PageFlags::PCP)
+    pub fn is_pcp(&self) -> bool {
+        self.flags().contains(PageFlags::PCP)
     }
     /// In a hole (no memory).
-    pub const fn is_hole(&self) -> bool {
-        self.flags.contains(PageFlags::HOLE)
+    pub fn is_hole(&self) -> bool {
+        self.flags().contains(PageFlags::HOLE)
     }
     /// Block order; meaningful on Buddy and Head pages (`buddy_order`).
-    pub const fn order(&self) -> u32 {
-        self.order as u32
+    pub fn order(&self) -> u32 {
+        self.state().order()
     }
     /// Reference count (1 on the head of an allocated block, else 0).
-    pub const fn refcount(&self) -> u32 {
-        self.refcount
+    pub fn refcount(&self) -> u32 {
+        u32::from(self.refcount.load(Relaxed))
     }
     /// Zone index (`page_zonenum`), `None` outside every zone.
     pub fn zone(&self) -> Option<crate::ZoneType> {
-        crate::ZoneType::from_index(self.zone as usize)
+        crate::ZoneType::from_index(self.zone_idx() as usize)
+    }
+    pub(crate) fn zone_idx(&self) -> u8 {
+        self.state().zone()
     }
     /// The free list a Buddy page is on, or the migratetype an allocated head was allocated with.
-    pub const fn migratetype(&self) -> Migratetype {
-        Migratetype::from_bits(self.mt)
+    pub fn migratetype(&self) -> Migratetype {
+        Migratetype::from_bits(self.state().mt())
     }
-    pub(crate) const fn pageblock_mt(&self) -> Migratetype {
-        Migratetype::from_bits(self.mt >> 4)
+    pub(crate) fn pageblock_mt(&self) -> Migratetype {
+        Migratetype::from_bits(self.pageblock.load(Relaxed))
     }
-    pub(crate) fn set_migratetype(&mut self, mt: Migratetype) {
-        self.mt = (self.mt & 0xf0) | mt as u8;
+    pub(crate) fn set_flags(&self, f: PageFlags) {
+        self.update(|s| s.with_flags(f));
     }
-    pub(crate) fn set_pageblock_mt(&mut self, mt: Migratetype) {
-        self.mt = (self.mt & 0x0f) | ((mt as u8) << 4);
+    pub(crate) fn set_order(&self, o: u32) {
+        self.update(|s| s.with_order(o as u8));
+    }
+    pub(crate) fn set_zone(&self, z: u8) {
+        self.update(|s| s.with_zone(z));
+    }
+    pub(crate) fn set_refcount(&self, r: u32) {
+        self.refcount.store(r as u16, Relaxed);
+    }
+    /// Sets flags, order and the low (list) migratetype nibble in one step.
+    pub(crate) fn set_state(&self, f: PageFlags, order: u32, mt: Migratetype) {
+        self.update(|s| s.with_flags(f).with_order(order as u8).with_mt(mt as u8));
+    }
+    pub(crate) fn set_pageblock_mt(&self, mt: Migratetype) {
+        self.pageblock.store(mt as u8, Relaxed);
+    }
+    pub(crate) fn next(&self) -> u32 {
+        self.next.load(Relaxed)
+    }
+    pub(crate) fn prev(&self) -> u32 {
+        self.prev.load(Relaxed)
+    }
+    pub(crate) fn set_next(&self, i: u32) {
+        self.next.store(i, Relaxed);
+    }
+    pub(crate) fn set_prev(&self, i: u32) {
+        self.prev.store(i, Relaxed);
     }
 }
 
 impl fmt::Debug for Page {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Page")
-            .field("flags", &self.flags.0)
-            .field("order", &self.order)
+            .field("flags", &self.flags().0)
+            .field("order", &self.order())
             .field("mt", &self.migratetype())
-            .field("zone", &self.zone)
-            .field("refcount", &self.refcount)
+            .field("zone", &self.zone_idx())
+            .field("refcount", &self.refcount())
             .finish()
     }
 }
@@ -165,7 +283,7 @@ impl fmt::Display for MemMapError {
 /// The page-metadata array for `[start_pfn, start_pfn + pages.len())` (`mem_map`), handed over
 /// by the platform (which turned physical memory into the slice).
 pub struct MemMap<'a> {
-    pub(crate) pages: &'a mut [Page],
+    pub(crate) pages: &'a [Page],
     pub(crate) start_pfn: u64,
 }
 
@@ -196,7 +314,7 @@ impl<'a> MemMap<'a> {
             return Err(MemMapError::TooLarge);
         }
         pages.fill(Page::INIT);
-        Ok(Self { pages, start_pfn })
+        Ok(Self { pages: &*pages, start_pfn })
     }
 
     /// First pfn covered.
@@ -229,15 +347,7 @@ impl<'a> MemMap<'a> {
         &self.pages[(pfn - self.start_pfn) as usize]
     }
 
-    pub(crate) fn page_mut(&mut self, pfn: u64) -> &mut Page {
-        &mut self.pages[(pfn - self.start_pfn) as usize]
-    }
-
     pub(crate) fn at(&self, idx: u32) -> &Page {
         &self.pages[idx as usize]
-    }
-
-    pub(crate) fn at_mut(&mut self, idx: u32) -> &mut Page {
-        &mut self.pages[idx as usize]
     }
 }

@@ -1,40 +1,55 @@
-//! Per-CPU pagesets (`struct per_cpu_pages`, mm/page_alloc.c 6.1), order 0 only, and
-//! [`PageAllocator`], the multi-CPU facade over a [`NodeSet`].
+//! Per-CPU pagesets (`struct per_cpu_pages`, mm/page_alloc.c 6.1) for orders
+//! `0..=PAGE_ALLOC_COSTLY_ORDER`, and [`PageAllocator`], the multi-CPU facade over a [`NodeSet`].
 //!
 //! # Pagesets
 //! Each CPU has one [`PerCpuPages`] per populated zone of every node (a memoryless node's CPUs
-//! use the pagesets of the zones their zonelist falls back to): `count` pages on three LIFO lists (one per
-//! [`Migratetype`]), refilled `batch` pages at a time from the buddy lists (`rmqueue_bulk`,
-//! appended at the tail in pfn order) and emptied `batch`-ish pages at a time back to them
+//! use the pagesets of the zones their zonelist falls back to): `count` pages on
+//! [`NR_PCP_LISTS`] LIFO lists, one per migratetype and order (`order_to_pindex`), refilled
+//! from the buddy lists `batch` pages at a time (`rmqueue_bulk`, `batch >> order` but at least
+//! 2 blocks for `order > 0`, appended at the tail in pfn order) and emptied back to them
 //! (`free_pcppages_bulk`: round-robin over the lists starting with the one just freed to,
 //! taking from the tail) when `count` reaches `high` (`free_unref_page_commit`, with 6.1's
-//! `nr_pcp_free` doubling via `free_factor`, halved again on every allocation).
+//! `nr_pcp_free` doubling via `free_factor`, halved again on every allocation; a high-order
+//! free while `free_factor` is raised empties the whole pageset, 6.1's `free_high`).
 //! - `batch` = [`zone_batchsize`], `high` = [`zone_highsize`] (`percpu_pagelist_high_fraction`
 //!   = 0: the zone's low watermark split across the CPUs of the zone's node), set by
-//!   [`PageAllocator::setup_per_cpu_pageset`]; until then every pageset is the boot pageset
-//!   (`batch` 1, `high` 0): a free goes straight back to the buddy and an allocation takes one
-//!   page through the list.
-//! - A page on a list is neither free in the buddy sense (`NR_FREE_PAGES` and the watermarks
-//!   exclude it, as in Linux) nor allocated: its `struct page` carries [`crate::PageFlags::PCP`]
-//!   and its zone counts it in [`crate::Zone::free_pcp`], so [`Node::check`] accounts for it
-//!   (`managed = buddy free + allocated + pcp`) and a second free of it is a double free.
-//! - Storage is bounded: one pool of `PCP_MAX_HIGH + PCP_MAX_BATCH + 1` slots (`u32` pfn plus
-//!   `u16` next/prev links, 8 bytes a slot), about 8.7 KiB per pageset. `high` is capped at
-//!   [`PCP_MAX_HIGH`] (Linux has no cap; on zones whose formula gives more, fewer pages are
-//!   kept per CPU). Pages with a pfn above `u32::MAX` bypass the lists.
-//! - The migratetype a page is listed under: its pageblock's at free (`free_unref_page`), the
+//!   [`PageAllocator::setup_per_cpu_pageset`], exactly as 6.1 computes them, no cap; until then
+//!   every pageset is the boot pageset (`batch` 1, `high` 0): a free goes straight back to the
+//!   buddy and an allocation takes one block through the list.
+//! - The lists are linked through the page metadata, as Linux's `page->pcp_list`: the head
+//!   page of a listed block carries [`crate::PageFlags::PCP`], its order and the migratetype it
+//!   is listed under (`pcppage_migratetype`) and its `next`/`prev` links (indices into the
+//!   node's map; free blocks use the same links for the buddy lists, a page is never on both).
+//!   A pageset is a few list heads; `high` has no bound but the zone's memory.
+//! - A listed page is neither free in the buddy sense (`NR_FREE_PAGES` and the watermarks
+//!   exclude it, as in Linux) nor allocated; its zone counts it in [`crate::Zone::free_pcp`],
+//!   so [`Node::check`] accounts for it (`managed = buddy free + allocated + pcp`) and a second
+//!   free of it is a double free.
+//! - The migratetype a block is listed under: its pageblock's at free (`free_unref_page`), the
 //!   requested one at refill (`__rmqueue_smallest` sets `pcppage_migratetype`); that is the
-//!   buddy list it returns to on drain.
+//!   buddy list it returns to on drain. `MIGRATE_CMA` pageblocks have no per-CPU lists (see
+//!   [`crate::cma`]).
+//! - Linux 6.1 also keeps THP-order blocks on a list of their own (`NR_PCP_THP`); there is no
+//!   THP here, so there is no such list.
 //!
 //! # Locking (Linux: `pcp->lock`, then `zone->lock`)
-//! - Each pageset is behind its own `spin::Mutex`; all zones of all nodes share one
-//!   `spin::Mutex<NodeSet>` (the "zone lock"): the page metadata and the zonelist walk span
-//!   nodes, and with `forbid(unsafe_code)` the `struct page` array can only be written under
-//!   the lock that owns it. Order is always pageset lock, then node lock; never the reverse.
-//! - Because page metadata changes need the node lock, the list operations
-//!   ([`NodeSet::rmqueue_pcplist`], [`NodeSet::free_unref_page`]) take both locks; what the
-//!   lists save is the buddy work (split/merge), done `batch` pages at a time as in Linux, not
-//!   the node lock itself.
+//! - Each pageset is behind its own `spin::Mutex` (`pcp->lock`); each zone's free lists behind
+//!   the zone's own lock (`zone->lock`, [`crate::Zone`]). Node and zone layout, zonelists,
+//!   watermarks and `lowmem_reserve` are fixed once the [`PageAllocator`] exists and are read
+//!   without a lock; `NR_FREE_PAGES` is an atomic counter read without the lock by the
+//!   watermark checks, as Linux reads `vm_stat`.
+//! - The fast path (an allocation served from the CPU's own pageset, a free into it) takes
+//!   that pageset's lock and no other lock. The page metadata are atomics: the free claims the
+//!   block with one compare-and-swap (allocated head of this order → listed), so a double free,
+//!   a free of a listed, free or reserved page, or of the wrong order is caught there and then
+//!   reported with the pfn by the checked slow path ([`Node::free_pages`], under the zone
+//!   lock), and of two CPUs freeing one block at the same time exactly one succeeds.
+//! - A refill (`rmqueue_bulk`) and a spill or drain (`free_pcppages_bulk`) take the zone lock
+//!   once for the whole batch. Order is always pageset lock, then zone lock; never the
+//!   reverse, and a CPU never holds two zone locks except in [`PageAllocator::check`] (every
+//!   pageset, then the zones in node and zone order).
+//! - A page freed on another CPU than the one that allocated it (a remote free) goes to the
+//!   freeing CPU's pageset, as in Linux.
 //! - Like Linux's `pcp_spin_trylock`, [`PageAllocator`] only *tries* the local pageset lock:
 //!   if another CPU is draining it, the request goes straight to the buddy lists.
 //! - Interrupts: Linux disables them (or uses `pcp_trylock_prepare`) around pageset access.
@@ -46,39 +61,54 @@ use core::fmt;
 use mm_types::LineSink;
 
 use crate::buddy::{alloc_failure, free_one_page, pageblock_mt, rmqueue, Wmark};
-use crate::page::PageFlags;
+use crate::page::{MemMap, Page, PageFlags, State};
 use crate::report::k;
+use crate::zone::{add_i, Locked};
 use crate::{
-    AllocError, CheckError, FreeError, Gfp, Migratetype, Node, NodeSet, Pfn, Zone, ZoneType, MAX_NODES, MAX_NR_ZONES,
+    AllocError, CheckError, FreeError, Gfp, Migratetype, Node, NodeSet, Pfn, ZoneType, MAX_NODES, MAX_NR_ZONES,
     MAX_ORDER, MIGRATE_TYPES,
 };
 
-/// Cap on a pageset's `high` (pages).
-pub const PCP_MAX_HIGH: u32 = 1024;
-/// The largest [`zone_batchsize`]: `rounddown_pow_of_two(64 + 32) - 1` (1 MiB / 4 KiB / 4).
-pub const PCP_MAX_BATCH: u32 = 63;
-/// Slots of a pageset: at most `high - 1` pages before a refill of `batch`.
-const PCP_CAPACITY: usize = (PCP_MAX_HIGH + PCP_MAX_BATCH) as usize + 1;
-const NIL: u16 = u16::MAX;
+/// `PAGE_ALLOC_COSTLY_ORDER`: the highest order kept on per-CPU lists.
+pub const PAGE_ALLOC_COSTLY_ORDER: u32 = 3;
+/// `NR_PCP_LISTS` (6.1 without THP): one list per migratetype and order `0..=3`.
+pub const NR_PCP_LISTS: usize = MIGRATE_TYPES * (PAGE_ALLOC_COSTLY_ORDER as usize + 1);
 /// Most pagesets a CPU can have: one per zone of every node. A CPU has one per *populated*
 /// zone ([`NodeSet::populated_zones`]), so storage is sized by the machine, not by this bound.
 pub const PCP_SLOTS: usize = MAX_NODES * MAX_NR_ZONES;
 /// Most CPUs whose pagesets a report collects at once.
 pub const MAX_REPORT_CPUS: usize = 16;
+/// Most pagesets (over all CPUs) [`PageAllocator::check`] holds locked at once (their guards
+/// live on the stack, 16 bytes each on a 64-bit target): 8 CPUs with a pageset for each of 3
+/// zones of 16 nodes. A machine with more makes the check fail rather than pass unchecked.
+pub const MAX_CHECK_PAGESETS: usize = 8 * 3 * MAX_NODES;
 /// No pageset for a zone in [`PageAllocator`]'s slot table.
 const NO_SLOT: u8 = u8::MAX;
 
 /// One CPU's pagesets, one per populated zone, each recording its `(nid, zone)`; Linux keeps
 /// them in per-CPU memory (`zone->per_cpu_pageset`), and so does the firmware: the caller
-/// provides the storage (about 8.7 KiB a pageset), sized by [`crate::populated_zones`].
+/// provides the storage (a few list heads each), sized by [`crate::populated_zones`].
 pub type PerCpuPagesets = [spin::Mutex<PerCpuPages>];
 
-const _: () = assert!(PCP_CAPACITY < NIL as usize);
+/// `pcp_allowed_order`.
+pub const fn pcp_allowed_order(order: u32) -> bool {
+    order <= PAGE_ALLOC_COSTLY_ORDER
+}
+
+/// `order_to_pindex` (6.1): `MIGRATE_PCPTYPES * order + migratetype`.
+pub const fn order_to_pindex(mt: Migratetype, order: u32) -> usize {
+    MIGRATE_TYPES * order as usize + mt as usize
+}
+
+/// `pindex_to_order`.
+pub const fn pindex_to_order(pindex: usize) -> u32 {
+    (pindex / MIGRATE_TYPES) as u32
+}
 
 /// `zone_batchsize` (6.1, MMU): `min(managed >> 10, 1 MiB / PAGE_SIZE) / 4`, at least 1,
 /// then `rounddown_pow_of_two(batch + batch / 2) - 1`. May be 0 for tiny zones (the caller
 /// uses `max(1, …)` as `zone_set_high_and_batch` does).
-pub fn zone_batchsize(zone: &Zone) -> u32 {
+pub fn zone_batchsize(zone: &crate::Zone) -> u32 {
     let pages_per_mib = (1u64 << 20) >> mm_types::PAGE_SHIFT;
     let batch = ((zone.managed_pages >> 10).min(pages_per_mib) / 4).max(1);
     let x = batch + batch / 2;
@@ -89,11 +119,25 @@ pub fn zone_batchsize(zone: &Zone) -> u32 {
 /// `zone_highsize` (6.1, `percpu_pagelist_high_fraction` = 0, `cpu_online` = 0): the zone's
 /// low watermark split across `cpus_in_node` CPUs (all `nr_online_cpus` if the node has none),
 /// at least `batch * 4`.
-pub fn zone_highsize(zone: &Zone, batch: u32, cpus_in_node: u32, nr_online_cpus: u32) -> u32 {
+pub fn zone_highsize(zone: &crate::Zone, batch: u32, cpus_in_node: u32, nr_online_cpus: u32) -> u32 {
     let total_pages = zone.low_wmark_pages();
     let split = if cpus_in_node == 0 { nr_online_cpus.max(1) } else { cpus_in_node };
     let high = (total_pages / u64::from(split)) as u32;
     high.max(batch << 2)
+}
+
+/// One list of a pageset (a `list_head`): map indices of the head pages at its ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PcpList {
+    head: u32,
+    tail: u32,
+}
+
+impl PcpList {
+    const EMPTY: Self = Self { head: Page::NONE, tail: Page::NONE };
+    const fn is_empty(self) -> bool {
+        self.head == Page::NONE
+    }
 }
 
 /// One CPU's pageset for one zone (`struct per_cpu_pages`). See the module documentation.
@@ -104,12 +148,11 @@ pub struct PerCpuPages {
     high: u32,
     batch: u32,
     free_factor: u8,
-    head: [u16; MIGRATE_TYPES],
-    tail: [u16; MIGRATE_TYPES],
-    free_slot: u16,
-    pfn: [u32; PCP_CAPACITY],
-    next: [u16; PCP_CAPACITY],
-    prev: [u16; PCP_CAPACITY],
+    /// Pages this pageset turned from listed to allocated minus the other way since its last
+    /// fold into the zone's counts (Linux's per-CPU `vm_stat_diff`): the fast path changes
+    /// no shared counter.
+    alloc_delta: i64,
+    lists: [PcpList; NR_PCP_LISTS],
 }
 
 impl fmt::Debug for PerCpuPages {
@@ -126,21 +169,8 @@ impl fmt::Debug for PerCpuPages {
 
 impl PerCpuPages {
     /// The boot pageset of zone `(nid, zone)` (`boot_pageset`): `batch` 1, `high` 0, empty.
-    pub fn boot(nid: i32, zone: ZoneType) -> Self {
-        Self {
-            nid,
-            zone,
-            count: 0,
-            high: 0,
-            batch: 1,
-            free_factor: 0,
-            head: [NIL; MIGRATE_TYPES],
-            tail: [NIL; MIGRATE_TYPES],
-            free_slot: 0,
-            pfn: [0; PCP_CAPACITY],
-            next: core::array::from_fn(|i| if i + 1 < PCP_CAPACITY { (i + 1) as u16 } else { NIL }),
-            prev: [NIL; PCP_CAPACITY],
-        }
+    pub const fn boot(nid: i32, zone: ZoneType) -> Self {
+        Self { nid, zone, count: 0, high: 0, batch: 1, free_factor: 0, alloc_delta: 0, lists: [PcpList::EMPTY; NR_PCP_LISTS] }
     }
 
     /// The node of the zone this pageset serves.
@@ -151,7 +181,7 @@ impl PerCpuPages {
     pub const fn zone(&self) -> ZoneType {
         self.zone
     }
-    /// Pages on the lists (`count`).
+    /// Pages on the lists (`count`; a listed block of order `o` counts `1 << o`).
     pub const fn count(&self) -> u32 {
         self.count
     }
@@ -164,87 +194,89 @@ impl PerCpuPages {
         self.batch
     }
 
-    /// Sets `high` (capped at [`PCP_MAX_HIGH`]) and `batch` (clamped to
-    /// `1..=PCP_MAX_BATCH`) (`pageset_update`). Pages already listed stay.
+    /// Sets `high` and `batch` (at least 1) (`pageset_update`). Pages already listed stay.
     pub fn set_high_and_batch(&mut self, high: u32, batch: u32) {
-        self.high = high.min(PCP_MAX_HIGH);
-        self.batch = batch.clamp(1, PCP_MAX_BATCH);
+        self.high = high;
+        self.batch = batch.max(1);
     }
 
-    /// The pfns on `mt`'s list, head first.
-    pub fn pfns(&self, mt: Migratetype) -> impl Iterator<Item = Pfn> + '_ {
-        let mut cur = self.head[mt as usize];
+    /// Folds `alloc_delta` into the zone's allocated and pcp counts (caller holds the zone
+    /// lock, as Linux folds `vm_stat_diff` under it).
+    fn fold(&mut self, zone: &Locked<'_>) {
+        if self.alloc_delta != 0 {
+            add_i(&zone.nr_allocated_pages, self.alloc_delta);
+            add_i(&zone.nr_pcp_pages, -self.alloc_delta);
+            self.alloc_delta = 0;
+        }
+    }
+
+    /// Links the block with head `idx` at the head (`list_add`) or tail (`list_add_tail`) of
+    /// list `pindex`.
+    fn push(&mut self, map: &MemMap<'_>, pindex: usize, idx: u32, tail: bool) {
+        let list = &mut self.lists[pindex];
+        let p = map.at(idx);
+        if tail {
+            p.set_next(Page::NONE);
+            p.set_prev(list.tail);
+            match list.tail {
+                Page::NONE => list.head = idx,
+                t => map.at(t).set_next(idx),
+            }
+            list.tail = idx;
+        } else {
+            p.set_prev(Page::NONE);
+            p.set_next(list.head);
+            match list.head {
+                Page::NONE => list.tail = idx,
+                h => map.at(h).set_prev(idx),
+            }
+            list.head = idx;
+        }
+    }
+
+    /// Unlinks the head (`list_first_entry`) or tail (`list_last_entry`) of list `pindex`.
+    fn pop(&mut self, map: &MemMap<'_>, pindex: usize, tail: bool) -> Option<u32> {
+        let list = &mut self.lists[pindex];
+        let idx = if tail { list.tail } else { list.head };
+        if idx == Page::NONE {
+            return None;
+        }
+        let p = map.at(idx);
+        let (prev, next) = (p.prev(), p.next());
+        match prev {
+            Page::NONE => list.head = next,
+            q => map.at(q).set_next(next),
+        }
+        match next {
+            Page::NONE => list.tail = prev,
+            q => map.at(q).set_prev(prev),
+        }
+        p.set_next(Page::NONE);
+        p.set_prev(Page::NONE);
+        Some(idx)
+    }
+
+    /// The head pages on list `pindex`, head first, as map indices (caller holds the lock).
+    fn walk<'m>(&self, map: &'m MemMap<'_>, pindex: usize) -> impl Iterator<Item = u32> + 'm {
+        let mut cur = self.lists[pindex].head;
+        let mut steps = 0usize;
         core::iter::from_fn(move || {
-            if cur == NIL {
+            if cur == Page::NONE || cur as usize >= map.pages.len() || steps > map.pages.len() {
                 return None;
             }
-            let i = cur as usize;
-            cur = self.next[i];
-            Some(Pfn(u64::from(self.pfn[i])))
+            steps += 1;
+            let i = cur;
+            cur = map.at(i).next();
+            Some(i)
         })
     }
 
-    fn is_empty(&self, mt: usize) -> bool {
-        self.head[mt] == NIL
-    }
-
-    /// Links `pfn` at the head (`list_add`) or tail (`list_add_tail`); false if full or the
-    /// pfn does not fit 32 bits.
-    fn push(&mut self, mt: usize, pfn: u64, tail: bool) -> bool {
-        let Ok(pfn) = u32::try_from(pfn) else { return false };
-        let slot = self.free_slot;
-        if slot == NIL {
-            return false;
+    /// `nr_pcp_free` (6.1): how many pages to give back once `count` reached `high`.
+    fn nr_pcp_free(&mut self, high: u32, free_high: bool) -> u32 {
+        let batch = self.batch;
+        if free_high {
+            return self.count;
         }
-        let i = slot as usize;
-        self.free_slot = self.next[i];
-        self.pfn[i] = pfn;
-        if tail {
-            self.next[i] = NIL;
-            self.prev[i] = self.tail[mt];
-            match self.tail[mt] {
-                NIL => self.head[mt] = slot,
-                t => self.next[t as usize] = slot,
-            }
-            self.tail[mt] = slot;
-        } else {
-            self.prev[i] = NIL;
-            self.next[i] = self.head[mt];
-            match self.head[mt] {
-                NIL => self.tail[mt] = slot,
-                h => self.prev[h as usize] = slot,
-            }
-            self.head[mt] = slot;
-        }
-        true
-    }
-
-    /// Unlinks the head (`list_first_entry`) or tail (`list_last_entry`) of `mt`'s list.
-    fn pop(&mut self, mt: usize, tail: bool) -> Option<u64> {
-        let slot = if tail { self.tail[mt] } else { self.head[mt] };
-        if slot == NIL {
-            return None;
-        }
-        let i = slot as usize;
-        let (p, n) = (self.prev[i], self.next[i]);
-        match p {
-            NIL => self.head[mt] = n,
-            p => self.next[p as usize] = n,
-        }
-        match n {
-            NIL => self.tail[mt] = p,
-            n => self.prev[n as usize] = p,
-        }
-        self.next[i] = self.free_slot;
-        self.prev[i] = NIL;
-        self.free_slot = slot;
-        Some(u64::from(self.pfn[i]))
-    }
-
-    /// `nr_pcp_free` (6.1, no high-order free): how many pages to give back once `count`
-    /// reached `high`.
-    fn nr_pcp_free(&mut self) -> u32 {
-        let (high, batch) = (self.high, self.batch);
         if high < batch {
             return 1;
         }
@@ -257,148 +289,179 @@ impl PerCpuPages {
     }
 }
 
-impl<'a> NodeSet<'a> {
-    fn pcp_node(&mut self, pcp: &PerCpuPages) -> &mut Node<'a> {
-        self.node_mut(pcp.nid).expect("pageset of a node that is not online")
+impl Node<'_> {
+    fn check_pcp(&self, pcp: &PerCpuPages) {
+        debug_assert!(pcp.nid == self.nid, "pageset of node {} used on node {}", pcp.nid, self.nid);
     }
 
-    /// `rmqueue_pcplist` for order 0 (caller holds `pcp`'s lock and this set's lock): pops
-    /// the head of `mt`'s list, refilling it with `batch` pages from the zone first
-    /// (`rmqueue_bulk`) when empty. The page comes back allocated (refcount 1). `None` when
-    /// the zone has no page of any type left. Watermarks are the caller's business (Linux
-    /// checks them in `get_page_from_freelist` before `rmqueue`).
-    pub fn rmqueue_pcplist(&mut self, pcp: &mut PerCpuPages, mt: Migratetype) -> Option<Pfn> {
-        if mt == Migratetype::Cma {
+    /// `rmqueue_pcplist` (caller holds `pcp`'s lock): pops the head of list
+    /// `(mt, order)`, refilling it first from the zone when empty (`rmqueue_bulk`, the only
+    /// step that takes the zone lock). The block comes back allocated (refcount 1). `None`
+    /// when the zone has no block of any type left. Watermarks are the caller's business
+    /// (Linux checks them in `get_page_from_freelist` before `rmqueue`).
+    pub(crate) fn rmqueue_pcplist(&self, pcp: &mut PerCpuPages, order: u32, mt: Migratetype) -> Option<Pfn> {
+        self.check_pcp(pcp);
+        if mt == Migratetype::Cma || !pcp_allowed_order(order) {
             return None; // CMA pageblocks have no per-CPU lists: cma_alloc only.
         }
-        pcp.free_factor >>= 1;
-        if pcp.is_empty(mt as usize) {
-            self.rmqueue_bulk(pcp, pcp.batch, mt);
-        }
-        let pfn = pcp.pop(mt as usize, false)?;
-        pcp.count -= 1;
         let zi = pcp.zone as usize;
-        let node = self.pcp_node(pcp);
-        node.zones[zi].nr_pcp_pages -= 1;
-        node.mark_allocated(zi, pfn, 0, mt);
-        Some(Pfn(pfn))
+        pcp.free_factor >>= 1;
+        let pindex = order_to_pindex(mt, order);
+        if pcp.lists[pindex].is_empty() {
+            let mut batch = pcp.batch;
+            if batch > 1 {
+                batch = (batch >> order).max(2);
+            }
+            let mut zone = self.zones[zi].lock();
+            self.rmqueue_bulk(&mut zone, pcp, order, batch, mt);
+        }
+        let idx = pcp.pop(&self.mem_map, pindex, false)?;
+        pcp.count -= 1 << order;
+        pcp.alloc_delta += 1 << order;
+        // The listed block belongs to this pageset alone: no other CPU changes its state.
+        self.set_allocated(self.mem_map.pfn_of(idx), order, mt);
+        Some(Pfn(self.mem_map.pfn_of(idx)))
     }
 
-    /// `rmqueue_bulk`: up to `count` order-0 pages of `mt` (with fallback stealing) from the
-    /// zone onto the tail of `mt`'s list. Returns the pages added.
-    fn rmqueue_bulk(&mut self, pcp: &mut PerCpuPages, count: u32, mt: Migratetype) -> u32 {
-        let zi = pcp.zone as usize;
-        let node = self.pcp_node(pcp);
-        let Node { zones, mem_map, .. } = node;
-        let zone = &mut zones[zi];
+    /// `rmqueue_bulk`: up to `count` blocks of `order` and `mt` (with fallback stealing) from
+    /// the zone onto the tail of list `(mt, order)` (caller holds both locks). Returns the
+    /// blocks added.
+    fn rmqueue_bulk(&self, zone: &mut Locked<'_>, pcp: &mut PerCpuPages, order: u32, count: u32, mt: Migratetype) -> u32 {
+        let pindex = order_to_pindex(mt, order);
+        pcp.fold(zone);
         let mut added = 0;
         for _ in 0..count {
-            let Some(pfn) = rmqueue(mem_map, zone, 0, mt) else { break };
-            if !pcp.push(mt as usize, pfn, true) {
-                // Full, or a pfn above 32 bits: give it back and stop.
-                free_one_page(mem_map, zone, pfn, 0, mt, false);
-                break;
-            }
-            let page = mem_map.page_mut(pfn);
-            page.flags = PageFlags::PCP;
-            page.order = 0;
-            page.refcount = 0;
-            page.set_migratetype(mt);
-            zone.nr_pcp_pages += 1;
-            pcp.count += 1;
+            let Some(pfn) = rmqueue(&self.mem_map, zone, order, mt) else { break };
+            let idx = self.mem_map.idx(pfn).expect("block inside the map");
+            let page = self.mem_map.at(idx);
+            page.set_refcount(0);
+            page.set_state(PageFlags::PCP, order, mt);
+            pcp.push(&self.mem_map, pindex, idx, true);
+            add_i(&zone.nr_pcp_pages, 1 << order);
+            pcp.count += 1 << order;
             added += 1;
         }
         added
     }
 
-    /// `free_unref_page` for an order-0 page allocated from `pcp`'s zone (caller holds `pcp`'s
-    /// lock and this set's lock): checks the free like [`Node::free_pages`], lists the page
-    /// under its pageblock's migratetype, and once `count >= high` gives `nr_pcp_free` pages
-    /// back (`free_pcppages_bulk`).
+    /// `free_unref_page` for a block of `order <= PAGE_ALLOC_COSTLY_ORDER` of `pcp`'s zone
+    /// (caller holds `pcp`'s lock; no other lock is taken unless the pageset spills): claims
+    /// the allocated head atomically, lists it under its pageblock's migratetype, and once
+    /// `count >= high` gives `nr_pcp_free` pages back (`free_pcppages_bulk`).
     ///
     /// # Errors
-    /// As [`Node::free_pages`] with order 0; [`FreeError::ZoneMismatch`] if the page is not in
-    /// `pcp`'s zone. Nothing changes on error.
-    pub fn free_unref_page(&mut self, pcp: &mut PerCpuPages, pfn: Pfn) -> Result<(), FreeError> {
-        let nid = self.pfn_to_nid(pfn.0).ok_or(FreeError::OutsideMap { pfn })?;
-        let node = self.node_mut(nid).ok_or(FreeError::OutsideMap { pfn })?;
-        let zi = node.check_free(pfn, 0)?;
-        if nid != pcp.nid || zi != pcp.zone as usize {
-            return Err(FreeError::ZoneMismatch { pfn });
+    /// `Err(())` when the block is not an allocated head of this order in `pcp`'s zone outside
+    /// CMA pageblocks (or another CPU freed it first): nothing changed, and the caller's
+    /// checked free ([`Node::free_pages`]) says why.
+    pub(crate) fn free_unref_page(&self, pcp: &mut PerCpuPages, pfn: u64, order: u32) -> Result<(), ()> {
+        self.check_pcp(pcp);
+        if !pcp_allowed_order(order) || pfn & ((1 << order) - 1) != 0 {
+            return Err(());
         }
-        let Node { zones, mem_map, .. } = node;
-        let zone = &mut zones[zi];
-        let mt = pageblock_mt(mem_map, zone.pageblock_order, pfn.0);
-        zone.nr_allocated_pages -= 1;
-        let page = mem_map.page_mut(pfn.0);
-        page.order = 0;
-        page.refcount = 0;
-        if !pcp.push(mt as usize, pfn.0, false) {
-            page.flags = PageFlags(0);
-            free_one_page(mem_map, zone, pfn.0, 0, mt, false);
-            return Ok(());
+        let idx = self.mem_map.idx(pfn).ok_or(())?;
+        let page = self.mem_map.at(idx);
+        let st = page.state();
+        let zi = pcp.zone as usize;
+        if st.flags() != PageFlags::HEAD || st.order() != order || st.zone() != zi as u8 {
+            return Err(());
         }
-        page.flags = PageFlags::PCP;
-        page.set_migratetype(mt);
-        zone.nr_pcp_pages += 1;
-        pcp.count += 1;
-        if pcp.count >= pcp.high {
-            let n = pcp.nr_pcp_free();
-            self.free_pcppages_bulk(pcp, n, mt);
+        let zone = &self.zones[zi];
+        let mt = pageblock_mt(&self.mem_map, zone.pageblock_order, pfn);
+        if mt == Migratetype::Cma {
+            return Err(());
+        }
+        let listed = State::new(PageFlags::PCP, order as u8, mt as u8, st.zone());
+        page.cas_state(st, listed).map_err(|_| ())?;
+        page.set_refcount(0);
+        pcp.alloc_delta -= 1 << order;
+        let pindex = order_to_pindex(mt, order);
+        pcp.push(&self.mem_map, pindex, idx, false);
+        pcp.count += 1 << order;
+        // free_unref_page_commit: nr_pcp_high without reclaim is `high`, 0 for free_high.
+        let free_high = pcp.free_factor != 0 && order != 0;
+        let high = if free_high { 0 } else { pcp.high };
+        if pcp.count >= high {
+            let n = pcp.nr_pcp_free(high, free_high);
+            self.free_pcppages_bulk(pcp, n, pindex);
         }
         Ok(())
     }
 
     /// `free_pcppages_bulk`: gives up to `count` pages of `pcp` back to the buddy lists, list
-    /// by list round-robin starting with `first`'s, each from its tail, each to the buddy list
-    /// of the migratetype it was listed under (caller holds both locks).
-    pub fn free_pcppages_bulk(&mut self, pcp: &mut PerCpuPages, count: u32, first: Migratetype) {
-        let mut count = count.min(pcp.count);
+    /// by list round-robin starting with `pindex`, each from its tail, each to the buddy list
+    /// of the migratetype it was listed under (caller holds `pcp`'s lock; takes the zone lock
+    /// once).
+    fn free_pcppages_bulk(&self, pcp: &mut PerCpuPages, count: u32, pindex: usize) {
+        let mut count = i64::from(count.min(pcp.count));
+        if count == 0 {
+            return;
+        }
+        let (mut min_pindex, mut max_pindex) = (0usize, NR_PCP_LISTS - 1);
+        let mut pindex = pindex as isize - 1;
         let zi = pcp.zone as usize;
-        let node = self.pcp_node(pcp);
-        let Node { zones, mem_map, .. } = node;
-        let zone = &mut zones[zi];
-        let mut idx = (first as usize + MIGRATE_TYPES - 1) % MIGRATE_TYPES;
+        let mut zone = self.zones[zi].lock();
+        pcp.fold(&zone);
         while count > 0 {
             loop {
-                idx = (idx + 1) % MIGRATE_TYPES;
-                if !pcp.is_empty(idx) {
+                pindex += 1;
+                if pindex as usize > max_pindex {
+                    pindex = min_pindex as isize;
+                }
+                let p = pindex as usize;
+                if !pcp.lists[p].is_empty() {
                     break;
                 }
+                if p == max_pindex {
+                    max_pindex -= 1;
+                }
+                if p == min_pindex {
+                    min_pindex += 1;
+                }
             }
+            let p = pindex as usize;
+            let order = pindex_to_order(p);
+            let nr_pages = 1u32 << order;
             while count > 0 {
-                let Some(pfn) = pcp.pop(idx, true) else { break };
-                count -= 1;
-                pcp.count -= 1;
-                let page = mem_map.page_mut(pfn);
+                let Some(idx) = pcp.pop(&self.mem_map, p, true) else { break };
+                count -= i64::from(nr_pages);
+                pcp.count -= nr_pages;
+                let page = self.mem_map.at(idx);
                 let mt = page.migratetype();
-                page.flags = PageFlags(0);
-                zone.nr_pcp_pages -= 1;
-                free_one_page(mem_map, zone, pfn, 0, mt, false);
+                page.set_flags(PageFlags(0));
+                page.set_order(0);
+                add_i(&zone.nr_pcp_pages, -i64::from(nr_pages));
+                free_one_page(&self.mem_map, &mut zone, self.mem_map.pfn_of(idx), order, mt, false);
             }
         }
     }
 
     /// `drain_pages_zone`: every page of `pcp` back to the buddy lists.
-    pub fn drain_pages_zone(&mut self, pcp: &mut PerCpuPages) {
+    fn drain_pages_zone(&self, pcp: &mut PerCpuPages) {
         if pcp.count != 0 {
-            self.free_pcppages_bulk(pcp, pcp.count, Migratetype::Unmovable);
+            self.free_pcppages_bulk(pcp, pcp.count, 0);
+        } else if pcp.alloc_delta != 0 {
+            pcp.fold(&self.zones[pcp.zone as usize].lock());
         }
     }
 }
 
-/// The multi-CPU page allocator: a [`NodeSet`] behind one spin lock and, per CPU, a
-/// [`PerCpuPages`] per populated zone, each behind its own spin lock. The pagesets live in
-/// caller-provided storage, one [`PerCpuPagesets`] per CPU (8.7 KiB per populated zone);
-/// every CPU lists the same `(nid, zone)` pairs in the same order. A populated zone without a
-/// pageset (storage sized before the nodes existed, wrongly) is served by the buddy lists
-/// directly, like pfns above 32 bits.
+impl<'a> NodeSet<'a> {
+    fn pcp_node(&self, pcp: &PerCpuPages) -> &Node<'a> {
+        self.node(pcp.nid).expect("pageset of a node that is not online")
+    }
+}
+
+/// The multi-CPU page allocator: a [`NodeSet`] whose zones each have their own lock and,
+/// per CPU, a [`PerCpuPages`] per populated zone, each behind its own spin lock. The pagesets
+/// live in caller-provided storage, one [`PerCpuPagesets`] per CPU; every CPU lists the same
+/// `(nid, zone)` pairs in the same order. A populated zone without a pageset (storage sized
+/// before the nodes existed, wrongly) is served by the buddy lists directly.
 /// Construct once (e.g. in a `spin::Once`) after `memblock_free_all`,
 /// `init_per_zone_wmark_min` and `build_all_zonelists`; then call
 /// [`PageAllocator::setup_per_cpu_pageset`]. See the module documentation for locking and
 /// interrupt masking.
 pub struct PageAllocator<'a> {
-    nodes: spin::Mutex<NodeSet<'a>>,
+    nodes: NodeSet<'a>,
     pcp: &'a [&'a PerCpuPagesets],
     /// Index of zone `(nid, zone)`'s pageset in every CPU's [`PerCpuPagesets`], or [`NO_SLOT`].
     slots: [[u8; MAX_NR_ZONES]; MAX_NODES],
@@ -444,7 +507,7 @@ impl<'a> PageAllocator<'a> {
                 assert!(same, "CPU {cpu}'s pagesets are not laid out like CPU 0's");
             }
         }
-        Self { nodes: spin::Mutex::new(nodes), pcp, slots }
+        Self { nodes, pcp, slots }
     }
 
     /// The index of zone `(nid, zone)`'s pageset, if it has one.
@@ -453,10 +516,10 @@ impl<'a> PageAllocator<'a> {
         (s != NO_SLOT).then_some(s as usize)
     }
 
-    /// Runs `f` with the node set locked (the zone lock). Do not call other methods of `self`
-    /// from `f`.
-    pub fn with_nodes<R>(&self, f: impl FnOnce(&mut NodeSet<'a>) -> R) -> R {
-        f(&mut self.nodes.lock())
+    /// Runs `f` on the node set. Every zone has its own lock, taken by the methods that need
+    /// it; [`NodeSet::check`] and the reports are exact only while no CPU allocates or frees.
+    pub fn with_nodes<R>(&self, f: impl FnOnce(&NodeSet<'a>) -> R) -> R {
+        f(&self.nodes)
     }
 
     /// Runs `f` with CPU `cpu`'s pageset of zone `(nid, zone)` locked.
@@ -468,34 +531,31 @@ impl<'a> PageAllocator<'a> {
         f(&self.pcp[cpu][s].lock())
     }
 
-    /// `setup_per_cpu_pageset`: for CPUs `0..nr_cpus` and every populated zone, `batch =
-    /// max(1, zone_batchsize)` and `high = zone_highsize(zone, batch, CPUs of the zone's node)`
-    /// (capped at [`PCP_MAX_HIGH`]); `cpu_to_node(cpu)` gives each CPU's node. Other CPUs keep
-    /// the boot pageset. Prints one line per zone, with the values in use:
+    /// The `(batch, high)` 6.1's `zone_set_high_and_batch` gives zone `(nid, zone)` with
+    /// CPUs `0..nr_cpus` and `cpu_to_node`: `batch = max(1, zone_batchsize)`, `high =
+    /// zone_highsize(zone, batch, CPUs of the zone's node)`.
+    pub fn pageset_high_and_batch(&self, nid: i32, zone: ZoneType, nr_cpus: usize, cpu_to_node: &dyn Fn(usize) -> i32) -> Option<(u32, u32)> {
+        let z = self.nodes.zone(nid, zone)?;
+        let in_node = (0..nr_cpus).filter(|&c| cpu_to_node(c) == nid).count() as u32;
+        let batch = zone_batchsize(z).max(1);
+        Some((zone_highsize(z, batch, in_node, nr_cpus as u32), batch))
+    }
+
+    /// `setup_per_cpu_pageset`: for CPUs `0..nr_cpus` and every populated zone, `batch` and
+    /// `high` from [`PageAllocator::pageset_high_and_batch`]; `cpu_to_node(cpu)` gives each
+    /// CPU's node. Other CPUs keep the boot pageset. Prints one line per zone, with the values
+    /// in use:
     ///
     /// ```text
-    /// Node 0, zone   Normal: pageset batch 63 high 1024
+    /// Node 0, zone   Normal: pageset batch 63 high 6709
     /// ```
     pub fn setup_per_cpu_pageset(&self, nr_cpus: usize, cpu_to_node: &dyn Fn(usize) -> i32, log: &mut dyn LineSink) {
         let nr_cpus = nr_cpus.min(self.pcp.len());
         let mut settings: heapless::Vec<(i32, ZoneType, u32, u32), PCP_SLOTS> = heapless::Vec::new();
-        {
-            let nodes = self.nodes.lock();
-            for node in nodes.nodes() {
-                let in_node = (0..nr_cpus).filter(|&c| cpu_to_node(c) == node.nid).count() as u32;
-                for zone in node.zones().iter().filter(|z| z.populated()) {
-                    let batch = zone_batchsize(zone).clamp(1, PCP_MAX_BATCH);
-                    let high = zone_highsize(zone, batch, in_node, nr_cpus as u32).min(PCP_MAX_HIGH);
-                    let _ = settings.push((node.nid, zone.zone_type, high, batch));
-                    log.line(format_args!(
-                        "Node {}, zone {:>8}: pageset batch {} high {}",
-                        node.nid,
-                        zone.name(),
-                        batch,
-                        high
-                    ));
-                }
-            }
+        for (nid, z) in self.nodes.populated_zones() {
+            let Some((high, batch)) = self.pageset_high_and_batch(nid, z, nr_cpus, cpu_to_node) else { continue };
+            let _ = settings.push((nid, z, high, batch));
+            log.line(format_args!("Node {}, zone {:>8}: pageset batch {} high {}", nid, z.name(), batch, high));
         }
         for cpu in &self.pcp[..nr_cpus] {
             for &(nid, z, high, batch) in &settings {
@@ -506,32 +566,29 @@ impl<'a> PageAllocator<'a> {
         }
     }
 
-    /// One zone's attempt of the zonelist walk (`zone_watermark_fast` + `rmqueue`): order 0
-    /// through CPU `cpu`'s pageset when its lock is free, else (or for higher orders) the
-    /// buddy lists.
+    /// One zone's attempt of the zonelist walk (`zone_watermark_fast` + `rmqueue`): orders up
+    /// to `PAGE_ALLOC_COSTLY_ORDER` through CPU `cpu`'s pageset when its lock is free, else
+    /// (or for higher orders, or when the refill found nothing) the buddy lists.
     fn try_zone(&self, cpu: usize, (nid, z): (i32, ZoneType), order: u32, gfp: Gfp, highest: usize, pass: Wmark) -> Option<Pfn> {
-        if let (0, Some(s)) = (order, self.slot(nid, z)) {
-            if let Some(mut pcp) = self.pcp[cpu][s].try_lock() {
-                let mut nodes = self.nodes.lock();
-                if !nodes.node(nid)?.zone_usable(z as usize, 0, gfp, highest, pass) {
-                    return None;
-                }
-                return nodes.rmqueue_pcplist(&mut pcp, gfp.migratetype);
-            }
-        }
-        let mut nodes = self.nodes.lock();
-        let node = nodes.node_mut(nid)?;
+        let node = self.nodes.node(nid)?;
         if !node.zone_usable(z as usize, order, gfp, highest, pass) {
             return None;
+        }
+        if pcp_allowed_order(order) {
+            if let Some(mut pcp) = self.slot(nid, z).and_then(|s| self.pcp[cpu][s].try_lock()) {
+                if let Some(p) = node.rmqueue_pcplist(&mut pcp, order, gfp.migratetype) {
+                    return Some(p);
+                }
+            }
         }
         node.rmqueue_buddy(z as usize, order, gfp.migratetype).map(Pfn)
     }
 
     /// Allocates `1 << order` pages on CPU `cpu`, walking `preferred_nid`'s zonelist like
-    /// [`NodeSet::alloc_pages`]; order 0 goes through the per-CPU lists. When the low and min
-    /// passes fail, every CPU's lists are drained and the min pass retried once
-    /// (`__alloc_pages_direct_reclaim`'s `drain_all_pages`), then `__GFP_NOFAIL` ignores the
-    /// watermarks.
+    /// [`NodeSet::alloc_pages`]; orders up to `PAGE_ALLOC_COSTLY_ORDER` go through the per-CPU
+    /// lists. When the low and min passes fail, every CPU's lists are drained and the min pass
+    /// retried once (`__alloc_pages_direct_reclaim`'s `drain_all_pages`), then `__GFP_NOFAIL`
+    /// ignores the watermarks.
     ///
     /// # Errors
     /// As [`Node::alloc_pages`].
@@ -543,10 +600,8 @@ impl<'a> PageAllocator<'a> {
         if order >= MAX_ORDER {
             return Err(AllocError::InvalidOrder { order });
         }
-        let (zl, highest) = {
-            let nodes = self.nodes.lock();
-            (nodes.zonelist_for(preferred_nid), nodes.config.resolve_zone(gfp.highest_zone))
-        };
+        let zl = self.nodes.zonelist_for(preferred_nid);
+        let highest = self.nodes.config.resolve_zone(gfp.highest_zone);
         let walk = |pass: Wmark| {
             zl.as_slice()
                 .iter()
@@ -570,9 +625,11 @@ impl<'a> PageAllocator<'a> {
         Err(alloc_failure(gfp, order))
     }
 
-    /// Frees a block on CPU `cpu`: order 0 to this CPU's pageset of the page's zone
-    /// (`free_unref_page`; the buddy lists directly if that pageset is locked by a drain),
-    /// higher orders to the buddy lists (`__free_pages`).
+    /// Frees a block on CPU `cpu`: orders up to `PAGE_ALLOC_COSTLY_ORDER` to this CPU's
+    /// pageset of the page's zone (`free_unref_page`, touching no shared lock unless the
+    /// pageset spills; the buddy lists directly if that pageset is locked by a drain), higher
+    /// orders to the buddy lists (`__free_pages`). A block allocated on another CPU lands on
+    /// this CPU's lists (a remote free).
     ///
     /// # Errors
     /// As [`NodeSet::free_pages`]. Nothing changes on error.
@@ -581,18 +638,18 @@ impl<'a> PageAllocator<'a> {
     /// If `cpu` has no pagesets.
     pub fn free_pages(&self, cpu: usize, pfn: Pfn, order: u32) -> Result<(), FreeError> {
         assert!(cpu < self.pcp.len(), "cpu {cpu} >= {}", self.pcp.len());
-        if order != 0 || pfn.0 > u64::from(u32::MAX) {
-            return self.nodes.lock().free_pages(pfn, order);
+        let nid = self.nodes.pfn_to_nid(pfn.0).ok_or(FreeError::OutsideMap { pfn })?;
+        let node = self.nodes.node(nid).ok_or(FreeError::OutsideMap { pfn })?;
+        if pcp_allowed_order(order) {
+            let zone = node.mem_map().get(pfn.0).and_then(|p| p.zone());
+            if let Some(mut pcp) = zone.and_then(|z| self.slot(nid, z)).and_then(|s| self.pcp[cpu][s].try_lock()) {
+                if node.free_unref_page(&mut pcp, pfn.0, order).is_ok() {
+                    return Ok(());
+                }
+            }
         }
-        let (nid, zi) = {
-            let nodes = self.nodes.lock();
-            let nid = nodes.pfn_to_nid(pfn.0).ok_or(FreeError::OutsideMap { pfn })?;
-            (nid, nodes.node(nid).ok_or(FreeError::OutsideMap { pfn })?.check_free(pfn, 0)?)
-        };
-        match self.slot(nid, ZoneType::ALL[zi]).and_then(|s| self.pcp[cpu][s].try_lock()) {
-            Some(mut pcp) => self.nodes.lock().free_unref_page(&mut pcp, pfn),
-            None => self.nodes.lock().free_pages(pfn, 0),
-        }
+        // Not for the lists, or not a block that may be freed: the checked path says why.
+        node.free_pages(pfn, order)
     }
 
     /// `drain_local_pages`: CPU `cpu`'s pagesets back to the buddy lists.
@@ -600,7 +657,7 @@ impl<'a> PageAllocator<'a> {
         for m in self.pcp[cpu] {
             let mut pcp = m.lock();
             if pcp.count != 0 {
-                self.nodes.lock().drain_pages_zone(&mut pcp);
+                self.nodes.pcp_node(&pcp).drain_pages_zone(&mut pcp);
             }
         }
     }
@@ -611,59 +668,107 @@ impl<'a> PageAllocator<'a> {
         (0..self.pcp.len()).for_each(|cpu| self.drain_local(cpu));
     }
 
-    /// Free pages in the buddy lists plus pages on per-CPU lists.
+    /// Free pages in the buddy lists plus pages on per-CPU lists (each pageset locked in
+    /// turn).
     pub fn nr_free_pages_including_pcp(&self) -> u64 {
-        let nodes = self.nodes.lock();
-        nodes.nr_free_pages() + nodes.nr_pcp_pages()
+        self.nodes.nr_free_pages() + self.nr_pcp_pages()
     }
 
-    /// Calls `f(cpu, nid, zone, mt, pfn)` for every page on every pageset (each pageset locked
-    /// in turn: a consistent picture only when no other CPU allocates or frees).
-    pub fn for_each_pcp_page(&self, f: &mut dyn FnMut(usize, i32, ZoneType, Migratetype, Pfn)) {
+    /// Pages on all per-CPU lists (each pageset locked in turn).
+    pub fn nr_pcp_pages(&self) -> u64 {
+        self.pcp.iter().flat_map(|sets| sets.iter()).map(|m| u64::from(m.lock().count)).sum()
+    }
+
+    /// Zone `(nid, zone)`'s `(free, on per-CPU lists, allocated)` pages, with the pagesets'
+    /// unfolded counts added in (each pageset locked in turn: exact when no other CPU
+    /// allocates or frees meanwhile).
+    pub fn zone_counts(&self, nid: i32, zone: ZoneType) -> Option<(u64, u64, u64)> {
+        let z = self.nodes.zone(nid, zone)?;
+        let (mut listed, mut delta) = (0u64, 0i64);
+        if let Some(s) = self.slot(nid, zone) {
+            for sets in self.pcp {
+                let p = sets[s].lock();
+                listed += u64::from(p.count);
+                delta += p.alloc_delta;
+            }
+        }
+        Some((z.free_pages(), listed, (z.raw_allocated() + delta).max(0) as u64))
+    }
+
+    /// Calls `f(cpu, nid, zone, mt, order, pfn)` for every block on every pageset (each
+    /// pageset locked in turn: a consistent picture only when no other CPU allocates or frees).
+    pub fn for_each_pcp_page(&self, f: &mut dyn FnMut(usize, i32, ZoneType, Migratetype, u32, Pfn)) {
         for (cpu, sets) in self.pcp.iter().copied().enumerate() {
             for m in sets {
                 let pcp = m.lock();
-                for mt in Migratetype::ALL {
-                    pcp.pfns(mt).for_each(|p| f(cpu, pcp.nid, pcp.zone, mt, p));
+                let node = self.nodes.pcp_node(&pcp);
+                for pindex in 0..NR_PCP_LISTS {
+                    let (mt, order) = (Migratetype::ALL[pindex % MIGRATE_TYPES], pindex_to_order(pindex));
+                    for idx in pcp.walk(&node.mem_map, pindex) {
+                        f(cpu, pcp.nid, pcp.zone, mt, order, Pfn(node.mem_map.pfn_of(idx)));
+                    }
                 }
             }
         }
     }
 
-    /// [`NodeSet::check`], plus the pagesets: every listed pfn is a `PCP` page of the
-    /// pageset's zone listed under its recorded migratetype, and per zone the pagesets' counts
-    /// add up to the zone's pcp count. Holds the node lock throughout (which freezes every
-    /// list) and try-locks the pagesets, starting over if one is busy.
+    /// Locks every pageset of every CPU (in CPU and slot order, with `try_lock`, starting
+    /// over while one is busy so that a CPU spinning on a zone lock is never waited on while
+    /// holding one) and runs `f` on the guards, CPU by CPU.
+    fn with_all_pagesets<R>(&self, f: impl FnOnce(&[spin::MutexGuard<'_, PerCpuPages>]) -> R) -> Option<R> {
+        if self.pcp.iter().map(|s| s.len()).sum::<usize>() > MAX_CHECK_PAGESETS {
+            return None;
+        }
+        loop {
+            let mut guards: heapless::Vec<spin::MutexGuard<'_, PerCpuPages>, MAX_CHECK_PAGESETS> = heapless::Vec::new();
+            let all = self.pcp.iter().flat_map(|sets| sets.iter()).all(|m| m.try_lock().is_some_and(|g| guards.push(g).is_ok()));
+            if all {
+                return Some(f(&guards));
+            }
+            drop(guards);
+            core::hint::spin_loop();
+        }
+    }
+
+    /// [`NodeSet::check`], plus the pagesets: every listed block is a `PCP` head of the
+    /// pageset's zone, listed under its recorded migratetype and order, no list is malformed,
+    /// and per zone the pagesets' counts add up to the zone's pcp count. Holds every pageset
+    /// lock throughout (which freezes every list and every fast path) and each zone's lock
+    /// while that zone is checked.
     ///
     /// # Errors
     /// The first violation found.
     pub fn check(&self) -> Result<(), CheckError> {
-        'retry: loop {
-            let nodes = self.nodes.lock();
-            nodes.check()?;
+        let per_cpu = self.pcp.first().map_or(1, |s| s.len().max(1));
+        let checked = self.with_all_pagesets(|guards| {
+            let delta = |nid: i32, z: ZoneType| {
+                self.slot(nid, z).map_or(0, |s| guards.chunks(per_cpu).map(|row| row.get(s).map_or(0, |p| p.alloc_delta)).sum())
+            };
+            self.nodes.check_with(&delta)?;
             let mut per_zone = [0u64; PCP_SLOTS];
-            for &sets in self.pcp.iter() {
-                for (s, m) in sets.iter().enumerate() {
-                    let Some(pcp) = m.try_lock() else {
-                        drop(nodes);
-                        core::hint::spin_loop();
-                        continue 'retry;
-                    };
+            for row in guards.chunks(per_cpu) {
+                for (s, pcp) in row.iter().enumerate() {
+                    let node = self.nodes.pcp_node(pcp);
+                    let map = &node.mem_map;
                     let mut n = 0u32;
-                    for mt in Migratetype::ALL {
-                        for pfn in pcp.pfns(mt) {
-                            let ok = nodes
-                                .node(pcp.nid)
-                                .and_then(|node| node.mem_map().get(pfn.0))
-                                .is_some_and(|p| p.is_pcp() && p.zone() == Some(pcp.zone) && p.migratetype() == mt);
-                            if !ok {
-                                return Err(CheckError {
-                                    zone: Some(pcp.zone),
-                                    pfn: Some(pfn.0),
-                                    what: "pageset lists a page that is not a pcp page of its zone and type",
-                                });
+                    for pindex in 0..NR_PCP_LISTS {
+                        let (mt, order) = (Migratetype::ALL[pindex % MIGRATE_TYPES], pindex_to_order(pindex));
+                        let mut prev = Page::NONE;
+                        for idx in pcp.walk(map, pindex) {
+                            let p = map.at(idx);
+                            let pfn = map.pfn_of(idx);
+                            let err = |what| Err(CheckError { zone: Some(pcp.zone), pfn: Some(pfn), what });
+                            if !(p.is_pcp() && p.zone() == Some(pcp.zone) && p.migratetype() == mt && p.order() == order) {
+                                return err("pageset lists a block that is not a pcp block of its zone, type and order");
                             }
-                            n += 1;
+                            if p.prev() != prev {
+                                return err("pageset list prev link broken");
+                            }
+                            prev = idx;
+                            n += 1 << order;
+                        }
+                        if pcp.lists[pindex].tail != prev {
+                            return Err(CheckError { zone: Some(pcp.zone), pfn: None, what: "pageset list tail is not its last element" });
                         }
                     }
                     if n != pcp.count {
@@ -672,10 +777,10 @@ impl<'a> PageAllocator<'a> {
                     per_zone[s] += u64::from(n);
                 }
             }
-            for node in nodes.nodes() {
+            for node in self.nodes.nodes() {
                 for z in node.zones() {
                     let listed = self.slot(node.nid, z.zone_type).map_or(0, |s| per_zone[s]);
-                    if listed != z.nr_pcp_pages {
+                    if listed as i64 != z.raw_pcp() - delta(node.nid, z.zone_type) {
                         return Err(CheckError {
                             zone: Some(z.zone_type),
                             pfn: None,
@@ -684,13 +789,14 @@ impl<'a> PageAllocator<'a> {
                     }
                 }
             }
-            return Ok(());
-        }
+            Ok(())
+        });
+        checked.unwrap_or(Err(CheckError { zone: None, pfn: None, what: "more pagesets than one check can hold locked" }))
     }
 
     /// `/proc/buddyinfo` (per-CPU pages are not in it, as in Linux).
     pub fn buddyinfo(&self, log: &mut dyn LineSink) {
-        self.nodes.lock().buddyinfo(log);
+        self.nodes.buddyinfo(log);
     }
 
     /// `/proc/zoneinfo` with 6.1's `pagesets` block per populated zone:
@@ -699,11 +805,11 @@ impl<'a> PageAllocator<'a> {
     ///   pagesets
     ///     cpu: 0
     ///               count: 12
-    ///               high:  1024
+    ///               high:  1286
     ///               batch: 63
     /// ```
     ///
-    /// Pageset values are read after the zone part (each pageset locked in turn).
+    /// Pageset values are read before the zone part (each pageset locked in turn).
     pub fn zoneinfo(&self, log: &mut dyn LineSink) {
         let mut sets: heapless::Vec<[(u32, u32, u32); PCP_SLOTS], MAX_REPORT_CPUS> = heapless::Vec::new();
         for cpu_sets in self.pcp.iter().copied().take(MAX_REPORT_CPUS) {
@@ -714,8 +820,7 @@ impl<'a> PageAllocator<'a> {
             }
             let _ = sets.push(row);
         }
-        let nodes = self.nodes.lock();
-        for node in nodes.nodes() {
+        for node in self.nodes.nodes() {
             let nid = node.nid;
             node.zoneinfo_with(log, &mut |zone, log| {
                 log.line(format_args!("  pagesets"));
@@ -732,20 +837,19 @@ impl<'a> PageAllocator<'a> {
     }
 
     /// [`NodeSet::show_free_areas`] (its zone lines carry `free_pcp`), preceded by the
-    /// per-CPU totals line `free_pcp:N` (pages, as in 6.1's first `show_free_areas` line).
+    /// per-CPU totals line `free:N free_pcp:N` (pages, as in 6.1's first `show_free_areas` line).
     pub fn show_free_areas(&self, log: &mut dyn LineSink) {
-        let nodes = self.nodes.lock();
-        log.line(format_args!("free:{} free_pcp:{}", nodes.nr_free_pages(), nodes.nr_pcp_pages()));
-        nodes.show_free_areas(log);
+        log.line(format_args!("free:{} free_pcp:{}", self.nodes.nr_free_pages(), self.nr_pcp_pages()));
+        self.nodes.show_free_areas_with(log, &|nid, z| self.zone_counts(nid, z.zone_type).map_or(0, |c| c.1));
     }
 
     /// The `Memory:` line ([`NodeSet::mem_init_print_info`]).
     pub fn mem_init_print_info(&self, sections: &crate::KernelSections, log: &mut dyn LineSink) {
-        self.nodes.lock().mem_init_print_info(sections, log);
+        self.nodes.mem_init_print_info(sections, log);
     }
 
     /// KiB on per-CPU lists of zone `(nid, zone)` (`free_pcp` of the zone line).
     pub fn free_pcp_kib(&self, nid: i32, zone: ZoneType) -> u64 {
-        self.nodes.lock().zone(nid, zone).map_or(0, |z| k(z.nr_pcp_pages))
+        self.zone_counts(nid, zone).map_or(0, |c| k(c.1))
     }
 }

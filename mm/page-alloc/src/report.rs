@@ -37,7 +37,7 @@ struct BuddyinfoLine<'z>(i32, &'z Zone);
 impl fmt::Display for BuddyinfoLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Node {}, zone {:>8} ", self.0, self.1.name())?;
-        for area in &self.1.free_area {
+        for area in &self.1.free_area() {
             write!(f, "{:>6} ", area.nr_free)?;
         }
         Ok(())
@@ -49,10 +49,11 @@ struct FreeAreasLine<'z>(&'z Zone);
 impl fmt::Display for FreeAreasLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let zone = self.0;
+        let areas = zone.free_area();
         write!(f, "{}: ", zone.name())?;
         let mut total = 0;
         for order in 0..MAX_ORDER {
-            let area = &zone.free_area[order as usize];
+            let area = &areas[order as usize];
             total += area.nr_free << order;
             write!(f, "{}*{}kB ", area.nr_free, k(1) << order)?;
             if area.nr_free != 0 {

@@ -26,6 +26,9 @@ use core::fmt;
 use memblock::Memblock;
 use mm_types::{pfn_down, pfn_up, LineSink, PAGE_SHIFT};
 
+use core::sync::atomic::{AtomicI64, AtomicU64};
+use core::sync::atomic::Ordering::Relaxed;
+
 use crate::page::{MemMap, PageFlags, NO_ZONE};
 use crate::{Migratetype, MAX_NR_ZONES, MAX_ORDER, MIGRATE_FREE_LISTS};
 
@@ -187,7 +190,7 @@ pub(crate) const WMARK_LOW: usize = 1;
 pub(crate) const WMARK_HIGH: usize = 2;
 
 /// One zone of a node (`struct zone`).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Zone {
     /// Which zone.
     pub zone_type: ZoneType,
@@ -204,8 +207,9 @@ pub struct Zone {
     /// Pages of `MIGRATE_CMA` pageblocks handed over by `init_cma_reserved_pageblock`
     /// (`cma_pages`; part of `managed_pages`).
     pub cma_pages: u64,
-    /// The buddy free areas.
-    pub free_area: [FreeArea; MAX_ORDER as usize],
+    /// The buddy free areas behind the zone lock (`zone->lock`): taken for every change of
+    /// the free lists, by one CPU at a time ([`Zone::free_area`] reads a copy).
+    pub(crate) free_area: spin::Mutex<[FreeArea; MAX_ORDER as usize]>,
     /// `_watermark[WMARK_MIN, WMARK_LOW, WMARK_HIGH]` in pages.
     pub watermark: [u64; 3],
     /// Pages kept back from allocations that could have used a higher zone
@@ -213,15 +217,22 @@ pub struct Zone {
     pub lowmem_reserve: [u64; MAX_NR_ZONES],
     /// `pageblock_order` of the architecture.
     pub pageblock_order: u32,
-    /// Free pages (`NR_FREE_PAGES`).
-    pub(crate) nr_free_pages: u64,
+    /// Free pages (`NR_FREE_PAGES`), changed under the zone lock, read without it (as the
+    /// watermark checks read `vm_stat`).
+    pub(crate) nr_free_pages: AtomicU64,
     /// Free pages on the `MIGRATE_CMA` lists (`NR_FREE_CMA_PAGES`, part of `NR_FREE_PAGES`).
-    pub(crate) nr_free_cma_pages: u64,
-    /// Pages in blocks handed out by `alloc_pages` and not freed yet.
-    pub(crate) nr_allocated_pages: u64,
-    /// Order-0 pages sitting on per-CPU lists (`free_pcp` of `show_free_areas`): neither in
-    /// the buddy free lists nor allocated.
-    pub(crate) nr_pcp_pages: u64,
+    pub(crate) nr_free_cma_pages: AtomicU64,
+    /// Pages in blocks handed out by `alloc_pages` and not freed yet, as of the last fold of
+    /// the per-CPU counts: the per-CPU fast path does not touch it (see
+    /// [`Zone::allocated_pages`]). Signed: a block allocated from a per-CPU list and freed to
+    /// the buddy lists is subtracted before its allocation is folded in.
+    pub(crate) nr_allocated_pages: AtomicI64,
+    /// Pages on per-CPU lists (`free_pcp` of `show_free_areas`), neither in the buddy free
+    /// lists nor allocated, as of the last fold (see [`Zone::free_pcp`]).
+    pub(crate) nr_pcp_pages: AtomicI64,
+    /// Bit `o` set: a free list of a `MIGRATE_PCPTYPES` type of order `o` is not empty (kept
+    /// under the zone lock, read without it by the watermark check for `order > 0`).
+    pub(crate) free_orders: core::sync::atomic::AtomicU32,
 }
 
 impl Zone {
@@ -234,14 +245,15 @@ impl Zone {
             present_pages: 0,
             managed_pages: 0,
             cma_pages: 0,
-            free_area: [FreeArea::EMPTY; MAX_ORDER as usize],
+            free_area: spin::Mutex::new([FreeArea::EMPTY; MAX_ORDER as usize]),
             watermark: [0; 3],
             lowmem_reserve: [0; MAX_NR_ZONES],
             pageblock_order,
-            nr_free_pages: 0,
-            nr_free_cma_pages: 0,
-            nr_allocated_pages: 0,
-            nr_pcp_pages: 0,
+            nr_free_pages: AtomicU64::new(0),
+            nr_free_cma_pages: AtomicU64::new(0),
+            nr_allocated_pages: AtomicI64::new(0),
+            nr_pcp_pages: AtomicI64::new(0),
+            free_orders: core::sync::atomic::AtomicU32::new(0),
         }
     }
 
@@ -262,20 +274,40 @@ impl Zone {
         self.present_pages != 0
     }
     /// Free pages (`zone_page_state(zone, NR_FREE_PAGES)`).
-    pub const fn free_pages(&self) -> u64 {
-        self.nr_free_pages
+    pub fn free_pages(&self) -> u64 {
+        self.nr_free_pages.load(Relaxed)
     }
     /// Free pages on the `MIGRATE_CMA` lists (`NR_FREE_CMA_PAGES`).
-    pub const fn free_cma_pages(&self) -> u64 {
-        self.nr_free_cma_pages
+    pub fn free_cma_pages(&self) -> u64 {
+        self.nr_free_cma_pages.load(Relaxed)
     }
-    /// Pages currently allocated from this zone by `alloc_pages`.
-    pub const fn allocated_pages(&self) -> u64 {
-        self.nr_allocated_pages
+    /// Pages currently allocated from this zone by `alloc_pages`. Like Linux's `vm_stat`,
+    /// the per-CPU fast path keeps its part in the pageset and folds it in whenever it takes
+    /// the zone lock (refill, spill, drain): exact after
+    /// [`crate::PageAllocator::drain_all`] or without per-CPU pagesets;
+    /// [`crate::PageAllocator::zone_counts`] is exact at any time.
+    pub fn allocated_pages(&self) -> u64 {
+        self.raw_allocated().max(0) as u64
     }
-    /// Pages held on the per-CPU lists of this zone (`free_pcp`).
-    pub const fn free_pcp(&self) -> u64 {
-        self.nr_pcp_pages
+    /// Pages held on the per-CPU lists of this zone (`free_pcp`), with the same folding as
+    /// [`Zone::allocated_pages`].
+    pub fn free_pcp(&self) -> u64 {
+        self.raw_pcp().max(0) as u64
+    }
+    pub(crate) fn raw_allocated(&self) -> i64 {
+        self.nr_allocated_pages.load(Relaxed)
+    }
+    pub(crate) fn raw_pcp(&self) -> i64 {
+        self.nr_pcp_pages.load(Relaxed)
+    }
+    /// A copy of the buddy free areas (taken under the zone lock).
+    pub fn free_area(&self) -> [FreeArea; MAX_ORDER as usize] {
+        *self.free_area.lock()
+    }
+    /// The zone lock (`spin_lock(&zone->lock)`): the free areas, with the zone's fixed fields
+    /// reachable through it.
+    pub(crate) fn lock(&self) -> Locked<'_> {
+        Locked { zone: self, free_area: self.free_area.lock() }
     }
     /// `min_wmark_pages`.
     pub const fn min_wmark_pages(&self) -> u64 {
@@ -289,6 +321,34 @@ impl Zone {
     pub const fn high_wmark_pages(&self) -> u64 {
         self.watermark[WMARK_HIGH]
     }
+}
+
+/// A zone with its lock held ([`Zone::lock`]): the free areas, and (through `Deref`) the
+/// zone's fixed fields and counters.
+pub(crate) struct Locked<'z> {
+    pub(crate) zone: &'z Zone,
+    pub(crate) free_area: spin::MutexGuard<'z, [FreeArea; MAX_ORDER as usize]>,
+}
+
+impl core::ops::Deref for Locked<'_> {
+    type Target = Zone;
+    fn deref(&self) -> &Zone {
+        self.zone
+    }
+}
+
+/// `a += d` for a counter changed under the zone lock and read without it (one writer at a
+/// time: a load and a store, no read-modify-write).
+pub(crate) fn add(a: &AtomicU64, d: u64) {
+    a.store(a.load(Relaxed).wrapping_add(d), Relaxed);
+}
+/// `a -= d`, as [`add`].
+pub(crate) fn sub(a: &AtomicU64, d: u64) {
+    a.store(a.load(Relaxed).wrapping_sub(d), Relaxed);
+}
+/// `a += d` for a signed counter changed under a lock and read without it.
+pub(crate) fn add_i(a: &AtomicI64, d: i64) {
+    a.store(a.load(Relaxed).wrapping_add(d), Relaxed);
 }
 
 /// Why [`free_area_init`] refused.
@@ -421,7 +481,7 @@ impl<'a> Node<'a> {
     }
     /// Sum of free pages (`nr_free_pages`).
     pub fn nr_free_pages(&self) -> u64 {
-        self.zones.iter().map(|z| z.nr_free_pages).sum()
+        self.zones.iter().map(Zone::free_pages).sum()
     }
     /// Managed pages of HighMem (`totalhigh_pages`).
     pub fn totalhigh_pages(&self) -> u64 {
@@ -632,9 +692,9 @@ pub(crate) fn memmap_init(
             }
             // memmap_init_range: memory pages of this zone; pageblocks start MOVABLE.
             for pfn in s..e {
-                let page = mem_map.page_mut(pfn);
-                page.zone = zi as u8;
-                page.flags = PageFlags::RESERVED;
+                let page = mem_map.page(pfn);
+                page.set_zone(zi as u8);
+                page.set_flags(PageFlags::RESERVED);
                 if pfn & ((1 << pb_order) - 1) == 0 {
                     page.set_pageblock_mt(Migratetype::Movable);
                 }
@@ -785,9 +845,9 @@ fn init_unavailable_range(
         pgcnt += e - s;
         // Only pages the map has get their struct page initialised.
         for pfn in s.max(map.start_pfn())..e.min(map.end_pfn()) {
-            let page = map.page_mut(pfn);
-            page.zone = zone as u8;
-            page.flags = PageFlags(PageFlags::RESERVED.0 | PageFlags::HOLE.0);
+            let page = map.page(pfn);
+            page.set_zone(zone as u8);
+            page.set_flags(PageFlags(PageFlags::RESERVED.0 | PageFlags::HOLE.0));
         }
     }
     if pgcnt != 0 {
@@ -798,7 +858,7 @@ fn init_unavailable_range(
 impl Node<'_> {
     /// The zone index of a page, `None` for a page outside every zone.
     pub(crate) fn page_zone_idx(&self, pfn: u64) -> Option<usize> {
-        let z = self.mem_map.get(pfn)?.zone;
+        let z = self.mem_map.get(pfn)?.zone_idx();
         (z != NO_ZONE).then_some(z as usize)
     }
 }

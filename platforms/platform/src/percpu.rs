@@ -127,7 +127,7 @@ pub fn setup_per_cpu_areas<P: Firmware>(
         // SAFETY: memblock just allocated [phys, phys + unit) for this unit and keeps it
         // reserved; `virt` is its linear-map address, writable, aligned to a page. The pagesets
         // lie in [virt + pagesets_offset(), virt + static_bytes), inside the unit, aligned for
-        // them; each is written in place (8.7 KiB each: not built on the stack) before the
+        // them; each is written in place (not built on the stack) before the
         // slice over them exists, and nothing else refers to them.
         unsafe {
             for (i, &(nid, zone)) in zones.iter().enumerate() {

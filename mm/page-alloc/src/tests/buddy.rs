@@ -124,7 +124,7 @@ fn smallest_block_first_and_max_order() {
         max_zone_pfn: zone_limits(&[(ZoneType::Dma, 0x800), (ZoneType::Normal, 0x800), (ZoneType::HighMem, 0x800)]),
     };
     let (mut pages, start) = m.map_storage();
-    let (mut node, freed) = m.boot(&mut pages, start, &mut Lines::default());
+    let (node, freed) = m.boot(&mut pages, start, &mut Lines::default());
     assert_eq!(freed, 0x7ff);
     // Free, all Movable: order 10 at 0, and 0x401 (o0), 0x402 (o1), ... 0x600 (o9).
     let mv = Gfp::HIGHUSER_MOVABLE.nofail();

@@ -44,7 +44,7 @@ fn bad_frees_are_reported_and_harmless() {
 fn hole_and_outside_map() {
     let m = pc128(ArchConfig::X86_32);
     let (mut pages, start) = m.map_storage();
-    let (mut node, _) = m.boot(&mut pages, start, &mut Lines::default());
+    let (node, _) = m.boot(&mut pages, start, &mut Lines::default());
     assert_eq!(node.free_pages(Pfn(0), 0), Err(FreeError::Hole { pfn: Pfn(0) }));
     assert_eq!(node.free_pages(Pfn(0xa0), 0), Err(FreeError::Hole { pfn: Pfn(0xa0) }));
     assert_eq!(node.free_pages(Pfn(0x8000), 0), Err(FreeError::OutsideMap { pfn: Pfn(0x8000) }));
@@ -59,19 +59,19 @@ fn check_detects_corruption() {
     let (mut node, _) = m.boot(&mut pages, start, &mut Lines::default());
     node.check().unwrap();
 
-    node.zones[ZoneType::Dma as usize].free_area[0].nr_free += 1;
+    node.zones[ZoneType::Dma as usize].free_area.get_mut()[0].nr_free += 1;
     assert_eq!(node.check().unwrap_err().what, "nr_free differs from the blocks on the lists");
-    node.zones[ZoneType::Dma as usize].free_area[0].nr_free -= 1;
+    node.zones[ZoneType::Dma as usize].free_area.get_mut()[0].nr_free -= 1;
 
     // A tail page of a free block claiming to be a Buddy head.
-    node.mem_map.page_mut(0x1001).flags = crate::PageFlags::BUDDY;
+    node.mem_map.page(0x1001).set_flags(crate::PageFlags::BUDDY);
     assert!(node.check().is_err());
-    node.mem_map.page_mut(0x1001).flags = crate::PageFlags(0);
+    node.mem_map.page(0x1001).set_flags(crate::PageFlags(0));
 
     // A reserved page losing its flag.
-    node.mem_map.page_mut(0x110).flags = crate::PageFlags(0);
+    node.mem_map.page(0x110).set_flags(crate::PageFlags(0));
     assert_eq!(node.check().unwrap_err().pfn, Some(0x110));
-    node.mem_map.page_mut(0x110).flags = crate::PageFlags::RESERVED;
+    node.mem_map.page(0x110).set_flags(crate::PageFlags::RESERVED);
 
     node.zones[ZoneType::Normal as usize].managed_pages += 1;
     assert_eq!(node.check().unwrap_err().what, "managed_pages != free + allocated + on per-CPU lists");

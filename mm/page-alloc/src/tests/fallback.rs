@@ -35,7 +35,7 @@ fn fallback_table() {
 fn large_fallback_steals_whole_pageblocks() {
     let m = arm64(4 * SZ_1M);
     let (mut pages, start) = m.map_storage();
-    let (mut node, freed) = m.boot(&mut pages, start, &mut Lines::default());
+    let (node, freed) = m.boot(&mut pages, start, &mut Lines::default());
     assert_eq!(freed, 1024);
     assert_eq!(node.pageblock_migratetype(0x40200), Some(Migratetype::Movable));
     let p = node.alloc_pages(Gfp::KERNEL.nofail(), 0).unwrap();
@@ -44,8 +44,8 @@ fn large_fallback_steals_whole_pageblocks() {
     assert_eq!(node.pageblock_migratetype(0x40200), Some(Migratetype::Unmovable));
     let dma = node.zone(ZoneType::Dma);
     for o in 0..10 {
-        assert!(!dma.free_area[o].is_empty(Migratetype::Unmovable), "order {o}");
-        assert!(dma.free_area[o].is_empty(Migratetype::Movable), "order {o}");
+        assert!(!dma.free_area()[o].is_empty(Migratetype::Unmovable), "order {o}");
+        assert!(dma.free_area()[o].is_empty(Migratetype::Movable), "order {o}");
     }
     node.check().unwrap();
 }
@@ -63,7 +63,7 @@ fn large_fallback_steals_whole_pageblocks() {
 fn small_fallback_steals_pageblock_when_half_free() {
     let m = arm64(4 * SZ_1M);
     let (mut pages, start) = m.map_storage();
-    let (mut node, _) = m.boot(&mut pages, start, &mut Lines::default());
+    let (node, _) = m.boot(&mut pages, start, &mut Lines::default());
     let mv = Gfp::HIGHUSER_MOVABLE.nofail();
     assert_eq!(node.alloc_pages(mv, 9), Ok(Pfn(0x40000)));
     assert_eq!(node.alloc_pages(mv, 8), Ok(Pfn(0x40200)));
@@ -89,7 +89,7 @@ fn small_fallback_steals_pageblock_when_half_free() {
 fn zone_edge_single_page_and_find_smallest() {
     let m = arm64(64 * 1024);
     let (mut pages, start) = m.map_storage();
-    let (mut node, freed) = m.boot(&mut pages, start, &mut Lines::default());
+    let (node, freed) = m.boot(&mut pages, start, &mut Lines::default());
     assert_eq!(freed, 16);
     let k = Gfp::KERNEL.nofail();
     assert_eq!(node.alloc_pages(k, 0), Ok(Pfn(0x40000)));
@@ -97,13 +97,13 @@ fn zone_edge_single_page_and_find_smallest() {
     assert_eq!(node.alloc_pages(k, 1), Ok(Pfn(0x40002)));
     assert_eq!(node.alloc_pages(k, 2), Ok(Pfn(0x40004)));
     let dma = node.zone(ZoneType::Dma);
-    assert!(!dma.free_area[0].is_empty(Migratetype::Unmovable));
-    assert!(!dma.free_area[3].is_empty(Migratetype::Unmovable));
+    assert!(!dma.free_area()[0].is_empty(Migratetype::Unmovable));
+    assert!(!dma.free_area()[3].is_empty(Migratetype::Unmovable));
     // A movable order-0 request: order 3 is found first but may not be stolen, so the
     // smallest fallback block is taken.
-    assert_eq!(find_suitable_fallback(dma, 3, Migratetype::Movable, false), Some((Migratetype::Unmovable, false)));
+    assert_eq!(find_suitable_fallback(&dma.lock(), 3, Migratetype::Movable, false), Some((Migratetype::Unmovable, false)));
     assert_eq!(node.alloc_pages(Gfp::HIGHUSER_MOVABLE.nofail(), 0), Ok(Pfn(0x40001)));
-    assert!(!node.zone(ZoneType::Dma).free_area[3].is_empty(Migratetype::Unmovable));
+    assert!(!node.zone(ZoneType::Dma).free_area()[3].is_empty(Migratetype::Unmovable));
     assert_eq!(node.pageblock_migratetype(0x40000), Some(Migratetype::Movable));
     node.check().unwrap();
 }
@@ -113,7 +113,7 @@ fn zone_edge_single_page_and_find_smallest() {
 fn reclaimable_prefers_unmovable() {
     let m = arm64(4 * SZ_1M);
     let (mut pages, start) = m.map_storage();
-    let (mut node, _) = m.boot(&mut pages, start, &mut Lines::default());
+    let (node, _) = m.boot(&mut pages, start, &mut Lines::default());
     // Make pageblock 0x40000 Unmovable with some free pages in it.
     let u = node.alloc_pages(Gfp::KERNEL.nofail(), 0).unwrap();
     assert_eq!(u, Pfn(0x40000));

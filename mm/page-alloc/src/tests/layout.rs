@@ -174,7 +174,7 @@ fn arm64_8g_dma_and_normal() {
     assert_eq!(nr_free(&node, ZoneType::Dma)[10], 768);
     assert_eq!(nr_free(&node, ZoneType::Normal)[10], 1280);
     // A GFP_KERNEL allocation comes from Normal, a GFP_DMA one from DMA.
-    let mut node = node;
+    let node = node;
     let p = node.alloc_pages(crate::Gfp::KERNEL, 0).unwrap();
     assert_eq!(node.zone_of(p.0), Some(ZoneType::Normal));
     let p = node.alloc_pages(crate::Gfp::DMA, 0).unwrap();
@@ -197,7 +197,7 @@ fn x86_32_3g_highmem() {
     };
     let (mut pages, start) = m.map_storage();
     let mut log = Lines::default();
-    let (mut node, freed) = m.boot(&mut pages, start, &mut log);
+    let (node, freed) = m.boot(&mut pages, start, &mut log);
     assert_eq!(log.0[1..4], [
         "  DMA      [mem 0x0000000000001000-0x0000000000ffffff]",
         "  Normal   [mem 0x0000000001000000-0x0000000037ffffff]",

@@ -116,5 +116,5 @@ pub(crate) fn pc128(config: ArchConfig) -> Machine {
 
 /// nr_free of every order of zone `z`.
 pub(crate) fn nr_free(node: &Node<'_>, z: ZoneType) -> [u64; 11] {
-    core::array::from_fn(|o| node.zone(z).free_area[o].nr_free)
+    core::array::from_fn(|o| node.zone(z).free_area()[o].nr_free)
 }

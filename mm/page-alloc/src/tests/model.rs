@@ -39,7 +39,7 @@ fn machine() -> Machine {
 fn run(seed: u64, steps: usize) {
     let m = machine();
     let (mut pages, start) = m.map_storage();
-    let (mut node, freed) = m.boot(&mut pages, start, &mut Lines::default());
+    let (node, freed) = m.boot(&mut pages, start, &mut Lines::default());
     let managed: BTreeSet<u64> = (0..0x2800u64).filter(|&p| node.page_reserved(p) == Some(false)).collect();
     assert_eq!(managed.len() as u64, freed);
     let boot_state: Vec<_> = [ZoneType::Dma, ZoneType::Normal].iter().map(|&z| nr_free(&node, z)).collect();

@@ -197,7 +197,7 @@ fn regions_without_node_are_node_0() {
 fn alloc_prefers_node_then_falls_back() {
     let m = qemu_2g_two_nodes();
     let mut storage = m.map_storage();
-    let (mut set, freed) = m.boot(&mut storage, &mut Lines::default());
+    let (set, freed) = m.boot(&mut storage, &mut Lines::default());
     let in_node = |p: u64, nid: i32| set_span(nid).contains(&p);
     fn set_span(nid: i32) -> core::ops::Range<u64> {
         let s = 0x40000 * (nid as u64 + 1);

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::numa::NumaMachine;
 use super::*;
 use crate::{
-    zone_batchsize, zone_highsize, NodeSet, PerCpuPages, PerCpuPagesets, Gfp, Migratetype, PageAllocator, Pfn, Zone, MAX_NODES, PCP_MAX_HIGH,
+    zone_batchsize, zone_highsize, NodeSet, PerCpuPages, PerCpuPagesets, Gfp, Migratetype, PageAllocator, Pfn, Zone, MAX_NODES,
 };
 
 /// `cpus` CPUs' boot pagesets, one per populated zone of `set`.
@@ -62,7 +62,7 @@ fn two_small_nodes() -> NumaMachine {
 }
 
 fn nr_free_all(a: &PageAllocator<'_>) -> Vec<[u64; 11]> {
-    a.with_nodes(|s| s.nodes().flat_map(|n| n.zones().iter().map(|z| core::array::from_fn(|o| z.free_area[o].nr_free))).collect())
+    a.with_nodes(|s| s.nodes().flat_map(|n| n.zones().iter().map(|z| core::array::from_fn(|o| z.free_area()[o].nr_free))).collect())
 }
 
 /// xorshift64*.
@@ -76,7 +76,7 @@ impl Rng {
     }
 }
 
-/// Runs `f` on a thread with a big stack (the allocator holds 80 pagesets of ~8.7 KiB).
+/// Runs `f` on a thread with a big stack (the boot and the reference models are deep).
 fn big_stack(f: impl FnOnce() + Send) {
     std::thread::scope(|s| {
         std::thread::Builder::new().stack_size(64 << 20).spawn_scoped(s, f).unwrap().join().unwrap();
@@ -94,9 +94,9 @@ fn boot_pageset_keeps_nothing() {
         let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
         let a = PageAllocator::new(set, &refs);
         let p = a.alloc_pages(0, 0, Gfp::KERNEL, 0).unwrap();
-        assert_eq!(a.with_nodes(|s| s.nr_pcp_pages()), 0);
+        assert_eq!(a.nr_pcp_pages(), 0);
         a.free_pages(1, p, 0).unwrap();
-        assert_eq!(a.with_nodes(|s| (s.nr_pcp_pages(), s.nr_free_pages())), (0, freed));
+        assert_eq!((a.nr_pcp_pages(), a.with_nodes(|s| s.nr_free_pages())), (0, freed));
         a.check().unwrap();
     });
 }
@@ -149,7 +149,6 @@ fn pageset_refill_and_spill() {
         a.drain_all();
         assert_eq!(a.with_nodes(|s| (s.nr_pcp_pages(), s.nr_free_pages())), (0, freed));
         a.check().unwrap();
-        assert!(high0 <= PCP_MAX_HIGH);
     });
 }
 
@@ -199,9 +198,11 @@ fn simulated_cpus_match_model() {
                     a.drain_all();
                 }
                 let mut listed = BTreeSet::new();
-                a.for_each_pcp_page(&mut |_, _, _, _, p| {
-                    assert!(listed.insert(p.0), "step {step}: pfn {:#x} on two lists", p.0);
-                    assert!(!owned_pages.contains(&p.0), "step {step}: owned pfn {:#x} on a list", p.0);
+                a.for_each_pcp_page(&mut |_, _, _, _, o, p| {
+                    for q in p.0..p.0 + (1 << o) {
+                        assert!(listed.insert(q), "step {step}: pfn {q:#x} on two lists");
+                        assert!(!owned_pages.contains(&q), "step {step}: owned pfn {q:#x} on a list");
+                    }
                 });
                 assert_eq!(a.nr_free_pages_including_pcp() + owned_pages.len() as u64, freed, "step {step}");
                 if let Err(e) = a.check() {
@@ -361,4 +362,309 @@ fn pageset_layouts_must_match() {
     pcp[1].reverse();
     let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
     let _ = PageAllocator::new(set, &refs);
+}
+
+/// 6.1's pageset figures computed here from scratch, from the managed pages alone:
+/// `min_free_kbytes = clamp(isqrt(lowmem KiB * 16), 128, 262144)`, the zone's share of
+/// `min_free_kbytes / 4` by managed pages, `low = min + max(min / 4, managed * 10 / 10000)`
+/// (lowmem zones), `batch = rounddown_pow2(b + b / 2) - 1` with `b = max(1, min(managed >>
+/// 10, 256) / 4)`, at least 1, and `high = max(low / CPUs of the node (all CPUs if none),
+/// batch * 4)`.
+fn linux_pageset(managed: u64, lowmem_pages: u64, cpus_in_node: u64, nr_cpus: u64) -> (u64, u64) {
+    let kbytes = ((lowmem_pages * 4 * 16) as f64).sqrt().floor() as u64;
+    let kbytes = kbytes.clamp(128, 262_144);
+    let min = (kbytes / 4) * managed / lowmem_pages;
+    let low = min + (min / 4).max(managed * 10 / 10_000);
+    let b = ((managed >> 10).min(256) / 4).max(1);
+    let batch = ((1u64 << (63 - (b + b / 2).leading_zeros())) - 1).max(1);
+    let split = if cpus_in_node == 0 { nr_cpus } else { cpus_in_node };
+    (batch, (low / split).max(batch * 4))
+}
+
+/// Boots `m`, sets the pagesets up for `nr_cpus` CPUs on `cpu_to_node`, and checks every
+/// printed `pageset batch B high H` line (and every CPU's pageset) against
+/// [`linux_pageset`]. Returns the lines.
+fn check_printed_pagesets(m: &NumaMachine, nr_cpus: usize, cpu_to_node: &dyn Fn(usize) -> i32) -> Vec<String> {
+    let mut storage = m.map_storage();
+    let (set, _) = m.boot(&mut storage, &mut Lines::default());
+    let lowmem: u64 = set.nodes().flat_map(|n| n.zones().iter()).filter(|z| z.zone_type <= ZoneType::Normal).map(|z| z.managed_pages).sum();
+    let expected: Vec<(String, u32, u32, i32, ZoneType)> = set
+        .populated_zones()
+        .map(|(nid, z)| {
+            let managed = set.zone(nid, z).unwrap().managed_pages;
+            let in_node = (0..nr_cpus).filter(|&c| cpu_to_node(c) == nid).count() as u64;
+            let (batch, high) = linux_pageset(managed, lowmem, in_node, nr_cpus as u64);
+            (std::format!("Node {nid}, zone {:>8}: pageset batch {batch} high {high}", z.name()), batch as u32, high as u32, nid, z)
+        })
+        .collect();
+    let pcp = boot_pagesets(&set, nr_cpus);
+    let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
+    let a = PageAllocator::new(set, &refs);
+    let mut log = Lines::default();
+    a.setup_per_cpu_pageset(nr_cpus, cpu_to_node, &mut log);
+    assert_eq!(log.0, expected.iter().map(|e| e.0.clone()).collect::<Vec<_>>());
+    for (_, batch, high, nid, z) in &expected {
+        for cpu in 0..nr_cpus {
+            assert_eq!(a.with_pageset(cpu, *nid, *z, |p| (p.batch(), p.high())), (*batch, *high));
+        }
+    }
+    log.0
+}
+
+/// The printed pageset figures are 6.1's on every zone, with no cap: a 16 GiB arm64 machine
+/// (RAM at 1 GiB: DMA up to 4 GiB, Normal above), 1 and 4 CPUs; two 128 MiB nodes with their
+/// CPUs, and with every CPU on node 0 (node 1 splits across all CPUs).
+#[test]
+fn printed_pagesets_are_linux_formula() {
+    big_stack(|| {
+        let end = (17 * SZ_1G) >> 12;
+        let four_g = (4 * SZ_1G) >> 12;
+        let m16 = NumaMachine {
+            config: ArchConfig::ARM64_4K,
+            memory: vec![(SZ_1G, 16 * SZ_1G, 0)],
+            reserved: vec![(SZ_1G + 2 * SZ_1M, 24 * SZ_1M)],
+            max_zone_pfn: zone_limits(&[(ZoneType::Dma, four_g), (ZoneType::Dma32, four_g), (ZoneType::Normal, end)]),
+        };
+        let one = check_printed_pagesets(&m16, 1, &|_| 0);
+        // Normal: 13 GiB of 16, high = its low watermark, far above the old 1024 cap.
+        let normal = one.iter().find(|l| l.contains("Normal")).unwrap();
+        let high: u32 = normal.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(high > 6000, "{normal}");
+        check_printed_pagesets(&m16, 4, &|_| 0);
+        check_printed_pagesets(&two_small_nodes(), 4, &|cpu| (cpu % 2) as i32);
+        check_printed_pagesets(&two_small_nodes(), 3, &|_| 0);
+    });
+}
+
+/// A block allocated on one CPU and freed on another lands on the freeing CPU's list (a
+/// remote free), is handed out again from there (LIFO) and the accounting stays exact;
+/// orders 1..=3 use their own lists, refilled `max(batch >> order, 2)` blocks at a time.
+#[test]
+fn remote_free_and_high_order_lists() {
+    big_stack(|| {
+        let m = two_small_nodes();
+        let mut storage = m.map_storage();
+        let (set, freed) = m.boot(&mut storage, &mut Lines::default());
+        let pcp = boot_pagesets(&set, 2);
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
+        let a = PageAllocator::new(set, &refs);
+        a.setup_per_cpu_pageset(2, &|_| 0, &mut Lines::default());
+        let count = |cpu| a.with_pageset(cpu, 0, ZoneType::Dma, |p| p.count());
+        let batch = a.with_pageset(0, 0, ZoneType::Dma, |p| p.batch());
+        assert_eq!(batch, 7);
+        let p = a.alloc_pages(0, 0, Gfp::KERNEL, 0).unwrap();
+        assert_eq!((count(0), count(1)), (6, 0));
+        let free = a.with_nodes(|s| s.zone(0, ZoneType::Dma).unwrap().free_pages());
+        assert_eq!(a.zone_counts(0, ZoneType::Dma), Some((free, 6, 1)));
+        a.free_pages(1, p, 0).unwrap();
+        assert_eq!((count(0), count(1)), (6, 1));
+        // The fast paths changed no zone counter; the pagesets' deltas make the totals exact.
+        assert_eq!(a.zone_counts(0, ZoneType::Dma), Some((free, 7, 0)));
+        a.check().unwrap();
+        // CPU 1 gets the very page back from its own list.
+        assert_eq!(a.alloc_pages(1, 0, Gfp::KERNEL, 0), Ok(p));
+        assert_eq!(count(1), 0);
+        // Orders 1..=3: max(7 >> order, 2) blocks per refill.
+        for (order, blocks) in [(1u32, 3u32), (2, 2), (3, 2)] {
+            let before = count(0);
+            let q = a.alloc_pages(0, 0, Gfp::KERNEL, order).unwrap();
+            assert_eq!(q.0 & ((1 << order) - 1), 0);
+            assert_eq!(count(0), before + (blocks - 1) * (1 << order), "order {order}");
+            a.free_pages(1, q, order).unwrap();
+            assert_eq!(a.free_pages(0, q, order), Err(crate::FreeError::DoubleFree { pfn: q }));
+            a.check().unwrap();
+        }
+        // Order 4 is not per-CPU.
+        let before = (count(0), count(1));
+        let big = a.alloc_pages(0, 0, Gfp::KERNEL, 4).unwrap();
+        a.free_pages(1, big, 4).unwrap();
+        assert_eq!((count(0), count(1)), before);
+        a.free_pages(0, p, 0).unwrap();
+        a.drain_all();
+        a.check().unwrap();
+        assert_eq!(a.with_nodes(|s| (s.nr_free_pages(), s.nr_pcp_pages())), (freed, 0));
+    });
+}
+
+/// Bad frees through the per-CPU path are errors naming the pfn and change nothing: a
+/// second free of a listed block, a wrong order (larger and smaller), a tail page, a reserved
+/// page, a hole, a page of a listed block's tail.
+#[test]
+fn fast_path_free_errors() {
+    big_stack(|| {
+        let m = two_small_nodes();
+        let mut storage = m.map_storage();
+        let (set, _) = m.boot(&mut storage, &mut Lines::default());
+        let pcp = boot_pagesets(&set, 2);
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
+        let a = PageAllocator::new(set, &refs);
+        a.setup_per_cpu_pageset(2, &|_| 0, &mut Lines::default());
+        use crate::FreeError as E;
+        let p2 = a.alloc_pages(0, 0, Gfp::KERNEL, 2).unwrap();
+        let snapshot = |a: &PageAllocator<'_>| (nr_free_all(a), a.nr_free_pages_including_pcp(), a.with_pageset(1, 0, ZoneType::Dma, |p| p.count()));
+        let before = snapshot(&a);
+        assert_eq!(a.free_pages(1, p2, 1), Err(E::NotAllocatedAs { pfn: p2, order: 1 }));
+        let too_big = if p2.0 & 7 == 0 { E::NotAllocatedAs { pfn: p2, order: 3 } } else { E::Misaligned { pfn: p2, order: 3 } };
+        assert_eq!(a.free_pages(1, p2, 3), Err(too_big));
+        assert_eq!(a.free_pages(1, Pfn(p2.0 + 1), 0), Err(E::NotAllocatedAs { pfn: Pfn(p2.0 + 1), order: 0 }));
+        let reserved = Pfn((SZ_1G + 2 * SZ_1M) >> 12);
+        assert_eq!(a.free_pages(1, reserved, 0), Err(E::Reserved { pfn: reserved }));
+        assert_eq!(snapshot(&a), before);
+        a.check().unwrap();
+        a.free_pages(1, p2, 2).unwrap();
+        assert_eq!(a.free_pages(1, p2, 2), Err(E::DoubleFree { pfn: p2 }));
+        assert_eq!(a.free_pages(0, p2, 2), Err(E::DoubleFree { pfn: p2 }));
+        assert_eq!(a.free_pages(0, Pfn(p2.0 + 2), 0), Err(E::DoubleFree { pfn: Pfn(p2.0 + 2) }));
+        let p0 = a.alloc_pages(0, 0, Gfp::KERNEL, 0).unwrap();
+        a.free_pages(0, p0, 0).unwrap();
+        assert_eq!(a.free_pages(1, p0, 0), Err(E::DoubleFree { pfn: p0 }));
+        a.check().unwrap();
+    });
+}
+
+/// A barrier for test threads that gives up (panics) once one of them panicked, so that a
+/// failure fails the test instead of leaving the others waiting forever.
+struct AbortableBarrier {
+    n: usize,
+    state: std::sync::Mutex<(usize, u64)>,
+    cv: std::sync::Condvar,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl AbortableBarrier {
+    fn new(n: usize) -> Self {
+        Self { n, state: std::sync::Mutex::new((0, 0)), cv: std::sync::Condvar::new(), failed: false.into() }
+    }
+    fn wait(&self) {
+        let mut st = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let generation = st.1;
+        st.0 += 1;
+        if st.0 == self.n {
+            *st = (0, generation + 1);
+            self.cv.notify_all();
+            return;
+        }
+        while st.1 == generation {
+            assert!(!self.failed.load(std::sync::atomic::Ordering::SeqCst), "another thread failed");
+            st = self.cv.wait_timeout(st, std::time::Duration::from_millis(50)).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+    /// Runs `f`, marking the barrier failed if it panics.
+    fn run(&self, f: impl FnOnce()) {
+        if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            self.failed.store(true, std::sync::atomic::Ordering::SeqCst);
+            std::panic::resume_unwind(e);
+        }
+    }
+}
+
+/// Real threads against a reference model, in rounds: every thread allocates blocks of
+/// orders 0..=3 on its own CPU (refills), then — with no allocation running — every block is
+/// freed by two threads at once, on different CPUs (remote frees racing on the per-CPU fast
+/// path, spills and drains): exactly one free of each block succeeds and the other is
+/// `DoubleFree` naming the pfn. Between rounds the allocator's check (every pageset and zone
+/// locked) must hold and free + listed + owned = managed. At the end every page is back and
+/// the free lists are exactly as after boot.
+#[test]
+fn racing_remote_frees_match_model() {
+    big_stack(|| {
+        const CPUS: usize = 4;
+        let m = two_small_nodes();
+        let mut storage = m.map_storage();
+        let (set, freed) = m.boot(&mut storage, &mut Lines::default());
+        let pcp = boot_pagesets(&set, CPUS);
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
+        let a = PageAllocator::new(set, &refs);
+        a.setup_per_cpu_pageset(CPUS, &|cpu| (cpu % 2) as i32, &mut Lines::default());
+        let boot = nr_free_all(&a);
+        let barrier = AbortableBarrier::new(CPUS);
+        // Blocks of this round, by the thread that allocated them.
+        let round_blocks: Vec<std::sync::Mutex<Vec<(u64, u32)>>> = (0..CPUS).map(|_| std::sync::Mutex::new(Vec::new())).collect();
+        // Per block: how many frees succeeded, how many were DoubleFree.
+        let outcomes = std::sync::Mutex::new(BTreeMap::<u64, (u32, u32)>::new());
+        let owned_model = std::sync::Mutex::new(BTreeSet::<u64>::new());
+        std::thread::scope(|s| {
+            for cpu in 0..CPUS {
+                let (a, barrier, round_blocks, outcomes, owned_model) = (&a, &barrier, &round_blocks, &outcomes, &owned_model);
+                s.spawn(move || barrier.run(|| {
+                    let mut rng = Rng(0xfeed_0000 + cpu as u64);
+                    for round in 0..40 {
+                        // Phase 1: allocate.
+                        let mut mine = Vec::new();
+                        for _ in 0..(20 + rng.below(60)) {
+                            let order = rng.below(4) as u32;
+                            let gfp = [Gfp::KERNEL, Gfp::HIGHUSER_MOVABLE, Gfp::RECLAIMABLE][rng.below(3) as usize];
+                            if let Ok(Pfn(p)) = a.alloc_pages(cpu, (cpu % 2) as i32, gfp, order) {
+                                let mut o = owned_model.lock().unwrap();
+                                for q in p..p + (1 << order) {
+                                    assert!(o.insert(q), "round {round}: pfn {q:#x} handed out twice");
+                                }
+                                mine.push((p, order));
+                            }
+                        }
+                        *round_blocks[cpu].lock().unwrap() = mine;
+                        barrier.wait();
+                        // Phase 2: free my blocks and my neighbour's, both racing.
+                        let other = (cpu + 1) % CPUS;
+                        let a_list = round_blocks[cpu].lock().unwrap().clone();
+                        let b_list = round_blocks[other].lock().unwrap().clone();
+                        let (mut i, mut j) = (0, 0);
+                        while i < a_list.len() || j < b_list.len() {
+                            let take_a = j >= b_list.len() || (i < a_list.len() && rng.below(2) == 0);
+                            let (p, o) = if take_a { i += 1; a_list[i - 1] } else { j += 1; b_list[j - 1] };
+                            let r = a.free_pages(cpu, Pfn(p), o);
+                            let mut out = outcomes.lock().unwrap();
+                            let e = out.entry(p).or_default();
+                            match r {
+                                Ok(()) => e.0 += 1,
+                                Err(crate::FreeError::DoubleFree { pfn }) if pfn == Pfn(p) => e.1 += 1,
+                                Err(other) => panic!("round {round}: free of {p:#x} order {o}: {other:?}"),
+                            }
+                            if rng.below(200) == 0 {
+                                drop(out);
+                                a.drain_local(cpu);
+                            }
+                        }
+                        barrier.wait();
+                        // Phase 3: one thread checks the model.
+                        if cpu == 0 {
+                            let mut out = outcomes.lock().unwrap();
+                            let mut owned = owned_model.lock().unwrap();
+                            for blocks in round_blocks.iter() {
+                                for &(p, o) in blocks.lock().unwrap().iter() {
+                                    assert_eq!(out.get(&p), Some(&(1, 1)), "round {round}: block {p:#x} order {o}");
+                                    (p..p + (1 << o)).for_each(|q| assert!(owned.remove(&q)));
+                                }
+                            }
+                            out.clear();
+                            assert!(owned.is_empty());
+                            a.check().unwrap_or_else(|e| panic!("round {round}: {e}"));
+                            assert_eq!(a.nr_free_pages_including_pcp(), freed, "round {round}");
+                        }
+                        barrier.wait();
+                    }
+                }));
+            }
+        });
+        a.drain_all();
+        a.check().unwrap();
+        assert_eq!(a.with_nodes(|s| (s.nr_free_pages(), s.nr_pcp_pages())), (freed, 0));
+        assert_eq!(nr_free_all(&a), boot);
+    });
+}
+
+/// More pagesets than one check can hold locked: the check says so instead of passing
+/// without them.
+#[test]
+fn check_refuses_too_many_pagesets() {
+    big_stack(|| {
+        let m = two_small_nodes();
+        let mut storage = m.map_storage();
+        let (set, _) = m.boot(&mut storage, &mut Lines::default());
+        let cpus = crate::MAX_CHECK_PAGESETS / 2 + 1;
+        let pcp = boot_pagesets(&set, cpus);
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
+        let a = PageAllocator::new(set, &refs);
+        assert_eq!(a.check().unwrap_err().what, "more pagesets than one check can hold locked");
+    });
 }

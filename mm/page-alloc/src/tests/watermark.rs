@@ -36,7 +36,7 @@ fn pc128_watermarks() {
 fn dma_allocations_stop_at_min_watermark() {
     let m = pc128(ArchConfig::X86_32);
     let (mut pages, start) = m.map_storage();
-    let (mut node, _) = m.boot(&mut pages, start, &mut Lines::default());
+    let (node, _) = m.boot(&mut pages, start, &mut Lines::default());
     let mut n = 0;
     while node.alloc_pages(Gfp::DMA, 0).is_ok() {
         n += 1;
@@ -63,7 +63,7 @@ fn dma_allocations_stop_at_min_watermark() {
 fn kernel_falls_back_to_dma_with_lowmem_reserve() {
     let m = pc128(ArchConfig::X86_32);
     let (mut pages, start) = m.map_storage();
-    let (mut node, _) = m.boot(&mut pages, start, &mut Lines::default());
+    let (node, _) = m.boot(&mut pages, start, &mut Lines::default());
     let mut from_dma = 0;
     while let Ok(p) = node.alloc_pages(Gfp::KERNEL, 0) {
         if node.zone_of(p.0) == Some(ZoneType::Dma) {
