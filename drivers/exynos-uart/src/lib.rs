@@ -496,18 +496,7 @@ impl<R: ExynosRegs> embedded_io::Write for ExynosUart<R> {
     ///
     /// Errors: [`Error::Timeout`] if there never was room; nothing was written.
     fn write(&mut self, buf: &[u8]) -> Result<usize, Error> {
-        let Some((&first, rest)) = buf.split_first() else {
-            return Ok(0);
-        };
-        self.write_byte(first)?;
-        let mut n = 1;
-        for &byte in rest {
-            if !self.try_write_byte(byte) {
-                break;
-            }
-            n += 1;
-        }
-        Ok(n)
+        uart_io::write(self, buf)
     }
 
     /// Waits (bounded) until the transmitter is empty (UTRSTAT.TXE). Errors: [`Error::Timeout`].
@@ -521,34 +510,27 @@ impl<R: ExynosRegs> embedded_io::Read for ExynosUart<R> {
     /// the bytes already waiting (up to `buf.len()`). A receive error found after the first byte
     /// ends the read early and is returned by the next call, so bytes and errors keep their order.
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        if let Some(e) = self.deferred_error.take() {
-            return Err(e);
-        }
-        let first = loop {
-            if let Some(byte) = self.try_read_byte()? {
-                break byte;
-            }
-            core::hint::spin_loop();
-        };
-        buf[0] = first;
-        let mut n = 1;
-        while n < buf.len() {
-            match self.try_read_byte() {
-                Ok(Some(byte)) => {
-                    buf[n] = byte;
-                    n += 1;
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    self.deferred_error = Some(e);
-                    break;
-                }
-            }
-        }
-        Ok(n)
+        uart_io::read(self, buf)
+    }
+}
+
+impl<R: ExynosRegs> uart_io::ByteTx for ExynosUart<R> {
+    type Error = Error;
+    fn write_byte(&mut self, byte: u8) -> Result<(), Error> {
+        ExynosUart::write_byte(self, byte)
+    }
+    fn try_write_byte(&mut self, byte: u8) -> bool {
+        ExynosUart::try_write_byte(self, byte)
+    }
+}
+
+impl<R: ExynosRegs> uart_io::ByteRx for ExynosUart<R> {
+    type Error = Error;
+    fn try_read_byte(&mut self) -> Result<Option<u8>, Error> {
+        ExynosUart::try_read_byte(self)
+    }
+    fn deferred_error(&mut self) -> &mut Option<Error> {
+        &mut self.deferred_error
     }
 }
 

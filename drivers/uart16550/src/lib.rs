@@ -551,34 +551,17 @@ impl<IO: Uart16550Io> embedded_io::Read for Uart16550<IO> {
     /// the bytes already waiting (up to `buf.len()`). A receive error found after the first byte
     /// ends the read early and is returned by the next call, so bytes and errors keep their order.
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        if let Some(e) = self.deferred_error.take() {
-            return Err(e);
-        }
-        let first = loop {
-            if let Some(byte) = self.try_read_byte()? {
-                break byte;
-            }
-            core::hint::spin_loop();
-        };
-        buf[0] = first;
-        let mut n = 1;
-        while n < buf.len() {
-            match self.try_read_byte() {
-                Ok(Some(byte)) => {
-                    buf[n] = byte;
-                    n += 1;
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    self.deferred_error = Some(e);
-                    break;
-                }
-            }
-        }
-        Ok(n)
+        uart_io::read(self, buf)
+    }
+}
+
+impl<IO: Uart16550Io> uart_io::ByteRx for Uart16550<IO> {
+    type Error = Error;
+    fn try_read_byte(&mut self) -> Result<Option<u8>, Error> {
+        Uart16550::try_read_byte(self)
+    }
+    fn deferred_error(&mut self) -> &mut Option<Error> {
+        &mut self.deferred_error
     }
 }
 
