@@ -656,9 +656,9 @@ impl<'a> PageAllocator<'a> {
     pub fn drain_local(&self, cpu: usize) {
         for m in self.pcp[cpu] {
             let mut pcp = m.lock();
-            if pcp.count != 0 {
-                self.nodes.pcp_node(&pcp).drain_pages_zone(&mut pcp);
-            }
+            // Also a pageset with an empty list: its counts of pages handed out or taken back
+            // since the last fold go into the zone (drain_pages_zone folds them).
+            self.nodes.pcp_node(&pcp).drain_pages_zone(&mut pcp);
         }
     }
 

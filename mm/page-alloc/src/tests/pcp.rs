@@ -486,6 +486,35 @@ fn remote_free_and_high_order_lists() {
     });
 }
 
+/// A drain folds every pageset's unfolded counts into its zone, also one whose list is empty:
+/// CPU 0 takes every page of its refill (its list empty, its count of pages handed out not yet
+/// in the zone), CPU 1 frees them all; after `drain_all` the zone's own per-CPU and allocated
+/// counts are exact, not only `zone_counts`.
+#[test]
+fn drain_folds_an_empty_pagesets_counts() {
+    big_stack(|| {
+        let m = two_small_nodes();
+        let mut storage = m.map_storage();
+        let (set, freed) = m.boot(&mut storage, &mut Lines::default());
+        let pcp = boot_pagesets(&set, 2);
+        let refs: Vec<&PerCpuPagesets> = pcp.iter().map(Vec::as_slice).collect();
+        let a = PageAllocator::new(set, &refs);
+        a.setup_per_cpu_pageset(2, &|_| 0, &mut Lines::default());
+        let batch = a.with_pageset(0, 0, ZoneType::Dma, |p| p.batch());
+        let pages: Vec<Pfn> = (0..batch).map(|_| a.alloc_pages(0, 0, Gfp::KERNEL, 0).unwrap()).collect();
+        assert_eq!(a.with_pageset(0, 0, ZoneType::Dma, |p| p.count()), 0, "CPU 0 took its whole refill");
+        for p in pages {
+            a.free_pages(1, p, 0).unwrap();
+        }
+        a.drain_all();
+        let zone = |f: fn(&crate::Zone) -> u64| a.with_nodes(|s| f(s.zone(0, ZoneType::Dma).unwrap()));
+        assert_eq!(zone(|z| z.free_pcp()), 0, "the zone's own count of listed pages");
+        assert_eq!(zone(|z| z.allocated_pages()), 0, "the zone's own count of allocated pages");
+        assert_eq!(a.with_nodes(|s| (s.nr_free_pages(), s.nr_pcp_pages())), (freed, 0));
+        a.check().unwrap();
+    });
+}
+
 /// Bad frees through the per-CPU path are errors naming the pfn and change nothing: a
 /// second free of a listed block, a wrong order (larger and smaller), a tail page, a reserved
 /// page, a hole, a page of a listed block's tail.
