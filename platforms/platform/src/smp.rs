@@ -134,17 +134,27 @@ impl core::fmt::Display for CallError {
 /// Gives an online CPU on its way into the idle loop (just done with the boot's self-tests)
 /// up to 100 ms to arrive; whether it did.
 fn await_idle(idle: &AtomicBool) -> bool {
-    let until = crate::clock::now_ns().saturating_add(100_000_000);
+    spin_until(idle, 100_000_000, 200_000_000)
+}
+
+/// Spins until `flag` is set, for at most `ns` on the boot clock or `max_spins` polls (the
+/// clock may not run yet: x86 before its TSC is calibrated); whether it was set.
+fn spin_until(flag: &AtomicBool, ns: u64, max_spins: u64) -> bool {
+    let until = crate::clock::now_ns().saturating_add(ns);
     let mut spins = 0u64;
-    while !idle.load(Ordering::Acquire) {
+    while !flag.load(Ordering::Acquire) {
         core::hint::spin_loop();
         spins += 1;
-        if crate::clock::now_ns() > until || spins > 200_000_000 {
+        if crate::clock::now_ns() > until || spins > max_spins {
             return false;
         }
     }
     true
 }
+
+/// How long a CPU has to answer a request: a second, or that many polls.
+const ANSWER_NS: u64 = 1_000_000_000;
+const ANSWER_SPINS: u64 = 2_000_000_000;
 
 /// Runs `f(arg)` on CPU `cpu` and returns its result (Linux `smp_call_function_single` with
 /// `wait`): at once when `cpu` is the caller, else through its mailbox, with the CPU kicked
@@ -165,16 +175,9 @@ pub fn call_on<P: Firmware>(cpu: usize, f: fn(usize) -> u64, arg: usize) -> Resu
     mb.done.store(false, Ordering::Release);
     *mb.work.lock() = Some((f, arg));
     P::kick_cpu(area.hw_id);
-    let deadline = crate::clock::now_ns().saturating_add(1_000_000_000);
-    let mut spins = 0u64;
-    while !mb.done.load(Ordering::Acquire) {
-        core::hint::spin_loop();
-        spins += 1;
-        // The clock may not run yet (x86 before calibration): a spin bound backs it up.
-        if crate::clock::now_ns() > deadline || spins > 2_000_000_000 {
-            mb.work.lock().take();
-            return Err(CallError::NoAnswer { cpu });
-        }
+    if !spin_until(&mb.done, ANSWER_NS, ANSWER_SPINS) {
+        mb.work.lock().take();
+        return Err(CallError::NoAnswer { cpu });
     }
     Ok(mb.result.load(Ordering::Acquire))
 }
@@ -199,18 +202,11 @@ pub fn on_each_cpu<P: Firmware>(f: fn(usize) -> u64, arg: usize) -> [Option<u64>
     }
     let mut results = [None; percpu::NR_CPUS];
     results[me] = Some(f(arg));
-    let deadline = crate::clock::now_ns().saturating_add(1_000_000_000);
+    // One second for all of them together, as before: each waits what is left of it.
+    let deadline = crate::clock::now_ns().saturating_add(ANSWER_NS);
     for (cpu, _) in posted.iter().enumerate().filter(|(_, p)| **p) {
         let mb = &MAILBOXES[cpu];
-        let mut spins = 0u64;
-        while !mb.done.load(Ordering::Acquire) {
-            core::hint::spin_loop();
-            spins += 1;
-            if crate::clock::now_ns() > deadline || spins > 2_000_000_000 {
-                break;
-            }
-        }
-        if mb.done.load(Ordering::Acquire) {
+        if spin_until(&mb.done, deadline.saturating_sub(crate::clock::now_ns()), ANSWER_SPINS) {
             results[cpu] = Some(mb.result.load(Ordering::Acquire));
         } else {
             mb.work.lock().take();
