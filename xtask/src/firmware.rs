@@ -66,6 +66,7 @@ impl Firmware {
                 board.file().display(),
                 match board.image {
                     ImageKind::Arm64Image => "; Debian's U-Boot for QEMU (qemu_arm64) runs on the virt machine only",
+                    ImageKind::ArmZimage => "",
                     ImageKind::MultibootElf => "",
                 }
             ),

@@ -633,6 +633,7 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     let _ = writeln!(t, "target = {}", toml_str(like.filter(|l| l.platform == platform.name).map_or(platform.target, |l| l.target.as_str())));
     let _ = writeln!(t, "image = {}", toml_str(match platform.image {
         board_desc::ImageKind::Arm64Image => "arm64-image",
+        board_desc::ImageKind::ArmZimage => "arm-zimage",
         board_desc::ImageKind::MultibootElf => "multiboot-elf",
     }));
     comment(

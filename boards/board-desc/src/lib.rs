@@ -43,6 +43,10 @@ pub enum ImageKind {
     /// A raw arm64 Image with the 64-byte Linux header made from the ELF, so QEMU passes the
     /// device-tree address in x0.
     Arm64Image,
+    /// A raw 32-bit ARM image (zImage header words at 0x24), loaded by QEMU's `-kernel` at RAM
+    /// base + 0x10000 and entered as Linux's ARM boot protocol says: r0 = 0, r1 = machine type,
+    /// r2 = the device tree.
+    ArmZimage,
 }
 
 /// How the firmware tells QEMU (and so the host) that it is done.

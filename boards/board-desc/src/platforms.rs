@@ -77,6 +77,29 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         firmware: &[BootFirmware::Uboot],
     },
     PlatformInfo {
+        name: "armv7a",
+        package: "platform-armv7a",
+        crate_path: "platform_armv7a",
+        machine_type: "Armv7a",
+        target: "armv7a-none-eabi",
+        image: ImageKind::ArmZimage,
+        exit: ExitDevice::Semihosting,
+        linker_script: "armv7a.ld",
+        consoles: &[ConsoleDriver::Pl011],
+        io_ports: false,
+        smp_methods: &[SmpMethod::Psci, SmpMethod::None],
+        load_align: 0x4000,
+        load_rule: "the first-level table (swapper_pg_dir, 16 KiB-aligned) sits in the 16 KiB below the image, as Linux's sits below its text",
+        qemu_binary: "qemu-system-arm",
+        qemu_cpu: Some("cortex-a15"),
+        // phys_addr_t is 32 bits wide without LPAE.
+        phys_limit: 1 << 32,
+        // The scaffolder's side of ARMv7-A (which CPUs mean this platform) is not wired yet:
+        // `new-board` keeps refusing 32-bit trees until it is.
+        dt_cpus: &[],
+        firmware: &[],
+    },
+    PlatformInfo {
         name: "x86-pc",
         package: "platform-x86-pc",
         crate_path: "platform_x86_pc",
