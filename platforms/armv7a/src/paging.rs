@@ -62,8 +62,6 @@ const FIX_KMAP_BEGIN: u32 = 1;
 const FIX_KMAP_END: u32 = FIX_KMAP_BEGIN + KM_MAX_IDX * platform::percpu::NR_CPUS as u32 - 1;
 const _: () = assert!(FIXADDR_TOP - FIX_KMAP_END * PAGE_SIZE >= FIXADDR_START);
 
-/// The 4 MiB whose second-level tables hold the fixmap.
-const FIXMAP_GROUP: u32 = FIXADDR_START & !(4 * SECTION_SIZE - 1);
 /// Size of the first-level table (`swapper_pg_dir`), which sits right below the image.
 pub const L1_TABLE_BYTES: u64 = 16 << 10;
 
@@ -444,8 +442,9 @@ pub fn paging_init(
         b.map(first as u32, first, end - first, *prot, false)?;
     }
     // The fixmap's tables exist from the start, so kmap_local never allocates.
-    let fix = l2_table(l1, FIXMAP_GROUP, &mut || b.alloc()).map_err(PlatformError::Memblock)?;
-    let _ = fix;
+    for mib in (FIXADDR_START >> 20)..=((FIXADDR_END - 1) >> 20) {
+        l2_table(l1, mib << 20, &mut || b.alloc()).map_err(PlatformError::Memblock)?;
+    }
     let pages = b.pages;
     let vmalloc_start = (PAGE_OFFSET + lowmem_bytes as u32 + VMALLOC_OFFSET) & !(VMALLOC_OFFSET - 1);
     PHYS_OFFSET.store(phys_offset as u32, Ordering::Release);
