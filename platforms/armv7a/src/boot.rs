@@ -110,9 +110,13 @@ armv7a_mode_stacks:
     ldr     r2, ={stacks}
     add     r2, r2, r1, lsl #{stack_shift}
     mrs     r3, cpsr
-    cps     #0x17
+    cps     #0x17                       /* abort */
     mov     sp, r2
-    cps     #0x1b
+    cps     #0x1b                       /* undefined */
+    mov     sp, r2
+    cps     #0x12                       /* IRQ */
+    mov     sp, r2
+    cps     #0x11                       /* FIQ */
     mov     sp, r2
     msr     cpsr_c, r3
     bx      lr
