@@ -35,6 +35,8 @@ pub enum Check {
     HasAll(&'static [&'static str]),
     /// Every one of these checks holds.
     All(&'static [Check]),
+    /// Lines containing these texts appear in this order (each after the previous one's line).
+    InOrder(&'static [&'static str]),
 }
 
 /// An initrd whose bytes the firmware checked at boot and again at the end.
@@ -66,6 +68,16 @@ impl Check {
                 if ok { Ok(()) } else { Err(format!("no line contains {parts:?} in order")) }
             }
             Self::All(checks) => checks.iter().try_for_each(|c| c.holds(lines)),
+            Self::InOrder(parts) => {
+                let mut from = 0;
+                for p in *parts {
+                    match lines[from..].iter().position(|l| l.contains(p)) {
+                        Some(i) => from += i + 1,
+                        None => return Err(format!("no line contains {p:?} after the lines of {parts:?} before it")),
+                    }
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
@@ -111,6 +123,7 @@ pub fn cases() -> Vec<BootCase> {
     let arm = "qemu-virt-aarch64";
     let rpi = "qemu-raspi3b";
     let zcu = "qemu-xlnx-zcu102";
+    let arm32 = "qemu-virt-arm";
     let ok = |name, board, mem, smp, cmdline, checks: Vec<Check>| BootCase {
         name,
         board,
@@ -765,6 +778,118 @@ pub fn cases() -> Vec<BootCase> {
                 HasAll(&["boot: memory management up on 2 CPU(s); all checks passed"]),
             ],
             ..ok("rpi3b-bad-cpus", rpi, "1G", 4, "", vec![])
+        },
+        // 32-bit ARM (platforms/armv7a) on QEMU's virt with a Cortex-A15. The figures Linux 6.1
+        // (Debian armmp: VMSPLIT_3G, HIGHMEM, no ZONE_DMA, FLATMEM, 64 MiB CMA) prints on the
+        // same machines: lowmem ends at arm_lowmem_limit = PHYS_OFFSET + (vmalloc_min 0xf0000000
+        // - PAGE_OFFSET) = 0x70000000, Normal below, HighMem above; memblock regions printed
+        // with a 32-bit %pa and no node (no CONFIG_NUMA); the Memory: total is every RAM page.
+        // mm_init::zones tests compute the same figures from Linux's formulas.
+        ok("arm32-256M", arm32, "256M", 1, "", vec![
+            Has("qemu-virt-arm: ARMv7-A (MIDR 0x414fc0f0), entered in SVC mode, device tree at 0x48000000"),
+            Has("console: pl011 at 0x9000000 (/pl011@9000000, from /chosen/stdout-path)"),
+            Has(" memory[0x0]\t[0x40000000-0x4fffffff], 0x10000000 bytes flags: 0x0"),
+            Lacks(" on node "),
+            // arm_memblock_init's order: kernel image, swapper_pg_dir, the device tree's, CMA.
+            InOrder(&[
+                "early reserve: [mem 0x0000000040010000-",
+                "early reserve: [mem 0x000000004000c000-0x000000004000ffff] page tables (swapper_pg_dir, arm_mm_memblock_reserve)",
+                "OF: fdt: reserved [mem 0x0000000048000000-0x00000000480fffff] device tree blob",
+                "cma: Reserved 64 MiB at 0x4c000000",
+                "MEMBLOCK configuration:",
+            ]),
+            Has("adjust_lowmem_bounds: PHYS_OFFSET 0x40000000, arm_lowmem_limit 0x50000000, memblock limit 0x50000000"),
+            Has("    lowmem  : 0xc0000000 - 0xd0000000   ( 256 MB)"),
+            Has("  Normal   [mem 0x0000000040000000-0x000000004fffffff]"),
+            Has("  HighMem  empty"),
+            Lacks("  DMA "),
+            Has("  node   0: [mem 0x0000000040000000-0x000000004fffffff]"),
+            HasAll(&["Memory: ", "K/262144K available (", ", 65536K cma-reserved, 0K highmem)"]),
+            // Normal 65536 pages minus calc_memmap_size with armmp's 36-byte struct page (576).
+            Has("Built 1 zonelists, mobility grouping on.  Total pages: 64960"),
+            Has("smp: Brought up 1 node, 1 CPU"),
+        ]),
+        ok("arm32-1G-smp2", arm32, "1G", 2, "", vec![
+            Has("  Normal   [mem 0x0000000040000000-0x000000006fffffff]"),
+            Has("  HighMem  [mem 0x0000000070000000-0x000000007fffffff]"),
+            HasAll(&["Memory: ", "K/1048576K available (", ", 65536K cma-reserved, 196608K highmem)"]),
+            Has("cma: Reserved 64 MiB at 0x7c000000"),
+            Has("Built 1 zonelists, mobility grouping on.  Total pages: 260416"),
+            Has("smp: Brought up 1 node, 2 CPUs"),
+        ]),
+        ok("arm32-2G-smp4", arm32, "2G", 4, "", vec![
+            Has(" memory[0x0]\t[0x40000000-0xbfffffff], 0x80000000 bytes flags: 0x0"),
+            Has("adjust_lowmem_bounds: PHYS_OFFSET 0x40000000, arm_lowmem_limit 0x70000000, memblock limit 0x70000000"),
+            Has("    lowmem  : 0xc0000000 - 0xf0000000   ( 768 MB)"),
+            Has("    vmalloc : 0xf0800000 - 0xff800000   ( 240 MB)"),
+            Has("  Normal   [mem 0x0000000040000000-0x000000006fffffff]"),
+            Has("  HighMem  [mem 0x0000000070000000-0x00000000bfffffff]"),
+            Has("  node   0: [mem 0x0000000040000000-0x00000000bfffffff]"),
+            // CMA pages come from one zone: HighMem first (cma_declare_contiguous_nid), top-down.
+            Has("cma: Reserved 64 MiB at 0xbc000000"),
+            // The highmem figure is HighMem's managed pages before CMA is released: 1280 - 64 MiB.
+            HasAll(&["Memory: ", "K/2097152K available (", ", 65536K cma-reserved, 1245184K highmem)"]),
+            // Normal 196608 - 1728 (memmap), HighMem 327680 (no memmap charge).
+            Has("Built 1 zonelists, mobility grouping on.  Total pages: 522560"),
+            Has("Node 0, zone  HighMem: pageset batch "),
+            Has("smp: CPU3: booted through PSCI CPU_ON"),
+            Has("smp: Brought up 1 node, 4 CPUs"),
+            HasAll(&["stress: CPU0 done, ", "all 4 CPU(s): 16000 operations"]),
+            Has("(HighMem included)"),
+            Has("from 4096 pages (4096 HighMem) written, read back and freed"),
+            Has("cross-CPU self-test: on_each_cpu ran on all 4 CPUs; after vfree and a new mapping at "),
+            Has("kmap_local self-test: 4 CPU(s) at once"),
+        ]),
+        // QEMU's limit without LPAE: RAM [1 GiB, 4 GiB). A 32-bit phys_addr_t caps the bank's
+        // memblock size at PHYS_ADDR_MAX - base (memblock_cap_size): its last page is not RAM.
+        ok("arm32-3G", arm32, "3G", 1, "", vec![
+            Has("OF: fdt: memory bank [mem 0x0000000040000000-0x00000000ffffffff] node 0"),
+            Has(" memory[0x0]\t[0x40000000-0xfffffffe], 0xbfffffff bytes flags: 0x0"),
+            Has("  Normal   [mem 0x0000000040000000-0x000000006fffffff]"),
+            Has("  HighMem  [mem 0x0000000070000000-0x00000000ffffefff]"),
+            Has("cma: Reserved 64 MiB at 0xfbc00000"),
+            HasAll(&["Memory: ", "K/3145724K available ("]),
+            Has("Built 1 zonelists, mobility grouping on.  Total pages: 784703"),
+        ]),
+        // virtualization=on: entered in Hyp mode, dropped to SVC; PSCI through smc.
+        BootCase {
+            qemu_args: &["-machine", "virtualization=on"],
+            ..ok("arm32-hyp-smp2", arm32, "512M", 2, "", vec![
+                Has("entered in Hyp mode (dropped to SVC)"),
+                Has("smp: CPU1: booted through PSCI CPU_ON"),
+                Has("smp: Brought up 1 node, 2 CPUs"),
+            ])
+        },
+        BootCase {
+            initrd: Initrd::Good,
+            ..ok("arm32-initrd-smp2", arm32, "256M", 2, "", vec![
+                HasAll(&["OF: fdt: reserved [mem ", "] initrd"]),
+                INITRD_OK,
+                Has("smp: Brought up 1 node, 2 CPUs"),
+            ])
+        },
+        fails("arm32-null-fault", arm32, "selftest=null", vec![
+            Has("selftest: reading address 0, which must fault"),
+            Has("exception: data abort: translation fault, section on a read of DFAR 0x00000000 (DFSR 0x00000005)"),
+            Lacks("instead of faulting"),
+        ]),
+        fails("arm32-write-text-fault", arm32, "selftest=write-text", vec![
+            // DFSR 0x80f: permission fault on a page, WnR set.
+            HasAll(&["exception: data abort: permission fault, page on a write of DFAR 0x", "(DFSR 0x0000080f)"]),
+            Lacks("kernel text is writable"),
+        ]),
+        fails("arm32-stack-overflow", arm32, "selftest=stack-overflow", vec![
+            Has("exception: kernel stack overflow: SP 0x"),
+            Has("ran into the boot stack's guard page; reported on this CPU's abort stack"),
+            Lacks("without faulting"),
+        ]),
+        BootCase {
+            smp: 2,
+            ..fails("arm32-stack-overflow-cpu1", arm32, "selftest=stack-overflow-cpu1", vec![
+                Has("selftest: unbounded recursion on CPU1's vmalloc'd stack, which must fault at its guard page"),
+                Has("ran into the guard page below a vmalloc'd CPU stack; reported on this CPU's abort stack"),
+                Lacks("without faulting"),
+            ])
         },
         // Real firmware, and the initrd: each firmware boot has a direct twin (TWINS).
         BootCase {

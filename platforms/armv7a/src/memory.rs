@@ -104,6 +104,10 @@ impl mm_init::Platform for Armv7a {
                 "memblock: a bank ends at 4 GiB; with a 32-bit phys_addr_t memblock caps it at {PHYS_ADDR_MAX:#010x} (memblock_cap_size)"
             ));
         }
+        // Without CONFIG_NUMA (Debian's armmp) memblock regions carry no node: memblock_dump
+        // prints no " on node N".
+        let (start, end) = (mb.start_of_dram(), mb.end_of_dram());
+        mb.set_node(start, end - start, memblock::MAX_NUMNODES)?;
         self.cpus = crate::cpus_from_dt(self.dt);
         Ok(())
     }
