@@ -98,8 +98,7 @@ impl mm_init::Platform for Armv7a {
         }
         // memblock_add_range's memblock_cap_size with a 32-bit phys_addr_t: a region may end at
         // PHYS_ADDR_MAX at most, so a bank reaching 4 GiB loses its last byte.
-        if mb.end_of_dram() > PHYS_ADDR_MAX {
-            mb.remove(PHYS_ADDR_MAX, mb.end_of_dram() - PHYS_ADDR_MAX)?;
+        if mm_init::zones::arm32_cap_phys_addr(mb)? {
             log.line(format_args!(
                 "memblock: a bank ends at 4 GiB; with a 32-bit phys_addr_t memblock caps it at {PHYS_ADDR_MAX:#010x} (memblock_cap_size)"
             ));
