@@ -802,6 +802,7 @@ pub fn cases() -> Vec<BootCase> {
             Has("    lowmem  : 0xc0000000 - 0xd0000000   ( 256 MB)"),
             Has("  Normal   [mem 0x0000000040000000-0x000000004fffffff]"),
             Has("  HighMem  empty"),
+            Has("HighMem kmap self-check: no HighMem, nothing to map"),
             Lacks("  DMA "),
             Has("  node   0: [mem 0x0000000040000000-0x000000004fffffff]"),
             HasAll(&["Memory: ", "K/262144K available (", ", 65536K cma-reserved, 0K highmem)"]),
@@ -814,6 +815,9 @@ pub fn cases() -> Vec<BootCase> {
             Has("  HighMem  [mem 0x0000000070000000-0x000000007fffffff]"),
             HasAll(&["Memory: ", "K/1048576K available (", ", 65536K cma-reserved, 196608K highmem)"]),
             Has("cma: Reserved 64 MiB at 0x7c000000"),
+            // pkmap (shared, counted) and kmap_local (this CPU's fixmap slot) reach HighMem.
+            Has("    pkmap   : 0xbfe00000 - 0xc0000000   (2048 kB)"),
+            HasAll(&["HighMem kmap self-check: page 0x", " written through pkmap 0xbfe", " and kmap_local 0xffe", ": passed"]),
             Has("Built 1 zonelists, mobility grouping on.  Total pages: 260416"),
             Has("smp: Brought up 1 node, 2 CPUs"),
         ]),
