@@ -123,6 +123,14 @@ extern "C" {
 #[no_mangle]
 extern "C" fn armv7a_exception(kind: u32, frame: &Frame, spsr: u32, svc_sp: u32) -> ! {
     let name = KINDS.get(kind as usize).copied().unwrap_or("?");
+    if crate::cpu::EXITING.load(core::sync::atomic::Ordering::SeqCst) {
+        defmt::error!(
+            "exception: {=str} at {=u32:#010x} during the semihosting exit: QEMU runs without -semihosting; parking",
+            name,
+            frame.lr
+        );
+        crate::cpu::park()
+    }
     match kind {
         4 => {
             let dfsr = Dfsr::read().raw_value();

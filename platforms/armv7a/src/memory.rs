@@ -290,6 +290,9 @@ impl platform::Firmware for Armv7a {
         percpu_base: usize,
         entry: extern "C" fn(usize) -> !,
     ) -> Result<(), &'static str> {
+        if self.board.smp_method == Some(platform::board::SmpMethod::None) {
+            return Err("the board's [smp] enable-method is none: the CPU stays off");
+        }
         let mpidr = self.cpus.get(cpu).ok_or("no such CPU")?.hw_id;
         let node = self.dt.cpus.iter().find(|c| c.available && c.mpidr == Some(mpidr));
         match node.map(devicetree::Cpu::enable) {

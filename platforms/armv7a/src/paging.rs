@@ -609,13 +609,11 @@ fn fixmap_pte(idx: u32) -> Option<(u32, usize)> {
 /// `kmap_local_page` for a page the linear map does not reach (HighMem): the next of this
 /// CPU's fixmap slots.
 pub fn kmap_local(phys: u64) -> Option<usize> {
-    if let Some(v) = phys_to_virt(phys).filter(|_| MMU_ON.load(Ordering::Acquire)) {
+    // Lowmem through the linear map (any RAM at its physical address while the MMU is off).
+    if let Some(v) = phys_to_virt(phys) {
         return Some(v);
     }
     let phys = u32::try_from(phys).ok()? & !(PAGE_SIZE - 1);
-    if !MMU_ON.load(Ordering::Acquire) {
-        return None;
-    }
     let saved = crate::cpu::irq_save();
     let cpu = this_cpu();
     let depth = KMAP_DEPTH[cpu].load(Ordering::Relaxed);
