@@ -895,6 +895,19 @@ pub fn cases() -> Vec<BootCase> {
                 Lacks("without faulting"),
             ])
         },
+        fails("arm32-oom", arm32, "selftest=oom", vec![
+            HasAll(&["panicked at ", "memory allocation of 1073741824 bytes failed"]),
+        ]),
+        fails("arm32-slab-redzone", arm32, "selftest=slab-redzone", vec![
+            HasAll(&["kfree: kmalloc-32: object 0x", ": right redzone overwritten at offset 32"]),
+            Lacks("the red-zone overwrite went unnoticed"),
+        ]),
+        fails("arm32-forced-panic", arm32, "selftest=panic", vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])]),
+        // The in-firmware allocator benchmark on every CPU, then the ordinary boot.
+        ok("arm32-bench-smp4", arm32, "256M", 4, "selftest=bench", vec![
+            HasAll(&["bench: order-0 page alloc+free (per-CPU lists), 4 CPU(s): ", " ns/pair per CPU (min "]),
+            HasAll(&["bench: done; every page back ("]),
+        ]),
         // Real firmware, and the initrd: each firmware boot has a direct twin (TWINS).
         BootCase {
             firmware: true,
@@ -1109,6 +1122,23 @@ mod clock_tests {
         assert!(check_clock(&[Some(0.0), Some(0.0)], wall, true).unwrap_err().contains("never ran"));
         // A failed boot may end before x86's TSC is calibrated.
         assert_eq!(check_clock(&[Some(0.0), Some(0.0)], wall, false), Ok(()));
+    }
+}
+
+#[cfg(test)]
+mod check_tests {
+    use super::*;
+
+    /// `InOrder` wants each text on a later line than the one before it (arm_memblock_init's
+    /// steps); the same texts out of order, or on one line, are refused.
+    #[test]
+    fn in_order_checks_lines_in_sequence() {
+        let lines: Vec<String> = ["kernel image", "page tables", "device tree blob", "cma: Reserved"].map(String::from).to_vec();
+        assert_eq!(Check::InOrder(&["kernel image", "device tree blob", "cma: Reserved"]).holds(&lines), Ok(()));
+        let e = Check::InOrder(&["page tables", "kernel image"]).holds(&lines).unwrap_err();
+        assert!(e.contains("no line contains \"kernel image\" after"), "{e}");
+        let one = vec!["kernel image, page tables".to_string()];
+        assert!(Check::InOrder(&["kernel image", "page tables"]).holds(&one).is_err());
     }
 }
 
