@@ -219,6 +219,17 @@ impl Page {
     pub(crate) fn set_flags(&self, f: PageFlags) {
         self.update(|s| s.with_flags(f));
     }
+    /// `__ClearPageReserved` and `set_page_count(page, 0)` of the hand-off: every flag cleared,
+    /// refcount 0 (the caller owns the page: it is Reserved and off every list).
+    pub(crate) fn clear_flags_and_refcount(&self) {
+        self.state.store(State(self.state.load(Relaxed)).with_flags(PageFlags(0)).0, Release);
+        self.refcount.store(0, Relaxed);
+    }
+    /// Clears every flag and the order of a page whose state word is `st` (the caller owns
+    /// the page and read `st` from it under the same lock).
+    pub(crate) fn clear_flags_and_order(&self, st: State) {
+        self.state.store(st.with_flags(PageFlags(0)).with_order(0).0, Release);
+    }
     pub(crate) fn set_order(&self, o: u32) {
         self.update(|s| s.with_order(o as u8));
     }
