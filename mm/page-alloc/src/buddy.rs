@@ -144,11 +144,11 @@ fn page_is_buddy(map: &MemMap<'_>, zone_idx: u8, pfn: u64, order: u32) -> bool {
 
 /// `get_pageblock_migratetype`.
 pub(crate) fn pageblock_mt(map: &MemMap<'_>, pageblock_order: u32, pfn: u64) -> Migratetype {
-    map.page(pfn & !((1u64 << pageblock_order) - 1)).pageblock_mt()
+    map.pageblock_mt(pfn & !((1u64 << pageblock_order) - 1))
 }
 
 fn set_pageblock_mt(map: &MemMap<'_>, pageblock_order: u32, pfn: u64, mt: Migratetype) {
-    map.page(pfn & !((1u64 << pageblock_order) - 1)).set_pageblock_mt(mt);
+    map.set_pageblock_mt(pfn & !((1u64 << pageblock_order) - 1), mt);
 }
 
 /// Frees the block `[pfn, pfn + 1 << order)` into `zone`, merging with free buddies
