@@ -81,6 +81,7 @@ use std::time::{Duration, Instant};
 use buddy_system_allocator::FrameAllocator;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use memblock::{Memblock, Region, INIT_MEMBLOCK_REGIONS, NUMA_NO_NODE};
+use mm_types::bench::parallel;
 use mm_types::{pfn_down, pfn_up, LineSink, NullSink};
 use page_alloc::{
     build_all_zonelists, default_distance, free_area_init, ArchConfig, Gfp, MemMap, Node, NodeSet, Page,
@@ -594,32 +595,6 @@ impl LineSink for Stderr {
     fn line(&mut self, args: std::fmt::Arguments<'_>) {
         eprintln!("{}: {args}", self.0);
     }
-}
-
-/// Runs `work(thread, n)` on `threads` std threads, thread `t` doing `n_t` pairs with
-/// `sum(n_t) = iters` (the first `iters % threads` threads do one more). The threads start
-/// together behind a barrier; returns the wall time from the earliest start to the latest end
-/// (spawn and join are not timed).
-fn parallel<F: Fn(usize, u64) + Sync>(threads: usize, iters: u64, work: &F) -> Duration {
-    let barrier = Barrier::new(threads);
-    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let n = iters / threads as u64 + u64::from((t as u64) < iters % threads as u64);
-                let barrier = &barrier;
-                s.spawn(move || {
-                    barrier.wait();
-                    let t0 = Instant::now();
-                    work(t, n);
-                    (t0, Instant::now())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let start = spans.iter().map(|s| s.0).min().unwrap();
-    let end = spans.iter().map(|s| s.1).max().unwrap();
-    end - start
 }
 
 /// CPUs of the `order0_pcp` facade (and threads of the `_2threads` functions).
