@@ -380,7 +380,7 @@ pub fn cases() -> Vec<BootCase> {
             Has("console: PL011 at 0x9000000 (/pl011@9000000, from /chosen/stdout-path)"),
             Has("console: taken over as the boot loader left it (no current-speed in the tree)"),
             // paging_init, zones, mem_map, the hand-off and the buddy self-test.
-            Has("mem_map: node 0: 65536 pages x 16 bytes = 1024 KiB at "),
+            Has("mem_map: node 0: 65536 pages x 16 bytes + usemap 128 x 16 bytes = 1026 KiB at "),
             Has("  DMA      [mem 0x0000000040000000-0x000000004fffffff]"),
             Has("  DMA32    empty"),
             Has("  Normal   empty"),
