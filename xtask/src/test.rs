@@ -123,7 +123,7 @@ pub fn cases() -> Vec<BootCase> {
     let arm = "qemu-virt-aarch64";
     let rpi = "qemu-raspi3b";
     let zcu = "qemu-xlnx-zcu102";
-    let arm32 = "qemu-virt-arm";
+    let armv7a = "qemu-virt-arm";
     let ok = |name, board, mem, smp, cmdline, checks: Vec<Check>| BootCase {
         name,
         board,
@@ -785,7 +785,7 @@ pub fn cases() -> Vec<BootCase> {
         // - PAGE_OFFSET) = 0x70000000, Normal below, HighMem above; memblock regions printed
         // with a 32-bit %pa and no node (no CONFIG_NUMA); the Memory: total is every RAM page.
         // mm_init::zones tests compute the same figures from Linux's formulas.
-        ok("arm32-256M", arm32, "256M", 1, "", vec![
+        ok("arm32-256M", armv7a, "256M", 1, "", vec![
             Has("qemu-virt-arm: ARMv7-A (MIDR 0x414fc0f0), entered in SVC mode, device tree at 0x48000000"),
             Has("console: pl011 at 0x9000000 (/pl011@9000000, from /chosen/stdout-path)"),
             Has(" memory[0x0]\t[0x40000000-0x4fffffff], 0x10000000 bytes flags: 0x0"),
@@ -810,7 +810,7 @@ pub fn cases() -> Vec<BootCase> {
             Has("Built 1 zonelists, mobility grouping on.  Total pages: 64960"),
             Has("smp: Brought up 1 node, 1 CPU"),
         ]),
-        ok("arm32-1G-smp2", arm32, "1G", 2, "", vec![
+        ok("arm32-1G-smp2", armv7a, "1G", 2, "", vec![
             Has("  Normal   [mem 0x0000000040000000-0x000000006fffffff]"),
             Has("  HighMem  [mem 0x0000000070000000-0x000000007fffffff]"),
             HasAll(&["Memory: ", "K/1048576K available (", ", 65536K cma-reserved, 196608K highmem)"]),
@@ -821,7 +821,7 @@ pub fn cases() -> Vec<BootCase> {
             Has("Built 1 zonelists, mobility grouping on.  Total pages: 260416"),
             Has("smp: Brought up 1 node, 2 CPUs"),
         ]),
-        ok("arm32-2G-smp4", arm32, "2G", 4, "", vec![
+        ok("arm32-2G-smp4", armv7a, "2G", 4, "", vec![
             Has(" memory[0x0]\t[0x40000000-0xbfffffff], 0x80000000 bytes flags: 0x0"),
             Has("adjust_lowmem_bounds: PHYS_OFFSET 0x40000000, arm_lowmem_limit 0x70000000, memblock limit 0x70000000"),
             Has("    lowmem  : 0xc0000000 - 0xf0000000   ( 768 MB)"),
@@ -846,7 +846,7 @@ pub fn cases() -> Vec<BootCase> {
         ]),
         // QEMU's limit without LPAE: RAM [1 GiB, 4 GiB). A 32-bit phys_addr_t caps the bank's
         // memblock size at PHYS_ADDR_MAX - base (memblock_cap_size): its last page is not RAM.
-        ok("arm32-3G", arm32, "3G", 1, "", vec![
+        ok("arm32-3G", armv7a, "3G", 1, "", vec![
             Has("OF: fdt: memory bank [mem 0x0000000040000000-0x00000000ffffffff] node 0"),
             Has(" memory[0x0]\t[0x40000000-0xfffffffe], 0xbfffffff bytes flags: 0x0"),
             Has("  Normal   [mem 0x0000000040000000-0x000000006fffffff]"),
@@ -858,7 +858,7 @@ pub fn cases() -> Vec<BootCase> {
         // virtualization=on: entered in Hyp mode, dropped to SVC; PSCI through smc.
         BootCase {
             qemu_args: &["-machine", "virtualization=on"],
-            ..ok("arm32-hyp-smp2", arm32, "512M", 2, "", vec![
+            ..ok("arm32-hyp-smp2", armv7a, "512M", 2, "", vec![
                 Has("entered in Hyp mode (dropped to SVC)"),
                 Has("smp: CPU1: booted through PSCI CPU_ON"),
                 Has("smp: Brought up 1 node, 2 CPUs"),
@@ -866,45 +866,45 @@ pub fn cases() -> Vec<BootCase> {
         },
         BootCase {
             initrd: Initrd::Good,
-            ..ok("arm32-initrd-smp2", arm32, "256M", 2, "", vec![
+            ..ok("arm32-initrd-smp2", armv7a, "256M", 2, "", vec![
                 HasAll(&["OF: fdt: reserved [mem ", "] initrd"]),
                 INITRD_OK,
                 Has("smp: Brought up 1 node, 2 CPUs"),
             ])
         },
-        fails("arm32-null-fault", arm32, "selftest=null", vec![
+        fails("arm32-null-fault", armv7a, "selftest=null", vec![
             Has("selftest: reading address 0, which must fault"),
             Has("exception: data abort: translation fault, section on a read of DFAR 0x00000000 (DFSR 0x00000005)"),
             Lacks("instead of faulting"),
         ]),
-        fails("arm32-write-text-fault", arm32, "selftest=write-text", vec![
+        fails("arm32-write-text-fault", armv7a, "selftest=write-text", vec![
             // DFSR 0x80f: permission fault on a page, WnR set.
             HasAll(&["exception: data abort: permission fault, page on a write of DFAR 0x", "(DFSR 0x0000080f)"]),
             Lacks("kernel text is writable"),
         ]),
-        fails("arm32-stack-overflow", arm32, "selftest=stack-overflow", vec![
+        fails("arm32-stack-overflow", armv7a, "selftest=stack-overflow", vec![
             Has("exception: kernel stack overflow: SP 0x"),
             Has("ran into the boot stack's guard page; reported on this CPU's abort stack"),
             Lacks("without faulting"),
         ]),
         BootCase {
             smp: 2,
-            ..fails("arm32-stack-overflow-cpu1", arm32, "selftest=stack-overflow-cpu1", vec![
+            ..fails("arm32-stack-overflow-cpu1", armv7a, "selftest=stack-overflow-cpu1", vec![
                 Has("selftest: unbounded recursion on CPU1's vmalloc'd stack, which must fault at its guard page"),
                 Has("ran into the guard page below a vmalloc'd CPU stack; reported on this CPU's abort stack"),
                 Lacks("without faulting"),
             ])
         },
-        fails("arm32-oom", arm32, "selftest=oom", vec![
+        fails("arm32-oom", armv7a, "selftest=oom", vec![
             HasAll(&["panicked at ", "memory allocation of 1073741824 bytes failed"]),
         ]),
-        fails("arm32-slab-redzone", arm32, "selftest=slab-redzone", vec![
+        fails("arm32-slab-redzone", armv7a, "selftest=slab-redzone", vec![
             HasAll(&["kfree: kmalloc-32: object 0x", ": right redzone overwritten at offset 32"]),
             Lacks("the red-zone overwrite went unnoticed"),
         ]),
-        fails("arm32-forced-panic", arm32, "selftest=panic", vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])]),
+        fails("arm32-forced-panic", armv7a, "selftest=panic", vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])]),
         // The in-firmware allocator benchmark on every CPU, then the ordinary boot.
-        ok("arm32-bench-smp4", arm32, "256M", 4, "selftest=bench", vec![
+        ok("arm32-bench-smp4", armv7a, "256M", 4, "selftest=bench", vec![
             HasAll(&["bench: order-0 page alloc+free (per-CPU lists), 4 CPU(s): ", " ns/pair per CPU (min "]),
             HasAll(&["bench: done; every page back ("]),
         ]),
