@@ -860,6 +860,11 @@ pub fn cases() -> Vec<BootCase> {
             qemu_args: &["-machine", "virtualization=on"],
             ..ok("arm32-hyp-smp2", armv7a, "512M", 2, "", vec![
                 Has("entered in Hyp mode (dropped to SVC)"),
+                // The 512M tree of ../shared/testdata/dtb: all lowmem.
+                Has("  Normal   [mem 0x0000000040000000-0x000000005fffffff]"),
+                Has("  HighMem  empty"),
+                HasAll(&["Memory: ", "K/524288K available ("]),
+                Has("Built 1 zonelists, mobility grouping on.  Total pages: 129920"),
                 Has("smp: CPU1: booted through PSCI CPU_ON"),
                 Has("smp: Brought up 1 node, 2 CPUs"),
             ])
