@@ -900,6 +900,14 @@ pub fn cases() -> Vec<BootCase> {
                 Lacks("without faulting"),
             ])
         },
+        // cma= replaces the configured size (still HighMem first); memblock=debug prints %pa
+        // of a 32-bit phys_addr_t.
+        ok("arm32-cma-memblock-debug", armv7a, "1G", 1, "cma=32M memblock=debug", vec![
+            Has("memblock_reserve: [0x4000c000-0x4000ffff]"),
+            Has("cma: Reserved 32 MiB at 0x7e000000"),
+            HasAll(&["Memory: ", "K/1048576K available (", ", 32768K cma-reserved, 229376K highmem)"]),
+            Lacks("memblock_reserve: [0x00000000"),
+        ]),
         fails("arm32-oom", armv7a, "selftest=oom", vec![
             HasAll(&["panicked at ", "memory allocation of 1073741824 bytes failed"]),
         ]),
