@@ -800,10 +800,10 @@ pub fn cases() -> Vec<BootCase> {
             ]),
             Has("adjust_lowmem_bounds: PHYS_OFFSET 0x40000000, arm_lowmem_limit 0x50000000, memblock limit 0x50000000"),
             Has("    lowmem  : 0xc0000000 - 0xd0000000   ( 256 MB)"),
-            Has("  Normal   [mem 0x0000000040000000-0x000000004fffffff]"),
+            Has("  DMA      [mem 0x0000000040000000-0x000000004fffffff]"),
+            Has("  Normal   empty"),
             Has("  HighMem  empty"),
             Has("HighMem kmap self-check: no HighMem, nothing to map"),
-            Lacks("  DMA "),
             Has("  node   0: [mem 0x0000000040000000-0x000000004fffffff]"),
             HasAll(&["Memory: ", "K/262144K available (", ", 65536K cma-reserved, 0K highmem)"]),
             // Normal 65536 pages minus calc_memmap_size with armmp's 36-byte struct page (576).
@@ -811,7 +811,8 @@ pub fn cases() -> Vec<BootCase> {
             Has("smp: Brought up 1 node, 1 CPU"),
         ]),
         ok("arm32-1G-smp2", armv7a, "1G", 2, "", vec![
-            Has("  Normal   [mem 0x0000000040000000-0x000000006fffffff]"),
+            Has("  DMA      [mem 0x0000000040000000-0x000000006fffffff]"),
+            Has("  Normal   empty"),
             Has("  HighMem  [mem 0x0000000070000000-0x000000007fffffff]"),
             HasAll(&["Memory: ", "K/1048576K available (", ", 65536K cma-reserved, 196608K highmem)"]),
             Has("cma: Reserved 64 MiB at 0x7c000000"),
@@ -826,7 +827,8 @@ pub fn cases() -> Vec<BootCase> {
             Has("adjust_lowmem_bounds: PHYS_OFFSET 0x40000000, arm_lowmem_limit 0x70000000, memblock limit 0x70000000"),
             Has("    lowmem  : 0xc0000000 - 0xf0000000   ( 768 MB)"),
             Has("    vmalloc : 0xf0800000 - 0xff800000   ( 240 MB)"),
-            Has("  Normal   [mem 0x0000000040000000-0x000000006fffffff]"),
+            Has("  DMA      [mem 0x0000000040000000-0x000000006fffffff]"),
+            Has("  Normal   empty"),
             Has("  HighMem  [mem 0x0000000070000000-0x00000000bfffffff]"),
             Has("  node   0: [mem 0x0000000040000000-0x00000000bfffffff]"),
             // CMA pages come from one zone: HighMem first (cma_declare_contiguous_nid), top-down.
@@ -849,7 +851,8 @@ pub fn cases() -> Vec<BootCase> {
         ok("arm32-3G", armv7a, "3G", 1, "", vec![
             Has("OF: fdt: memory bank [mem 0x0000000040000000-0x00000000ffffffff] node 0"),
             Has(" memory[0x0]\t[0x40000000-0xfffffffe], 0xbfffffff bytes flags: 0x0"),
-            Has("  Normal   [mem 0x0000000040000000-0x000000006fffffff]"),
+            Has("  DMA      [mem 0x0000000040000000-0x000000006fffffff]"),
+            Has("  Normal   empty"),
             Has("  HighMem  [mem 0x0000000070000000-0x00000000ffffefff]"),
             Has("cma: Reserved 64 MiB at 0xfbc00000"),
             HasAll(&["Memory: ", "K/3145724K available ("]),
@@ -861,7 +864,8 @@ pub fn cases() -> Vec<BootCase> {
             ..ok("arm32-hyp-smp2", armv7a, "512M", 2, "", vec![
                 Has("entered in Hyp mode (dropped to SVC)"),
                 // The 512M tree of ../shared/testdata/dtb: all lowmem.
-                Has("  Normal   [mem 0x0000000040000000-0x000000005fffffff]"),
+                Has("  DMA      [mem 0x0000000040000000-0x000000005fffffff]"),
+                Has("  Normal   empty"),
                 Has("  HighMem  empty"),
                 HasAll(&["Memory: ", "K/524288K available ("]),
                 Has("Built 1 zonelists, mobility grouping on.  Total pages: 129920"),

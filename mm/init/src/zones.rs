@@ -97,13 +97,14 @@ pub fn arm32_cap_phys_addr(mb: &mut Memblock<'_>) -> Result<bool, memblock::Memb
     Ok(true)
 }
 
-/// 32-bit ARM (`find_limits` + `zone_sizes_init`): `max_low_pfn` is the memblock limit's page,
-/// Normal ends there, HighMem at the end of RAM; no ZONE_DMA (Debian's `armmp`), so its limit is
-/// 0 (and CMA gets no DMA limit: `arm_dma_limit` is `~0`).
+/// 32-bit ARM (`find_limits` + `zone_sizes_init`): `max_low_pfn` is the memblock limit's page;
+/// ZONE_DMA ends at `min(arm_dma_pfn_limit, max_low_pfn)`, and with no machine
+/// `dma_zone_size` (`setup_dma_zone`: `arm_dma_limit` = `~0`) that is `max_low_pfn`, so Normal
+/// is empty; HighMem ends at the end of RAM. CMA gets no DMA limit (`arm_dma_limit` is `~0`).
 pub fn arm32(mb: &Memblock<'_>, lowmem: Arm32Lowmem) -> PagingInfo {
     let max_pfn = pfn_down(mb.end_of_dram());
     let max_low_pfn = pfn_down(lowmem.memblock_limit).min(max_pfn);
-    PagingInfo { max_low_pfn, max_pfn, max_zone_pfns: [0, max_low_pfn, max_pfn] }
+    PagingInfo { max_low_pfn, max_pfn, max_zone_pfns: [max_low_pfn, max_low_pfn, max_pfn] }
 }
 
 #[cfg(test)]
@@ -116,12 +117,12 @@ mod arm32_tests {
     use super::*;
     use crate::test_support::EMPTY;
 
-    /// Linux 6.1 on QEMU's 32-bit virt (Debian armmp: VMSPLIT_3G, HIGHMEM, no ZONE_DMA,
-    /// FLATMEM, 36-byte `struct page`), computed from the formulas alone for one bank at
-    /// `[base, base + size)` as the device tree gives it: memblock's 32-bit cap, lowmem
-    /// `min(end, PHYS_OFFSET + 0xf0000000 - 0xc0000000)`, Normal below it and HighMem above, the
-    /// `Memory:` total (every RAM page), `Total pages` (Normal present minus its memmap pages,
-    /// HighMem whole). Returns the lines Linux prints and the two figures.
+    /// Linux 6.1 on QEMU's 32-bit virt (Debian armmp: VMSPLIT_3G, HIGHMEM, ZONE_DMA with
+    /// `arm_dma_limit` `~0`, FLATMEM, 36-byte `struct page`), computed from the formulas alone
+    /// for one bank at `[base, base + size)` as the device tree gives it: memblock's 32-bit cap,
+    /// lowmem `min(end, PHYS_OFFSET + 0xf0000000 - 0xc0000000)`, DMA below it (Normal empty) and
+    /// HighMem above, the `Memory:` total (every RAM page), `Total pages` (DMA present minus its
+    /// memmap pages, HighMem whole). Returns the lines Linux prints and the two figures.
     fn linux_arm32(base: u64, size: u64) -> (Vec<String>, u64, u64) {
         let end = (base + size).min(0xffff_ffff); // memblock_cap_size
         let lowmem_end = end.min(base + (0xf000_0000 - 0xc000_0000));
@@ -136,7 +137,8 @@ mod arm32_tests {
         };
         let lines = std::vec![
             format!(" memory[0x0]\t[{:#010x}-{:#010x}], {:#010x} bytes flags: 0x0", base, end - 1, end - base),
-            zone("Normal", first, low),
+            zone("DMA", first, low),
+            zone("Normal", low, low),
             zone("HighMem", low, last),
             format!("  node   0: [mem {:#018x}-{:#018x}]", base, (last << 12) - 1),
         ];
@@ -152,7 +154,7 @@ mod arm32_tests {
         arm32_cap_phys_addr(&mut mb).unwrap();
         let low = arm32_lowmem(&mb, base);
         let p = arm32(&mb, low);
-        assert_eq!(p.max_zone_pfns[0], 0, "no ZONE_DMA");
+        assert_eq!(p.max_zone_pfns[0], p.max_low_pfn, "ZONE_DMA is all of lowmem");
         let r = mb.memory()[0];
         let zone = |name: &str, s: u64, e: u64| {
             if s >= e {
@@ -164,7 +166,8 @@ mod arm32_tests {
         let first = pfn_down(base);
         let lines = std::vec![
             format!(" memory[0x0]\t[{:#010x}-{:#010x}], {:#010x} bytes flags: 0x0", r.base, r.base + r.size - 1, r.size),
-            zone("Normal", first, p.max_zone_pfns[1]),
+            zone("DMA", first, p.max_zone_pfns[0]),
+            zone("Normal", p.max_zone_pfns[0], p.max_zone_pfns[1]),
             zone("HighMem", p.max_zone_pfns[1], p.max_zone_pfns[2]),
             format!("  node   0: [mem {:#018x}-{:#018x}]", base, (p.max_pfn << 12) - 1),
         ];
@@ -174,11 +177,11 @@ mod arm32_tests {
 
     /// ```text
     /// 0x40000000        0x70000000 (arm_lowmem_limit)          end of RAM
-    ///     | Normal (lowmem) | HighMem                               |
+    ///     | DMA (lowmem)    | HighMem                               |
     /// ```
     /// Expect the banks of ../shared/testdata/dtb-truth/qemu__arm-virt-{512M-smp2,1G,
     /// highmem-off-3G}.json and the 256M/2G boots to give Linux's lines and figures, by hand:
-    /// 2G: Normal to 0x6fffffff, HighMem to 0xbfffffff, 2097152K, 196608 - 1728 + 327680 =
+    /// 2G: DMA to 0x6fffffff, Normal empty, HighMem to 0xbfffffff, 2097152K, 196608 - 1728 + 327680 =
     /// 522560; 3G: memblock `[0x40000000-0xfffffffe]`, HighMem to 0xffffefff (the last page is
     /// not whole), 3145724K, 194880 + 589823 = 784703.
     #[test]
@@ -195,10 +198,13 @@ mod arm32_tests {
             assert_eq!(run(0x4000_0000, size), want, "{size:#x}");
         }
         let (lines, _, _) = run(0x4000_0000, 2 << 30);
-        assert_eq!(lines[1..3], ["  Normal   [mem 0x0000000040000000-0x000000006fffffff]", "  HighMem  [mem 0x0000000070000000-0x00000000bfffffff]"]);
+        assert_eq!(
+            lines[1..4],
+            ["  DMA      [mem 0x0000000040000000-0x000000006fffffff]", "  Normal   empty", "  HighMem  [mem 0x0000000070000000-0x00000000bfffffff]"]
+        );
         let (lines, _, _) = run(0x4000_0000, 3 << 30);
         assert_eq!(lines[0], " memory[0x0]\t[0x40000000-0xfffffffe], 0xbfffffff bytes flags: 0x0");
-        assert_eq!(lines[2], "  HighMem  [mem 0x0000000070000000-0x00000000ffffefff]");
+        assert_eq!(lines[3], "  HighMem  [mem 0x0000000070000000-0x00000000ffffefff]");
     }
 
     /// adjust_lowmem_bounds: the memblock limit is the first address that breaks PMD alignment

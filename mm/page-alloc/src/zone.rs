@@ -136,12 +136,13 @@ impl ArchConfig {
         numa: true,
     };
 
-    /// 32-bit ARM without LPAE as Debian's 6.1 `armmp` kernel: FLATMEM, Normal and HighMem (no
-    /// `CONFIG_ZONE_DMA`: only LPAE platforms select it), `pageblock_order` 10 (no huge pages
-    /// without LPAE, so `MAX_ORDER - 1`), no NUMA; `struct page` 36 bytes (32-bit words with
-    /// `memcg_data`; ARM has no `HAVE_ALIGNED_STRUCT_PAGE`).
+    /// 32-bit ARM without LPAE as Debian's 6.1 `armmp` kernel: FLATMEM, DMA, Normal and
+    /// HighMem (`CONFIG_ZONE_DMA`, as multi-platform ARM kernels print it: with no machine
+    /// `dma_zone_size`, `arm_dma_limit` is `~0`, so DMA is all of lowmem and Normal is empty),
+    /// `pageblock_order` 10 (no huge pages without LPAE, so `MAX_ORDER - 1`), no NUMA; `struct
+    /// page` 36 bytes (32-bit words with `memcg_data`; ARM has no `HAVE_ALIGNED_STRUCT_PAGE`).
     pub const ARMV7A: Self = Self {
-        zones: [false, false, true, true, false],
+        zones: [true, false, true, true, false],
         pageblock_order: 10,
         memory_model: MemoryModel::Flatmem,
         struct_page_bytes: 36,

@@ -9,7 +9,7 @@
 //! 3. the kernel image, then the page tables (`arm_mm_memblock_reserve`: the 16 KiB
 //!    `swapper_pg_dir` below the image), then the device tree's reservations (initrd,
 //!    `/memreserve/`, the blob, `/reserved-memory`), then CMA (`dma_contiguous_reserve`, no DMA
-//!    limit: `arm_dma_limit` is `~0` without ZONE_DMA);
+//!    limit: `arm_dma_limit` is `~0` without a machine `dma_zone_size`);
 //! 4. the board's hook, `memblock_allow_resize` and `memblock_dump_all` (generic).
 #![allow(unsafe_code)]
 
