@@ -14,6 +14,7 @@
 
 extern crate alloc;
 
+pub mod app;
 pub mod bench;
 pub mod board;
 pub mod clock;
@@ -326,10 +327,45 @@ fn memblock_debug_line(args: core::fmt::Arguments<'_>) {
     mm_types::LineSink::line(&mut DefmtSink, args);
 }
 
+/// memblock's final regions, copied for [`app::Kernel::memory_regions`] before `mem_init`
+/// retires memblock.
+static BOOT_REGIONS: spin::Once<app::BootRegions> = spin::Once::new();
+/// The command line, copied for [`app::Kernel::cmdline`] (x86's `COMMAND_LINE_SIZE`).
+static CMDLINE: spin::Once<heapless::String<2048>> = spin::Once::new();
+/// `max_low_pfn` from `paging_init`, for the vmalloc self-test's HighMem count.
+static MAX_LOW_PFN: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+/// The CMA areas as `mem_init` activated them, for [`app::Kernel::cma_alloc`].
+static CMA_SNAPSHOT: spin::Once<page_alloc::cma::CmaAreas> = spin::Once::new();
+
+/// The boot's late self-tests, in the order the boot ran them before they became part of the
+/// `selftest` application ([`app::Kernel::run_boot_selftests`]).
+fn late_selftests<P: Firmware>(k: &app::Kernel) -> Result<(), &'static str> {
+    let up = k.online_cpus();
+    let a = k.allocator;
+    stress::run::<P>(up)?;
+    selftest::vmalloc::<P>(a, MAX_LOW_PFN.load(core::sync::atomic::Ordering::Relaxed))?;
+    selftest::cross_cpu::<P>(a, up)?;
+    selftest::kmap_local_on_each_cpu::<P>(a, up)?;
+    let areas = with_cma_areas::<P, _>(|a| a.clone());
+    selftest::cma::<P>(a, &areas)
+}
+
 /// The generic boot path after the platform is up (Linux's `start_kernel`, memory part):
 /// command line, discovery, early reservations, the board's hook, `mem=`, memblock resizing,
-/// `memblock_dump_all`. Ends the run: success when every step worked, failure otherwise.
-pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardReserve>) -> ! {
+/// `memblock_dump_all`, `paging_init`, zones and the buddy hand-off, per-CPU pagesets, the
+/// heap, vmalloc and SMP; then `app`'s entry on the boot CPU ([`app::App`]), whose result
+/// ends the run (success or failure through [`Firmware::exit`]). A failed boot step ends the
+/// run with failure before the application runs.
+///
+/// The boot's own self-checks run only when `app` asks for them ([`app::App::boot_selfchecks`]):
+/// they must run at fixed points of the boot, which an application never sees (the buddy
+/// drain/restore check and the buddy self-test need the allocator before it goes behind its
+/// lock, where nothing else runs; the stress test's shared state must exist before the
+/// secondary CPUs start). The `selftest=` fault injections and the benchmark are asked for on
+/// the command line and run for any application, at their own points: `null`, `write-text`
+/// and `stack-overflow` right after `paging_init`, `oom` and `slab-redzone` once the heap
+/// exists, `stack-overflow-cpu1` on CPU 1 as it comes up, `bench` once every CPU is up.
+pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardReserve>, app: &app::App) -> ! {
     let (Some(memory), Some(reserved)) = (take_static(&MEMORY_REGIONS), take_static(&RESERVED_REGIONS)) else {
         defmt::error!("start_kernel called twice");
         platform.exit(ExitCode::Failure)
@@ -347,6 +383,7 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                     platform.exit(ExitCode::Failure)
                 }
             };
+            MAX_LOW_PFN.store(paging.max_low_pfn, core::sync::atomic::Ordering::Relaxed);
             // Page tables are all paging_init takes from memblock; Linux does not say where.
             before_paging.report_new(&memblock, "paging_init: page-table pages", &mut DefmtSink);
             // arm64 bootmem_init: dma_contiguous_reserve(arm64_dma_phys_limit).
@@ -379,6 +416,10 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                 defmt::error!("setup_per_cpu_areas failed: {}", defmt::Display2Format(&e));
                 platform.exit(ExitCode::Failure)
             }
+            BOOT_REGIONS.call_once(|| app::BootRegions {
+                memory: memblock.memory().iter().copied().take(app::MAX_BOOT_REGIONS).collect(),
+                reserved: memblock.reserved().iter().copied().take(app::MAX_BOOT_REGIONS).collect(),
+            });
             let sections = platform.kernel_sections();
             let mut map = |phys: u64, count: usize| {
                 let virt = platform.phys_to_virt(phys)?;
@@ -404,14 +445,16 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             };
             let mem_init_us = clock::now_us();
             node.buddyinfo(&mut DefmtSink);
-            let Some(scratch) = take_static(&DRAIN_BLOCKS) else { platform.exit(ExitCode::Failure) };
-            if let Err(why) = mm_init::selfcheck::drain_and_restore(&mut node, scratch, &mut DefmtSink) {
-                defmt::error!("buddy self-check failed: {=str}", why);
-                platform.exit(ExitCode::Failure)
-            }
-            if let Err(why) = selftest::buddy(&mut node, platform) {
-                defmt::error!("buddy self-test failed: {=str}", why);
-                platform.exit(ExitCode::Failure)
+            if app.boot_selfchecks {
+                let Some(scratch) = take_static(&DRAIN_BLOCKS) else { platform.exit(ExitCode::Failure) };
+                if let Err(why) = mm_init::selfcheck::drain_and_restore(&mut node, scratch, &mut DefmtSink) {
+                    defmt::error!("buddy self-check failed: {=str}", why);
+                    platform.exit(ExitCode::Failure)
+                }
+                if let Err(why) = selftest::buddy(&mut node, platform) {
+                    defmt::error!("buddy self-test failed: {=str}", why);
+                    platform.exit(ExitCode::Failure)
+                }
             }
             // The buddy allocator goes behind its lock, with each CPU's pagesets (in its
             // per-CPU area) in front: setup_per_cpu_pageset, then the other CPUs.
@@ -425,9 +468,11 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             allocator.setup_per_cpu_pageset(nr_cpus, &|cpu| percpu::per_cpu(cpu).map_or(0, |a| a.nid), &mut DefmtSink);
             heap::init::<P>(allocator);
             heap_fault_injection(mm_init::Cmdline::new(platform.cmdline()).selftest());
-            if let Err(why) = stress::prepare(platform, allocator) {
-                defmt::error!("stress test: {=str}", why);
-                platform.exit(ExitCode::Failure)
+            if app.boot_selfchecks {
+                if let Err(why) = stress::prepare(platform, allocator) {
+                    defmt::error!("stress test: {=str}", why);
+                    platform.exit(ExitCode::Failure)
+                }
             }
             let bench = mm_init::Cmdline::new(platform.cmdline()).selftest() == Some("bench");
             if bench {
@@ -441,12 +486,13 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             let up = smp::smp_init(platform, allocator, nr_nodes);
             let up_us = clock::now_us();
             defmt::info!(
-                "boot: memory management up on {=usize} CPU(s) {=u64}.{=u64:06} s after the first instruction (buddy hand-off done at {=u64}.{=u64:06} s; the boot self-checks are included)",
+                "boot: memory management up on {=usize} CPU(s) {=u64}.{=u64:06} s after the first instruction (buddy hand-off done at {=u64}.{=u64:06} s; {=str})",
                 up,
                 up_us / 1_000_000,
                 up_us % 1_000_000,
                 mem_init_us / 1_000_000,
-                mem_init_us % 1_000_000
+                mem_init_us % 1_000_000,
+                if app.boot_selfchecks { "the boot self-checks are included" } else { "no boot self-checks" }
             );
             if bench {
                 if let Err(why) = bench::run::<P>(up) {
@@ -454,21 +500,43 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                     platform.exit(ExitCode::Failure)
                 }
             }
-            let checks = stress::run::<P>(up)
-                .and_then(|()| selftest::vmalloc::<P>(platform, allocator, paging.max_low_pfn))
-                .and_then(|()| selftest::cross_cpu::<P>(allocator, up))
-                .and_then(|()| selftest::kmap_local_on_each_cpu::<P>(allocator, up))
-                .and_then(|()| {
-                    let areas = with_cma_areas::<P, _>(|a| a.clone());
-                    selftest::cma::<P>(platform, allocator, &areas)
-                });
-            match checks {
+            let cmdline = CMDLINE.call_once(|| {
+                let mut s = heapless::String::new();
+                for c in platform.cmdline().chars() {
+                    if s.push(c).is_err() {
+                        break;
+                    }
+                }
+                s
+            });
+            let Some(regions) = BOOT_REGIONS.get() else { platform.exit(ExitCode::Failure) };
+            let cma = CMA_SNAPSHOT.call_once(|| with_cma_areas::<P, _>(|a| a.clone()));
+            let kernel = app::Kernel {
+                allocator,
+                ops: app::Ops {
+                    irq_save: P::IRQ_SAVE,
+                    irq_restore: P::IRQ_RESTORE,
+                    kmap_local: P::kmap_local,
+                    kunmap_local: P::kunmap_local,
+                    vmalloc: vmalloc::vmalloc::<P>,
+                    vfree: vmalloc::vfree::<P>,
+                    kick_cpu: P::kick_cpu,
+                    selftests: late_selftests::<P>,
+                },
+                regions,
+                cma,
+                cmdline: cmdline.as_str(),
+                board,
+                online: up,
+            };
+            defmt::info!("app {=str}: started on CPU{=usize}, {=usize} CPU(s) online", app.name, percpu::smp_processor_id(), up);
+            match (app.main)(&kernel) {
                 Ok(()) => {
-                    defmt::info!("boot: memory management up on {=usize} CPU(s); all checks passed", up);
+                    defmt::info!("app {=str}: done", app.name);
                     platform.exit(ExitCode::Success)
                 }
                 Err(why) => {
-                    defmt::error!("stress test failed: {=str}", why);
+                    defmt::error!("app {=str}: failed: {=str}", app.name, why.0);
                     platform.exit(ExitCode::Failure)
                 }
             }

@@ -13,7 +13,30 @@ fn pattern(pfn: u64, i: usize) -> u32 {
     (pfn as u32).wrapping_mul(0x9e37_79b9) ^ i as u32
 }
 
-fn fill_and_check<P: Firmware>(platform: &mut P, pfn: u64, order: u32, write: bool) -> Result<(), &'static str> {
+/// How a self-test reaches a page: the platform object (early, before the per-CPU areas and
+/// the allocator's lock), or the calling CPU's `kmap_local` (later, on any CPU).
+trait MapPage {
+    fn with_page_mapped(&mut self, phys: u64, f: &mut dyn FnMut(*mut u8)) -> Option<()>;
+}
+
+impl<P: Firmware> MapPage for P {
+    fn with_page_mapped(&mut self, phys: u64, f: &mut dyn FnMut(*mut u8)) -> Option<()> {
+        Firmware::with_page_mapped(self, phys, f)
+    }
+}
+
+/// Pages mapped through [`Firmware::kmap_local`] on the calling CPU.
+struct KmapLocal<P>(core::marker::PhantomData<P>);
+
+impl<P: Firmware> MapPage for KmapLocal<P> {
+    fn with_page_mapped(&mut self, phys: u64, f: &mut dyn FnMut(*mut u8)) -> Option<()> {
+        let virt = P::kmap_local(phys)?;
+        f(virt as *mut u8);
+        P::kunmap_local(virt).ok()
+    }
+}
+
+fn fill_and_check(platform: &mut dyn MapPage, pfn: u64, order: u32, write: bool) -> Result<(), &'static str> {
     let mut bad = false;
     for page in [pfn, pfn + (1 << order) - 1] {
         let phys = page << mm_types::PAGE_SHIFT;
@@ -94,7 +117,7 @@ pub fn buddy<P: Firmware>(node: &mut NodeSet<'_>, platform: &mut P) -> Result<()
 /// from scattered pages (HighMem first where there is some) is written and read back through
 /// its new mapping, freed, and the free page count must return exactly (page-table pages
 /// included).
-pub fn vmalloc<P: Firmware>(platform: &mut P, a: &page_alloc::PageAllocator<'_>, max_low_pfn: u64) -> Result<(), &'static str> {
+pub fn vmalloc<P: Firmware>(a: &page_alloc::PageAllocator<'_>, max_low_pfn: u64) -> Result<(), &'static str> {
     a.drain_all();
     let before = a.nr_free_pages_including_pcp();
     let size: usize = (16usize << 20).min((before as usize / 4) << mm_types::PAGE_SHIFT);
@@ -130,7 +153,6 @@ pub fn vmalloc<P: Firmware>(platform: &mut P, a: &page_alloc::PageAllocator<'_>,
     if after != before {
         return Err("free pages after vfree differ from before vmalloc");
     }
-    let _ = platform;
     defmt::info!(
         "vmalloc self-test: {=usize} KiB at {=u64:#x} from {=usize} pages ({=usize} HighMem) written, read back and freed; free pages back to {=u64}",
         size >> 10,
@@ -158,7 +180,6 @@ fn probe<P: Firmware>(vaddr: usize) -> Option<(u64, ())> {
 /// next one), released again. Free pages, free CMA pages and the zone accounting must return
 /// exactly to where they started. An architecture without CMA has no areas: nothing to do.
 pub fn cma<P: Firmware>(
-    platform: &mut P,
     a: &page_alloc::PageAllocator<'_>,
     areas: &page_alloc::cma::CmaAreas,
 ) -> Result<(), &'static str> {
@@ -178,7 +199,7 @@ pub fn cma<P: Firmware>(
         let step = (area.count() / 16).max(1);
         for write in [true, false] {
             for page in (base..base + area.count()).step_by(step as usize) {
-                fill_and_check(platform, page, 0, write)?;
+                fill_and_check(&mut KmapLocal::<P>(core::marker::PhantomData), page, 0, write)?;
             }
         }
         a.with_nodes(|ns| ns.check()).map_err(|_| "page allocator inconsistent with a whole CMA area allocated")?;

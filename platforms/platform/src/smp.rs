@@ -214,3 +214,87 @@ pub fn on_each_cpu<P: Firmware>(f: fn(usize) -> u64, arg: usize) -> [Option<u64>
     }
     results
 }
+
+/// A closure posted to several CPUs at once, and a slot for each CPU's result.
+struct Job<'f, F, R> {
+    f: &'f F,
+    results: [spin::Mutex<Option<R>>; percpu::NR_CPUS],
+}
+
+/// What a CPU runs for [`run_closure`]: the closure of the [`Job`] at address `job`, its
+/// result into this CPU's slot.
+#[allow(unsafe_code)]
+fn run_job<F: Fn(usize) -> R + Sync, R: Send>(job: usize) -> u64 {
+    // SAFETY: `job` is the address of a `Job<F, R>` on the stack of the CPU in `run_closure`,
+    // which does not return (so the job lives) until every CPU that took this work has set its
+    // mailbox's `done` after this function returned; the job is only read through shared
+    // references (`F: Sync`, results behind locks).
+    let job = unsafe { &*(job as *const Job<'_, F, R>) };
+    let cpu = percpu::smp_processor_id();
+    let r = (job.f)(cpu);
+    *job.results[cpu].lock() = Some(r);
+    0
+}
+
+/// Waits for CPU `cpu`'s answer to work posted by [`run_closure`]: a CPU that has not taken
+/// the work within a second has it taken back (`false`); one that took it is waited for as
+/// long as the work runs, since it runs the caller's closure on the caller's data.
+fn wait_taken_work(cpu: usize) -> bool {
+    let mb = &MAILBOXES[cpu];
+    if spin_until(&mb.done, ANSWER_NS, ANSWER_SPINS) {
+        return true;
+    }
+    if mb.work.lock().take().is_some() {
+        return false;
+    }
+    while !mb.done.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+    true
+}
+
+/// Runs `f(cpu)` on every online CPU `want(cpu)` selects, the caller included when selected,
+/// all at once, and returns each CPU's result (or why it has none). The calling CPU posts the
+/// work, kicks the CPUs, runs its own share, then waits: without a time limit for a CPU that
+/// started the closure (it may run for minutes: a memory test), one second for one to take it.
+/// `f` runs with interrupts masked on the other CPUs and must not post cross-CPU work itself.
+pub(crate) fn run_closure<F, R>(kick: fn(u64), want: &dyn Fn(usize) -> bool, f: &F) -> [Result<R, CallError>; percpu::NR_CPUS]
+where
+    F: Fn(usize) -> R + Sync,
+    R: Send,
+{
+    let me = percpu::smp_processor_id();
+    let job = Job { f, results: [const { spin::Mutex::new(None) }; percpu::NR_CPUS] };
+    let mut out: [Result<R, CallError>; percpu::NR_CPUS] = core::array::from_fn(|cpu| Err(CallError::NotOnline { cpu }));
+    let mut posted = [false; percpu::NR_CPUS];
+    let _one = CALL_LOCK.lock();
+    for (cpu, flag) in posted.iter_mut().enumerate() {
+        if cpu == me || !want(cpu) {
+            continue;
+        }
+        let Some(area) = percpu::per_cpu(cpu) else { continue };
+        if !area.online.load(Ordering::Acquire) || !await_idle(&IDLE[cpu]) {
+            continue;
+        }
+        MAILBOXES[cpu].done.store(false, Ordering::Release);
+        *MAILBOXES[cpu].work.lock() = Some((run_job::<F, R>, &raw const job as usize));
+        kick(area.hw_id);
+        *flag = true;
+    }
+    if want(me) {
+        out[me] = Ok(f(me));
+    }
+    for (cpu, _) in posted.iter().enumerate().filter(|(_, p)| **p) {
+        out[cpu] = if wait_taken_work(cpu) {
+            job.results[cpu].lock().take().ok_or(CallError::NoAnswer { cpu })
+        } else {
+            Err(CallError::NoAnswer { cpu })
+        };
+    }
+    out
+}
+
+/// Whether logical CPU `cpu` is online (started and in the idle loop or running the boot).
+pub fn cpu_online(cpu: usize) -> bool {
+    percpu::per_cpu(cpu).is_some_and(|a| a.online.load(Ordering::Acquire))
+}
