@@ -205,6 +205,7 @@ pub fn cases() -> Vec<BootCase> {
                 // A user's image runs none of the boot's self-tests.
                 Lacks("buddy self-check"),
                 Lacks("buddy self-test"),
+                Lacks("kmap self-check"),
                 Lacks("stress: "),
                 Lacks("all checks passed"),
             ],

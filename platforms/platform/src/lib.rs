@@ -120,6 +120,12 @@ pub trait Firmware: mm_init::Platform {
     /// Ends the run with `code`.
     fn exit(&self, code: ExitCode) -> !;
 
+    /// Whether the platform runs its own boot self-checks (x86-32: the HighMem `kmap`
+    /// self-check at the end of `paging_init`). [`start_kernel`] calls it before discovery with
+    /// what the application asked for ([`app::App::boot_selfchecks`]): off for a user's image.
+    /// The default has none to switch.
+    fn set_boot_selfchecks(&mut self, _on: bool) {}
+
     /// The board description this image was built from.
     fn board(&self) -> &'static board::BoardConfig;
 
@@ -370,6 +376,7 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
         defmt::error!("start_kernel called twice");
         platform.exit(ExitCode::Failure)
     };
+    platform.set_boot_selfchecks(app.boot_selfchecks);
     let storage = MemblockStorage { memory, reserved, mapper: platform.region_mapper() };
     let board = platform.board();
     let board_memory = mm_init::BoardMemory { ram: board.ram, reserve: board.reserve, hook: board_reserve };
