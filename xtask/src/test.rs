@@ -154,6 +154,8 @@ pub fn cases() -> Vec<BootCase> {
                 HasAll(&["paging_init: page-table pages [mem ", " page(s))"]),
                 HasAll(&["memblock_free_all: ", " reserved region(s), ", " KiB, stay reserved"]),
                 Has("Vec/BTreeMap growth on each"),
+                // The application API through the Kernel handle alone (apps/selftest).
+                HasAll(&["API self-test: on_each_cpu on ", " CPU(s) with PerCpu counts, call_on CPU", " refused as not online; kmap and vmalloc on every CPU at once, vfree of their areas; delay_ms(2) took "]),
                 HasAll(&["boot: memory management up on ", " CPU(s); all checks passed"]),
             ],
         ]

@@ -127,7 +127,7 @@ impl Options {
     /// The first unknown `memtest.` key, or a value that is not a number, not word-aligned
     /// (`corrupt`) or out of range (`passes`).
     pub fn parse<'a>(params: impl Iterator<Item = (&'a str, Option<&'a str>)>) -> Result<Self, OptionError<'a>> {
-        let mut o = Self { passes: 1, corrupt: None, seed: 0x6d65_6d74_6573_74 };
+        let mut o = Self { passes: 1, corrupt: None, seed: 0x006d_656d_7465_7374 };
         for (key, value) in params.filter(|(k, _)| k.starts_with("memtest.")) {
             let v = value.unwrap_or("");
             let err = |why| OptionError { key, value: v, why };

@@ -445,10 +445,15 @@ impl Kernel {
     }
 
     /// Unmaps and frees an area (Linux `vfree`): on x86 every other CPU flushes the range from
-    /// its TLB before the pages can be reused (ARM's `TLBI …IS` broadcasts).
+    /// its TLB before the pages can be reused (ARM's `TLBI …IS` broadcasts). Call it while the
+    /// other CPUs are idle, not from a closure [`Kernel::on_each_cpu`] runs on several CPUs: an
+    /// x86 CPU answers the shoot-down IPI in its idle loop, not while it runs a closure with
+    /// interrupts masked. An area made on another CPU may be freed here (return it from the
+    /// closure).
     ///
     /// # Errors
-    /// A sentence: a CPU did not flush (the pages then stay allocated, never reused).
+    /// A sentence: a CPU did not flush within a second (the pages then stay allocated, never
+    /// reused while a stale mapping may remain).
     pub fn vfree(&self, area: VmArea) -> Result<(), &'static str> {
         (self.ops.vfree)(self.allocator, percpu::smp_processor_id(), area.addr)
     }
