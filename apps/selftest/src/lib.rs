@@ -3,11 +3,11 @@
 //! It asks the boot path for its self-checks ([`platform::app::App::boot_selfchecks`]: the
 //! buddy drain/restore check and the buddy self-test before the allocator goes behind its lock,
 //! the stress test's set-up before the secondary CPUs start, x86's HighMem `kmap` check in
-//! `paging_init`), then, once memory management is up on every CPU, runs the late ones on every
-//! CPU: the SMP stress test with `alloc` growth on each CPU, vmalloc on real memory, cross-CPU
-//! calls and the TLB shoot-down after `vfree`, `kmap_local` on every CPU at once, and CMA (their
-//! code stays next to the boot code it tests, in `platform`). Then it checks the application
-//! API itself, through the [`Kernel`] handle only ([`api`]). Each check prints its own line; the
+//! `paging_init`), then, once memory management is up on every CPU, runs the late ones: the SMP
+//! stress test with `alloc` growth on each CPU (set up by the boot path, so its code stays in
+//! `platform::stress`), then, written on the application API alone ([`checks`]), vmalloc on
+//! real memory, cross-CPU calls and the TLB shoot-down after `vfree`, `kmap` on every CPU at
+//! once, and CMA; last the application API itself through the [`Kernel`] handle ([`api`]). Each check prints its own line; the
 //! last line says that all passed. The `selftest=` fault injections and the benchmark are
 //! command-line options of the boot path and work with any application.
 #![no_std]
@@ -18,8 +18,14 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use platform::app::{App, AppResult, CallError, Gfp, Kernel, Migratetype, ZoneType};
 use platform::percpu::{CacheLine, PerCpu, NR_CPUS};
 
+pub mod checks;
+
 fn main(k: &Kernel) -> AppResult {
-    k.run_boot_selftests()?;
+    k.run_stress_test()?;
+    checks::vmalloc(k)?;
+    checks::cross_cpu(k)?;
+    checks::kmap_on_each_cpu(k)?;
+    checks::cma(k)?;
     api(k)?;
     defmt::info!("boot: memory management up on {=usize} CPU(s); all checks passed", k.online_cpus());
     Ok(())

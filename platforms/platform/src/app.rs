@@ -109,7 +109,7 @@ pub(crate) struct Ops {
     pub vmalloc: fn(&page_alloc::PageAllocator<'_>, usize, i32, usize) -> Result<usize, &'static str>,
     pub vfree: fn(&page_alloc::PageAllocator<'_>, usize, usize) -> Result<(), &'static str>,
     pub kick_cpu: fn(u64),
-    pub selftests: fn(&Kernel) -> Result<(), &'static str>,
+    pub stress: fn(&Kernel) -> Result<(), &'static str>,
 }
 
 /// A memblock region as it stood when memblock handed its memory to the buddy allocator:
@@ -290,6 +290,12 @@ impl VmArea {
     pub fn is_empty(&self) -> bool {
         self.size == 0
     }
+    /// The area as bytes, for reading (on any CPU: a closure may borrow the area).
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: as in `as_mut_slice`; the shared borrow of the area excludes a mutable one.
+        unsafe { core::slice::from_raw_parts(self.addr as *const u8, self.size) }
+    }
+
     /// The area as bytes.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: vmalloc mapped [addr, addr + size) read-write for this area alone, and it stays
@@ -646,15 +652,17 @@ impl Kernel {
         self.board
     }
 
-    /// The boot's own late self-tests on every CPU (the stress test, vmalloc, cross-CPU calls
-    /// with the TLB shoot-down, `kmap_local` on every CPU at once, CMA). They stay next to the
-    /// boot code they test and are run only by an application that asks for them (the
-    /// `selftest` application); each prints its own line.
+    /// The boot's SMP stress test on every CPU at once (orders 0-3 of every migrate type on
+    /// the per-CPU lists, cross-CPU frees, `alloc` growth on each CPU; every page back, none owned
+    /// twice, free counts per zone exact). Its set-up is part of the boot
+    /// ([`App::boot_selfchecks`]: the secondary CPUs join it as they come up), so only an
+    /// application with the boot self-checks can run it, once.
     ///
     /// # Errors
-    /// The first check that failed.
-    pub fn run_boot_selftests(&self) -> Result<(), &'static str> {
-        (self.ops.selftests)(self)
+    /// The first property that did not hold; "stress test not prepared" without the boot
+    /// self-checks.
+    pub fn run_stress_test(&self) -> Result<(), &'static str> {
+        (self.ops.stress)(self)
     }
 
     /// The page allocator itself, for what the handle does not wrap (zone counts, `check`,

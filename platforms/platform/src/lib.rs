@@ -338,22 +338,14 @@ fn memblock_debug_line(args: core::fmt::Arguments<'_>) {
 static BOOT_REGIONS: spin::Once<app::BootRegions> = spin::Once::new();
 /// The command line, copied for [`app::Kernel::cmdline`] (x86's `COMMAND_LINE_SIZE`).
 static CMDLINE: spin::Once<heapless::String<2048>> = spin::Once::new();
-/// `max_low_pfn` from `paging_init`, for the vmalloc self-test's HighMem count.
-static MAX_LOW_PFN: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 /// The CMA areas as `mem_init` activated them, for [`app::Kernel::cma_alloc`].
 static CMA_SNAPSHOT: spin::Once<page_alloc::cma::CmaAreas> = spin::Once::new();
 
-/// The boot's late self-tests, in the order the boot ran them before they became part of the
-/// `selftest` application ([`app::Kernel::run_boot_selftests`]).
-fn late_selftests<P: Firmware>(k: &app::Kernel) -> Result<(), &'static str> {
-    let up = k.online_cpus();
-    let a = k.allocator;
-    stress::run::<P>(up)?;
-    selftest::vmalloc::<P>(a, MAX_LOW_PFN.load(core::sync::atomic::Ordering::Relaxed))?;
-    selftest::cross_cpu::<P>(a, up)?;
-    selftest::kmap_local_on_each_cpu::<P>(a, up)?;
-    let areas = with_cma_areas::<P, _>(|a| a.clone());
-    selftest::cma::<P>(a, &areas)
+/// The SMP stress test ([`stress`]) for [`app::Kernel::run_stress_test`]: its shared state is
+/// set up in the boot path (before the secondary CPUs start, they join it from
+/// `secondary_start`), so it stays next to that code.
+fn stress_test<P: Firmware>(k: &app::Kernel) -> Result<(), &'static str> {
+    stress::run::<P>(k.online_cpus())
 }
 
 /// The generic boot path after the platform is up (Linux's `start_kernel`, memory part):
@@ -390,7 +382,6 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                     platform.exit(ExitCode::Failure)
                 }
             };
-            MAX_LOW_PFN.store(paging.max_low_pfn, core::sync::atomic::Ordering::Relaxed);
             // Page tables are all paging_init takes from memblock; Linux does not say where.
             before_paging.report_new(&memblock, "paging_init: page-table pages", &mut DefmtSink);
             // arm64 bootmem_init: dma_contiguous_reserve(arm64_dma_phys_limit).
@@ -528,7 +519,7 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                     vmalloc: vmalloc::vmalloc::<P>,
                     vfree: vmalloc::vfree::<P>,
                     kick_cpu: P::kick_cpu,
-                    selftests: late_selftests::<P>,
+                    stress: stress_test::<P>,
                 },
                 regions,
                 cma,

@@ -94,11 +94,12 @@ static MAILBOXES: [Mailbox; percpu::NR_CPUS] = [const {
 }; percpu::NR_CPUS];
 /// CPUs waiting in [`idle_loop`] for work.
 static IDLE: [AtomicBool; percpu::NR_CPUS] = [const { AtomicBool::new(false) }; percpu::NR_CPUS];
-/// Serialises callers of [`call_on`]: one request in flight at a time.
+/// Serialises callers of [`run_closure`]: one request in flight at a time.
 static CALL_LOCK: spin::Mutex<()> = spin::Mutex::new(());
 
-/// Where a secondary CPU waits once the boot's own work is done: it runs whatever a
-/// [`call_on`] posts to its mailbox, then waits again ([`Firmware::wait_for_kick`]).
+/// Where a secondary CPU waits once the boot's own work is done: it runs whatever
+/// [`run_closure`] posts to its mailbox (the application's `call_on`, `on_each_cpu`), then
+/// waits again ([`Firmware::wait_for_kick`]).
 pub fn idle_loop<P: Firmware>(cpu: usize) -> ! {
     let _ = P::IRQ_SAVE();
     IDLE[cpu].store(true, Ordering::Release);
@@ -112,7 +113,7 @@ pub fn idle_loop<P: Firmware>(cpu: usize) -> ! {
     }
 }
 
-/// Why [`call_on`] could not run a function.
+/// Why a cross-CPU call (`Kernel::call_on`, `Kernel::on_each_cpu`) could not run a function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallError {
     /// No such CPU, or it is not online waiting for work (never started, failed, or busy
@@ -155,65 +156,6 @@ fn spin_until(flag: &AtomicBool, ns: u64, max_spins: u64) -> bool {
 /// How long a CPU has to answer a request: a second, or that many polls.
 const ANSWER_NS: u64 = 1_000_000_000;
 const ANSWER_SPINS: u64 = 2_000_000_000;
-
-/// Runs `f(arg)` on CPU `cpu` and returns its result (Linux `smp_call_function_single` with
-/// `wait`): at once when `cpu` is the caller, else through its mailbox, with the CPU kicked
-/// out of its wait. `f` runs with interrupts masked, and must not call [`call_on`] itself.
-///
-/// # Errors
-/// [`CallError`]: the CPU is offline or busy, or never answered.
-pub fn call_on<P: Firmware>(cpu: usize, f: fn(usize) -> u64, arg: usize) -> Result<u64, CallError> {
-    if cpu == percpu::smp_processor_id() {
-        return Ok(f(arg));
-    }
-    let (Some(area), Some(idle)) = (percpu::per_cpu(cpu), IDLE.get(cpu)) else { return Err(CallError::NotOnline { cpu }) };
-    if !area.online.load(Ordering::Acquire) || !await_idle(idle) {
-        return Err(CallError::NotOnline { cpu });
-    }
-    let _one = CALL_LOCK.lock();
-    let mb = &MAILBOXES[cpu];
-    mb.done.store(false, Ordering::Release);
-    *mb.work.lock() = Some((f, arg));
-    P::kick_cpu(area.hw_id);
-    if !spin_until(&mb.done, ANSWER_NS, ANSWER_SPINS) {
-        mb.work.lock().take();
-        return Err(CallError::NoAnswer { cpu });
-    }
-    Ok(mb.result.load(Ordering::Acquire))
-}
-
-/// Runs `f(arg)` on every CPU waiting for work and on the caller at the same time (Linux
-/// `on_each_cpu` with `wait`): the requests are posted and every CPU kicked before the caller
-/// runs its own share, then it waits for all. The results by CPU id (`None` for a CPU that is
-/// offline, busy, or did not answer within a second).
-pub fn on_each_cpu<P: Firmware>(f: fn(usize) -> u64, arg: usize) -> [Option<u64>; percpu::NR_CPUS] {
-    let me = percpu::smp_processor_id();
-    let mut posted = [false; percpu::NR_CPUS];
-    let _one = CALL_LOCK.lock();
-    for (cpu, flag) in posted.iter_mut().enumerate() {
-        let Some(area) = percpu::per_cpu(cpu) else { continue };
-        if cpu == me || !area.online.load(Ordering::Acquire) || !await_idle(&IDLE[cpu]) {
-            continue;
-        }
-        MAILBOXES[cpu].done.store(false, Ordering::Release);
-        *MAILBOXES[cpu].work.lock() = Some((f, arg));
-        P::kick_cpu(area.hw_id);
-        *flag = true;
-    }
-    let mut results = [None; percpu::NR_CPUS];
-    results[me] = Some(f(arg));
-    // One second for all of them together, as before: each waits what is left of it.
-    let deadline = crate::clock::now_ns().saturating_add(ANSWER_NS);
-    for (cpu, _) in posted.iter().enumerate().filter(|(_, p)| **p) {
-        let mb = &MAILBOXES[cpu];
-        if spin_until(&mb.done, deadline.saturating_sub(crate::clock::now_ns()), ANSWER_SPINS) {
-            results[cpu] = Some(mb.result.load(Ordering::Acquire));
-        } else {
-            mb.work.lock().take();
-        }
-    }
-    results
-}
 
 /// A closure posted to several CPUs at once, and a slot for each CPU's result.
 struct Job<'f, F, R> {
