@@ -79,10 +79,10 @@ pub struct App {
     /// Runs on the boot CPU once memory management is up on every CPU; the run ends with
     /// what it returns.
     pub main: fn(&Kernel) -> AppResult,
-    /// Run the boot path's own self-checks at the points of the boot where they must run
-    /// (the buddy drain/restore check and the buddy self-test before the allocator goes behind
-    /// its lock, the stress test's set-up before the secondary CPUs start). Only the self-test
-    /// application asks for them; [`App::new`] leaves them off.
+    /// Run the boot path's own self-checks at the points of the boot where they must run (the
+    /// buddy drain/restore check and the buddy self-test before the allocator goes behind its
+    /// lock, x86's HighMem `kmap` check in `paging_init`). Only the self-test application asks
+    /// for them; [`App::new`] leaves them off.
     pub boot_selfchecks: bool,
 }
 
@@ -109,7 +109,6 @@ pub(crate) struct Ops {
     pub vmalloc: fn(&page_alloc::PageAllocator<'_>, usize, i32, usize) -> Result<usize, &'static str>,
     pub vfree: fn(&page_alloc::PageAllocator<'_>, usize, usize) -> Result<(), &'static str>,
     pub kick_cpu: fn(u64),
-    pub stress: fn(&Kernel) -> Result<(), &'static str>,
 }
 
 /// A memblock region as it stood when memblock handed its memory to the buddy allocator:
@@ -650,19 +649,6 @@ impl Kernel {
     /// The board this image was built for (its `board.toml`).
     pub fn board(&self) -> &'static crate::board::BoardConfig {
         self.board
-    }
-
-    /// The boot's SMP stress test on every CPU at once (orders 0-3 of every migrate type on
-    /// the per-CPU lists, cross-CPU frees, `alloc` growth on each CPU; every page back, none owned
-    /// twice, free counts per zone exact). Its set-up is part of the boot
-    /// ([`App::boot_selfchecks`]: the secondary CPUs join it as they come up), so only an
-    /// application with the boot self-checks can run it, once.
-    ///
-    /// # Errors
-    /// The first property that did not hold; "stress test not prepared" without the boot
-    /// self-checks.
-    pub fn run_stress_test(&self) -> Result<(), &'static str> {
-        (self.ops.stress)(self)
     }
 
     /// The page allocator itself, for what the handle does not wrap (zone counts, `check`,

@@ -25,7 +25,6 @@ mod page_map;
 pub mod percpu;
 pub mod smp;
 mod selftest;
-pub mod stress;
 pub mod vmalloc;
 
 use memblock::{Region, RegionArrayMapper, RegionFlags, INIT_MEMBLOCK_REGIONS, MAX_NUMNODES};
@@ -341,13 +340,6 @@ static CMDLINE: spin::Once<heapless::String<2048>> = spin::Once::new();
 /// The CMA areas as `mem_init` activated them, for [`app::Kernel::cma_alloc`].
 static CMA_SNAPSHOT: spin::Once<page_alloc::cma::CmaAreas> = spin::Once::new();
 
-/// The SMP stress test ([`stress`]) for [`app::Kernel::run_stress_test`]: its shared state is
-/// set up in the boot path (before the secondary CPUs start, they join it from
-/// `secondary_start`), so it stays next to that code.
-fn stress_test<P: Firmware>(k: &app::Kernel) -> Result<(), &'static str> {
-    stress::run::<P>(k.online_cpus())
-}
-
 /// The generic boot path after the platform is up (Linux's `start_kernel`, memory part):
 /// command line, discovery, early reservations, the board's hook, `mem=`, memblock resizing,
 /// `memblock_dump_all`, `paging_init`, zones and the buddy hand-off, per-CPU pagesets, the
@@ -358,8 +350,7 @@ fn stress_test<P: Firmware>(k: &app::Kernel) -> Result<(), &'static str> {
 /// The boot's own self-checks run only when `app` asks for them ([`app::App::boot_selfchecks`]):
 /// they must run at fixed points of the boot, which an application never sees (the buddy
 /// drain/restore check and the buddy self-test need the allocator before it goes behind its
-/// lock, where nothing else runs; the stress test's shared state must exist before the
-/// secondary CPUs start). The `selftest=` fault injections and the benchmark are asked for on
+/// lock, where nothing else runs; x86's HighMem kmap check runs inside `paging_init`). The `selftest=` fault injections and the benchmark are asked for on
 /// the command line and run for any application, at their own points: `null`, `write-text`
 /// and `stack-overflow` right after `paging_init`, `oom` and `slab-redzone` once the heap
 /// exists, `stack-overflow-cpu1` on CPU 1 as it comes up, `bench` once every CPU is up.
@@ -466,12 +457,6 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             allocator.setup_per_cpu_pageset(nr_cpus, &|cpu| percpu::per_cpu(cpu).map_or(0, |a| a.nid), &mut DefmtSink);
             heap::init::<P>(allocator);
             heap_fault_injection(mm_init::Cmdline::new(platform.cmdline()).selftest());
-            if app.boot_selfchecks {
-                if let Err(why) = stress::prepare(platform, allocator) {
-                    defmt::error!("stress test: {=str}", why);
-                    platform.exit(ExitCode::Failure)
-                }
-            }
             let bench = mm_init::Cmdline::new(platform.cmdline()).selftest() == Some("bench");
             if bench {
                 bench::prepare(allocator);
@@ -519,7 +504,6 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                     vmalloc: vmalloc::vmalloc::<P>,
                     vfree: vmalloc::vfree::<P>,
                     kick_cpu: P::kick_cpu,
-                    stress: stress_test::<P>,
                 },
                 regions,
                 cma,

@@ -24,7 +24,6 @@ extern "C" fn secondary_start<P: Firmware>(cpu: usize) -> ! {
         defmt::error!("selftest=stack-overflow-cpu1: recursion returned at depth {=u64} without faulting", depth);
     }
     crate::bench::secondary::<P>(cpu);
-    crate::stress::secondary::<P>(cpu);
     idle_loop::<P>(cpu)
 }
 
