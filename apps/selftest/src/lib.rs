@@ -2,13 +2,13 @@
 //!
 //! It asks the boot path for its self-checks ([`platform::app::App::boot_selfchecks`]: the
 //! buddy drain/restore check and the buddy self-test before the allocator goes behind its lock,
-//! the stress test's set-up before the secondary CPUs start, x86's HighMem `kmap` check in
-//! `paging_init`), then, once memory management is up on every CPU, runs the late ones on the
-//! application API alone: the SMP stress test with `alloc` growth on each CPU ([`stress`]),
-//! vmalloc on real memory, cross-CPU calls and the TLB shoot-down after `vfree`, `kmap` on every
-//! CPU at once, and CMA ([`checks`]); last the application API itself ([`api`]). Each check prints its own line; the
-//! last line says that all passed. The `selftest=` fault injections and the benchmark are
-//! command-line options of the boot path and work with any application.
+//! x86's HighMem `kmap` check in `paging_init`), then, once memory management is up on every
+//! CPU, runs the late ones on the application API alone: the SMP stress test with `alloc`
+//! growth on each CPU ([`stress`]), vmalloc on real memory, cross-CPU calls and the TLB
+//! shoot-down after `vfree`, `kmap` on every CPU at once, and CMA ([`checks`]); last the
+//! application API itself ([`api`]). Each check prints its own line; the last line says that
+//! all passed. The `selftest=` fault injections and the benchmark are command-line options of
+//! the boot path and work with any application.
 #![no_std]
 #![forbid(unsafe_code)]
 
