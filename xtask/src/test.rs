@@ -351,6 +351,9 @@ pub fn cases() -> Vec<BootCase> {
             // smp_announce: singular for one CPU.
             Has("smp: Brought up 1 node, 1 CPU"),
             Lacks("smp: Brought up 1 node, 1 CPUs"),
+            // The application API's boot facts: memblock as the boot printed it above.
+            // (QEMU's Multiboot loader may put the image path first on the command line.)
+            HasAll(&["API self-test: board qemu-i386-pc, command line \"", "\"; memblock at the hand-off: 2 memory region(s), 130552 KiB; "]),
         ]),
         // Debian's i386 kernel has no CONFIG_CMA: cma= is an unknown parameter, nothing reserved.
         ok("x86-16M", x86, "16M", 1, "cma=4M", vec![
@@ -405,6 +408,7 @@ pub fn cases() -> Vec<BootCase> {
             Has("(HighMem included)"),
         ]),
         ok("x86-mem64M", x86, "128M", 1, "mem=64M", vec![
+            HasAll(&["API self-test: board qemu-i386-pc, command line \"", "mem=64M\"; memblock at the hand-off: "]),
             // x86 mem= is an address limit on the e820 table (parse_memopt), printed as Linux
             // does: the removal (%#010Lx of 64M and of ULLONG_MAX - 1), then
             // e820__finish_early_params' user map, then the usual trim and last_pfn.
@@ -522,6 +526,8 @@ pub fn cases() -> Vec<BootCase> {
             Has("Policy zone: DMA"),
             Has("smp: Brought up 1 node, 1 CPU"),
             Lacks("smp: Brought up 1 node, 1 CPUs"),
+            Has("memblock_free_all: 5 reserved region(s), "),
+            Has("API self-test: board qemu-virt-aarch64, command line \"\"; memblock at the hand-off: 1 memory region(s), 262144 KiB; 5 reserved region(s), "),
         ]),
         ok("arm-128M", arm, "128M", 1, "", vec![
             Has("  DMA      [mem 0x0000000040000000-0x0000000047ffffff]"),

@@ -104,6 +104,21 @@ pub fn api(k: &Kernel) -> Result<(), &'static str> {
         return Err("API self-test: free pages differ after every page and area went back");
     }
     k.check_allocator()?;
+    // The boot facts: memblock at the hand-off, as the boot printed it (the tests compare).
+    let (ram, reserved) = (k.memory_regions(), k.reserved_regions());
+    let kib = |rs: &[platform::app::Region]| rs.iter().map(|r| r.size).sum::<u64>() / 1024;
+    if ram.is_empty() || reserved.is_empty() || k.zones().iter().any(|z| z.managed_pages > z.spanned_pages) {
+        return Err("API self-test: no memblock regions at the hand-off, or a zone manages more pages than it spans");
+    }
+    defmt::info!(
+        "API self-test: board {=str}, command line \"{=str}\"; memblock at the hand-off: {=usize} memory region(s), {=u64} KiB; {=usize} reserved region(s), {=u64} KiB",
+        k.board().name,
+        k.cmdline(),
+        ram.len(),
+        kib(ram),
+        reserved.len(),
+        kib(reserved)
+    );
     defmt::info!(
         "API self-test: on_each_cpu on {=usize} CPU(s) with PerCpu counts, call_on CPU{=usize}, CPU{=usize} refused as not online; kmap and vmalloc on every CPU at once, vfree of their areas; delay_ms(2) took {=u64} us; free pages back to {=u64}",
         ids.len(),

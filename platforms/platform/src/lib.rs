@@ -332,8 +332,8 @@ fn memblock_debug_line(args: core::fmt::Arguments<'_>) {
     mm_types::LineSink::line(&mut DefmtSink, args);
 }
 
-/// memblock's final regions, copied for [`app::Kernel::memory_regions`] before `mem_init`
-/// retires memblock.
+/// memblock's final regions, copied for [`app::Kernel::memory_regions`] at the hand-off to
+/// the buddy allocator (`mem_init_at_handoff`), before memblock is retired.
 static BOOT_REGIONS: spin::Once<app::BootRegions> = spin::Once::new();
 /// The command line, copied for [`app::Kernel::cmdline`] (x86's `COMMAND_LINE_SIZE`).
 static CMDLINE: spin::Once<heapless::String<2048>> = spin::Once::new();
@@ -350,8 +350,9 @@ static CMA_SNAPSHOT: spin::Once<page_alloc::cma::CmaAreas> = spin::Once::new();
 /// The boot's own self-checks run only when `app` asks for them ([`app::App::boot_selfchecks`]):
 /// they must run at fixed points of the boot, which an application never sees (the buddy
 /// drain/restore check and the buddy self-test need the allocator before it goes behind its
-/// lock, where nothing else runs; x86's HighMem kmap check runs inside `paging_init`). The `selftest=` fault injections and the benchmark are asked for on
-/// the command line and run for any application, at their own points: `null`, `write-text`
+/// lock, where nothing else runs; x86's HighMem kmap check runs inside `paging_init`). The
+/// `selftest=` fault injections and the benchmark are asked for on the command line and run
+/// for any application, at their own points: `null`, `write-text`
 /// and `stack-overflow` right after `paging_init`, `oom` and `slab-redzone` once the heap
 /// exists, `stack-overflow-cpu1` on CPU 1 as it comes up, `bench` once every CPU is up.
 pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardReserve>, app: &app::App) -> ! {
@@ -405,10 +406,6 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                 defmt::error!("setup_per_cpu_areas failed: {}", defmt::Display2Format(&e));
                 platform.exit(ExitCode::Failure)
             }
-            BOOT_REGIONS.call_once(|| app::BootRegions {
-                memory: memblock.memory().iter().copied().take(app::MAX_BOOT_REGIONS).collect(),
-                reserved: memblock.reserved().iter().copied().take(app::MAX_BOOT_REGIONS).collect(),
-            });
             let sections = platform.kernel_sections();
             let mut map = |phys: u64, count: usize| {
                 let virt = platform.phys_to_virt(phys)?;
@@ -423,7 +420,13 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             let distances = NodeDistances::of(platform);
             let distance = |a: i32, b: i32| distances.get(a, b);
             let result = with_cma_areas::<P, _>(|cma| {
-                mm_init::mem_init::mem_init(P::MM_ARCH, &paging, memblock, node_data, &mut map, &sections, &distance, cma, &mut DefmtSink)
+                let mut keep = |mb: &memblock::Memblock<'_>| {
+                    BOOT_REGIONS.call_once(|| app::BootRegions {
+                        memory: mb.memory().iter().copied().take(app::MAX_BOOT_REGIONS).collect(),
+                        reserved: mb.reserved().iter().copied().take(app::MAX_BOOT_REGIONS).collect(),
+                    });
+                };
+                mm_init::mem_init::mem_init_at_handoff(P::MM_ARCH, &paging, memblock, node_data, &mut map, &sections, &distance, cma, &mut DefmtSink, &mut keep)
             });
             let (mut node, _report) = match result {
                 Ok(r) => r,
