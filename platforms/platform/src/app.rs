@@ -193,13 +193,17 @@ pub const WORDS_PER_PAGE: usize = mm_types::PAGE_SIZE as usize / core::mem::size
 
 /// One page of a block mapped on the calling CPU ([`Kernel::kmap`]); unmapped when dropped
 /// (`kunmap_local`). Word accesses are volatile: each is a real load or store of memory, which
-/// a memory tester needs. Nested mappings must be dropped in reverse order.
+/// a memory tester needs. Nested mappings must be dropped in reverse order. A mapping belongs
+/// to the CPU that made it (x86-32 HighMem: one of that CPU's own slots), so it is neither
+/// `Send` nor `Sync`.
 #[derive(Debug)]
 pub struct Kmap<'p> {
     virt: usize,
     phys: u64,
     unmap: fn(usize) -> Result<(), &'static str>,
     _block: core::marker::PhantomData<&'p mut Pages>,
+    /// Keeps the guard on its CPU (raw pointers are neither `Send` nor `Sync`).
+    _this_cpu: core::marker::PhantomData<*const ()>,
 }
 
 impl Kmap<'_> {
@@ -260,6 +264,14 @@ impl Kmap<'_> {
         unsafe { core::ptr::write_volatile((self.virt as *mut usize).add(i), v) }
     }
 }
+
+/// ```compile_fail,E0277
+/// fn send<T: Send>(_: T) {}
+/// fn f(k: &platform::app::Kernel, block: &mut platform::app::Pages) {
+///     send(k.kmap(block, 0)); // a mapping cannot move to another CPU
+/// }
+/// ```
+const _KMAP_IS_NOT_SEND: () = ();
 
 impl Drop for Kmap<'_> {
     fn drop(&mut self) {
@@ -423,7 +435,7 @@ impl Kernel {
         }
         let phys = (block.pfn + index) << mm_types::PAGE_SHIFT;
         let virt = (self.ops.kmap_local)(phys)?;
-        Some(Kmap { virt, phys, unmap: self.ops.kunmap_local, _block: core::marker::PhantomData })
+        Some(Kmap { virt, phys, unmap: self.ops.kunmap_local, _block: core::marker::PhantomData, _this_cpu: core::marker::PhantomData })
     }
 
     /// Allocates `size` bytes of virtually contiguous memory from single pages (HighMem
