@@ -158,7 +158,8 @@ enum Cmd {
         /// Most detailed log level compiled in (defmt filters at build time).
         #[arg(long, value_enum, default_value = "info")]
         log_level: LogLevel,
-        /// Seconds before the run is declared hung (at least 1).
+        /// Seconds without a log line before the run is declared hung (at least 1); a long
+        /// application that prints progress (memtest) runs as long as it needs.
         #[arg(long, default_value_t = 60, value_parser = parse_timeout)]
         timeout: u64,
         /// Boot through real firmware (grub: qemu-i386-pc; uboot: qemu-virt-aarch64) instead of
