@@ -3,12 +3,13 @@
 //!
 //! 1. **Take.** The caches are drained and each zone's free pages noted. Every online CPU then
 //!    takes its share of the free pages from the page allocator (`alloc_pages`, HighMem
-//!    included, its own node first, the largest blocks first); a second round takes whatever is
-//!    left. The **reserve** is the allocator's own: every allocation that is not `__GFP_NOFAIL`
-//!    leaves each zone's `min` watermark free (Linux's `min_free_kbytes`), so the kernel keeps
-//!    memory for its heap and page tables while the test runs. CMA pageblocks serve
-//!    `cma_alloc` only and are not taken. At least 90% of the free pages must be taken, or the
-//!    run fails.
+//!    included, its own node first, the largest blocks first; each CMA area through
+//!    `cma_alloc`, a range per CPU); a second round takes whatever is left. The **reserve** is
+//!    the allocator's own: every allocation that is not `__GFP_NOFAIL` leaves each zone's `min`
+//!    watermark free (Linux's `min_free_kbytes`), so the kernel keeps memory for its heap and
+//!    page tables while the test runs (the lower zones are asked for with their own highest
+//!    zone, so their `lowmem_reserve` against HighMem allocations is taken too). At least 90%
+//!    of the free pages must be taken, or the run fails.
 //! 2. **Test.** Each CPU writes its pages with a pattern, then verifies them, for each of
 //!    [`pattern::Pattern::ALL`] (walking ones, address in address, pseudo-random, its
 //!    complement), `memtest.passes` times. Pages are reached through `kmap` (the linear map, or
@@ -84,11 +85,16 @@ impl Run {
     }
 }
 
-/// A block of pages of any migrate type, HighMem allowed, of exactly `order`.
+/// A block of exactly `order` pages of any migrate type from any zone. An allocation that may
+/// use HighMem must leave each lower zone's `lowmem_reserve` for it (Linux keeps lowmem for
+/// allocations that cannot use HighMem), so the lower zones are asked for again with their own
+/// highest zone: what stays free is then each zone's `min` watermark only.
 fn alloc_any(k: &Kernel, order: u32) -> Option<Pages> {
-    [Migratetype::Movable, Migratetype::Unmovable, Migratetype::Reclaimable].into_iter().find_map(|mt| {
-        let gfp = Gfp { highest_zone: ZoneType::HighMem, migratetype: mt, ..Gfp::HIGHUSER };
-        k.alloc_pages(order, gfp).ok()
+    [ZoneType::HighMem, ZoneType::Normal, ZoneType::Dma].into_iter().find_map(|highest_zone| {
+        [Migratetype::Movable, Migratetype::Unmovable, Migratetype::Reclaimable].into_iter().find_map(|mt| {
+            let gfp = Gfp { highest_zone, migratetype: mt, ..Gfp::HIGHUSER };
+            k.alloc_pages(order, gfp).ok()
+        })
     })
 }
 
