@@ -323,12 +323,11 @@ pub struct Kernel {
     pub(crate) cma: &'static page_alloc::cma::CmaAreas,
     pub(crate) cmdline: &'static str,
     pub(crate) board: &'static crate::board::BoardConfig,
-    pub(crate) online: usize,
 }
 
 impl core::fmt::Debug for Kernel {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Kernel").field("board", &self.board.name).field("online", &self.online).finish_non_exhaustive()
+        f.debug_struct("Kernel").field("board", &self.board.name).field("online_cpus", &self.online_cpus()).finish_non_exhaustive()
     }
 }
 
@@ -488,8 +487,9 @@ impl Kernel {
     /// ```
     ///
     /// # Errors
-    /// [`CallError::NotOnline`] for a CPU that does not exist, never started or is busy;
-    /// [`CallError::NoAnswer`] when it did not take the work within a second.
+    /// [`CallError::NotOnline`] for a CPU that does not exist or never started;
+    /// [`CallError::NoAnswer`] for an online CPU that did not take the work (busy elsewhere for
+    /// more than 100 ms, or no answer within a second).
     pub fn call_on<R: Send, F: Fn(usize) -> R + Sync>(&self, cpu: usize, f: F) -> Result<R, CallError> {
         if cpu >= percpu::NR_CPUS || !crate::smp::cpu_online(cpu) {
             return Err(CallError::NotOnline { cpu });
@@ -511,7 +511,8 @@ impl Kernel {
     /// ```
     ///
     /// # Errors
-    /// The first online CPU that did not run it ([`CallError::NoAnswer`]).
+    /// The first online CPU that did not run it ([`CallError::NoAnswer`]); the others' results
+    /// are dropped (a closure that allocates should give back what it took in every case).
     pub fn on_each_cpu<R: Send, F: Fn(usize) -> R + Sync>(&self, f: F) -> Result<heapless::Vec<(usize, R), { percpu::NR_CPUS }>, CallError> {
         let results = crate::smp::run_closure(self.ops.kick_cpu, &crate::smp::cpu_online, &f);
         let mut out = heapless::Vec::new();
@@ -537,9 +538,10 @@ impl Kernel {
         percpu::numa_node_id()
     }
 
-    /// How many CPUs are online (the boot CPU included).
+    /// How many CPUs are online (the boot CPU included): the CPUs [`Kernel::on_each_cpu`] runs
+    /// on.
     pub fn online_cpus(&self) -> usize {
-        self.online
+        (0..percpu::NR_CPUS).filter(|&c| crate::smp::cpu_online(c)).count()
     }
 
     /// Whether CPU `cpu` is online.

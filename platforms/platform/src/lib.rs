@@ -512,7 +512,6 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                 cma,
                 cmdline: cmdline.as_str(),
                 board,
-                online: up,
             };
             defmt::info!("app {=str}: started on CPU{=usize}, {=usize} CPU(s) online", app.name, percpu::smp_processor_id(), up);
             match (app.main)(&kernel) {

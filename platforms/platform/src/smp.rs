@@ -115,18 +115,18 @@ pub fn idle_loop<P: Firmware>(cpu: usize) -> ! {
 /// Why a cross-CPU call (`Kernel::call_on`, `Kernel::on_each_cpu`) could not run a function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallError {
-    /// No such CPU, or it is not online waiting for work (never started, failed, or busy
-    /// with the boot's self-tests for longer than 100 ms).
+    /// No such CPU, or it is not online (never started, or failed to).
     NotOnline { cpu: usize },
-    /// The CPU took the request but gave no result within a second.
+    /// The CPU is online but did not take the work: not back in its idle loop within 100 ms
+    /// (busy), or no answer within a second.
     NoAnswer { cpu: usize },
 }
 
 impl core::fmt::Display for CallError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::NotOnline { cpu } => write!(f, "CPU{cpu} is not online waiting for work"),
-            Self::NoAnswer { cpu } => write!(f, "CPU{cpu} did not answer within a second"),
+            Self::NotOnline { cpu } => write!(f, "CPU{cpu} is not online"),
+            Self::NoAnswer { cpu } => write!(f, "CPU{cpu} is online but did not take the work (busy, or no answer within a second)"),
         }
     }
 }
@@ -214,7 +214,12 @@ where
             continue;
         }
         let Some(area) = percpu::per_cpu(cpu) else { continue };
-        if !area.online.load(Ordering::Acquire) || !await_idle(&IDLE[cpu]) {
+        if !area.online.load(Ordering::Acquire) {
+            continue;
+        }
+        if !await_idle(&IDLE[cpu]) {
+            // Online, but not in its idle loop within 100 ms: busy, not offline.
+            out[cpu] = Err(CallError::NoAnswer { cpu });
             continue;
         }
         MAILBOXES[cpu].done.store(false, Ordering::Release);
