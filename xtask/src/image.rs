@@ -24,10 +24,17 @@ pub struct BuildOpts {
     pub release: bool,
     /// defmt's compile-time filter (DEFMT_LOG).
     pub log_level: String,
+    /// The application the image runs (a folder under `apps/`, passed as `MEMFW_APP`).
+    pub app: String,
 }
 
 /// Builds `board` and returns its ELF and image.
+///
+/// Cargo writes the ELF under the board's name whatever the application; it is copied to
+/// `<board>-<app>` next to it (and the raw Image made from that copy), so that images of
+/// several applications (the test matrix) stay apart.
 pub fn build(root: &Path, board: &Board, opts: &BuildOpts) -> Result<Built> {
+    crate::apps::check(root, &opts.app)?;
     let channel = crate::setup::ensure_toolchain(root)?;
     let mut cmd = Command::new("rustup");
     cmd.current_dir(root)
@@ -35,6 +42,7 @@ pub fn build(root: &Path, board: &Board, opts: &BuildOpts) -> Result<Built> {
         .args(["--target", &board.target_arg(root)])
         .args(["-Zbuild-std=core,compiler_builtins,alloc", "-Zbuild-std-features=compiler-builtins-mem"])
         .env("DEFMT_LOG", &opts.log_level)
+        .env("MEMFW_APP", &opts.app)
         // The toolchain is the pinned one, not the one running xtask.
         .env_remove("RUSTUP_TOOLCHAIN")
         .env_remove("RUSTC")
@@ -53,10 +61,12 @@ pub fn build(root: &Path, board: &Board, opts: &BuildOpts) -> Result<Built> {
     let profile = if opts.release { "release" } else { "debug" };
     // Where cargo put it: CARGO_TARGET_DIR when set (relative to the root, as cargo reads it).
     let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
-    let elf = target_dir.join(board.target_name()).join(profile).join(&board.name);
-    if !elf.is_file() {
-        bail!("cargo reported success but {} is missing", elf.display());
+    let cargo_elf = target_dir.join(board.target_name()).join(profile).join(&board.name);
+    if !cargo_elf.is_file() {
+        bail!("cargo reported success but {} is missing", cargo_elf.display());
     }
+    let elf = cargo_elf.with_file_name(format!("{}-{}", board.name, opts.app));
+    std::fs::copy(&cargo_elf, &elf).with_context(|| format!("copying {} to {}", cargo_elf.display(), elf.display()))?;
     let image = match board.image {
         ImageKind::MultibootElf => elf.clone(),
         ImageKind::Arm64Image => {

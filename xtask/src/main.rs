@@ -3,6 +3,7 @@
 //! Every subcommand sets up what it needs first (the pinned toolchain, QEMU) and says so.
 //! Board descriptions live in `boards/<name>/board.toml`; see `board.rs`.
 
+mod apps;
 mod bench;
 mod board;
 mod browser;
@@ -58,7 +59,7 @@ impl LogLevel {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// List the boards, one line each.
+    /// List the boards, one line each, then the applications an image can run (`--app`).
     Boards,
     /// Write a new board folder from a device tree: platform from the CPUs, console from
     /// /chosen/stdout-path (or the first UART with a driver), RAM, SMP method, QEMU machine.
@@ -88,6 +89,11 @@ enum Cmd {
         /// The board to build: a folder under boards/ (`cargo xtask boards` lists them).
         #[arg(long)]
         board: String,
+        /// The application the image runs: a folder under apps/ (`cargo xtask boards` lists
+        /// them): selftest (the boot self-tests), memtest (a memory tester on every CPU),
+        /// hello (the README's example).
+        #[arg(long, default_value = apps::DEFAULT_APP)]
+        app: String,
         /// Build with the release profile (optimised, with debug info) instead of dev.
         #[arg(long)]
         release: bool,
@@ -103,6 +109,11 @@ enum Cmd {
         /// (grub) and qemu-virt-aarch64 (uboot).
         #[arg(long)]
         board: String,
+        /// The application the image runs: a folder under apps/ (`cargo xtask boards` lists
+        /// them): selftest (the boot self-tests), memtest (a memory tester on every CPU),
+        /// hello (the README's example).
+        #[arg(long, default_value = apps::DEFAULT_APP)]
+        app: String,
         /// Build with the release profile (optimised, with debug info) instead of dev.
         #[arg(long)]
         release: bool,
@@ -126,6 +137,11 @@ enum Cmd {
         /// The board to boot: a folder under boards/ (`cargo xtask boards` lists them).
         #[arg(long, default_value = DEFAULT_BOARD)]
         board: String,
+        /// The application the image runs: a folder under apps/ (`cargo xtask boards` lists
+        /// them): selftest (the boot self-tests), memtest (a memory tester on every CPU),
+        /// hello (the README's example).
+        #[arg(long, default_value = apps::DEFAULT_APP)]
+        app: String,
         /// RAM size (e.g. 128M, 3G); the board's default if omitted.
         #[arg(long)]
         mem: Option<String>,
@@ -142,7 +158,8 @@ enum Cmd {
         /// Most detailed log level compiled in (defmt filters at build time).
         #[arg(long, value_enum, default_value = "info")]
         log_level: LogLevel,
-        /// Seconds before the run is declared hung (at least 1).
+        /// Seconds without a log line before the run is declared hung (at least 1); a long
+        /// application that prints progress (memtest) runs as long as it needs.
         #[arg(long, default_value_t = 60, value_parser = parse_timeout)]
         timeout: u64,
         /// Boot through real firmware (grub: qemu-i386-pc; uboot: qemu-virt-aarch64) instead of
@@ -270,19 +287,24 @@ fn real_main() -> Result<()> {
             for b in board::load_all(&root)? {
                 println!("{:<20} {}", b.name, b.description);
             }
+            println!();
+            println!("applications (--app; default {}):", apps::DEFAULT_APP);
+            for a in apps::list(&root)? {
+                println!("{:<20} {}", a.name, a.description);
+            }
             Ok(())
         }
         Cmd::NewBoard { name, from_dtb, survey, like } => match (name, from_dtb) {
             (Some(name), Some(from_dtb)) => newboard::run(&root, &name, &from_dtb, like.as_deref()),
             _ => newboard::run_survey(&root, &survey, like.as_deref()).map(|_| ()),
         },
-        Cmd::Build { board, release, log_level } => {
+        Cmd::Build { board, app, release, log_level } => {
             let b = board::find(&root, &board)?;
-            let built = image::build(&root, &b, &image::BuildOpts { release, log_level: log_level.as_str().into() })?;
+            let built = image::build(&root, &b, &image::BuildOpts { release, log_level: log_level.as_str().into(), app: app.clone() })?;
             println!("{}", built.image.display());
             Ok(())
         }
-        Cmd::Image { board, release, append, initrd, test_initrd, log_level } => {
+        Cmd::Image { board, app, release, append, initrd, test_initrd, log_level } => {
             let b = board::find(&root, &board)?;
             let fw = firmware::Firmware::for_board(&b)?;
             let initrd = match test_initrd {
@@ -296,7 +318,7 @@ fn real_main() -> Result<()> {
                 }
                 None => initrd,
             };
-            let built = image::build(&root, &b, &image::BuildOpts { release, log_level: log_level.as_str().into() })?;
+            let built = image::build(&root, &b, &image::BuildOpts { release, log_level: log_level.as_str().into(), app: app.clone() })?;
             let out_dir = firmware::out_dir(&built, fw, "image");
             let img = firmware::make_image(&b, &built, fw, &firmware::ImageOpts { cmdline: &append, initrd: initrd.as_deref() }, &out_dir)?;
             for f in img.files.iter().chain(initrd.as_ref()) {
@@ -305,8 +327,9 @@ fn real_main() -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Run { board, mem, smp, release, append, log_level, timeout, firmware, initrd, memmap, memmap_png, qemu_args } => {
+        Cmd::Run { board, app, mem, smp, release, append, log_level, timeout, firmware, initrd, memmap, memmap_png, qemu_args } => {
             let b = board::find(&root, &board)?;
+            apps::check(&root, &app)?;
             let mem_bytes = size::parse_size(mem.as_deref().unwrap_or(&b.qemu.default_mem))
                 .context("--mem")?;
             size::qemu_mem_arg(mem_bytes).context("--mem")?;
@@ -320,7 +343,7 @@ fn real_main() -> Result<()> {
             for out in memmap.iter().chain(&memmap_png) {
                 memmap_svg::check_writable(out)?;
             }
-            let built = image::build(&root, &b, &image::BuildOpts { release, log_level: log_level.as_str().into() })?;
+            let built = image::build(&root, &b, &image::BuildOpts { release, log_level: log_level.as_str().into(), app: app.clone() })?;
             if let Some(i) = &initrd {
                 anyhow::ensure!(i.is_file(), "--initrd {} is not a file", i.display());
             }
@@ -402,6 +425,9 @@ mod tests {
         let h = help("new-board");
         assert!(h.contains("qemu-i386-pc") && h.contains("qemu-raspi3b") && h.contains("qemu-virt-aarch64"), "{h}");
         assert!(help("build").contains("Build with the release profile"));
+        for sub in ["build", "image", "run"] {
+            assert!(help(sub).contains("memtest (a memory tester on every CPU)"), "{sub}");
+        }
         assert!(parse_err(&["new-board", "x", "--from-dtb", "f.dtb", "--like", "nosuch"]).contains("qemu-virt-aarch64"));
     }
 

@@ -786,6 +786,7 @@ bench = false
 [dependencies]
 {pkg} = {{ path = "../../platforms/{dir}" }}
 platform = {{ workspace = true }}
+app-select = {{ workspace = true }}
 defmt = {{ workspace = true }}
 
 [build-dependencies]
@@ -813,7 +814,7 @@ include!(concat!(env!("OUT_DIR"), "/board.rs"));
 {krate}::entry!(BOARD, main);
 
 fn main(m: &mut {krate}::{ty}) -> ! {{
-    platform::start_kernel(m, None)
+    platform::start_kernel(m, None, &app_select::APP)
 }}
 "#,
         krate = p.crate_path,

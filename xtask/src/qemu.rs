@@ -69,7 +69,7 @@ impl Outcome {
             Some(Verdict::Success) => "firmware reported success".into(),
             Some(Verdict::FirmwareFailure) => "firmware reported failure".into(),
             Some(Verdict::Other(why)) => why.clone(),
-            None => format!("timed out after {} s: the firmware never ended the run", timeout.as_secs()),
+            None => format!("timed out: no log line for {} s and the firmware never ended the run", timeout.as_secs()),
         }
     }
 }
@@ -225,7 +225,9 @@ pub fn run(board: &Board, built: &Built, opts: &RunOpts) -> Result<Outcome> {
         s
     });
 
-    let deadline = Instant::now() + opts.timeout;
+    // A run is hung when the firmware is silent for `timeout`: each log line moves the deadline,
+    // so a long application that reports progress (memtest) runs as long as it needs.
+    let mut deadline = Instant::now() + opts.timeout;
     // Every byte the decoder saw: the exit line's check is recomputed over it.
     let mut stream = Vec::new();
     let mut lines = Vec::new();
@@ -265,7 +267,10 @@ pub fn run(board: &Board, built: &Built, opts: &RunOpts) -> Result<Outcome> {
         };
         loop {
             match decoder.decode() {
-                Ok(frame) => emit(&frame, &mut lines, &mut stamps),
+                Ok(frame) => {
+                    emit(&frame, &mut lines, &mut stamps);
+                    deadline = Instant::now() + opts.timeout;
+                }
                 Err(DecodeError::UnexpectedEof) => break,
                 Err(DecodeError::Malformed) => malformed += 1,
             }

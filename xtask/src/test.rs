@@ -99,6 +99,8 @@ pub struct BootCase {
     pub firmware: bool,
     /// Hand over the test initrd; `Corrupt` flips one payload byte after the header was made.
     pub initrd: Initrd,
+    /// The application the image runs (a folder under `apps/`).
+    pub app: &'static str,
 }
 
 /// Which initrd a boot case hands over.
@@ -134,6 +136,7 @@ pub fn cases() -> Vec<BootCase> {
         expect_success: true,
         firmware: false,
         initrd: Initrd::None,
+        app: "selftest",
         // Every successful boot runs the whole path and its self-checks.
         checks: [
             checks,
@@ -161,6 +164,8 @@ pub fn cases() -> Vec<BootCase> {
                 HasAll(&["paging_init: page-table pages [mem ", " page(s))"]),
                 HasAll(&["memblock_free_all: ", " reserved region(s), ", " KiB, stay reserved"]),
                 Has("Vec/BTreeMap growth on each"),
+                // The application API through the Kernel handle alone (apps/selftest).
+                HasAll(&["API self-test: on_each_cpu on ", " CPU(s) with PerCpu counts, call_on CPU", " refused as not online; kmap and vmalloc on every CPU at once, vfree of their areas; delay_ms(2) took "]),
                 HasAll(&["boot: memory management up on ", " CPU(s); all checks passed"]),
             ],
         ]
@@ -176,9 +181,124 @@ pub fn cases() -> Vec<BootCase> {
         expect_success: false,
         firmware: false,
         initrd: Initrd::None,
+        app: "selftest",
         checks,
     };
+    // The memory tester, which runs none of the boot's self-checks: at least 90% of the free
+    // pages tested on every CPU (the application fails below), the summary, every page back.
+    let memtest = |name, board, mem, smp, cmdline, checks: Vec<Check>| BootCase {
+        name,
+        board,
+        mem,
+        smp,
+        cmdline,
+        qemu_args: &[],
+        expect_success: true,
+        firmware: false,
+        initrd: Initrd::None,
+        app: "memtest",
+        checks: [
+            checks,
+            vec![
+                Lacks("ERROR"),
+                Lacks("WARN"),
+                HasAll(&["boot: memory management up on ", " after the first instruction (", "no boot self-checks)"]),
+                Has("app memtest: started on CPU0"),
+                HasAll(&["memtest: ", " free pages (", "reserve: the zones' min watermarks, "]),
+                HasAll(&["memtest: took ", "% of the free pages) on "]),
+                Has("memtest: pass 1 of 1: 50%"),
+                Has("memtest: pass 1 of 1: 100%"),
+                HasAll(&["memtest: CPU0: ", " MiB, 0 errors, ", " MB/s"]),
+                HasAll(&["memtest: ", " MiB tested on ", " CPUs, 1 passes, 0 errors, ", " MB/s"]),
+                Has("memtest: every page given back; free pages per zone as before ("),
+                Has("app memtest: done"),
+                // A user's image runs none of the boot's self-tests.
+                Lacks("buddy self-check"),
+                Lacks("buddy self-test"),
+                Lacks("kmap self-check"),
+                Lacks("stress: "),
+                Lacks("all checks passed"),
+            ],
+        ]
+        .concat(),
+    };
     vec![
+        // The memory tester on each board: HighMem through every CPU's kmap_atomic slots on
+        // x86, two NUMA nodes on virt, the Raspberry Pi's 4 CPUs.
+        // QEMU's i386 TCG writes and reads 35-120 MB/s per CPU on this busy host (the 4-byte
+        // words of x86-32 at TCG's per-access cost): 1 GiB, the least with HighMem, takes 20 s
+        // to two minutes; the progress lines keep the run from counting as hung.
+        memtest("memtest-x86-1G-smp2", x86, "1G", 2, "", vec![
+            Has("  HighMem  [mem 0x00000000377fe000-0x000000003ffdffff]"),
+            HasAll(&["memtest: CPU1: ", " MiB, 0 errors, "]),
+            HasAll(&[" MiB tested on 2 CPUs, 1 passes, 0 errors, "]),
+            Has(" in 3 zone(s); reserve: "),
+        ]),
+        BootCase {
+            qemu_args: &[
+                "-object", "memory-backend-ram,id=m0,size=256M", "-object", "memory-backend-ram,id=m1,size=256M",
+                "-numa", "node,nodeid=0,cpus=0-1,memdev=m0", "-numa", "node,nodeid=1,cpus=2-3,memdev=m1",
+            ],
+            ..memtest("memtest-arm-numa2-smp4", arm, "512M", 4, "", vec![
+                Has("smp: Brought up 2 nodes, 4 CPUs"),
+                HasAll(&[" MiB tested on 4 CPUs, 1 passes, 0 errors, "]),
+                HasAll(&["memtest: CPU3: ", " MiB, 0 errors, "]),
+                Has(" in 2 zone(s); reserve: "),
+            ])
+        },
+        memtest("memtest-rpi3b-smp4", rpi, "1G", 4, "", vec![HasAll(&[" MiB tested on 4 CPUs, 1 passes, 0 errors, "])]),
+        // memtest.corrupt: one word flipped between the write and the verify of the first
+        // pattern: exactly that address is reported and the run fails.
+        BootCase {
+            expect_success: false,
+            checks: vec![
+                Has("memtest: memtest.corrupt: CPU"),
+                HasAll(&["memtest: bad word at phys 0x6000000: expected 0x1, found 0xfffffffe (walking ones, pass 1, CPU"]),
+                Count("memtest: bad word at phys ", 1),
+                HasAll(&["memtest: ", " MiB tested on 2 CPUs, 1 passes, 1 errors, "]),
+                Has("memtest: every page given back; free pages per zone as before ("),
+                Has("app memtest: failed: memtest: bad words found"),
+            ],
+            ..memtest("memtest-x86-corrupt", x86, "128M", 2, "memtest.corrupt=0x6000000", vec![])
+        },
+        BootCase {
+            expect_success: false,
+            checks: vec![
+                HasAll(&["memtest: bad word at phys 0x44000008: expected 0x2, found 0xfffffffffffffffd (walking ones, pass 1, CPU"]),
+                Count("memtest: bad word at phys ", 1),
+                Has("app memtest: failed: memtest: bad words found"),
+            ],
+            ..memtest("memtest-arm-corrupt", arm, "256M", 2, "memtest.corrupt=0x44000008", vec![])
+        },
+        // Bad options are named; an address nobody tests is an error, not a silent pass.
+        BootCase {
+            expect_success: false,
+            checks: vec![
+                Has("command line: memtest.corrupt=0x48000004: not aligned to a word (8 bytes)"),
+                Has("app memtest: failed: bad memtest option on the command line"),
+            ],
+            ..memtest("memtest-arm-bad-option", arm, "256M", 1, "memtest.corrupt=0x48000004", vec![])
+        },
+        BootCase {
+            expect_success: false,
+            checks: vec![
+                Has("memtest.corrupt=0x40200000: that word is not in the memory under test (not free RAM, or kept in the reserve)"),
+                Has("app memtest: failed: memtest: the word to corrupt was not tested"),
+            ],
+            ..memtest("memtest-arm-corrupt-kernel", arm, "256M", 1, "memtest.corrupt=0x40200000", vec![])
+        },
+        // The README's example (apps/hello) as written.
+        BootCase {
+            app: "hello",
+            checks: vec![
+                Lacks("ERROR"),
+                Has("hello: CPU1 on node 0"),
+                HasAll(&["hello: 2 CPU(s), board qemu-virt-aarch64, sum of squares 385, ", " MiB free, "]),
+                Has("app hello: done"),
+                Lacks("buddy self-check"),
+            ],
+            ..memtest("hello-arm-smp2", arm, "256M", 2, "", vec![])
+        },
         ok("x86-128M", x86, "128M", 1, "", vec![
             // The six entries SeaBIOS hands over, then Linux's x86-32 low-memory policy.
             Count("BIOS-e820: [mem ", 6),
@@ -236,6 +356,9 @@ pub fn cases() -> Vec<BootCase> {
             // smp_announce: singular for one CPU.
             Has("smp: Brought up 1 node, 1 CPU"),
             Lacks("smp: Brought up 1 node, 1 CPUs"),
+            // The application API's boot facts: memblock as the boot printed it above.
+            // (QEMU's Multiboot loader may put the image path first on the command line.)
+            HasAll(&["API self-test: board qemu-i386-pc, command line \"", "\"; memblock at the hand-off: 2 memory region(s), 130552 KiB; "]),
         ]),
         // Debian's i386 kernel has no CONFIG_CMA: cma= is an unknown parameter, nothing reserved.
         ok("x86-16M", x86, "16M", 1, "cma=4M", vec![
@@ -290,6 +413,7 @@ pub fn cases() -> Vec<BootCase> {
             Has("(HighMem included)"),
         ]),
         ok("x86-mem64M", x86, "128M", 1, "mem=64M", vec![
+            HasAll(&["API self-test: board qemu-i386-pc, command line \"", "mem=64M\"; memblock at the hand-off: "]),
             // x86 mem= is an address limit on the e820 table (parse_memopt), printed as Linux
             // does: the removal (%#010Lx of 64M and of ULLONG_MAX - 1), then
             // e820__finish_early_params' user map, then the usual trim and last_pfn.
@@ -407,6 +531,8 @@ pub fn cases() -> Vec<BootCase> {
             Has("Policy zone: DMA"),
             Has("smp: Brought up 1 node, 1 CPU"),
             Lacks("smp: Brought up 1 node, 1 CPUs"),
+            Has("memblock_free_all: 5 reserved region(s), "),
+            Has("API self-test: board qemu-virt-aarch64, command line \"\"; memblock at the hand-off: 1 memory region(s), 262144 KiB; 5 reserved region(s), "),
         ]),
         ok("arm-128M", arm, "128M", 1, "", vec![
             Has("  DMA      [mem 0x0000000040000000-0x0000000047ffffff]"),
@@ -1224,19 +1350,19 @@ pub fn run_all(root: &Path, host_only: bool, filter: Option<&str>, fuzz_seconds:
         .filter(|c| filter.is_none_or(|f| c.name.contains(f)) || (memmap && crate::memmap::TEST_BOOTS.contains(&c.name)))
         .collect();
     let mut binaries: Vec<String> = Vec::new();
-    let mut boards: Vec<(Board, Built)> = Vec::new();
+    let mut boards: Vec<(Board, &str, Built)> = Vec::new();
     for case in &cases {
-        if boards.iter().any(|(b, _)| b.name == case.board) {
+        if boards.iter().any(|(b, app, _)| b.name == case.board && *app == case.app) {
             continue;
         }
         let b = board::find(root, case.board)?;
         binaries.push(b.qemu.binary.clone());
-        let built = image::build(root, &b, &BuildOpts { release: false, log_level: "info".into() })?;
-        boards.push((b, built));
+        let built = image::build(root, &b, &BuildOpts { release: false, log_level: "info".into(), app: case.app.into() })?;
+        boards.push((b, case.app, built));
     }
     let bins: Vec<&str> = binaries.iter().map(String::as_str).collect();
     crate::setup::ensure_qemu(&bins)?;
-    for (b, _) in &boards {
+    for (b, _, _) in &boards {
         if cases.iter().any(|c| c.firmware && c.board == b.name) {
             crate::setup::ensure_host_tools(Firmware::for_board(b)?.host_tools())?;
         }
@@ -1245,7 +1371,7 @@ pub fn run_all(root: &Path, host_only: bool, filter: Option<&str>, fuzz_seconds:
     let (mut passed, mut failed) = (0, 0);
     let mut logs: Vec<(&str, Vec<String>)> = Vec::new();
     for case in &cases {
-        let (b, built) = boards.iter().find(|(b, _)| b.name == case.board).expect("built above");
+        let (b, _, built) = boards.iter().find(|(b, app, _)| b.name == case.board && *app == case.app).expect("built above");
         let t = Instant::now();
         let (result, lines) = run_case(root, b, built, case, &initrds)?;
         if result.is_ok() {

@@ -91,6 +91,28 @@ pub fn max_zone_pfn(paging: &PagingInfo) -> [u64; MAX_NR_ZONES] {
 pub fn mem_init<'a>(
     arch: ArchConfig,
     paging: &PagingInfo,
+    mb: Memblock<'_>,
+    node_data: [Option<&'a mut Node<'a>>; MAX_NODES],
+    map_pages: MapPages<'_, 'a>,
+    sections: &KernelSections,
+    distance: &dyn Fn(i32, i32) -> u8,
+    cma: &mut CmaAreas,
+    log: &mut dyn LineSink,
+) -> Result<(NodeSet<'a>, MemInitReport), BootError> {
+    mem_init_at_handoff(arch, paging, mb, node_data, map_pages, sections, distance, cma, log, &mut |_| {})
+}
+
+/// [`mem_init`], showing memblock's final state to `at_handoff` just before
+/// `memblock_free_all` hands its free ranges to the buddy allocator (the `mem_map` arrays
+/// allocated, nothing else to come), for a caller that keeps it (the application API's boot
+/// facts).
+///
+/// # Errors
+/// As [`mem_init`].
+#[allow(clippy::too_many_arguments)]
+pub fn mem_init_at_handoff<'a>(
+    arch: ArchConfig,
+    paging: &PagingInfo,
     mut mb: Memblock<'_>,
     node_data: [Option<&'a mut Node<'a>>; MAX_NODES],
     map_pages: MapPages<'_, 'a>,
@@ -98,6 +120,7 @@ pub fn mem_init<'a>(
     distance: &dyn Fn(i32, i32) -> u8,
     cma: &mut CmaAreas,
     log: &mut dyn LineSink,
+    at_handoff: &mut dyn FnMut(&Memblock<'_>),
 ) -> Result<(NodeSet<'a>, MemInitReport), BootError> {
     let fail = |log: &mut dyn LineSink, what: &'static str| {
         log.line(format_args!("mem_init: {what}"));
@@ -146,6 +169,7 @@ pub fn mem_init<'a>(
 
     let expected_free = memblock_free_pages(&mb, paging.max_pfn);
     report_reserved_at_handoff(&mb, log);
+    at_handoff(&mb);
     let mut freed = nodes.memblock_free_all(&mb);
     let discarded = memblock_discard(mb, &mut nodes, log);
     freed += discarded;

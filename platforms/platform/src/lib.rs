@@ -14,6 +14,7 @@
 
 extern crate alloc;
 
+pub mod app;
 pub mod bench;
 pub mod board;
 pub mod clock;
@@ -24,7 +25,6 @@ mod page_map;
 pub mod percpu;
 pub mod smp;
 mod selftest;
-pub mod stress;
 pub mod vmalloc;
 
 use memblock::{Region, RegionArrayMapper, RegionFlags, INIT_MEMBLOCK_REGIONS, MAX_NUMNODES};
@@ -118,6 +118,12 @@ pub fn report_panic(info: &core::panic::PanicInfo<'_>) {
 pub trait Firmware: mm_init::Platform {
     /// Ends the run with `code`.
     fn exit(&self, code: ExitCode) -> !;
+
+    /// Whether the platform runs its own boot self-checks (x86-32: the HighMem `kmap`
+    /// self-check at the end of `paging_init`). [`start_kernel`] calls it before discovery with
+    /// what the application asked for ([`app::App::boot_selfchecks`]): off for a user's image.
+    /// The default has none to switch.
+    fn set_boot_selfchecks(&mut self, _on: bool) {}
 
     /// The board description this image was built from.
     fn board(&self) -> &'static board::BoardConfig;
@@ -326,14 +332,35 @@ fn memblock_debug_line(args: core::fmt::Arguments<'_>) {
     mm_types::LineSink::line(&mut DefmtSink, args);
 }
 
+/// memblock's final regions, copied for [`app::Kernel::memory_regions`] at the hand-off to
+/// the buddy allocator (`mem_init_at_handoff`), before memblock is retired.
+static BOOT_REGIONS: spin::Once<app::BootRegions> = spin::Once::new();
+/// The command line, copied for [`app::Kernel::cmdline`] (x86's `COMMAND_LINE_SIZE`).
+static CMDLINE: spin::Once<heapless::String<2048>> = spin::Once::new();
+/// The CMA areas as `mem_init` activated them, for [`app::Kernel::cma_alloc`].
+static CMA_SNAPSHOT: spin::Once<page_alloc::cma::CmaAreas> = spin::Once::new();
+
 /// The generic boot path after the platform is up (Linux's `start_kernel`, memory part):
 /// command line, discovery, early reservations, the board's hook, `mem=`, memblock resizing,
-/// `memblock_dump_all`. Ends the run: success when every step worked, failure otherwise.
-pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardReserve>) -> ! {
+/// `memblock_dump_all`, `paging_init`, zones and the buddy hand-off, per-CPU pagesets, the
+/// heap, vmalloc and SMP; then `app`'s entry on the boot CPU ([`app::App`]), whose result
+/// ends the run (success or failure through [`Firmware::exit`]). A failed boot step ends the
+/// run with failure before the application runs.
+///
+/// The boot's own self-checks run only when `app` asks for them ([`app::App::boot_selfchecks`]):
+/// they must run at fixed points of the boot, which an application never sees (the buddy
+/// drain/restore check and the buddy self-test need the allocator before it goes behind its
+/// lock, where nothing else runs; x86's HighMem kmap check runs inside `paging_init`). The
+/// `selftest=` fault injections and the benchmark are asked for on the command line and run
+/// for any application, at their own points: `null`, `write-text`
+/// and `stack-overflow` right after `paging_init`, `oom` and `slab-redzone` once the heap
+/// exists, `stack-overflow-cpu1` on CPU 1 as it comes up, `bench` once every CPU is up.
+pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardReserve>, app: &app::App) -> ! {
     let (Some(memory), Some(reserved)) = (take_static(&MEMORY_REGIONS), take_static(&RESERVED_REGIONS)) else {
         defmt::error!("start_kernel called twice");
         platform.exit(ExitCode::Failure)
     };
+    platform.set_boot_selfchecks(app.boot_selfchecks);
     let storage = MemblockStorage { memory, reserved, mapper: platform.region_mapper() };
     let board = platform.board();
     let board_memory = mm_init::BoardMemory { ram: board.ram, reserve: board.reserve, hook: board_reserve };
@@ -393,7 +420,13 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             let distances = NodeDistances::of(platform);
             let distance = |a: i32, b: i32| distances.get(a, b);
             let result = with_cma_areas::<P, _>(|cma| {
-                mm_init::mem_init::mem_init(P::MM_ARCH, &paging, memblock, node_data, &mut map, &sections, &distance, cma, &mut DefmtSink)
+                let mut keep = |mb: &memblock::Memblock<'_>| {
+                    BOOT_REGIONS.call_once(|| app::BootRegions {
+                        memory: mb.memory().iter().copied().take(app::MAX_BOOT_REGIONS).collect(),
+                        reserved: mb.reserved().iter().copied().take(app::MAX_BOOT_REGIONS).collect(),
+                    });
+                };
+                mm_init::mem_init::mem_init_at_handoff(P::MM_ARCH, &paging, memblock, node_data, &mut map, &sections, &distance, cma, &mut DefmtSink, &mut keep)
             });
             let (mut node, _report) = match result {
                 Ok(r) => r,
@@ -404,14 +437,16 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             };
             let mem_init_us = clock::now_us();
             node.buddyinfo(&mut DefmtSink);
-            let Some(scratch) = take_static(&DRAIN_BLOCKS) else { platform.exit(ExitCode::Failure) };
-            if let Err(why) = mm_init::selfcheck::drain_and_restore(&mut node, scratch, &mut DefmtSink) {
-                defmt::error!("buddy self-check failed: {=str}", why);
-                platform.exit(ExitCode::Failure)
-            }
-            if let Err(why) = selftest::buddy(&mut node, platform) {
-                defmt::error!("buddy self-test failed: {=str}", why);
-                platform.exit(ExitCode::Failure)
+            if app.boot_selfchecks {
+                let Some(scratch) = take_static(&DRAIN_BLOCKS) else { platform.exit(ExitCode::Failure) };
+                if let Err(why) = mm_init::selfcheck::drain_and_restore(&mut node, scratch, &mut DefmtSink) {
+                    defmt::error!("buddy self-check failed: {=str}", why);
+                    platform.exit(ExitCode::Failure)
+                }
+                if let Err(why) = selftest::buddy(&mut node, platform) {
+                    defmt::error!("buddy self-test failed: {=str}", why);
+                    platform.exit(ExitCode::Failure)
+                }
             }
             // The buddy allocator goes behind its lock, with each CPU's pagesets (in its
             // per-CPU area) in front: setup_per_cpu_pageset, then the other CPUs.
@@ -425,10 +460,6 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             allocator.setup_per_cpu_pageset(nr_cpus, &|cpu| percpu::per_cpu(cpu).map_or(0, |a| a.nid), &mut DefmtSink);
             heap::init::<P>(allocator);
             heap_fault_injection(mm_init::Cmdline::new(platform.cmdline()).selftest());
-            if let Err(why) = stress::prepare(platform, allocator) {
-                defmt::error!("stress test: {=str}", why);
-                platform.exit(ExitCode::Failure)
-            }
             let bench = mm_init::Cmdline::new(platform.cmdline()).selftest() == Some("bench");
             if bench {
                 bench::prepare(allocator);
@@ -441,12 +472,13 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
             let up = smp::smp_init(platform, allocator, nr_nodes);
             let up_us = clock::now_us();
             defmt::info!(
-                "boot: memory management up on {=usize} CPU(s) {=u64}.{=u64:06} s after the first instruction (buddy hand-off done at {=u64}.{=u64:06} s; the boot self-checks are included)",
+                "boot: memory management up on {=usize} CPU(s) {=u64}.{=u64:06} s after the first instruction (buddy hand-off done at {=u64}.{=u64:06} s; {=str})",
                 up,
                 up_us / 1_000_000,
                 up_us % 1_000_000,
                 mem_init_us / 1_000_000,
-                mem_init_us % 1_000_000
+                mem_init_us % 1_000_000,
+                if app.boot_selfchecks { "the boot self-checks are included" } else { "no boot self-checks" }
             );
             if bench {
                 if let Err(why) = bench::run::<P>(up) {
@@ -454,21 +486,41 @@ pub fn start_kernel<P: Firmware>(platform: &mut P, board_reserve: Option<BoardRe
                     platform.exit(ExitCode::Failure)
                 }
             }
-            let checks = stress::run::<P>(up)
-                .and_then(|()| selftest::vmalloc::<P>(platform, allocator, paging.max_low_pfn))
-                .and_then(|()| selftest::cross_cpu::<P>(allocator, up))
-                .and_then(|()| selftest::kmap_local_on_each_cpu::<P>(allocator, up))
-                .and_then(|()| {
-                    let areas = with_cma_areas::<P, _>(|a| a.clone());
-                    selftest::cma::<P>(platform, allocator, &areas)
-                });
-            match checks {
+            let cmdline = CMDLINE.call_once(|| {
+                let mut s = heapless::String::new();
+                for c in platform.cmdline().chars() {
+                    if s.push(c).is_err() {
+                        break;
+                    }
+                }
+                s
+            });
+            let Some(regions) = BOOT_REGIONS.get() else { platform.exit(ExitCode::Failure) };
+            let cma = CMA_SNAPSHOT.call_once(|| with_cma_areas::<P, _>(|a| a.clone()));
+            let kernel = app::Kernel {
+                allocator,
+                ops: app::Ops {
+                    irq_save: P::IRQ_SAVE,
+                    irq_restore: P::IRQ_RESTORE,
+                    kmap_local: P::kmap_local,
+                    kunmap_local: P::kunmap_local,
+                    vmalloc: vmalloc::vmalloc::<P>,
+                    vfree: vmalloc::vfree::<P>,
+                    kick_cpu: P::kick_cpu,
+                },
+                regions,
+                cma,
+                cmdline: cmdline.as_str(),
+                board,
+            };
+            defmt::info!("app {=str}: started on CPU{=usize}, {=usize} CPU(s) online", app.name, percpu::smp_processor_id(), up);
+            match (app.main)(&kernel) {
                 Ok(()) => {
-                    defmt::info!("boot: memory management up on {=usize} CPU(s); all checks passed", up);
+                    defmt::info!("app {=str}: done", app.name);
                     platform.exit(ExitCode::Success)
                 }
                 Err(why) => {
-                    defmt::error!("stress test failed: {=str}", why);
+                    defmt::error!("app {=str}: failed: {=str}", app.name, why.0);
                     platform.exit(ExitCode::Failure)
                 }
             }

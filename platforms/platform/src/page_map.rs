@@ -25,22 +25,6 @@ pub unsafe fn page_array(virt: usize, count: usize) -> Option<&'static mut [Page
     Some(unsafe { core::slice::from_raw_parts_mut(ptr, count) })
 }
 
-/// `count` zeroed atomic words at `virt`.
-///
-/// # Safety
-/// `[virt, virt + 8 * count)` must be mapped read-write, 8-byte aligned, owned by the caller
-/// and unused by anything else for `'static` (or until the caller frees the memory, after its
-/// last use of the slice).
-pub unsafe fn atomic_words(virt: usize, count: usize) -> &'static [core::sync::atomic::AtomicU64] {
-    let ptr = virt as *mut core::sync::atomic::AtomicU64;
-    for i in 0..count {
-        // SAFETY: within the caller's range, aligned.
-        unsafe { ptr.add(i).write(core::sync::atomic::AtomicU64::new(0)) };
-    }
-    // SAFETY: initialised above; the caller guarantees ownership and lifetime.
-    unsafe { core::slice::from_raw_parts(ptr, count) }
-}
-
 /// A node's data (`NODE_DATA`) at `virt`, written as a node without memory
 /// ([`page_alloc::Node::memoryless`]) before the reference exists; `free_area_init` fills it.
 ///

@@ -11,7 +11,7 @@
 //! them at fixed offsets.
 #![allow(unsafe_code)]
 
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use memblock::Memblock;
 use mm_init::PlatformError;
@@ -40,8 +40,6 @@ pub struct PerCpuArea {
     pub nid: i32,
     /// Set when the CPU runs its per-CPU setup.
     pub online: AtomicBool,
-    /// Operations this CPU performed in the stress self-test.
-    pub stress_ops: AtomicU64,
     /// This CPU's page lists, one per populated zone (Linux `zone->per_cpu_pageset`), in the
     /// unit right after this header.
     pub pagesets: &'static page_alloc::PerCpuPagesets,
@@ -138,7 +136,6 @@ pub fn setup_per_cpu_areas<P: Firmware>(
             (&raw mut (*area).hw_id).write(desc.hw_id);
             (&raw mut (*area).nid).write(desc.nid);
             (&raw mut (*area).online).write(AtomicBool::new(cpu == 0));
-            (&raw mut (*area).stress_ops).write(AtomicU64::new(0));
             (&raw mut (*area).pagesets).write(core::slice::from_raw_parts(sets, zones.len()));
         }
         PER_CPU_OFFSET[cpu].store(virt, Ordering::Release);
@@ -216,6 +213,7 @@ impl<T> PerCpu<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::sync::atomic::AtomicU64;
 
     #[test]
     fn each_cpu_has_its_own_copy_on_its_own_cache_lines() {

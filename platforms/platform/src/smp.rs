@@ -24,7 +24,6 @@ extern "C" fn secondary_start<P: Firmware>(cpu: usize) -> ! {
         defmt::error!("selftest=stack-overflow-cpu1: recursion returned at depth {=u64} without faulting", depth);
     }
     crate::bench::secondary::<P>(cpu);
-    crate::stress::secondary::<P>(cpu);
     idle_loop::<P>(cpu)
 }
 
@@ -94,11 +93,12 @@ static MAILBOXES: [Mailbox; percpu::NR_CPUS] = [const {
 }; percpu::NR_CPUS];
 /// CPUs waiting in [`idle_loop`] for work.
 static IDLE: [AtomicBool; percpu::NR_CPUS] = [const { AtomicBool::new(false) }; percpu::NR_CPUS];
-/// Serialises callers of [`call_on`]: one request in flight at a time.
+/// Serialises callers of [`run_closure`]: one request in flight at a time.
 static CALL_LOCK: spin::Mutex<()> = spin::Mutex::new(());
 
-/// Where a secondary CPU waits once the boot's own work is done: it runs whatever a
-/// [`call_on`] posts to its mailbox, then waits again ([`Firmware::wait_for_kick`]).
+/// Where a secondary CPU waits once the boot's own work is done: it runs whatever
+/// [`run_closure`] posts to its mailbox (the application's `call_on`, `on_each_cpu`), then
+/// waits again ([`Firmware::wait_for_kick`]).
 pub fn idle_loop<P: Firmware>(cpu: usize) -> ! {
     let _ = P::IRQ_SAVE();
     IDLE[cpu].store(true, Ordering::Release);
@@ -112,21 +112,21 @@ pub fn idle_loop<P: Firmware>(cpu: usize) -> ! {
     }
 }
 
-/// Why [`call_on`] could not run a function.
+/// Why a cross-CPU call (`Kernel::call_on`, `Kernel::on_each_cpu`) could not run a function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallError {
-    /// No such CPU, or it is not online waiting for work (never started, failed, or busy
-    /// with the boot's self-tests for longer than 100 ms).
+    /// No such CPU, or it is not online (never started, or failed to).
     NotOnline { cpu: usize },
-    /// The CPU took the request but gave no result within a second.
+    /// The CPU is online but did not take the work: not back in its idle loop within 100 ms
+    /// (busy), or no answer within a second.
     NoAnswer { cpu: usize },
 }
 
 impl core::fmt::Display for CallError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::NotOnline { cpu } => write!(f, "CPU{cpu} is not online waiting for work"),
-            Self::NoAnswer { cpu } => write!(f, "CPU{cpu} did not answer within a second"),
+            Self::NotOnline { cpu } => write!(f, "CPU{cpu} is not online"),
+            Self::NoAnswer { cpu } => write!(f, "CPU{cpu} is online but did not take the work (busy, or no answer within a second)"),
         }
     }
 }
@@ -156,61 +156,91 @@ fn spin_until(flag: &AtomicBool, ns: u64, max_spins: u64) -> bool {
 const ANSWER_NS: u64 = 1_000_000_000;
 const ANSWER_SPINS: u64 = 2_000_000_000;
 
-/// Runs `f(arg)` on CPU `cpu` and returns its result (Linux `smp_call_function_single` with
-/// `wait`): at once when `cpu` is the caller, else through its mailbox, with the CPU kicked
-/// out of its wait. `f` runs with interrupts masked, and must not call [`call_on`] itself.
-///
-/// # Errors
-/// [`CallError`]: the CPU is offline or busy, or never answered.
-pub fn call_on<P: Firmware>(cpu: usize, f: fn(usize) -> u64, arg: usize) -> Result<u64, CallError> {
-    if cpu == percpu::smp_processor_id() {
-        return Ok(f(arg));
-    }
-    let (Some(area), Some(idle)) = (percpu::per_cpu(cpu), IDLE.get(cpu)) else { return Err(CallError::NotOnline { cpu }) };
-    if !area.online.load(Ordering::Acquire) || !await_idle(idle) {
-        return Err(CallError::NotOnline { cpu });
-    }
-    let _one = CALL_LOCK.lock();
-    let mb = &MAILBOXES[cpu];
-    mb.done.store(false, Ordering::Release);
-    *mb.work.lock() = Some((f, arg));
-    P::kick_cpu(area.hw_id);
-    if !spin_until(&mb.done, ANSWER_NS, ANSWER_SPINS) {
-        mb.work.lock().take();
-        return Err(CallError::NoAnswer { cpu });
-    }
-    Ok(mb.result.load(Ordering::Acquire))
+/// A closure posted to several CPUs at once, and a slot for each CPU's result.
+struct Job<'f, F, R> {
+    f: &'f F,
+    results: [spin::Mutex<Option<R>>; percpu::NR_CPUS],
 }
 
-/// Runs `f(arg)` on every CPU waiting for work and on the caller at the same time (Linux
-/// `on_each_cpu` with `wait`): the requests are posted and every CPU kicked before the caller
-/// runs its own share, then it waits for all. The results by CPU id (`None` for a CPU that is
-/// offline, busy, or did not answer within a second).
-pub fn on_each_cpu<P: Firmware>(f: fn(usize) -> u64, arg: usize) -> [Option<u64>; percpu::NR_CPUS] {
+/// What a CPU runs for [`run_closure`]: the closure of the [`Job`] at address `job`, its
+/// result into this CPU's slot.
+#[allow(unsafe_code)]
+fn run_job<F: Fn(usize) -> R + Sync, R: Send>(job: usize) -> u64 {
+    // SAFETY: `job` is the address of a `Job<F, R>` on the stack of the CPU in `run_closure`,
+    // which does not return (so the job lives) until every CPU that took this work has set its
+    // mailbox's `done` after this function returned; the job is only read through shared
+    // references (`F: Sync`, results behind locks).
+    let job = unsafe { &*(job as *const Job<'_, F, R>) };
+    let cpu = percpu::smp_processor_id();
+    let r = (job.f)(cpu);
+    *job.results[cpu].lock() = Some(r);
+    0
+}
+
+/// Waits for CPU `cpu`'s answer to work posted by [`run_closure`]: a CPU that has not taken
+/// the work within a second has it taken back (`false`); one that took it is waited for as
+/// long as the work runs, since it runs the caller's closure on the caller's data.
+fn wait_taken_work(cpu: usize) -> bool {
+    let mb = &MAILBOXES[cpu];
+    if spin_until(&mb.done, ANSWER_NS, ANSWER_SPINS) {
+        return true;
+    }
+    if mb.work.lock().take().is_some() {
+        return false;
+    }
+    while !mb.done.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+    true
+}
+
+/// Runs `f(cpu)` on every online CPU `want(cpu)` selects, the caller included when selected,
+/// all at once, and returns each CPU's result (or why it has none). The calling CPU posts the
+/// work, kicks the CPUs, runs its own share, then waits: without a time limit for a CPU that
+/// started the closure (it may run for minutes: a memory test), one second for one to take it.
+/// `f` runs with interrupts masked on the other CPUs and must not post cross-CPU work itself.
+pub(crate) fn run_closure<F, R>(kick: fn(u64), want: &dyn Fn(usize) -> bool, f: &F) -> [Result<R, CallError>; percpu::NR_CPUS]
+where
+    F: Fn(usize) -> R + Sync,
+    R: Send,
+{
     let me = percpu::smp_processor_id();
+    let job = Job { f, results: [const { spin::Mutex::new(None) }; percpu::NR_CPUS] };
+    let mut out: [Result<R, CallError>; percpu::NR_CPUS] = core::array::from_fn(|cpu| Err(CallError::NotOnline { cpu }));
     let mut posted = [false; percpu::NR_CPUS];
     let _one = CALL_LOCK.lock();
     for (cpu, flag) in posted.iter_mut().enumerate() {
+        if cpu == me || !want(cpu) {
+            continue;
+        }
         let Some(area) = percpu::per_cpu(cpu) else { continue };
-        if cpu == me || !area.online.load(Ordering::Acquire) || !await_idle(&IDLE[cpu]) {
+        if !area.online.load(Ordering::Acquire) {
+            continue;
+        }
+        if !await_idle(&IDLE[cpu]) {
+            // Online, but not in its idle loop within 100 ms: busy, not offline.
+            out[cpu] = Err(CallError::NoAnswer { cpu });
             continue;
         }
         MAILBOXES[cpu].done.store(false, Ordering::Release);
-        *MAILBOXES[cpu].work.lock() = Some((f, arg));
-        P::kick_cpu(area.hw_id);
+        *MAILBOXES[cpu].work.lock() = Some((run_job::<F, R>, &raw const job as usize));
+        kick(area.hw_id);
         *flag = true;
     }
-    let mut results = [None; percpu::NR_CPUS];
-    results[me] = Some(f(arg));
-    // One second for all of them together, as before: each waits what is left of it.
-    let deadline = crate::clock::now_ns().saturating_add(ANSWER_NS);
-    for (cpu, _) in posted.iter().enumerate().filter(|(_, p)| **p) {
-        let mb = &MAILBOXES[cpu];
-        if spin_until(&mb.done, deadline.saturating_sub(crate::clock::now_ns()), ANSWER_SPINS) {
-            results[cpu] = Some(mb.result.load(Ordering::Acquire));
-        } else {
-            mb.work.lock().take();
-        }
+    if want(me) {
+        out[me] = Ok(f(me));
     }
-    results
+    for (cpu, _) in posted.iter().enumerate().filter(|(_, p)| **p) {
+        out[cpu] = if wait_taken_work(cpu) {
+            job.results[cpu].lock().take().ok_or(CallError::NoAnswer { cpu })
+        } else {
+            Err(CallError::NoAnswer { cpu })
+        };
+    }
+    out
+}
+
+/// Whether logical CPU `cpu` is online (started and in the idle loop or running the boot).
+pub fn cpu_online(cpu: usize) -> bool {
+    percpu::per_cpu(cpu).is_some_and(|a| a.online.load(Ordering::Acquire))
 }

@@ -184,6 +184,10 @@ impl platform::Firmware for X86Pc {
         }
     }
 
+    fn set_boot_selfchecks(&mut self, on: bool) {
+        crate::paging::BOOT_SELFCHECKS.store(on, core::sync::atomic::Ordering::Release);
+    }
+
     fn paging_init(
         &mut self,
         mb: &mut Memblock<'_>,

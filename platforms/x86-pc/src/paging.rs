@@ -412,10 +412,16 @@ pub fn paging_init(mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<Pagi
         "paging_init: paging on, {nr_table_pages} page-table page(s) from memblock; lowmem mapped with {nr_4m} 4 MiB and {nr_4k} 4 KiB pages"
     ));
 
-    selftest_kmap(mb, max_low_pfn, max_pfn, log);
+    if BOOT_SELFCHECKS.load(Ordering::Acquire) {
+        selftest_kmap(mb, max_low_pfn, max_pfn, log);
+    }
 
     Ok(info)
 }
+
+/// Whether `paging_init` runs the kmap self-check (`Firmware::set_boot_selfchecks`: only for
+/// the application that asks for the boot self-checks).
+pub static BOOT_SELFCHECKS: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(true);
 
 /// The virtual kernel memory layout, in the form Linux 32-bit `mem_init` printed it.
 fn print_layout(lowmem_end: u32, s: &Sections, log: &mut dyn LineSink) {
