@@ -59,9 +59,9 @@ pub fn build(root: &Path, board: &Board, opts: &BuildOpts) -> Result<Built> {
     }
     let image = match board.image {
         ImageKind::MultibootElf => elf.clone(),
-        ImageKind::Arm64Image => {
+        ImageKind::Arm64Image | ImageKind::ArmZImage => {
             let img = elf.with_extension("img");
-            write_raw_image(&elf, &img)?;
+            write_raw_image(&elf, &img, board.image)?;
             img
         }
     };
@@ -69,10 +69,11 @@ pub fn build(root: &Path, board: &Board, opts: &BuildOpts) -> Result<Built> {
 }
 
 /// Flattens the ELF's loadable segments into a raw binary starting at the lowest load address
-/// (the arm64 Image header is the first thing in .text, put there by the platform's linker
-/// script). Bytes between segments are zero; .bss is not included (the header's `image_size`
-/// covers it).
-pub fn write_raw_image(elf: &Path, out: &Path) -> Result<()> {
+/// (the arm64 Image header, or the 32-bit ARM zImage header, is the first thing in .text, put
+/// there by the platform's entry code and linker script). Bytes between segments are zero;
+/// .bss is not included (the arm64 header's `image_size` covers it). The header's magic is
+/// checked: without it QEMU's loader would not pass the device tree.
+pub fn write_raw_image(elf: &Path, out: &Path, kind: ImageKind) -> Result<()> {
     let data = std::fs::read(elf).with_context(|| format!("reading {}", elf.display()))?;
     let file = object::File::parse(&*data).with_context(|| format!("parsing {}", elf.display()))?;
     let mut segs = Vec::new();
@@ -95,8 +96,16 @@ pub fn write_raw_image(elf: &Path, out: &Path) -> Result<()> {
         let off = (addr - base) as usize;
         img[off..off + bytes.len()].copy_from_slice(bytes);
     }
-    if img.len() < 64 || &img[56..60] != b"ARM\x64" {
-        bail!("{}: no arm64 Image header (magic ARM\\x64 at offset 56) at the start of the image", elf.display());
+    match kind {
+        ImageKind::Arm64Image if img.len() < 64 || &img[56..60] != b"ARM\x64" => {
+            bail!("{}: no arm64 Image header (magic ARM\\x64 at offset 56) at the start of the image", elf.display());
+        }
+        // Linux arch/arm/boot/compressed/head.S: the magic 0x016f2818 at 0x24, then the start
+        // and end addresses of the image (bootz checks the magic and copies end - start bytes).
+        ImageKind::ArmZImage if img.len() < 0x30 || img[0x24..0x28] != 0x016f_2818u32.to_le_bytes() => {
+            bail!("{}: no zImage header (magic 0x016f2818 at offset 0x24) at the start of the image", elf.display());
+        }
+        _ => {}
     }
     std::fs::write(out, &img).with_context(|| format!("writing {}", out.display()))
 }

@@ -35,10 +35,19 @@ pub struct PlatformInfo {
     /// above it is ignored at discovery. The platform crate exports the same value as
     /// `PHYS_LIMIT`, and every board build asserts that they agree.
     pub phys_limit: u64,
-    /// Device-tree CPU `compatible` prefixes that mean this platform (empty: not a DT platform).
+    /// Device-tree CPU `compatible` strings that mean this platform (empty: not a DT platform),
+    /// matched exactly, or as a prefix when the entry ends in `*` (`arm,cortex-a5` must not
+    /// take `arm,cortex-a53`). See [`PlatformInfo::runs_cpu`].
     pub dt_cpus: &'static [&'static str],
     /// Real firmware that can load the platform's image (`qemu.firmware` picks from these).
     pub firmware: &'static [BootFirmware],
+}
+
+impl PlatformInfo {
+    /// Whether a CPU node's `compatible` string names a CPU this platform runs.
+    pub fn runs_cpu(&self, compatible: &str) -> bool {
+        self.dt_cpus.iter().any(|k| k.strip_suffix('*').map_or(compatible == *k, |prefix| compatible.starts_with(prefix)))
+    }
 }
 
 /// Every platform this repository has.
@@ -70,9 +79,43 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         phys_limit: 1 << 38,
         dt_cpus: &[
             "arm,cortex-a35", "arm,cortex-a53", "arm,cortex-a55", "arm,cortex-a57", "arm,cortex-a72", "arm,cortex-a73",
-            "arm,cortex-a75", "arm,cortex-a76", "arm,cortex-a77", "arm,cortex-a78", "arm,neoverse",
-            "arm,cortex-a510", "arm,cortex-a710", "arm,cortex-x", "arm,armv8", "arm,foundation-aem",
-            "apm,potenza", "qcom,kryo",
+            "arm,cortex-a75", "arm,cortex-a76", "arm,cortex-a77", "arm,cortex-a78*", "arm,neoverse*",
+            "arm,cortex-a510", "arm,cortex-a710", "arm,cortex-x*", "arm,armv8*", "arm,foundation-aem*",
+            "apm,potenza", "qcom,kryo*",
+        ],
+        firmware: &[BootFirmware::Uboot],
+    },
+    PlatformInfo {
+        name: "armv7a",
+        package: "platform-armv7a",
+        crate_path: "platform_armv7a",
+        machine_type: "Armv7a",
+        target: "armv7a-none-eabi",
+        image: ImageKind::ArmZImage,
+        exit: ExitDevice::Semihosting,
+        linker_script: "armv7a.ld",
+        consoles: &[
+            ConsoleDriver::Pl011,
+            ConsoleDriver::Uart16550,
+            ConsoleDriver::ImxUart,
+            ConsoleDriver::MesonUart,
+            ConsoleDriver::CadenceUart,
+            ConsoleDriver::ExynosUart,
+        ],
+        io_ports: false,
+        smp_methods: &[SmpMethod::Psci, SmpMethod::None],
+        load_align: 4096,
+        load_rule: "QEMU's loader puts a 32-bit ARM zImage at RAM base + 0x10000 (hw/arm/boot.c KERNEL_LOAD_ADDR); sections are page-aligned for their permissions",
+        qemu_binary: "qemu-system-arm",
+        qemu_cpu: Some("cortex-a15"),
+        // Short descriptors without LPAE: phys_addr_t is 32 bits (Linux's MAX_MEMBLOCK_ADDR).
+        phys_limit: 1 << 32,
+        // ARMv7-A cores, matched exactly (arm,cortex-a5 and arm,cortex-a7 are prefixes of 64-bit
+        // cores). ARMv6 and older (arm1176jzf-s, arm926ej-s, sheeva-v5) are not here.
+        dt_cpus: &[
+            "arm,cortex-a5", "arm,cortex-a7", "arm,cortex-a8", "arm,cortex-a9", "arm,cortex-a12", "arm,cortex-a15",
+            "arm,cortex-a17", "marvell,pj4a", "marvell,pj4b", "marvell,sheeva-v7", "qcom,krait", "qcom,scorpion",
+            "brcm,brahma-b15",
         ],
         firmware: &[BootFirmware::Uboot],
     },
