@@ -67,7 +67,7 @@ impl Firmware {
                 match board.image {
                     ImageKind::Arm64Image => "; Debian's U-Boot for QEMU (qemu_arm64) runs on the virt machine only",
                     ImageKind::MultibootElf => "",
-                    ImageKind::ArmZImage => "; Debian's U-Boot for QEMU (qemu_arm) runs on the virt machine only",
+                    ImageKind::ArmZimage => "; Debian's U-Boot for QEMU (qemu_arm) runs on the virt machine only",
                 }
             ),
         }

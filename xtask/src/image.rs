@@ -59,9 +59,14 @@ pub fn build(root: &Path, board: &Board, opts: &BuildOpts) -> Result<Built> {
     }
     let image = match board.image {
         ImageKind::MultibootElf => elf.clone(),
-        ImageKind::Arm64Image | ImageKind::ArmZImage => {
+        ImageKind::Arm64Image => {
             let img = elf.with_extension("img");
-            write_raw_image(&elf, &img, board.image)?;
+            write_raw_image(&elf, &img)?;
+            img
+        }
+        ImageKind::ArmZimage => {
+            let img = elf.with_extension("img");
+            write_raw_zimage(&elf, &img)?;
             img
         }
     };
@@ -69,11 +74,30 @@ pub fn build(root: &Path, board: &Board, opts: &BuildOpts) -> Result<Built> {
 }
 
 /// Flattens the ELF's loadable segments into a raw binary starting at the lowest load address
-/// (the arm64 Image header, or the 32-bit ARM zImage header, is the first thing in .text, put
-/// there by the platform's entry code and linker script). Bytes between segments are zero;
-/// .bss is not included (the arm64 header's `image_size` covers it). The header's magic is
-/// checked: without it QEMU's loader would not pass the device tree.
-pub fn write_raw_image(elf: &Path, out: &Path, kind: ImageKind) -> Result<()> {
+/// (the arm64 Image header is the first thing in .text, put there by the platform's linker
+/// script). Bytes between segments are zero; .bss is not included (the header's `image_size`
+/// covers it).
+pub fn write_raw_image(elf: &Path, out: &Path) -> Result<()> {
+    let img = flatten(elf)?;
+    if img.len() < 64 || &img[56..60] != b"ARM\x64" {
+        bail!("{}: no arm64 Image header (magic ARM\\x64 at offset 56) at the start of the image", elf.display());
+    }
+    std::fs::write(out, &img).with_context(|| format!("writing {}", out.display()))
+}
+
+/// The 32-bit ARM raw image: the ELF's loadable segments flattened as for arm64, checked for the
+/// zImage magic 0x016f2818 at offset 0x24 that the platform's entry code puts there (U-Boot's
+/// `bootz` looks for it; QEMU's `-kernel` loads the bytes at RAM base + 0x10000 either way).
+pub fn write_raw_zimage(elf: &Path, out: &Path) -> Result<()> {
+    let img = flatten(elf)?;
+    if img.len() < 0x30 || img[0x24..0x28] != 0x016f_2818u32.to_le_bytes() {
+        bail!("{}: no zImage magic 0x016f2818 at offset 0x24 of the image", elf.display());
+    }
+    std::fs::write(out, &img).with_context(|| format!("writing {}", out.display()))
+}
+
+/// The ELF's loadable bytes from its lowest load address, zeros between segments.
+fn flatten(elf: &Path) -> Result<Vec<u8>> {
     let data = std::fs::read(elf).with_context(|| format!("reading {}", elf.display()))?;
     let file = object::File::parse(&*data).with_context(|| format!("parsing {}", elf.display()))?;
     let mut segs = Vec::new();
@@ -96,16 +120,5 @@ pub fn write_raw_image(elf: &Path, out: &Path, kind: ImageKind) -> Result<()> {
         let off = (addr - base) as usize;
         img[off..off + bytes.len()].copy_from_slice(bytes);
     }
-    match kind {
-        ImageKind::Arm64Image if img.len() < 64 || &img[56..60] != b"ARM\x64" => {
-            bail!("{}: no arm64 Image header (magic ARM\\x64 at offset 56) at the start of the image", elf.display());
-        }
-        // Linux arch/arm/boot/compressed/head.S: the magic 0x016f2818 at 0x24, then the start
-        // and end addresses of the image (bootz checks the magic and copies end - start bytes).
-        ImageKind::ArmZImage if img.len() < 0x30 || img[0x24..0x28] != 0x016f_2818u32.to_le_bytes() => {
-            bail!("{}: no zImage header (magic 0x016f2818 at offset 0x24) at the start of the image", elf.display());
-        }
-        _ => {}
-    }
-    std::fs::write(out, &img).with_context(|| format!("writing {}", out.display()))
+    Ok(img)
 }

@@ -43,11 +43,10 @@ pub enum ImageKind {
     /// A raw arm64 Image with the 64-byte Linux header made from the ELF, so QEMU passes the
     /// device-tree address in x0.
     Arm64Image,
-    /// A raw 32-bit ARM image with the Linux zImage header (magic 0x016f2818 at offset 0x24),
-    /// made from the ELF: QEMU's loader puts it at RAM base + 0x10000 and passes the device
-    /// tree in r2, and U-Boot's `bootz` takes it.
-    #[serde(rename = "arm-zimage")]
-    ArmZImage,
+    /// A raw 32-bit ARM image (zImage header words at 0x24), loaded by QEMU's `-kernel` at RAM
+    /// base + 0x10000 and entered as Linux's ARM boot protocol says: r0 = 0, r1 = machine type,
+    /// r2 = the device tree.
+    ArmZimage,
 }
 
 /// How the firmware tells QEMU (and so the host) that it is done.

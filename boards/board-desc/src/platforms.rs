@@ -91,9 +91,10 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         crate_path: "platform_armv7a",
         machine_type: "Armv7a",
         target: "armv7a-none-eabi",
-        image: ImageKind::ArmZImage,
+        image: ImageKind::ArmZimage,
         exit: ExitDevice::Semihosting,
         linker_script: "armv7a.ld",
+        // The drivers of platform::console_mmio, as on aarch64.
         consoles: &[
             ConsoleDriver::Pl011,
             ConsoleDriver::Uart16550,
@@ -104,11 +105,11 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         ],
         io_ports: false,
         smp_methods: &[SmpMethod::Psci, SmpMethod::None],
-        load_align: 4096,
-        load_rule: "QEMU's loader puts a 32-bit ARM zImage at RAM base + 0x10000 (hw/arm/boot.c KERNEL_LOAD_ADDR); sections are page-aligned for their permissions",
+        load_align: 0x4000,
+        load_rule: "the first-level table (swapper_pg_dir, 16 KiB-aligned) sits in the 16 KiB below the image, as Linux's sits below its text",
         qemu_binary: "qemu-system-arm",
         qemu_cpu: Some("cortex-a15"),
-        // Short descriptors without LPAE: phys_addr_t is 32 bits (Linux's MAX_MEMBLOCK_ADDR).
+        // phys_addr_t is 32 bits wide without LPAE.
         phys_limit: 1 << 32,
         // ARMv7-A cores, matched exactly (arm,cortex-a5 and arm,cortex-a7 are prefixes of 64-bit
         // cores). ARMv6 and older (arm1176jzf-s, arm926ej-s, sheeva-v5) are not here.
@@ -117,7 +118,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
             "arm,cortex-a17", "marvell,pj4a", "marvell,pj4b", "marvell,sheeva-v7", "qcom,krait", "qcom,scorpion",
             "brcm,brahma-b15",
         ],
-        firmware: &[BootFirmware::Uboot],
+        firmware: &[],
     },
     PlatformInfo {
         name: "x86-pc",

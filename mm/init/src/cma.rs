@@ -31,6 +31,8 @@ pub struct CmaConfig {
 impl CmaConfig {
     /// Debian 6.1 arm64: 64 MiB, 64-bit `phys_addr_t`.
     pub const DEBIAN_ARM64: Self = Self { size_bytes: 64 << 20, phys_addr_64bit: true };
+    /// Debian 6.1 armhf `armmp`: 64 MiB, 32-bit `phys_addr_t` (no LPAE).
+    pub const DEBIAN_ARMMP: Self = Self { size_bytes: 64 << 20, phys_addr_64bit: false };
 }
 
 /// `cma=SIZE[@BASE[-LIMIT]]` as `early_cma` reads it.

@@ -136,13 +136,30 @@ impl ArchConfig {
         numa: true,
     };
 
+    /// 32-bit ARM without LPAE as Debian's 6.1 `armmp` kernel: FLATMEM, Normal and HighMem (no
+    /// `CONFIG_ZONE_DMA`: only LPAE platforms select it), `pageblock_order` 10 (no huge pages
+    /// without LPAE, so `MAX_ORDER - 1`), no NUMA; `struct page` 36 bytes (32-bit words with
+    /// `memcg_data`; ARM has no `HAVE_ALIGNED_STRUCT_PAGE`).
+    pub const ARMV7A: Self = Self {
+        zones: [false, false, true, true, false],
+        pageblock_order: 10,
+        memory_model: MemoryModel::Flatmem,
+        struct_page_bytes: 36,
+        numa: false,
+    };
+
     /// True if zone `z` exists on this architecture.
     pub const fn has_zone(&self, z: ZoneType) -> bool {
         self.zones[z as usize]
     }
 
-    /// The highest configured zone at or below `z` (`gfp_zone` folding a missing zone down).
+    /// The highest configured zone at or below `z` (`gfp_zone` folding a missing zone down),
+    /// except a missing DMA zone, which is Normal as `OPT_ZONE_DMA` makes it (32-bit ARM
+    /// without `CONFIG_ZONE_DMA`: `GFP_DMA` allocates from Normal).
     pub fn resolve_zone(&self, z: ZoneType) -> ZoneType {
+        if z == ZoneType::Dma && !self.zones[ZoneType::Dma as usize] {
+            return ZoneType::Normal;
+        }
         let mut i = z as usize;
         while i > 0 && !self.zones[i] {
             i -= 1;

@@ -17,6 +17,7 @@ extern crate alloc;
 pub mod bench;
 pub mod board;
 pub mod clock;
+pub mod console_mmio;
 pub mod heap;
 pub mod initrd;
 pub mod logger;

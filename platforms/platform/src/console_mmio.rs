@@ -1,13 +1,14 @@
 //! Memory-mapped I/O: the console UART's register block at a physical address, whichever
-//! driver runs it, and the logger's console hook.
+//! driver runs it, and the logger's console hook; shared by the device-tree platforms
+//! (`platform-aarch64`, `platform-armv7a`), whose console bring-up is the same.
 //!
 //! The board names the driver (`[console] driver`); the device tree gives the block's address
 //! and its wiring (`reg-shift`, `reg-io-width`, `clock-frequency`, `current-speed`, the
 //! `compatible` list), which [`ConsoleWiring`] carries. Every driver implements `embedded-io`
 //! `Write` on a register-access trait of its own; [`Mmio`] is the one volatile implementation
 //! of all of them. Until the MMU is on every access is to Device-nGnRnE memory at its physical
-//! address; `paging_init` then maps [`ConsoleUart::window`] as device memory at the same
-//! address, so the block stays where the driver looks.
+//! address; `paging_init` then maps [`window`] as device memory at the same address, so the block
+//! stays where the driver looks.
 //!
 //! The console is taken over as the boot loader left it (baud divisors kept, interrupts
 //! masked), as Linux's earlycon does, unless the node gives `current-speed` (and the clock to
@@ -19,7 +20,7 @@ use exynos_uart::{ExynosRegs, ExynosUart};
 use imx_uart::{ImxRegs, ImxUart};
 use meson_uart::{MesonRegs, MesonUart};
 use pl011::{Pl011, Pl011Regs};
-use platform::board::ConsoleDriver;
+use crate::board::ConsoleDriver;
 use uart16550::mmio::{Mmio16550, MmioBus, MmioConfig};
 use uart16550::Uart16550;
 

@@ -1,0 +1,210 @@
+//! 32-bit ARM (ARMv7-A) platform: Linux's ARM boot protocol entry, Hyp to SVC, exception
+//! vectors, the console UART, the device tree, short-descriptor paging with HighMem, PSCI SMP
+//! and the semihosting exit.
+//!
+//! Boot order (each step in its own module):
+//! 1. [`boot`]: the zImage header words, Hyp to SVC, stack, .bss, vectors ([`exceptions`]),
+//!    then the board's entry, which the board declares with [`entry!`];
+//! 2. [`start`]: the device tree (its address came in r2) gives the console, the UART of the
+//!    board's driver the tree names (`platform::console_mmio`, shared with arm64), and the
+//!    logger is installed;
+//! 3. the board's `main` runs the generic boot path with an [`Armv7a`] as its platform:
+//!    [`memory`] (discovery, `adjust_lowmem_bounds`, the reservations of `arm_memblock_init`),
+//!    [`paging`] (short descriptors, lowmem at `PAGE_OFFSET` 0xc0000000, HighMem through
+//!    `kmap_local`) and [`smp`] (secondary CPUs through PSCI).
+//!
+//! System registers go through the `aarch32-cpu` crate (its `SysReg` trait describes the few it
+//! lacks, TTBCR and two TLB operations); PSCI calls through `smccc`. Nothing here needs an
+//! interrupt controller: the exit is semihosting and a parked CPU waits in `wfe`.
+//!
+//! Unsafe code is fenced in the modules that say `#![allow(unsafe_code)]`; every block has a
+//! `SAFETY:` comment. This crate builds only for `armv7a-none-eabi`.
+#![no_std]
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+#[cfg(not(target_arch = "arm"))]
+compile_error!("platform-armv7a builds only for 32-bit ARM (target armv7a-none-eabi): use `cargo xtask build --board qemu-virt-arm`");
+
+mod boot;
+pub mod cpu;
+pub mod exceptions;
+pub mod initrd;
+pub mod memory;
+pub use platform::console_mmio as mmio;
+pub mod paging;
+pub mod smp;
+
+/// The first physical address this platform cannot use: `phys_addr_t` is 32 bits wide without
+/// LPAE. Device-tree memory at or above it is ignored at discovery (`MAX_MEMBLOCK_ADDR`).
+pub const PHYS_LIMIT: u64 = 1 << 32;
+
+pub use platform::board::BoardConfig;
+pub use platform::ExitCode;
+
+use aarch32_cpu::register::{CntPct, Cntfrq, Mpidr, Tpidrprw};
+
+/// The running machine: what the loader handed over.
+#[derive(Debug)]
+pub struct Armv7a {
+    pub board: &'static BoardConfig,
+    /// Physical address of the device tree (r2 at entry).
+    pub dtb_phys: u32,
+    /// The mode the loader entered us in (0x13 SVC, 0x1a Hyp).
+    pub entry_mode: u32,
+    /// Physical address of the console UART's registers.
+    pub console: u32,
+    /// Bytes of the console's register window (mapped as device memory).
+    pub console_window: u64,
+    /// What the device tree says (read once, kept in a static).
+    pub dt: &'static devicetree::DtMemoryInfo<'static>,
+    /// Available CPUs from `/cpus`, boot CPU first.
+    pub cpus: heapless::Vec<platform::CpuDesc, { smp::MAX_CPUS }>,
+    /// `PHYS_OFFSET`: what `PAGE_OFFSET` maps (the start of RAM, PMD-aligned).
+    pub phys_offset: u64,
+    /// `adjust_lowmem_bounds`' result, known from the early reservations on.
+    pub lowmem: Option<mm_init::zones::Arm32Lowmem>,
+}
+
+/// This CPU's per-CPU base (`TPIDRPRW`), 0 before it is set.
+pub fn percpu_base() -> usize {
+    Tpidrprw::read().0 as usize
+}
+
+/// The logical CPU id from the per-CPU area, 0 before areas exist.
+fn cpu_id() -> usize {
+    platform::percpu::cpu_id_from_base(percpu_base())
+}
+
+/// The CPUs `/cpus` lists (available ones, up to [`smp::MAX_CPUS`]), the boot CPU first.
+pub(crate) fn cpus_from_dt(dt: &devicetree::DtMemoryInfo<'_>) -> heapless::Vec<platform::CpuDesc, { smp::MAX_CPUS }> {
+    let me = u64::from(Mpidr::read().0 & 0x00ff_ffff);
+    let mut v: heapless::Vec<platform::CpuDesc, { smp::MAX_CPUS }> = heapless::Vec::new();
+    let all = dt.cpus.iter().filter(|c| c.available).filter_map(|c| Some(platform::CpuDesc { hw_id: c.mpidr?, nid: 0 }));
+    for c in all.clone().filter(|c| c.hw_id == me).chain(all.filter(|c| c.hw_id != me)) {
+        if v.push(c).is_err() {
+            defmt::warn!("more than {=usize} CPUs in the device tree: the rest stay off", smp::MAX_CPUS);
+            break;
+        }
+    }
+    if v.is_empty() {
+        let _ = v.push(platform::CpuDesc { hw_id: me, nid: 0 });
+    }
+    v
+}
+
+/// Declares the board's entry point: `entry!(BOARD, main)` with `BOARD: BoardConfig` and
+/// `fn main(&mut Armv7a) -> !`.
+#[macro_export]
+macro_rules! entry {
+    ($board:path, $main:path) => {
+        #[no_mangle]
+        extern "C" fn armv7a_board_entry(dtb: u32, entry_mode: u32, start_ticks: u64) -> ! {
+            $crate::start(&$board, dtb, entry_mode, start_ticks, $main)
+        }
+    };
+}
+
+/// Brings the platform up from the entry code and calls the board's `main`. Not called
+/// directly: [`entry!`] wires it.
+///
+/// Until the console is known nothing can be logged: a missing or unreadable device tree, one
+/// without a UART of the board's driver, or a 16550 whose `reg-shift`/`reg-io-width` the driver
+/// cannot use ends the run with semihosting status 6.
+pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_ticks: u64, main: fn(&mut Armv7a) -> !) -> ! {
+    // The boot clock: the physical counter, from its value at the first instruction.
+    platform::clock::init(|| CntPct::read().0, start_ticks, u64::from(Cntfrq::read().0));
+    let Ok(dt) = memory::read_device_tree(dtb_phys) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
+    let tree = memory::device_tree(dtb_phys).ok();
+    let driver = board.console_driver;
+    let known = mmio::compatibles(driver);
+    let node = match (board.console, &tree) {
+        (platform::board::Console::DeviceTree, Some(t)) => {
+            let stdout = dt.console.clone().filter(|c| {
+                c.from_stdout_path && devicetree::uart_props(t, &c.path).is_ok_and(|p| p.first_of(known).is_some())
+            });
+            stdout.or_else(|| devicetree::find_console(t, known).ok().flatten())
+        }
+        (platform::board::Console::Node(path), Some(t)) => devicetree::console_at(t, path).ok(),
+        _ => None,
+    };
+    let props = node.as_ref().zip(tree.as_ref()).and_then(|(c, t)| devicetree::uart_props(t, &c.path).ok());
+    let wiring = match &props {
+        Some(p) => mmio::ConsoleWiring {
+            // A node the board names is driven as its driver's first compatible if it lists none.
+            compatible: p.first_of(known).or(known.first().copied()),
+            reg_shift: p.reg_shift,
+            reg_io_width: p.reg_io_width,
+            clock_hz: p.clock_frequency,
+            baud: p.current_speed,
+            snps_uart_16550_compatible: p.snps_uart_16550_compatible,
+        },
+        None => mmio::ConsoleWiring::default(),
+    };
+    let console = match board.console {
+        platform::board::Console::MmioAt(base) => Some(base),
+        _ => node.as_ref().and_then(|c| c.cpu_base.clone().ok()),
+    };
+    let Some(console) = console.and_then(|c| u32::try_from(c).ok()) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
+    #[allow(unsafe_code)]
+    // SAFETY: the board or the device tree names this UART as the console; nothing else drives
+    // it, and with the MMU off its physical address is usable. `paging_init` maps its window as
+    // device memory at the same address.
+    let started = unsafe { mmio::init_console(driver, console as usize, &wiring) };
+    let Ok(started) = started else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
+    platform::logger::install(platform::logger::Hooks {
+        write: mmio::console_write,
+        irq_save: cpu::irq_save,
+        irq_restore: cpu::irq_restore,
+        cpu_id,
+    });
+    let mode = match entry_mode {
+        0x1a => "Hyp (dropped to SVC)",
+        _ => "SVC",
+    };
+    defmt::info!(
+        "{=str}: ARMv7-A (MIDR {=u32:#010x}), entered in {=str} mode, device tree at {=u32:#x}",
+        board.name,
+        aarch32_cpu::register::Midr::read().raw_value(),
+        mode,
+        dtb_phys
+    );
+    let name = driver.as_str();
+    match &node {
+        Some(c) => defmt::info!(
+            "console: {=str} at {=u32:#x} ({=str}, {=str})",
+            name,
+            console,
+            c.path.as_str(),
+            if c.from_stdout_path { "from /chosen/stdout-path" } else { "the first UART of the board's driver" }
+        ),
+        None => defmt::info!("console: {=str} at {=u32:#x} (the board's fixed address)", name, console),
+    }
+    match started {
+        mmio::Started::TakenOver => defmt::info!("console: taken over as the boot loader left it (no current-speed in the tree)"),
+        mmio::Started::Programmed(baud) => defmt::info!("console: programmed to current-speed {=u32} baud", baud),
+        mmio::Started::SpeedRefused(baud, why) => defmt::warn!(
+            "console: current-speed {=u32} not applied ({=str}): taken over as the boot loader left it",
+            baud,
+            why
+        ),
+    }
+    main(&mut Armv7a {
+        board,
+        dtb_phys,
+        entry_mode,
+        console,
+        console_window: mmio::window(driver, &wiring),
+        dt,
+        cpus: cpus_from_dt(dt),
+        phys_offset: 0,
+        lowmem: None,
+    })
+}
+
+#[cfg(target_os = "none")]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    platform::report_panic(info);
+    cpu::exit(ExitCode::Failure)
+}
