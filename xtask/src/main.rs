@@ -103,7 +103,7 @@ enum Cmd {
     /// and sizes. Installs GRUB/U-Boot and the image tools with apt-get when missing.
     Image {
         /// The board: one whose board.toml lists real firmware (`qemu.firmware`): qemu-i386-pc
-        /// (grub) and qemu-virt-aarch64 (uboot).
+        /// (grub), qemu-virt-aarch64 and qemu-virt-arm (uboot).
         #[arg(long)]
         board: String,
         /// Build with the release profile (optimised, with debug info) instead of dev.
@@ -148,7 +148,7 @@ enum Cmd {
         /// Seconds before the run is declared hung (at least 1).
         #[arg(long, default_value_t = 60, value_parser = parse_timeout)]
         timeout: u64,
-        /// Boot through real firmware (grub: qemu-i386-pc; uboot: qemu-virt-aarch64) instead of
+        /// Boot through real firmware (grub: qemu-i386-pc; uboot: qemu-virt-aarch64, qemu-virt-arm) instead of
         /// QEMU's own loader; the image is made as `cargo xtask image` does.
         #[arg(long, value_enum)]
         firmware: Option<firmware::Firmware>,

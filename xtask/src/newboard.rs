@@ -109,7 +109,7 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
         needs_dtb: false,
         ram: None,
         serial0: None,
-        firmware: &[],
+        firmware: &[board_desc::BootFirmware::Uboot],
         // What qemu-virt-arm measured (boards/qemu-virt-arm/board.toml).
         mem_limits: Some((
             "4M",

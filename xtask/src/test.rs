@@ -101,8 +101,11 @@ pub enum Initrd {
 const TEST_INITRD_PAYLOAD: u32 = 300_000;
 
 /// Firmware boots and their direct twins, whose memory totals are compared.
-const TWINS: &[(&str, &str)] =
-    &[("x86-128M", "x86-grub-128M"), ("x86-initrd-smp2", "x86-grub-initrd-smp2"), ("arm-256M", "arm-uboot-256M"), ("arm-initrd-smp2", "arm-uboot-initrd-smp2")];
+const TWINS: &[(&str, &str)] = &[
+    ("x86-128M", "x86-grub-128M"), ("x86-initrd-smp2", "x86-grub-initrd-smp2"), ("arm-256M", "arm-uboot-256M"), ("arm-initrd-smp2", "arm-uboot-initrd-smp2"),
+    ("armv7a-256M-smp2", "armv7a-uboot-256M-smp2"),
+    ("armv7a-initrd", "armv7a-uboot-initrd"),
+];
 
 /// The boots `cargo xtask test` runs.
 pub fn cases() -> Vec<BootCase> {
@@ -111,6 +114,7 @@ pub fn cases() -> Vec<BootCase> {
     let arm = "qemu-virt-aarch64";
     let rpi = "qemu-raspi3b";
     let zcu = "qemu-xlnx-zcu102";
+    let armv7a = "qemu-virt-arm";
     let ok = |name, board, mem, smp, cmdline, checks: Vec<Check>| BootCase {
         name,
         board,
@@ -832,6 +836,38 @@ pub fn cases() -> Vec<BootCase> {
                 HasAll(&["OF: fdt: reserved [mem ", "] /memreserve/"]),
                 INITRD_OK,
                 Has("smp: Brought up 1 node, 2 CPUs"),
+            ])
+        },
+        // 32-bit ARM through Debian's qemu_arm U-Boot (bootz at the load address, U-Boot's own
+        // device tree, which it keeps at the top of RAM) and QEMU's own loader, compared.
+        ok("armv7a-256M-smp2", armv7a, "256M", 2, "", vec![
+            Has("qemu-virt-arm: ARMv7-A (MIDR 0x414fc0f0), entered in SVC mode"),
+            HasAll(&["Memory: ", "K/262144K available ("]),
+            Has("smp: Brought up 1 node, 2 CPUs"),
+        ]),
+        BootCase {
+            firmware: true,
+            ..ok("armv7a-uboot-256M-smp2", armv7a, "256M", 2, "", vec![
+                Has("qemu-virt-arm: ARMv7-A (MIDR 0x414fc0f0), entered in SVC mode"),
+                HasAll(&["Memory: ", "K/262144K available ("]),
+                Has("smp: Brought up 1 node, 2 CPUs"),
+            ])
+        },
+        BootCase {
+            initrd: Initrd::Good,
+            ..ok("armv7a-initrd", armv7a, "256M", 1, "", vec![HasAll(&["OF: fdt: reserved [mem ", "] initrd"]), INITRD_OK])
+        },
+        BootCase {
+            firmware: true,
+            initrd: Initrd::Good,
+            ..ok("armv7a-uboot-initrd", armv7a, "256M", 1, "memblock=debug", vec![
+                // The command line from boot.scr arrives (phys_addr_t is 32 bits: %pa prints 8
+                // digits).
+                Has("memblock_add_node: [0x40000000-0x4fffffff] nid=0 flags=0"),
+                HasAll(&["OF: fdt: reserved [mem ", "] initrd"]),
+                // U-Boot's fdt_initrd also adds a /memreserve/ for the initrd.
+                HasAll(&["OF: fdt: reserved [mem ", "] /memreserve/"]),
+                INITRD_OK,
             ])
         },
     ]

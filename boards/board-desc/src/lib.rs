@@ -66,7 +66,8 @@ pub enum ExitDevice {
 pub enum BootFirmware {
     /// GRUB 2 from an ISO (Debian `grub-pc-bin`): a BIOS PC, Multiboot v1.
     Grub,
-    /// U-Boot as `-bios` (Debian `u-boot-qemu`'s `qemu_arm64` build) with a virtio disk, `booti`.
+    /// U-Boot as `-bios` (Debian `u-boot-qemu`'s `qemu_arm64` build, `booti`, or its `qemu_arm`
+    /// build, `bootz`) with a virtio disk.
     Uboot,
 }
 
@@ -632,7 +633,8 @@ impl Board {
                     format!("platform {}'s image cannot boot through {}; it boots through: {}", p.name, fw.as_str(), if known.is_empty() { "none".into() } else { known.join(", ") }),
                 ));
             }
-            if !fw.qemu_machines().contains(&q.machine.as_str()) {
+            // The machine's name, without its options (virt,highmem=off is virt).
+            if !fw.qemu_machines().contains(&q.machine.split(',').next().unwrap_or_default()) {
                 return Err(self.error(
                     format!("qemu.firmware[{i}]"),
                     format!("{} runs on QEMU's {} machine(s), not {}", fw.as_str(), fw.qemu_machines().join(", "), q.machine),

@@ -118,7 +118,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
             "arm,cortex-a17", "marvell,pj4a", "marvell,pj4b", "marvell,sheeva-v7", "qcom,krait", "qcom,scorpion",
             "brcm,brahma-b15",
         ],
-        firmware: &[],
+        firmware: &[BootFirmware::Uboot],
     },
     PlatformInfo {
         name: "x86-pc",
