@@ -109,11 +109,13 @@ pub enum ConsoleDriver {
     CadenceUart,
     /// Samsung Exynos UART (`samsung,exynos4210-uart`), drivers/exynos-uart.
     ExynosUart,
+    /// Qualcomm GENI serial engine UART (`qcom,geni-debug-uart`), drivers/geni-uart.
+    GeniUart,
 }
 
 impl ConsoleDriver {
     /// Every driver, in the order the scaffolder prefers them for one node.
-    pub const ALL: [Self; 6] = [Self::Pl011, Self::Uart16550, Self::ImxUart, Self::MesonUart, Self::CadenceUart, Self::ExynosUart];
+    pub const ALL: [Self; 7] = [Self::Pl011, Self::Uart16550, Self::ImxUart, Self::MesonUart, Self::CadenceUart, Self::ExynosUart, Self::GeniUart];
 
     /// The device-tree `compatible` strings this driver handles (the driver crate's own
     /// `COMPATIBLES`).
@@ -125,6 +127,7 @@ impl ConsoleDriver {
             Self::MesonUart => meson_uart::COMPATIBLES,
             Self::CadenceUart => cadence_uart::COMPATIBLES,
             Self::ExynosUart => exynos_uart::COMPATIBLES,
+            Self::GeniUart => geni_uart::COMPATIBLES,
         }
     }
 
@@ -170,6 +173,7 @@ impl ConsoleDriver {
             Self::MesonUart => "meson-uart",
             Self::CadenceUart => "cadence-uart",
             Self::ExynosUart => "exynos-uart",
+            Self::GeniUart => "geni-uart",
         }
     }
 
@@ -182,6 +186,7 @@ impl ConsoleDriver {
             Self::MesonUart => "MesonUart",
             Self::CadenceUart => "CadenceUart",
             Self::ExynosUart => "ExynosUart",
+            Self::GeniUart => "GeniUart",
         }
     }
 }

@@ -66,6 +66,8 @@ pub enum ConsoleDriver {
     CadenceUart,
     /// Samsung Exynos (drivers/exynos-uart).
     ExynosUart,
+    /// Qualcomm GENI serial engine (drivers/geni-uart).
+    GeniUart,
 }
 
 impl ConsoleDriver {
@@ -78,6 +80,7 @@ impl ConsoleDriver {
             Self::MesonUart => "Meson UART",
             Self::CadenceUart => "Cadence UART",
             Self::ExynosUart => "Exynos UART",
+            Self::GeniUart => "GENI UART",
         }
     }
 }

@@ -17,6 +17,7 @@
 
 use cadence_uart::{CadenceRegs, CadenceUart};
 use exynos_uart::{ExynosRegs, ExynosUart};
+use geni_uart::{GeniRegs, GeniUart};
 use imx_uart::{ImxRegs, ImxUart};
 use meson_uart::{MesonRegs, MesonUart};
 use pl011::{Pl011, Pl011Regs};
@@ -64,7 +65,7 @@ macro_rules! regs32 {
         }
     )*};
 }
-regs32!(Pl011Regs, ImxRegs, MesonRegs, CadenceRegs, ExynosRegs);
+regs32!(Pl011Regs, ImxRegs, MesonRegs, CadenceRegs, ExynosRegs, GeniRegs);
 
 impl MmioBus for Mmio {
     fn read8(&mut self, offset: usize) -> u8 {
@@ -122,6 +123,7 @@ pub enum ConsoleUart {
     Meson(MesonUart<Mmio>),
     Cadence(CadenceUart<Mmio>),
     Exynos(ExynosUart<Mmio>),
+    Geni(GeniUart<Mmio>),
 }
 
 impl core::fmt::Debug for ConsoleUart {
@@ -139,6 +141,7 @@ pub fn compatibles(driver: ConsoleDriver) -> &'static [&'static str] {
         ConsoleDriver::MesonUart => meson_uart::COMPATIBLES,
         ConsoleDriver::CadenceUart => cadence_uart::COMPATIBLES,
         ConsoleDriver::ExynosUart => exynos_uart::COMPATIBLES,
+        ConsoleDriver::GeniUart => geni_uart::COMPATIBLES,
     }
 }
 
@@ -149,6 +152,7 @@ pub fn window(driver: ConsoleDriver, wiring: &ConsoleWiring<'_>) -> u64 {
         // Eight registers and the DesignWare USR (index 0x1f), `1 << reg-shift` bytes apart.
         ConsoleDriver::Uart16550 => 0x20 << wiring.reg_shift.unwrap_or(2).min(4),
         ConsoleDriver::ImxUart | ConsoleDriver::MesonUart | ConsoleDriver::CadenceUart | ConsoleDriver::ExynosUart => 0x100,
+        ConsoleDriver::GeniUart => geni_uart::WINDOW,
     }
 }
 
@@ -237,6 +241,11 @@ pub unsafe fn init_console(driver: ConsoleDriver, base: usize, w: &ConsoleWiring
             }
             (ConsoleUart::Exynos(u), started(r))
         }
+        ConsoleDriver::GeniUart => {
+            let mut u = GeniUart::new(regs);
+            let r = u.init_console(w.clock_hz, w.baud).map_err(message);
+            (ConsoleUart::Geni(u), started(r))
+        }
     };
     *CONSOLE.lock() = Some(uart);
     Ok(how)
@@ -256,5 +265,6 @@ pub fn console_write(bytes: &[u8]) {
         Some(ConsoleUart::Meson(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
         Some(ConsoleUart::Cadence(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
         Some(ConsoleUart::Exynos(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
+        Some(ConsoleUart::Geni(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
     };
 }
