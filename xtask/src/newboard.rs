@@ -412,7 +412,7 @@ fn cpu_platform(facts: &TreeFacts) -> Option<&'static PlatformInfo> {
 
 /// A board.toml SMP method by its device-tree spelling.
 fn smp_method_named(m: &str) -> Option<SmpMethod> {
-    [SmpMethod::Psci, SmpMethod::SpinTable].into_iter().find(|x| x.as_str() == m)
+    [SmpMethod::Psci, SmpMethod::SpinTable, SmpMethod::Bcm2836Smp].into_iter().find(|x| x.as_str() == m)
 }
 
 /// 32-bit ARM Linux's choice of SMP method (arch/arm/kernel/setup.c, devtree.c): with `/psci`
@@ -1596,6 +1596,23 @@ mod tests {
         assert_eq!((b.console.unwrap().driver, b.qemu.machine.as_str(), b.qemu.default_cpus), (ConsoleDriver::CadenceUart, "xlnx-zcu102", 4));
     }
 
+    /// The Raspberry Pi 2 B folder is exactly what the scaffolder writes from Debian's tree:
+    /// armv7a, the PL011 behind /soc's ranges, QEMU's 0x3c000000 bytes of RAM at 0, and /cpus's
+    /// brcm,bcm2836-smp method.
+    #[test]
+    fn raspi2b_scaffold_matches_the_committed_board() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let s = scaffold("qemu-raspi2b", &armhf("armhf__bcm2836-rpi-2-b.dtb"), "bcm2836-rpi-2-b.dtb", None).unwrap();
+        assert!(s.missing.is_empty() && s.emulated, "{:?}", s.missing);
+        for (rel, bytes) in &s.files {
+            let committed = std::fs::read(root.join("boards/qemu-raspi2b").join(rel)).unwrap();
+            assert!(committed == *bytes, "boards/qemu-raspi2b/{} differs from what new-board writes", rel.display());
+        }
+        let b = board_desc::load(&root.join("boards/qemu-raspi2b")).unwrap();
+        assert_eq!((b.platform.as_str(), b.qemu.machine.as_str(), b.qemu.default_cpus, b.smp.enable_method), ("armv7a", "raspi2b", 4, SmpMethod::Bcm2836Smp));
+        assert_eq!((b.load_address, b.memory.banks.clone()), (0x1_0000, vec![board_desc::Range { base: 0, size: 0x3c00_0000 }]));
+    }
+
     /// The scaffolder keeps the tree's RAM and CPU, so the input is QEMU's dump of the machine
     /// the committed board describes (`-machine virt -cpu cortex-a53 -m 256M`, committed with
     /// the board for the -dtb boot test; its /memreserve/ and /reserved-memory additions are
@@ -1964,8 +1981,11 @@ mod tests {
             let (m, text, lacking) = smp(&armhf(f));
             assert!(m == SmpMethod::Psci && !lacking && text.contains("PSCI CPU_ON"), "{f}: {text}");
         }
+        // The Raspberry Pi 2's mailbox method, which the platform has.
+        let (m, text, lacking) = smp(&armhf("armhf__bcm2836-rpi-2-b.dtb"));
+        assert!(m == SmpMethod::Bcm2836Smp && !lacking, "{text}");
+        assert!(text.contains("4 CPUs; /cpus names enable-method \"brcm,bcm2836-smp\" (the BCM2836 ARM-local mailbox 3, arch/arm/mach-bcm/platsmp.c), which 32-bit Linux uses for every CPU"), "{text}");
         for (f, method, linux) in [
-            ("armhf__bcm2836-rpi-2-b.dtb", "\"brcm,bcm2836-smp\"", "arch/arm/mach-bcm/platsmp.c"),
             ("armhf__sun8i-a23-gt90h-v4.dtb", "\"allwinner,sun8i-a23\"", "arch/arm/mach-sunxi/platsmp.c"),
             ("armhf__rk3288-miqi.dtb", "\"rockchip,rk3066-smp\"", "arch/arm/mach-rockchip/platsmp.c"),
             ("armhf__armada-385-linksys-rango.dtb", "\"marvell,armada-380-smp\"", "arch/arm/mach-mvebu/platsmp-a9.c"),

@@ -115,6 +115,7 @@ pub fn cases() -> Vec<BootCase> {
     let rpi = "qemu-raspi3b";
     let zcu = "qemu-xlnx-zcu102";
     let armv7a = "qemu-virt-arm";
+    let rpi2 = "qemu-raspi2b";
     let ok = |name, board, mem, smp, cmdline, checks: Vec<Check>| BootCase {
         name,
         board,
@@ -836,6 +837,30 @@ pub fn cases() -> Vec<BootCase> {
                 HasAll(&["OF: fdt: reserved [mem ", "] /memreserve/"]),
                 INITRD_OK,
                 Has("smp: Brought up 1 node, 2 CPUs"),
+            ])
+        },
+        // Raspberry Pi 2 B (written by new-board, committed unedited): RAM at 0 with HighMem
+        // above the 768 MiB of lowmem, the PL011 behind /soc's ranges, and the three secondary
+        // CPUs released through the BCM2836's ARM-local mailbox 3.
+        ok("raspi2b-smp4", rpi2, "1G", 4, "", vec![
+            Has("qemu-raspi2b: ARMv7-A (MIDR 0x410fc075)"),
+            Has("console: PL011 at 0x3f201000 (/soc/serial@7e201000, from /chosen/stdout-path)"),
+            Has("adjust_lowmem_bounds: PHYS_OFFSET 0x00000000, arm_lowmem_limit 0x30000000, memblock limit 0x30000000 (vmalloc_min 0xf0000000)"),
+            Has("  HighMem  [mem 0x0000000030000000-0x000000003bffffff]"),
+            HasAll(&["Memory: ", "K/983040K available (", "K cma-reserved, 131072K highmem)"]),
+            Has("smp: CPU1: booted through the BCM2836 ARM-local mailbox 3"),
+            Has("smp: CPU2: booted through the BCM2836 ARM-local mailbox 3"),
+            Has("smp: CPU3: booted through the BCM2836 ARM-local mailbox 3"),
+            Has("smp: Brought up 1 node, 4 CPUs"),
+            Lacks("PSCI"),
+        ]),
+        BootCase {
+            mem: "1G",
+            smp: 4,
+            ..fails("raspi2b-null-fault", rpi2, "selftest=null", vec![
+                Has("selftest: reading address 0, which must fault"),
+                HasAll(&["exception: data abort: translation fault, page on a read of DFAR 0x00000000 (DFSR 0x00000007)"]),
+                Lacks("instead of faulting"),
             ])
         },
         // 32-bit ARM through Debian's qemu_arm U-Boot (bootz at the load address, U-Boot's own

@@ -271,6 +271,9 @@ pub enum SmpMethod {
     Psci,
     SpinTable,
     AcpiMadt,
+    /// The BCM2836's ARM-local mailbox 3 (Raspberry Pi 2), Linux's `brcm,bcm2836-smp`.
+    #[serde(rename = "brcm,bcm2836-smp")]
+    Bcm2836Smp,
     None,
 }
 
@@ -281,6 +284,7 @@ impl SmpMethod {
             Self::Psci => "psci",
             Self::SpinTable => "spin-table",
             Self::AcpiMadt => "acpi-madt",
+            Self::Bcm2836Smp => "brcm,bcm2836-smp",
             Self::None => "none",
         }
     }
@@ -290,6 +294,7 @@ impl SmpMethod {
             Self::Psci => "Psci",
             Self::SpinTable => "SpinTable",
             Self::AcpiMadt => "AcpiMadt",
+            Self::Bcm2836Smp => "Bcm2836Smp",
             Self::None => "None",
         }
     }

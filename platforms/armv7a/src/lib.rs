@@ -26,6 +26,7 @@
 #[cfg(not(target_arch = "arm"))]
 compile_error!("platform-armv7a builds only for 32-bit ARM (target armv7a-none-eabi): use `cargo xtask build --board qemu-virt-arm`");
 
+mod bcm2836;
 mod boot;
 pub mod cpu;
 pub mod exceptions;
@@ -56,6 +57,9 @@ pub struct Armv7a {
     pub console: u32,
     /// Bytes of the console's register window (mapped as device memory).
     pub console_window: u64,
+    /// The BCM2836 ARM-local interrupt block (its mailboxes start secondary CPUs), when the
+    /// board's SMP method is `brcm,bcm2836-smp`: its physical address, mapped as device memory.
+    pub local_intc: Option<u32>,
     /// What the device tree says (read once, kept in a static).
     pub dt: &'static devicetree::DtMemoryInfo<'static>,
     /// Available CPUs from `/cpus`, boot CPU first.
@@ -195,6 +199,15 @@ pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_
         entry_mode,
         console,
         console_window: mmio::window(driver, &wiring),
+        local_intc: match (board.smp_method, &tree) {
+            // The block the tree names (its reg translated through the parents' ranges).
+            (Some(platform::board::SmpMethod::Bcm2836Smp), Some(t)) => devicetree::find_console(t, &[bcm2836::LOCAL_INTC_COMPATIBLE])
+                .ok()
+                .flatten()
+                .and_then(|n| n.cpu_base.ok())
+                .and_then(|b| u32::try_from(b).ok()),
+            _ => None,
+        },
         dt,
         cpus: cpus_from_dt(dt),
         phys_offset: 0,

@@ -95,6 +95,9 @@ pub enum SmpMethod {
     SpinTable,
     /// ACPI MADT (or the MP table), INIT-SIPI-SIPI.
     AcpiMadt,
+    /// The BCM2836's ARM-local mailbox 3: the entry address written to each CPU's mailbox set
+    /// register (Linux `bcm2836_smp_boot_secondary`).
+    Bcm2836Smp,
     /// Only the boot CPU runs.
     None,
 }
