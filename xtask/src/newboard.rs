@@ -62,9 +62,12 @@ pub struct QemuMachine {
     /// RAM as QEMU gives it at `default_mem`, when that differs from the tree's `/memory`
     /// (QEMU rewrites `/memory` in the tree it passes), and why.
     pub ram: Option<(&'static [(u64, u64)], &'static str)>,
-    /// The UART QEMU's first `-serial` is wired to (a `compatible`), when it is not
-    /// `stdout-path`'s.
+    /// The UART QEMU's first `-serial` is wired to, when it is not `stdout-path`'s: a
+    /// `compatible`, or, starting with `/`, the end of the node's path (`/serial@2020000`).
     pub serial0: Option<&'static str>,
+    /// QEMU emulates PSCI (on this conduit) and adds a `/psci` node to the tree it passes, which
+    /// the tree itself does not have (the boot loader would add one on the real board).
+    pub adds_psci: Option<&'static str>,
     /// Real firmware that boots an image on this machine (`qemu.firmware`).
     pub firmware: &'static [board_desc::BootFirmware],
     /// `[qemu.mem-limits]` (min, min-per-cpu, max, why-max) for machines whose `-m` is free.
@@ -85,6 +88,7 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
         needs_dtb: false,
         ram: None,
         serial0: None,
+        adds_psci: None,
         firmware: &[board_desc::BootFirmware::Uboot],
         // What qemu-virt-aarch64 measured (boards/qemu-virt-aarch64/board.toml).
         mem_limits: Some((
@@ -109,6 +113,7 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
         needs_dtb: false,
         ram: None,
         serial0: None,
+        adds_psci: None,
         firmware: &[board_desc::BootFirmware::Uboot],
         // What qemu-virt-arm measured (boards/qemu-virt-arm/board.toml).
         mem_limits: Some((
@@ -133,6 +138,46 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
             "QEMU keeps the top 64 MiB of the 1 GiB for the VideoCore and writes /memory = 0x3c000000 bytes at 0 into the tree it passes",
         )),
         serial0: Some("arm,pl011"),
+        adds_psci: None,
+        firmware: &[],
+        mem_limits: None,
+    },
+    QemuMachine {
+        // Allwinner H3: four Cortex-A7, 1 GiB at 0x40000000 (the most the machine takes).
+        compatibles: &["xunlong,orangepi-pc"],
+        platform: "armv7a",
+        machine: "orangepi-pc",
+        cpu: None,
+        default_mem: "1G",
+        mem_fixed: true,
+        default_cpus: 4,
+        cpus_fixed: true,
+        needs_dtb: true,
+        ram: Some((
+            &[(0x4000_0000, 0x4000_0000)],
+            "the tree has no /memory (U-Boot adds it); QEMU writes /memory = [0x40000000, +1 GiB) into the tree it passes",
+        )),
+        serial0: None,
+        adds_psci: Some("smc"),
+        firmware: &[],
+        mem_limits: None,
+    },
+    QemuMachine {
+        // i.MX6 Quad: four Cortex-A9, RAM at 0x10000000.
+        compatibles: &["fsl,imx6q-sabrelite"],
+        platform: "armv7a",
+        machine: "sabrelite",
+        cpu: None,
+        default_mem: "1G",
+        mem_fixed: true,
+        default_cpus: 4,
+        cpus_fixed: true,
+        needs_dtb: true,
+        ram: None,
+        // QEMU's first -serial is UART1; the tree's stdout-path is UART2.
+        serial0: Some("/serial@2020000"),
+        // QEMU emulates no PSCI here (Linux starts the CPUs through the i.MX6 SRC).
+        adds_psci: None,
         firmware: &[],
         mem_limits: None,
     },
@@ -151,6 +196,7 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
             "QEMU keeps the top 64 MiB of the 1 GiB for the VideoCore and writes /memory = 0x3c000000 bytes at 0 into the tree it passes",
         )),
         serial0: Some("arm,pl011"),
+        adds_psci: None,
         firmware: &[],
         mem_limits: None,
     },
@@ -166,6 +212,7 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
         needs_dtb: true,
         ram: Some((&[(0, 0x1c00_0000)], "QEMU keeps the top 64 MiB of the 512 MiB for the VideoCore")),
         serial0: Some("arm,pl011"),
+        adds_psci: None,
         firmware: &[],
         mem_limits: None,
     },
@@ -188,6 +235,7 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
             "QEMU rewrites /memory in the tree it passes to one bank [0, -m); the machine maps the first 2 GiB of DDR at 0 (more goes to 0x8_0000_0000, which that rewrite would not say), so 2G is the size that keeps the tree true",
         )),
         serial0: None,
+        adds_psci: None,
         firmware: &[],
         mem_limits: None,
     },
@@ -644,8 +692,9 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     let usable = |u: &Uart| u.available && u.driver().is_some_and(|d| platform.consoles.contains(&d)) && wiring(u).is_none();
     let stdout_uart = stdout_node.as_ref().and_then(|p| facts.uarts.iter().find(|u| &u.path == p));
     let wired = machine.and_then(|m| m.serial0);
+    let wired_to = |w: &str, u: &Uart| if w.starts_with('/') { u.path.ends_with(w) } else { u.compatible.iter().any(|c| c == w) };
     let (console, console_comment) = match stdout_uart {
-        Some(u) if usable(u) && wired.is_none_or(|w| u.compatible.iter().any(|c| c == w)) => (
+        Some(u) if usable(u) && wired.is_none_or(|w| wired_to(w, u)) => (
             Some((u.driver().unwrap_or(ConsoleDriver::Pl011), None::<String>)),
             format!("/chosen/stdout-path {:?} is {}", stdout.unwrap_or(""), u.describe()),
         ),
@@ -685,7 +734,7 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
             };
             // Only a QEMU machine that wires -serial to a known UART makes another UART than
             // the one Linux would use the right console; elsewhere that would be a guess.
-            let first = facts.uarts.iter().filter(|u| usable(u)).find(|u| wired.is_some_and(|w| u.compatible.iter().any(|c| c == w)));
+            let first = facts.uarts.iter().filter(|u| usable(u)).find(|u| wired.is_some_and(|w| wired_to(w, u)));
             match (from_bootargs, first) {
                 (Some((tty, d, al, Some(path))), _) if facts.uarts.iter().any(|u| u.path == path && usable(u) && u.driver() == Some(d)) => {
                     let u = facts.uarts.iter().find(|u| u.path == path).cloned().unwrap_or_else(|| unreachable!("found above"));
@@ -747,7 +796,12 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     // and the boot says why.
     let mut unsupported: Vec<String> = Vec::new();
     let (smp, smp_comment) = if platform.name == "armv7a" {
-        let (m, text, lacking) = arm32_smp(&facts, info.psci_method.is_some(), platform);
+        // A QEMU machine that emulates PSCI adds /psci to the tree it passes.
+        let qemu_psci = machine.and_then(|m| m.adds_psci.map(|c| (m.machine, c))).filter(|_| info.psci_method.is_none());
+        let (m, mut text, lacking) = arm32_smp(&facts, info.psci_method.is_some() || qemu_psci.is_some(), platform);
+        if let Some((name, conduit)) = qemu_psci {
+            text = format!("The tree has no /psci (the boot loader adds one), but QEMU's {name} emulates PSCI on {conduit} and adds it to the tree it passes. {text}");
+        }
         if lacking {
             unsupported.push(text.clone());
         }
@@ -795,7 +849,7 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
             }
         }
     };
-    if smp == SmpMethod::Psci && info.psci_method.is_none() {
+    if smp == SmpMethod::Psci && info.psci_method.is_none() && machine.and_then(|m| m.adds_psci).is_none() {
         out.notes.push("smp: the CPU nodes ask for psci but the tree has no /psci node: CPU_ON has no conduit, so only the boot CPU will run".into());
     }
     if !unsupported.is_empty() {
@@ -1611,6 +1665,42 @@ mod tests {
         let b = board_desc::load(&root.join("boards/qemu-raspi2b")).unwrap();
         assert_eq!((b.platform.as_str(), b.qemu.machine.as_str(), b.qemu.default_cpus, b.smp.enable_method), ("armv7a", "raspi2b", 4, SmpMethod::Bcm2836Smp));
         assert_eq!((b.load_address, b.memory.banks.clone()), (0x1_0000, vec![board_desc::Range { base: 0, size: 0x3c00_0000 }]));
+    }
+
+    /// The Orange Pi PC folder is exactly what the scaffolder writes from Debian's tree: the
+    /// DesignWare UART of stdout-path, QEMU's RAM and PSCI (the tree has neither /memory nor
+    /// /psci).
+    #[test]
+    fn orangepi_pc_scaffold_matches_the_committed_board() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let dir = root.join("boards/qemu-orangepi-pc");
+        let blob = std::fs::read(dir.join("sun8i-h3-orangepi-pc.dtb")).unwrap();
+        let s = scaffold("qemu-orangepi-pc", &blob, "sun8i-h3-orangepi-pc.dtb", None).unwrap();
+        assert!(s.missing.is_empty() && s.emulated, "{:?}", s.missing);
+        for (rel, bytes) in &s.files {
+            let committed = std::fs::read(dir.join(rel)).unwrap();
+            assert!(committed == *bytes, "boards/qemu-orangepi-pc/{} differs from what new-board writes", rel.display());
+        }
+        let b = board_desc::load(&dir).unwrap();
+        assert_eq!((b.console.unwrap().driver, b.qemu.machine.as_str(), b.qemu.default_cpus, b.smp.enable_method), (ConsoleDriver::Uart16550, "orangepi-pc", 4, SmpMethod::Psci));
+        assert_eq!((b.load_address, b.memory.banks.clone()), (0x4001_0000, vec![board_desc::Range { base: 0x4000_0000, size: 0x4000_0000 }]));
+        let text = std::fs::read_to_string(dir.join("board.toml")).unwrap();
+        assert!(text.contains("but QEMU's orangepi-pc emulates PSCI on smc and\n# adds it to the tree it passes"), "{text}");
+    }
+
+    /// The i.MX6Q SABRE Lite (Debian's tree, in xtask/testdata): QEMU wires its first -serial to
+    /// UART1, not stdout-path's UART2, so the board's console is UART1's node; the CPUs have no
+    /// method in the tree (Linux uses the i.MX6 SRC through mdesc->smp), so one CPU.
+    #[test]
+    fn sabrelite_takes_the_uart_qemu_wires() {
+        let blob = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/imx6q-sabrelite.dtb")).unwrap();
+        let s = scaffold("qemu-sabrelite", &blob, "imx6q-sabrelite.dtb", None).unwrap();
+        assert!(s.missing.is_empty() && s.emulated, "{:?}", s.missing);
+        let b = board_toml(&s);
+        let c = b.console.clone().unwrap();
+        assert_eq!((c.driver, c.node.as_deref()), (ConsoleDriver::ImxUart, Some("/soc/bus@2000000/spba-bus@2000000/serial@2020000")));
+        assert_eq!((b.qemu.machine.as_str(), b.load_address, b.smp.enable_method), ("sabrelite", 0x1001_0000, SmpMethod::None));
+        assert!(s.notes.iter().any(|n| n.contains("QEMU's sabrelite wires -serial to its /serial@2020000")), "{:?}", s.notes);
     }
 
     /// The scaffolder keeps the tree's RAM and CPU, so the input is QEMU's dump of the machine

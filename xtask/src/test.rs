@@ -116,6 +116,7 @@ pub fn cases() -> Vec<BootCase> {
     let zcu = "qemu-xlnx-zcu102";
     let armv7a = "qemu-virt-arm";
     let rpi2 = "qemu-raspi2b";
+    let opi = "qemu-orangepi-pc";
     let ok = |name, board, mem, smp, cmdline, checks: Vec<Check>| BootCase {
         name,
         board,
@@ -861,6 +862,35 @@ pub fn cases() -> Vec<BootCase> {
                 Has("selftest: reading address 0, which must fault"),
                 HasAll(&["exception: data abort: translation fault, page on a read of DFAR 0x00000000 (DFSR 0x00000007)"]),
                 Lacks("instead of faulting"),
+            ])
+        },
+        // Orange Pi PC (Allwinner H3, written by new-board, committed unedited): entered in Hyp
+        // mode, the DesignWare UART of stdout-path through the 16550 driver (reg-shift 2,
+        // 32-bit accesses), RAM and PSCI from what QEMU adds to the tree.
+        ok("orangepi-pc-smp4", opi, "1G", 4, "", vec![
+            Has("qemu-orangepi-pc: ARMv7-A (MIDR 0x410fc075), entered in Hyp (dropped to SVC) mode"),
+            Has("console: 16550 at 0x1c28000 (/soc/serial@1c28000, from /chosen/stdout-path)"),
+            Has("  HighMem  [mem 0x0000000070000000-0x000000007fffffff]"),
+            HasAll(&["Memory: ", "K/1048576K available (", "K cma-reserved, 196608K highmem)"]),
+            Has("smp: CPU3: booted through PSCI CPU_ON"),
+            Has("smp: Brought up 1 node, 4 CPUs"),
+        ]),
+        BootCase {
+            mem: "1G",
+            smp: 4,
+            ..fails("orangepi-pc-null-fault", opi, "selftest=null", vec![
+                Has("selftest: reading address 0, which must fault"),
+                HasAll(&["exception: data abort: translation fault", "DFAR 0x00000000"]),
+                Lacks("instead of faulting"),
+            ])
+        },
+        // virt with the Virtualization Extensions: entered in Hyp, dropped to SVC (SPSR_hyp is
+        // written as the current mode's SPSR; the banked MSR is UNDEFINED in Hyp itself).
+        BootCase {
+            qemu_args: &["-machine", "virtualization=on"],
+            ..ok("armv7a-hyp-smp2", armv7a, "256M", 2, "", vec![
+                Has("qemu-virt-arm: ARMv7-A (MIDR 0x414fc0f0), entered in Hyp (dropped to SVC) mode"),
+                Has("smp: Brought up 1 node, 2 CPUs"),
             ])
         },
         // 32-bit ARM through Debian's qemu_arm U-Boot (bootz at the load address, U-Boot's own

@@ -40,7 +40,7 @@ core::arch::global_asm!(
     mrc     p15, 0, r9, c0, c0, 5
     mcr     p15, 4, r9, c0, c0, 5       /* VMPIDR = MPIDR */
     mov     r9, #0x1d3                  /* SVC, A, I, F masked, ARM state */
-    msr     spsr_hyp, r9
+    msr     spsr_cxsf, r9               /* SPSR_hyp: the banked form is UNDEFINED from Hyp itself */
     adr     r9, \target
     msr     elr_hyp, r9
     isb
