@@ -123,9 +123,10 @@ pub fn dt_discover(data: &[u8]) {
     }
 }
 
-/// Pages of `mem_map` the [`dt_boot`] harness hands out per input (2 GiB of RAM span); a tree
-/// needing more is a tree the harness does not boot, not a failure.
-const DT_BOOT_MAP_PAGES: usize = 1 << 19;
+/// Entries of `mem_map` storage the [`dt_boot`] harness hands out per input (2 GiB of RAM span
+/// and its usemap, for up to 2 nodes); a tree needing more is a tree the harness does not boot,
+/// not a failure.
+const DT_BOOT_MAP_PAGES: usize = page_alloc::MemMap::storage_len(1 << 18) * 2;
 
 std::thread_local! {
     static DT_BOOT_ARENA: std::cell::RefCell<Vec<page_alloc::Page>> =

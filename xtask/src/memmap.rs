@@ -399,7 +399,7 @@ pub fn draw_boot_log(lines: &[String], board: &str, opts: &crate::qemu::RunOpts,
 /// The name `cargo xtask test` reports the picture checks under (`--filter` matches it).
 pub const TEST_NAME: &str = "memmap-svg";
 /// The boots whose logs `cargo xtask test` draws and renders.
-pub const TEST_BOOTS: [&str; 2] = ["x86-3G-smp4", "arm-numa2-smp4"];
+pub const TEST_BOOTS: [&str; 3] = ["x86-3G-smp4", "arm-numa2-smp4", "arm32-2G-smp4"];
 
 /// Writes one picture under `dir`, checks its layout (no text over another), renders it in
 /// headless Chromium and checks the screenshot.

@@ -35,6 +35,8 @@ pub enum Check {
     HasAll(&'static [&'static str]),
     /// Every one of these checks holds.
     All(&'static [Check]),
+    /// Lines containing these texts appear in this order (each after the previous one's line).
+    InOrder(&'static [&'static str]),
 }
 
 /// An initrd whose bytes the firmware checked at boot and again at the end.
@@ -66,6 +68,16 @@ impl Check {
                 if ok { Ok(()) } else { Err(format!("no line contains {parts:?} in order")) }
             }
             Self::All(checks) => checks.iter().try_for_each(|c| c.holds(lines)),
+            Self::InOrder(parts) => {
+                let mut from = 0;
+                for p in *parts {
+                    match lines[from..].iter().position(|l| l.contains(p)) {
+                        Some(i) => from += i + 1,
+                        None => return Err(format!("no line contains {p:?} after the lines of {parts:?} before it")),
+                    }
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
@@ -103,8 +115,8 @@ const TEST_INITRD_PAYLOAD: u32 = 300_000;
 /// Firmware boots and their direct twins, whose memory totals are compared.
 const TWINS: &[(&str, &str)] = &[
     ("x86-128M", "x86-grub-128M"), ("x86-initrd-smp2", "x86-grub-initrd-smp2"), ("arm-256M", "arm-uboot-256M"), ("arm-initrd-smp2", "arm-uboot-initrd-smp2"),
-    ("armv7a-256M-smp2", "armv7a-uboot-256M-smp2"),
-    ("armv7a-initrd", "armv7a-uboot-initrd"),
+    ("arm32-256M", "arm32-uboot-256M"),
+    ("arm32-initrd-smp2", "arm32-uboot-initrd-smp2"),
 ];
 
 /// The boots `cargo xtask test` runs.
@@ -373,7 +385,7 @@ pub fn cases() -> Vec<BootCase> {
             Has("console: PL011 at 0x9000000 (/pl011@9000000, from /chosen/stdout-path)"),
             Has("console: taken over as the boot loader left it (no current-speed in the tree)"),
             // paging_init, zones, mem_map, the hand-off and the buddy self-test.
-            Has("mem_map: node 0: 65536 pages x 16 bytes = 1024 KiB at "),
+            Has("mem_map: node 0: 65536 pages x 16 bytes + usemap 128 x 16 bytes = 1026 KiB at "),
             Has("  DMA      [mem 0x0000000040000000-0x000000004fffffff]"),
             Has("  DMA32    empty"),
             Has("  Normal   empty"),
@@ -772,6 +784,140 @@ pub fn cases() -> Vec<BootCase> {
             ],
             ..ok("rpi3b-bad-cpus", rpi, "1G", 4, "", vec![])
         },
+        // 32-bit ARM (platforms/armv7a) on QEMU's virt with a Cortex-A15. The figures Linux 6.1
+        // (Debian armmp: VMSPLIT_3G, HIGHMEM, no ZONE_DMA, FLATMEM, 64 MiB CMA) prints on the
+        // same machines: lowmem ends at arm_lowmem_limit = PHYS_OFFSET + (vmalloc_min 0xf0000000
+        // - PAGE_OFFSET) = 0x70000000, Normal below, HighMem above; memblock regions printed
+        // with a 32-bit %pa and no node (no CONFIG_NUMA); the Memory: total is every RAM page.
+        // mm_init::zones tests compute the same figures from Linux's formulas.
+        ok("arm32-256M", armv7a, "256M", 1, "", vec![
+            Has("qemu-virt-arm: ARMv7-A (MIDR 0x414fc0f0), entered in SVC mode, device tree at 0x48000000"),
+            Has("console: PL011 at 0x9000000 (/pl011@9000000, from /chosen/stdout-path)"),
+            Has(" memory[0x0]\t[0x40000000-0x4fffffff], 0x10000000 bytes flags: 0x0"),
+            Lacks(" on node "),
+            // arm_memblock_init's order: kernel image, swapper_pg_dir, the device tree's, CMA.
+            InOrder(&[
+                "early reserve: [mem 0x0000000040010000-",
+                "early reserve: [mem 0x000000004000c000-0x000000004000ffff] page tables (swapper_pg_dir, arm_mm_memblock_reserve)",
+                "OF: fdt: reserved [mem 0x0000000048000000-0x00000000480fffff] device tree blob",
+                "cma: Reserved 64 MiB at 0x4c000000",
+                "MEMBLOCK configuration:",
+            ]),
+            Has("adjust_lowmem_bounds: PHYS_OFFSET 0x40000000, arm_lowmem_limit 0x50000000, memblock limit 0x50000000"),
+            Has("    lowmem  : 0xc0000000 - 0xd0000000   ( 256 MB)"),
+            Has("  Normal   [mem 0x0000000040000000-0x000000004fffffff]"),
+            Has("  HighMem  empty"),
+            Has("HighMem kmap self-check: no HighMem, nothing to map"),
+            Lacks("  DMA "),
+            Has("  node   0: [mem 0x0000000040000000-0x000000004fffffff]"),
+            HasAll(&["Memory: ", "K/262144K available (", ", 65536K cma-reserved, 0K highmem)"]),
+            // Normal 65536 pages minus calc_memmap_size with armmp's 36-byte struct page (576).
+            Has("Built 1 zonelists, mobility grouping on.  Total pages: 64960"),
+            Has("smp: Brought up 1 node, 1 CPU"),
+        ]),
+        ok("arm32-1G-smp2", armv7a, "1G", 2, "", vec![
+            Has("  Normal   [mem 0x0000000040000000-0x000000006fffffff]"),
+            Has("  HighMem  [mem 0x0000000070000000-0x000000007fffffff]"),
+            HasAll(&["Memory: ", "K/1048576K available (", ", 65536K cma-reserved, 196608K highmem)"]),
+            Has("cma: Reserved 64 MiB at 0x7c000000"),
+            // pkmap (shared, counted) and kmap_local (this CPU's fixmap slot) reach HighMem.
+            Has("    pkmap   : 0xbfe00000 - 0xc0000000   (2048 kB)"),
+            HasAll(&["HighMem kmap self-check: page 0x", " written through pkmap 0xbfe", " and kmap_local 0xffe", ": passed"]),
+            Has("Built 1 zonelists, mobility grouping on.  Total pages: 260416"),
+            Has("smp: Brought up 1 node, 2 CPUs"),
+        ]),
+        ok("arm32-2G-smp4", armv7a, "2G", 4, "", vec![
+            Has(" memory[0x0]\t[0x40000000-0xbfffffff], 0x80000000 bytes flags: 0x0"),
+            Has("adjust_lowmem_bounds: PHYS_OFFSET 0x40000000, arm_lowmem_limit 0x70000000, memblock limit 0x70000000"),
+            Has("    lowmem  : 0xc0000000 - 0xf0000000   ( 768 MB)"),
+            Has("    vmalloc : 0xf0800000 - 0xff800000   ( 240 MB)"),
+            Has("  Normal   [mem 0x0000000040000000-0x000000006fffffff]"),
+            Has("  HighMem  [mem 0x0000000070000000-0x00000000bfffffff]"),
+            Has("  node   0: [mem 0x0000000040000000-0x00000000bfffffff]"),
+            // CMA pages come from one zone: HighMem first (cma_declare_contiguous_nid), top-down.
+            Has("cma: Reserved 64 MiB at 0xbc000000"),
+            // The highmem figure is HighMem's managed pages before CMA is released: 1280 - 64 MiB.
+            HasAll(&["Memory: ", "K/2097152K available (", ", 65536K cma-reserved, 1245184K highmem)"]),
+            // Normal 196608 - 1728 (memmap), HighMem 327680 (no memmap charge).
+            Has("Built 1 zonelists, mobility grouping on.  Total pages: 522560"),
+            Has("Node 0, zone  HighMem: pageset batch "),
+            Has("smp: CPU3: booted through PSCI CPU_ON"),
+            Has("smp: Brought up 1 node, 4 CPUs"),
+            HasAll(&["stress: CPU0 done, ", "all 4 CPU(s): 16000 operations"]),
+            Has("(HighMem included)"),
+            Has("from 4096 pages (4096 HighMem) written, read back and freed"),
+            Has("cross-CPU self-test: on_each_cpu ran on all 4 CPUs; after vfree and a new mapping at "),
+            Has("kmap_local self-test: 4 CPU(s) at once"),
+        ]),
+        // QEMU's limit without LPAE: RAM [1 GiB, 4 GiB). A 32-bit phys_addr_t caps the bank's
+        // memblock size at PHYS_ADDR_MAX - base (memblock_cap_size): its last page is not RAM.
+        ok("arm32-3G", armv7a, "3G", 1, "", vec![
+            Has("OF: fdt: memory bank [mem 0x0000000040000000-0x00000000ffffffff] node 0"),
+            Has(" memory[0x0]\t[0x40000000-0xfffffffe], 0xbfffffff bytes flags: 0x0"),
+            Has("  Normal   [mem 0x0000000040000000-0x000000006fffffff]"),
+            Has("  HighMem  [mem 0x0000000070000000-0x00000000ffffefff]"),
+            Has("cma: Reserved 64 MiB at 0xfbc00000"),
+            HasAll(&["Memory: ", "K/3145724K available ("]),
+            Has("Built 1 zonelists, mobility grouping on.  Total pages: 784703"),
+        ]),
+        // virtualization=on: entered in Hyp mode, dropped to SVC; PSCI through smc.
+        BootCase {
+            qemu_args: &["-machine", "virtualization=on"],
+            ..ok("arm32-hyp-smp2", armv7a, "512M", 2, "", vec![
+                Has("entered in Hyp mode (dropped to SVC)"),
+                // The 512M tree of ../shared/testdata/dtb: all lowmem.
+                Has("  Normal   [mem 0x0000000040000000-0x000000005fffffff]"),
+                Has("  HighMem  empty"),
+                HasAll(&["Memory: ", "K/524288K available ("]),
+                Has("Built 1 zonelists, mobility grouping on.  Total pages: 129920"),
+                Has("smp: CPU1: booted through PSCI CPU_ON"),
+                Has("smp: Brought up 1 node, 2 CPUs"),
+            ])
+        },
+        BootCase {
+            initrd: Initrd::Good,
+            ..ok("arm32-initrd-smp2", armv7a, "256M", 2, "", vec![
+                HasAll(&["OF: fdt: reserved [mem ", "] initrd"]),
+                INITRD_OK,
+                Has("smp: Brought up 1 node, 2 CPUs"),
+            ])
+        },
+        fails("arm32-null-fault", armv7a, "selftest=null", vec![
+            Has("selftest: reading address 0, which must fault"),
+            Has("exception: data abort: translation fault, section on a read of DFAR 0x00000000 (DFSR 0x00000005)"),
+            Lacks("instead of faulting"),
+        ]),
+        fails("arm32-write-text-fault", armv7a, "selftest=write-text", vec![
+            // DFSR 0x80f: permission fault on a page, WnR set.
+            HasAll(&["exception: data abort: permission fault, page on a write of DFAR 0x", "(DFSR 0x0000080f)"]),
+            Lacks("kernel text is writable"),
+        ]),
+        fails("arm32-stack-overflow", armv7a, "selftest=stack-overflow", vec![
+            Has("exception: kernel stack overflow: SP 0x"),
+            Has("ran into the boot stack's guard page; reported on this CPU's abort stack"),
+            Lacks("without faulting"),
+        ]),
+        BootCase {
+            smp: 2,
+            ..fails("arm32-stack-overflow-cpu1", armv7a, "selftest=stack-overflow-cpu1", vec![
+                Has("selftest: unbounded recursion on CPU1's vmalloc'd stack, which must fault at its guard page"),
+                Has("ran into the guard page below a vmalloc'd CPU stack; reported on this CPU's abort stack"),
+                Lacks("without faulting"),
+            ])
+        },
+        fails("arm32-oom", armv7a, "selftest=oom", vec![
+            HasAll(&["panicked at ", "memory allocation of 1073741824 bytes failed"]),
+        ]),
+        fails("arm32-slab-redzone", armv7a, "selftest=slab-redzone", vec![
+            HasAll(&["kfree: kmalloc-32: object 0x", ": right redzone overwritten at offset 32"]),
+            Lacks("the red-zone overwrite went unnoticed"),
+        ]),
+        fails("arm32-forced-panic", armv7a, "selftest=panic", vec![HasAll(&["panicked at ", ".rs:", "selftest=panic"])]),
+        // The in-firmware allocator benchmark on every CPU, then the ordinary boot.
+        ok("arm32-bench-smp4", armv7a, "256M", 4, "selftest=bench", vec![
+            HasAll(&["bench: order-0 page alloc+free (per-CPU lists), 4 CPU(s): ", " ns/pair per CPU (min "]),
+            HasAll(&["bench: done; every page back ("]),
+        ]),
         // Real firmware, and the initrd: each firmware boot has a direct twin (TWINS).
         BootCase {
             firmware: true,
@@ -868,7 +1014,7 @@ pub fn cases() -> Vec<BootCase> {
         // mode, the DesignWare UART of stdout-path through the 16550 driver (reg-shift 2,
         // 32-bit accesses), RAM and PSCI from what QEMU adds to the tree.
         ok("orangepi-pc-smp4", opi, "1G", 4, "", vec![
-            Has("qemu-orangepi-pc: ARMv7-A (MIDR 0x410fc075), entered in Hyp (dropped to SVC) mode"),
+            Has("qemu-orangepi-pc: ARMv7-A (MIDR 0x410fc075), entered in Hyp mode (dropped to SVC)"),
             Has("console: 16550 at 0x1c28000 (/soc/serial@1c28000, from /chosen/stdout-path)"),
             Has("  HighMem  [mem 0x0000000070000000-0x000000007fffffff]"),
             HasAll(&["Memory: ", "K/1048576K available (", "K cma-reserved, 196608K highmem)"]),
@@ -884,38 +1030,19 @@ pub fn cases() -> Vec<BootCase> {
                 Lacks("instead of faulting"),
             ])
         },
-        // virt with the Virtualization Extensions: entered in Hyp, dropped to SVC (SPSR_hyp is
-        // written as the current mode's SPSR; the banked MSR is UNDEFINED in Hyp itself).
-        BootCase {
-            qemu_args: &["-machine", "virtualization=on"],
-            ..ok("armv7a-hyp-smp2", armv7a, "256M", 2, "", vec![
-                Has("qemu-virt-arm: ARMv7-A (MIDR 0x414fc0f0), entered in Hyp (dropped to SVC) mode"),
-                Has("smp: Brought up 1 node, 2 CPUs"),
-            ])
-        },
         // 32-bit ARM through Debian's qemu_arm U-Boot (bootz at the load address, U-Boot's own
         // device tree, which it keeps at the top of RAM) and QEMU's own loader, compared.
-        ok("armv7a-256M-smp2", armv7a, "256M", 2, "", vec![
-            Has("qemu-virt-arm: ARMv7-A (MIDR 0x414fc0f0), entered in SVC mode"),
-            HasAll(&["Memory: ", "K/262144K available ("]),
-            Has("smp: Brought up 1 node, 2 CPUs"),
-        ]),
         BootCase {
             firmware: true,
-            ..ok("armv7a-uboot-256M-smp2", armv7a, "256M", 2, "", vec![
+            ..ok("arm32-uboot-256M", armv7a, "256M", 1, "", vec![
                 Has("qemu-virt-arm: ARMv7-A (MIDR 0x414fc0f0), entered in SVC mode"),
                 HasAll(&["Memory: ", "K/262144K available ("]),
-                Has("smp: Brought up 1 node, 2 CPUs"),
             ])
         },
         BootCase {
-            initrd: Initrd::Good,
-            ..ok("armv7a-initrd", armv7a, "256M", 1, "", vec![HasAll(&["OF: fdt: reserved [mem ", "] initrd"]), INITRD_OK])
-        },
-        BootCase {
             firmware: true,
             initrd: Initrd::Good,
-            ..ok("armv7a-uboot-initrd", armv7a, "256M", 1, "memblock=debug", vec![
+            ..ok("arm32-uboot-initrd-smp2", armv7a, "256M", 2, "memblock=debug", vec![
                 // The command line from boot.scr arrives (phys_addr_t is 32 bits: %pa prints 8
                 // digits).
                 Has("memblock_add_node: [0x40000000-0x4fffffff] nid=0 flags=0"),
@@ -923,6 +1050,7 @@ pub fn cases() -> Vec<BootCase> {
                 // U-Boot's fdt_initrd also adds a /memreserve/ for the initrd.
                 HasAll(&["OF: fdt: reserved [mem ", "] /memreserve/"]),
                 INITRD_OK,
+                Has("smp: Brought up 1 node, 2 CPUs"),
             ])
         },
     ]
@@ -1071,6 +1199,23 @@ mod clock_tests {
         assert!(check_clock(&[Some(0.0), Some(0.0)], wall, true).unwrap_err().contains("never ran"));
         // A failed boot may end before x86's TSC is calibrated.
         assert_eq!(check_clock(&[Some(0.0), Some(0.0)], wall, false), Ok(()));
+    }
+}
+
+#[cfg(test)]
+mod check_tests {
+    use super::*;
+
+    /// `InOrder` wants each text on a later line than the one before it (arm_memblock_init's
+    /// steps); the same texts out of order, or on one line, are refused.
+    #[test]
+    fn in_order_checks_lines_in_sequence() {
+        let lines: Vec<String> = ["kernel image", "page tables", "device tree blob", "cma: Reserved"].map(String::from).to_vec();
+        assert_eq!(Check::InOrder(&["kernel image", "device tree blob", "cma: Reserved"]).holds(&lines), Ok(()));
+        let e = Check::InOrder(&["page tables", "kernel image"]).holds(&lines).unwrap_err();
+        assert!(e.contains("no line contains \"kernel image\" after"), "{e}");
+        let one = vec!["kernel image, page tables".to_string()];
+        assert!(Check::InOrder(&["kernel image", "page tables"]).holds(&one).is_err());
     }
 }
 

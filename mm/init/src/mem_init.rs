@@ -113,17 +113,21 @@ pub fn mem_init<'a>(
             continue;
         }
         let count = end_pfn - start_pfn;
-        let bytes = count * Page::BYTES as u64;
+        // The pages' metadata, then the usemap (one entry per 2^USEMAP_SHIFT pages).
+        let entries = MemMap::storage_len(count as usize) as u64;
+        let bytes = entries * Page::BYTES as u64;
         let phys = mb
             .alloc_range(mm_types::align_up(bytes, PAGE_SIZE), PAGE_SIZE, 0, limit, nid, false)
             .map_err(|_| fail(log, "cannot allocate the page-metadata array (mem_map) from memblock"))?;
         log.line(format_args!(
-            "mem_map: node {nid}: {count} pages x {} bytes = {} KiB at {} for pfns [{start_pfn:#x}, {end_pfn:#x})",
+            "mem_map: node {nid}: {count} pages x {} bytes + usemap {} x {} bytes = {} KiB at {} for pfns [{start_pfn:#x}, {end_pfn:#x})",
+            Page::BYTES,
+            entries - count,
             Page::BYTES,
             bytes >> 10,
             MemRange::new(phys, bytes)
         ));
-        let pages = map_pages(phys, count as usize).ok_or_else(|| fail(log, "the platform cannot map mem_map"))?;
+        let pages = map_pages(phys, entries as usize).ok_or_else(|| fail(log, "the platform cannot map mem_map"))?;
         maps[nid as usize] = Some(MemMap::try_new(pages, start_pfn).map_err(|_| fail(log, "mem_map start not MAX_ORDER aligned"))?);
         map_pages_total += count;
         map_bytes_total += bytes;

@@ -79,6 +79,24 @@ pub fn arm32_lowmem(mb: &Memblock<'_>, phys_offset: u64) -> Arm32Lowmem {
     Arm32Lowmem { lowmem_limit, memblock_limit: memblock_limit & !(ARM32_PMD_SIZE - 1) }
 }
 
+/// `memblock_cap_size` with a 32-bit `phys_addr_t` (no LPAE): a region may end at
+/// `PHYS_ADDR_MAX` = 0xffffffff at most, so RAM reaching 4 GiB loses its last byte (and the
+/// page it starts): QEMU virt with 3 GiB is `[0x40000000-0xfffffffe]` in Linux's memblock. The
+/// device-tree code has already cut banks at `MAX_MEMBLOCK_ADDR`; this is the byte memblock
+/// itself drops. Returns whether anything was removed.
+///
+/// # Errors
+/// memblock could not remove the range.
+pub fn arm32_cap_phys_addr(mb: &mut Memblock<'_>) -> Result<bool, memblock::MemblockError> {
+    const PHYS_ADDR_MAX: u64 = 0xffff_ffff;
+    let end = mb.end_of_dram();
+    if end <= PHYS_ADDR_MAX {
+        return Ok(false);
+    }
+    mb.remove(PHYS_ADDR_MAX, end - PHYS_ADDR_MAX)?;
+    Ok(true)
+}
+
 /// 32-bit ARM (`find_limits` + `zone_sizes_init`): `max_low_pfn` is the memblock limit's page,
 /// Normal ends there, HighMem at the end of RAM; no ZONE_DMA (Debian's `armmp`), so its limit is
 /// 0 (and CMA gets no DMA limit: `arm_dma_limit` is `~0`).
@@ -86,4 +104,119 @@ pub fn arm32(mb: &Memblock<'_>, lowmem: Arm32Lowmem) -> PagingInfo {
     let max_pfn = pfn_down(mb.end_of_dram());
     let max_low_pfn = pfn_down(lowmem.memblock_limit).min(max_pfn);
     PagingInfo { max_low_pfn, max_pfn, max_zone_pfns: [0, max_low_pfn, max_pfn] }
+}
+
+#[cfg(test)]
+mod arm32_tests {
+    extern crate std;
+    use std::format;
+    use std::string::String;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::test_support::EMPTY;
+
+    /// Linux 6.1 on QEMU's 32-bit virt (Debian armmp: VMSPLIT_3G, HIGHMEM, no ZONE_DMA,
+    /// FLATMEM, 36-byte `struct page`), computed from the formulas alone for one bank at
+    /// `[base, base + size)` as the device tree gives it: memblock's 32-bit cap, lowmem
+    /// `min(end, PHYS_OFFSET + 0xf0000000 - 0xc0000000)`, Normal below it and HighMem above, the
+    /// `Memory:` total (every RAM page), `Total pages` (Normal present minus its memmap pages,
+    /// HighMem whole). Returns the lines Linux prints and the two figures.
+    fn linux_arm32(base: u64, size: u64) -> (Vec<String>, u64, u64) {
+        let end = (base + size).min(0xffff_ffff); // memblock_cap_size
+        let lowmem_end = end.min(base + (0xf000_0000 - 0xc000_0000));
+        let pfn = |a: u64| a >> 12;
+        let (first, last, low) = (pfn(base), pfn(end), pfn(lowmem_end));
+        let zone = |name: &str, s: u64, e: u64| {
+            if s >= e {
+                format!("  {name:<8} empty")
+            } else {
+                format!("  {name:<8} [mem {:#018x}-{:#018x}]", s << 12, (e << 12) - 1)
+            }
+        };
+        let lines = std::vec![
+            format!(" memory[0x0]\t[{:#010x}-{:#010x}], {:#010x} bytes flags: 0x0", base, end - 1, end - base),
+            zone("Normal", first, low),
+            zone("HighMem", low, last),
+            format!("  node   0: [mem {:#018x}-{:#018x}]", base, (last << 12) - 1),
+        ];
+        let memmap = ((low - first) * 36).div_ceil(4096);
+        (lines, (last - first) * 4, (low - first - memmap) + (last - low))
+    }
+
+    fn run(base: u64, size: u64) -> (Vec<String>, u64, u64) {
+        let (mut mem, mut res) = ([EMPTY; 8], [EMPTY; 8]);
+        let mut mb = Memblock::new(&mut mem, &mut res);
+        mb.set_phys_addr_width(memblock::PhysAddrWidth::Bits32);
+        mb.add(base, size).unwrap();
+        arm32_cap_phys_addr(&mut mb).unwrap();
+        let low = arm32_lowmem(&mb, base);
+        let p = arm32(&mb, low);
+        assert_eq!(p.max_zone_pfns[0], 0, "no ZONE_DMA");
+        let r = mb.memory()[0];
+        let zone = |name: &str, s: u64, e: u64| {
+            if s >= e {
+                format!("  {name:<8} empty")
+            } else {
+                format!("  {name:<8} [mem {:#018x}-{:#018x}]", s << 12, (e << 12) - 1)
+            }
+        };
+        let first = pfn_down(base);
+        let lines = std::vec![
+            format!(" memory[0x0]\t[{:#010x}-{:#010x}], {:#010x} bytes flags: 0x0", r.base, r.base + r.size - 1, r.size),
+            zone("Normal", first, p.max_zone_pfns[1]),
+            zone("HighMem", p.max_zone_pfns[1], p.max_zone_pfns[2]),
+            format!("  node   0: [mem {:#018x}-{:#018x}]", base, (p.max_pfn << 12) - 1),
+        ];
+        let memmap = ((p.max_low_pfn - first) * 36).div_ceil(4096);
+        (lines, (p.max_pfn - first) * 4, (p.max_low_pfn - first - memmap) + (p.max_pfn - p.max_low_pfn))
+    }
+
+    /// ```text
+    /// 0x40000000        0x70000000 (arm_lowmem_limit)          end of RAM
+    ///     | Normal (lowmem) | HighMem                               |
+    /// ```
+    /// Expect the banks of ../shared/testdata/dtb-truth/qemu__arm-virt-{512M-smp2,1G,
+    /// highmem-off-3G}.json and the 256M/2G boots to give Linux's lines and figures, by hand:
+    /// 2G: Normal to 0x6fffffff, HighMem to 0xbfffffff, 2097152K, 196608 - 1728 + 327680 =
+    /// 522560; 3G: memblock `[0x40000000-0xfffffffe]`, HighMem to 0xffffefff (the last page is
+    /// not whole), 3145724K, 194880 + 589823 = 784703.
+    #[test]
+    fn arm32_virt_figures_are_linux_figures() {
+        for (size, total_k, total_pages) in [
+            (256u64 << 20, 262_144u64, 64_960u64),
+            (512 << 20, 524_288, 129_920),
+            (1 << 30, 1_048_576, 260_416),
+            (2 << 30, 2_097_152, 522_560),
+            (3 << 30, 3_145_724, 784_703),
+        ] {
+            let want = linux_arm32(0x4000_0000, size);
+            assert_eq!((want.1, want.2), (total_k, total_pages), "formula and hand derivation, {size:#x}");
+            assert_eq!(run(0x4000_0000, size), want, "{size:#x}");
+        }
+        let (lines, _, _) = run(0x4000_0000, 2 << 30);
+        assert_eq!(lines[1..3], ["  Normal   [mem 0x0000000040000000-0x000000006fffffff]", "  HighMem  [mem 0x0000000070000000-0x00000000bfffffff]"]);
+        let (lines, _, _) = run(0x4000_0000, 3 << 30);
+        assert_eq!(lines[0], " memory[0x0]\t[0x40000000-0xfffffffe], 0xbfffffff bytes flags: 0x0");
+        assert_eq!(lines[2], "  HighMem  [mem 0x0000000070000000-0x00000000ffffefff]");
+    }
+
+    /// adjust_lowmem_bounds: the memblock limit is the first address that breaks PMD alignment
+    /// inside lowmem, rounded down to a PMD; lowmem ends at vmalloc_min's physical address.
+    ///
+    /// ```text
+    /// 0x0   0x10100000 (unaligned end)  0x20000000          0x40000000
+    /// |RAM   |                           |RAM                |
+    /// ```
+    /// Expect lowmem to end at 0x30000000 (RAM at 0: 768 MiB), the memblock limit at 0x10000000.
+    #[test]
+    fn arm32_memblock_limit_stops_at_the_first_unaligned_end() {
+        let (mut mem, mut res) = ([EMPTY; 8], [EMPTY; 8]);
+        let mut mb = Memblock::new(&mut mem, &mut res);
+        mb.add(0, 0x1010_0000).unwrap();
+        mb.add(0x2000_0000, 0x2000_0000).unwrap();
+        let low = arm32_lowmem(&mb, 0);
+        assert_eq!(low, Arm32Lowmem { lowmem_limit: 0x3000_0000, memblock_limit: 0x1000_0000 });
+        assert!(!arm32_cap_phys_addr(&mut mb).unwrap(), "nothing reaches 4 GiB");
+    }
 }

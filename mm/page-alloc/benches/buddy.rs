@@ -51,6 +51,8 @@
 //!   - `buddy_system_allocator`: one thread, the `FrameAllocator` behind a `spin::Mutex`
 //!     locked once per call (as a firmware would share it).
 //!   - `lifo_floor`: one thread, pop + push (2^order of each), no lock.
+//!   - `lifo_floor_2threads`: two threads, each with its own LIFO floor (nothing shared),
+//!     timed as `pcp_2threads`: how much two threads can gain on this machine at all.
 //! - `remote_free`: every order-0 page allocated on one thread and freed on the other
 //!   (producer/consumer, chunks of 64 pages through a bounded channel; wall time / pages):
 //!   `pcp_2threads` (CPU 0 allocates, its list refilled from the zone; CPU 1 frees, its list
@@ -79,6 +81,7 @@ use std::time::{Duration, Instant};
 use buddy_system_allocator::FrameAllocator;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use memblock::{Memblock, Region, INIT_MEMBLOCK_REGIONS, NUMA_NO_NODE};
+use mm_types::bench::parallel;
 use mm_types::{pfn_down, pfn_up, LineSink, NullSink};
 use page_alloc::{
     build_all_zonelists, default_distance, free_area_init, ArchConfig, Gfp, MemMap, Node, NodeSet, Page,
@@ -132,7 +135,7 @@ impl Layout {
 
     /// A map covering the RAM (the base and size are MAX_ORDER-aligned here).
     fn map_storage(&self) -> Vec<Page> {
-        vec![Page::INIT; self.nr_pages() as usize]
+        vec![Page::INIT; MemMap::storage_len(self.nr_pages() as usize)]
     }
 
     fn with_memblock<R>(&self, f: impl FnOnce(&Memblock<'_>) -> R) -> R {
@@ -594,32 +597,6 @@ impl LineSink for Stderr {
     }
 }
 
-/// Runs `work(thread, n)` on `threads` std threads, thread `t` doing `n_t` pairs with
-/// `sum(n_t) = iters` (the first `iters % threads` threads do one more). The threads start
-/// together behind a barrier; returns the wall time from the earliest start to the latest end
-/// (spawn and join are not timed).
-fn parallel<F: Fn(usize, u64) + Sync>(threads: usize, iters: u64, work: &F) -> Duration {
-    let barrier = Barrier::new(threads);
-    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let n = iters / threads as u64 + u64::from((t as u64) < iters % threads as u64);
-                let barrier = &barrier;
-                s.spawn(move || {
-                    barrier.wait();
-                    let t0 = Instant::now();
-                    work(t, n);
-                    (t0, Instant::now())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let start = spans.iter().map(|s| s.0).min().unwrap();
-    let end = spans.iter().map(|s| s.1).max().unwrap();
-    end - start
-}
-
 /// CPUs of the `order0_pcp` facade (and threads of the `_2threads` functions).
 const PCP_CPUS: usize = 2;
 /// Pairs of the untimed sanity run of each workload.
@@ -737,6 +714,21 @@ fn pcp_pairs(c: &mut Criterion, name: &'static str, order: u32) {
         })
     });
     assert_eq!(lifo.0.len() as u64, total);
+
+    // The machine's own scaling: two threads, each with a LIFO floor of its own (nothing
+    // shared), timed as `pcp_2threads`. Its ratio to `lifo_floor` is the most two threads can
+    // give here (both host cores free, no frequency change), whatever the allocator.
+    let halves: Vec<spin::Mutex<Lifo>> = (0..PCP_CPUS).map(|_| spin::Mutex::new(Lifo::full(&layout))).collect();
+    let own_lifo = |t: usize, n: u64| {
+        // Each thread takes its stack once and keeps it for the whole run.
+        let mut lifo = halves[t].lock();
+        for _ in 0..n {
+            let p = lifo.alloc(order);
+            lifo.free(black_box(p));
+        }
+    };
+    g.bench_function("lifo_floor_2threads", |b| b.iter_custom(|iters| parallel(PCP_CPUS, iters, &own_lifo)));
+    assert!(halves.iter().all(|l| l.lock().0.len() as u64 == total));
     g.finish();
 }
 

@@ -59,7 +59,7 @@ pub(crate) fn add_to_free_list(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64
         list.head = idx;
     }
     zone.free_area[order as usize].nr_free += 1;
-    sync_free_order(zone, order);
+    sync_free_order(zone, order, mt, true);
     add(&zone.nr_free_pages, 1 << order);
     if mt == Migratetype::Cma {
         add(&zone.nr_free_cma_pages, 1 << order);
@@ -67,23 +67,35 @@ pub(crate) fn add_to_free_list(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64
 }
 
 /// Keeps bit `order` of `free_orders` (read without the lock by the watermark check) equal to
-/// "a list of a `MIGRATE_PCPTYPES` type of this order is not empty".
-fn sync_free_order(zone: &Locked<'_>, order: u32) {
+/// "a list of a `MIGRATE_PCPTYPES` type of this order is not empty", after `mt`'s list of
+/// `order` gained (`added`) or lost a block: a gain can only set the bit, and a loss can only
+/// clear it when that list became empty.
+fn sync_free_order(zone: &Locked<'_>, order: u32, mt: Migratetype, added: bool) {
+    if mt as usize >= MIGRATE_TYPES {
+        return; // MIGRATE_CMA lists do not count for the watermark check
+    }
     let area = &zone.free_area[order as usize];
     let bit = 1u32 << order;
     let old = zone.free_orders.load(Relaxed);
-    let new = if (0..MIGRATE_TYPES).any(|mt| !area.free_list[mt].is_empty()) { old | bit } else { old & !bit };
+    let new = if added {
+        old | bit
+    } else if !area.free_list[mt as usize].is_empty() {
+        return;
+    } else if (0..MIGRATE_TYPES).any(|t| !area.free_list[t].is_empty()) {
+        old | bit
+    } else {
+        old & !bit
+    };
     if new != old {
         zone.free_orders.store(new, Relaxed); // only under the zone lock
     }
 }
 
-/// Unlinks the block at `pfn` from its list without touching its flags.
-fn unlink(map: &MemMap<'_>, zone: &mut Locked<'_>, idx: u32, order: u32) {
-    let (next, prev, mt) = {
-        let p = map.at(idx);
-        (p.next(), p.prev(), p.migratetype())
-    };
+/// Unlinks the block at map index `idx` from `mt`'s list of `order` without touching its
+/// flags.
+fn unlink(map: &MemMap<'_>, zone: &mut Locked<'_>, idx: u32, order: u32, mt: Migratetype) {
+    let p = map.at(idx);
+    let (next, prev) = (p.next(), p.prev());
     let list = &mut zone.free_area[order as usize].free_list[mt as usize];
     if prev == Page::NONE {
         list.head = next;
@@ -95,7 +107,6 @@ fn unlink(map: &MemMap<'_>, zone: &mut Locked<'_>, idx: u32, order: u32) {
     } else {
         map.at(next).set_prev(prev);
     }
-    let p = map.at(idx);
     p.set_next(Page::NONE);
     p.set_prev(Page::NONE);
 }
@@ -103,15 +114,16 @@ fn unlink(map: &MemMap<'_>, zone: &mut Locked<'_>, idx: u32, order: u32) {
 /// Takes the free block at `pfn` off its list and clears Buddy (`del_page_from_free_list`).
 pub(crate) fn del_page_from_free_list(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64, order: u32) {
     let idx = map.idx(pfn).expect("free block inside the map");
-    if map.at(idx).migratetype() == Migratetype::Cma {
+    let p = map.at(idx);
+    let st = p.state();
+    let mt = Migratetype::from_bits(st.mt());
+    if mt == Migratetype::Cma {
         sub(&zone.nr_free_cma_pages, 1 << order);
     }
-    unlink(map, zone, idx, order);
-    let p = map.at(idx);
-    p.set_flags(PageFlags(0));
-    p.set_order(0);
+    unlink(map, zone, idx, order, mt);
+    p.clear_flags_and_order(st);
     zone.free_area[order as usize].nr_free -= 1;
-    sync_free_order(zone, order);
+    sync_free_order(zone, order, mt, false);
     sub(&zone.nr_free_pages, 1 << order);
 }
 
@@ -132,11 +144,11 @@ fn page_is_buddy(map: &MemMap<'_>, zone_idx: u8, pfn: u64, order: u32) -> bool {
 
 /// `get_pageblock_migratetype`.
 pub(crate) fn pageblock_mt(map: &MemMap<'_>, pageblock_order: u32, pfn: u64) -> Migratetype {
-    map.page(pfn & !((1u64 << pageblock_order) - 1)).pageblock_mt()
+    map.pageblock_mt(pfn & !((1u64 << pageblock_order) - 1))
 }
 
 fn set_pageblock_mt(map: &MemMap<'_>, pageblock_order: u32, pfn: u64, mt: Migratetype) {
-    map.page(pfn & !((1u64 << pageblock_order) - 1)).set_pageblock_mt(mt);
+    map.set_pageblock_mt(pfn & !((1u64 << pageblock_order) - 1), mt);
 }
 
 /// Frees the block `[pfn, pfn + 1 << order)` into `zone`, merging with free buddies
@@ -294,6 +306,9 @@ fn steal_suitable_fallback(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64, st
 
 /// `__rmqueue_fallback`: steal from another migratetype, largest block first (or, for a
 /// movable request that may not steal, the smallest block). Returns false if nothing is free.
+/// Out of line: the common allocation finds a block of its own type.
+#[cold]
+#[inline(never)]
 fn rmqueue_fallback(map: &MemMap<'_>, zone: &mut Locked<'_>, order: u32, start_mt: Migratetype) -> bool {
     let mut found = None;
     for current in (order..MAX_ORDER).rev() {
@@ -466,6 +481,18 @@ impl Node<'_> {
         let Some(page) = self.mem_map.get(p) else {
             return Err(FreeError::OutsideMap { pfn });
         };
+        let st = page.state();
+        // The common case, decided by the head page alone: exactly the flags of an allocated
+        // head (no Reserved, Hole, Buddy or PCP bit) with this order. Merging clears the flags
+        // of every head it absorbs and splitting sets those of every block it makes, so such a
+        // page heads an allocated block and lies in no free or listed block (`Node::check`
+        // verifies that invariant); only a refusal needs the search below to say why.
+        if st.flags() == PageFlags::HEAD && st.order() == order {
+            if pageblock_mt(&self.mem_map, self.config.pageblock_order, p) == Migratetype::Cma {
+                return Err(FreeError::Cma { pfn });
+            }
+            return Ok(st.zone() as usize);
+        }
         if page.is_hole() {
             return Err(FreeError::Hole { pfn });
         }
@@ -514,14 +541,12 @@ impl Node<'_> {
     /// reserved page, a page already free (double free), or a page that is not the head of an
     /// allocated block of this order. Nothing changes on error.
     pub fn free_pages(&self, pfn: Pfn, order: u32) -> Result<(), FreeError> {
-        // Without the zone lock another CPU may be moving the page between a per-CPU list and
-        // the buddy lists: a refusal is only final once confirmed under the lock.
-        let zi = match self.check_free(pfn, order) {
-            Ok(zi) => zi,
-            Err(e) => match self.page_zone_idx(pfn.0) {
-                Some(zi) if !matches!(e, FreeError::InvalidOrder { .. } | FreeError::Misaligned { .. }) => zi,
-                _ => return Err(e),
-            },
+        // Every check is made under the zone lock (free_pages_locked): without it another CPU
+        // may be moving the page between a per-CPU list and the buddy lists. A page in no
+        // zone (or a bad order or alignment) is refused without a lock, saying why.
+        let zi = match self.page_zone_idx(pfn.0) {
+            Some(zi) if order < MAX_ORDER && pfn.0 & ((1 << order) - 1) == 0 => zi,
+            _ => return self.check_free(pfn, order).and(Err(FreeError::ZoneMismatch { pfn })),
         };
         let mut zone = self.zones[zi].lock();
         self.free_pages_locked(&mut zone, pfn, order)

@@ -137,6 +137,10 @@ impl Node<'_> {
                 if blocks != area.nr_free {
                     return err(None, "nr_free differs from the blocks on the lists");
                 }
+                let pcptypes_listed = (0..crate::MIGRATE_TYPES).any(|t| !area.free_list[t].is_empty());
+                if (zone.free_orders.load(core::sync::atomic::Ordering::Relaxed) >> order) & 1 != u32::from(pcptypes_listed) {
+                    return err(None, "free_orders bit differs from the lists of that order");
+                }
                 listed_blocks += blocks;
                 listed_pages += blocks << order;
             }

@@ -411,7 +411,7 @@ impl Node<'_> {
             page.set_flags(PageFlags(0));
             page.set_refcount(0);
         }
-        mem_map.page(pfn).set_pageblock_mt(Migratetype::Cma);
+        mem_map.set_pageblock_mt(pfn, Migratetype::Cma);
         zones[zi].managed_pages += 1 << order;
         zones[zi].cma_pages += 1 << order;
         free_one_page(mem_map, &mut zones[zi].lock(), pfn, order, Migratetype::Cma, false);

@@ -6,8 +6,8 @@
 //! allocated or per-CPU listed with, and `zone: u8`, the zone index, `NO_ZONE` outside every
 //! zone), the list links `next`/`prev` (`AtomicU32`, indices into the map, [`Page::NONE`] at
 //! the ends: intrusive doubly-linked lists, no pointers, used by the buddy free lists and the
-//! per-CPU lists alike), `refcount` (`AtomicU16`) and the pageblock migratetype (`AtomicU8`,
-//! meaningful in the first page of a pageblock).
+//! per-CPU lists alike), `refcount` (`AtomicU16`) and a pageblock migratetype (`AtomicU8`,
+//! used only in the usemap entries after the pages, see [`MemMap`]).
 //!
 //! # Sharing
 //! The map is shared by every CPU (`&[Page]`), so every field is an atomic and every change
@@ -219,6 +219,17 @@ impl Page {
     pub(crate) fn set_flags(&self, f: PageFlags) {
         self.update(|s| s.with_flags(f));
     }
+    /// `__ClearPageReserved` and `set_page_count(page, 0)` of the hand-off: every flag cleared,
+    /// refcount 0 (the caller owns the page: it is Reserved and off every list).
+    pub(crate) fn clear_flags_and_refcount(&self) {
+        self.state.store(State(self.state.load(Relaxed)).with_flags(PageFlags(0)).0, Release);
+        self.refcount.store(0, Relaxed);
+    }
+    /// Clears every flag and the order of a page whose state word is `st` (the caller owns
+    /// the page and read `st` from it under the same lock).
+    pub(crate) fn clear_flags_and_order(&self, st: State) {
+        self.state.store(st.with_flags(PageFlags(0)).with_order(0).0, Release);
+    }
     pub(crate) fn set_order(&self, o: u32) {
         self.update(|s| s.with_order(o as u8));
     }
@@ -269,6 +280,8 @@ pub enum MemMapError {
     MisalignedStart,
     /// More than `u32::MAX - 1` pages (links are 32-bit indices).
     TooLarge,
+    /// The storage is not [`MemMap::storage_len`] of any page count.
+    StorageLength,
 }
 
 impl fmt::Display for MemMapError {
@@ -276,14 +289,25 @@ impl fmt::Display for MemMapError {
         match self {
             Self::MisalignedStart => f.write_str("mem_map: start_pfn not aligned to MAX_ORDER_NR_PAGES"),
             Self::TooLarge => f.write_str("mem_map: more than 2^32 - 2 pages"),
+            Self::StorageLength => f.write_str("mem_map: storage is not MemMap::storage_len(pages) entries"),
         }
     }
 }
 
+/// Pages per usemap entry (`1 << USEMAP_SHIFT`): the smallest `pageblock_order` of any
+/// configuration (9: arm64 4K, x86 PAE); with a larger order (x86-32: 10) a pageblock uses
+/// the entry of its first page.
+pub const USEMAP_SHIFT: u32 = 9;
+
 /// The page-metadata array for `[start_pfn, start_pfn + pages.len())` (`mem_map`), handed over
-/// by the platform (which turned physical memory into the slice).
+/// by the platform (which turned physical memory into the slice), and after it the usemap
+/// (`pageblock_flags`): one entry per `1 << USEMAP_SHIFT` pages holding the pageblock's
+/// migratetype. Linux keeps the usemap apart from `struct page` too; here it also keeps the
+/// per-CPU fast path, which reads a page's pageblock type on every free, from reading a cache
+/// line that another CPU writes (the first page of a pageblock is often some CPU's hot page).
 pub struct MemMap<'a> {
     pub(crate) pages: &'a [Page],
+    usemap: &'a [Page],
     pub(crate) start_pfn: u64,
 }
 
@@ -294,27 +318,63 @@ impl fmt::Debug for MemMap<'_> {
 }
 
 impl<'a> MemMap<'a> {
-    /// A map over `pages` for pfns from `start_pfn`; every page is reset to [`Page::INIT`].
+    /// Entries of storage a map of `nr_pages` pages needs: the pages, then the usemap.
+    pub const fn storage_len(nr_pages: usize) -> usize {
+        nr_pages + nr_pages.div_ceil(1 << USEMAP_SHIFT)
+    }
+
+    /// The page count whose [`MemMap::storage_len`] is `len`, if there is one.
+    pub const fn pages_for_storage(len: usize) -> Option<usize> {
+        // storage_len grows by 1 or 2 per page, so n is within one of len * 512 / 513.
+        let per = 1usize << USEMAP_SHIFT;
+        let guess = len / (per + 1) * per + (len % (per + 1)).saturating_sub(1);
+        let mut n = guess.saturating_sub(1);
+        while n <= guess + 1 {
+            if Self::storage_len(n) == len {
+                return Some(n);
+            }
+            n += 1;
+        }
+        None
+    }
+
+    /// A map over `storage` ([`MemMap::storage_len`] entries for the pages covered) for pfns
+    /// from `start_pfn`; every entry is reset to [`Page::INIT`].
     ///
     /// # Panics
     /// On the errors of [`MemMap::try_new`].
-    pub fn new(pages: &'a mut [Page], start_pfn: u64) -> Self {
-        match Self::try_new(pages, start_pfn) {
+    pub fn new(storage: &'a mut [Page], start_pfn: u64) -> Self {
+        match Self::try_new(storage, start_pfn) {
             Ok(m) => m,
             Err(e) => panic!("{e}"),
         }
     }
 
-    /// As [`MemMap::new`], reporting a misaligned start or an oversized slice.
-    pub fn try_new(pages: &'a mut [Page], start_pfn: u64) -> Result<Self, MemMapError> {
+    /// As [`MemMap::new`], reporting a misaligned start, an oversized slice or a storage length
+    /// that is no [`MemMap::storage_len`].
+    pub fn try_new(storage: &'a mut [Page], start_pfn: u64) -> Result<Self, MemMapError> {
         if !start_pfn.is_multiple_of(MAX_ORDER_NR_PAGES) {
             return Err(MemMapError::MisalignedStart);
         }
-        if pages.len() as u64 >= u64::from(Page::NONE) {
+        if storage.len() as u64 >= u64::from(Page::NONE) {
             return Err(MemMapError::TooLarge);
         }
-        pages.fill(Page::INIT);
-        Ok(Self { pages: &*pages, start_pfn })
+        let n = Self::pages_for_storage(storage.len()).ok_or(MemMapError::StorageLength)?;
+        storage.fill(Page::INIT);
+        let (pages, usemap) = storage.split_at(n);
+        Ok(Self { pages, usemap, start_pfn })
+    }
+
+    /// The migratetype of the pageblock holding `pfn` (`get_pfnblock_migratetype`); `pfn` is
+    /// covered by the map.
+    pub(crate) fn pageblock_mt(&self, pfn: u64) -> Migratetype {
+        self.usemap[((pfn - self.start_pfn) >> USEMAP_SHIFT) as usize].pageblock_mt()
+    }
+
+    /// Sets the migratetype of the pageblock starting at `pfn` (`set_pageblock_migratetype`;
+    /// under the zone lock).
+    pub(crate) fn set_pageblock_mt(&self, pfn: u64, mt: Migratetype) {
+        self.usemap[((pfn - self.start_pfn) >> USEMAP_SHIFT) as usize].set_pageblock_mt(mt);
     }
 
     /// First pfn covered.

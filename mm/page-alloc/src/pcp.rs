@@ -141,6 +141,9 @@ impl PcpList {
 }
 
 /// One CPU's pageset for one zone (`struct per_cpu_pages`). See the module documentation.
+/// Cache-line aligned as Linux's (`____cacheline_aligned_in_smp`), so that two CPUs' pagesets
+/// never share a line however the caller lays them out.
+#[repr(align(64))]
 pub struct PerCpuPages {
     nid: i32,
     zone: ZoneType,

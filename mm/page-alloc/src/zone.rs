@@ -507,7 +507,7 @@ impl<'a> Node<'a> {
     /// The pageblock migratetype of `pfn` (`get_pageblock_migratetype`), if the map covers it.
     pub fn pageblock_migratetype(&self, pfn: u64) -> Option<Migratetype> {
         let start = pfn & !((1u64 << self.config.pageblock_order) - 1);
-        self.mem_map.get(start).map(|p| p.pageblock_mt())
+        self.mem_map.get(start).map(|_| self.mem_map.pageblock_mt(start))
     }
 }
 
@@ -713,7 +713,7 @@ pub(crate) fn memmap_init(
                 page.set_zone(zi as u8);
                 page.set_flags(PageFlags::RESERVED);
                 if pfn & ((1 << pb_order) - 1) == 0 {
-                    page.set_pageblock_mt(Migratetype::Movable);
+                    mem_map.set_pageblock_mt(pfn, Migratetype::Movable);
                 }
             }
             if hole_pfn < s {

@@ -9,9 +9,12 @@
 //!   pointer word accesses, bounds-asserted). Every call takes the cache's internal spin locks
 //!   (array-cache lock; the shared lock only on refill/flush).
 //! - `linked_list_allocator`: `linked_list_allocator::Heap` (first fit over a sorted hole list),
-//!   `Heap::init` over a 16 MiB host block, called directly (`&mut`, no lock).
-//! - `talc`: `talc::Talc::new(ErrOnOom)` with one 16 MiB span `claim`ed, called directly
-//!   (`&mut`, no lock).
+//!   `Heap::init` over a 16 MiB host block, behind a `spin::Mutex` taken per call (as its
+//!   `LockedHeap` would be shared by a firmware's CPUs).
+//! - `talc`: `talc::Talc::new(ErrOnOom)` with one 16 MiB span `claim`ed, behind a `spin::Mutex`
+//!   taken per call (its `Talck`).
+//! - `buddy_system_allocator`: `buddy_system_allocator::Heap<32>` over a 16 MiB host block,
+//!   behind a `spin::Mutex` taken per call (its `LockedHeap`).
 //! - `floor`: an intrusive LIFO free list of fixed 64-byte slots (pop = alloc, push = free), no
 //!   lock, no size classes. It ignores the requested size (in `kmalloc_mixed` and
 //!   `kmalloc_hot_256` it hands out 64-byte slots for larger requests): it is the cost floor of
@@ -33,16 +36,25 @@
 //!   is ns per step. The allocator persists across replays (steady state: slab keeps its empty
 //!   slabs / array caches, the heaps their coalesced free space).
 //!
+//! - `kmalloc_64_threads`: 64-byte pairs as `kmalloc_hot_64`, `<impl>_1thread` on CPU 0 and
+//!   `<impl>_2threads` on two threads at once (slab: CPUs 0 and 1, each its own array cache;
+//!   the heaps: both threads on the one lock); `floor_2threads` gives each thread a floor of its
+//!   own (nothing shared), the most two threads can gain on this machine. Two-thread figures
+//!   are the wall time of the whole parallel run over the pairs of both threads
+//!   (`mm_types::bench::parallel`), i.e. the throughput cost of a pair.
+//!
 //! Nothing writes into the allocated objects (allocator cost only). Every workload is run once
 //! before timing and its end state checked (`Kmalloc::validate`, no live large allocations,
 //! `Heap::used() == 0`, full floor list); results go through `black_box`.
 use std::alloc::Layout;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::hint::black_box;
 use std::ptr::NonNull;
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
+use mm_types::bench::parallel;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput};
 use slab_alloc::{Kmalloc, Memory, PageProvider, SlabFlags, MAX_SLAB_ORDER, PAGE_SIZE};
 use talc::{ErrOnOom, Span, Talc};
@@ -88,21 +100,23 @@ struct PagesState {
 }
 
 /// Naturally aligned page blocks carved from one host allocation aligned to the largest block.
+/// Shared by the threads of the two-thread workloads: its own state behind a lock, the arena
+/// kept as an address (exposed provenance) so that the type is `Sync` without an `unsafe impl`.
 struct HostPages {
-    base: NonNull<u8>,
+    base: usize,
     len: usize,
-    state: RefCell<PagesState>,
+    state: spin::Mutex<PagesState>,
     /// Blocks handed out and not returned (end-state check).
-    live_blocks: Cell<usize>,
+    live_blocks: AtomicUsize,
 }
 
 impl HostPages {
     fn new(len: usize) -> Self {
         Self {
-            base: leak_block(len, PAGE_SIZE << MAX_SLAB_ORDER),
+            base: leak_block(len, PAGE_SIZE << MAX_SLAB_ORDER).as_ptr().expose_provenance(),
             len,
-            state: RefCell::new(PagesState { bump: 0, free: core::array::from_fn(|_| Vec::new()) }),
-            live_blocks: Cell::new(0),
+            state: spin::Mutex::new(PagesState { bump: 0, free: core::array::from_fn(|_| Vec::new()) }),
+            live_blocks: AtomicUsize::new(0),
         }
     }
 
@@ -111,16 +125,17 @@ impl HostPages {
     /// raw accesses below sound even if it did not).
     #[inline(always)]
     fn ptr(&self, addr: usize, n: usize) -> *mut u8 {
-        let off = addr.wrapping_sub(self.base.as_ptr() as usize);
+        let off = addr.wrapping_sub(self.base);
         assert!(off <= self.len && n <= self.len - off, "access outside the page arena: 0x{addr:x}+{n}");
-        // In bounds of the allocation by the assert above; keeps `base`'s provenance.
-        self.base.as_ptr().wrapping_add(off)
+        // In bounds of the leaked allocation by the assert above, whose provenance `new`
+        // exposed.
+        std::ptr::with_exposed_provenance_mut::<u8>(self.base).wrapping_add(off)
     }
 }
 
 impl PageProvider for HostPages {
     fn alloc_pages(&self, order: u32) -> Option<usize> {
-        let mut st = self.state.borrow_mut();
+        let mut st = self.state.lock();
         let size = PAGE_SIZE << order;
         let off = match st.free[order as usize].pop() {
             Some(off) => off,
@@ -133,17 +148,17 @@ impl PageProvider for HostPages {
                 off
             }
         };
-        self.live_blocks.set(self.live_blocks.get() + 1);
+        self.live_blocks.fetch_add(1, Ordering::Relaxed);
         // base is aligned to PAGE_SIZE << MAX_SLAB_ORDER and off to size: the block is
         // naturally aligned and never at address 0.
-        Some(self.base.as_ptr() as usize + off)
+        Some(self.base + off)
     }
 
     fn free_pages(&self, addr: usize, order: u32) {
-        let off = addr - self.base.as_ptr() as usize;
+        let off = addr - self.base;
         assert!(off.is_multiple_of(PAGE_SIZE << order) && off < self.len);
-        self.live_blocks.set(self.live_blocks.get() - 1);
-        self.state.borrow_mut().free[order as usize].push(off);
+        self.live_blocks.fetch_sub(1, Ordering::Relaxed);
+        self.state.lock().free[order as usize].push(off);
     }
 }
 
@@ -164,7 +179,8 @@ impl Memory for HostPages {
         debug_assert!(addr.is_multiple_of(WORD));
         let p = self.ptr(addr, WORD).cast::<usize>();
         // SAFETY: as in `read_word`: in bounds (asserted), aligned, no references alias the
-        // arena, single-threaded use.
+        // arena; with two threads, the slab allocator reaches a word of an object or slab only
+        // under the lock that owns it, so accesses to one word never race.
         unsafe { p.write(v) }
     }
 
@@ -186,13 +202,28 @@ impl Memory for HostPages {
 // ---------------------------------------------------------------------------------------------
 // The allocators under test, behind one small interface.
 
-trait BenchAlloc {
-    type H: Copy;
-    fn alloc(&mut self, size: usize) -> Self::H;
-    /// `h` must come from `alloc(size)` of this allocator and not be freed yet.
-    fn free(&mut self, h: Self::H, size: usize);
+/// An allocator under test: `&self`, the calling CPU named (slab's per-CPU array caches; the
+/// heaps ignore it and lock per call), handles that may cross threads.
+trait SharedAlloc {
+    type H: Copy + Send;
+    fn alloc(&self, cpu: usize, size: usize) -> Self::H;
+    /// `h` must come from `alloc(_, size)` of this allocator and not be freed yet.
+    fn free(&self, cpu: usize, h: Self::H, size: usize);
     /// Asserts the allocator holds no live object.
     fn check_empty(&self);
+}
+
+/// A heap block's address (exposed provenance), so that handles are `Send`.
+#[derive(Clone, Copy)]
+struct Addr(usize);
+
+impl Addr {
+    fn of(p: NonNull<u8>) -> Self {
+        Self(p.as_ptr().expose_provenance())
+    }
+    fn ptr(self) -> NonNull<u8> {
+        NonNull::new(std::ptr::with_exposed_provenance_mut(self.0)).expect("a heap block is never at 0")
+    }
 }
 
 struct SlabK<'a> {
@@ -200,18 +231,18 @@ struct SlabK<'a> {
     pages: &'a HostPages,
 }
 
-impl BenchAlloc for SlabK<'_> {
+impl SharedAlloc for SlabK<'_> {
     type H = usize;
     #[inline(always)]
-    fn alloc(&mut self, size: usize) -> usize {
-        match self.k.kmalloc(0, size, ALIGN) {
+    fn alloc(&self, cpu: usize, size: usize) -> usize {
+        match self.k.kmalloc(cpu, size, ALIGN) {
             Ok(a) => a,
             Err(e) => panic!("kmalloc({size}): {e}"),
         }
     }
     #[inline(always)]
-    fn free(&mut self, h: usize, size: usize) {
-        if let Err(e) = self.k.kfree(0, h, size, ALIGN) {
+    fn free(&self, cpu: usize, h: usize, size: usize) {
+        if let Err(e) = self.k.kfree(cpu, h, size, ALIGN) {
             panic!("kfree(0x{h:x}, {size}): {e}");
         }
     }
@@ -222,11 +253,46 @@ impl BenchAlloc for SlabK<'_> {
             assert_eq!(st.allocs, st.frees, "kmalloc: allocs != frees");
             assert_eq!(st.active_objs, st.cpu_cached, "kmalloc: objects live outside the array caches");
         }
-        assert!(self.pages.live_blocks.get() > 0);
+        assert!(self.pages.live_blocks.load(Ordering::Relaxed) > 0);
     }
 }
 
-struct Lla(linked_list_allocator::Heap);
+/// `buddy_system_allocator::Heap<32>` behind a spin lock taken per call (its `LockedHeap`).
+struct Bsa(spin::Mutex<buddy_system_allocator::Heap<32>>);
+
+impl Bsa {
+    fn new() -> Self {
+        let mem = leak_block(HEAP_BYTES, PAGE_SIZE);
+        let mut h = buddy_system_allocator::Heap::<32>::empty();
+        // SAFETY: `mem` is a fresh, leaked, exclusively owned block of HEAP_BYTES, valid for the
+        // rest of the process; no other heap overlaps it.
+        unsafe { h.init(mem.as_ptr() as usize, HEAP_BYTES) };
+        Self(spin::Mutex::new(h))
+    }
+}
+
+impl SharedAlloc for Bsa {
+    type H = Addr;
+    #[inline(always)]
+    fn alloc(&self, _cpu: usize, size: usize) -> Addr {
+        let layout = Layout::from_size_align(size, ALIGN).expect("layout");
+        Addr::of(self.0.lock().alloc(layout).expect("buddy_system_allocator: out of memory"))
+    }
+    #[inline(always)]
+    fn free(&self, _cpu: usize, h: Addr, size: usize) {
+        let layout = Layout::from_size_align(size, ALIGN).expect("layout");
+        // SAFETY: `h` came from `alloc(layout)` on this heap and is not freed yet.
+        unsafe { self.0.lock().dealloc(h.ptr(), layout) };
+    }
+    fn check_empty(&self) {
+        let h = self.0.lock();
+        assert_eq!(h.stats_alloc_user(), 0, "buddy_system_allocator: bytes still allocated");
+    }
+}
+
+/// `linked_list_allocator::Heap` behind a spin lock taken per call (as a firmware's global
+/// allocator would share it: `LockedHeap`).
+struct Lla(spin::Mutex<linked_list_allocator::Heap>);
 
 impl Lla {
     fn new() -> Self {
@@ -234,30 +300,31 @@ impl Lla {
         let mut h = linked_list_allocator::Heap::empty();
         // SAFETY: `mem` is a fresh, leaked (so 'static), exclusively owned block of HEAP_BYTES.
         unsafe { h.init(mem.as_ptr(), HEAP_BYTES) };
-        Self(h)
+        Self(spin::Mutex::new(h))
     }
 }
 
-impl BenchAlloc for Lla {
-    type H = NonNull<u8>;
+impl SharedAlloc for Lla {
+    type H = Addr;
     #[inline(always)]
-    fn alloc(&mut self, size: usize) -> NonNull<u8> {
+    fn alloc(&self, _cpu: usize, size: usize) -> Addr {
         let layout = Layout::from_size_align(size, ALIGN).expect("layout");
-        self.0.allocate_first_fit(layout).expect("linked_list_allocator: out of memory")
+        Addr::of(self.0.lock().allocate_first_fit(layout).expect("linked_list_allocator: out of memory"))
     }
     #[inline(always)]
-    fn free(&mut self, h: NonNull<u8>, size: usize) {
+    fn free(&self, _cpu: usize, h: Addr, size: usize) {
         let layout = Layout::from_size_align(size, ALIGN).expect("layout");
         // SAFETY: `h` came from `allocate_first_fit(layout)` on this heap and is not freed yet
         // (the trait's contract, upheld by the scripts).
-        unsafe { self.0.deallocate(h, layout) }
+        unsafe { self.0.lock().deallocate(h.ptr(), layout) }
     }
     fn check_empty(&self) {
-        assert_eq!(self.0.used(), 0, "linked_list_allocator: bytes still used");
+        assert_eq!(self.0.lock().used(), 0, "linked_list_allocator: bytes still used");
     }
 }
 
-struct TalcA(Talc<ErrOnOom>);
+/// `talc::Talc` behind a spin lock taken per call (as its `Talck` shares it).
+struct TalcA(spin::Mutex<Talc<ErrOnOom>>);
 
 impl TalcA {
     fn new() -> Self {
@@ -266,23 +333,23 @@ impl TalcA {
         // SAFETY: `mem` is a fresh, leaked, exclusively owned block of HEAP_BYTES, valid for reads
         // and writes for the rest of the process; no other heap overlaps it.
         unsafe { t.claim(Span::from_base_size(mem.as_ptr(), HEAP_BYTES)) }.expect("talc claim");
-        Self(t)
+        Self(spin::Mutex::new(t))
     }
 }
 
-impl BenchAlloc for TalcA {
-    type H = NonNull<u8>;
+impl SharedAlloc for TalcA {
+    type H = Addr;
     #[inline(always)]
-    fn alloc(&mut self, size: usize) -> NonNull<u8> {
+    fn alloc(&self, _cpu: usize, size: usize) -> Addr {
         let layout = Layout::from_size_align(size, ALIGN).expect("layout");
         // SAFETY: every size used is non-zero (8..=2048).
-        unsafe { self.0.malloc(layout) }.expect("talc: out of memory")
+        Addr::of(unsafe { self.0.lock().malloc(layout) }.expect("talc: out of memory"))
     }
     #[inline(always)]
-    fn free(&mut self, h: NonNull<u8>, size: usize) {
+    fn free(&self, _cpu: usize, h: Addr, size: usize) {
         let layout = Layout::from_size_align(size, ALIGN).expect("layout");
         // SAFETY: `h` came from `malloc(layout)` on this Talc and is not freed yet.
-        unsafe { self.0.free(h, layout) }
+        unsafe { self.0.lock().free(h.ptr(), layout) }
     }
     fn check_empty(&self) {
         // talc has no byte counter without its `counters` feature; the replay freeing every
@@ -290,41 +357,42 @@ impl BenchAlloc for TalcA {
     }
 }
 
-/// Fixed 64-byte slots, intrusive LIFO free list (slot `i`'s first word = next free index).
+/// Fixed 64-byte slots, intrusive LIFO free list (slot `i`'s first word = next free index), no
+/// lock: one thread's (`Cell`s, so not `Sync`; the two-thread floor gives each thread its own).
 struct Floor {
-    slots: Vec<[usize; 8]>,
-    head: usize,
+    slots: Vec<[Cell<usize>; 8]>,
+    head: Cell<usize>,
 }
 
 const FLOOR_NIL: usize = usize::MAX;
 
 impl Floor {
     fn new(n: usize) -> Self {
-        let slots = (0..n).map(|i| [if i + 1 < n { i + 1 } else { FLOOR_NIL }, 0, 0, 0, 0, 0, 0, 0]).collect();
-        Self { slots, head: 0 }
+        let slots = (0..n).map(|i| core::array::from_fn(|w| Cell::new(if w > 0 { 0 } else if i + 1 < n { i + 1 } else { FLOOR_NIL }))).collect();
+        Self { slots, head: Cell::new(0) }
     }
 }
 
-impl BenchAlloc for Floor {
+impl SharedAlloc for Floor {
     type H = usize;
     #[inline(always)]
-    fn alloc(&mut self, _size: usize) -> usize {
-        let i = self.head;
+    fn alloc(&self, _cpu: usize, _size: usize) -> usize {
+        let i = self.head.get();
         assert!(i != FLOOR_NIL, "floor: out of slots");
-        self.head = self.slots[i][0];
+        self.head.set(self.slots[i][0].get());
         i
     }
     #[inline(always)]
-    fn free(&mut self, i: usize, _size: usize) {
-        self.slots[i][0] = self.head;
-        self.head = i;
+    fn free(&self, _cpu: usize, i: usize, _size: usize) {
+        self.slots[i][0].set(self.head.get());
+        self.head.set(i);
     }
     fn check_empty(&self) {
         let mut n = 0;
-        let mut i = self.head;
+        let mut i = self.head.get();
         while i != FLOOR_NIL {
             n += 1;
-            i = self.slots[i][0];
+            i = self.slots[i][0].get();
         }
         assert_eq!(n, self.slots.len(), "floor: slots missing from the free list");
     }
@@ -406,37 +474,37 @@ fn mixed_script() -> Vec<Step> {
     steps
 }
 
-/// Replays `script` once on `a`; `handles` has `MIXED_SLOTS` entries.
+/// Replays `script` once on `a` (CPU 0); `handles` has `MIXED_SLOTS` entries.
 #[inline(never)]
-fn replay<A: BenchAlloc>(a: &mut A, script: &[Step], handles: &mut [Option<A::H>]) {
+fn replay<A: SharedAlloc>(a: &A, script: &[Step], handles: &mut [Option<A::H>]) {
     for &step in script {
         match step {
             Step::Alloc { slot, size } => {
-                handles[slot as usize] = Some(black_box(a.alloc(size as usize)));
+                handles[slot as usize] = Some(black_box(a.alloc(0, size as usize)));
             }
             Step::Free { slot, size } => {
                 let h = handles[slot as usize].take().expect("script frees a live slot");
-                a.free(h, size as usize);
+                a.free(0, h, size as usize);
             }
         }
     }
 }
 
-/// One alloc + free of `size`.
+/// One alloc + free of `size` on `cpu`.
 #[inline(always)]
-fn hot_pair<A: BenchAlloc>(a: &mut A, size: usize) {
-    let h = black_box(a.alloc(black_box(size)));
-    a.free(h, size);
+fn hot_pair<A: SharedAlloc>(a: &A, cpu: usize, size: usize) {
+    let h = black_box(a.alloc(cpu, black_box(size)));
+    a.free(cpu, h, size);
 }
 
-fn bench_one<A: BenchAlloc>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, a: &mut A, work: &Work<'_>) {
+fn bench_one<A: SharedAlloc>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, a: &A, work: &Work<'_>) {
     match *work {
         Work::Hot(size) => {
             for _ in 0..1000 {
-                hot_pair(a, size);
+                hot_pair(a, 0, size);
             }
             a.check_empty();
-            g.bench_function(name, |b| b.iter(|| hot_pair(a, size)));
+            g.bench_function(name, |b| b.iter(|| hot_pair(a, 0, size)));
         }
         Work::Mixed(script) => {
             let mut handles: Vec<Option<A::H>> = (0..MIXED_SLOTS).map(|_| None).collect();
@@ -468,12 +536,65 @@ fn run_group(c: &mut Criterion, group: &str, work: Work<'_>, elements: u64) {
     }
 
     let pages = HostPages::new(PAGES_BYTES);
-    let mut slab = SlabK { k: Kmalloc::new(1, SlabFlags::NONE, &pages, &pages), pages: &pages };
-    bench_one(&mut g, "slab_kmalloc", &mut slab, &work);
+    let slab = SlabK { k: Kmalloc::new(1, SlabFlags::NONE, &pages, &pages), pages: &pages };
+    bench_one(&mut g, "slab_kmalloc", &slab, &work);
 
-    bench_one(&mut g, "linked_list_allocator", &mut Lla::new(), &work);
-    bench_one(&mut g, "talc", &mut TalcA::new(), &work);
-    bench_one(&mut g, "floor", &mut Floor::new(MIXED_SLOTS), &work);
+    bench_one(&mut g, "linked_list_allocator", &Lla::new(), &work);
+    bench_one(&mut g, "talc", &TalcA::new(), &work);
+    bench_one(&mut g, "buddy_system_allocator", &Bsa::new(), &work);
+    bench_one(&mut g, "floor", &Floor::new(MIXED_SLOTS), &work);
+    g.finish();
+}
+
+/// Threads (and slab CPUs) of the `kmalloc_64_threads` group.
+const THREADS: usize = 2;
+/// Size of the `kmalloc_64_threads` requests.
+const THREADED_SIZE: usize = 64;
+
+/// `{name}_1thread` and `{name}_2threads`: 64-byte hot pairs on CPU 0 alone, then on CPUs 0 and
+/// 1 at once (each thread its own CPU id; the heaps share one lock), timed as the wall time
+/// of the whole parallel run over all pairs of both threads.
+fn threaded_pairs<A: SharedAlloc + Sync>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, a: &A) {
+    let work = |cpu: usize, n: u64| {
+        for _ in 0..n {
+            hot_pair(a, cpu, THREADED_SIZE);
+        }
+    };
+    work(0, 1000);
+    parallel(THREADS, 2000, &work);
+    a.check_empty();
+    g.bench_function(format!("{name}_1thread"), |b| b.iter(|| hot_pair(a, 0, THREADED_SIZE)));
+    g.bench_function(format!("{name}_2threads"), |b| b.iter_custom(|iters| parallel(THREADS, iters, &work)));
+    a.check_empty();
+}
+
+/// `kmalloc_64_threads`: 64-byte alloc + free pairs on one and on two threads, slab (per-CPU
+/// array caches: no shared lock on a hit) against the heaps behind one spin lock each, and the
+/// floor (two threads: each its own floor, nothing shared: how much two threads can gain on
+/// this machine at all).
+fn threaded(c: &mut Criterion) {
+    let mut g = c.benchmark_group("kmalloc_64_threads");
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(30).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_millis(1500));
+    let pages = HostPages::new(PAGES_BYTES);
+    let slab = SlabK { k: Kmalloc::new(THREADS, SlabFlags::NONE, &pages, &pages), pages: &pages };
+    threaded_pairs(&mut g, "slab_kmalloc", &slab);
+    threaded_pairs(&mut g, "talc", &TalcA::new());
+    threaded_pairs(&mut g, "linked_list_allocator", &Lla::new());
+    threaded_pairs(&mut g, "buddy_system_allocator", &Bsa::new());
+
+    let floor = Floor::new(MIXED_SLOTS);
+    g.bench_function("floor_1thread", |b| b.iter(|| hot_pair(&floor, 0, THREADED_SIZE)));
+    let floors: Vec<spin::Mutex<Floor>> = (0..THREADS).map(|_| spin::Mutex::new(Floor::new(MIXED_SLOTS))).collect();
+    let own_floor = |t: usize, n: u64| {
+        // Each thread takes its floor once and keeps it for the whole run.
+        let f = floors[t].lock();
+        for _ in 0..n {
+            hot_pair(&*f, t, THREADED_SIZE);
+        }
+    };
+    g.bench_function("floor_2threads", |b| b.iter_custom(|iters| parallel(THREADS, iters, &own_floor)));
+    floors.iter().for_each(|f| f.lock().check_empty());
     g.finish();
 }
 
@@ -485,6 +606,7 @@ fn benches(c: &mut Criterion) {
     let allocs = script.iter().filter(|s| matches!(s, Step::Alloc { .. })).count();
     eprintln!("kmalloc_mixed: {} steps ({allocs} allocs), seed 0x{MIXED_SEED:x}", script.len());
     run_group(c, "kmalloc_mixed", Work::Mixed(&script), script.len() as u64);
+    threaded(c);
 }
 
 criterion_group!(kmalloc, benches);

@@ -263,7 +263,10 @@ impl Shared {
     }
 }
 
-/// One CPU's stack of free objects (`struct array_cache`).
+/// One CPU's stack of free objects (`struct array_cache`). Cache-line aligned, so that the
+/// CPUs' caches (and their locks), which sit side by side in the cache, never share a line:
+/// a hit writes `len` and the counters, which would otherwise bounce between CPUs.
+#[repr(align(64))]
 struct ArrayCache {
     objs: [usize; AC_MAX],
     len: usize,

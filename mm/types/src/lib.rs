@@ -10,7 +10,45 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "bench")]
+extern crate std;
+
 use core::fmt;
+
+/// Helpers of the host benchmarks (feature `bench`, dev-dependencies only).
+#[cfg(feature = "bench")]
+pub mod bench {
+    use std::sync::Barrier;
+    use std::time::{Duration, Instant};
+    use std::vec::Vec;
+
+    /// Runs `work(thread, n)` on `threads` std threads, thread `t` doing `n_t` operations
+    /// with `sum(n_t) = iters` (the first `iters % threads` threads do one more). The threads
+    /// start together behind a barrier; returns the wall time from the earliest start to the
+    /// latest end (spawn and join are not timed), so `time / iters` is the throughput cost of
+    /// one operation over all threads.
+    pub fn parallel<F: Fn(usize, u64) + Sync>(threads: usize, iters: u64, work: &F) -> Duration {
+        let barrier = Barrier::new(threads);
+        let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let n = iters / threads as u64 + u64::from((t as u64) < iters % threads as u64);
+                    let barrier = &barrier;
+                    s.spawn(move || {
+                        barrier.wait();
+                        let t0 = Instant::now();
+                        work(t, n);
+                        (t0, Instant::now())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("benchmark thread panicked")).collect()
+        });
+        let start = spans.iter().map(|s| s.0).min().expect("at least one thread");
+        let end = spans.iter().map(|s| s.1).max().expect("at least one thread");
+        end - start
+    }
+}
 
 /// log2 of the page size used by every platform (4 KiB pages).
 pub const PAGE_SHIFT: u32 = 12;

@@ -40,7 +40,7 @@ core::arch::global_asm!(
     mrc     p15, 0, r9, c0, c0, 5
     mcr     p15, 4, r9, c0, c0, 5       /* VMPIDR = MPIDR */
     mov     r9, #0x1d3                  /* SVC, A, I, F masked, ARM state */
-    msr     spsr_cxsf, r9               /* SPSR_hyp: the banked form is UNDEFINED from Hyp itself */
+    msr     spsr_cxsf, r9               /* in Hyp mode: SPSR_hyp */
     adr     r9, \target
     msr     elr_hyp, r9
     isb
@@ -110,9 +110,13 @@ armv7a_mode_stacks:
     ldr     r2, ={stacks}
     add     r2, r2, r1, lsl #{stack_shift}
     mrs     r3, cpsr
-    cps     #0x17
+    cps     #0x17                       /* abort */
     mov     sp, r2
-    cps     #0x1b
+    cps     #0x1b                       /* undefined */
+    mov     sp, r2
+    cps     #0x12                       /* IRQ */
+    mov     sp, r2
+    cps     #0x11                       /* FIQ */
     mov     sp, r2
     msr     cpsr_c, r3
     bx      lr

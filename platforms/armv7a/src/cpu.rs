@@ -40,8 +40,14 @@ pub fn exit(code: platform::ExitCode) -> ! {
     })
 }
 
+/// Set just before the semihosting call: an exception after it means semihosting is off (QEMU
+/// without `-semihosting`), and the exception report must park the CPU instead of trying to
+/// exit the same way again.
+pub static EXITING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
 /// Ends the run with a raw semihosting status.
 pub fn exit_status(status: u32) -> ! {
+    EXITING.store(true, core::sync::atomic::Ordering::SeqCst);
     let block: [u32; 2] = [0x20026, status];
     // SAFETY: the semihosting call reads the two-word block, which lives on this stack for the
     // whole call; QEMU exits and never returns here.

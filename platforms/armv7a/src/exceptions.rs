@@ -30,7 +30,6 @@ pub static mut EXCEPTION_STACKS: ExceptionStacks = ExceptionStacks([[0; EXCEPTIO
 
 core::arch::global_asm!(
     r#"
-    .arch_extension virt
     .section .text.vectors, "ax"
     .arm
     .balign 32
@@ -46,24 +45,28 @@ exception_vectors:
     b       exc_fiq
 
     /* r0 = kind, r1 = the frame (r0-r12, the exception's LR), r2 = SPSR, r3 = SVC's SP. */
-    .macro ENTRY name, kind
+    /* `mode` is the mode the vector runs in; SVC's SP is read by visiting SVC mode (the
+     * interrupts stay masked: every entry masks I, and F where it matters). */
+    .macro ENTRY name, kind, mode
 \name:
     push    {{r0-r12, lr}}
     mov     r0, #\kind
     mov     r1, sp
     mrs     r2, spsr
-    mrs     r3, sp_svc
+    cps     #0x13
+    mov     r3, sp
+    cps     #\mode
     bl      armv7a_exception
     .endm
 
-    ENTRY exc_reset, 0
-    ENTRY exc_undef, 1
-    ENTRY exc_svc, 2
-    ENTRY exc_pabt, 3
-    ENTRY exc_dabt, 4
-    ENTRY exc_unused, 5
-    ENTRY exc_irq, 6
-    ENTRY exc_fiq, 7
+    ENTRY exc_reset, 0, 0x13
+    ENTRY exc_undef, 1, 0x1b
+    ENTRY exc_svc, 2, 0x13
+    ENTRY exc_pabt, 3, 0x17
+    ENTRY exc_dabt, 4, 0x17
+    ENTRY exc_unused, 5, 0x1b
+    ENTRY exc_irq, 6, 0x12
+    ENTRY exc_fiq, 7, 0x11
 "#
 );
 
@@ -120,6 +123,14 @@ extern "C" {
 #[no_mangle]
 extern "C" fn armv7a_exception(kind: u32, frame: &Frame, spsr: u32, svc_sp: u32) -> ! {
     let name = KINDS.get(kind as usize).copied().unwrap_or("?");
+    if crate::cpu::EXITING.load(core::sync::atomic::Ordering::SeqCst) {
+        defmt::error!(
+            "exception: {=str} at {=u32:#010x} during the semihosting exit: QEMU runs without -semihosting; parking",
+            name,
+            frame.lr
+        );
+        crate::cpu::park()
+    }
     match kind {
         4 => {
             let dfsr = Dfsr::read().raw_value();
@@ -161,7 +172,7 @@ extern "C" fn armv7a_exception(kind: u32, frame: &Frame, spsr: u32, svc_sp: u32)
             "exception: kernel stack overflow: SP {=u32:#010x} ran into the boot stack's guard page; reported on this CPU's abort stack",
             svc_sp
         );
-    } else if kind == 4 && (vstart..vend).contains(&(Dfar::read().0 as usize)) && Dfar::read().0.abs_diff(svc_sp) < 2 * page {
+    } else if kind == 4 && (vstart.saturating_sub(page as usize)..vend).contains(&(Dfar::read().0 as usize)) && Dfar::read().0.abs_diff(svc_sp) < 2 * page {
         defmt::error!(
             "exception: kernel stack overflow: SP {=u32:#010x} ran into the guard page below a vmalloc'd CPU stack; reported on this CPU's abort stack",
             svc_sp

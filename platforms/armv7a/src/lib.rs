@@ -163,11 +163,11 @@ pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_
         cpu_id,
     });
     let mode = match entry_mode {
-        0x1a => "Hyp (dropped to SVC)",
-        _ => "SVC",
+        0x1a => "Hyp mode (dropped to SVC)",
+        _ => "SVC mode",
     };
     defmt::info!(
-        "{=str}: ARMv7-A (MIDR {=u32:#010x}), entered in {=str} mode, device tree at {=u32:#x}",
+        "{=str}: ARMv7-A (MIDR {=u32:#010x}), entered in {=str}, device tree at {=u32:#x}",
         board.name,
         aarch32_cpu::register::Midr::read().raw_value(),
         mode,

@@ -98,12 +98,15 @@ impl mm_init::Platform for Armv7a {
         }
         // memblock_add_range's memblock_cap_size with a 32-bit phys_addr_t: a region may end at
         // PHYS_ADDR_MAX at most, so a bank reaching 4 GiB loses its last byte.
-        if mb.end_of_dram() > PHYS_ADDR_MAX {
-            mb.remove(PHYS_ADDR_MAX, mb.end_of_dram() - PHYS_ADDR_MAX)?;
+        if mm_init::zones::arm32_cap_phys_addr(mb)? {
             log.line(format_args!(
                 "memblock: a bank ends at 4 GiB; with a 32-bit phys_addr_t memblock caps it at {PHYS_ADDR_MAX:#010x} (memblock_cap_size)"
             ));
         }
+        // Without CONFIG_NUMA (Debian's armmp) memblock regions carry no node: memblock_dump
+        // prints no " on node N".
+        let (start, end) = (mb.start_of_dram(), mb.end_of_dram());
+        mb.set_node(start, end - start, memblock::MAX_NUMNODES)?;
         self.cpus = crate::cpus_from_dt(self.dt);
         Ok(())
     }
@@ -298,6 +301,9 @@ impl platform::Firmware for Armv7a {
         percpu_base: usize,
         entry: extern "C" fn(usize) -> !,
     ) -> Result<(), &'static str> {
+        if self.board.smp_method == Some(platform::board::SmpMethod::None) {
+            return Err("the board's [smp] enable-method is none: the CPU stays off");
+        }
         let mpidr = self.cpus.get(cpu).ok_or("no such CPU")?.hw_id;
         let node = self.dt.cpus.iter().find(|c| c.available && c.mpidr == Some(mpidr));
         // The BCM2836's method is named by /cpus (the CPU nodes say nothing), so it comes in

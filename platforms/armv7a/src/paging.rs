@@ -11,13 +11,15 @@
 //! high_memory = PAGE_OFFSET + (arm_lowmem_limit - PHYS_OFFSET)
 //!                            lowmem: physical [PHYS_OFFSET, arm_lowmem_limit) with sections
 //! 0xc0000000 PAGE_OFFSET
+//! 0xbfe00000 PKMAP_BASE     pkmap: LAST_PKMAP = 512 `kmap` slots (Linux: PAGE_OFFSET - PMD_SIZE)
 //!                            below: the physical addresses of lowmem and the console (identity)
 //! ```
 //!
 //! `arm_lowmem_limit` is Linux's `adjust_lowmem_bounds` (`mm_init::zones::arm32_lowmem`):
 //! `vmalloc_min = VMALLOC_END - 240 MiB - VMALLOC_OFFSET` = 0xf0000000, so at most 768 MiB of
-//! RAM are lowmem; the rest is HighMem, which has no kernel address until `kmap_local` maps a
-//! page of it in this CPU's fixmap slots.
+//! RAM are lowmem; the rest is HighMem, which has no kernel address until [`kmap`] gives it a
+//! pkmap slot (shared by every CPU, counted, flushed on every CPU when the last user goes) or
+//! [`kmap_local`] maps it in one of this CPU's fixmap slots (nested like a stack).
 //!
 //! The image runs at its physical address (it was loaded there and runs there with the MMU
 //! off), so besides the linear map at `PAGE_OFFSET` lowmem is also mapped at its physical
@@ -57,6 +59,10 @@ pub const FIXADDR_END: u32 = 0xFFF0_0000;
 pub const FIXADDR_TOP: u32 = FIXADDR_END - PAGE_SIZE;
 /// kmap_local slots per CPU (Linux `KM_MAX_IDX`).
 pub const KM_MAX_IDX: u32 = 16;
+/// pkmap slots (Linux `LAST_PKMAP`: `PTRS_PER_PTE`, two hardware tables).
+pub const LAST_PKMAP: u32 = 512;
+/// Start of the pkmap window (Linux `PKMAP_BASE = PAGE_OFFSET - PMD_SIZE`).
+pub const PKMAP_BASE: u32 = PAGE_OFFSET - LAST_PKMAP * PAGE_SIZE;
 /// `FIX_KMAP_BEGIN`: after `FIX_EARLYCON_MEM_BASE`.
 const FIX_KMAP_BEGIN: u32 = 1;
 const FIX_KMAP_END: u32 = FIX_KMAP_BEGIN + KM_MAX_IDX * platform::percpu::NR_CPUS as u32 - 1;
@@ -190,6 +196,14 @@ static VMALLOC_START: AtomicU32 = AtomicU32::new(0);
 static MMU_ON: AtomicBool = AtomicBool::new(false);
 /// Serialises changes to the vmalloc tables.
 static VMALLOC_LOCK: spin::Mutex<()> = spin::Mutex::new(());
+/// The pkmap slots: use counts and the page each holds (Linux `pkmap_count`, `page_address`),
+/// and where the last search ended (`last_pkmap_nr`).
+struct Pkmap {
+    count: [u16; LAST_PKMAP as usize],
+    phys: [u32; LAST_PKMAP as usize],
+    last: usize,
+}
+static PKMAP: spin::Mutex<Pkmap> = spin::Mutex::new(Pkmap { count: [0; LAST_PKMAP as usize], phys: [0; LAST_PKMAP as usize], last: 0 });
 /// Each CPU's kmap_local depth.
 static KMAP_DEPTH: [AtomicU32; platform::percpu::NR_CPUS] = [const { AtomicU32::new(0) }; platform::percpu::NR_CPUS];
 
@@ -392,8 +406,8 @@ pub fn paging_init(
     log: &mut dyn LineSink,
 ) -> Result<usize, PlatformError> {
     let lowmem_bytes = lowmem_limit - phys_offset;
-    if lowmem_limit > u64::from(PAGE_OFFSET) || lowmem_bytes > u64::from(PAGE_OFFSET.wrapping_neg()) {
-        return Err(PlatformError::BadFirmwareData("lowmem reaches PAGE_OFFSET: its identity map would overlap the kernel's addresses"));
+    if lowmem_limit > u64::from(PKMAP_BASE) || lowmem_bytes > u64::from(PAGE_OFFSET.wrapping_neg()) {
+        return Err(PlatformError::BadFirmwareData("lowmem reaches PKMAP_BASE: its identity map would overlap the kernel's addresses"));
     }
     let ram: heapless::Vec<(MemRange, bool), 128> =
         mb.memory().iter().map(|r| (MemRange::new(r.base, r.size), r.flags.contains(RegionFlags::NOMAP))).collect();
@@ -436,14 +450,16 @@ pub fn paging_init(
     for (_, r, prot) in extra {
         let first = r.base & !u64::from(PAGE_SIZE - 1);
         let end = r.end().next_multiple_of(u64::from(PAGE_SIZE));
-        if end > u64::from(PAGE_OFFSET) {
-            return Err(PlatformError::BadFirmwareData("a device or the device tree lies above PAGE_OFFSET"));
+        if end > u64::from(PKMAP_BASE) {
+            return Err(PlatformError::BadFirmwareData("a device or the device tree lies above PKMAP_BASE"));
         }
         b.map(first as u32, first, end - first, *prot, false)?;
     }
-    // The fixmap's tables exist from the start, so kmap_local never allocates.
-    for mib in (FIXADDR_START >> 20)..=((FIXADDR_END - 1) >> 20) {
-        l2_table(l1, mib << 20, &mut || b.alloc()).map_err(PlatformError::Memblock)?;
+    // The pkmap's and the fixmap's tables exist from the start, so kmap never allocates.
+    for (start, end) in [(PKMAP_BASE, PAGE_OFFSET), (FIXADDR_START, FIXADDR_END)] {
+        for mib in (start >> 20)..=((end - 1) >> 20) {
+            l2_table(l1, mib << 20, &mut || b.alloc()).map_err(PlatformError::Memblock)?;
+        }
     }
     let pages = b.pages;
     let vmalloc_start = (PAGE_OFFSET + lowmem_bytes as u32 + VMALLOC_OFFSET) & !(VMALLOC_OFFSET - 1);
@@ -456,6 +472,7 @@ pub fn paging_init(
     log.line(format_args!("    fixmap  : {FIXADDR_START:#010x} - {FIXADDR_END:#010x}   ({:>4} kB)", (FIXADDR_END - FIXADDR_START) >> 10));
     log.line(format_args!("    vmalloc : {vmalloc_start:#010x} - {VMALLOC_END:#010x}   ({:>4} MB)", (VMALLOC_END - vmalloc_start) >> 20));
     log.line(format_args!("    lowmem  : {PAGE_OFFSET:#010x} - {high_memory:#010x}   ({:>4} MB) sections, RW NX", lowmem_bytes >> 20));
+    log.line(format_args!("    pkmap   : {PKMAP_BASE:#010x} - {PAGE_OFFSET:#010x}   ({:>4} kB)", (PAGE_OFFSET - PKMAP_BASE) >> 10));
     for (name, r, prot) in [(".text", s.text, Prot::Text), (".rodata", s.rodata, Prot::ReadOnly), (".data", s.data, Prot::ReadWrite)] {
         log.line(format_args!("    {name:<8}: {:#010x} - {:#010x}   ({:>4} kB) {} (identity; {} at {:#010x})", r.base, r.end(), r.size >> 10, prot.name(), if prot == Prot::Text { "RO NX" } else { prot.name() }, linear(r.base)));
     }
@@ -463,8 +480,9 @@ pub fn paging_init(
         log.line(format_args!("    {name:<8}: {:#010x} - {:#010x}   ({:>4} kB) {} (identity)", r.base, r.end(), r.size >> 10, prot.name()));
     }
     log.line(format_args!(
-        "paging_init: MMU on, swapper_pg_dir at {l1:#010x}, {pages} second-level table page(s) from memblock; HighMem above {lowmem_limit:#010x} through kmap_local"
+        "paging_init: MMU on, swapper_pg_dir at {l1:#010x}, {pages} second-level table page(s) from memblock; HighMem above {lowmem_limit:#010x} through kmap and kmap_local"
     ));
+    highmem_kmap_self_check(mb, lowmem_limit, log)?;
     Ok(pages)
 }
 
@@ -591,13 +609,11 @@ fn fixmap_pte(idx: u32) -> Option<(u32, usize)> {
 /// `kmap_local_page` for a page the linear map does not reach (HighMem): the next of this
 /// CPU's fixmap slots.
 pub fn kmap_local(phys: u64) -> Option<usize> {
-    if let Some(v) = phys_to_virt(phys).filter(|_| MMU_ON.load(Ordering::Acquire)) {
+    // Lowmem through the linear map (any RAM at its physical address while the MMU is off).
+    if let Some(v) = phys_to_virt(phys) {
         return Some(v);
     }
     let phys = u32::try_from(phys).ok()? & !(PAGE_SIZE - 1);
-    if !MMU_ON.load(Ordering::Acquire) {
-        return None;
-    }
     let saved = crate::cpu::irq_save();
     let cpu = this_cpu();
     let depth = KMAP_DEPTH[cpu].load(Ordering::Relaxed);
@@ -646,4 +662,135 @@ pub fn kunmap_local(vaddr: usize) -> Result<(), &'static str> {
     };
     crate::cpu::irq_restore(saved);
     r
+}
+
+/// Why [`kmap`] or [`kunmap`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KmapError {
+    /// Before `paging_init`.
+    NotReady,
+    /// Above 4 GiB: no 32-bit physical address.
+    PhysTooHigh,
+    /// Every pkmap slot is in use.
+    NoFreeSlot,
+    /// `kunmap` of an address that is no live pkmap slot.
+    NotMapped,
+}
+
+/// A kernel address for the page at `phys` that stays valid until [`kunmap`] (Linux `kmap`):
+/// the linear map for lowmem; for HighMem a pkmap slot, shared by every CPU, with a use count
+/// (a page already mapped gets its slot again).
+///
+/// # Errors
+/// [`KmapError`], naming the problem.
+pub fn kmap(phys: u64) -> Result<usize, KmapError> {
+    if !MMU_ON.load(Ordering::Acquire) {
+        return Err(KmapError::NotReady);
+    }
+    if let Some(v) = phys_to_virt(phys) {
+        return Ok(v);
+    }
+    let phys = u32::try_from(phys).map_err(|_| KmapError::PhysTooHigh)? & !(PAGE_SIZE - 1);
+    let mut pk = PKMAP.lock();
+    let slot = |i: usize| PKMAP_BASE as usize + i * PAGE_SIZE as usize;
+    if let Some(i) = (0..LAST_PKMAP as usize).find(|&i| pk.count[i] > 0 && pk.phys[i] == phys) {
+        pk.count[i] = pk.count[i].checked_add(1).ok_or(KmapError::NoFreeSlot)?;
+        return Ok(slot(i));
+    }
+    // Linux map_new_virtual: search on from the slot after the last one handed out.
+    let n = LAST_PKMAP as usize;
+    let start = pk.last;
+    let i = (1..=n).map(|k| (start + k) % n).find(|&i| pk.count[i] == 0).ok_or(KmapError::NoFreeSlot)?;
+    let va = slot(i) as u32;
+    let e = read_entry(L1.load(Ordering::Acquire), (va >> 20) as usize);
+    if e & 0b11 != L1_TABLE {
+        return Err(KmapError::NotReady);
+    }
+    write_entry(e & !0x3ff, ((va >> 12) & 0xff) as usize, phys | Prot::ReadWrite.page());
+    sync_tables();
+    pk.count[i] = 1;
+    pk.phys[i] = phys;
+    pk.last = i;
+    Ok(va as usize)
+}
+
+/// Ends one [`kmap`] of the page at `vaddr` (Linux `kunmap`): when the last user goes, the
+/// slot's entry is cleared and its TLB entries dropped on every CPU.
+///
+/// # Errors
+/// [`KmapError::NotMapped`] when `vaddr` is neither a lowmem address nor a live pkmap slot.
+pub fn kunmap(vaddr: usize) -> Result<(), KmapError> {
+    if virt_to_phys(vaddr).is_some_and(|_| vaddr >= PAGE_OFFSET as usize) {
+        return Ok(());
+    }
+    if !(PKMAP_BASE as usize..PAGE_OFFSET as usize).contains(&vaddr) {
+        return Err(KmapError::NotMapped);
+    }
+    let i = (vaddr - PKMAP_BASE as usize) / PAGE_SIZE as usize;
+    let mut pk = PKMAP.lock();
+    if pk.count[i] == 0 {
+        return Err(KmapError::NotMapped);
+    }
+    pk.count[i] -= 1;
+    if pk.count[i] == 0 {
+        let va = vaddr as u32 & !(PAGE_SIZE - 1);
+        let e = read_entry(L1.load(Ordering::Acquire), (va >> 20) as usize);
+        write_entry(e & !0x3ff, ((va >> 12) & 0xff) as usize, 0);
+        aarch32_cpu::asm::dsb();
+        // SAFETY: broadcast TLB invalidation of the slot's address; no memory effect.
+        unsafe { <TlbiMvaaIs as SysRegWrite>::write_raw(va) };
+        sync_tables();
+    }
+    Ok(())
+}
+
+/// A word of the self-check's pattern.
+fn pattern(phys: u32, i: usize) -> u32 {
+    phys ^ (i as u32).wrapping_mul(0x9e37_79b9)
+}
+
+/// Right after the MMU is on: the highest free HighMem page is written through a pkmap slot,
+/// unmapped, mapped again (the same page, maybe another slot) and read back, then read through
+/// this CPU's `kmap_local` fixmap slot. Nothing owns a free page yet, and the check leaves it
+/// free. Skipped (and said so) without HighMem.
+fn highmem_kmap_self_check(mb: &Memblock<'_>, lowmem_limit: u64, log: &mut dyn LineSink) -> Result<(), PlatformError> {
+    let Some(page) = mb.free_ranges_rev(NUMA_NO_NODE).find_map(|(s, e, _)| {
+        let e = (e.min(1 << 32)) & !u64::from(PAGE_SIZE - 1);
+        (e >= u64::from(PAGE_SIZE) && e - u64::from(PAGE_SIZE) >= s.max(lowmem_limit)).then(|| e - u64::from(PAGE_SIZE))
+    }) else {
+        log.line(format_args!("HighMem kmap self-check: no HighMem, nothing to map"));
+        return Ok(());
+    };
+    let phys = page as u32;
+    let words = (PAGE_SIZE / 4) as usize;
+    let fail = |_| PlatformError::BadFirmwareData("HighMem kmap self-check: a HighMem page could not be mapped");
+    let va1 = kmap(page).map_err(fail)?;
+    for i in 0..words {
+        // SAFETY: `va1` maps the free page `phys` read-write until the kunmap below, and
+        // nothing else uses a free page while paging_init runs.
+        unsafe { core::ptr::write_volatile((va1 as *mut u32).add(i), pattern(phys, i)) };
+    }
+    kunmap(va1).map_err(fail)?;
+    let bad = |va: usize| {
+        (0..words)
+            // SAFETY: as above: `va` maps page `phys` while the caller holds the mapping.
+            .filter(|&i| unsafe { core::ptr::read_volatile((va as *const u32).add(i)) } != pattern(phys, i))
+            .count()
+    };
+    let va2 = kmap(page).map_err(fail)?;
+    let bad2 = bad(va2);
+    kunmap(va2).map_err(fail)?;
+    let va3 = kmap_local(page).ok_or(PlatformError::BadFirmwareData("HighMem kmap self-check: no kmap_local slot"))?;
+    let bad3 = bad(va3);
+    kunmap_local(va3).map_err(PlatformError::BadFirmwareData)?;
+    if bad2 + bad3 != 0 || !(PKMAP_BASE as usize..PAGE_OFFSET as usize).contains(&va1) {
+        log.line(format_args!(
+            "HighMem kmap self-check: {phys:#010x}: {bad2} word(s) wrong through pkmap {va2:#010x}, {bad3} through kmap_local {va3:#010x}"
+        ));
+        return Err(PlatformError::BadFirmwareData("HighMem kmap self-check failed"));
+    }
+    log.line(format_args!(
+        "HighMem kmap self-check: page {phys:#010x} written through pkmap {va1:#010x}, read back through pkmap {va2:#010x} and kmap_local {va3:#010x}: passed"
+    ));
+    Ok(())
 }

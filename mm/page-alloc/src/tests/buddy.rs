@@ -141,3 +141,30 @@ fn smallest_block_first_and_max_order() {
     assert_eq!(node.alloc_pages(Gfp::KERNEL, 11), Err(crate::AllocError::InvalidOrder { order: 11 }));
     node.check().unwrap();
 }
+
+/// `gfp_zone` without `CONFIG_ZONE_DMA` (32-bit ARM, Debian armmp): `OPT_ZONE_DMA` is
+/// `ZONE_NORMAL`, so a `GFP_DMA` request is served from Normal.
+///
+/// ```text
+/// pfn 0x40000                0x50000
+///     | Normal (no DMA zone) |
+/// ```
+/// Expect: DMA resolves to Normal on ARMv7-A and stays DMA on x86-32; a `GFP_DMA` order-2
+/// allocation succeeds from the one Normal zone.
+#[test]
+fn gfp_dma_without_zone_dma_is_normal() {
+    assert_eq!(ArchConfig::ARMV7A.resolve_zone(ZoneType::Dma), ZoneType::Normal);
+    assert_eq!(ArchConfig::X86_32.resolve_zone(ZoneType::Dma), ZoneType::Dma);
+    assert_eq!(ArchConfig::ARMV7A.resolve_zone(ZoneType::HighMem), ZoneType::HighMem);
+    let m = Machine {
+        config: ArchConfig::ARMV7A,
+        reserved: vec![],
+        memory: vec![(0x4000_0000, 0x1000_0000)],
+        max_zone_pfn: zone_limits(&[(ZoneType::Normal, 0x50000), (ZoneType::HighMem, 0x50000)]),
+    };
+    let (mut pages, start) = m.map_storage();
+    let (node, freed) = m.boot(&mut pages, start, &mut Lines::default());
+    assert_eq!(freed, 0x10000);
+    let pfn = node.alloc_pages(Gfp::DMA, 2).expect("GFP_DMA is served from Normal");
+    assert_eq!(node.zone_of(pfn.0), Some(ZoneType::Normal));
+}

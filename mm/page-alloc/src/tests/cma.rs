@@ -35,7 +35,7 @@ fn with_booted<R>(
     let mut areas = CmaAreas::new(PB_ORDER, true);
     let mut log = Lines::default();
     declare(&mut mb, &mut areas, &mut log);
-    let mut pages = vec![Page::INIT; (RAM.1 >> 12) as usize];
+    let mut pages = vec![Page::INIT; MemMap::storage_len((RAM.1 >> 12) as usize)];
     let limits = zone_limits(&[(ZoneType::Dma, zone_limit_pfn), (ZoneType::Dma32, zone_limit_pfn), (ZoneType::Normal, 0x5_0000)]);
     let mut node = free_area_init(ArchConfig::ARM64_4K, 0, limits, &mb, MemMap::new(&mut pages, RAM.0 >> 12), &mut log).unwrap();
     let mut set = NodeSet::from_node(&mut node);

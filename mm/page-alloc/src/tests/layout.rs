@@ -243,7 +243,7 @@ fn free_range_splits_at_zone_boundary() {
 #[test]
 fn map_too_small_is_an_error() {
     let m = pc128(ArchConfig::X86_32);
-    let mut pages = vec![Page::INIT; 1024];
+    let mut pages = vec![Page::INIT; MemMap::storage_len(1024)];
     let mut log = Lines::default();
     let r = m.with_memblock(|mb| {
         free_area_init(m.config, 0, m.max_zone_pfn, mb, MemMap::new(&mut pages, 0), &mut log).map(|_| ())
@@ -257,4 +257,19 @@ fn map_too_small_is_an_error() {
 fn page_is_16_bytes() {
     assert_eq!(core::mem::size_of::<Page>(), 16);
     assert_eq!(Page::BYTES, 16);
+}
+
+/// The usemap after the pages: `storage_len` and its inverse agree for every page count up to
+/// a few usemap entries, and a length that is no `storage_len` is refused.
+#[test]
+fn mem_map_storage_len_round_trips() {
+    for n in 0..5000usize {
+        assert_eq!(MemMap::pages_for_storage(MemMap::storage_len(n)), Some(n), "n = {n}");
+    }
+    // 512 pages need 513 entries, 513 pages need 515: 514 fits no page count.
+    assert_eq!(MemMap::storage_len(512), 513);
+    assert_eq!(MemMap::storage_len(513), 515);
+    assert_eq!(MemMap::pages_for_storage(514), None);
+    let mut odd = vec![Page::INIT; 514];
+    assert_eq!(MemMap::try_new(&mut odd, 0).err(), Some(crate::MemMapError::StorageLength));
 }

@@ -56,7 +56,7 @@ impl Machine {
     pub(crate) fn map_storage(&self) -> (Vec<Page>, u64) {
         let start = self.memory.iter().map(|m| m.0 >> 12).min().unwrap() & !(MAX_ORDER_NR_PAGES - 1);
         let end = self.memory.iter().map(|m| (m.0 + m.1) >> 12).max().unwrap().next_multiple_of(MAX_ORDER_NR_PAGES);
-        (vec![Page::INIT; (end - start) as usize], start)
+        (vec![Page::INIT; MemMap::storage_len((end - start) as usize)], start)
     }
 
     /// Runs `f` with this machine's memblock.

@@ -32,7 +32,7 @@ impl NumaMachine {
         self.with_memblock(|mb| {
             (0..MAX_NODES as i32)
                 .map(|nid| match crate::node_map_pfn_range(mb, nid) {
-                    Some((s, e)) => (vec![Page::INIT; (e - s) as usize], s),
+                    Some((s, e)) => (vec![Page::INIT; MemMap::storage_len((e - s) as usize)], s),
                     None => (Vec::new(), 0),
                 })
                 .collect()
@@ -100,8 +100,8 @@ fn qemu_2g_two_nodes() -> NumaMachine {
 fn qemu_2g_two_nodes_layout_and_zonelists() {
     let m = qemu_2g_two_nodes();
     let mut storage = m.map_storage();
-    assert_eq!((storage[0].1, storage[0].0.len()), (0x40000, 0x40000));
-    assert_eq!((storage[1].1, storage[1].0.len()), (0x80000, 0x40000));
+    assert_eq!((storage[0].1, storage[0].0.len()), (0x40000, MemMap::storage_len(0x40000)));
+    assert_eq!((storage[1].1, storage[1].0.len()), (0x80000, MemMap::storage_len(0x40000)));
     let mut log = Lines::default();
     let mut set = m.init(&mut storage, &mut log);
     build_all_zonelists(&mut set, &crate::numa::default_distance, &mut log);
