@@ -1834,6 +1834,7 @@ mod tests {
             (testdata("arm64__amlogic__meson-a1-ad401.dtb"), "meson-uart", "/soc/bus@fe000000/serial@2000 (amlogic,meson-gx-uart)"),
             (arm64("arm64__xilinx__zynqmp-zcu102-revB.dtb"), "cadence-uart", "/axi/serial@ff000000 (xlnx,zynqmp-uart)"),
             (testdata("arm64__qcom__sm8450-hdk.dtb"), "geni-uart", "/soc@0/geniqup@9c0000/serial@99c000 (qcom,geni-debug-uart)"),
+            (arm64("arm64__qcom__msm8916-samsung-serranove.dtb"), "msm-uartdm", "/soc@0/serial@78b0000 (qcom,msm-uartdm-v1.4)"),
         ];
         for (blob, driver, node) in cases {
             let s = scaffold("b", blob, "b.dtb", Some(&virt)).unwrap();

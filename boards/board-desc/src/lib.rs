@@ -111,11 +111,14 @@ pub enum ConsoleDriver {
     ExynosUart,
     /// Qualcomm GENI serial engine UART (`qcom,geni-debug-uart`), drivers/geni-uart.
     GeniUart,
+    /// Qualcomm UARTDM (`qcom,msm-uartdm`), drivers/msm-uartdm.
+    MsmUartdm,
 }
 
 impl ConsoleDriver {
     /// Every driver, in the order the scaffolder prefers them for one node.
-    pub const ALL: [Self; 7] = [Self::Pl011, Self::Uart16550, Self::ImxUart, Self::MesonUart, Self::CadenceUart, Self::ExynosUart, Self::GeniUart];
+    pub const ALL: [Self; 8] =
+        [Self::Pl011, Self::Uart16550, Self::ImxUart, Self::MesonUart, Self::CadenceUart, Self::ExynosUart, Self::GeniUart, Self::MsmUartdm];
 
     /// The device-tree `compatible` strings this driver handles (the driver crate's own
     /// `COMPATIBLES`).
@@ -128,6 +131,7 @@ impl ConsoleDriver {
             Self::CadenceUart => cadence_uart::COMPATIBLES,
             Self::ExynosUart => exynos_uart::COMPATIBLES,
             Self::GeniUart => geni_uart::COMPATIBLES,
+            Self::MsmUartdm => msm_uartdm::COMPATIBLES,
         }
     }
 
@@ -174,6 +178,7 @@ impl ConsoleDriver {
             Self::CadenceUart => "cadence-uart",
             Self::ExynosUart => "exynos-uart",
             Self::GeniUart => "geni-uart",
+            Self::MsmUartdm => "msm-uartdm",
         }
     }
 
@@ -187,6 +192,7 @@ impl ConsoleDriver {
             Self::CadenceUart => "CadenceUart",
             Self::ExynosUart => "ExynosUart",
             Self::GeniUart => "GeniUart",
+            Self::MsmUartdm => "MsmUartdm",
         }
     }
 }

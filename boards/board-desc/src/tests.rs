@@ -235,6 +235,7 @@ fn every_mmio_driver_is_an_arm64_console() {
         ("cadence-uart", "CadenceUart"),
         ("exynos-uart", "ExynosUart"),
         ("geni-uart", "GeniUart"),
+        ("msm-uartdm", "MsmUartdm"),
     ] {
         for (how, generated) in [
             ("node = \"/soc/serial@7e201000\"", "Node(\"/soc/serial@7e201000\")"),
@@ -266,7 +267,7 @@ fn a_node_s_driver_comes_from_its_compatible_list() {
         (&["samsung,exynos4210-uart"], Some(ConsoleDriver::ExynosUart)),
         (&["qcom,geni-debug-uart"], Some(ConsoleDriver::GeniUart)),
         (&["brcm,bcm2835-aux-uart"], None),
-        (&["qcom,msm-uartdm-v1.4", "qcom,msm-uartdm"], None),
+        (&["qcom,msm-uartdm-v1.4", "qcom,msm-uartdm"], Some(ConsoleDriver::MsmUartdm)),
     ];
     for &(list, want) in cases {
         assert_eq!(ConsoleDriver::for_compatibles(list.iter().copied()), want, "{list:?}");

@@ -68,6 +68,8 @@ pub enum ConsoleDriver {
     ExynosUart,
     /// Qualcomm GENI serial engine (drivers/geni-uart).
     GeniUart,
+    /// Qualcomm UARTDM (drivers/msm-uartdm).
+    MsmUartdm,
 }
 
 impl ConsoleDriver {
@@ -81,6 +83,7 @@ impl ConsoleDriver {
             Self::CadenceUart => "Cadence UART",
             Self::ExynosUart => "Exynos UART",
             Self::GeniUart => "GENI UART",
+            Self::MsmUartdm => "UARTDM",
         }
     }
 }

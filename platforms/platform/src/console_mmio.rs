@@ -18,6 +18,7 @@
 use cadence_uart::{CadenceRegs, CadenceUart};
 use exynos_uart::{ExynosRegs, ExynosUart};
 use geni_uart::{GeniRegs, GeniUart};
+use msm_uartdm::{UartdmRegs, UartdmUart};
 use imx_uart::{ImxRegs, ImxUart};
 use meson_uart::{MesonRegs, MesonUart};
 use pl011::{Pl011, Pl011Regs};
@@ -65,7 +66,7 @@ macro_rules! regs32 {
         }
     )*};
 }
-regs32!(Pl011Regs, ImxRegs, MesonRegs, CadenceRegs, ExynosRegs, GeniRegs);
+regs32!(Pl011Regs, ImxRegs, MesonRegs, CadenceRegs, ExynosRegs, GeniRegs, UartdmRegs);
 
 impl MmioBus for Mmio {
     fn read8(&mut self, offset: usize) -> u8 {
@@ -124,6 +125,7 @@ pub enum ConsoleUart {
     Cadence(CadenceUart<Mmio>),
     Exynos(ExynosUart<Mmio>),
     Geni(GeniUart<Mmio>),
+    Uartdm(UartdmUart<Mmio>),
 }
 
 impl core::fmt::Debug for ConsoleUart {
@@ -142,6 +144,7 @@ pub fn compatibles(driver: ConsoleDriver) -> &'static [&'static str] {
         ConsoleDriver::CadenceUart => cadence_uart::COMPATIBLES,
         ConsoleDriver::ExynosUart => exynos_uart::COMPATIBLES,
         ConsoleDriver::GeniUart => geni_uart::COMPATIBLES,
+        ConsoleDriver::MsmUartdm => msm_uartdm::COMPATIBLES,
     }
 }
 
@@ -153,6 +156,7 @@ pub fn window(driver: ConsoleDriver, wiring: &ConsoleWiring<'_>) -> u64 {
         ConsoleDriver::Uart16550 => 0x20 << wiring.reg_shift.unwrap_or(2).min(4),
         ConsoleDriver::ImxUart | ConsoleDriver::MesonUart | ConsoleDriver::CadenceUart | ConsoleDriver::ExynosUart => 0x100,
         ConsoleDriver::GeniUart => geni_uart::WINDOW,
+        ConsoleDriver::MsmUartdm => msm_uartdm::WINDOW,
     }
 }
 
@@ -246,6 +250,11 @@ pub unsafe fn init_console(driver: ConsoleDriver, base: usize, w: &ConsoleWiring
             let r = u.init_console(w.clock_hz, w.baud).map_err(message);
             (ConsoleUart::Geni(u), started(r))
         }
+        ConsoleDriver::MsmUartdm => {
+            let mut u = UartdmUart::new(regs);
+            let r = u.init_console(w.clock_hz, w.baud).map_err(message);
+            (ConsoleUart::Uartdm(u), started(r))
+        }
     };
     *CONSOLE.lock() = Some(uart);
     Ok(how)
@@ -266,5 +275,6 @@ pub fn console_write(bytes: &[u8]) {
         Some(ConsoleUart::Cadence(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
         Some(ConsoleUart::Exynos(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
         Some(ConsoleUart::Geni(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
+        Some(ConsoleUart::Uartdm(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
     };
 }
