@@ -34,6 +34,17 @@ use crate::setup::HostTool;
 
 /// Debian's U-Boot for QEMU's arm64 virt machine (`u-boot-qemu`).
 pub const UBOOT_BIN: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
+/// Debian's U-Boot for QEMU's 32-bit ARM virt machine (`u-boot-qemu`, the same package).
+pub const UBOOT_ARM_BIN: &str = "/usr/lib/u-boot/qemu_arm/u-boot.bin";
+
+/// The U-Boot build that runs `board`'s image: `qemu_arm64` for an arm64 Image, `qemu_arm` for
+/// a 32-bit zImage.
+pub fn uboot_bin(board: &Board) -> &'static str {
+    match board.image {
+        ImageKind::ArmZimage => UBOOT_ARM_BIN,
+        _ => UBOOT_BIN,
+    }
+}
 
 /// The boot firmware a board image is made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,8 +77,8 @@ impl Firmware {
                 board.file().display(),
                 match board.image {
                     ImageKind::Arm64Image => "; Debian's U-Boot for QEMU (qemu_arm64) runs on the virt machine only",
-                    ImageKind::ArmZimage => "",
                     ImageKind::MultibootElf => "",
+                    ImageKind::ArmZimage => "; Debian's U-Boot for QEMU (qemu_arm) runs on the virt machine only",
                 }
             ),
         }
@@ -106,6 +117,7 @@ impl Firmware {
             ],
             Self::Uboot => &[
                 HostTool { path: UBOOT_BIN, package: "u-boot-qemu" },
+                HostTool { path: UBOOT_ARM_BIN, package: "u-boot-qemu" },
                 HostTool { path: "mkimage", package: "u-boot-tools" },
                 HostTool { path: "mkfs.fat", package: "dosfstools" },
                 HostTool { path: "mcopy", package: "mtools" },
@@ -149,7 +161,7 @@ pub fn make_image(board: &Board, built: &Built, fw: Firmware, opts: &ImageOpts<'
     }
     match fw {
         Firmware::Grub => grub_iso(built, opts, out_dir),
-        Firmware::Uboot => uboot_disk(built, opts, out_dir),
+        Firmware::Uboot => uboot_disk(board, built, opts, out_dir),
     }
 }
 
@@ -212,31 +224,49 @@ fn grub_iso(built: &Built, opts: &ImageOpts<'_>, out_dir: &Path) -> Result<Firmw
     Ok(FirmwareImage { firmware: Firmware::Grub, disk: iso.clone(), files: vec![iso, staging.join("boot/grub/grub.cfg")] })
 }
 
-/// The U-Boot script: load the Image (and initrd) from the virtio disk and `booti` with
-/// U-Boot's own device tree.
-pub fn uboot_script(cmdline: &str, initrd: bool) -> Result<String> {
+/// How U-Boot boots an image kind: the file name on the disk, the command, and the address to
+/// load it at (`None`: U-Boot's `kernel_addr_r`).
+///
+/// - arm64 Image: `booti`, which moves the Image to its `text_offset` itself;
+/// - 32-bit zImage: `bootz`, which runs the image where it was loaded (a Linux zImage
+///   decompresses itself from anywhere; this one is linked for one address), so it is loaded at
+///   the board's `load-address`, where QEMU's own loader puts it too. U-Boot's `bootz` checks the
+///   zImage magic at 0x24 and reserves `end - start` bytes from there (arch/arm/lib/zimage.c).
+pub fn uboot_boot(board: &Board) -> (&'static str, &'static str, Option<u64>) {
+    match board.image {
+        ImageKind::ArmZimage => ("zImage", "bootz", Some(board.load_address)),
+        _ => ("Image", "booti", None),
+    }
+}
+
+/// The U-Boot script: load the image (and initrd) from the virtio disk and boot it with
+/// U-Boot's own device tree (`file`, `command` and `load_at` from [`uboot_boot`]).
+pub fn uboot_script(cmdline: &str, initrd: bool, (file, command, load_at): (&str, &str, Option<u64>)) -> Result<String> {
     // Hush: nothing is special inside single quotes, which cannot appear in them.
     ensure!(!cmdline.contains('\''), "the command line {cmdline:?} contains a single quote, which boot.scr cannot carry");
     ensure!(!cmdline.contains('\n'), "the command line contains a newline");
+    let addr = load_at.map_or_else(|| "${kernel_addr_r}".to_owned(), |a| format!("{a:#x}"));
     let mut s = String::from("# Written by cargo xtask image; compiled with mkimage -T script.\n");
     s.push_str(&format!("setenv bootargs '{cmdline}'\n"));
-    s.push_str("echo memfw: loading Image from ${devtype} ${devnum}:${distro_bootpart}\n");
-    s.push_str("load ${devtype} ${devnum}:${distro_bootpart} ${kernel_addr_r} Image\n");
+    s.push_str(&format!("echo memfw: loading {file} from ${{devtype}} ${{devnum}}:${{distro_bootpart}}\n"));
+    s.push_str(&format!("load ${{devtype}} ${{devnum}}:${{distro_bootpart}} {addr} {file}\n"));
     if initrd {
         s.push_str("load ${devtype} ${devnum}:${distro_bootpart} ${ramdisk_addr_r} initrd\n");
-        s.push_str("booti ${kernel_addr_r} ${ramdisk_addr_r}:${filesize} ${fdtcontroladdr}\n");
+        s.push_str(&format!("{command} {addr} ${{ramdisk_addr_r}}:${{filesize}} ${{fdtcontroladdr}}\n"));
     } else {
-        s.push_str("booti ${kernel_addr_r} - ${fdtcontroladdr}\n");
+        s.push_str(&format!("{command} {addr} - ${{fdtcontroladdr}}\n"));
     }
-    s.push_str("echo memfw: booti returned: the Image was not booted\n");
+    s.push_str(&format!("echo memfw: {command} returned: the {file} was not booted\n"));
     Ok(s)
 }
 
-fn uboot_disk(built: &Built, opts: &ImageOpts<'_>, out_dir: &Path) -> Result<FirmwareImage> {
+fn uboot_disk(board: &Board, built: &Built, opts: &ImageOpts<'_>, out_dir: &Path) -> Result<FirmwareImage> {
     let script = out_dir.join("boot.cmd");
     let scr = out_dir.join("boot.scr");
-    std::fs::write(&script, uboot_script(opts.cmdline, opts.initrd.is_some())?)?;
-    run_tool(Command::new("mkimage").args(["-A", "arm64", "-O", "linux", "-T", "script", "-C", "none", "-n", "memfw"]).arg("-d").arg(&script).arg(&scr))
+    let boot = uboot_boot(board);
+    std::fs::write(&script, uboot_script(opts.cmdline, opts.initrd.is_some(), boot)?)?;
+    let arch = if board.image == ImageKind::ArmZimage { "arm" } else { "arm64" };
+    run_tool(Command::new("mkimage").args(["-A", arch, "-O", "linux", "-T", "script", "-C", "none", "-n", "memfw"]).arg("-d").arg(&script).arg(&scr))
         .context("mkimage (u-boot-tools)")?;
     let image_len = std::fs::metadata(&built.image)?.len();
     let initrd_len = opts.initrd.map(|i| std::fs::metadata(i).map(|m| m.len())).transpose()?.unwrap_or(0);
@@ -248,7 +278,8 @@ fn uboot_disk(built: &Built, opts: &ImageOpts<'_>, out_dir: &Path) -> Result<Fir
     }
     run_tool(Command::new("mkfs.fat").args(["-n", "MEMFW"]).arg("-C").arg(&part).arg(kib.to_string()))
         .context("mkfs.fat (dosfstools)")?;
-    let files = [(Some(built.image.as_path()), "::Image"), (Some(scr.as_path()), "::boot.scr"), (opts.initrd, "::initrd")];
+    let image_name = format!("::{}", boot.0);
+    let files = [(Some(built.image.as_path()), image_name.as_str()), (Some(scr.as_path()), "::boot.scr"), (opts.initrd, "::initrd")];
     for (from, to) in files {
         let Some(from) = from else { continue };
         run_tool(Command::new("mcopy").env("MTOOLS_SKIP_CHECK", "1").arg("-i").arg(&part).arg(from).arg(to))
@@ -326,6 +357,9 @@ mod tests {
         let (pc, virt, rpi) = (board("qemu-i386-pc"), board("qemu-virt-aarch64"), board("qemu-raspi3b"));
         assert_eq!(Firmware::for_board(&pc).unwrap(), Firmware::Grub);
         assert_eq!(Firmware::for_board(&virt).unwrap(), Firmware::Uboot);
+        // The 32-bit virt board boots through Debian's qemu_arm build.
+        let arm = board("qemu-virt-arm");
+        assert_eq!((Firmware::for_board(&arm).unwrap(), uboot_bin(&arm), uboot_bin(&virt)), (Firmware::Uboot, UBOOT_ARM_BIN, UBOOT_BIN));
         Firmware::Uboot.check_board(&virt).unwrap();
         let e = Firmware::for_board(&rpi).unwrap_err().to_string();
         assert!(e.contains("board qemu-raspi3b boots only through QEMU's own loader") && e.contains("virt machine only"), "{e}");
@@ -354,7 +388,15 @@ mod tests {
     #[test]
     fn scripts_quote_the_command_line() {
         assert!(grub_cfg("mem=64M", true).unwrap().contains("multiboot /boot/kernel.elf 'mem=64M'\n    module /boot/initrd"));
-        assert!(uboot_script("a b", false).unwrap().contains("setenv bootargs 'a b'"));
+        let arm64 = ("Image", "booti", None);
+        assert!(uboot_script("a b", false, arm64).unwrap().contains("setenv bootargs 'a b'"));
+        assert!(uboot_script("a b", false, arm64).unwrap().contains("\nbooti ${kernel_addr_r} - ${fdtcontroladdr}\n"));
+        // bootz runs the zImage where it lies: it is loaded at the board's load address.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let arm = board_desc::load(&root.join("boards/qemu-virt-arm")).unwrap();
+        assert_eq!(uboot_boot(&arm), ("zImage", "bootz", Some(0x4001_0000)));
+        let s = uboot_script("", true, uboot_boot(&arm)).unwrap();
+        assert!(s.contains(" 0x40010000 zImage\n") && s.contains("\nbootz 0x40010000 ${ramdisk_addr_r}:${filesize} ${fdtcontroladdr}\n"), "{s}");
         assert!(grub_cfg("it's", false).is_err());
     }
 }

@@ -62,7 +62,8 @@ enum Cmd {
     /// List the boards, one line each, then the applications an image can run (`--app`).
     Boards,
     /// Write a new board folder from a device tree: platform from the CPUs, console from
-    /// /chosen/stdout-path (or the first UART with a driver), RAM, SMP method, QEMU machine.
+    /// /chosen/stdout-path (or bootargs' console=, numbered by /aliases as Linux numbers ports),
+    /// RAM, SMP method, QEMU machine.
     /// Writes nothing and lists what is missing when the platform, console driver or machine
     /// does not exist.
     NewBoard {
@@ -80,9 +81,11 @@ enum Cmd {
         /// An existing board (a folder under boards/) to take what a device tree cannot say
         /// from: its exit device and QEMU arguments when it has the tree's platform, and its
         /// [qemu] section when QEMU does not emulate the tree's machine. The tree's CPUs must be
-        /// ones a platform runs (AArch64 Cortex-A or Neoverse; not Cortex-M or 32-bit ARM).
+        /// ones a platform runs (AArch64 Cortex-A or Neoverse, ARMv7-A Cortex-A5 to -A17; not
+        /// ARMv6 and older, Cortex-R or Cortex-M). With --survey it may be given once per
+        /// platform: each tree takes the one of its CPUs' platform.
         #[arg(long, value_parser = board_names())]
-        like: Option<String>,
+        like: Vec<String>,
     },
     /// Build a board's image and print its path.
     Build {
@@ -106,7 +109,7 @@ enum Cmd {
     /// and sizes. Installs GRUB/U-Boot and the image tools with apt-get when missing.
     Image {
         /// The board: one whose board.toml lists real firmware (`qemu.firmware`): qemu-i386-pc
-        /// (grub) and qemu-virt-aarch64 (uboot).
+        /// (grub), qemu-virt-aarch64 and qemu-virt-arm (uboot).
         #[arg(long)]
         board: String,
         /// The application the image runs: a folder under apps/ (`cargo xtask boards` lists
@@ -162,7 +165,7 @@ enum Cmd {
         /// application that prints progress (memtest) runs as long as it needs.
         #[arg(long, default_value_t = 60, value_parser = parse_timeout)]
         timeout: u64,
-        /// Boot through real firmware (grub: qemu-i386-pc; uboot: qemu-virt-aarch64) instead of
+        /// Boot through real firmware (grub: qemu-i386-pc; uboot: qemu-virt-aarch64, qemu-virt-arm) instead of
         /// QEMU's own loader; the image is made as `cargo xtask image` does.
         #[arg(long, value_enum)]
         firmware: Option<firmware::Firmware>,
@@ -295,8 +298,12 @@ fn real_main() -> Result<()> {
             Ok(())
         }
         Cmd::NewBoard { name, from_dtb, survey, like } => match (name, from_dtb) {
-            (Some(name), Some(from_dtb)) => newboard::run(&root, &name, &from_dtb, like.as_deref()),
-            _ => newboard::run_survey(&root, &survey, like.as_deref()).map(|_| ()),
+            (Some(name), Some(from_dtb)) => match like.as_slice() {
+                [] => newboard::run(&root, &name, &from_dtb, None),
+                [one] => newboard::run(&root, &name, &from_dtb, Some(one)),
+                more => anyhow::bail!("new-board {name}: --like is given {} times ({}); one board is written from one --like (several are for --survey)", more.len(), more.join(", ")),
+            },
+            _ => newboard::run_survey(&root, &survey, &like).map(|_| ()),
         },
         Cmd::Build { board, app, release, log_level } => {
             let b = board::find(&root, &board)?;

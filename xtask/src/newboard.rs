@@ -2,17 +2,25 @@
 //! tree.
 //!
 //! What the tree says, and where it goes in `board.toml`:
-//! - the platform: the CPU nodes' `compatible` against each platform's list
-//!   (`board_desc::PLATFORMS`);
-//! - the console: `/chosen/stdout-path` (aliases and `:115200n8` options resolved by
-//!   `devicetree::discover`) when the platform has a driver for that UART, else the first
-//!   available UART it has one for (said, with the reason);
+//! - the platform: every CPU node's `compatible` against each platform's list
+//!   (`board_desc::PLATFORMS`): AArch64 cores, or ARMv7-A ones (Cortex-A5 to -A17, PJ4, Sheeva
+//!   v7, Krait) for `armv7a`; ARMv6 and older cores and cores without an MMU are refused;
+//! - the console, as Linux finds it: `/chosen/stdout-path` (aliases and `:115200n8` options
+//!   resolved by `devicetree::discover`) when a driver here serves that UART; without
+//!   stdout-path, the last serial `console=` of `/chosen/bootargs`, whose port number Linux's
+//!   drivers take from `/aliases/serialN`. Another UART only where the QEMU machine wires
+//!   `-serial` to it (raspi's PL011); with none of these the tree names no console and the
+//!   scaffolder says so rather than guess one;
 //! - RAM banks from `/memory`, in address order (or what the QEMU machine really gives, when the
 //!   table below knows better: raspi3b keeps 64 MiB for the VideoCore and patches `/memory`),
 //!   and the load address: the lowest bank (where QEMU's loader puts the image) + the
 //!   platform's offset; on a machine whose `-m` sets RAM (virt), `default-mem` is the tree's
 //!   total and NUMA nodes (`numa-node-id`) become `-numa` arguments;
-//! - the SMP enable method from the CPU nodes' `enable-method`;
+//! - the SMP enable method from the CPU nodes' `enable-method` (arm64), or by 32-bit Linux's
+//!   rule (`/psci`, else the CPU nodes' or `/cpus`'s `enable-method`), naming the methods the
+//!   platform lacks (the board then boots on one CPU);
+//! - RAM the platform cannot address (above 4 GiB on 32-bit ARM without LPAE) is dropped with
+//!   Linux's `Ignoring memory block/range` messages;
 //! - a QEMU machine from the root `compatible`, when one is known ([`QEMU_MACHINES`]), with the
 //!   tree's CPU model (`-cpu`, when QEMU emulates it) and CPU count.
 //!
@@ -54,9 +62,12 @@ pub struct QemuMachine {
     /// RAM as QEMU gives it at `default_mem`, when that differs from the tree's `/memory`
     /// (QEMU rewrites `/memory` in the tree it passes), and why.
     pub ram: Option<(&'static [(u64, u64)], &'static str)>,
-    /// The UART QEMU's first `-serial` is wired to (a `compatible`), when it is not
-    /// `stdout-path`'s.
+    /// The UART QEMU's first `-serial` is wired to, when it is not `stdout-path`'s: a
+    /// `compatible`, or, starting with `/`, the end of the node's path (`/serial@2020000`).
     pub serial0: Option<&'static str>,
+    /// QEMU emulates PSCI (on this conduit) and adds a `/psci` node to the tree it passes, which
+    /// the tree itself does not have (the boot loader would add one on the real board).
+    pub adds_psci: Option<&'static str>,
     /// Real firmware that boots an image on this machine (`qemu.firmware`).
     pub firmware: &'static [board_desc::BootFirmware],
     /// `[qemu.mem-limits]` (min, min-per-cpu, max, why-max) for machines whose `-m` is free.
@@ -77,6 +88,7 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
         needs_dtb: false,
         ram: None,
         serial0: None,
+        adds_psci: None,
         firmware: &[board_desc::BootFirmware::Uboot],
         // What qemu-virt-aarch64 measured (boards/qemu-virt-aarch64/board.toml).
         mem_limits: Some((
@@ -85,6 +97,89 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
             "255G",
             "RAM starts at 1 GiB on virt and the firmware's identity map stops at 256 GiB, where vmalloc starts (QEMU's virt models at most 255 GiB too)",
         )),
+    },
+    QemuMachine {
+        // qemu-system-arm's virt: the same root compatible, told apart by the CPUs' platform.
+        // highmem=off as boards/qemu-virt-arm has it: nothing above 4 GiB, which a CPU without
+        // LPAE cannot reach.
+        compatibles: &["linux,dummy-virt"],
+        platform: "armv7a",
+        machine: "virt,highmem=off",
+        cpu: Some("cortex-a15"),
+        default_mem: "256M",
+        mem_fixed: false,
+        default_cpus: 1,
+        cpus_fixed: false,
+        needs_dtb: false,
+        ram: None,
+        serial0: None,
+        adds_psci: None,
+        firmware: &[board_desc::BootFirmware::Uboot],
+        // What qemu-virt-arm measured (boards/qemu-virt-arm/board.toml).
+        mem_limits: Some((
+            "4M",
+            "1M",
+            "3G",
+            "RAM starts at 1 GiB on virt, and without LPAE the CPU reaches only the first 4 GiB of physical addresses (QEMU allows at most 3 GiB with highmem=off)",
+        )),
+    },
+    QemuMachine {
+        compatibles: &["raspberrypi,2-model-b"],
+        platform: "armv7a",
+        machine: "raspi2b",
+        cpu: None,
+        default_mem: "1G",
+        mem_fixed: true,
+        default_cpus: 4,
+        cpus_fixed: true,
+        needs_dtb: true,
+        ram: Some((
+            &[(0, 0x3c00_0000)],
+            "QEMU keeps the top 64 MiB of the 1 GiB for the VideoCore and writes /memory = 0x3c000000 bytes at 0 into the tree it passes",
+        )),
+        serial0: Some("arm,pl011"),
+        adds_psci: None,
+        firmware: &[],
+        mem_limits: None,
+    },
+    QemuMachine {
+        // Allwinner H3: four Cortex-A7, 1 GiB at 0x40000000 (the most the machine takes).
+        compatibles: &["xunlong,orangepi-pc"],
+        platform: "armv7a",
+        machine: "orangepi-pc",
+        cpu: None,
+        default_mem: "1G",
+        mem_fixed: true,
+        default_cpus: 4,
+        cpus_fixed: true,
+        needs_dtb: true,
+        ram: Some((
+            &[(0x4000_0000, 0x4000_0000)],
+            "the tree has no /memory (U-Boot adds it); QEMU writes /memory = [0x40000000, +1 GiB) into the tree it passes",
+        )),
+        serial0: None,
+        adds_psci: Some("smc"),
+        firmware: &[],
+        mem_limits: None,
+    },
+    QemuMachine {
+        // i.MX6 Quad: four Cortex-A9, RAM at 0x10000000.
+        compatibles: &["fsl,imx6q-sabrelite"],
+        platform: "armv7a",
+        machine: "sabrelite",
+        cpu: None,
+        default_mem: "1G",
+        mem_fixed: true,
+        default_cpus: 4,
+        cpus_fixed: true,
+        needs_dtb: true,
+        ram: None,
+        // QEMU's first -serial is UART1; the tree's stdout-path is UART2.
+        serial0: Some("/serial@2020000"),
+        // QEMU emulates no PSCI here (Linux starts the CPUs through the i.MX6 SRC).
+        adds_psci: None,
+        firmware: &[],
+        mem_limits: None,
     },
     QemuMachine {
         compatibles: &["raspberrypi,3-model-b", "raspberrypi,3-model-b-plus"],
@@ -101,6 +196,7 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
             "QEMU keeps the top 64 MiB of the 1 GiB for the VideoCore and writes /memory = 0x3c000000 bytes at 0 into the tree it passes",
         )),
         serial0: Some("arm,pl011"),
+        adds_psci: None,
         firmware: &[],
         mem_limits: None,
     },
@@ -116,6 +212,7 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
         needs_dtb: true,
         ram: Some((&[(0, 0x1c00_0000)], "QEMU keeps the top 64 MiB of the 512 MiB for the VideoCore")),
         serial0: Some("arm,pl011"),
+        adds_psci: None,
         firmware: &[],
         mem_limits: None,
     },
@@ -138,14 +235,16 @@ pub static QEMU_MACHINES: &[QemuMachine] = &[
             "QEMU rewrites /memory in the tree it passes to one bank [0, -m); the machine maps the first 2 GiB of DDR at 0 (more goes to 0x8_0000_0000, which that rewrite would not say), so 2G is the size that keeps the tree true",
         )),
         serial0: None,
+        adds_psci: None,
         firmware: &[],
         mem_limits: None,
     },
 ];
 
-/// The AArch64 CPU models `qemu-system-aarch64` 7.2 emulates under the name a device tree's CPU
-/// `compatible` gives them after the vendor prefix (`arm,cortex-a57` is `-cpu cortex-a57`).
-const QEMU_AARCH64_CPUS: &[&str] = &["cortex-a35", "cortex-a53", "cortex-a55", "cortex-a57", "cortex-a72", "cortex-a76", "neoverse-n1", "a64fx"];
+/// The CPU models `qemu-system-aarch64` and `qemu-system-arm` 7.2 emulate under the name a
+/// device tree's CPU `compatible` gives them after the vendor prefix (`arm,cortex-a57` is `-cpu
+/// cortex-a57`). Which ones a tree can get is decided by its platform (the CPUs it runs).
+const QEMU_ARM_CPUS: &[&str] = &["cortex-a7", "cortex-a8", "cortex-a9", "cortex-a15", "cortex-a35", "cortex-a53", "cortex-a55", "cortex-a57", "cortex-a72", "cortex-a76", "neoverse-n1", "a64fx"];
 
 /// Interrupt controllers that only M-profile (Cortex-M, no MMU) CPUs have; a tree without CPU
 /// nodes that has one of these is a Cortex-M microcontroller.
@@ -198,12 +297,62 @@ impl Scaffold {
     }
 }
 
-/// CPU `compatible` strings of 32-bit ARM cores (ARMv7-A, ARMv6, ARMv5), matched exactly
-/// (`arm,cortex-a5` is a prefix of the 64-bit `arm,cortex-a53`).
-const ARM32_CPUS: &[&str] = &[
-    "arm,cortex-a5", "arm,cortex-a7", "arm,cortex-a8", "arm,cortex-a9", "arm,cortex-a12", "arm,cortex-a15", "arm,cortex-a17",
-    "arm,arm1176jzf-s", "arm,arm1136j-s", "arm,arm11mpcore", "arm,arm926ej-s", "arm,arm920t", "marvell,pj4a", "marvell,pj4b",
-    "marvell,sheeva-v5", "marvell,sheeva-v7", "qcom,krait", "qcom,scorpion", "brcm,brahma-b15", "brcm,brahma-b53",
+/// 32-bit ARM cores that are not ARMv7-A, with their architecture: no platform runs them
+/// (platforms/armv7a needs the ARMv7-A memory model and short-descriptor paging with XN; an
+/// ARMv7-R or M core has no MMU). Matched exactly.
+const ARM32_NOT_V7A: &[(&str, &str)] = &[
+    ("arm,arm1176jzf-s", "ARMv6 (ARM1176)"),
+    ("arm,arm1176jz-s", "ARMv6 (ARM1176)"),
+    ("arm,arm1136j-s", "ARMv6 (ARM1136)"),
+    ("arm,arm1136jf-s", "ARMv6 (ARM1136)"),
+    ("arm,arm11mpcore", "ARMv6K (ARM11 MPCore)"),
+    ("arm,arm926ej-s", "ARMv5TEJ (ARM926)"),
+    ("arm,arm946e-s", "ARMv5TE with an MPU, no MMU (ARM946)"),
+    ("arm,arm1026ej-s", "ARMv5TEJ (ARM1026)"),
+    ("arm,arm920t", "ARMv4T (ARM920)"),
+    ("arm,arm720t", "ARMv4T (ARM720)"),
+    ("faraday,fa526", "ARMv4 (FA526)"),
+    ("faraday,fa626te", "ARMv5TE (FA626TE)"),
+    ("marvell,sheeva-v5", "ARMv5TE (Marvell Sheeva/Feroceon)"),
+    ("marvell,feroceon", "ARMv5TE (Marvell Feroceon)"),
+    ("marvell,xscale", "ARMv5TE (XScale)"),
+    ("arm,cortex-r4", "ARMv7-R with an MPU, no MMU (Cortex-R4)"),
+    ("arm,cortex-r5", "ARMv7-R with an MPU, no MMU (Cortex-R5)"),
+    ("arm,cortex-r7", "ARMv7-R with an MPU, no MMU (Cortex-R7)"),
+    ("arm,cortex-m3", "ARMv7-M, no MMU (Cortex-M3)"),
+    ("arm,cortex-m4", "ARMv7E-M, no MMU (Cortex-M4)"),
+    ("arm,cortex-m7", "ARMv7E-M, no MMU (Cortex-M7)"),
+];
+
+/// 32-bit ARM Linux's SMP methods (`CPU_METHOD_OF_DECLARE` in arch/arm), by the
+/// `enable-method` string a CPU node or `/cpus` gives, with where Linux implements them. The
+/// armv7a platform starts CPUs through `psci` (board_desc::PLATFORMS); for the others a board
+/// boots on one CPU and says which method it lacks.
+const ARM32_SMP_METHODS: &[(&str, &str)] = &[
+    ("psci", "PSCI CPU_ON, arch/arm/kernel/psci_smp.c"),
+    ("brcm,bcm2836-smp", "the BCM2836 ARM-local mailbox 3, arch/arm/mach-bcm/platsmp.c"),
+    ("brcm,bcm11351-cpu-method", "Broadcom Kona, arch/arm/mach-bcm/platsmp.c"),
+    ("brcm,bcm23550", "Broadcom BCM23550, arch/arm/mach-bcm/platsmp.c"),
+    ("brcm,bcm-nsp-smp", "Broadcom NSP, arch/arm/mach-bcm/platsmp.c"),
+    ("allwinner,sun6i-a31", "the Allwinner A31 PRCM, arch/arm/mach-sunxi/platsmp.c"),
+    ("allwinner,sun8i-a23", "the Allwinner A23 PRCM, arch/arm/mach-sunxi/platsmp.c"),
+    ("allwinner,sun9i-a80-smp", "the Allwinner A80 CPU configuration block, arch/arm/mach-sunxi/mc_smp.c"),
+    ("rockchip,rk3036-smp", "the Rockchip PMU and SRAM trampoline, arch/arm/mach-rockchip/platsmp.c"),
+    ("rockchip,rk3066-smp", "the Rockchip PMU and SRAM trampoline, arch/arm/mach-rockchip/platsmp.c"),
+    ("qcom,kpss-acc-v1", "the Qualcomm KPSS ACC, arch/arm/mach-qcom/platsmp.c"),
+    ("qcom,kpss-acc-v2", "the Qualcomm KPSS ACC, arch/arm/mach-qcom/platsmp.c"),
+    ("qcom,gcc-msm8660", "the Qualcomm MSM8660 clock controller, arch/arm/mach-qcom/platsmp.c"),
+    ("marvell,armada-375-smp", "Marvell Armada 375, arch/arm/mach-mvebu/platsmp-a9.c"),
+    ("marvell,armada-380-smp", "Marvell Armada 38x, arch/arm/mach-mvebu/platsmp-a9.c"),
+    ("marvell,armada-xp-smp", "Marvell Armada XP, arch/arm/mach-mvebu/platsmp.c"),
+    ("marvell,98dx3236-smp", "Marvell 98DX3236, arch/arm/mach-mvebu/platsmp.c"),
+    ("aspeed,ast2600-smp", "the ASPEED AST2600 SCU, arch/arm/mach-aspeed/platsmp.c"),
+    ("ste,dbx500-smp", "ST-Ericsson DB8500, arch/arm/mach-ux500/platsmp.c"),
+    ("renesas,apmu", "the Renesas APMU, arch/arm/mach-shmobile/platsmp-apmu.c"),
+    ("mediatek,mt6589-smp", "MediaTek, arch/arm/mach-mediatek/platsmp.c"),
+    ("mediatek,mt81xx-tz-smp", "MediaTek, arch/arm/mach-mediatek/platsmp.c"),
+    ("actions,s500-smp", "Actions S500, arch/arm/mach-actions/platsmp.c"),
+    ("nuvoton,npcm750-smp", "Nuvoton NPCM7xx, arch/arm/mach-npcm/platsmp.c"),
 ];
 
 /// A UART node the tree has.
@@ -233,6 +382,10 @@ struct TreeFacts {
     uarts: Vec<Uart>,
     /// An M-profile interrupt controller: its path and `compatible`.
     nvic: Option<(String, String)>,
+    /// Every `/cpus/cpu@*` node: path, `compatible`, `enable-method`, available.
+    cpu_nodes: Vec<(String, Vec<String>, Option<String>, bool)>,
+    /// `/cpus`'s own `enable-method` (32-bit ARM trees put the SMP method there).
+    cpus_method: Option<String>,
     /// Root children with `device_type = "memory"`: path and where RAM starts by them (the first
     /// `reg` address, even with size 0, else the unit address), when they say.
     memory_nodes: Vec<(String, Option<u64>)>,
@@ -257,9 +410,16 @@ fn tree_facts(dt: &DeviceTree<'_>) -> Result<TreeFacts> {
         }
         let leaf = n.path.rsplit('/').next().unwrap_or("");
         let base = leaf.split('@').next().unwrap_or("");
-        if n.path.starts_with("/cpus/cpu@") && n.depth == 2 && f.cpu_compatible.is_empty() {
-            f.cpu_compatible = compatible.clone();
+        if n.path.starts_with("/cpus/cpu@") && n.depth == 2 {
+            if f.cpu_compatible.is_empty() {
+                f.cpu_compatible = compatible.clone();
+            }
+            f.cpu_nodes.push((n.path.to_owned(), compatible.clone(), n.str_prop("enable-method")?.map(String::from), n.available()?));
         }
+        if n.path == "/cpus" {
+            f.cpus_method = n.str_prop("enable-method")?.map(String::from);
+        }
+
         if let Some(c) = compatible.iter().find(|c| M_PROFILE_NVICS.contains(&c.as_str())) {
             f.nvic.get_or_insert_with(|| (n.path.to_owned(), c.clone()));
         }
@@ -272,6 +432,130 @@ fn tree_facts(dt: &DeviceTree<'_>) -> Result<TreeFacts> {
     })
     .map_err(|e| anyhow::anyhow!("walking the device tree: {e}"))?;
     Ok(f)
+}
+
+/// Where the image goes above the RAM base, and why, per platform's image format.
+fn image_offset(platform: &PlatformInfo) -> (u64, &'static str) {
+    match platform.image {
+        board_desc::ImageKind::Arm64Image => (0x20_0000, "text_offset 0x200000 (where QEMU's loader puts an arm64 Image)"),
+        board_desc::ImageKind::ArmZimage => (0x1_0000, "0x10000 (where QEMU's loader puts a 32-bit ARM zImage, hw/arm/boot.c KERNEL_LOAD_ADDR)"),
+        board_desc::ImageKind::MultibootElf => (0x10_0000, "1 MiB"),
+    }
+}
+
+/// The first CPU of the tree that is a 32-bit ARM core older than ARMv7-A (or without an MMU),
+/// with its architecture.
+fn not_v7a(facts: &TreeFacts) -> Option<(&'static str, &'static str)> {
+    facts.cpu_nodes.iter().flat_map(|(_, compat, _, _)| compat.iter()).find_map(|c| ARM32_NOT_V7A.iter().find(|(k, _)| k == c).copied())
+}
+
+/// The platform that runs every CPU node of the tree (a node runs on it when one of its
+/// `compatible` strings is the platform's; big.LITTLE trees have two core types), if any.
+fn cpu_platform(facts: &TreeFacts) -> Option<&'static PlatformInfo> {
+    if not_v7a(facts).is_some() || facts.cpu_nodes.is_empty() {
+        return None;
+    }
+    PLATFORMS.iter().find(|p| facts.cpu_nodes.iter().all(|(_, compat, _, _)| compat.iter().any(|c| p.runs_cpu(c))))
+}
+
+/// A board.toml SMP method by its device-tree spelling.
+fn smp_method_named(m: &str) -> Option<SmpMethod> {
+    [SmpMethod::Psci, SmpMethod::SpinTable, SmpMethod::Bcm2836Smp].into_iter().find(|x| x.as_str() == m)
+}
+
+/// 32-bit ARM Linux's choice of SMP method (arch/arm/kernel/setup.c, devtree.c): with `/psci`
+/// (`psci_smp_available()`), PSCI, whatever else the tree says; else the first CPU node whose
+/// `enable-method` is one Linux has, else `/cpus`'s `enable-method`; else the machine's own
+/// `smp_ops` (`mdesc->smp`, chosen by the root compatible, e.g. i.MX6's SRC), which a board here
+/// does not have. Returns the method, the `[smp]` comment, and whether CPUs stay off for a
+/// method the platform lacks.
+fn arm32_smp(facts: &TreeFacts, psci: bool, platform: &PlatformInfo) -> (SmpMethod, String, bool) {
+    let cpus: Vec<&(String, Vec<String>, Option<String>, bool)> = facts.cpu_nodes.iter().filter(|c| c.3).collect();
+    let n = cpus.len();
+    if n <= 1 && !psci {
+        return (SmpMethod::None, "The tree has one CPU: no secondary CPU to start.".to_owned(), false);
+    }
+    let node_method = cpus.iter().find_map(|(path, _, m, _)| m.as_deref().filter(|m| ARM32_SMP_METHODS.iter().any(|(k, _)| k == m)).map(|m| (m, path.as_str())));
+    let any_method = cpus.iter().find_map(|(path, _, m, _)| m.as_deref().map(|m| (m, path.as_str())));
+    let named = node_method.or(facts.cpus_method.as_deref().map(|m| (m, "/cpus"))).or(any_method);
+    if psci {
+        let also = named.filter(|(m, _)| *m != "psci").map_or(String::new(), |(m, at)| format!(" ({at} also says {m:?}; Linux's PSCI check comes after it and wins)"));
+        return (
+            SmpMethod::Psci,
+            format!("{n} CPU(s) and a /psci node: 32-bit Linux starts secondary CPUs through PSCI CPU_ON when the firmware offers it (setup_arch, psci_smp_available){also}."),
+            false,
+        );
+    }
+    let Some((m, at)) = named else {
+        return (
+            SmpMethod::None,
+            format!("{n} CPUs, but neither the CPU nodes nor /cpus name an enable-method and there is no /psci: 32-bit Linux starts them through the machine's own smp_ops (mdesc->smp, chosen by the root compatible), which platform {} does not have. The board boots on one CPU.", platform.name),
+            true,
+        );
+    };
+    let what = ARM32_SMP_METHODS.iter().find(|(k, _)| *k == m).map(|(_, d)| *d);
+    match (smp_method_named(m).filter(|x| platform.smp_methods.contains(x)), what) {
+        (Some(x), Some(d)) => (x, format!("{n} CPUs; {at} names enable-method {m:?} ({d}), which 32-bit Linux uses for every CPU."), false),
+        (_, Some(d)) => (
+            SmpMethod::None,
+            format!("{n} CPUs; {at} names enable-method {m:?} ({d}), which platform {} does not implement (it has: {}). The board boots on one CPU.", platform.name, platform.smp_methods.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", ")),
+            true,
+        ),
+        (_, None) => (
+            SmpMethod::None,
+            format!("{n} CPUs; {at} names enable-method {m:?}, which 32-bit Linux has no method for{}. The board boots on one CPU.", if m == "spin-table" { " (spin-table is arm64's)" } else { "" }),
+            true,
+        ),
+    }
+}
+
+/// The path `/aliases` gives `name`, if any.
+fn alias(dt: &DeviceTree<'_>, name: &str) -> Result<Option<String>> {
+    let mut found = None;
+    dt.walk(&mut |n| {
+        if n.path == "/aliases" {
+            found = n.str_prop(name)?.map(String::from);
+        }
+        Ok(())
+    })
+    .map_err(|e| anyhow::anyhow!("walking the device tree: {e}"))?;
+    Ok(found)
+}
+
+/// Whether `/aliases` names any `serialN`.
+fn has_serial_aliases(dt: &DeviceTree<'_>) -> Result<bool> {
+    for n in 0..32 {
+        if alias(dt, &format!("serial{n}"))?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Linux's serial console names (`console=NAMEn` on the command line) and the drivers here
+/// that serve the same UARTs: each Linux driver numbers its ports by the node's
+/// `/aliases/serialN` (`of_alias_get_id(np, "serial")`), so `console=ttyS1` is the 8250 UART
+/// that `serial1` names.
+const LINUX_TTYS: &[(&str, ConsoleDriver)] = &[
+    ("ttyAMA", ConsoleDriver::Pl011),
+    ("ttymxc", ConsoleDriver::ImxUart),
+    ("ttyAML", ConsoleDriver::MesonUart),
+    ("ttyPS", ConsoleDriver::CadenceUart),
+    ("ttySAC", ConsoleDriver::ExynosUart),
+    ("ttyMSM", ConsoleDriver::GeniUart),
+    ("ttyS", ConsoleDriver::Uart16550),
+];
+
+/// The last `console=` of a command line that names a serial port Linux numbers by
+/// `/aliases/serialN`: the tty name, the driver here for it and the alias (`serial1`). Linux's
+/// last `console=` is the preferred console.
+fn bootargs_console(bootargs: &str) -> Option<(String, ConsoleDriver, String)> {
+    let arg = bootargs.split_whitespace().filter_map(|a| a.strip_prefix("console=")).last()?;
+    let tty = arg.split(',').next().unwrap_or(arg);
+    LINUX_TTYS.iter().find_map(|&(prefix, d)| {
+        let n = tty.strip_prefix(prefix)?;
+        (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then(|| (tty.to_owned(), d, format!("serial{n}")))
+    })
 }
 
 /// `0x3c00_0000`: hex with `_` every four digits, as the committed boards write addresses.
@@ -314,10 +598,10 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     let mut out = Scaffold::default();
     let root_compat = facts.root_compatible.first().cloned().unwrap_or_default();
 
-    // The platform, from the CPUs.
-    let platform: Option<&'static PlatformInfo> = PLATFORMS
-        .iter()
-        .find(|p| facts.cpu_compatible.iter().any(|c| p.dt_cpus.iter().any(|k| c.starts_with(k))));
+    // The platform, from the CPUs: the one that runs every CPU node (a node runs on it when one
+    // of its compatible strings is the platform's); big.LITTLE trees have two core types.
+    let not_v7a = not_v7a(&facts);
+    let platform = cpu_platform(&facts);
     let platform = match (platform, like) {
         (Some(p), Some(l)) if l.platform != p.name => {
             out.notes.push(format!("--like {} is a {} board but the CPUs ({}) are {}: the tree wins", l.name, l.platform, facts.cpu_compatible.join(", "), p.name));
@@ -327,12 +611,12 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
         (None, _) if facts.cpu_compatible.is_empty() && facts.nvic.is_some() => {
             let (path, compat) = facts.nvic.clone().unwrap_or_default();
             out.miss("platform: Cortex-M (M-profile, no MMU): no platform runs it", format!(
-                "platform: the tree has no CPU nodes, and its interrupt controller {path} is {compat:?}: the CPU is a Cortex-M (M-profile, no MMU; root compatible {root_compat:?}), which no platform runs{}. The platforms run AArch64 (Cortex-A53, -A57, … with an MMU) and 32-bit x86",
+                "platform: the tree has no CPU nodes, and its interrupt controller {path} is {compat:?}: the CPU is a Cortex-M (M-profile, no MMU; root compatible {root_compat:?}), which no platform runs{}. The platforms run AArch64 (Cortex-A53, -A57, … with an MMU), ARMv7-A (Cortex-A7, -A9, -A15, …) and 32-bit x86",
                 like.map_or(String::new(), |l| format!(", --like {} or not", l.name))
             ));
             return Ok(out);
         }
-        (None, Some(l)) if facts.cpu_compatible.is_empty() => {
+        (None, Some(l)) if facts.cpu_compatible.is_empty() && not_v7a.is_none() => {
             out.notes.push(format!("the tree's CPU nodes have no compatible: platform {} from --like {}", l.platform, l.name));
             l.platform_info()
         }
@@ -343,14 +627,18 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
             .iter()
             .map(|p| if p.dt_cpus.is_empty() { format!("{} (no device tree)", p.name) } else { format!("{} ({}, …)", p.name, p.dt_cpus[..2].join(", ")) })
             .collect();
-        let arm32 = facts.cpu_compatible.iter().find(|c| ARM32_CPUS.contains(&c.as_str()));
-        let (key, why) = match arm32 {
-            // brcm,brahma-b53 is a 64-bit core but only in 32-bit set-top-box trees here.
-            Some(c) => (
-                "platform: 32-bit ARM is not supported yet (ARMv7-A and older; platforms/aarch64 runs AArch64 only)".to_owned(),
-                format!("{c} is a 32-bit ARM CPU; 32-bit ARM is not supported yet (platforms/aarch64 runs AArch64 only; an ARMv7-A platform would be a crate under platforms/). "),
+        let (key, why) = match not_v7a {
+            Some((c, arch)) => (
+                "platform: a 32-bit ARM core older than ARMv7-A, or without an MMU (ARM926, ARM1176, Cortex-R/M): no platform runs it".to_owned(),
+                format!(
+                    "{c} is {arch}, not ARMv7-A: platforms/armv7a needs an ARMv7-A core (the v7 memory model, short-descriptor tables with execute-never), so no platform runs this board{}. ",
+                    like.map_or(String::new(), |l| format!(", --like {} or not", l.name))
+                ),
             ),
-            None => (format!("platform: no platform runs CPUs {}", facts.cpu_compatible.first().map_or("(none named)", String::as_str)), String::new()),
+            None => {
+                let mixed: Vec<&str> = facts.cpu_nodes.iter().filter_map(|(_, c, _, _)| c.first().map(String::as_str)).collect();
+                (format!("platform: no platform runs CPUs {}", facts.cpu_compatible.first().map_or("(none named)", String::as_str)), if mixed.len() > 1 { format!("the CPU nodes are {}; ", mixed.join(", ")) } else { String::new() })
+            }
         };
         out.miss(key, format!(
             "platform: {why}no platform crate runs CPUs {:?} (root compatible {root_compat:?}); platforms: {}. A new platform is a crate under platforms/ and an entry in board_desc::PLATFORMS (docs/PORTING.md)",
@@ -365,12 +653,22 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     let machine = QEMU_MACHINES
         .iter()
         .find(|m| m.platform == platform.name && facts.root_compatible.iter().any(|c| m.compatibles.contains(&c.as_str())));
+    // A --like board of another platform cannot lend its [qemu] section (its QEMU binary, CPU
+    // model and machine run other CPUs).
+    let other_platform_like = like.filter(|l| l.platform != platform.name);
+    let like = like.filter(|l| l.platform == platform.name);
     if machine.is_none() && like.is_none() {
-        out.miss("QEMU machine: not emulated by QEMU, and no --like", format!(
-            "QEMU machine: none known for root compatible {:?} (known: {}); add the machine to QEMU_MACHINES in xtask/src/newboard.rs if QEMU emulates it, or pass --like BOARD to build for the real board with that board's [qemu] section",
-            facts.root_compatible,
-            QEMU_MACHINES.iter().map(|m| m.machine).collect::<Vec<_>>().join(", ")
-        ));
+        match other_platform_like {
+            Some(l) => out.miss("QEMU machine: not emulated by QEMU, and no --like of the tree's platform", format!(
+                "QEMU machine: none known for root compatible {:?}, and --like {} is a {} board, whose [qemu] section cannot run platform {}: pass --like with a {} board",
+                facts.root_compatible, l.name, l.platform, platform.name, platform.name
+            )),
+            None => out.miss("QEMU machine: not emulated by QEMU, and no --like", format!(
+                "QEMU machine: none known for root compatible {:?} (known: {}); add the machine to QEMU_MACHINES in xtask/src/newboard.rs if QEMU emulates it, or pass --like BOARD to build for the real board with that board's [qemu] section",
+                facts.root_compatible,
+                QEMU_MACHINES.iter().map(|m| m.machine).collect::<Vec<_>>().join(", ")
+            )),
+        }
     } else if let (None, Some(l)) = (machine, like) {
         out.notes.push(format!(
             "qemu: no QEMU machine emulates {root_compat:?}; [qemu] comes from --like {} so the image builds, but booting it there uses {}'s device tree",
@@ -394,8 +692,9 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     let usable = |u: &Uart| u.available && u.driver().is_some_and(|d| platform.consoles.contains(&d)) && wiring(u).is_none();
     let stdout_uart = stdout_node.as_ref().and_then(|p| facts.uarts.iter().find(|u| &u.path == p));
     let wired = machine.and_then(|m| m.serial0);
+    let wired_to = |w: &str, u: &Uart| if w.starts_with('/') { u.path.ends_with(w) } else { u.compatible.iter().any(|c| c == w) };
     let (console, console_comment) = match stdout_uart {
-        Some(u) if usable(u) && wired.is_none_or(|w| u.compatible.iter().any(|c| c == w)) => (
+        Some(u) if usable(u) && wired.is_none_or(|w| wired_to(w, u)) => (
             Some((u.driver().unwrap_or(ConsoleDriver::Pl011), None::<String>)),
             format!("/chosen/stdout-path {:?} is {}", stdout.unwrap_or(""), u.describe()),
         ),
@@ -407,7 +706,7 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
                     match (u.driver(), wiring(u)) {
                         (Some(d), Some(why)) => format!("which the {} driver cannot run: it has {why}", d.as_str()),
                         (Some(_), None) if !u.available => "which is disabled".to_owned(),
-                        (Some(_), None) => "which this platform cannot drive".to_owned(),
+                        (Some(d), None) => format!("whose {} driver platform {} does not bring up", d.as_str(), platform.name),
                         (None, _) => "which has no driver here".to_owned(),
                     }
                 ),
@@ -415,22 +714,72 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
                 (Some(sp), None) => format!("/chosen/stdout-path {sp:?} does not resolve to a UART node"),
                 (None, _) => "there is no /chosen/stdout-path".to_owned(),
             };
-            let first = facts.uarts.iter().filter(|u| usable(u)).find(|u| wired.is_none_or(|w| u.compatible.iter().any(|c| c == w)));
-            match first {
-                Some(u) => (
+            // Without stdout-path Linux takes its console from the command line: the last
+            // `console=` naming a serial port, which each driver numbers by /aliases/serialN.
+            let from_bootargs = match (stdout, info.chosen.as_ref().and_then(|c| c.bootargs).and_then(bootargs_console)) {
+                (None, Some((tty, d, al))) => {
+                    let path = match alias(&dt, &al)? {
+                        Some(p) => Some(p),
+                        // No serialN alias at all: Linux numbers the driver's ports in probe
+                        // order, which is node order.
+                        None if !has_serial_aliases(&dt)? => {
+                            let n: usize = al.trim_start_matches("serial").parse().unwrap_or(usize::MAX);
+                            facts.uarts.iter().filter(|u| u.available && u.driver() == Some(d)).nth(n).map(|u| u.path.clone())
+                        }
+                        None => None,
+                    };
+                    Some((tty, d, al.clone(), path))
+                }
+                _ => None,
+            };
+            // Only a QEMU machine that wires -serial to a known UART makes another UART than
+            // the one Linux would use the right console; elsewhere that would be a guess.
+            let first = facts.uarts.iter().filter(|u| usable(u)).find(|u| wired.is_some_and(|w| wired_to(w, u)));
+            match (from_bootargs, first) {
+                (Some((tty, d, al, Some(path))), _) if facts.uarts.iter().any(|u| u.path == path && usable(u) && u.driver() == Some(d)) => {
+                    let u = facts.uarts.iter().find(|u| u.path == path).cloned().unwrap_or_else(|| unreachable!("found above"));
+                    (
+                        Some((d, Some(path.clone()))),
+                        format!("{why}; /chosen/bootargs says console={tty}, and Linux numbers these ports by /aliases/serialN (in node order when the tree has no serial alias): {al} is {}", u.describe()),
+                    )
+                }
+                (Some((tty, d, al, path)), _) if wired.is_none() => {
+                    let what = match path.as_deref().and_then(|p| facts.uarts.iter().find(|u| u.path == p)) {
+                        None => format!("/aliases has no {al}"),
+                        Some(u) if u.driver() != Some(d) => format!("{al} is {}, not a {} UART", u.describe(), d.as_str()),
+                        Some(u) if !u.available => format!("{al} is {}, which is disabled", u.describe()),
+                        Some(u) if !platform.consoles.contains(&d) => format!("{al} is {}, whose {} driver platform {} does not bring up", u.describe(), d.as_str(), platform.name),
+                        Some(u) => format!("{al} is {}, which the {} driver cannot run as wired", u.describe(), d.as_str()),
+                    };
+                    out.miss(
+                        "console: no stdout-path, and bootargs' console= names no UART a driver here runs",
+                        format!("console: {why}; /chosen/bootargs says console={tty} ({} ports are numbered by /aliases/serialN), but {what}: no console Linux would use", d.as_str()),
+                    );
+                    (None, why)
+                }
+                (_, Some(u)) => (
                     Some((u.driver().unwrap_or(ConsoleDriver::Pl011), Some(u.path.clone()))),
-                    format!("{why}; {} is the first UART with a driver{}", u.describe(), if wired.is_some() { " and the one QEMU's -serial reaches" } else { "" }),
+                    format!("{why}; {} is the first UART with a driver and the one QEMU's -serial reaches", u.describe()),
                 ),
-                None => {
+                (_, None) => {
                     let seen: Vec<String> = facts.uarts.iter().map(Uart::describe).collect();
                     let key = match stdout_uart {
                         Some(u) if u.driver().is_none() => format!("console: no driver for {}", u.compatible.last().map_or("?", String::as_str)),
+                        Some(u) if !u.available => "console: the stdout-path UART is disabled".to_owned(),
+                        Some(u) if u.driver().is_some_and(|d| !platform.consoles.contains(&d)) => {
+                            format!("console: platform {} does not bring up the {} driver", platform.name, u.driver().map_or("?", |d| d.as_str()))
+                        }
                         Some(u) => format!("console: the {} driver cannot run the stdout-path UART as wired", u.driver().map_or("?", |d| d.as_str())),
-                        None if stdout.is_some() => "console: stdout-path resolves to no UART node, and no UART has a driver".to_owned(),
-                        None => "console: no stdout-path, and no UART has a driver".to_owned(),
+                        None if stdout.is_some() => "console: stdout-path resolves to no UART node".to_owned(),
+                        None => "console: no stdout-path and no console= in bootargs (Linux names no console)".to_owned(),
+                    };
+                    let linux = if stdout.is_none() {
+                        " Linux takes its console from /chosen/stdout-path (earlycon, of_console_check) or a console= argument, and this tree has neither: the boot loader's command line names it, so the scaffolder does not guess one (aliases only number the ports). Name the UART by hand in [console] (node = \"/path\") once you know which one the board's boot loader uses"
+                    } else {
+                        " Linux uses the stdout-path UART or none, so the scaffolder does not pick another one"
                     };
                     out.miss(key, format!(
-                        "console: {why}, and no other UART has a driver platform {} can bring up ({}); UARTs in the tree: {}. A console driver is a crate under drivers/ on embedded-io, wired into the platform (docs/PORTING.md)",
+                        "console: {why}.{linux}; drivers platform {} can bring up: {}; UARTs in the tree: {}. A console driver is a crate under drivers/ on embedded-io, wired into the platform (docs/PORTING.md)",
                         platform.name,
                         platform.consoles.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", "),
                         if seen.is_empty() { "none".into() } else { seen.join(", ") }
@@ -441,52 +790,66 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
         }
     };
 
-    // SMP: the platform starts each CPU by its own node's enable-method (psci or spin-table);
-    // [smp] enable-method is for nodes without one. A method no platform implements is not a
-    // missing piece: those CPUs stay off and the boot says why for each.
-    let cpus: Vec<&devicetree::Cpu<'_>> = info.cpus.iter().filter(|c| c.available).collect();
-    let methods: Vec<&str> = cpus.iter().filter_map(|c| c.enable_method).collect();
-    let supported = |m: &str| matches!(m, "psci" | "spin-table");
+    // SMP. arm64: the platform starts each CPU by its own node's enable-method (psci or
+    // spin-table); [smp] enable-method is for nodes without one. 32-bit ARM: Linux's rule
+    // (arm32_smp). A method no platform implements is not a missing piece: those CPUs stay off
+    // and the boot says why.
     let mut unsupported: Vec<String> = Vec::new();
-    for c in &cpus {
-        match (c.enable_method, c.enable()) {
-            (Some(m), _) if !supported(m) => unsupported.push(format!("{} says {m:?}", c.path())),
-            (Some(_), Err(e)) => unsupported.push(e.to_string()),
-            _ => {}
+    let (smp, smp_comment) = if platform.name == "armv7a" {
+        // A QEMU machine that emulates PSCI adds /psci to the tree it passes.
+        let qemu_psci = machine.and_then(|m| m.adds_psci.map(|c| (m.machine, c))).filter(|_| info.psci_method.is_none());
+        let (m, mut text, lacking) = arm32_smp(&facts, info.psci_method.is_some() || qemu_psci.is_some(), platform);
+        if let Some((name, conduit)) = qemu_psci {
+            text = format!("The tree has no /psci (the boot loader adds one), but QEMU's {name} emulates PSCI on {conduit} and adds it to the tree it passes. {text}");
         }
-    }
-    let first_supported = methods.iter().copied().find(|&m| supported(m));
-    let (smp, smp_comment) = match first_supported {
-        None if methods.is_empty() && info.psci_method.is_some() => (
-            SmpMethod::Psci,
-            "No CPU node has an enable-method (QEMU leaves it out with one CPU); /psci is there, so \"psci\".".to_owned(),
-        ),
-        None if methods.is_empty() => (SmpMethod::None, "No CPU node has an enable-method and there is no /psci: the boot CPU only.".to_owned()),
-        None => (
-            SmpMethod::None,
-            format!(
-                "No CPU node names a method the platform implements (psci, spin-table): {}. The board boots on one CPU and the boot says why for each other CPU.",
-                unsupported.join("; ")
+        if lacking {
+            unsupported.push(text.clone());
+        }
+        (m, text)
+    } else {
+        let cpus: Vec<&devicetree::Cpu<'_>> = info.cpus.iter().filter(|c| c.available).collect();
+        let methods: Vec<&str> = cpus.iter().filter_map(|c| c.enable_method).collect();
+        let supported = |m: &str| matches!(m, "psci" | "spin-table");
+        for c in &cpus {
+            match (c.enable_method, c.enable()) {
+                (Some(m), _) if !supported(m) => unsupported.push(format!("{} says {m:?}", c.path())),
+                (Some(_), Err(e)) => unsupported.push(e.to_string()),
+                _ => {}
+            }
+        }
+        let first_supported = methods.iter().copied().find(|&m| supported(m));
+        match first_supported {
+            None if methods.is_empty() && info.psci_method.is_some() => (
+                SmpMethod::Psci,
+                "No CPU node has an enable-method (QEMU leaves it out with one CPU); /psci is there, so \"psci\".".to_owned(),
             ),
-        ),
-        Some(m) => {
-            let mixed = methods.iter().any(|&x| x != m);
-            let mut text = format!("The CPU nodes' enable-method is {m:?}; used for CPUs whose node does not say.");
-            if mixed {
-                text.push_str(&format!(" The nodes differ ({}): each CPU is started by its own node's method.", {
-                    let mut d: Vec<&str> = methods.clone();
-                    d.sort_unstable();
-                    d.dedup();
-                    d.join(", ")
-                }));
+            None if methods.is_empty() => (SmpMethod::None, "No CPU node has an enable-method and there is no /psci: the boot CPU only.".to_owned()),
+            None => (
+                SmpMethod::None,
+                format!(
+                    "No CPU node names a method the platform implements (psci, spin-table): {}. The board boots on one CPU and the boot says why for each other CPU.",
+                    unsupported.join("; ")
+                ),
+            ),
+            Some(m) => {
+                let mixed = methods.iter().any(|&x| x != m);
+                let mut text = format!("The CPU nodes' enable-method is {m:?}; used for CPUs whose node does not say.");
+                if mixed {
+                    text.push_str(&format!(" The nodes differ ({}): each CPU is started by its own node's method.", {
+                        let mut d: Vec<&str> = methods.clone();
+                        d.sort_unstable();
+                        d.dedup();
+                        d.join(", ")
+                    }));
+                }
+                if !unsupported.is_empty() {
+                    text.push_str(&format!(" These CPUs stay off, and the boot says why: {}.", unsupported.join("; ")));
+                }
+                (if m == "psci" { SmpMethod::Psci } else { SmpMethod::SpinTable }, text)
             }
-            if !unsupported.is_empty() {
-                text.push_str(&format!(" These CPUs stay off, and the boot says why: {}.", unsupported.join("; ")));
-            }
-            (if m == "psci" { SmpMethod::Psci } else { SmpMethod::SpinTable }, text)
         }
     };
-    if smp == SmpMethod::Psci && info.psci_method.is_none() {
+    if smp == SmpMethod::Psci && info.psci_method.is_none() && machine.and_then(|m| m.adds_psci).is_none() {
         out.notes.push("smp: the CPU nodes ask for psci but the tree has no /psci node: CPU_ON has no conduit, so only the boot CPU will run".into());
     }
     if !unsupported.is_empty() {
@@ -502,6 +865,31 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     let mut dt_banks: Vec<(u64, u64, Option<u32>)> =
         info.banks.iter().filter(|b| b.range.size > 0).map(|b| (b.range.base, b.range.size, b.numa_node_id)).collect();
     dt_banks.sort_unstable();
+    // RAM the platform cannot address is dropped as Linux's early_init_dt_add_memory_arch drops
+    // it above MAX_MEMBLOCK_ADDR (32-bit ARM without LPAE: phys_addr_t is 32 bits), with its
+    // messages.
+    let limit = platform.phys_limit;
+    let mut dropped: Vec<String> = Vec::new();
+    dt_banks.retain_mut(|(base, size, _)| {
+        let end = base.saturating_add(*size);
+        if *base >= limit {
+            dropped.push(format!("Ignoring memory block {base:#x} - {end:#x}"));
+            false
+        } else {
+            if end > limit {
+                dropped.push(format!("Ignoring memory range {limit:#x} - {end:#x}"));
+                *size = limit - *base;
+            }
+            true
+        }
+    });
+    if !dropped.is_empty() {
+        out.notes.push(format!(
+            "memory: platform {} reaches physical addresses below {limit:#x} only, and so does Linux without LPAE (MAX_MEMBLOCK_ADDR): {}",
+            platform.name,
+            dropped.join("; ")
+        ));
+    }
     let dt_total: u64 = dt_banks.iter().map(|&(_, s, _)| s).sum();
     // A machine whose -m sets RAM (virt) gets the tree's RAM: default-mem is its total.
     let ram_from_tree = machine.is_some_and(|m| m.ram.is_none() && !m.mem_fixed);
@@ -525,13 +913,20 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
             (Vec::new(), format!("{what}: RAM comes from the tree the boot loader hands over"))
         }
     };
+    let ram_comment = if dropped.is_empty() { ram_comment } else { format!("{ram_comment}; dropped: {}", dropped.join("; ")) };
+    if dt_banks.is_empty() && !dropped.is_empty() && machine.and_then(|m| m.ram).is_none() {
+        out.miss(
+            "memory: all RAM lies above what the platform addresses",
+            format!("memory: every RAM bank of the tree lies at or above {limit:#x}, which platform {} cannot address ({})", platform.name, dropped.join("; ")),
+        );
+    }
     // Where the image goes: the lowest bank, or where the tree's memory node says RAM starts.
     let ram_base = match (banks.first(), facts.memory_nodes.iter().filter_map(|&(_, b)| b).min()) {
         (Some(&(b, _)), _) => Some((b, None)),
         (None, Some(b)) => Some((b, Some((format!("Where the tree's memory node says RAM starts ({})", hex(b)), format!("RAM starts at {} by the tree's memory node", hex(b)))))),
         (None, None) => match like.filter(|l| l.platform == platform.name) {
             Some(l) => {
-                let text = if platform.name == "aarch64" { 0x20_0000 } else { 0x10_0000 };
+                let text = image_offset(platform).0;
                 let short = format!("--like {}'s RAM base (the tree does not say where RAM starts: check it against the board's manual)", l.name);
                 Some((l.load_address - text, Some((short, format!("the tree does not say where RAM starts: {}'s RAM base (--like); check it against the board's manual", l.name)))))
             }
@@ -546,7 +941,7 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
         Some(m) => Some(m.default_mem.to_owned()),
         None => like.map(|l| l.qemu.default_mem.clone()),
     };
-    let load_address = ram_base.as_ref().map_or(0, |&(b, _)| b) + if platform.name == "aarch64" { 0x20_0000 } else { 0x10_0000 };
+    let load_address = ram_base.as_ref().map_or(0, |&(b, _)| b) + image_offset(platform).0;
     if let Some((_, Some((_, why)))) = &ram_base {
         out.notes.push(format!("load address: {why}"));
     }
@@ -555,7 +950,7 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
     let cpu_model = facts.cpu_compatible.first().map(|c| c.rsplit(',').next().unwrap_or(c).to_owned());
     let qemu_cpu = match (machine.and_then(|m| m.cpu), &cpu_model) {
         (None, _) => None,
-        (Some(_), Some(model)) if QEMU_AARCH64_CPUS.contains(&model.as_str()) => Some((model.clone(), format!("The tree's CPUs are {}", facts.cpu_compatible[0]))),
+        (Some(_), Some(model)) if QEMU_ARM_CPUS.contains(&model.as_str()) => Some((model.clone(), format!("The tree's CPUs are {}", facts.cpu_compatible[0]))),
         (Some(fallback), model) => {
             let why = format!(
                 "The tree's CPUs are {}, which QEMU does not emulate: {fallback} instead",
@@ -644,7 +1039,7 @@ pub fn scaffold(name: &str, blob: &[u8], dtb_file_name: &str, like: Option<&Boar
                 Some((_, Some((short, _)))) => short.clone(),
                 _ => "The first RAM bank".to_owned(),
             },
-            if platform.name == "aarch64" { "text_offset 0x200000 (where QEMU's loader puts an arm64 Image)" } else { "1 MiB" }
+            image_offset(platform).1
         ),
     );
     let _ = writeln!(t, "load-address = {}", hex(load_address));
@@ -954,6 +1349,34 @@ pub fn run(root: &Path, name: &str, dtb: &Path, like: Option<&str>) -> Result<()
     Ok(())
 }
 
+/// The board `new-board NAME --from-dtb DTB` would write, written to
+/// `target/new-board-survey/NAME` and loaded from there (validated as `new-board` validates it);
+/// for a `--like` board that is not in this tree.
+///
+/// # Errors
+/// The tree cannot be read, something is missing, or the board does not validate.
+pub fn scratch_board(root: &Path, name: &str, dtb: &Path) -> Result<Board> {
+    let blob = std::fs::read(dtb).with_context(|| format!("reading {}", dtb.display()))?;
+    let s = scaffold(name, &blob, "board.dtb", None)?;
+    if !s.missing.is_empty() {
+        bail!("{}: no board {name}: {}", dtb.display(), s.missing.join("; "));
+    }
+    let dir = root.join("target").join("new-board-survey").join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    for (rel, bytes) in &s.files {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let b = board_desc::load(&dir)?;
+    crate::board::check_against_dtb(&b)?;
+    Ok(b)
+}
+
 /// What `--survey` found in one folder of device trees.
 #[derive(Debug, Default)]
 pub struct Survey {
@@ -1051,7 +1474,7 @@ impl Survey {
 ///
 /// # Errors
 /// `dir` cannot be read, or the scratch folder cannot be written.
-pub fn survey(root: &Path, dir: &Path, like: Option<&Board>) -> Result<Survey> {
+pub fn survey(root: &Path, dir: &Path, likes: &[Board]) -> Result<Survey> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .map(|e| e.map(|e| e.path()))
@@ -1065,6 +1488,7 @@ pub fn survey(root: &Path, dir: &Path, like: Option<&Board>) -> Result<Survey> {
     for f in &files {
         let shown = f.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let blob = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        let like = like_for(&blob, likes);
         let s = match scaffold(name, &blob, "board.dtb", like) {
             Ok(s) => s,
             Err(e) => {
@@ -1091,7 +1515,8 @@ pub fn survey(root: &Path, dir: &Path, like: Option<&Board>) -> Result<Survey> {
             Ok(()) if s.emulated => {
                 out.valid_emulated += 1;
                 let machine = s.notes.iter().find_map(|n| n.strip_prefix("qemu: machine ")).unwrap_or("?");
-                out.emulated.push((shown, machine.split(' ').next().unwrap_or(machine).to_owned()));
+                // The machine's name, without its options (virt,highmem=off is virt).
+                out.emulated.push((shown, machine.split([' ', ',']).next().unwrap_or(machine).to_owned()));
             }
             Ok(()) => out.valid_like += 1,
             Err(e) => out.invalid.push((shown, format!("{e:#}"))),
@@ -1103,16 +1528,24 @@ pub fn survey(root: &Path, dir: &Path, like: Option<&Board>) -> Result<Survey> {
     Ok(out)
 }
 
+/// The `--like` board for a tree among several: the first whose platform runs the tree's CPUs,
+/// else the first (the scaffolder then says that the tree wins).
+fn like_for<'b>(blob: &[u8], likes: &'b [Board]) -> Option<&'b Board> {
+    let platform = DeviceTree::new(blob).ok().and_then(|dt| tree_facts(&dt).ok()).and_then(|f| cpu_platform(&f));
+    likes.iter().find(|l| platform.is_some_and(|p| p.name == l.platform)).or(likes.first())
+}
+
 /// `cargo xtask new-board --survey DIR…`: [`survey`] per folder, printed as tables.
 ///
 /// # Errors
 /// As [`survey`]; `--like` names no board; a generated board that does not validate.
-pub fn run_survey(root: &Path, dirs: &[PathBuf], like: Option<&str>) -> Result<Vec<Survey>> {
-    let like_board = like.map(|l| crate::board::find(root, l)).transpose().context("--like")?;
+pub fn run_survey(root: &Path, dirs: &[PathBuf], likes: &[String]) -> Result<Vec<Survey>> {
+    let like_boards = likes.iter().map(|l| crate::board::find(root, l)).collect::<Result<Vec<_>>>().context("--like")?;
+    let like = (!likes.is_empty()).then(|| likes.join(", "));
     let mut all = Vec::new();
     for d in dirs {
-        let s = survey(root, d, like_board.as_ref())?;
-        println!("{}", s.table(like));
+        let s = survey(root, d, &like_boards)?;
+        println!("{}", s.table(like.as_deref()));
         if !s.invalid.is_empty() {
             bail!("{}: {} generated board(s) do not validate (a scaffolder bug, listed above)", d.display(), s.invalid.len());
         }
@@ -1218,6 +1651,59 @@ mod tests {
         assert_eq!((b.console.unwrap().driver, b.qemu.machine.as_str(), b.qemu.default_cpus), (ConsoleDriver::CadenceUart, "xlnx-zcu102", 4));
     }
 
+    /// The Raspberry Pi 2 B folder is exactly what the scaffolder writes from Debian's tree:
+    /// armv7a, the PL011 behind /soc's ranges, QEMU's 0x3c000000 bytes of RAM at 0, and /cpus's
+    /// brcm,bcm2836-smp method.
+    #[test]
+    fn raspi2b_scaffold_matches_the_committed_board() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let s = scaffold("qemu-raspi2b", &armhf("armhf__bcm2836-rpi-2-b.dtb"), "bcm2836-rpi-2-b.dtb", None).unwrap();
+        assert!(s.missing.is_empty() && s.emulated, "{:?}", s.missing);
+        for (rel, bytes) in &s.files {
+            let committed = std::fs::read(root.join("boards/qemu-raspi2b").join(rel)).unwrap();
+            assert!(committed == *bytes, "boards/qemu-raspi2b/{} differs from what new-board writes", rel.display());
+        }
+        let b = board_desc::load(&root.join("boards/qemu-raspi2b")).unwrap();
+        assert_eq!((b.platform.as_str(), b.qemu.machine.as_str(), b.qemu.default_cpus, b.smp.enable_method), ("armv7a", "raspi2b", 4, SmpMethod::Bcm2836Smp));
+        assert_eq!((b.load_address, b.memory.banks.clone()), (0x1_0000, vec![board_desc::Range { base: 0, size: 0x3c00_0000 }]));
+    }
+
+    /// The Orange Pi PC folder is exactly what the scaffolder writes from Debian's tree: the
+    /// DesignWare UART of stdout-path, QEMU's RAM and PSCI (the tree has neither /memory nor
+    /// /psci).
+    #[test]
+    fn orangepi_pc_scaffold_matches_the_committed_board() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let dir = root.join("boards/qemu-orangepi-pc");
+        let blob = std::fs::read(dir.join("sun8i-h3-orangepi-pc.dtb")).unwrap();
+        let s = scaffold("qemu-orangepi-pc", &blob, "sun8i-h3-orangepi-pc.dtb", None).unwrap();
+        assert!(s.missing.is_empty() && s.emulated, "{:?}", s.missing);
+        for (rel, bytes) in &s.files {
+            let committed = std::fs::read(dir.join(rel)).unwrap();
+            assert!(committed == *bytes, "boards/qemu-orangepi-pc/{} differs from what new-board writes", rel.display());
+        }
+        let b = board_desc::load(&dir).unwrap();
+        assert_eq!((b.console.unwrap().driver, b.qemu.machine.as_str(), b.qemu.default_cpus, b.smp.enable_method), (ConsoleDriver::Uart16550, "orangepi-pc", 4, SmpMethod::Psci));
+        assert_eq!((b.load_address, b.memory.banks.clone()), (0x4001_0000, vec![board_desc::Range { base: 0x4000_0000, size: 0x4000_0000 }]));
+        let text = std::fs::read_to_string(dir.join("board.toml")).unwrap();
+        assert!(text.contains("but QEMU's orangepi-pc emulates PSCI on smc and\n# adds it to the tree it passes"), "{text}");
+    }
+
+    /// The i.MX6Q SABRE Lite (Debian's tree, in xtask/testdata): QEMU wires its first -serial to
+    /// UART1, not stdout-path's UART2, so the board's console is UART1's node; the CPUs have no
+    /// method in the tree (Linux uses the i.MX6 SRC through mdesc->smp), so one CPU.
+    #[test]
+    fn sabrelite_takes_the_uart_qemu_wires() {
+        let blob = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/imx6q-sabrelite.dtb")).unwrap();
+        let s = scaffold("qemu-sabrelite", &blob, "imx6q-sabrelite.dtb", None).unwrap();
+        assert!(s.missing.is_empty() && s.emulated, "{:?}", s.missing);
+        let b = board_toml(&s);
+        let c = b.console.clone().unwrap();
+        assert_eq!((c.driver, c.node.as_deref()), (ConsoleDriver::ImxUart, Some("/soc/bus@2000000/spba-bus@2000000/serial@2020000")));
+        assert_eq!((b.qemu.machine.as_str(), b.load_address, b.smp.enable_method), ("sabrelite", 0x1001_0000, SmpMethod::None));
+        assert!(s.notes.iter().any(|n| n.contains("QEMU's sabrelite wires -serial to its /serial@2020000")), "{:?}", s.notes);
+    }
+
     /// The scaffolder keeps the tree's RAM and CPU, so the input is QEMU's dump of the machine
     /// the committed board describes (`-machine virt -cpu cortex-a53 -m 256M`, committed with
     /// the board for the -dtb boot test; its /memreserve/ and /reserved-memory additions are
@@ -1294,10 +1780,15 @@ mod tests {
 
     #[test]
     fn what_is_missing_is_said() {
-        // 32-bit ARM: no platform.
+        // Versatile Express (Cortex-A15, 32-bit): platform armv7a, but QEMU's vexpress-a15 is not
+        // in the table, and the tree names no console (no stdout-path, no console=): said, not
+        // guessed from /aliases.
         let s = scaffold("vexpress", &testdata("armhf__vexpress-v2p-ca15-tc1.dtb"), "v.dtb", None).unwrap();
         assert!(s.files.is_empty());
-        assert!(s.missing.iter().any(|m| m.starts_with("platform:") && m.contains("cortex-a15")), "{:?}", s.missing);
+        assert!(s.notes.iter().any(|n| n == "platform armv7a: CPUs are arm,cortex-a15"), "{:?}", s.notes);
+        assert!(s.missing.iter().any(|m| m.starts_with("QEMU machine:")), "{:?}", s.missing);
+        let console = s.missing.iter().find(|m| m.starts_with("console:")).unwrap_or_else(|| panic!("{:?}", s.missing));
+        assert!(console.contains("there is no /chosen/stdout-path") && console.contains("does not guess one"), "{console}");
         // A known platform, an unknown machine, no --like.
         let s = scaffold("hikey", &testdata("arm64__hisilicon__hi6220-hikey.dtb"), "h.dtb", None).unwrap();
         assert!(s.files.is_empty());
@@ -1324,16 +1815,13 @@ mod tests {
 
     #[test]
     fn an_unknown_uart_is_named() {
-        // The Snapdragon 8 Gen 1 HDK's console is a Qualcomm GENI UART: no driver.
+        // The Beacon RZ/G2M kit's console is a Renesas SCIF: no driver.
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let virt = board_desc::load(&root.join("boards/qemu-virt-aarch64")).unwrap();
-        let s = scaffold("hdk", &testdata("arm64__qcom__sm8450-hdk.dtb"), "hdk.dtb", Some(&virt)).unwrap();
+        let s = scaffold("rzg2m", &testdata("arm64__renesas__r8a774a1-beacon-rzg2m-kit.dtb"), "b.dtb", Some(&virt)).unwrap();
         let console = s.missing.iter().find(|m| m.starts_with("console:"));
-        assert!(
-            console.is_some_and(|m| m.contains("/soc@0/geniqup@9c0000/serial@99c000 (qcom,geni-debug-uart), which has no driver here")),
-            "{:?}",
-            s.missing
-        );
+        assert!(console.is_some_and(|m| m.contains("(renesas,scif-r8a774a1), which has no driver here")), "{:?}", s.missing);
+        assert!(s.missing_keys.contains(&"console: no driver for renesas,scif".to_owned()), "{:?}", s.missing_keys);
     }
 
     /// The console driver comes from the stdout-path node's `compatible` list, for each
@@ -1346,6 +1834,8 @@ mod tests {
         let cases: &[(Vec<u8>, &str, &str)] = &[
             (testdata("arm64__amlogic__meson-a1-ad401.dtb"), "meson-uart", "/soc/bus@fe000000/serial@2000 (amlogic,meson-gx-uart)"),
             (arm64("arm64__xilinx__zynqmp-zcu102-revB.dtb"), "cadence-uart", "/axi/serial@ff000000 (xlnx,zynqmp-uart)"),
+            (testdata("arm64__qcom__sm8450-hdk.dtb"), "geni-uart", "/soc@0/geniqup@9c0000/serial@99c000 (qcom,geni-debug-uart)"),
+            (arm64("arm64__qcom__msm8916-samsung-serranove.dtb"), "msm-uartdm", "/soc@0/serial@78b0000 (qcom,msm-uartdm-v1.4)"),
         ];
         for (blob, driver, node) in cases {
             let s = scaffold("b", blob, "b.dtb", Some(&virt)).unwrap();
@@ -1365,9 +1855,9 @@ mod tests {
         let virt = board_desc::load(&root.join("boards/qemu-virt-aarch64")).unwrap();
         let arm64 = |f: &str| std::fs::read(root.join("../shared/testdata/dtb-arm64").join(f)).unwrap();
         let cases: &[(Vec<u8>, &str, u64, &str)] = &[
-            (testdata("arm64__broadcom__bcm2711-rpi-4-b.dtb"), "pl011", 0x20_0000, "the tree's /memory@0 has no size"),
+            (arm64("arm64__hisilicon__hi3670-hikey970.dtb"), "pl011", 0x20_0000, "the tree's /memory@0 has no size"),
             (arm64("arm64__allwinner__sun50i-a64-pine64-lts.dtb"), "uart16550", 0x4020_0000, "the tree has no /memory node"),
-            (arm64("arm64__freescale__imx8mm-nitrogen-r2.dtb"), "imx-uart", 0x4020_0000, "the tree has no /memory node"),
+            (arm64("arm64__freescale__imx8mm-icore-mx8mm-edimm2.2.dtb"), "imx-uart", 0x4020_0000, "the tree has no /memory node"),
         ];
         for (blob, driver, load, why) in cases {
             let s = scaffold("b", blob, "b.dtb", Some(&virt)).unwrap();
@@ -1417,7 +1907,7 @@ mod tests {
             (board_toml(&s).smp.enable_method, text, s.notes)
         };
         // PSCI named by the nodes, and by /psci alone (the CPU nodes of QEMU's virt say nothing).
-        let (m, text, _) = method(&testdata("arm64__arm__foundation-v8-gicv3-psci.dtb"));
+        let (m, text, _) = method(&std::fs::read(root.join("../shared/testdata/dtb-arm64/arm64__xilinx__zynqmp-zcu102-revB.dtb")).unwrap());
         assert_eq!(m, SmpMethod::Psci, "{text}");
         assert!(text.contains("The CPU nodes' enable-method is \"psci\""), "{text}");
         let (m, text, _) = method(&testdata("qemu__aarch64-virt-1G.dtb"));
@@ -1456,23 +1946,228 @@ mod tests {
         std::fs::write(dir.join("junk.dtb"), b"not a tree").unwrap();
         std::fs::write(dir.join("notes.txt"), b"ignored").unwrap();
         let before: Vec<_> = std::fs::read_dir(root.join("boards")).unwrap().map(|e| e.unwrap().file_name()).collect();
-        let s = survey(root, &dir, Some(&virt)).unwrap();
+        let s = survey(root, &dir, std::slice::from_ref(&virt)).unwrap();
         let after: Vec<_> = std::fs::read_dir(root.join("boards")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(before, after);
-        assert_eq!((s.trees, s.valid_emulated, s.valid_like, s.refused.len(), s.unreadable.len()), (6, 1, 1, 3, 1), "{s:?}");
+        // QEMU's 32-bit virt tree is a virt board of platform armv7a; the vexpress tree is
+        // armv7a too, and --like qemu-virt-aarch64 cannot lend it a [qemu] section.
+        assert_eq!((s.trees, s.valid_emulated, s.valid_like, s.refused.len(), s.unreadable.len()), (6, 2, 2, 1, 1), "{s:?}");
         assert_eq!(
             s.ranked(),
             [
-                ("platform: 32-bit ARM is not supported yet (ARMv7-A and older; platforms/aarch64 runs AArch64 only)".to_owned(), 2),
-                ("console: no driver for qcom,geni-debug-uart".to_owned(), 1)
+                ("QEMU machine: not emulated by QEMU, and no --like of the tree's platform".to_owned(), 1),
+                ("console: no stdout-path and no console= in bootargs (Linux names no console)".to_owned(), 1),
             ]
         );
         let table = s.table(Some("qemu-virt-aarch64"));
-        assert!(table.contains("6 trees, 2 give a valid board (33%)") && table.contains("| valid board, QEMU emulates the machine: virt (qemu__aarch64-virt-1G.dtb) | 1 |"), "{table}");
+        assert!(table.contains("6 trees, 4 give a valid board (67%)") && table.contains("| valid board, QEMU emulates the machine: virt (2 trees) | 2 |"), "{table}");
         assert!(table.contains("junk.dtb: not a usable device tree"), "{table}");
         // Without --like, a machine QEMU does not emulate is a missing piece.
-        let s = survey(root, &dir, None).unwrap();
-        assert!(s.ranked().contains(&("QEMU machine: not emulated by QEMU, and no --like".to_owned(), 2)), "{:?}", s.ranked());
+        let s = survey(root, &dir, &[]).unwrap();
+        assert!(s.ranked().contains(&("QEMU machine: not emulated by QEMU, and no --like".to_owned(), 3)), "{:?}", s.ranked());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn armhf(name: &str) -> Vec<u8> {
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/dtb-armhf").join(name)).unwrap()
+    }
+
+    /// The board new-board writes from QEMU's own 32-bit virt tree, as a `--like` board for
+    /// trees QEMU does not emulate.
+    fn virt_arm() -> Board {
+        let s = scaffold("qemu-virt-arm", &testdata("qemu__arm-virt-1G.dtb"), "virt.dtb", None).unwrap();
+        assert!(s.missing.is_empty(), "{:?}", s.missing);
+        let mut b = board_toml(&s);
+        b.dir = PathBuf::from("boards/qemu-virt-arm");
+        b.validate().unwrap_or_else(|e| panic!("{e}"));
+        b
+    }
+
+    /// QEMU's 32-bit virt trees (qemu-system-arm, Cortex-A15) give armv7a boards on virt: the
+    /// zImage 0x10000 above the RAM base, PSCI, U-Boot, the tree's RAM and CPU count.
+    #[test]
+    fn qemu_arm_virt_trees_give_armv7a_virt_boards() {
+        let b = virt_arm();
+        assert_eq!((b.platform.as_str(), b.target.as_str(), b.image), ("armv7a", "armv7a-none-eabi", board_desc::ImageKind::ArmZimage));
+        assert_eq!((b.qemu.binary.as_str(), b.qemu.machine.as_str(), b.qemu.cpu.as_deref(), b.qemu.default_mem.as_str()), ("qemu-system-arm", "virt,highmem=off", Some("cortex-a15"), "1G"));
+        assert_eq!((b.load_address, b.memory.banks.clone(), b.smp.enable_method), (0x4001_0000, vec![board_desc::Range { base: 0x4000_0000, size: 1 << 30 }], SmpMethod::Psci));
+        // The committed board, but for what the tree cannot know: its RAM is QEMU's -m 1G, the
+        // committed board's 256M, and the description's wording.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let committed = board_desc::load(&root.join("boards/qemu-virt-arm")).unwrap();
+        let mut got = b.clone();
+        got.dir = committed.dir.clone();
+        got.description = committed.description.clone();
+        got.memory = committed.memory.clone();
+        got.qemu.default_mem = committed.qemu.default_mem.clone();
+        assert_eq!(got, committed);
+        let s = scaffold("v", &testdata("qemu__arm-virt-512M-smp2.dtb"), "virt.dtb", None).unwrap();
+        let b = board_toml(&s);
+        assert_eq!((b.qemu.default_mem.as_str(), b.qemu.default_cpus, b.smp.enable_method), ("512M", 2, SmpMethod::Psci));
+        // highmem=off with 3 GiB: RAM [1 GiB, 4 GiB), the most the 32-bit physical space holds.
+        let s = scaffold("v", &testdata("qemu__arm-virt-highmem-off-3G.dtb"), "virt.dtb", None).unwrap();
+        let mut b = board_toml(&s);
+        b.dir = PathBuf::from("boards/v");
+        b.validate().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((b.memory.banks[0].end(), b.qemu.default_mem.as_str()), (1 << 32, "3G"));
+    }
+
+    /// The platform comes from every CPU node's compatible: ARMv7-A cores (Cortex-A5 to -A17,
+    /// Marvell PJ4 and Sheeva v7, big.LITTLE A7 + A15) are armv7a, a Cortex-A53 tree built for
+    /// 32-bit kernels is aarch64, and ARMv6 cores are refused with or without --like.
+    #[test]
+    fn armv7a_cpus_are_told_from_older_and_64_bit_ones() {
+        for (file, platform, cpu) in [
+            ("armhf__imx6q-udoo.dtb", "armv7a", "arm,cortex-a9"),
+            ("armhf__omap3-igep0020.dtb", "armv7a", "arm,cortex-a8"),
+            ("armhf__rk3288-miqi.dtb", "armv7a", "arm,cortex-a12"),
+            ("armhf__imx7d-zii-rpu2.dtb", "armv7a", "arm,cortex-a7"),
+            ("armhf__dove-cubox-es.dtb", "armv7a", "marvell,pj4a"),
+            ("armhf__armada-xp-gp.dtb", "armv7a", "marvell,sheeva-v7"),
+            ("armhf__sun9i-a80-cubieboard4.dtb", "armv7a", "arm,cortex-a7"),
+            ("armhf__bcm2837-rpi-3-a-plus.dtb", "aarch64", "arm,cortex-a53"),
+        ] {
+            let s = scaffold("b", &armhf(file), "b.dtb", None).unwrap();
+            let want = format!("platform {platform}: CPUs are {cpu}");
+            assert!(s.notes.contains(&want), "{file}: {:?} {:?}", s.notes, s.missing);
+        }
+        let like = virt_arm();
+        for (file, sentence) in [
+            ("armhf__bcm2835-rpi-b-plus.dtb", "arm,arm1176jzf-s is ARMv6 (ARM1176), not ARMv7-A"),
+            ("armhf__aspeed-bmc-facebook-wedge400.dtb", "arm,arm1176jzf-s is ARMv6 (ARM1176), not ARMv7-A"),
+        ] {
+            for l in [None, Some(&like)] {
+                let s = scaffold("b", &armhf(file), "b.dtb", l).unwrap();
+                assert!(s.files.is_empty(), "{file}");
+                let m = s.missing.iter().find(|m| m.starts_with("platform:")).unwrap_or_else(|| panic!("{file}: {:?}", s.missing));
+                assert!(m.contains(sentence) && m.contains("no platform runs this board"), "{m}");
+            }
+        }
+    }
+
+    /// The tree with one SMP method replaced in place by `with` (NUL-padded to the same length,
+    /// so the blob stays valid and the property's first string is `with`).
+    fn with_method(mut blob: Vec<u8>, method: &str, with: &str) -> Vec<u8> {
+        assert!(with.len() <= method.len());
+        let at = blob.windows(method.len() + 1).position(|w| w == format!("{method}\0").as_bytes()).expect("the method is in the tree");
+        blob[at..at + method.len()].fill(0);
+        blob[at..at + with.len()].copy_from_slice(with.as_bytes());
+        blob
+    }
+
+    /// 32-bit Linux's choice of SMP method on real trees: /psci wins, else the CPU nodes' or
+    /// /cpus's enable-method; methods the platform lacks are named with where Linux has them,
+    /// and the board boots on one CPU.
+    #[test]
+    fn arm32_smp_methods_follow_linux() {
+        let armv7a = PLATFORMS.iter().find(|p| p.name == "armv7a").unwrap();
+        let smp = |blob: &[u8]| {
+            let dt = DeviceTree::new(blob).unwrap();
+            let info = devicetree::discover(&dt).unwrap();
+            arm32_smp(&tree_facts(&dt).unwrap(), info.psci_method.is_some(), armv7a)
+        };
+        let (m, text, lacking) = smp(&testdata("qemu__arm-virt-512M-smp2.dtb"));
+        assert!(m == SmpMethod::Psci && !lacking, "{text}");
+        // /psci and no enable-method (STM32MP157), /psci and psci nodes (RK3228).
+        for f in ["armhf__stm32mp157a-dhcor-avenger96.dtb", "armhf__rk3228-evb.dtb"] {
+            let (m, text, lacking) = smp(&armhf(f));
+            assert!(m == SmpMethod::Psci && !lacking && text.contains("PSCI CPU_ON"), "{f}: {text}");
+        }
+        // The Raspberry Pi 2's mailbox method, which the platform has.
+        let (m, text, lacking) = smp(&armhf("armhf__bcm2836-rpi-2-b.dtb"));
+        assert!(m == SmpMethod::Bcm2836Smp && !lacking, "{text}");
+        assert!(text.contains("4 CPUs; /cpus names enable-method \"brcm,bcm2836-smp\" (the BCM2836 ARM-local mailbox 3, arch/arm/mach-bcm/platsmp.c), which 32-bit Linux uses for every CPU"), "{text}");
+        for (f, method, linux) in [
+            ("armhf__sun8i-a23-gt90h-v4.dtb", "\"allwinner,sun8i-a23\"", "arch/arm/mach-sunxi/platsmp.c"),
+            ("armhf__rk3288-miqi.dtb", "\"rockchip,rk3066-smp\"", "arch/arm/mach-rockchip/platsmp.c"),
+            ("armhf__armada-385-linksys-rango.dtb", "\"marvell,armada-380-smp\"", "arch/arm/mach-mvebu/platsmp-a9.c"),
+        ] {
+            let (m, text, lacking) = smp(&armhf(f));
+            assert!(m == SmpMethod::None && lacking, "{f}: {text}");
+            assert!(text.contains(&format!("/cpus names enable-method {method}")) && text.contains(linux) && text.contains("The board boots on one CPU"), "{f}: {text}");
+        }
+        // A CPU node's method (sun9i-a80).
+        let (_, text, _) = smp(&armhf("armhf__sun9i-a80-cubieboard4.dtb"));
+        assert!(text.contains("/cpus/cpu@0 names enable-method \"allwinner,sun9i-a80-smp\""), "{text}");
+        // Qualcomm's KPSS ACC and arm64's spin-table, in the RK3288 tree's place.
+        let (_, text, _) = smp(&with_method(armhf("armhf__rk3288-miqi.dtb"), "rockchip,rk3066-smp", "qcom,kpss-acc-v1"));
+        assert!(text.contains("\"qcom,kpss-acc-v1\" (the Qualcomm KPSS ACC, arch/arm/mach-qcom/platsmp.c)"), "{text}");
+        let (m, text, _) = smp(&with_method(armhf("armhf__rk3288-miqi.dtb"), "rockchip,rk3066-smp", "spin-table"));
+        assert!(m == SmpMethod::None && text.contains("which 32-bit Linux has no method for (spin-table is arm64's)"), "{text}");
+        // i.MX6Q: four CPUs, no method in the tree (Linux uses the machine's smp_ops).
+        let (m, text, lacking) = smp(&armhf("armhf__imx6q-udoo.dtb"));
+        assert!(m == SmpMethod::None && lacking && text.contains("mdesc->smp"), "{text}");
+        // One CPU: nothing to start, nothing to say.
+        let (m, _, lacking) = smp(&armhf("armhf__omap3-beagle.dtb"));
+        assert!(m == SmpMethod::None && !lacking);
+        // The scaffolder writes it into [smp] and says it.
+        let s = scaffold("b", &armhf("armhf__sun8i-a23-gt90h-v4.dtb"), "b.dtb", Some(&virt_arm())).unwrap();
+        assert!(s.missing.is_empty(), "{:?}", s.missing);
+        assert_eq!(board_toml(&s).smp.enable_method, SmpMethod::None);
+        assert!(s.notes.iter().any(|n| n.starts_with("smp: 2 CPUs; /cpus names enable-method \"allwinner,sun8i-a23\"")), "{:?}", s.notes);
+    }
+
+    /// Without stdout-path, Linux's console is the command line's `console=`: the port of that
+    /// number by /aliases/serialN (node order when the tree has no serial alias).
+    #[test]
+    fn bootargs_console_is_resolved_as_linux_numbers_ports() {
+        let like = virt_arm();
+        for (file, driver, node, says) in [
+            ("armhf__imx6dl-gw552x.dtb", "imx-uart", "/soc/bus@2100000/serial@21e8000", "console=ttymxc1"),
+            ("armhf__armada-xp-crs305-1g-4s-bit.dtb", "uart16550", "/soc/internal-regs/serial@12000", "console=ttyS0"),
+            ("armhf__dove-cubox-es.dtb", "uart16550", "/mbus/internal-regs/serial@12000", "console=ttyS0"),
+        ] {
+            let s = scaffold("b", &armhf(file), "b.dtb", Some(&like)).unwrap();
+            assert!(s.missing.is_empty(), "{file}: {:?}", s.missing);
+            let c = board_toml(&s).console.unwrap();
+            assert_eq!((c.driver.as_str(), c.node.as_deref()), (driver, Some(node)), "{file}");
+            assert!(s.notes.iter().any(|n| n.starts_with("console:") && n.contains(says)), "{file}: {:?}", s.notes);
+        }
+        assert_eq!(bootargs_console("root=/dev/sda console=tty0 console=ttyS2,115200n8"), Some(("ttyS2".to_owned(), ConsoleDriver::Uart16550, "serial2".to_owned())));
+        assert_eq!(bootargs_console("console=ttySAC3"), Some(("ttySAC3".to_owned(), ConsoleDriver::ExynosUart, "serial3".to_owned())));
+        assert_eq!(bootargs_console("console=tty0 earlyprintk"), None);
+    }
+
+    /// Every 32-bit tree of dtb-armhf that gives a board with banks from the tree has exactly
+    /// the RAM Linux 6.1 reads (the truth JSON's banks), less what lies at or above 4 GiB,
+    /// which is dropped as MAX_MEMBLOCK_ADDR drops it; the Armada XP GP's second bank is.
+    #[test]
+    fn armhf_ram_is_linux_ram_below_4_gib() {
+        let like = virt_arm();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/dtb-armhf");
+        let mut compared = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.extension().is_none_or(|x| x != "dtb") {
+                continue;
+            }
+            let s = scaffold("b", &std::fs::read(&path).unwrap(), "b.dtb", Some(&like)).unwrap();
+            if !s.missing.is_empty() || s.emulated {
+                continue;
+            }
+            let b = board_toml(&s);
+            if b.platform != "armv7a" || b.memory.from_device_tree {
+                continue;
+            }
+            let truth = dir.with_file_name("dtb-armhf-truth").join(path.with_extension("json").file_name().unwrap());
+            let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(truth).unwrap()).unwrap();
+            let mut want: Vec<(u64, u64)> = truth["memory_banks_linux"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| (m["base"].as_u64().unwrap(), m["size"].as_u64().unwrap()))
+                .filter(|&(base, size)| size > 0 && base < 1 << 32)
+                .map(|(base, size)| (base, size.min((1 << 32) - base)))
+                .collect();
+            want.sort_unstable();
+            let got: Vec<(u64, u64)> = b.memory.banks.iter().map(|r| (r.base, r.size)).collect();
+            assert_eq!(got, want, "{}", path.display());
+            compared += 1;
+        }
+        assert!(compared >= 20, "only {compared} trees compared");
+        let s = scaffold("b", &armhf("armhf__armada-xp-gp.dtb"), "b.dtb", Some(&like)).unwrap();
+        assert!(s.missing.is_empty(), "{:?}", s.missing);
+        assert_eq!(board_toml(&s).memory.banks, [board_desc::Range { base: 0, size: 0xf000_0000 }]);
+        assert!(s.notes.iter().any(|n| n.contains("Ignoring memory block 0x100000000 - 0x200000000")), "{:?}", s.notes);
     }
 }

@@ -22,7 +22,7 @@ use anyhow::{bail, Context, Result};
 use defmt_decoder::{DecodeError, Location, Table};
 
 use crate::board::{Board, Verdict};
-use crate::firmware::{Firmware, FirmwareImage, UBOOT_BIN};
+use crate::firmware::{Firmware, FirmwareImage};
 use crate::image::Built;
 
 /// How to boot.
@@ -111,7 +111,7 @@ pub fn command(board: &Board, built: &Built, opts: &RunOpts) -> Result<Command> 
             }
             // U-Boot finds boot.scr on the virtio disk; no network, or it tries DHCP/TFTP first.
             Firmware::Uboot => {
-                cmd.args(["-bios", UBOOT_BIN])
+                cmd.args(["-bios", crate::firmware::uboot_bin(board)])
                     .arg("-drive")
                     .arg(format!("if=none,file={},format=raw,id=fwdisk", fw.disk.display()))
                     .args(["-device", "virtio-blk-device,drive=fwdisk"]);

@@ -66,7 +66,8 @@ pub enum ExitDevice {
 pub enum BootFirmware {
     /// GRUB 2 from an ISO (Debian `grub-pc-bin`): a BIOS PC, Multiboot v1.
     Grub,
-    /// U-Boot as `-bios` (Debian `u-boot-qemu`'s `qemu_arm64` build) with a virtio disk, `booti`.
+    /// U-Boot as `-bios` (Debian `u-boot-qemu`'s `qemu_arm64` build, `booti`, or its `qemu_arm`
+    /// build, `bootz`) with a virtio disk.
     Uboot,
 }
 
@@ -108,11 +109,16 @@ pub enum ConsoleDriver {
     CadenceUart,
     /// Samsung Exynos UART (`samsung,exynos4210-uart`), drivers/exynos-uart.
     ExynosUart,
+    /// Qualcomm GENI serial engine UART (`qcom,geni-debug-uart`), drivers/geni-uart.
+    GeniUart,
+    /// Qualcomm UARTDM (`qcom,msm-uartdm`), drivers/msm-uartdm.
+    MsmUartdm,
 }
 
 impl ConsoleDriver {
     /// Every driver, in the order the scaffolder prefers them for one node.
-    pub const ALL: [Self; 6] = [Self::Pl011, Self::Uart16550, Self::ImxUart, Self::MesonUart, Self::CadenceUart, Self::ExynosUart];
+    pub const ALL: [Self; 8] =
+        [Self::Pl011, Self::Uart16550, Self::ImxUart, Self::MesonUart, Self::CadenceUart, Self::ExynosUart, Self::GeniUart, Self::MsmUartdm];
 
     /// The device-tree `compatible` strings this driver handles (the driver crate's own
     /// `COMPATIBLES`).
@@ -124,6 +130,8 @@ impl ConsoleDriver {
             Self::MesonUart => meson_uart::COMPATIBLES,
             Self::CadenceUart => cadence_uart::COMPATIBLES,
             Self::ExynosUart => exynos_uart::COMPATIBLES,
+            Self::GeniUart => geni_uart::COMPATIBLES,
+            Self::MsmUartdm => msm_uartdm::COMPATIBLES,
         }
     }
 
@@ -169,6 +177,8 @@ impl ConsoleDriver {
             Self::MesonUart => "meson-uart",
             Self::CadenceUart => "cadence-uart",
             Self::ExynosUart => "exynos-uart",
+            Self::GeniUart => "geni-uart",
+            Self::MsmUartdm => "msm-uartdm",
         }
     }
 
@@ -181,6 +191,8 @@ impl ConsoleDriver {
             Self::MesonUart => "MesonUart",
             Self::CadenceUart => "CadenceUart",
             Self::ExynosUart => "ExynosUart",
+            Self::GeniUart => "GeniUart",
+            Self::MsmUartdm => "MsmUartdm",
         }
     }
 }
@@ -265,6 +277,9 @@ pub enum SmpMethod {
     Psci,
     SpinTable,
     AcpiMadt,
+    /// The BCM2836's ARM-local mailbox 3 (Raspberry Pi 2), Linux's `brcm,bcm2836-smp`.
+    #[serde(rename = "brcm,bcm2836-smp")]
+    Bcm2836Smp,
     None,
 }
 
@@ -275,6 +290,7 @@ impl SmpMethod {
             Self::Psci => "psci",
             Self::SpinTable => "spin-table",
             Self::AcpiMadt => "acpi-madt",
+            Self::Bcm2836Smp => "brcm,bcm2836-smp",
             Self::None => "none",
         }
     }
@@ -284,6 +300,7 @@ impl SmpMethod {
             Self::Psci => "Psci",
             Self::SpinTable => "SpinTable",
             Self::AcpiMadt => "AcpiMadt",
+            Self::Bcm2836Smp => "Bcm2836Smp",
             Self::None => "None",
         }
     }
@@ -632,7 +649,8 @@ impl Board {
                     format!("platform {}'s image cannot boot through {}; it boots through: {}", p.name, fw.as_str(), if known.is_empty() { "none".into() } else { known.join(", ") }),
                 ));
             }
-            if !fw.qemu_machines().contains(&q.machine.as_str()) {
+            // The machine's name, without its options (virt,highmem=off is virt).
+            if !fw.qemu_machines().contains(&q.machine.split(',').next().unwrap_or_default()) {
                 return Err(self.error(
                     format!("qemu.firmware[{i}]"),
                     format!("{} runs on QEMU's {} machine(s), not {}", fw.as_str(), fw.qemu_machines().join(", "), q.machine),

@@ -35,10 +35,19 @@ pub struct PlatformInfo {
     /// above it is ignored at discovery. The platform crate exports the same value as
     /// `PHYS_LIMIT`, and every board build asserts that they agree.
     pub phys_limit: u64,
-    /// Device-tree CPU `compatible` prefixes that mean this platform (empty: not a DT platform).
+    /// Device-tree CPU `compatible` strings that mean this platform (empty: not a DT platform),
+    /// matched exactly, or as a prefix when the entry ends in `*` (`arm,cortex-a5` must not
+    /// take `arm,cortex-a53`). See [`PlatformInfo::runs_cpu`].
     pub dt_cpus: &'static [&'static str],
     /// Real firmware that can load the platform's image (`qemu.firmware` picks from these).
     pub firmware: &'static [BootFirmware],
+}
+
+impl PlatformInfo {
+    /// Whether a CPU node's `compatible` string names a CPU this platform runs.
+    pub fn runs_cpu(&self, compatible: &str) -> bool {
+        self.dt_cpus.iter().any(|k| k.strip_suffix('*').map_or(compatible == *k, |prefix| compatible.starts_with(prefix)))
+    }
 }
 
 /// Every platform this repository has.
@@ -59,6 +68,8 @@ pub static PLATFORMS: &[PlatformInfo] = &[
             ConsoleDriver::MesonUart,
             ConsoleDriver::CadenceUart,
             ConsoleDriver::ExynosUart,
+            ConsoleDriver::GeniUart,
+            ConsoleDriver::MsmUartdm,
         ],
         io_ports: false,
         smp_methods: &[SmpMethod::Psci, SmpMethod::SpinTable, SmpMethod::None],
@@ -70,9 +81,9 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         phys_limit: 1 << 38,
         dt_cpus: &[
             "arm,cortex-a35", "arm,cortex-a53", "arm,cortex-a55", "arm,cortex-a57", "arm,cortex-a72", "arm,cortex-a73",
-            "arm,cortex-a75", "arm,cortex-a76", "arm,cortex-a77", "arm,cortex-a78", "arm,neoverse",
-            "arm,cortex-a510", "arm,cortex-a710", "arm,cortex-x", "arm,armv8", "arm,foundation-aem",
-            "apm,potenza", "qcom,kryo",
+            "arm,cortex-a75", "arm,cortex-a76", "arm,cortex-a77", "arm,cortex-a78*", "arm,neoverse*",
+            "arm,cortex-a510", "arm,cortex-a710", "arm,cortex-x*", "arm,armv8*", "arm,foundation-aem*",
+            "apm,potenza", "qcom,kryo*",
         ],
         firmware: &[BootFirmware::Uboot],
     },
@@ -85,19 +96,33 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         image: ImageKind::ArmZimage,
         exit: ExitDevice::Semihosting,
         linker_script: "armv7a.ld",
-        consoles: &[ConsoleDriver::Pl011],
+        // The drivers of platform::console_mmio, as on aarch64.
+        consoles: &[
+            ConsoleDriver::Pl011,
+            ConsoleDriver::Uart16550,
+            ConsoleDriver::ImxUart,
+            ConsoleDriver::MesonUart,
+            ConsoleDriver::CadenceUart,
+            ConsoleDriver::ExynosUart,
+            ConsoleDriver::GeniUart,
+            ConsoleDriver::MsmUartdm,
+        ],
         io_ports: false,
-        smp_methods: &[SmpMethod::Psci, SmpMethod::None],
+        smp_methods: &[SmpMethod::Psci, SmpMethod::Bcm2836Smp, SmpMethod::None],
         load_align: 0x4000,
         load_rule: "the first-level table (swapper_pg_dir, 16 KiB-aligned) sits in the 16 KiB below the image, as Linux's sits below its text",
         qemu_binary: "qemu-system-arm",
         qemu_cpu: Some("cortex-a15"),
         // phys_addr_t is 32 bits wide without LPAE.
         phys_limit: 1 << 32,
-        // The scaffolder's side of ARMv7-A (which CPUs mean this platform) is not wired yet:
-        // `new-board` keeps refusing 32-bit trees until it is.
-        dt_cpus: &[],
-        firmware: &[],
+        // ARMv7-A cores, matched exactly (arm,cortex-a5 and arm,cortex-a7 are prefixes of 64-bit
+        // cores). ARMv6 and older (arm1176jzf-s, arm926ej-s, sheeva-v5) are not here.
+        dt_cpus: &[
+            "arm,cortex-a5", "arm,cortex-a7", "arm,cortex-a8", "arm,cortex-a9", "arm,cortex-a12", "arm,cortex-a15",
+            "arm,cortex-a17", "marvell,pj4a", "marvell,pj4b", "marvell,sheeva-v7", "qcom,krait", "qcom,scorpion",
+            "brcm,brahma-b15",
+        ],
+        firmware: &[BootFirmware::Uboot],
     },
     PlatformInfo {
         name: "x86-pc",

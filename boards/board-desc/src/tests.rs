@@ -234,6 +234,8 @@ fn every_mmio_driver_is_an_arm64_console() {
         ("meson-uart", "MesonUart"),
         ("cadence-uart", "CadenceUart"),
         ("exynos-uart", "ExynosUart"),
+        ("geni-uart", "GeniUart"),
+        ("msm-uartdm", "MsmUartdm"),
     ] {
         for (how, generated) in [
             ("node = \"/soc/serial@7e201000\"", "Node(\"/soc/serial@7e201000\")"),
@@ -263,8 +265,9 @@ fn a_node_s_driver_comes_from_its_compatible_list() {
         (&["amlogic,meson-gx-uart", "amlogic,meson-ao-uart"], Some(ConsoleDriver::MesonUart)),
         (&["xlnx,zynqmp-uart", "cdns,uart-r1p12"], Some(ConsoleDriver::CadenceUart)),
         (&["samsung,exynos4210-uart"], Some(ConsoleDriver::ExynosUart)),
+        (&["qcom,geni-debug-uart"], Some(ConsoleDriver::GeniUart)),
         (&["brcm,bcm2835-aux-uart"], None),
-        (&["qcom,msm-uartdm-v1.4", "qcom,msm-uartdm"], None),
+        (&["qcom,msm-uartdm-v1.4", "qcom,msm-uartdm"], Some(ConsoleDriver::MsmUartdm)),
     ];
     for &(list, want) in cases {
         assert_eq!(ConsoleDriver::for_compatibles(list.iter().copied()), want, "{list:?}");

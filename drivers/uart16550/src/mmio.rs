@@ -38,6 +38,8 @@ pub const COMPATIBLES: &[&str] = &[
     "ns16550a",
     "ns16550",
     "snps,dw-apb-uart",
+    // A DesignWare APB UART (Linux 8250_dw.c serves it, with the busy quirk).
+    "marvell,armada-38x-uart",
     "nvidia,tegra20-uart",
     "ti,omap2-uart",
     "ti,omap3-uart",
@@ -157,7 +159,7 @@ impl MmioConfig {
         Some(Self {
             reg_shift: reg_shift as u8,
             io_width,
-            dw_busy_quirk: compatible == "snps,dw-apb-uart" && !snps_uart_16550_compatible,
+            dw_busy_quirk: matches!(compatible, "snps,dw-apb-uart" | "marvell,armada-38x-uart") && !snps_uart_16550_compatible,
         })
     }
 }
@@ -512,6 +514,7 @@ mod tests {
             MmioConfig::from_device_tree("snps,dw-apb-uart", Some(2), Some(4), false),
             Some(DW_SHIFT2_MEM32)
         );
+        assert!(MmioConfig::from_device_tree("marvell,armada-38x-uart", Some(2), Some(1), false).unwrap().dw_busy_quirk);
         let dw_compat = MmioConfig::from_device_tree("snps,dw-apb-uart", Some(2), Some(4), true);
         assert!(
             !dw_compat.unwrap().dw_busy_quirk,

@@ -33,7 +33,7 @@ pub mod cpu;
 pub mod exceptions;
 pub mod initrd;
 pub mod memory;
-pub mod mmio;
+pub use platform::console_mmio as mmio;
 pub mod paging;
 pub mod smp;
 

@@ -1,12 +1,13 @@
 //! 32-bit ARM (ARMv7-A) platform: Linux's ARM boot protocol entry, Hyp to SVC, exception
-//! vectors, the PL011 console, the device tree, short-descriptor paging with HighMem, PSCI SMP
+//! vectors, the console UART, the device tree, short-descriptor paging with HighMem, PSCI SMP
 //! and the semihosting exit.
 //!
 //! Boot order (each step in its own module):
 //! 1. [`boot`]: the zImage header words, Hyp to SVC, stack, .bss, vectors ([`exceptions`]),
 //!    then the board's entry, which the board declares with [`entry!`];
-//! 2. [`start`]: the device tree (its address came in r2) gives the console, the PL011 the tree
-//!    names ([`mmio`]), and the logger is installed;
+//! 2. [`start`]: the device tree (its address came in r2) gives the console, the UART of the
+//!    board's driver the tree names (`platform::console_mmio`, shared with arm64), and the
+//!    logger is installed;
 //! 3. the board's `main` runs the generic boot path with an [`Armv7a`] as its platform:
 //!    [`memory`] (discovery, `adjust_lowmem_bounds`, the reservations of `arm_memblock_init`),
 //!    [`paging`] (short descriptors, lowmem at `PAGE_OFFSET` 0xc0000000, HighMem through
@@ -25,12 +26,13 @@
 #[cfg(not(target_arch = "arm"))]
 compile_error!("platform-armv7a builds only for 32-bit ARM (target armv7a-none-eabi): use `cargo xtask build --board qemu-virt-arm`");
 
+mod bcm2836;
 mod boot;
 pub mod cpu;
 pub mod exceptions;
 pub mod initrd;
 pub mod memory;
-pub mod mmio;
+pub use platform::console_mmio as mmio;
 pub mod paging;
 pub mod smp;
 
@@ -51,8 +53,13 @@ pub struct Armv7a {
     pub dtb_phys: u32,
     /// The mode the loader entered us in (0x13 SVC, 0x1a Hyp).
     pub entry_mode: u32,
-    /// Physical address of the console PL011's registers.
+    /// Physical address of the console UART's registers.
     pub console: u32,
+    /// Bytes of the console's register window (mapped as device memory).
+    pub console_window: u64,
+    /// The BCM2836 ARM-local interrupt block (its mailboxes start secondary CPUs), when the
+    /// board's SMP method is `brcm,bcm2836-smp`: its physical address, mapped as device memory.
+    pub local_intc: Option<u32>,
     /// What the device tree says (read once, kept in a static).
     pub dt: &'static devicetree::DtMemoryInfo<'static>,
     /// Available CPUs from `/cpus`, boot CPU first.
@@ -105,14 +112,16 @@ macro_rules! entry {
 /// Brings the platform up from the entry code and calls the board's `main`. Not called
 /// directly: [`entry!`] wires it.
 ///
-/// Until the console is known nothing can be logged: a missing or unreadable device tree, or
-/// one without a PL011, ends the run with semihosting status 6.
+/// Until the console is known nothing can be logged: a missing or unreadable device tree, one
+/// without a UART of the board's driver, or a 16550 whose `reg-shift`/`reg-io-width` the driver
+/// cannot use ends the run with semihosting status 6.
 pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_ticks: u64, main: fn(&mut Armv7a) -> !) -> ! {
     // The boot clock: the physical counter, from its value at the first instruction.
     platform::clock::init(|| CntPct::read().0, start_ticks, u64::from(Cntfrq::read().0));
     let Ok(dt) = memory::read_device_tree(dtb_phys) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
     let tree = memory::device_tree(dtb_phys).ok();
-    let known = mmio::COMPATIBLES;
+    let driver = board.console_driver;
+    let known = mmio::compatibles(driver);
     let node = match (board.console, &tree) {
         (platform::board::Console::DeviceTree, Some(t)) => {
             let stdout = dt.console.clone().filter(|c| {
@@ -124,18 +133,29 @@ pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_
         _ => None,
     };
     let props = node.as_ref().zip(tree.as_ref()).and_then(|(c, t)| devicetree::uart_props(t, &c.path).ok());
+    let wiring = match &props {
+        Some(p) => mmio::ConsoleWiring {
+            // A node the board names is driven as its driver's first compatible if it lists none.
+            compatible: p.first_of(known).or(known.first().copied()),
+            reg_shift: p.reg_shift,
+            reg_io_width: p.reg_io_width,
+            clock_hz: p.clock_frequency,
+            baud: p.current_speed,
+            snps_uart_16550_compatible: p.snps_uart_16550_compatible,
+        },
+        None => mmio::ConsoleWiring::default(),
+    };
     let console = match board.console {
         platform::board::Console::MmioAt(base) => Some(base),
         _ => node.as_ref().and_then(|c| c.cpu_base.clone().ok()),
     };
     let Some(console) = console.and_then(|c| u32::try_from(c).ok()) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
     #[allow(unsafe_code)]
-    // SAFETY: the board or the device tree names this PL011 as the console; nothing else drives
-    // it, and with the MMU off its physical address is usable. `paging_init` maps its page as
+    // SAFETY: the board or the device tree names this UART as the console; nothing else drives
+    // it, and with the MMU off its physical address is usable. `paging_init` maps its window as
     // device memory at the same address.
-    let started = unsafe {
-        mmio::init_console(console as usize, props.as_ref().and_then(|p| p.clock_frequency), props.as_ref().and_then(|p| p.current_speed))
-    };
+    let started = unsafe { mmio::init_console(driver, console as usize, &wiring) };
+    let Ok(started) = started else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
     platform::logger::install(platform::logger::Hooks {
         write: mmio::console_write,
         irq_save: cpu::irq_save,
@@ -153,27 +173,41 @@ pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_
         mode,
         dtb_phys
     );
+    let name = driver.as_str();
     match &node {
         Some(c) => defmt::info!(
-            "console: pl011 at {=u32:#x} ({=str}, {=str})",
+            "console: {=str} at {=u32:#x} ({=str}, {=str})",
+            name,
             console,
             c.path.as_str(),
             if c.from_stdout_path { "from /chosen/stdout-path" } else { "the first UART of the board's driver" }
         ),
-        None => defmt::info!("console: pl011 at {=u32:#x} (the board's fixed address)", console),
+        None => defmt::info!("console: {=str} at {=u32:#x} (the board's fixed address)", name, console),
     }
     match started {
         mmio::Started::TakenOver => defmt::info!("console: taken over as the boot loader left it (no current-speed in the tree)"),
         mmio::Started::Programmed(baud) => defmt::info!("console: programmed to current-speed {=u32} baud", baud),
-        mmio::Started::SpeedRefused(baud) => {
-            defmt::warn!("console: current-speed {=u32} not applied (no usable clock-frequency): taken over as the boot loader left it", baud)
-        }
+        mmio::Started::SpeedRefused(baud, why) => defmt::warn!(
+            "console: current-speed {=u32} not applied ({=str}): taken over as the boot loader left it",
+            baud,
+            why
+        ),
     }
     main(&mut Armv7a {
         board,
         dtb_phys,
         entry_mode,
         console,
+        console_window: mmio::window(driver, &wiring),
+        local_intc: match (board.smp_method, &tree) {
+            // The block the tree names (its reg translated through the parents' ranges).
+            (Some(platform::board::SmpMethod::Bcm2836Smp), Some(t)) => devicetree::find_console(t, &[bcm2836::LOCAL_INTC_COMPATIBLE])
+                .ok()
+                .flatten()
+                .and_then(|n| n.cpu_base.ok())
+                .and_then(|b| u32::try_from(b).ok()),
+            _ => None,
+        },
         dt,
         cpus: cpus_from_dt(dt),
         phys_offset: 0,

@@ -202,9 +202,20 @@ impl platform::Firmware for Armv7a {
     fn paging_init(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<mm_init::PagingInfo, PlatformError> {
         use crate::paging::Prot;
         let low = self.lowmem.ok_or(PlatformError::Memblock("paging_init before adjust_lowmem_bounds"))?;
-        let console = mm_types::MemRange::new(u64::from(self.console), crate::mmio::WINDOW);
+        // The console's register window in whole pages (a UART need not start a page).
+        let page = 4096;
+        let first = u64::from(self.console) & !(page - 1);
+        let console = mm_types::MemRange::new(first, (u64::from(self.console) + self.console_window).next_multiple_of(page) - first);
         let dtb = mm_types::MemRange::new(u64::from(self.dtb_phys), self.dt.totalsize);
-        crate::paging::paging_init(mb, self.phys_offset, low.lowmem_limit, &[("mmio", console, Prot::Device), ("fdt", dtb, Prot::ReadOnly)], log)?;
+        let mut extra: heapless::Vec<(&str, mm_types::MemRange, Prot), 3> = heapless::Vec::new();
+        let _ = extra.push(("mmio", console, Prot::Device));
+        let _ = extra.push(("fdt", dtb, Prot::ReadOnly));
+        if let Some(intc) = self.local_intc {
+            let first = u64::from(intc) & !(page - 1);
+            let len = (u64::from(intc) + crate::bcm2836::WINDOW).next_multiple_of(page) - first;
+            let _ = extra.push(("bcm2836 local intc", mm_types::MemRange::new(first, len), Prot::Device));
+        }
+        crate::paging::paging_init(mb, self.phys_offset, low.lowmem_limit, &extra, log)?;
         Ok(mm_init::zones::arm32(mb, low))
     }
 
@@ -295,6 +306,22 @@ impl platform::Firmware for Armv7a {
         }
         let mpidr = self.cpus.get(cpu).ok_or("no such CPU")?.hw_id;
         let node = self.dt.cpus.iter().find(|c| c.available && c.mpidr == Some(mpidr));
+        // The BCM2836's method is named by /cpus (the CPU nodes say nothing), so it comes in
+        // as the board's [smp] enable-method.
+        let node_says = node.and_then(|c| c.enable_method);
+        if node_says.is_none() && self.board.smp_method == Some(platform::board::SmpMethod::Bcm2836Smp) {
+            let intc = self.local_intc.ok_or("the board's SMP method is brcm,bcm2836-smp, but the device tree has no brcm,bcm2836-l1-intc block")?;
+            let (b, block) = crate::smp::prepare(mpidr as u32, cpu, stack_top, percpu_base, entry)?;
+            // SAFETY: paging_init mapped the block at its physical address as device memory;
+            // the boot block was just prepared for this CPU.
+            #[allow(unsafe_code)]
+            unsafe {
+                crate::bcm2836::release(intc, (mpidr & 0xff) as u32, block)
+            };
+            crate::smp::wait_alive(b)?;
+            defmt::info!("smp: CPU{=usize}: booted through the BCM2836 ARM-local mailbox 3", cpu);
+            return Ok(());
+        }
         match node.map(devicetree::Cpu::enable) {
             Some(Ok(Some(devicetree::EnableMethod::Psci))) | Some(Ok(None)) => {}
             Some(Ok(Some(devicetree::EnableMethod::SpinTable { .. }))) => {

@@ -62,7 +62,7 @@ extern "C" {
 /// Cleans and invalidates `[addr, addr + len)` to the point of coherency (Linux
 /// `dmac_flush_range`), so that a CPU running with its MMU and caches off reads what was
 /// written.
-fn clean_dcache(addr: usize, len: usize) {
+pub(crate) fn clean_dcache(addr: usize, len: usize) {
     let ctr = aarch32_cpu::register::Ctr::read().0;
     let step = 4usize << ((ctr >> 16) & 0xf);
     let mut line = addr & !(step - 1);
@@ -73,15 +73,14 @@ fn clean_dcache(addr: usize, len: usize) {
     aarch32_cpu::asm::dsb();
 }
 
-/// Starts `cpu` (see `platform::Firmware::start_cpu`) through PSCI.
-pub fn start_cpu(
-    conduit: Option<PsciMethod>,
+/// Fills and cleans `cpu`'s boot block; returns it with its physical address.
+pub(crate) fn prepare(
     mpidr: u32,
     cpu: usize,
     stack_top: usize,
     percpu_base: usize,
     entry: extern "C" fn(usize) -> !,
-) -> Result<(), &'static str> {
+) -> Result<(&'static SecondaryBoot, u32), &'static str> {
     let b = BOOT.get(cpu).ok_or("CPU id beyond MAX_CPUS")?;
     let [ttbr0, ttbcr, dacr, sctlr] = crate::paging::mmu_registers();
     b.ttbr0.store(ttbr0, Ordering::Relaxed);
@@ -96,7 +95,6 @@ pub fn start_cpu(
     clean_dcache(b as *const SecondaryBoot as usize, core::mem::size_of::<SecondaryBoot>());
     // The image runs at its physical address: the block's address is the one the CPU needs.
     let block = b as *const SecondaryBoot as u32;
-    let entry_pa = secondary_entry as *const () as usize as u32;
     defmt::debug!(
         "smp: CPU{=usize} (MPIDR {=u32:#x}): boot block at {=u32:#x}, stack top {=u32:#x}, per-CPU base {=u32:#x}, TTBR0 {=u32:#x}",
         cpu,
@@ -106,6 +104,20 @@ pub fn start_cpu(
         percpu_base as u32,
         ttbr0
     );
+    Ok((b, block))
+}
+
+/// Starts `cpu` (see `platform::Firmware::start_cpu`) through PSCI.
+pub fn start_cpu(
+    conduit: Option<PsciMethod>,
+    mpidr: u32,
+    cpu: usize,
+    stack_top: usize,
+    percpu_base: usize,
+    entry: extern "C" fn(usize) -> !,
+) -> Result<(), &'static str> {
+    let (b, block) = prepare(mpidr, cpu, stack_top, percpu_base, entry)?;
+    let entry_pa = secondary_entry as *const () as usize as u32;
     let r = match conduit {
         Some(PsciMethod::Hvc) => smccc::psci::cpu_on_32::<smccc::Hvc>(mpidr, entry_pa, block),
         Some(PsciMethod::Smc) => smccc::psci::cpu_on_32::<smccc::Smc>(mpidr, entry_pa, block),
@@ -131,12 +143,12 @@ fn psci_error(e: smccc::psci::Error) -> &'static str {
 }
 
 /// Waits up to 100 ms (generic timer) for the CPU to reach Rust.
-fn wait_alive(b: &SecondaryBoot) -> Result<(), &'static str> {
+pub(crate) fn wait_alive(b: &SecondaryBoot) -> Result<(), &'static str> {
     let freq = u64::from(Cntfrq::read().0.max(1));
     let deadline = CntPct::read().0 + freq / 10;
     while b.alive.load(Ordering::Acquire) == 0 {
         if CntPct::read().0 > deadline {
-            return Err("the CPU did not reach Rust within 100 ms of PSCI CPU_ON");
+            return Err("the CPU did not reach Rust within 100 ms of its release");
         }
         core::hint::spin_loop();
     }

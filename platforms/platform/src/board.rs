@@ -66,6 +66,10 @@ pub enum ConsoleDriver {
     CadenceUart,
     /// Samsung Exynos (drivers/exynos-uart).
     ExynosUart,
+    /// Qualcomm GENI serial engine (drivers/geni-uart).
+    GeniUart,
+    /// Qualcomm UARTDM (drivers/msm-uartdm).
+    MsmUartdm,
 }
 
 impl ConsoleDriver {
@@ -78,6 +82,8 @@ impl ConsoleDriver {
             Self::MesonUart => "Meson UART",
             Self::CadenceUart => "Cadence UART",
             Self::ExynosUart => "Exynos UART",
+            Self::GeniUart => "GENI UART",
+            Self::MsmUartdm => "UARTDM",
         }
     }
 }
@@ -92,6 +98,9 @@ pub enum SmpMethod {
     SpinTable,
     /// ACPI MADT (or the MP table), INIT-SIPI-SIPI.
     AcpiMadt,
+    /// The BCM2836's ARM-local mailbox 3: the entry address written to each CPU's mailbox set
+    /// register (Linux `bcm2836_smp_boot_secondary`).
+    Bcm2836Smp,
     /// Only the boot CPU runs.
     None,
 }

@@ -18,6 +18,7 @@ pub mod app;
 pub mod bench;
 pub mod board;
 pub mod clock;
+pub mod console_mmio;
 pub mod heap;
 pub mod initrd;
 pub mod logger;

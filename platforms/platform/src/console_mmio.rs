@@ -1,13 +1,14 @@
 //! Memory-mapped I/O: the console UART's register block at a physical address, whichever
-//! driver runs it, and the logger's console hook.
+//! driver runs it, and the logger's console hook; shared by the device-tree platforms
+//! (`platform-aarch64`, `platform-armv7a`), whose console bring-up is the same.
 //!
 //! The board names the driver (`[console] driver`); the device tree gives the block's address
 //! and its wiring (`reg-shift`, `reg-io-width`, `clock-frequency`, `current-speed`, the
 //! `compatible` list), which [`ConsoleWiring`] carries. Every driver implements `embedded-io`
 //! `Write` on a register-access trait of its own; [`Mmio`] is the one volatile implementation
 //! of all of them. Until the MMU is on every access is to Device-nGnRnE memory at its physical
-//! address; `paging_init` then maps [`ConsoleUart::window`] as device memory at the same
-//! address, so the block stays where the driver looks.
+//! address; `paging_init` then maps [`window`] as device memory at the same address, so the block
+//! stays where the driver looks.
 //!
 //! The console is taken over as the boot loader left it (baud divisors kept, interrupts
 //! masked), as Linux's earlycon does, unless the node gives `current-speed` (and the clock to
@@ -16,10 +17,12 @@
 
 use cadence_uart::{CadenceRegs, CadenceUart};
 use exynos_uart::{ExynosRegs, ExynosUart};
+use geni_uart::{GeniRegs, GeniUart};
+use msm_uartdm::{UartdmRegs, UartdmUart};
 use imx_uart::{ImxRegs, ImxUart};
 use meson_uart::{MesonRegs, MesonUart};
 use pl011::{Pl011, Pl011Regs};
-use platform::board::ConsoleDriver;
+use crate::board::ConsoleDriver;
 use uart16550::mmio::{Mmio16550, MmioBus, MmioConfig};
 use uart16550::Uart16550;
 
@@ -63,7 +66,7 @@ macro_rules! regs32 {
         }
     )*};
 }
-regs32!(Pl011Regs, ImxRegs, MesonRegs, CadenceRegs, ExynosRegs);
+regs32!(Pl011Regs, ImxRegs, MesonRegs, CadenceRegs, ExynosRegs, GeniRegs, UartdmRegs);
 
 impl MmioBus for Mmio {
     fn read8(&mut self, offset: usize) -> u8 {
@@ -121,6 +124,8 @@ pub enum ConsoleUart {
     Meson(MesonUart<Mmio>),
     Cadence(CadenceUart<Mmio>),
     Exynos(ExynosUart<Mmio>),
+    Geni(GeniUart<Mmio>),
+    Uartdm(UartdmUart<Mmio>),
 }
 
 impl core::fmt::Debug for ConsoleUart {
@@ -138,6 +143,8 @@ pub fn compatibles(driver: ConsoleDriver) -> &'static [&'static str] {
         ConsoleDriver::MesonUart => meson_uart::COMPATIBLES,
         ConsoleDriver::CadenceUart => cadence_uart::COMPATIBLES,
         ConsoleDriver::ExynosUart => exynos_uart::COMPATIBLES,
+        ConsoleDriver::GeniUart => geni_uart::COMPATIBLES,
+        ConsoleDriver::MsmUartdm => msm_uartdm::COMPATIBLES,
     }
 }
 
@@ -148,6 +155,8 @@ pub fn window(driver: ConsoleDriver, wiring: &ConsoleWiring<'_>) -> u64 {
         // Eight registers and the DesignWare USR (index 0x1f), `1 << reg-shift` bytes apart.
         ConsoleDriver::Uart16550 => 0x20 << wiring.reg_shift.unwrap_or(2).min(4),
         ConsoleDriver::ImxUart | ConsoleDriver::MesonUart | ConsoleDriver::CadenceUart | ConsoleDriver::ExynosUart => 0x100,
+        ConsoleDriver::GeniUart => geni_uart::WINDOW,
+        ConsoleDriver::MsmUartdm => msm_uartdm::WINDOW,
     }
 }
 
@@ -236,6 +245,16 @@ pub unsafe fn init_console(driver: ConsoleDriver, base: usize, w: &ConsoleWiring
             }
             (ConsoleUart::Exynos(u), started(r))
         }
+        ConsoleDriver::GeniUart => {
+            let mut u = GeniUart::new(regs);
+            let r = u.init_console(w.clock_hz, w.baud).map_err(message);
+            (ConsoleUart::Geni(u), started(r))
+        }
+        ConsoleDriver::MsmUartdm => {
+            let mut u = UartdmUart::new(regs);
+            let r = u.init_console(w.clock_hz, w.baud).map_err(message);
+            (ConsoleUart::Uartdm(u), started(r))
+        }
     };
     *CONSOLE.lock() = Some(uart);
     Ok(how)
@@ -255,5 +274,7 @@ pub fn console_write(bytes: &[u8]) {
         Some(ConsoleUart::Meson(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
         Some(ConsoleUart::Cadence(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
         Some(ConsoleUart::Exynos(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
+        Some(ConsoleUart::Geni(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
+        Some(ConsoleUart::Uartdm(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
     };
 }
