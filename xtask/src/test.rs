@@ -944,6 +944,8 @@ pub fn cases() -> Vec<BootCase> {
         ok("arm32-1G-smp2", armv7a, "1G", 2, "", vec![
             Has("  DMA      [mem 0x0000000040000000-0x000000006fffffff]"),
             Has("  Normal   empty"),
+            Has("  DMA      [mem 0x0000000040000000-0x000000006fffffff]"),
+            Has("  Normal   empty"),
             Has("  HighMem  [mem 0x0000000070000000-0x000000007fffffff]"),
             HasAll(&["Memory: ", "K/1048576K available (", ", 65536K cma-reserved, 196608K highmem)"]),
             Has("cma: Reserved 64 MiB at 0x7c000000"),
@@ -1131,6 +1133,10 @@ pub fn cases() -> Vec<BootCase> {
             Has("qemu-raspi2b: ARMv7-A (MIDR 0x410fc075)"),
             Has("console: PL011 at 0x3f201000 (/soc/serial@7e201000, from /chosen/stdout-path)"),
             Has("adjust_lowmem_bounds: PHYS_OFFSET 0x00000000, arm_lowmem_limit 0x30000000, memblock limit 0x30000000 (vmalloc_min 0xf0000000)"),
+            // No dma_zone_size reaches the DMA limit here (1 GiB above PHYS_OFFSET on the BCM2835
+            // machine): ZONE_DMA is all of lowmem, as multi_v7 prints it.
+            Has("  DMA      [mem 0x0000000000000000-0x000000002fffffff]"),
+            Has("  Normal   empty"),
             Has("  HighMem  [mem 0x0000000030000000-0x000000003bffffff]"),
             HasAll(&["Memory: ", "K/983040K available (", "K cma-reserved, 131072K highmem)"]),
             Has("smp: CPU1: booted through the BCM2836 ARM-local mailbox 3"),
