@@ -84,7 +84,7 @@ pub fn check_machine_limits(board: &Board, mem_bytes: u64, cpus: u32) -> Result<
     let q = &board.qemu;
     if cpus > board_desc::MAX_CPUS {
         anyhow::bail!(
-            "--smp {cpus}: the firmware runs at most {} CPUs (NR_CPUS in platforms/platform/src/percpu.rs, MAX_CPUS in the platform crates)",
+            "--smp {cpus}: the firmware runs at most {} CPUs (NR_CPUS in kernel/src/percpu.rs, MAX_CPUS in the platform crates)",
             board_desc::MAX_CPUS
         );
     }
@@ -359,7 +359,7 @@ mod tests {
     fn max_cpus_matches_the_firmware() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         for (file, name) in [
-            ("platforms/platform/src/percpu.rs", "pub const NR_CPUS: usize = "),
+            ("kernel/src/percpu.rs", "pub const NR_CPUS: usize = "),
             ("platforms/aarch64/src/smp.rs", "pub const MAX_CPUS: usize = "),
             ("platforms/x86-pc/src/cpu.rs", "pub const MAX_CPUS: usize = "),
             ("mm/slab/src/lib.rs", "pub const MAX_CPUS: usize = "),

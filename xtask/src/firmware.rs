@@ -18,7 +18,7 @@
 //!
 //! The test initrd (`initrd_bytes`): the 8-byte magic `MEMFWRD1`, the payload length and the
 //! 32-bit FNV-1a hash of the payload (both little-endian u32), then the payload. The platforms
-//! check it where the loader put it (`platform::initrd`) and again when the boot ends, so an
+//! check it where the loader put it (`kernel::initrd`) and again when the boot ends, so an
 //! initrd page handed to the allocator and overwritten fails the run.
 
 use std::path::{Path, PathBuf};

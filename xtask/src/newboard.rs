@@ -1180,7 +1180,7 @@ bench = false
 
 [dependencies]
 {pkg} = {{ path = "../../platforms/{dir}" }}
-platform = {{ workspace = true }}
+kernel = {{ workspace = true }}
 app-select = {{ workspace = true }}
 defmt = {{ workspace = true }}
 
@@ -1209,7 +1209,7 @@ include!(concat!(env!("OUT_DIR"), "/board.rs"));
 {krate}::entry!(BOARD, main);
 
 fn main(m: &mut {krate}::{ty}) -> ! {{
-    platform::start_kernel(m, None, &app_select::APP)
+    kernel::start_kernel(m, None, &app_select::APP)
 }}
 "#,
         krate = p.crate_path,
@@ -1588,7 +1588,7 @@ mod tests {
         let taken = taken_names(root).unwrap();
         for (name, why) in [
             ("xtask", "the workspace member xtask is already called \"xtask\""),
-            ("platform", "the workspace member platforms/platform is already called \"platform\""),
+            ("kernel", "the workspace member kernel is already called \"kernel\""),
             ("board-desc", "the workspace member boards/board-desc"),
             ("qemu-raspi3b", "the workspace member boards/qemu-raspi3b"),
             ("mm-init", "the workspace member mm/init"),

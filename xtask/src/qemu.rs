@@ -294,7 +294,7 @@ pub fn run(board: &Board, built: &Built, opts: &RunOpts) -> Result<Outcome> {
 /// What ended QEMU, from its exit status, its stderr and the firmware's last log line.
 ///
 /// A success needs the firmware's own evidence twice over: its exit device's success status and,
-/// as the very last frame, its exit line (`platform::log_exit`) whose check (frames, bytes,
+/// as the very last frame, its exit line (`kernel::log_exit`) whose check (frames, bytes,
 /// CRC-32) matches every byte received before it. A QEMU ended by a signal is a failure that
 /// names the signal, whatever status it exited with.
 fn judge(board: &Board, status: std::process::ExitStatus, stderr: &str, lines: &[String], malformed: usize, stream: &[u8]) -> Verdict {

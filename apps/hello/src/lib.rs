@@ -5,7 +5,7 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
-use platform::app::{App, AppResult, Gfp, Kernel};
+use kernel::app::{App, AppResult, Gfp, Kernel};
 
 fn main(k: &Kernel) -> AppResult {
     // The heap: Box, Vec and the collections work on every CPU.

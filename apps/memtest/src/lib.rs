@@ -37,7 +37,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pattern::{Options, PageWords, Pattern};
-use platform::app::{App, AppError, AppResult, Gfp, Kernel, Migratetype, Pages, ZoneType, MAX_ORDER, PAGE_SIZE};
+use kernel::app::{App, AppError, AppResult, Gfp, Kernel, Migratetype, Pages, ZoneType, MAX_ORDER, PAGE_SIZE};
 
 /// The application (`cargo xtask run --app memtest`).
 pub static APP: App = App::new("memtest", main);
@@ -232,7 +232,7 @@ fn main(k: &Kernel) -> AppResult {
         corrupted: AtomicBool::new(false),
         errors: AtomicU64::new(0),
     };
-    for cpu in 0..platform::percpu::NR_CPUS {
+    for cpu in 0..kernel::percpu::NR_CPUS {
         run.shares.push(Share {
             blocks: spin::Mutex::new(Vec::with_capacity(if k.cpu_online(cpu) { MAX_BLOCKS_PER_CPU } else { 0 })),
             pages: AtomicU64::new(0),
@@ -242,7 +242,7 @@ fn main(k: &Kernel) -> AppResult {
     }
     // CMA areas first (ordinary allocations never take their pageblocks): a range of each
     // for every online CPU, through cma_alloc.
-    let online: heapless::Vec<usize, { platform::percpu::NR_CPUS }> = (0..platform::percpu::NR_CPUS).filter(|&c| k.cpu_online(c)).collect();
+    let online: heapless::Vec<usize, { kernel::percpu::NR_CPUS }> = (0..kernel::percpu::NR_CPUS).filter(|&c| k.cpu_online(c)).collect();
     for (index, area) in k.cma_areas().iter().enumerate().filter(|(_, a)| a.count() != 0) {
         let chunk = area.count().div_ceil(cpus);
         let mut left = area.count();

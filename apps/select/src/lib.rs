@@ -2,7 +2,7 @@
 //! built. `cargo xtask build/run/test --app NAME` sets `MEMFW_APP=NAME` for the build; this
 //! crate's build script turns it into `cfg(memfw_app = "NAME")` (an unknown name stops the
 //! build, naming it), and [`APP`] is that crate's application. A board's `main.rs` hands it to
-//! `platform::start_kernel`, so boards stay wiring only and know no application.
+//! `kernel::start_kernel`, so boards stay wiring only and know no application.
 #![no_std]
 #![forbid(unsafe_code)]
 

@@ -2,8 +2,8 @@
 //! path before applications existed, and print the same lines): vmalloc on real memory,
 //! cross-CPU calls with the TLB shoot-down after `vfree`, `kmap` on every CPU at once, CMA.
 
-use platform::app::{CallError, Gfp, Kernel, Migratetype, VmArea, ZoneType, PAGE_SIZE};
-use platform::percpu::NR_CPUS;
+use kernel::app::{CallError, Gfp, Kernel, Migratetype, VmArea, ZoneType, PAGE_SIZE};
+use kernel::percpu::NR_CPUS;
 
 fn pattern(seed: u64, i: usize) -> u32 {
     (seed as u32).wrapping_mul(0x9e37_79b9) ^ i as u32
@@ -188,7 +188,7 @@ pub fn kmap_on_each_cpu(k: &Kernel) -> Result<(), &'static str> {
 /// The first property that did not hold.
 pub fn cma(k: &Kernel) -> Result<(), &'static str> {
     let a = k.page_allocator();
-    let mut sink = platform::DefmtSink;
+    let mut sink = kernel::DefmtSink;
     for (index, area) in k.cma_areas().iter().enumerate().filter(|(_, area)| area.count() != 0) {
         k.drain_all();
         let counts = || a.with_nodes(|ns| (ns.nr_free_pages(), ns.cma_free_pages(area), ns.totalram_pages()));
@@ -208,7 +208,7 @@ pub fn cma(k: &Kernel) -> Result<(), &'static str> {
         for write in [true, false] {
             for page in (0..area.count()).step_by(step as usize) {
                 let mut m = k.kmap(&mut whole, page).ok_or("a CMA page cannot be mapped")?;
-                for i in [0usize, platform::app::WORDS_PER_PAGE - 1] {
+                for i in [0usize, kernel::app::WORDS_PER_PAGE - 1] {
                     let v = pattern(base + page, i) as usize;
                     if write {
                         m.write(i, v);

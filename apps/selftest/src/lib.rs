@@ -1,6 +1,6 @@
 //! The `selftest` application: the checks `cargo xtask test` boots every board with.
 //!
-//! It asks the boot path for its self-checks ([`platform::app::App::boot_selfchecks`]: the
+//! It asks the boot path for its self-checks ([`kernel::app::App::boot_selfchecks`]: the
 //! buddy drain/restore check and the buddy self-test before the allocator goes behind its lock,
 //! x86's HighMem `kmap` check in `paging_init`), then, once memory management is up on every
 //! CPU, runs the late ones on the application API alone: the SMP stress test with `alloc`
@@ -16,8 +16,8 @@ extern crate alloc;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use platform::app::{App, AppResult, CallError, Gfp, Kernel, Migratetype, ZoneType};
-use platform::percpu::{CacheLine, PerCpu, NR_CPUS};
+use kernel::app::{App, AppResult, CallError, Gfp, Kernel, Migratetype, ZoneType};
+use kernel::percpu::{CacheLine, PerCpu, NR_CPUS};
 
 pub mod checks;
 pub mod stress;
@@ -69,7 +69,7 @@ pub fn api(k: &Kernel) -> Result<(), &'static str> {
     if k.call_on(NR_CPUS, |c| c) != Err(CallError::NotOnline { cpu: NR_CPUS }) {
         return Err("API self-test: call_on to a CPU that does not exist was not refused");
     }
-    let on_each = k.on_each_cpu(|cpu| -> Result<(platform::app::VmArea, bool), &'static str> {
+    let on_each = k.on_each_cpu(|cpu| -> Result<(kernel::app::VmArea, bool), &'static str> {
         let gfp = Gfp { highest_zone: ZoneType::HighMem, migratetype: Migratetype::Movable, ..Gfp::HIGHUSER };
         let mut block = k.alloc_pages(0, gfp).map_err(|_| "API self-test: alloc_pages failed")?;
         let ok = {
@@ -106,7 +106,7 @@ pub fn api(k: &Kernel) -> Result<(), &'static str> {
     k.check_allocator()?;
     // The boot facts: memblock at the hand-off, as the boot printed it (the tests compare).
     let (ram, reserved) = (k.memory_regions(), k.reserved_regions());
-    let kib = |rs: &[platform::app::Region]| rs.iter().map(|r| r.size).sum::<u64>() / 1024;
+    let kib = |rs: &[kernel::app::Region]| rs.iter().map(|r| r.size).sum::<u64>() / 1024;
     if ram.is_empty() || reserved.is_empty() || k.zones().iter().any(|z| z.managed_pages > z.spanned_pages) {
         return Err("API self-test: no memblock regions at the hand-off, or a zone manages more pages than it spans");
     }

@@ -16,8 +16,8 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use platform::app::{Gfp, Kernel, Migratetype, Pages, ZoneType};
-use platform::percpu::{CacheLine, PerCpu, NR_CPUS};
+use kernel::app::{Gfp, Kernel, Migratetype, Pages, ZoneType};
+use kernel::percpu::{CacheLine, PerCpu, NR_CPUS};
 
 /// Allocator operations each CPU performs.
 pub const OPS_PER_CPU: u64 = 4000;
@@ -171,8 +171,8 @@ pub fn run(k: &Kernel) -> Result<(), &'static str> {
     if s.owned.iter().any(|w| w.load(Ordering::Acquire) != 0) {
         return Err("pages still owned after every CPU freed everything");
     }
-    platform::heap::KMALLOC.validate().map_err(|_| "slab caches inconsistent after the heap exercise")?;
-    platform::heap::KMALLOC.slabinfo(&mut platform::DefmtSink);
+    kernel::heap::KMALLOC.validate().map_err(|_| "slab caches inconsistent after the heap exercise")?;
+    kernel::heap::KMALLOC.slabinfo(&mut kernel::DefmtSink);
     k.drain_all();
     let after = zone_free(k);
     if after != before {

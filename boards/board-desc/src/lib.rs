@@ -182,7 +182,7 @@ impl ConsoleDriver {
         }
     }
 
-    /// The variant of `platform::board::ConsoleDriver` the firmware gets.
+    /// The variant of `kernel::board::ConsoleDriver` the firmware gets.
     fn variant(self) -> &'static str {
         match self {
             Self::Pl011 => "Pl011",
@@ -829,10 +829,10 @@ pub fn firmware_source(board: &Board) -> String {
         );
     }
     let _ = writeln!(s, "/// This board, as `board.toml` describes it.");
-    let _ = writeln!(s, "pub static BOARD: platform::board::BoardConfig = platform::board::BoardConfig {{");
+    let _ = writeln!(s, "pub static BOARD: kernel::board::BoardConfig = kernel::board::BoardConfig {{");
     let _ = writeln!(s, "    name: {:?},", board.name);
-    let _ = writeln!(s, "    console: platform::board::Console::{console},");
-    let _ = writeln!(s, "    console_driver: platform::board::ConsoleDriver::{},", driver.variant());
+    let _ = writeln!(s, "    console: kernel::board::Console::{console},");
+    let _ = writeln!(s, "    console_driver: kernel::board::ConsoleDriver::{},", driver.variant());
     let _ = write!(s, "    ram: &[");
     for b in &board.memory.banks {
         let _ = write!(s, "({:#x}, {:#x}), ", b.base, b.size);
@@ -843,12 +843,12 @@ pub fn firmware_source(board: &Board) -> String {
     for r in &board.reserve {
         let _ = writeln!(
             s,
-            "        platform::board::BoardReservation {{ base: {:#x}, size: {:#x}, name: {:?} }},",
+            "        kernel::board::BoardReservation {{ base: {:#x}, size: {:#x}, name: {:?} }},",
             r.base, r.size, r.name
         );
     }
     let _ = writeln!(s, "    ],");
-    let _ = writeln!(s, "    smp_method: Some(platform::board::SmpMethod::{}),", board.smp.enable_method.variant());
+    let _ = writeln!(s, "    smp_method: Some(kernel::board::SmpMethod::{}),", board.smp.enable_method.variant());
     let _ = writeln!(s, "}};");
     s
 }

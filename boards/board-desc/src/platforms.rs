@@ -96,7 +96,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         image: ImageKind::ArmZimage,
         exit: ExitDevice::Semihosting,
         linker_script: "armv7a.ld",
-        // The drivers of platform::console_mmio, as on aarch64.
+        // The drivers of kernel::console_mmio, as on aarch64.
         consoles: &[
             ConsoleDriver::Pl011,
             ConsoleDriver::Uart16550,

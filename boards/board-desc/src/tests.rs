@@ -56,11 +56,11 @@ fn a_good_board_validates_and_generates() {
     let b = board(GOOD);
     b.validate().unwrap();
     let src = firmware_source(&b);
-    assert!(src.contains("console: platform::board::Console::Node(\"/soc/serial@7e201000\")"), "{src}");
-    assert!(src.contains("console_driver: platform::board::ConsoleDriver::Pl011,"), "{src}");
+    assert!(src.contains("console: kernel::board::Console::Node(\"/soc/serial@7e201000\")"), "{src}");
+    assert!(src.contains("console_driver: kernel::board::ConsoleDriver::Pl011,"), "{src}");
     assert!(src.contains("ram: &[(0x0, 0x3c000000), ]"), "{src}");
     assert!(src.contains("BoardReservation { base: 0x3b000000, size: 0x100000, name: \"frame buffer\" }"), "{src}");
-    assert!(src.contains("smp_method: Some(platform::board::SmpMethod::SpinTable)"), "{src}");
+    assert!(src.contains("smp_method: Some(kernel::board::SmpMethod::SpinTable)"), "{src}");
     assert!(linker_fragment(&b).contains("KERNEL_LOAD_ADDRESS = 0x200000;"));
 }
 
@@ -246,8 +246,8 @@ fn every_mmio_driver_is_an_arm64_console() {
             let b = board(&text);
             b.validate().unwrap_or_else(|e| panic!("{driver} {how}: {e}"));
             let src = firmware_source(&b);
-            assert!(src.contains(&format!("console: platform::board::Console::{generated},")), "{src}");
-            assert!(src.contains(&format!("console_driver: platform::board::ConsoleDriver::{variant},")), "{src}");
+            assert!(src.contains(&format!("console: kernel::board::Console::{generated},")), "{src}");
+            assert!(src.contains(&format!("console_driver: kernel::board::ConsoleDriver::{variant},")), "{src}");
         }
     }
 }

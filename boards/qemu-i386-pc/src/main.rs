@@ -9,5 +9,5 @@ include!(concat!(env!("OUT_DIR"), "/board.rs"));
 platform_x86_pc::entry!(BOARD, main);
 
 fn main(pc: &mut platform_x86_pc::X86Pc) -> ! {
-    platform::start_kernel(pc, None, &app_select::APP)
+    kernel::start_kernel(pc, None, &app_select::APP)
 }

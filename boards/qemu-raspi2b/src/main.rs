@@ -9,5 +9,5 @@ include!(concat!(env!("OUT_DIR"), "/board.rs"));
 platform_armv7a::entry!(BOARD, main);
 
 fn main(m: &mut platform_armv7a::Armv7a) -> ! {
-    platform::start_kernel(m, None, &app_select::APP)
+    kernel::start_kernel(m, None, &app_select::APP)
 }

@@ -9,5 +9,5 @@ include!(concat!(env!("OUT_DIR"), "/board.rs"));
 platform_aarch64::entry!(BOARD, main);
 
 fn main(m: &mut platform_aarch64::Aarch64) -> ! {
-    platform::start_kernel(m, None, &app_select::APP)
+    kernel::start_kernel(m, None, &app_select::APP)
 }

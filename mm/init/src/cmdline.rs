@@ -14,8 +14,8 @@
 
 /// The `selftest=` modes every platform runs: `panic` (mm-init, after discovery), `null`,
 /// `write-text`, `stack-overflow` (after paging_init), `oom` and `slab-redzone` (on the heap), all
-/// in `platform::start_kernel`, and `bench`, the in-firmware allocator benchmark on every CPU
-/// (`platform::bench`), which ends in success like an ordinary boot.
+/// in `kernel::start_kernel`, and `bench`, the in-firmware allocator benchmark on every CPU
+/// (`kernel::bench`), which ends in success like an ordinary boot.
 pub const SELFTESTS: &[&str] = &["panic", "null", "write-text", "stack-overflow", "oom", "slab-redzone", "bench", "stack-overflow-cpu1"];
 
 /// A problem with a recognised parameter.

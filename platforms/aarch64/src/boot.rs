@@ -62,7 +62,7 @@ _head:
 
     .section .text.boot, "ax"
 primary_entry:
-    mrs     x21, cntpct_el0             /* the boot clock's zero (platform::clock) */
+    mrs     x21, cntpct_el0             /* the boot clock's zero (kernel::clock) */
     mov     x19, x0                     /* device tree */
     adr     x9, _head
     ldr     x10, =_head

@@ -99,7 +99,7 @@ exception_entry:
     b       aarch64_exception
 "#,
     frame = const core::mem::size_of::<Frame>(),
-    cpu_offset = const core::mem::offset_of!(platform::percpu::PerCpuArea, cpu),
+    cpu_offset = const core::mem::offset_of!(kernel::percpu::PerCpuArea, cpu),
     overflow_shift = const OVERFLOW_STACK_SHIFT,
     overflow_stacks = sym OVERFLOW_STACKS,
 );
@@ -112,10 +112,10 @@ const OVERFLOW_STACK_BYTES: usize = 1 << OVERFLOW_STACK_SHIFT;
 /// One stack per CPU for reporting an exception taken when the CPU's own stack is unusable.
 /// Only the exception entry touches it, through its address.
 #[repr(C, align(16))]
-struct OverflowStacks([[u8; OVERFLOW_STACK_BYTES]; platform::percpu::NR_CPUS]);
+struct OverflowStacks([[u8; OVERFLOW_STACK_BYTES]; kernel::percpu::NR_CPUS]);
 
 #[no_mangle]
-static mut OVERFLOW_STACKS: OverflowStacks = OverflowStacks([[0; OVERFLOW_STACK_BYTES]; platform::percpu::NR_CPUS]);
+static mut OVERFLOW_STACKS: OverflowStacks = OverflowStacks([[0; OVERFLOW_STACK_BYTES]; kernel::percpu::NR_CPUS]);
 
 /// x0..x30 and the interrupted SP, as the exception entry saved them.
 #[repr(C)]
@@ -206,5 +206,5 @@ extern "C" fn aarch64_exception(kind: u64, frame: &Frame, on_overflow_stack: u64
         "x0 {=u64:#x} x1 {=u64:#x} x2 {=u64:#x} x3 {=u64:#x} x29 {=u64:#x} x30 {=u64:#x} sp {=u64:#x}",
         frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[29], frame.x[30], frame.sp
     );
-    crate::cpu::exit(platform::ExitCode::Failure)
+    crate::cpu::exit(kernel::ExitCode::Failure)
 }

@@ -33,7 +33,7 @@ pub mod cpu;
 pub mod exceptions;
 pub mod initrd;
 pub mod memory;
-pub use platform::console_mmio as mmio;
+pub use kernel::console_mmio as mmio;
 pub mod paging;
 pub mod smp;
 
@@ -44,9 +44,9 @@ pub const PHYS_LIMIT: u64 = paging::VMALLOC_START;
 
 use aarch64_cpu::registers::{Readable, CNTFRQ_EL0, CNTPCT_EL0};
 
-pub use platform::ExitCode;
+pub use kernel::ExitCode;
 
-pub use platform::board::BoardConfig;
+pub use kernel::board::BoardConfig;
 
 /// The running machine: what the loader handed over.
 #[derive(Debug)]
@@ -65,7 +65,7 @@ pub struct Aarch64 {
     pub dt: &'static devicetree::DtMemoryInfo<'static>,
     /// Available CPUs from `/cpus`, boot CPU first, each on its node once the NUMA description
     /// is read (at memory discovery).
-    pub cpus: heapless::Vec<platform::CpuDesc, { smp::MAX_CPUS }>,
+    pub cpus: heapless::Vec<kernel::CpuDesc, { smp::MAX_CPUS }>,
     /// The NUMA description (`of_numa_init`), read with the memory banks.
     pub numa: Option<devicetree::DtNuma>,
 }
@@ -81,7 +81,7 @@ pub fn percpu_base() -> usize {
 
 /// The logical CPU id from the per-CPU area (its second word), 0 before areas exist.
 fn cpu_id() -> usize {
-    platform::percpu::cpu_id_from_base(percpu_base())
+    kernel::percpu::cpu_id_from_base(percpu_base())
 }
 
 /// The CPUs `/cpus` lists (available ones, up to [`smp::MAX_CPUS`]), the boot CPU first, on
@@ -89,12 +89,12 @@ fn cpu_id() -> usize {
 pub(crate) fn cpus_from_dt(
     dt: &devicetree::DtMemoryInfo<'_>,
     numa: Option<&devicetree::DtNuma>,
-) -> heapless::Vec<platform::CpuDesc, { smp::MAX_CPUS }> {
+) -> heapless::Vec<kernel::CpuDesc, { smp::MAX_CPUS }> {
     use aarch64_cpu::registers::Readable;
     let me = aarch64_cpu::registers::MPIDR_EL1.get() & 0xff_00ff_ffff;
-    let mut v: heapless::Vec<platform::CpuDesc, { smp::MAX_CPUS }> = heapless::Vec::new();
+    let mut v: heapless::Vec<kernel::CpuDesc, { smp::MAX_CPUS }> = heapless::Vec::new();
     let all = dt.cpus.iter().filter(|c| c.available).filter_map(|c| {
-        Some(platform::CpuDesc { hw_id: c.mpidr?, nid: numa.map_or(0, |n| n.cpu_nid(c)) })
+        Some(kernel::CpuDesc { hw_id: c.mpidr?, nid: numa.map_or(0, |n| n.cpu_nid(c)) })
     });
     for c in all.clone().filter(|c| c.hw_id == me).chain(all.filter(|c| c.hw_id != me)) {
         if v.push(c).is_err() {
@@ -103,7 +103,7 @@ pub(crate) fn cpus_from_dt(
         }
     }
     if v.is_empty() {
-        let _ = v.push(platform::CpuDesc { hw_id: me, nid: 0 });
+        let _ = v.push(kernel::CpuDesc { hw_id: me, nid: 0 });
     }
     v
 }
@@ -141,7 +141,7 @@ pub fn start(
     main: fn(&mut Aarch64) -> !,
 ) -> ! {
     // The boot clock: the physical counter, from its value at the first instruction.
-    platform::clock::init(|| CNTPCT_EL0.get(), start_ticks, CNTFRQ_EL0.get());
+    kernel::clock::init(|| CNTPCT_EL0.get(), start_ticks, CNTFRQ_EL0.get());
     // Without a device tree there is no console to say so: the exit status has to.
     let Ok(dt) = memory::read_device_tree(dtb_phys) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
     let driver = board.console_driver;
@@ -151,13 +151,13 @@ pub fn start(
     // (a UART behind a bus, like the Raspberry Pi's /soc, has a bus address in `reg`), and
     // what the node says about its wiring.
     let node = match (board.console, &tree) {
-        (platform::board::Console::DeviceTree, Some(t)) => {
+        (kernel::board::Console::DeviceTree, Some(t)) => {
             let stdout = dt.console.clone().filter(|c| {
                 c.from_stdout_path && devicetree::uart_props(t, &c.path).is_ok_and(|p| p.first_of(known).is_some())
             });
             stdout.or_else(|| devicetree::find_console(t, known).ok().flatten())
         }
-        (platform::board::Console::Node(path), Some(t)) => devicetree::console_at(t, path).ok(),
+        (kernel::board::Console::Node(path), Some(t)) => devicetree::console_at(t, path).ok(),
         _ => None,
     };
     let props = node.as_ref().zip(tree.as_ref()).and_then(|(c, t)| devicetree::uart_props(t, &c.path).ok());
@@ -174,7 +174,7 @@ pub fn start(
         None => mmio::ConsoleWiring::default(),
     };
     let console = match board.console {
-        platform::board::Console::MmioAt(base) => Some(base),
+        kernel::board::Console::MmioAt(base) => Some(base),
         _ => node.as_ref().and_then(|c| c.cpu_base.clone().ok()),
     };
     let Some(console) = console else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
@@ -185,7 +185,7 @@ pub fn start(
     // is usable. `paging_init` maps its window as device memory at the same address.
     let started = unsafe { mmio::init_console(driver, console as usize, &wiring) };
     let Ok(started) = started else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
-    platform::logger::install(platform::logger::Hooks {
+    kernel::logger::install(kernel::logger::Hooks {
         write: mmio::console_write,
         irq_save: cpu::irq_save,
         irq_restore: cpu::irq_restore,
@@ -201,7 +201,7 @@ pub fn start(
     match &node {
         Some(c) => {
             let how = match board.console {
-                platform::board::Console::Node(_) => "the board's console node",
+                kernel::board::Console::Node(_) => "the board's console node",
                 _ if c.from_stdout_path => "from /chosen/stdout-path",
                 _ => "the first UART of the board's driver",
             };
@@ -254,6 +254,6 @@ pub fn start(
 #[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    platform::report_panic(info);
+    kernel::report_panic(info);
     cpu::exit(ExitCode::Failure)
 }

@@ -120,14 +120,14 @@ impl mm_init::Platform for Aarch64 {
         let cmdline_cma = mm_init::Cmdline::new(self.cmdline()).get("cma").is_some();
         let params = ApplyParams { cmdline_cma, ..ApplyParams::default() };
         let (dt, dtb_phys) = (self.dt, self.dtb_phys);
-        platform::with_cma_areas::<Self, _>(|cma| devicetree::reserve(dt, mb, Some(dtb_phys), &params, cma, &mut report, log))
+        kernel::with_cma_areas::<Self, _>(|cma| devicetree::reserve(dt, mb, Some(dtb_phys), &params, cma, &mut report, log))
             .map_err(|e| dt_error(log, e, "device-tree reservations could not be recorded"))?;
         if report.failures > 0 {
             log.line(format_args!("device tree: {} reservation(s) could not be made (see above)", report.failures));
         }
         // Checked only once reserved (a refused initrd is disabled, as Linux does).
         if let (Some(_), Some(r)) = (report.initrd, self.dt.chosen.as_ref().and_then(|c| c.initrd)) {
-            platform::initrd::check_at_boot(r, crate::initrd::bytes, log)?;
+            kernel::initrd::check_at_boot(r, crate::initrd::bytes, log)?;
         }
         reserve_page_zero(mb, log)
     }
@@ -170,14 +170,14 @@ impl RegionArrayMapper<'static> for IdentityMapper {
 
 static MAPPER: spin::Mutex<IdentityMapper> = spin::Mutex::new(IdentityMapper);
 
-impl platform::Firmware for Aarch64 {
-    fn board(&self) -> &'static platform::board::BoardConfig {
+impl kernel::Firmware for Aarch64 {
+    fn board(&self) -> &'static kernel::board::BoardConfig {
         self.board
     }
 
-    fn exit(&self, code: platform::ExitCode) -> ! {
-        let intact = code != platform::ExitCode::Success || platform::initrd::still_intact(crate::initrd::bytes);
-        crate::cpu::exit(if intact { code } else { platform::ExitCode::Failure })
+    fn exit(&self, code: kernel::ExitCode) -> ! {
+        let intact = code != kernel::ExitCode::Success || kernel::initrd::still_intact(crate::initrd::bytes);
+        crate::cpu::exit(if intact { code } else { kernel::ExitCode::Failure })
     }
 
     fn paging_init(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<mm_init::PagingInfo, PlatformError> {
@@ -214,7 +214,7 @@ impl platform::Firmware for Aarch64 {
         (phys < crate::paging::VA_LIMIT).then_some(phys as usize)
     }
 
-    const PERCPU_BASE: platform::PercpuBaseFn = crate::percpu_base;
+    const PERCPU_BASE: kernel::PercpuBaseFn = crate::percpu_base;
 
     const PHYS_TO_VIRT: fn(u64) -> Option<usize> = identity_phys_to_virt;
     const VIRT_TO_PHYS: fn(usize) -> Option<u64> = identity_virt_to_phys;
@@ -265,7 +265,7 @@ impl platform::Firmware for Aarch64 {
         self.numa.map_or_else(|| page_alloc::default_distance(a, b), |n| n.distance(a, b))
     }
 
-    fn possible_cpus(&self) -> &[platform::CpuDesc] {
+    fn possible_cpus(&self) -> &[kernel::CpuDesc] {
         &self.cpus
     }
 
@@ -294,7 +294,7 @@ impl platform::Firmware for Aarch64 {
     }
 
     fn region_mapper(&mut self) -> &'static mut dyn RegionArrayMapper<'static> {
-        match platform::take_static(&MAPPER) {
+        match kernel::take_static(&MAPPER) {
             Some(m) => m,
             None => panic!("region_mapper taken twice"),
         }
@@ -308,7 +308,7 @@ impl Aarch64 {
     fn enable_method(&self, mpidr: u64) -> Result<crate::smp::Method, &'static str> {
         use crate::smp::Method;
         use devicetree::EnableMethod;
-        use platform::board::SmpMethod;
+        use kernel::board::SmpMethod;
         let node = self.dt.cpus.iter().find(|c| c.available && c.mpidr == Some(mpidr));
         let from_dt = match node.map(devicetree::Cpu::enable) {
             Some(Ok(m)) => m,

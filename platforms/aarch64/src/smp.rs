@@ -149,7 +149,7 @@ fn psci_error(code: i64) -> &'static str {
     }
 }
 
-/// Starts `cpu` (see `platform::Firmware::start_cpu`) by `method`.
+/// Starts `cpu` (see `kernel::Firmware::start_cpu`) by `method`.
 pub fn start_cpu(
     method: Method,
     mpidr: u64,

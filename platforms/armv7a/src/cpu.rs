@@ -31,12 +31,12 @@ pub fn irq_restore(cpsr: usize) {
     unsafe { core::arch::asm!("msr cpsr_c, {0}", in(reg) cpsr as u32, options(nomem, nostack)) };
 }
 
-/// Ends the run with `code`. The last log frame ([`platform::log_exit`]) goes out first.
-pub fn exit(code: platform::ExitCode) -> ! {
-    platform::log_exit(code);
+/// Ends the run with `code`. The last log frame ([`kernel::log_exit`]) goes out first.
+pub fn exit(code: kernel::ExitCode) -> ! {
+    kernel::log_exit(code);
     exit_status(match code {
-        platform::ExitCode::Success => EXIT_SUCCESS,
-        platform::ExitCode::Failure => EXIT_FAILURE,
+        kernel::ExitCode::Success => EXIT_SUCCESS,
+        kernel::ExitCode::Failure => EXIT_FAILURE,
     })
 }
 

@@ -23,10 +23,10 @@ const EXCEPTION_STACK_BYTES: usize = 1 << EXCEPTION_STACK_SHIFT;
 /// One stack per CPU for the abort and undefined modes (and IRQ/FIQ, which stay masked). Only
 /// the exception entry touches it, through its address.
 #[repr(C, align(16))]
-pub struct ExceptionStacks([[u8; EXCEPTION_STACK_BYTES]; platform::percpu::NR_CPUS]);
+pub struct ExceptionStacks([[u8; EXCEPTION_STACK_BYTES]; kernel::percpu::NR_CPUS]);
 
 #[no_mangle]
-pub static mut EXCEPTION_STACKS: ExceptionStacks = ExceptionStacks([[0; EXCEPTION_STACK_BYTES]; platform::percpu::NR_CPUS]);
+pub static mut EXCEPTION_STACKS: ExceptionStacks = ExceptionStacks([[0; EXCEPTION_STACK_BYTES]; kernel::percpu::NR_CPUS]);
 
 core::arch::global_asm!(
     r#"
@@ -182,5 +182,5 @@ extern "C" fn armv7a_exception(kind: u32, frame: &Frame, spsr: u32, svc_sp: u32)
         "r0 {=u32:#x} r1 {=u32:#x} r2 {=u32:#x} r3 {=u32:#x} r11 {=u32:#x} r12 {=u32:#x} sp_svc {=u32:#x}",
         frame.r[0], frame.r[1], frame.r[2], frame.r[3], frame.r[11], frame.r[12], svc_sp
     );
-    crate::cpu::exit(platform::ExitCode::Failure)
+    crate::cpu::exit(kernel::ExitCode::Failure)
 }

@@ -1,5 +1,5 @@
 //! The initrd: where the loader put it (`/chosen` `linux,initrd-start`/`-end`), for
-//! `platform::initrd`, which checks its bytes right after memblock reserved them and again when
+//! `kernel::initrd`, which checks its bytes right after memblock reserved them and again when
 //! the boot ends. This module only reads the bytes, the one architecture-specific part.
 #![allow(unsafe_code)]
 

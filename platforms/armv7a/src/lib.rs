@@ -6,7 +6,7 @@
 //! 1. [`boot`]: the zImage header words, Hyp to SVC, stack, .bss, vectors ([`exceptions`]),
 //!    then the board's entry, which the board declares with [`entry!`];
 //! 2. [`start`]: the device tree (its address came in r2) gives the console, the UART of the
-//!    board's driver the tree names (`platform::console_mmio`, shared with arm64), and the
+//!    board's driver the tree names (`kernel::console_mmio`, shared with arm64), and the
 //!    logger is installed;
 //! 3. the board's `main` runs the generic boot path with an [`Armv7a`] as its platform:
 //!    [`memory`] (discovery, `adjust_lowmem_bounds`, the reservations of `arm_memblock_init`),
@@ -32,7 +32,7 @@ pub mod cpu;
 pub mod exceptions;
 pub mod initrd;
 pub mod memory;
-pub use platform::console_mmio as mmio;
+pub use kernel::console_mmio as mmio;
 pub mod paging;
 pub mod smp;
 
@@ -40,8 +40,8 @@ pub mod smp;
 /// LPAE. Device-tree memory at or above it is ignored at discovery (`MAX_MEMBLOCK_ADDR`).
 pub const PHYS_LIMIT: u64 = 1 << 32;
 
-pub use platform::board::BoardConfig;
-pub use platform::ExitCode;
+pub use kernel::board::BoardConfig;
+pub use kernel::ExitCode;
 
 use aarch32_cpu::register::{CntPct, Cntfrq, Mpidr, Tpidrprw};
 
@@ -63,7 +63,7 @@ pub struct Armv7a {
     /// What the device tree says (read once, kept in a static).
     pub dt: &'static devicetree::DtMemoryInfo<'static>,
     /// Available CPUs from `/cpus`, boot CPU first.
-    pub cpus: heapless::Vec<platform::CpuDesc, { smp::MAX_CPUS }>,
+    pub cpus: heapless::Vec<kernel::CpuDesc, { smp::MAX_CPUS }>,
     /// `PHYS_OFFSET`: what `PAGE_OFFSET` maps (the start of RAM, PMD-aligned).
     pub phys_offset: u64,
     /// `adjust_lowmem_bounds`' result, known from the early reservations on.
@@ -77,14 +77,14 @@ pub fn percpu_base() -> usize {
 
 /// The logical CPU id from the per-CPU area, 0 before areas exist.
 fn cpu_id() -> usize {
-    platform::percpu::cpu_id_from_base(percpu_base())
+    kernel::percpu::cpu_id_from_base(percpu_base())
 }
 
 /// The CPUs `/cpus` lists (available ones, up to [`smp::MAX_CPUS`]), the boot CPU first.
-pub(crate) fn cpus_from_dt(dt: &devicetree::DtMemoryInfo<'_>) -> heapless::Vec<platform::CpuDesc, { smp::MAX_CPUS }> {
+pub(crate) fn cpus_from_dt(dt: &devicetree::DtMemoryInfo<'_>) -> heapless::Vec<kernel::CpuDesc, { smp::MAX_CPUS }> {
     let me = u64::from(Mpidr::read().0 & 0x00ff_ffff);
-    let mut v: heapless::Vec<platform::CpuDesc, { smp::MAX_CPUS }> = heapless::Vec::new();
-    let all = dt.cpus.iter().filter(|c| c.available).filter_map(|c| Some(platform::CpuDesc { hw_id: c.mpidr?, nid: 0 }));
+    let mut v: heapless::Vec<kernel::CpuDesc, { smp::MAX_CPUS }> = heapless::Vec::new();
+    let all = dt.cpus.iter().filter(|c| c.available).filter_map(|c| Some(kernel::CpuDesc { hw_id: c.mpidr?, nid: 0 }));
     for c in all.clone().filter(|c| c.hw_id == me).chain(all.filter(|c| c.hw_id != me)) {
         if v.push(c).is_err() {
             defmt::warn!("more than {=usize} CPUs in the device tree: the rest stay off", smp::MAX_CPUS);
@@ -92,7 +92,7 @@ pub(crate) fn cpus_from_dt(dt: &devicetree::DtMemoryInfo<'_>) -> heapless::Vec<p
         }
     }
     if v.is_empty() {
-        let _ = v.push(platform::CpuDesc { hw_id: me, nid: 0 });
+        let _ = v.push(kernel::CpuDesc { hw_id: me, nid: 0 });
     }
     v
 }
@@ -117,19 +117,19 @@ macro_rules! entry {
 /// cannot use ends the run with semihosting status 6.
 pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_ticks: u64, main: fn(&mut Armv7a) -> !) -> ! {
     // The boot clock: the physical counter, from its value at the first instruction.
-    platform::clock::init(|| CntPct::read().0, start_ticks, u64::from(Cntfrq::read().0));
+    kernel::clock::init(|| CntPct::read().0, start_ticks, u64::from(Cntfrq::read().0));
     let Ok(dt) = memory::read_device_tree(dtb_phys) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
     let tree = memory::device_tree(dtb_phys).ok();
     let driver = board.console_driver;
     let known = mmio::compatibles(driver);
     let node = match (board.console, &tree) {
-        (platform::board::Console::DeviceTree, Some(t)) => {
+        (kernel::board::Console::DeviceTree, Some(t)) => {
             let stdout = dt.console.clone().filter(|c| {
                 c.from_stdout_path && devicetree::uart_props(t, &c.path).is_ok_and(|p| p.first_of(known).is_some())
             });
             stdout.or_else(|| devicetree::find_console(t, known).ok().flatten())
         }
-        (platform::board::Console::Node(path), Some(t)) => devicetree::console_at(t, path).ok(),
+        (kernel::board::Console::Node(path), Some(t)) => devicetree::console_at(t, path).ok(),
         _ => None,
     };
     let props = node.as_ref().zip(tree.as_ref()).and_then(|(c, t)| devicetree::uart_props(t, &c.path).ok());
@@ -146,7 +146,7 @@ pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_
         None => mmio::ConsoleWiring::default(),
     };
     let console = match board.console {
-        platform::board::Console::MmioAt(base) => Some(base),
+        kernel::board::Console::MmioAt(base) => Some(base),
         _ => node.as_ref().and_then(|c| c.cpu_base.clone().ok()),
     };
     let Some(console) = console.and_then(|c| u32::try_from(c).ok()) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
@@ -156,7 +156,7 @@ pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_
     // device memory at the same address.
     let started = unsafe { mmio::init_console(driver, console as usize, &wiring) };
     let Ok(started) = started else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
-    platform::logger::install(platform::logger::Hooks {
+    kernel::logger::install(kernel::logger::Hooks {
         write: mmio::console_write,
         irq_save: cpu::irq_save,
         irq_restore: cpu::irq_restore,
@@ -201,7 +201,7 @@ pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_
         console_window: mmio::window(driver, &wiring),
         local_intc: match (board.smp_method, &tree) {
             // The block the tree names (its reg translated through the parents' ranges).
-            (Some(platform::board::SmpMethod::Bcm2836Smp), Some(t)) => devicetree::find_console(t, &[bcm2836::LOCAL_INTC_COMPATIBLE])
+            (Some(kernel::board::SmpMethod::Bcm2836Smp), Some(t)) => devicetree::find_console(t, &[bcm2836::LOCAL_INTC_COMPATIBLE])
                 .ok()
                 .flatten()
                 .and_then(|n| n.cpu_base.ok())
@@ -218,6 +218,6 @@ pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_
 #[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    platform::report_panic(info);
+    kernel::report_panic(info);
     cpu::exit(ExitCode::Failure)
 }

@@ -142,22 +142,22 @@ impl mm_init::Platform for Armv7a {
         let cmdline_cma = mm_init::Cmdline::new(self.cmdline()).get("cma").is_some();
         let params = ApplyParams { cmdline_cma, ..ApplyParams::default() };
         let (dt, dtb_phys) = (self.dt, u64::from(self.dtb_phys));
-        platform::with_cma_areas::<Self, _>(|cma| devicetree::reserve(dt, mb, Some(dtb_phys), &params, cma, &mut report, log))
+        kernel::with_cma_areas::<Self, _>(|cma| devicetree::reserve(dt, mb, Some(dtb_phys), &params, cma, &mut report, log))
             .map_err(|e| dt_error(log, e, "device-tree reservations could not be recorded"))?;
         if report.failures > 0 {
             log.line(format_args!("device tree: {} reservation(s) could not be made (see above)", report.failures));
         }
         if let (Some(_), Some(r)) = (report.initrd, self.dt.chosen.as_ref().and_then(|c| c.initrd)) {
-            platform::initrd::check_at_boot(r, crate::initrd::bytes, log)?;
+            kernel::initrd::check_at_boot(r, crate::initrd::bytes, log)?;
         }
         // ... and dma_contiguous_reserve(arm_dma_limit), before the board's hook. CMA pages must
         // all be in one zone: cma_declare_contiguous tries above arm_lowmem_limit first.
-        if let Some(config) = <Self as platform::Firmware>::CMA {
+        if let Some(config) = <Self as kernel::Firmware>::CMA {
             let cmdline = mm_init::Cmdline::new(self.cmdline()).cma().map_err(|e| {
                 log.line(format_args!("command line: {e}"));
                 PlatformError::BadFirmwareData("cma= could not be read")
             })?;
-            platform::with_cma_areas::<Self, _>(|areas| {
+            kernel::with_cma_areas::<Self, _>(|areas| {
                 mm_init::cma::dma_contiguous_reserve(mb, areas, cmdline, &config, 0, low.lowmem_limit, log)
             });
         }
@@ -189,14 +189,14 @@ impl RegionArrayMapper<'static> for IdentityMapper {
 
 static MAPPER: spin::Mutex<IdentityMapper> = spin::Mutex::new(IdentityMapper);
 
-impl platform::Firmware for Armv7a {
-    fn board(&self) -> &'static platform::board::BoardConfig {
+impl kernel::Firmware for Armv7a {
+    fn board(&self) -> &'static kernel::board::BoardConfig {
         self.board
     }
 
-    fn exit(&self, code: platform::ExitCode) -> ! {
-        let intact = code != platform::ExitCode::Success || platform::initrd::still_intact(crate::initrd::bytes);
-        crate::cpu::exit(if intact { code } else { platform::ExitCode::Failure })
+    fn exit(&self, code: kernel::ExitCode) -> ! {
+        let intact = code != kernel::ExitCode::Success || kernel::initrd::still_intact(crate::initrd::bytes);
+        crate::cpu::exit(if intact { code } else { kernel::ExitCode::Failure })
     }
 
     fn paging_init(&mut self, mb: &mut Memblock<'_>, log: &mut dyn LineSink) -> Result<mm_init::PagingInfo, PlatformError> {
@@ -240,7 +240,7 @@ impl platform::Firmware for Armv7a {
         crate::paging::phys_to_virt(phys)
     }
 
-    const PERCPU_BASE: platform::PercpuBaseFn = crate::percpu_base;
+    const PERCPU_BASE: kernel::PercpuBaseFn = crate::percpu_base;
     const PHYS_TO_VIRT: fn(u64) -> Option<usize> = crate::paging::phys_to_virt;
     const VIRT_TO_PHYS: fn(usize) -> Option<u64> = crate::paging::virt_to_phys;
     const IRQ_SAVE: fn() -> usize = crate::cpu::irq_save;
@@ -284,7 +284,7 @@ impl platform::Firmware for Armv7a {
         crate::paging::kunmap_local(virt).ok()
     }
 
-    fn possible_cpus(&self) -> &[platform::CpuDesc] {
+    fn possible_cpus(&self) -> &[kernel::CpuDesc] {
         &self.cpus
     }
 
@@ -301,7 +301,7 @@ impl platform::Firmware for Armv7a {
         percpu_base: usize,
         entry: extern "C" fn(usize) -> !,
     ) -> Result<(), &'static str> {
-        if self.board.smp_method == Some(platform::board::SmpMethod::None) {
+        if self.board.smp_method == Some(kernel::board::SmpMethod::None) {
             return Err("the board's [smp] enable-method is none: the CPU stays off");
         }
         let mpidr = self.cpus.get(cpu).ok_or("no such CPU")?.hw_id;
@@ -309,7 +309,7 @@ impl platform::Firmware for Armv7a {
         // The BCM2836's method is named by /cpus (the CPU nodes say nothing), so it comes in
         // as the board's [smp] enable-method.
         let node_says = node.and_then(|c| c.enable_method);
-        if node_says.is_none() && self.board.smp_method == Some(platform::board::SmpMethod::Bcm2836Smp) {
+        if node_says.is_none() && self.board.smp_method == Some(kernel::board::SmpMethod::Bcm2836Smp) {
             let intc = self.local_intc.ok_or("the board's SMP method is brcm,bcm2836-smp, but the device tree has no brcm,bcm2836-l1-intc block")?;
             let (b, block) = crate::smp::prepare(mpidr as u32, cpu, stack_top, percpu_base, entry)?;
             // SAFETY: paging_init mapped the block at its physical address as device memory;
@@ -339,7 +339,7 @@ impl platform::Firmware for Armv7a {
     }
 
     fn region_mapper(&mut self) -> &'static mut dyn RegionArrayMapper<'static> {
-        match platform::take_static(&MAPPER) {
+        match kernel::take_static(&MAPPER) {
             Some(m) => m,
             None => panic!("region_mapper taken twice"),
         }

@@ -65,7 +65,7 @@ pub const LAST_PKMAP: u32 = 512;
 pub const PKMAP_BASE: u32 = PAGE_OFFSET - LAST_PKMAP * PAGE_SIZE;
 /// `FIX_KMAP_BEGIN`: after `FIX_EARLYCON_MEM_BASE`.
 const FIX_KMAP_BEGIN: u32 = 1;
-const FIX_KMAP_END: u32 = FIX_KMAP_BEGIN + KM_MAX_IDX * platform::percpu::NR_CPUS as u32 - 1;
+const FIX_KMAP_END: u32 = FIX_KMAP_BEGIN + KM_MAX_IDX * kernel::percpu::NR_CPUS as u32 - 1;
 const _: () = assert!(FIXADDR_TOP - FIX_KMAP_END * PAGE_SIZE >= FIXADDR_START);
 
 /// Size of the first-level table (`swapper_pg_dir`), which sits right below the image.
@@ -205,7 +205,7 @@ struct Pkmap {
 }
 static PKMAP: spin::Mutex<Pkmap> = spin::Mutex::new(Pkmap { count: [0; LAST_PKMAP as usize], phys: [0; LAST_PKMAP as usize], last: 0 });
 /// Each CPU's kmap_local depth.
-static KMAP_DEPTH: [AtomicU32; platform::percpu::NR_CPUS] = [const { AtomicU32::new(0) }; platform::percpu::NR_CPUS];
+static KMAP_DEPTH: [AtomicU32; kernel::percpu::NR_CPUS] = [const { AtomicU32::new(0) }; kernel::percpu::NR_CPUS];
 
 /// `[VMALLOC_START, VMALLOC_END)`; empty before `paging_init`.
 pub fn vmalloc_bounds() -> (usize, usize) {
@@ -596,7 +596,7 @@ pub fn unmap_kernel_page(vaddr: usize) -> Option<(u64, Option<u64>)> {
 
 /// This CPU's logical id (0 before per-CPU areas exist).
 fn this_cpu() -> usize {
-    platform::percpu::cpu_id_from_base(crate::percpu_base()).min(platform::percpu::NR_CPUS - 1)
+    kernel::percpu::cpu_id_from_base(crate::percpu_base()).min(kernel::percpu::NR_CPUS - 1)
 }
 
 /// The second-level entry of fixmap slot `idx`: (table, index).

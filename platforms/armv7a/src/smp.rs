@@ -107,7 +107,7 @@ pub(crate) fn prepare(
     Ok((b, block))
 }
 
-/// Starts `cpu` (see `platform::Firmware::start_cpu`) through PSCI.
+/// Starts `cpu` (see `kernel::Firmware::start_cpu`) through PSCI.
 pub fn start_cpu(
     conduit: Option<PsciMethod>,
     mpidr: u32,

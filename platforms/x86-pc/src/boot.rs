@@ -78,7 +78,7 @@ _start:
     cld
     movl %eax, %esi             /* Multiboot magic */
     movl %ebx, %ebp             /* Multiboot information block (physical) */
-    rdtsc                       /* the boot clock's zero (platform::clock) */
+    rdtsc                       /* the boot clock's zero (kernel::clock) */
     movl %eax, (boot_tsc - PAGE_OFFSET)
     movl %edx, (boot_tsc + 4 - PAGE_OFFSET)
     lgdt (boot_gdt_ptr_phys - PAGE_OFFSET)

@@ -371,7 +371,7 @@ extern "C" fn x86_exception(frame: &ExceptionFrame) -> ! {
         frame.eax, frame.ebx, frame.ecx, frame.edx, frame.esi, frame.edi, frame.ebp,
         frame.esp + 20, frame.eflags
     );
-    crate::io::exit(platform::ExitCode::Failure)
+    crate::io::exit(kernel::ExitCode::Failure)
 }
 
 /// One 8-byte interrupt-gate descriptor.

@@ -89,7 +89,7 @@ pub fn calibrate_tsc() -> Option<u32> {
     let per_ms = (rdtsc().wrapping_sub(t0) / CAL_MS) as u32;
     TSC_PER_MS.store(per_ms, Ordering::Relaxed);
     if per_ms != 0 {
-        platform::clock::set_frequency(u64::from(per_ms) * 1000);
+        kernel::clock::set_frequency(u64::from(per_ms) * 1000);
     }
     (per_ms != 0).then_some(per_ms)
 }

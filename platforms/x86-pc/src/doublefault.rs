@@ -158,7 +158,7 @@ extern "C" fn x86_double_fault(error_code: u32) -> ! {
     let cpu = usize::from(tr.wrapping_sub(cpu::TSS_SEL_BASE) / 16);
     if cpu >= MAX_CPUS || tr != cpu::df_tss_selector(cpu) {
         defmt::error!("exception 8 (#DF double fault) in task {=u16:#x}, which is no CPU's double-fault task; CR2 {=u32:#010x}", tr, cr2);
-        crate::io::exit(platform::ExitCode::Failure)
+        crate::io::exit(kernel::ExitCode::Failure)
     }
     // SAFETY: CPU `cpu` (this one) wrote the interrupted state into its main TSS and the
     // back-link into its #DF TSS during the task switch; nothing else writes them now. Read as
@@ -198,5 +198,5 @@ extern "C" fn x86_double_fault(error_code: u32) -> ! {
         ),
         None => defmt::error!("CR2 {=u32:#010x} is in no stack guard page: not a stack overflow", cr2),
     }
-    crate::io::exit(platform::ExitCode::Failure)
+    crate::io::exit(kernel::ExitCode::Failure)
 }

@@ -1,5 +1,5 @@
 //! The initrd: where the loader put it (the first Multiboot module (GRUB `module`, QEMU `-initrd`)), for
-//! `platform::initrd`, which checks its bytes right after memblock reserved them and again when
+//! `kernel::initrd`, which checks its bytes right after memblock reserved them and again when
 //! the boot ends (a changed initrd means its pages were handed out). This module only reads the
 //! bytes, the one architecture-specific part.
 #![allow(unsafe_code)]

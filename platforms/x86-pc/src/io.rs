@@ -78,12 +78,12 @@ pub fn console_write(bytes: &[u8]) {
 }
 
 /// Ends the machine: QEMU exits with the status for `code`; without the exit device, halts.
-pub fn exit(code: platform::ExitCode) -> ! {
+pub fn exit(code: kernel::ExitCode) -> ! {
     let value = match code {
-        platform::ExitCode::Success => EXIT_SUCCESS,
-        platform::ExitCode::Failure => EXIT_FAILURE,
+        kernel::ExitCode::Success => EXIT_SUCCESS,
+        kernel::ExitCode::Failure => EXIT_FAILURE,
     };
-    platform::log_exit(code);
+    kernel::log_exit(code);
     // SAFETY: writing the debug-exit port either ends QEMU or, with no device there, is ignored.
     unsafe { x86::io::outl(DEBUG_EXIT_PORT, value) };
     crate::cpu::halt_forever()

@@ -40,9 +40,9 @@ pub mod tlb;
 /// 32-bit physical addresses (the e820 code drops RAM above it the way Linux does).
 pub const PHYS_LIMIT: u64 = 1 << 32;
 
-pub use platform::ExitCode;
+pub use kernel::ExitCode;
 
-pub use platform::board::BoardConfig;
+pub use kernel::board::BoardConfig;
 
 /// The running PC: what the boot loader handed over.
 #[derive(Debug)]
@@ -52,7 +52,7 @@ pub struct X86Pc {
     /// The sanitised e820 table, once discovery ran.
     pub e820: Option<e820::E820Table>,
     /// The CPUs (boot CPU first), found after `paging_init` by [`smpboot::smp_init`].
-    pub cpus: heapless::Vec<platform::CpuDesc, { cpu::MAX_CPUS }>,
+    pub cpus: heapless::Vec<kernel::CpuDesc, { cpu::MAX_CPUS }>,
 }
 
 /// This CPU's per-CPU base (`fs:[0]`), 0 before `set_percpu_base` ran on it.
@@ -89,19 +89,19 @@ pub fn start(
 ) -> ! {
     // The boot clock counts from the TSC value `_start` saved; its rate is known once the TSC
     // is calibrated against the PIT (smpboot), and log timestamps are 0 until then, as Linux's.
-    platform::clock::init(delay::rdtsc, delay::tsc_at_start(), 0);
+    kernel::clock::init(delay::rdtsc, delay::tsc_at_start(), 0);
     // FS must point at a readable per-CPU word before the logger asks for the CPU id.
     cpu::load_gdt();
     tlb::mask_legacy_pic();
     // xtask accepts only an I/O-port 16550 console for this platform; without one nothing can
     // be said, so the exit status has to.
-    let platform::board::Console::Uart16550Port(port) = board.console else { io::exit(ExitCode::Failure) };
+    let kernel::board::Console::Uart16550Port(port) = board.console else { io::exit(ExitCode::Failure) };
     #[allow(unsafe_code)]
     // SAFETY: the board names the port its UART is on, and nothing else drives it.
     unsafe {
         io::init_console(port)
     };
-    platform::logger::install(platform::logger::Hooks {
+    kernel::logger::install(kernel::logger::Hooks {
         write: io::console_write,
         irq_save: cpu::irq_save,
         irq_restore: cpu::irq_restore,
@@ -132,6 +132,6 @@ pub fn start(
 #[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    platform::report_panic(info);
+    kernel::report_panic(info);
     io::exit(ExitCode::Failure)
 }

@@ -122,7 +122,7 @@ impl mm_init::Platform for X86Pc {
         }
         if let Some(m) = info.modules.first() {
             let size = u64::from(m.end.saturating_sub(m.start));
-            platform::initrd::check_at_boot(mm_types::MemRange::new(m.start.into(), size), crate::initrd::bytes, log)?;
+            kernel::initrd::check_at_boot(mm_types::MemRange::new(m.start.into(), size), crate::initrd::bytes, log)?;
         }
         let (base_kb, ebda_seg) = bios_data_area();
         e820::reserve_firmware_areas(mb, base_kb, ebda_seg, log).map_err(|e| {
@@ -167,18 +167,18 @@ impl RegionArrayMapper<'static> for LinearMapper {
 
 static MAPPER: spin::Mutex<LinearMapper> = spin::Mutex::new(LinearMapper);
 
-impl platform::Firmware for X86Pc {
-    fn board(&self) -> &'static platform::board::BoardConfig {
+impl kernel::Firmware for X86Pc {
+    fn board(&self) -> &'static kernel::board::BoardConfig {
         self.board
     }
 
-    fn exit(&self, code: platform::ExitCode) -> ! {
-        let intact = code != platform::ExitCode::Success || platform::initrd::still_intact(crate::initrd::bytes);
-        crate::io::exit(if intact { code } else { platform::ExitCode::Failure })
+    fn exit(&self, code: kernel::ExitCode) -> ! {
+        let intact = code != kernel::ExitCode::Success || kernel::initrd::still_intact(crate::initrd::bytes);
+        crate::io::exit(if intact { code } else { kernel::ExitCode::Failure })
     }
 
     fn region_mapper(&mut self) -> &'static mut dyn RegionArrayMapper<'static> {
-        match platform::take_static(&MAPPER) {
+        match kernel::take_static(&MAPPER) {
             Some(m) => m,
             None => panic!("region_mapper taken twice"),
         }
@@ -196,10 +196,10 @@ impl platform::Firmware for X86Pc {
         let info = paging::paging_init(mb, log)?;
         // The CPUs and the local APIC need the fixmap, which paging_init just built. A board
         // whose description says `enable-method = "none"` runs on the boot CPU only.
-        self.cpus = if self.board.smp_method == Some(platform::board::SmpMethod::None) {
+        self.cpus = if self.board.smp_method == Some(kernel::board::SmpMethod::None) {
             log.line(format_args!("smpboot: the board description says enable-method none: boot CPU only"));
             let mut one = heapless::Vec::new();
-            let _ = one.push(platform::CpuDesc { hw_id: 0, nid: 0 });
+            let _ = one.push(kernel::CpuDesc { hw_id: 0, nid: 0 });
             one
         } else {
             crate::smpboot::smp_init(self.multiboot.cmdline, log)
@@ -210,11 +210,11 @@ impl platform::Firmware for X86Pc {
         Ok(info)
     }
 
-    fn possible_cpus(&self) -> &[platform::CpuDesc] {
+    fn possible_cpus(&self) -> &[kernel::CpuDesc] {
         &self.cpus
     }
 
-    const PERCPU_BASE: platform::PercpuBaseFn = crate::cpu::percpu_base;
+    const PERCPU_BASE: kernel::PercpuBaseFn = crate::cpu::percpu_base;
 
     const PHYS_TO_VIRT: fn(u64) -> Option<usize> = crate::paging::phys_to_virt;
     const VIRT_TO_PHYS: fn(usize) -> Option<u64> = crate::paging::virt_to_phys;
@@ -250,9 +250,9 @@ impl platform::Firmware for X86Pc {
 
     fn flush_tlb_kernel_range(start: usize, end: usize) -> Result<(), &'static str> {
         let me = crate::cpu::smp_processor_id();
-        let targets: heapless::Vec<(usize, u32), { crate::cpu::MAX_CPUS }> = (0..platform::percpu::nr_cpu_ids())
+        let targets: heapless::Vec<(usize, u32), { crate::cpu::MAX_CPUS }> = (0..kernel::percpu::nr_cpu_ids())
             .filter(|&c| c != me)
-            .filter_map(|c| platform::percpu::per_cpu(c).map(|a| (c, a)))
+            .filter_map(|c| kernel::percpu::per_cpu(c).map(|a| (c, a)))
             .filter(|(_, a)| a.online.load(core::sync::atomic::Ordering::Acquire))
             .map(|(c, a)| (c, a.hw_id as u32))
             .collect();

@@ -38,7 +38,7 @@ use embedded_hal::delay::DelayNs;
 use memblock::Memblock;
 use mm_init::PlatformError;
 use mm_types::LineSink;
-use platform::CpuDesc;
+use kernel::CpuDesc;
 
 use crate::acpi::{self, Source};
 use crate::apic;
@@ -339,7 +339,7 @@ fn wakeup_secondary_cpu_via_init(apic_id: u32, start_eip: u32) -> Result<(), &'s
     }
 }
 
-/// `platform::Firmware::start_cpu` (see there): starts logical CPU `cpu` of `cpus`.
+/// `kernel::Firmware::start_cpu` (see there): starts logical CPU `cpu` of `cpus`.
 ///
 /// # Errors
 /// CPU 0 or an unknown CPU, a CPU already started, `percpu_base` 0, no trampoline below 1 MiB,
@@ -419,7 +419,7 @@ pub mod selftest {
     }
 
     /// Runs the self-test; returns how many secondary CPUs came up.
-    pub fn run<F: platform::Firmware>(fw: &mut F, log: &mut dyn LineSink) -> usize {
+    pub fn run<F: kernel::Firmware>(fw: &mut F, log: &mut dyn LineSink) -> usize {
         let area = |n: usize| {
             // SAFETY: only the address is taken; the area's words are written below, each before
             // its CPU starts, and then only read (through FS).

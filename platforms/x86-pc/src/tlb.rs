@@ -9,7 +9,7 @@
 //! as Linux's `tlb_single_page_flush_ceiling` of 33 pages) and clears its bit. One shoot-down
 //! at a time ([`LOCK`]).
 //!
-//! The same vector kicks an idle CPU out of `hlt` (`platform::smp::idle_loop`): the handler has
+//! The same vector kicks an idle CPU out of `hlt` (`kernel::smp::idle_loop`): the handler has
 //! nothing else to do then but the EOI. A CPU only takes the interrupt with IF set: idle CPUs
 //! (`sti; hlt`) and code that enables interrupts; a CPU that keeps them masked longer than the
 //! wait (100 ms) is named in the error.

@@ -8,7 +8,7 @@
 //! [`crate::log_exit`]): `Ok` is a success, `Err` a failure whose reason is logged first.
 //!
 //! ```no_run
-//! use platform::app::{App, AppResult, Kernel};
+//! use kernel::app::{App, AppResult, Kernel};
 //!
 //! fn hello(k: &Kernel) -> AppResult {
 //!     defmt::info!("hello from CPU{=usize} of {=usize}", k.cpu_id(), k.online_cpus());
@@ -65,7 +65,7 @@ impl core::fmt::Display for AppError {
 /// An application: its name (printed when it starts and ends) and its entry.
 ///
 /// ```
-/// use platform::app::{App, Kernel, AppResult};
+/// use kernel::app::{App, Kernel, AppResult};
 /// fn noop(_k: &Kernel) -> AppResult { Ok(()) }
 /// static APP: App = App::new("noop", noop);
 /// assert_eq!(APP.name, "noop");
@@ -267,7 +267,7 @@ impl Kmap<'_> {
 
 /// ```compile_fail,E0277
 /// fn send<T: Send>(_: T) {}
-/// fn f(k: &platform::app::Kernel, block: &mut platform::app::Pages) {
+/// fn f(k: &kernel::app::Kernel, block: &mut kernel::app::Pages) {
 ///     send(k.kmap(block, 0)); // a mapping cannot move to another CPU
 /// }
 /// ```
@@ -337,8 +337,8 @@ impl Kernel {
     /// `gfp.highest_zone = ZoneType::HighMem`) have no permanent mapping: use [`Kernel::kmap`].
     ///
     /// ```no_run
-    /// # fn f(k: &platform::app::Kernel) -> Result<(), page_alloc::AllocError> {
-    /// use platform::app::Gfp;
+    /// # fn f(k: &kernel::app::Kernel) -> Result<(), page_alloc::AllocError> {
+    /// use kernel::app::Gfp;
     /// let block = k.alloc_pages(2, Gfp::KERNEL)?; // 4 pages
     /// assert_eq!(block.nr_pages(), 4);
     /// k.free_pages(block).expect("a block the allocator handed out");
@@ -366,7 +366,7 @@ impl Kernel {
     /// allocations never take them, since memfw cannot migrate pages out of the way.
     ///
     /// ```no_run
-    /// # fn f(k: &platform::app::Kernel) -> Result<(), &'static str> {
+    /// # fn f(k: &kernel::app::Kernel) -> Result<(), &'static str> {
     /// if let Some(area) = k.cma_areas().first() {
     ///     let range = k.cma_alloc(0, area.count())?; // the whole area
     ///     k.free_pages(range)?;
@@ -416,8 +416,8 @@ impl Kernel {
     /// slots are all in use.
     ///
     /// ```no_run
-    /// # fn f(k: &platform::app::Kernel) {
-    /// use platform::app::{Gfp, ZoneType};
+    /// # fn f(k: &kernel::app::Kernel) {
+    /// use kernel::app::{Gfp, ZoneType};
     /// let gfp = Gfp { highest_zone: ZoneType::HighMem, ..Gfp::HIGHUSER };
     /// let mut block = k.alloc_pages(0, gfp).unwrap();
     /// {
@@ -441,7 +441,7 @@ impl Kernel {
     /// included on x86-32), between unmapped guard pages (Linux `vmalloc`). Usable on every CPU.
     ///
     /// ```no_run
-    /// # fn f(k: &platform::app::Kernel) -> Result<(), &'static str> {
+    /// # fn f(k: &kernel::app::Kernel) -> Result<(), &'static str> {
     /// let mut area = k.vmalloc(1 << 20)?;
     /// area.as_mut_slice().fill(0xa5);
     /// k.vfree(area)?;
@@ -479,8 +479,8 @@ impl Kernel {
     /// masked and must not call [`Kernel::call_on`] or [`Kernel::on_each_cpu`] itself.
     ///
     /// ```no_run
-    /// # fn f(k: &platform::app::Kernel) {
-    /// use platform::app::CallError;
+    /// # fn f(k: &kernel::app::Kernel) {
+    /// use kernel::app::CallError;
     /// assert_eq!(k.call_on(1, |cpu| cpu * 10), Ok(10));
     /// assert_eq!(k.call_on(7, |cpu| cpu), Err(CallError::NotOnline { cpu: 7 })); // on a 2-CPU machine
     /// # }
@@ -504,7 +504,7 @@ impl Kernel {
     /// [`Kernel::on_each_cpu`] itself.
     ///
     /// ```no_run
-    /// # fn f(k: &platform::app::Kernel) {
+    /// # fn f(k: &kernel::app::Kernel) {
     /// let ids = k.on_each_cpu(|cpu| (cpu, k.numa_node_id())).unwrap();
     /// assert_eq!(ids.len(), k.online_cpus());
     /// # }
@@ -554,7 +554,7 @@ impl Kernel {
     /// on every CPU.
     ///
     /// ```no_run
-    /// # fn f(k: &platform::app::Kernel) {
+    /// # fn f(k: &kernel::app::Kernel) {
     /// let t0 = k.now_ns();
     /// let took_ns = k.now_ns() - t0;
     /// # }
@@ -566,7 +566,7 @@ impl Kernel {
     /// A busy-wait delay on the same clock, `embedded-hal`'s `DelayNs`, for drivers.
     ///
     /// ```no_run
-    /// # fn f(k: &platform::app::Kernel) {
+    /// # fn f(k: &kernel::app::Kernel) {
     /// use embedded_hal::delay::DelayNs;
     /// k.delay().delay_ms(10);
     /// # }
@@ -591,7 +591,7 @@ impl Kernel {
     /// Every populated zone of every node, with managed and free pages now.
     ///
     /// ```no_run
-    /// # fn f(k: &platform::app::Kernel) {
+    /// # fn f(k: &kernel::app::Kernel) {
     /// for z in k.zones() {
     ///     defmt::info!("node {=i32} {=str}: {=u64} of {=u64} pages free", z.nid, z.zone.name(), z.free_pages, z.managed_pages);
     /// }
@@ -652,7 +652,7 @@ impl Kernel {
     /// overrides an earlier one).
     ///
     /// ```no_run
-    /// # fn f(k: &platform::app::Kernel) {
+    /// # fn f(k: &kernel::app::Kernel) {
     /// let passes = k.cmdline_value("memtest.passes").unwrap_or("1");
     /// # }
     /// ```

@@ -1,10 +1,11 @@
-//! The platform trait surface: what an architecture crate provides to the generic boot path.
+//! The generic kernel: the boot path every platform hands over to ([`start_kernel`]: memblock,
+//! paging_init, mem_init, per-CPU areas, the secondary CPUs, then the application), and the
+//! services an application uses ([`app`]).
 //!
-//! A platform crate (`platform-x86-pc`, `platform-aarch64`) owns the CPU: boot entry, exception
-//! vectors, the console hardware, memory discovery and the way the machine is ended. The
-//! architecture-independent code (`mm-init` and the boards) only sees the [`Platform`] trait and
-//! the helpers here (the memory side of the trait surface, `mm_init::Platform`, is host-testable and
-//! lives in `mm/init`):
+//! A platform crate (`platform-x86-pc`, `platform-aarch64`, `platform-armv7a`) owns the CPU:
+//! boot entry, exception vectors, the console hardware, memory discovery and the way the machine
+//! is ended. The kernel only sees it through the [`Firmware`] trait (its memory side,
+//! `mm_init::Platform`, is host-testable and lives in `mm/init`) and offers it the helpers here:
 //!
 //! - [`logger`]: the defmt global logger over whatever console the platform installs, safe
 //!   against other CPUs and interrupts;

@@ -2,7 +2,7 @@
 //!
 //! A board never writes this by hand. Its build script runs `board_desc::build_script()`, which
 //! reads and validates `board.toml` (the same checks `cargo xtask` runs before building) and
-//! writes `board.rs` into `OUT_DIR` with one `pub static BOARD: platform::board::BoardConfig`;
+//! writes `board.rs` into `OUT_DIR` with one `pub static BOARD: kernel::board::BoardConfig`;
 //! `main.rs` includes it and hands it to its platform's `entry!`.
 //!
 //! The platform interprets what is generic here: the console choice and the SMP enable method to

@@ -171,7 +171,7 @@ pub fn numa_node_id() -> i32 {
 ///
 /// ```
 /// use core::sync::atomic::{AtomicU64, Ordering};
-/// use platform::percpu::{CacheLine, PerCpu, NR_CPUS};
+/// use kernel::percpu::{CacheLine, PerCpu, NR_CPUS};
 ///
 /// static EVENTS: PerCpu<AtomicU64> = PerCpu::new([const { CacheLine(AtomicU64::new(0)) }; NR_CPUS]);
 /// EVENTS.get().fetch_add(1, Ordering::Relaxed);
