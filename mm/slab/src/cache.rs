@@ -120,6 +120,10 @@ struct Geometry {
     fp_offset: usize,
     /// Bytes per slot (`s->size`).
     slot: usize,
+    /// `ceil(2^32 / slot)`: an offset into the slab divided by `slot` with a multiply and a
+    /// shift, as Linux's `obj_to_index` does with `reciprocal_divide` (a division is tens of
+    /// cycles on x86 and a library call on ARM cores without `udiv`).
+    recip: u64,
     /// Offset of slot 0 from the slab base.
     first: usize,
     objs: usize,
@@ -131,6 +135,25 @@ struct Geometry {
 
 const fn round_up(x: usize, align: usize) -> usize {
     (x + align - 1) & !(align - 1)
+}
+
+/// `ceil(2^32 / slot)` for [`slot_index`].
+const fn slot_reciprocal(slot: usize) -> u64 {
+    (1u64 << 32).div_ceil(slot as u64)
+}
+
+/// `off / slot` when `off` is a multiple of `slot`, else `None`, for `off < 2^32` and
+/// `2 <= slot`, with `recip` from [`slot_reciprocal`]. For `off = q * slot` the product is
+/// `q * (2^32 + e)` with `0 <= e < slot`, and `q * e < off < 2^32`, so the shift gives exactly
+/// `q`; for any other `off` no index `i` has `i * slot == off`, so the check refuses it. The
+/// product stays below `2^64`: `off * recip <= off * (2^32 / slot + 1) < 2^63 + 2^32`.
+const fn slot_index(off: usize, slot: usize, recip: u64) -> Option<usize> {
+    let i = ((off as u64 * recip) >> 32) as usize;
+    if i * slot == off {
+        Some(i)
+    } else {
+        None
+    }
 }
 
 const fn objs_at(first: usize, slot: usize, order: u32) -> usize {
@@ -205,6 +228,7 @@ const fn geometry(name: &'static str, size: usize, align: usize, flags: SlabFlag
         rz_end,
         fp_offset,
         slot,
+        recip: slot_reciprocal(slot),
         first,
         objs: objs_at(first, slot, order),
         order,
@@ -724,7 +748,9 @@ impl<'a, P: PageProvider, M: Memory> KmemCache<'a, P, M> {
     /// Whether `addr` is an object boundary of the slab at `slab`.
     fn is_object(&self, slab: usize, addr: usize) -> bool {
         let start = slab + self.geo.first + self.geo.red_left;
-        addr >= start && (addr - start).is_multiple_of(self.geo.slot) && (addr - start) / self.geo.slot < self.geo.objs
+        let Some(off) = addr.checked_sub(start) else { return false };
+        // Below the slab's size, so below 2^32 as `slot_index` needs.
+        off < self.geo.slab_bytes && matches!(slot_index(off, self.geo.slot, self.geo.recip), Some(i) if i < self.geo.objs)
     }
 
     /// The slab of `addr`, after checking it is an object of this cache.
@@ -956,6 +982,31 @@ impl<'a, P: PageProvider, M: Memory> KmemCache<'a, P, M> {
             Err(double)
         } else {
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod reciprocal_tests {
+    use super::{slot_index, slot_reciprocal, MAX_SLAB_ORDER, PAGE_SIZE};
+
+    /// The multiply-and-shift index equals the division for every multiple of the slot in
+    /// the largest slab, and refuses the offsets around each multiple.
+    #[test]
+    fn slot_index_is_the_division() {
+        let max = PAGE_SIZE << MAX_SLAB_ORDER;
+        let slots = (2..=64).chain((72..=8192).step_by(8)).chain([96, 192, 4104, 12_288, 65_544, 1 << 20, max]);
+        for slot in slots {
+            let r = slot_reciprocal(slot);
+            for q in 0..=max / slot {
+                let off = q * slot;
+                assert_eq!(slot_index(off, slot, r), Some(q), "slot {slot} off {off:#x}");
+                for bad in [off + 1, off + slot - 1] {
+                    if bad % slot != 0 {
+                        assert_eq!(slot_index(bad, slot, r), None, "slot {slot} off {bad:#x}");
+                    }
+                }
+            }
         }
     }
 }
