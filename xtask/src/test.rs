@@ -275,6 +275,23 @@ pub fn cases() -> Vec<BootCase> {
             ],
             ..memtest("memtest-arm-corrupt", arm, "256M", 2, "memtest.corrupt=0x44000008", vec![])
         },
+        // 32-bit ARM: HighMem pages through every CPU's kmap_local slots, and a word flipped in
+        // HighMem found there, once, with every other word of the 1 GiB passing.
+        BootCase {
+            expect_success: false,
+            checks: vec![
+                Has("  HighMem  [mem 0x0000000070000000-0x000000007fffffff]"),
+                HasAll(&["memtest: took ", "% of the free pages) on 2 CPU(s)"]),
+                Has("memtest: pass 1 of 1: 100%"),
+                HasAll(&["memtest: bad word at phys 0x7c000000: expected 0x1, found 0xfffffffe (walking ones, pass 1, CPU"]),
+                Count("memtest: bad word at phys ", 1),
+                HasAll(&["memtest: ", " MiB tested on 2 CPUs, 1 passes, 1 errors, "]),
+                Has("memtest: every page given back; free pages per zone as before ("),
+                Has("app memtest: failed: memtest: bad words found"),
+                Lacks("stress: "),
+            ],
+            ..memtest("memtest-arm32-highmem-corrupt", armv7a, "1G", 2, "memtest.corrupt=0x7c000000", vec![])
+        },
         // Bad options are named; an address nobody tests is an error, not a silent pass.
         BootCase {
             expect_success: false,
