@@ -489,7 +489,7 @@ impl Kernel {
     /// # Errors
     /// [`CallError::NotOnline`] for a CPU that does not exist or never started;
     /// [`CallError::NoAnswer`] for an online CPU that did not take the work (busy elsewhere for
-    /// more than 100 ms, or no answer within a second).
+    /// more than a second, or no answer within a second).
     pub fn call_on<R: Send, F: Fn(usize) -> R + Sync>(&self, cpu: usize, f: F) -> Result<R, CallError> {
         if cpu >= percpu::NR_CPUS || !crate::smp::cpu_online(cpu) {
             return Err(CallError::NotOnline { cpu });

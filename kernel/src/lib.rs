@@ -179,7 +179,7 @@ pub trait Firmware: mm_init::Platform {
     /// it and carries on with the other CPUs).
     ///
     /// # Errors
-    /// A sentence, e.g. "no answer to INIT-SIPI-SIPI within 100 ms", "PSCI CPU_ON returned -2".
+    /// A sentence, e.g. "no answer to INIT-SIPI-SIPI within 10 s", "PSCI CPU_ON returned -2".
     fn start_cpu(
         &mut self,
         cpu: usize,

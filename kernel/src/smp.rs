@@ -117,7 +117,7 @@ pub fn idle_loop<P: Firmware>(cpu: usize) -> ! {
 pub enum CallError {
     /// No such CPU, or it is not online (never started, or failed to).
     NotOnline { cpu: usize },
-    /// The CPU is online but did not take the work: not back in its idle loop within 100 ms
+    /// The CPU is online but did not take the work: not back in its idle loop within a second
     /// (busy), or no answer within a second.
     NoAnswer { cpu: usize },
 }
@@ -132,9 +132,10 @@ impl core::fmt::Display for CallError {
 }
 
 /// Gives an online CPU on its way into the idle loop (just done with the boot's self-tests)
-/// up to 100 ms to arrive; whether it did.
+/// up to a second to arrive (an emulator's vCPU on a busy host may not run for 100 ms); whether
+/// it did.
 fn await_idle(idle: &AtomicBool) -> bool {
-    spin_until(idle, 100_000_000, 200_000_000)
+    spin_until(idle, ANSWER_NS, 2_000_000_000)
 }
 
 /// Spins until `flag` is set, for at most `ns` on the boot clock or `max_spins` polls (the
@@ -218,7 +219,7 @@ where
             continue;
         }
         if !await_idle(&IDLE[cpu]) {
-            // Online, but not in its idle loop within 100 ms: busy, not offline.
+            // Online, but not in its idle loop within a second: busy, not offline.
             out[cpu] = Err(CallError::NoAnswer { cpu });
             continue;
         }

@@ -414,6 +414,11 @@ pub fn cases() -> Vec<BootCase> {
             // Every CPU through its own kmap_atomic fixmap slots, HighMem pages, at once.
             Has("kmap_local self-test: 4 CPU(s) at once"),
         ]),
+        // NR_CPUS (8): every CPU's pageset and array caches under the stress test at once.
+        ok("x86-256M-smp8", x86, "256M", 8, "", vec![
+            Has("smp: Brought up 1 node, 8 CPUs"),
+            HasAll(&["stress: CPU0 done, ", "all 8 CPU(s): ", "every page back, none owned twice, free counts per zone restored"]),
+        ]),
         ok("x86-512M-smp4", x86, "512M", 4, "", vec![
             Has("smp: Brought up 1 node, 4 CPUs"),
             Has("BIOS-e820: [mem 0x0000000000100000-0x000000001ffdffff] usable"),
@@ -595,6 +600,18 @@ pub fn cases() -> Vec<BootCase> {
                 Lacks("NODE_DATA(1) on node"),
                 Lacks("No NUMA configuration found"),
                 Has("Policy zone: DMA"),
+            ])
+        },
+        // Eight CPUs over two nodes: remote frees across nodes under the stress test.
+        BootCase {
+            qemu_args: &[
+                "-object", "memory-backend-ram,id=m0,size=512M", "-object", "memory-backend-ram,id=m1,size=512M",
+                "-numa", "node,nodeid=0,cpus=0-3,memdev=m0", "-numa", "node,nodeid=1,cpus=4-7,memdev=m1",
+            ],
+            ..ok("arm-numa2-smp8", arm, "1G", 8, "", vec![
+                Has("CPU7: up (hw id 0x7, node 1, "),
+                Has("smp: Brought up 2 nodes, 8 CPUs"),
+                HasAll(&["stress: CPU0 done, ", "all 8 CPU(s): ", "every page back, none owned twice, free counts per zone restored"]),
             ])
         },
         BootCase {
@@ -971,6 +988,10 @@ pub fn cases() -> Vec<BootCase> {
             HasAll(&["HighMem kmap self-check: page 0x", " written through pkmap 0xbfe", " and kmap_local 0xffe", ": passed"]),
             Has("Built 1 zonelists, mobility grouping on.  Total pages: 260416"),
             Has("smp: Brought up 1 node, 2 CPUs"),
+        ]),
+        ok("arm32-512M-smp8", armv7a, "512M", 8, "", vec![
+            Has("smp: Brought up 1 node, 8 CPUs"),
+            HasAll(&["stress: CPU0 done, ", "all 8 CPU(s): ", "every page back, none owned twice, free counts per zone restored"]),
         ]),
         ok("arm32-2G-smp4", armv7a, "2G", 4, "", vec![
             Has(" memory[0x0]\t[0x40000000-0xbfffffff], 0x80000000 bytes flags: 0x0"),

@@ -229,15 +229,16 @@ fn spin_table_release(release_addr: u64, block: u64) -> Result<(), &'static str>
     Ok(())
 }
 
-/// Waits up to 100 ms (generic timer) for the CPU to reach Rust.
+/// Waits up to 5 s (generic timer) for the CPU to reach Rust, as arm64's `__cpu_up` waits for
+/// `cpu_running` (vCPUs of an emulator on a busy host can take well over 100 ms to be run).
 fn wait_alive(b: &SecondaryBoot, method: Method) -> Result<(), &'static str> {
     let freq = CNTFRQ_EL0.get().max(1);
-    let deadline = CNTPCT_EL0.get() + freq / 10; // 100 ms
+    let deadline = CNTPCT_EL0.get() + freq * 5;
     while b.alive.load(Ordering::Acquire) == 0 {
         if CNTPCT_EL0.get() > deadline {
             return Err(match method {
-                Method::Psci(_) => "the CPU did not reach Rust within 100 ms of PSCI CPU_ON",
-                Method::SpinTable { .. } => "the CPU did not reach Rust within 100 ms of its spin-table release",
+                Method::Psci(_) => "the CPU did not reach Rust within 5 s of PSCI CPU_ON",
+                Method::SpinTable { .. } => "the CPU did not reach Rust within 5 s of its spin-table release",
             });
         }
         core::hint::spin_loop();

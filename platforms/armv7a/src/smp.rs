@@ -142,13 +142,14 @@ fn psci_error(e: smccc::psci::Error) -> &'static str {
     }
 }
 
-/// Waits up to 100 ms (generic timer) for the CPU to reach Rust.
+/// Waits up to 1 s (generic timer) for the CPU to reach Rust, as 32-bit ARM's `__cpu_up` waits
+/// for `cpu_running`.
 pub(crate) fn wait_alive(b: &SecondaryBoot) -> Result<(), &'static str> {
     let freq = u64::from(Cntfrq::read().0.max(1));
-    let deadline = CntPct::read().0 + freq / 10;
+    let deadline = CntPct::read().0 + freq;
     while b.alive.load(Ordering::Acquire) == 0 {
         if CntPct::read().0 > deadline {
-            return Err("the CPU did not reach Rust within 100 ms of its release");
+            return Err("the CPU did not reach Rust within 1 s of its release");
         }
         core::hint::spin_loop();
     }

@@ -13,7 +13,7 @@
 //!    builds the trampoline page directory (first call), writes the CPU's FS descriptor and the
 //!    hand-over block [`ApBoot`], sends INIT, waits 10 ms, sends two STARTUP IPIs 200 us apart
 //!    (Intel SDM vol. 3, 9.4.4.1 and the MP specification B.4; Linux
-//!    `wakeup_secondary_cpu_via_init`) and waits up to 100 ms for the CPU to check in.
+//!    `wakeup_secondary_cpu_via_init`) and waits up to 10 s for the CPU to check in (Linux's `do_boot_cpu`).
 //!
 //! The secondary CPU's path:
 //! - `x86_trampoline_start`, 16-bit real mode at `CS:0` = the trampoline page: computes its own
@@ -49,9 +49,10 @@ use crate::paging;
 const PAGE_SIZE: u64 = 4096;
 /// Trampoline page, trampoline page directory, trampoline page table.
 const REAL_MODE_PAGES: u64 = 3;
-/// How long a CPU has to check in after its second STARTUP IPI (Linux waits 10 s; QEMU's CPUs
-/// answer within a millisecond).
-const CALLIN_TIMEOUT_US: u32 = 100_000;
+/// How long a CPU has to check in after its second STARTUP IPI: 10 s, as Linux's `do_boot_cpu`
+/// (QEMU's CPUs usually answer within a millisecond, but a vCPU of a busy host may not be run
+/// for a while).
+const CALLIN_TIMEOUT_US: u32 = 10_000_000;
 
 /// CR0 of a started CPU (Linux `CR0_STATE`): PE | MP | ET | NE | WP | AM | PG. Written whole,
 /// not OR-ed, because INIT leaves CR0 = 0x60000010 with caching disabled (CD | NW).
@@ -343,7 +344,7 @@ fn wakeup_secondary_cpu_via_init(apic_id: u32, start_eip: u32) -> Result<(), &'s
 ///
 /// # Errors
 /// CPU 0 or an unknown CPU, a CPU already started, `percpu_base` 0, no trampoline below 1 MiB,
-/// an IPI that never left, or no check-in within 100 ms of the second STARTUP IPI (the CPU is
+/// an IPI that never left, or no check-in within 10 s of the second STARTUP IPI (the CPU is
 /// then sent INIT again, so that a late start cannot run on the next CPU's stack).
 pub fn start_cpu(cpus: &[CpuDesc], cpu: usize, stack_top: usize, percpu_base: usize, entry: extern "C" fn(usize) -> !) -> Result<(), &'static str> {
     if cpu == 0 {
@@ -382,8 +383,8 @@ pub fn start_cpu(cpus: &[CpuDesc], cpu: usize, stack_top: usize, percpu_base: us
             apic::wait_icr_idle();
             apic::send_ipi(apic_id, apic::APIC_INT_LEVELTRIG | apic::APIC_DM_INIT);
             apic::wait_icr_idle();
-            defmt::error!("smpboot: CPU {=usize} (APIC id {=u32:#x}): no answer to INIT-SIPI-SIPI within 100 ms", cpu, apic_id);
-            return Err("no answer to INIT-SIPI-SIPI within 100 ms");
+            defmt::error!("smpboot: CPU {=usize} (APIC id {=u32:#x}): no answer to INIT-SIPI-SIPI within 10 s", cpu, apic_id);
+            return Err("no answer to INIT-SIPI-SIPI within 10 s");
         }
         delay.delay_us(10);
         waited += 10;

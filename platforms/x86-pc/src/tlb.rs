@@ -65,7 +65,7 @@ extern "C" fn x86_ipi() {
 /// out by the caller) and waits for all of them.
 ///
 /// # Errors
-/// A CPU did not answer within 100 ms (it has interrupts masked, or is gone).
+/// A CPU did not answer within a second (it has interrupts masked, or is gone).
 pub fn shoot_down(start: usize, end: usize, targets: &[(usize, u32)]) -> Result<(), &'static str> {
     let _one = LOCK.lock();
     let mask = targets.iter().filter(|(c, _)| *c < MAX_CPUS).fold(0u32, |m, (c, _)| m | 1 << c);
@@ -85,10 +85,10 @@ pub fn shoot_down(start: usize, end: usize, targets: &[(usize, u32)]) -> Result<
     while REQUEST.pending.load(Ordering::Acquire) != 0 {
         core::hint::spin_loop();
         spins += 1;
-        if crate::delay::tsc_delta_us(t0, crate::delay::rdtsc()) > 100_000 || spins > 1_000_000_000 {
+        if crate::delay::tsc_delta_us(t0, crate::delay::rdtsc()) > 1_000_000 || spins > 1_000_000_000 {
             let left = REQUEST.pending.swap(0, Ordering::AcqRel);
-            defmt::error!("TLB shoot-down of [{=u32:#x}, {=u32:#x}): CPUs {=u32:#b} (bit = CPU) did not answer within 100 ms", start as u32, end as u32, left);
-            return Err("TLB shoot-down: a CPU did not answer within 100 ms");
+            defmt::error!("TLB shoot-down of [{=u32:#x}, {=u32:#x}): CPUs {=u32:#b} (bit = CPU) did not answer within a second", start as u32, end as u32, left);
+            return Err("TLB shoot-down: a CPU did not answer within a second");
         }
     }
     Ok(())
