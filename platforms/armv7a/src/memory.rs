@@ -207,13 +207,18 @@ impl kernel::Firmware for Armv7a {
         let first = u64::from(self.console) & !(page - 1);
         let console = mm_types::MemRange::new(first, (u64::from(self.console) + self.console_window).next_multiple_of(page) - first);
         let dtb = mm_types::MemRange::new(u64::from(self.dtb_phys), self.dt.totalsize);
-        let mut extra: heapless::Vec<(&str, mm_types::MemRange, Prot), 3> = heapless::Vec::new();
+        let mut extra: heapless::Vec<(&str, mm_types::MemRange, Prot), 5> = heapless::Vec::new();
         let _ = extra.push(("mmio", console, Prot::Device));
         let _ = extra.push(("fdt", dtb, Prot::ReadOnly));
         if let Some(intc) = self.local_intc {
             let first = u64::from(intc) & !(page - 1);
             let len = (u64::from(intc) + crate::bcm2836::WINDOW).next_multiple_of(page) - first;
             let _ = extra.push(("bcm2836 local intc", mm_types::MemRange::new(first, len), Prot::Device));
+        }
+        // The Cortex-A9 MPCore page (the SCU, and the global timer that is the boot clock).
+        if let Some(base) = self.periphbase {
+            let first = u64::from(base) & !(page - 1);
+            let _ = extra.push(("mpcore", mm_types::MemRange::new(first, page), Prot::Device));
         }
         crate::paging::paging_init(mb, self.phys_offset, low.lowmem_limit, &extra, log)?;
         Ok(mm_init::zones::arm32(mb, low))

@@ -9,12 +9,11 @@
 //! needed, installs the vectors and its abort stacks, turns the MMU on with the same tables
 //! (lowmem and the image are mapped at their physical addresses too, so it keeps running), sets
 //! SP and `TPIDRPRW`, and calls [`armv7a_secondary_rust`], which marks the CPU alive and runs the
-//! generic entry. The boot CPU waits (bounded, against the generic timer) for that mark.
+//! generic entry. The boot CPU waits (bounded, on the boot clock) for that mark.
 #![allow(unsafe_code)]
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use aarch32_cpu::register::{CntPct, Cntfrq};
 use devicetree::PsciMethod;
 
 /// Most CPUs this platform starts.
@@ -142,12 +141,12 @@ fn psci_error(e: smccc::psci::Error) -> &'static str {
     }
 }
 
-/// Waits up to 100 ms (generic timer) for the CPU to reach Rust.
+/// Waits up to 100 ms on the boot clock (the generic timer, or the Cortex-A9 global timer at
+/// its measured rate: timer.rs) for the CPU to reach Rust.
 pub(crate) fn wait_alive(b: &SecondaryBoot) -> Result<(), &'static str> {
-    let freq = u64::from(Cntfrq::read().0.max(1));
-    let deadline = CntPct::read().0 + freq / 10;
+    let deadline = crate::timer::now_ns().ok_or("the boot clock has no rate (see the clock: line above), so the CPU's start cannot be waited for")? + 100_000_000;
     while b.alive.load(Ordering::Acquire) == 0 {
-        if CntPct::read().0 > deadline {
+        if crate::timer::now_ns().unwrap_or(u64::MAX) > deadline {
             return Err("the CPU did not reach Rust within 100 ms of its release");
         }
         core::hint::spin_loop();
