@@ -11,7 +11,8 @@
 //! 3. the board's `main` runs the generic boot path with an [`Armv7a`] as its platform:
 //!    [`memory`] (discovery, `adjust_lowmem_bounds`, the reservations of `arm_memblock_init`),
 //!    [`paging`] (short descriptors, lowmem at `PAGE_OFFSET` 0xc0000000, HighMem through
-//!    `kmap_local`) and [`smp`] (secondary CPUs through PSCI).
+//!    `kmap_local`) and [`smp`] (secondary CPUs through PSCI; the BCM2836 mailbox and the i.MX6
+//!    SRC in `bcm2836.rs` and `imx6.rs`).
 //!
 //! System registers go through the `aarch32-cpu` crate (its `SysReg` trait describes the few it
 //! lacks, TTBCR and two TLB operations); PSCI calls through `smccc`. Nothing here needs an
@@ -30,6 +31,7 @@ mod bcm2836;
 mod boot;
 pub mod cpu;
 pub mod exceptions;
+mod imx6;
 pub mod initrd;
 pub mod memory;
 pub use kernel::console_mmio as mmio;
@@ -61,6 +63,9 @@ pub struct Armv7a {
     /// The BCM2836 ARM-local interrupt block (its mailboxes start secondary CPUs), when the
     /// board's SMP method is `brcm,bcm2836-smp`: its physical address, mapped as device memory.
     pub local_intc: Option<u32>,
+    /// The i.MX6 System Reset Controller (`fsl,imx6q-src`), when the board's SMP method is
+    /// `imx6-src`: its physical address, mapped as device memory.
+    pub src: Option<u32>,
     /// The Cortex-A9/A5 MPCore's private peripherals (`PERIPHBASE` from `CBAR`: the SCU, the
     /// global timer at +0x200) when the global timer is the boot clock; mapped as device memory.
     pub periphbase: Option<u32>,
@@ -233,6 +238,15 @@ pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_
         local_intc: match (board.smp_method, &tree) {
             // The block the tree names (its reg translated through the parents' ranges).
             (Some(kernel::board::SmpMethod::Bcm2836Smp), Some(t)) => devicetree::find_console(t, &[bcm2836::LOCAL_INTC_COMPATIBLE])
+                .ok()
+                .flatten()
+                .and_then(|n| n.cpu_base.ok())
+                .and_then(|b| u32::try_from(b).ok()),
+            _ => None,
+        },
+        src: match (board.smp_method, &tree) {
+            // Linux's imx_src_init: the tree's fsl,imx6q-src node.
+            (Some(kernel::board::SmpMethod::Imx6Src), Some(t)) => devicetree::find_console(t, &[imx6::SRC_COMPATIBLE])
                 .ok()
                 .flatten()
                 .and_then(|n| n.cpu_base.ok())

@@ -56,6 +56,37 @@ static BOOT: [SecondaryBoot; MAX_CPUS] = [EMPTY; MAX_CPUS];
 
 extern "C" {
     fn secondary_entry();
+    fn pending_secondary_entry();
+}
+
+/// The physical address of the boot block of the CPU being started, for CPUs that a method
+/// releases without an argument (the BCM2836 mailbox passes the core number in r0, the i.MX6
+/// SRC's boot ROM nothing): they enter `pending_secondary_entry`, which loads it with the MMU
+/// off and goes on at `secondary_entry` like a CPU that PSCI started. CPUs start one at a time
+/// (the boot CPU waits for each to reach Rust), so one word serves them all.
+#[no_mangle]
+static ARMV7A_PENDING_BLOCK: AtomicU32 = AtomicU32::new(0);
+
+core::arch::global_asm!(
+    r#"
+    .section .text.boot, "ax"
+    .arm
+    .global pending_secondary_entry
+pending_secondary_entry:
+    ldr     r0, =ARMV7A_PENDING_BLOCK
+    ldr     r0, [r0]
+    b       secondary_entry
+    .ltorg
+"#
+);
+
+/// Publishes `block` (a prepared boot block's physical address) for the next CPU released
+/// into `pending_secondary_entry`, cleaned to the point of coherency; returns that entry's
+/// physical address (the image runs at its physical address).
+pub(crate) fn set_pending_block(block: u32) -> u32 {
+    ARMV7A_PENDING_BLOCK.store(block, Ordering::Release);
+    clean_dcache(ARMV7A_PENDING_BLOCK.as_ptr() as usize, 4);
+    pending_secondary_entry as *const () as usize as u32
 }
 
 /// Cleans and invalidates `[addr, addr + len)` to the point of coherency (Linux
