@@ -1713,20 +1713,29 @@ mod tests {
         assert!(text.contains("but QEMU's orangepi-pc emulates PSCI on smc and\n# adds it to the tree it passes"), "{text}");
     }
 
-    /// The i.MX6Q SABRE Lite (Debian's tree, in xtask/testdata): QEMU wires its first -serial to
-    /// UART1, not stdout-path's UART2, so the board's console is UART1's node; the CPUs have no
-    /// method in the tree, and the root compatible fsl,imx6q gives Linux's machine method, the
-    /// i.MX6 SRC (mdesc->smp).
+    /// The i.MX6Q SABRE Lite folder is exactly what the scaffolder writes from Debian's tree (in
+    /// xtask/testdata): QEMU wires its first -serial to UART1, not stdout-path's UART2, so the
+    /// board's console is UART1's node; the CPUs have no method in the tree, and the root
+    /// compatible fsl,imx6q gives Linux's machine method, the i.MX6 SRC (mdesc->smp).
     #[test]
-    fn sabrelite_takes_the_uart_qemu_wires() {
-        let blob = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/imx6q-sabrelite.dtb")).unwrap();
+    fn sabrelite_scaffold_matches_the_committed_board() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let dir = root.join("boards/qemu-sabrelite");
+        let blob = std::fs::read(root.join("xtask/testdata/imx6q-sabrelite.dtb")).unwrap();
         let s = scaffold("qemu-sabrelite", &blob, "imx6q-sabrelite.dtb", None).unwrap();
         assert!(s.missing.is_empty() && s.emulated, "{:?}", s.missing);
-        let b = board_toml(&s);
+        for (rel, bytes) in &s.files {
+            let committed = std::fs::read(dir.join(rel)).unwrap();
+            assert!(committed == *bytes, "boards/qemu-sabrelite/{} differs from what new-board writes", rel.display());
+        }
+        let b = board_desc::load(&dir).unwrap();
         let c = b.console.clone().unwrap();
         assert_eq!((c.driver, c.node.as_deref()), (ConsoleDriver::ImxUart, Some("/soc/bus@2000000/spba-bus@2000000/serial@2020000")));
-        assert_eq!((b.qemu.machine.as_str(), b.load_address, b.smp.enable_method), ("sabrelite", 0x1001_0000, SmpMethod::Imx6Src));
+        assert_eq!((b.qemu.machine.as_str(), b.load_address, b.smp.enable_method, b.qemu.default_cpus), ("sabrelite", 0x1001_0000, SmpMethod::Imx6Src, 4));
+        assert_eq!(b.memory.banks.clone(), vec![board_desc::Range { base: 0x1000_0000, size: 0x4000_0000 }]);
         assert!(s.notes.iter().any(|n| n.contains("QEMU's sabrelite wires -serial to its /serial@2020000")), "{:?}", s.notes);
+        let text = std::fs::read_to_string(dir.join("board.toml")).unwrap();
+        assert!(text.contains("enable-method = \"imx6-src\""), "{text}");
     }
 
     /// The scaffolder keeps the tree's RAM and CPU, so the input is QEMU's dump of the machine
