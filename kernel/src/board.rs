@@ -101,6 +101,10 @@ pub enum SmpMethod {
     /// The BCM2836's ARM-local mailbox 3: the entry address written to each CPU's mailbox set
     /// register (Linux `bcm2836_smp_boot_secondary`).
     Bcm2836Smp,
+    /// The i.MX6 System Reset Controller: the entry address in `SRC_GPR1 + 8 × core`, then the
+    /// core's enable bit in `SRC_SCR` (Linux's `imx_smp_ops`, chosen by the machine, not the
+    /// device tree).
+    Imx6Src,
     /// Only the boot CPU runs.
     None,
 }

@@ -7,8 +7,9 @@
 //! which is what Linux's log shows too before its clock runs (`[    0.000000]`).
 //!
 //! Every log frame carries [`now_us`] as its defmt timestamp; `cargo xtask run` prints it the
-//! way Linux's log does. The counter is read on whichever CPU logs: ARM's generic timer and
-//! QEMU's TSC are synchronised across CPUs.
+//! way Linux's log does. The counter is read on whichever CPU logs: ARM's generic timer, the
+//! Cortex-A9's global timer (one counter for all cores) and QEMU's TSC are synchronised across
+//! CPUs.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

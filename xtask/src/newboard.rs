@@ -17,8 +17,9 @@
 //!   platform's offset; on a machine whose `-m` sets RAM (virt), `default-mem` is the tree's
 //!   total and NUMA nodes (`numa-node-id`) become `-numa` arguments;
 //! - the SMP enable method from the CPU nodes' `enable-method` (arm64), or by 32-bit Linux's
-//!   rule (`/psci`, else the CPU nodes' or `/cpus`'s `enable-method`), naming the methods the
-//!   platform lacks (the board then boots on one CPU);
+//!   rule (`/psci`, else the machine's own `smp_ops` by the root `compatible`: the i.MX6's SRC,
+//!   else the CPU nodes' or `/cpus`'s `enable-method`), naming the methods the platform lacks
+//!   (the board then boots on one CPU);
 //! - RAM the platform cannot address (above 4 GiB on 32-bit ARM without LPAE) is dropped with
 //!   Linux's `Ignoring memory block/range` messages;
 //! - a QEMU machine from the root `compatible`, when one is known ([`QEMU_MACHINES`]), with the
@@ -355,6 +356,18 @@ const ARM32_SMP_METHODS: &[(&str, &str)] = &[
     ("nuvoton,npcm750-smp", "Nuvoton NPCM7xx, arch/arm/mach-npcm/platsmp.c"),
 ];
 
+/// 32-bit Linux machines that start their CPUs through the machine description's own
+/// `smp_ops` (`DT_MACHINE_START(…) .smp = smp_ops(…)`, matched by the root `compatible`), which
+/// a platform here implements: the method no tree names, with where Linux has it.
+const ARM32_MACHINE_SMP: &[(&str, SmpMethod, &str)] = &[
+    ("fsl,imx6q", SmpMethod::Imx6Src, IMX6_SRC),
+    ("fsl,imx6dl", SmpMethod::Imx6Src, IMX6_SRC),
+    ("fsl,imx6qp", SmpMethod::Imx6Src, IMX6_SRC),
+];
+
+/// The i.MX6 machine's method (its `DT_MACHINE_START` lists the three compatibles above).
+const IMX6_SRC: &str = "the i.MX6 System Reset Controller: imx_smp_ops, arch/arm/mach-imx/platsmp.c and src.c, for the IMX6Q machine of arch/arm/mach-imx/mach-imx6q.c";
+
 /// A UART node the tree has.
 #[derive(Debug, Clone)]
 struct Uart {
@@ -464,11 +477,13 @@ fn smp_method_named(m: &str) -> Option<SmpMethod> {
 }
 
 /// 32-bit ARM Linux's choice of SMP method (arch/arm/kernel/setup.c, devtree.c): with `/psci`
-/// (`psci_smp_available()`), PSCI, whatever else the tree says; else the first CPU node whose
-/// `enable-method` is one Linux has, else `/cpus`'s `enable-method`; else the machine's own
-/// `smp_ops` (`mdesc->smp`, chosen by the root compatible, e.g. i.MX6's SRC), which a board here
-/// does not have. Returns the method, the `[smp]` comment, and whether CPUs stay off for a
-/// method the platform lacks.
+/// (`psci_smp_available()`), PSCI, whatever else the tree says; else the machine's own
+/// `smp_ops` (`mdesc->smp`, chosen by the root compatible: the i.MX6's SRC, [`ARM32_MACHINE_SMP`]),
+/// which `setup_arch` sets after `arm_dt_init_cpu_maps` has applied the tree's method; else the
+/// first CPU node whose `enable-method` is one Linux has, else `/cpus`'s `enable-method`. A
+/// machine with `smp_ops` not in the table, and no method in the tree, boots on one CPU here.
+/// Returns the method, the `[smp]` comment, and whether CPUs stay off for a method the platform
+/// lacks.
 fn arm32_smp(facts: &TreeFacts, psci: bool, platform: &PlatformInfo) -> (SmpMethod, String, bool) {
     let cpus: Vec<&(String, Vec<String>, Option<String>, bool)> = facts.cpu_nodes.iter().filter(|c| c.3).collect();
     let n = cpus.len();
@@ -483,6 +498,15 @@ fn arm32_smp(facts: &TreeFacts, psci: bool, platform: &PlatformInfo) -> (SmpMeth
         return (
             SmpMethod::Psci,
             format!("{n} CPU(s) and a /psci node: 32-bit Linux starts secondary CPUs through PSCI CPU_ON when the firmware offers it (setup_arch, psci_smp_available){also}."),
+            false,
+        );
+    }
+    let machine = facts.root_compatible.iter().find_map(|c| ARM32_MACHINE_SMP.iter().find(|(k, _, _)| k == c));
+    if let Some(&(compat, method, d)) = machine.filter(|(_, m, _)| platform.smp_methods.contains(m)) {
+        let also = named.map_or(String::new(), |(m, at)| format!(" ({at} says {m:?}, which the machine's smp_ops replace)"));
+        return (
+            method,
+            format!("{n} CPUs and no /psci; the root compatible {compat:?} is a Linux machine with its own smp_ops, which 32-bit Linux uses when there is no PSCI (setup_arch: mdesc->smp): {d}. No tree names this method{also}."),
             false,
         );
     }
@@ -1689,19 +1713,29 @@ mod tests {
         assert!(text.contains("but QEMU's orangepi-pc emulates PSCI on smc and\n# adds it to the tree it passes"), "{text}");
     }
 
-    /// The i.MX6Q SABRE Lite (Debian's tree, in xtask/testdata): QEMU wires its first -serial to
-    /// UART1, not stdout-path's UART2, so the board's console is UART1's node; the CPUs have no
-    /// method in the tree (Linux uses the i.MX6 SRC through mdesc->smp), so one CPU.
+    /// The i.MX6Q SABRE Lite folder is exactly what the scaffolder writes from Debian's tree (in
+    /// xtask/testdata): QEMU wires its first -serial to UART1, not stdout-path's UART2, so the
+    /// board's console is UART1's node; the CPUs have no method in the tree, and the root
+    /// compatible fsl,imx6q gives Linux's machine method, the i.MX6 SRC (mdesc->smp).
     #[test]
-    fn sabrelite_takes_the_uart_qemu_wires() {
-        let blob = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/imx6q-sabrelite.dtb")).unwrap();
+    fn sabrelite_scaffold_matches_the_committed_board() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let dir = root.join("boards/qemu-sabrelite");
+        let blob = std::fs::read(root.join("xtask/testdata/imx6q-sabrelite.dtb")).unwrap();
         let s = scaffold("qemu-sabrelite", &blob, "imx6q-sabrelite.dtb", None).unwrap();
         assert!(s.missing.is_empty() && s.emulated, "{:?}", s.missing);
-        let b = board_toml(&s);
+        for (rel, bytes) in &s.files {
+            let committed = std::fs::read(dir.join(rel)).unwrap();
+            assert!(committed == *bytes, "boards/qemu-sabrelite/{} differs from what new-board writes", rel.display());
+        }
+        let b = board_desc::load(&dir).unwrap();
         let c = b.console.clone().unwrap();
         assert_eq!((c.driver, c.node.as_deref()), (ConsoleDriver::ImxUart, Some("/soc/bus@2000000/spba-bus@2000000/serial@2020000")));
-        assert_eq!((b.qemu.machine.as_str(), b.load_address, b.smp.enable_method), ("sabrelite", 0x1001_0000, SmpMethod::None));
+        assert_eq!((b.qemu.machine.as_str(), b.load_address, b.smp.enable_method, b.qemu.default_cpus), ("sabrelite", 0x1001_0000, SmpMethod::Imx6Src, 4));
+        assert_eq!(b.memory.banks.clone(), vec![board_desc::Range { base: 0x1000_0000, size: 0x4000_0000 }]);
         assert!(s.notes.iter().any(|n| n.contains("QEMU's sabrelite wires -serial to its /serial@2020000")), "{:?}", s.notes);
+        let text = std::fs::read_to_string(dir.join("board.toml")).unwrap();
+        assert!(text.contains("enable-method = \"imx6-src\""), "{text}");
     }
 
     /// The scaffolder keeps the tree's RAM and CPU, so the input is QEMU's dump of the machine
@@ -2094,9 +2128,9 @@ mod tests {
         assert!(text.contains("\"qcom,kpss-acc-v1\" (the Qualcomm KPSS ACC, arch/arm/mach-qcom/platsmp.c)"), "{text}");
         let (m, text, _) = smp(&with_method(armhf("armhf__rk3288-miqi.dtb"), "rockchip,rk3066-smp", "spin-table"));
         assert!(m == SmpMethod::None && text.contains("which 32-bit Linux has no method for (spin-table is arm64's)"), "{text}");
-        // i.MX6Q: four CPUs, no method in the tree (Linux uses the machine's smp_ops).
+        // i.MX6Q: four CPUs, no method in the tree: Linux uses the machine's smp_ops, the SRC.
         let (m, text, lacking) = smp(&armhf("armhf__imx6q-udoo.dtb"));
-        assert!(m == SmpMethod::None && lacking && text.contains("mdesc->smp"), "{text}");
+        assert!(m == SmpMethod::Imx6Src && !lacking && text.contains("mdesc->smp") && text.contains("imx_smp_ops"), "{text}");
         // One CPU: nothing to start, nothing to say.
         let (m, _, lacking) = smp(&armhf("armhf__omap3-beagle.dtb"));
         assert!(m == SmpMethod::None && !lacking);

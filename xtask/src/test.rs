@@ -131,6 +131,7 @@ pub fn cases() -> Vec<BootCase> {
     let armv7a = "qemu-virt-arm";
     let rpi2 = "qemu-raspi2b";
     let opi = "qemu-orangepi-pc";
+    let sabre = "qemu-sabrelite";
     let ok = |name, board, mem, smp, cmdline, checks: Vec<Check>| BootCase {
         name,
         board,
@@ -1207,6 +1208,36 @@ pub fn cases() -> Vec<BootCase> {
             mem: "1G",
             smp: 4,
             ..fails("orangepi-pc-null-fault", opi, "selftest=null", vec![
+                Has("selftest: reading address 0, which must fault"),
+                HasAll(&["exception: data abort: translation fault", "DFAR 0x00000000"]),
+                Lacks("instead of faulting"),
+            ])
+        },
+        // i.MX6Q SABRE Lite (written by new-board, committed unedited): four Cortex-A9, which
+        // have no generic timer (the boot clock is the MPCore global timer, its rate measured
+        // against the i.MX6 GPT on the 24 MHz crystal / 8), entered in Secure SVC mode, RAM at
+        // 0x10000000 (PHYS_OFFSET, lowmem to 0x40000000, HighMem above), the i.MX UART QEMU
+        // wires, and the secondary CPUs started through the i.MX6 SRC (Linux's imx_smp_ops).
+        ok("sabrelite-smp4", sabre, "1G", 4, "", vec![
+            Has("qemu-sabrelite: ARMv7-A (MIDR 0x410fc090), entered in SVC mode"),
+            Has("console: i.MX UART at 0x2020000 (/soc/bus@2000000/spba-bus@2000000/serial@2020000"),
+            Has("clock: no generic timer (ID_PFR1[19:16] = 0): the Cortex-A9 MPCore global timer at 0xa00200 (PERIPHBASE 0xa00000 from CBAR)"),
+            HasAll(&["clock: global timer rate measured as ", " Hz: ", "ticks of /soc/bus@2000000/timer@2098000 at 3000000 Hz"]),
+            Has("adjust_lowmem_bounds: PHYS_OFFSET 0x10000000, arm_lowmem_limit 0x40000000, memblock limit 0x40000000 (vmalloc_min 0xf0000000)"),
+            Has("  DMA      [mem 0x0000000010000000-0x000000003fffffff]"),
+            Has("  Normal   empty"),
+            Has("  HighMem  [mem 0x0000000040000000-0x000000004fffffff]"),
+            HasAll(&["Memory: ", "K/1048576K available (", "K cma-reserved, 196608K highmem)"]),
+            Has("smp: CPU1: booted through the i.MX6 SRC (SRC_GPR3, SRC_SCR core enable)"),
+            Has("smp: CPU2: booted through the i.MX6 SRC (SRC_GPR5, SRC_SCR core enable)"),
+            Has("smp: CPU3: booted through the i.MX6 SRC (SRC_GPR7, SRC_SCR core enable)"),
+            Has("smp: Brought up 1 node, 4 CPUs"),
+            Lacks("PSCI"),
+        ]),
+        BootCase {
+            mem: "1G",
+            smp: 4,
+            ..fails("sabrelite-null-fault", sabre, "selftest=null", vec![
                 Has("selftest: reading address 0, which must fault"),
                 HasAll(&["exception: data abort: translation fault", "DFAR 0x00000000"]),
                 Lacks("instead of faulting"),

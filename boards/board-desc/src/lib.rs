@@ -280,6 +280,10 @@ pub enum SmpMethod {
     /// The BCM2836's ARM-local mailbox 3 (Raspberry Pi 2), Linux's `brcm,bcm2836-smp`.
     #[serde(rename = "brcm,bcm2836-smp")]
     Bcm2836Smp,
+    /// The i.MX6 System Reset Controller (i.MX6 Quad/DualLite), Linux's `imx_smp_ops`: the
+    /// machine's method (`DT_MACHINE_START` for `fsl,imx6q`/`fsl,imx6dl`), named by no tree.
+    #[serde(rename = "imx6-src")]
+    Imx6Src,
     None,
 }
 
@@ -291,6 +295,7 @@ impl SmpMethod {
             Self::SpinTable => "spin-table",
             Self::AcpiMadt => "acpi-madt",
             Self::Bcm2836Smp => "brcm,bcm2836-smp",
+            Self::Imx6Src => "imx6-src",
             Self::None => "none",
         }
     }
@@ -301,6 +306,7 @@ impl SmpMethod {
             Self::SpinTable => "SpinTable",
             Self::AcpiMadt => "AcpiMadt",
             Self::Bcm2836Smp => "Bcm2836Smp",
+            Self::Imx6Src => "Imx6Src",
             Self::None => "None",
         }
     }

@@ -108,7 +108,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
             ConsoleDriver::MsmUartdm,
         ],
         io_ports: false,
-        smp_methods: &[SmpMethod::Psci, SmpMethod::Bcm2836Smp, SmpMethod::None],
+        smp_methods: &[SmpMethod::Psci, SmpMethod::Bcm2836Smp, SmpMethod::Imx6Src, SmpMethod::None],
         load_align: 0x4000,
         load_rule: "the first-level table (swapper_pg_dir, 16 KiB-aligned) sits in the 16 KiB below the image, as Linux's sits below its text",
         qemu_binary: "qemu-system-arm",

@@ -334,6 +334,7 @@ impl Aarch64 {
             }
             (None, Some(SmpMethod::AcpiMadt)) => return Err("the board's [smp] enable-method acpi-madt is x86's; AArch64 starts CPUs through psci or spin-table"),
             (None, Some(SmpMethod::Bcm2836Smp)) => return Err("the board's [smp] enable-method brcm,bcm2836-smp is 32-bit ARM's; AArch64 starts CPUs through psci or spin-table"),
+            (None, Some(SmpMethod::Imx6Src)) => return Err("the board's [smp] enable-method imx6-src is the 32-bit i.MX6's; AArch64 starts CPUs through psci or spin-table"),
             (None, Some(SmpMethod::None)) => return Err("the board's [smp] enable-method is none and the device tree names none: the CPU stays off"),
             (None, None) => return Err("no enable-method in the device tree or the board description"),
         };

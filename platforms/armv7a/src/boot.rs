@@ -5,13 +5,16 @@
 //! tree's physical address, in SVC mode or, on a CPU with the Virtualization Extensions started
 //! in Hyp mode (`-machine virt,virtualization=on`), in Hyp mode. The first words are a zImage
 //! header (the magic 0x016f2818 at offset 0x24, as U-Boot's `bootz` checks). Then, in order:
-//! 1. the counter's value (`CNTPCT`) is kept as the boot clock's zero;
+//! 1. the counter's value is kept as the boot clock's zero: `CNTPCT` when `ID_PFR1` says the
+//!    CPU has the generic timer, else (Cortex-A9/A5) the MPCore global timer at `PERIPHBASE`
+//!    (`CBAR`) + 0x200, enabled here if the boot loader has not (timer.rs);
 //! 2. check that we run where we were linked (`adr` against the literal address); if not, exit
 //!    through semihosting with status 4: nothing else can report it yet;
 //! 3. in Hyp mode: give PL1 the counters, trap nothing, hand PL1 the real MIDR/MPIDR and `eret`
 //!    to SVC with A, I and F masked (Linux's `safe_svcmode_maskall`); any other mode but SVC is
 //!    refused with status 5;
-//! 4. in SVC: the boot stack, .bss cleared, the vector table in `VBAR`, this CPU's abort and
+//! 4. in SVC: `ACTLR.SMP` (Linux's `__v7_setup`), the boot stack, .bss cleared, what step 1
+//!    found in `ARMV7A_EARLY_CLOCK`, the vector table in `VBAR`, this CPU's abort and
 //!    undefined-instruction stacks, then the board's entry with the device tree, the entry mode
 //!    and the counter's first value.
 //!
@@ -47,6 +50,31 @@ core::arch::global_asm!(
     eret
     .endm
 
+    /* Linux's __v7_setup on an SMP system (MPIDR[31:30] = 0b10, is_smp): if ACTLR.SMP is
+     * clear, set it, with FW (cache and TLB maintenance broadcast) on the Cortex-A9 and A5
+     * (__v7_ca9mp_setup, __v7_ca5mp_setup). Left alone when already set: a Non-secure write may
+     * be refused. Clobbers r9, r10, r11. */
+    .macro ACTLR_SMP
+    mrc     p15, 0, r9, c0, c0, 5       /* MPIDR */
+    and     r9, r9, #0xc0000000
+    cmp     r9, #0x80000000
+    bne     81f
+    mrc     p15, 0, r9, c1, c0, 1       /* ACTLR */
+    tst     r9, #(1 << 6)
+    bne     81f
+    orr     r9, r9, #(1 << 6)
+    mrc     p15, 0, r10, c0, c0, 0      /* MIDR: primary part number [15:4] */
+    ubfx    r10, r10, #4, #12
+    movw    r11, #0xc09
+    cmp     r10, r11
+    movwne  r11, #0xc05
+    cmpne   r10, r11
+    orreq   r9, r9, #1
+    mcr     p15, 0, r9, c1, c0, 1
+    isb
+81:
+    .endm
+
     .section .text.head, "ax"
     .arm
     .global _head
@@ -63,8 +91,40 @@ _head:
     .section .text.boot, "ax"
     .arm
 primary_entry:
-    mrrc    p15, 0, r4, r5, c14         /* CNTPCT: the boot clock's zero (r4 low, r5 high) */
-    mov     r6, r2                      /* device tree */
+    /* The boot clock's zero in r4 (low), r5 (high); in r8 what counts it (timer.rs): 0 the
+     * generic timer, 1 none, else the global timer's address. */
+    mrc     p15, 0, r8, c0, c1, 1       /* ID_PFR1: [19:16] the generic timer */
+    tst     r8, #0xf0000
+    beq     71f
+    mrrc    p15, 0, r4, r5, c14         /* CNTPCT */
+    mov     r8, #0
+    b       74f
+71: mov     r4, #0
+    mov     r5, #0
+    mov     r8, #1
+    mrc     p15, 0, r9, c0, c0, 0       /* MIDR: only the A9 and A5 MPCore have CBAR here */
+    ubfx    r9, r9, #4, #12
+    movw    r10, #0xc09
+    cmp     r9, r10
+    movwne  r10, #0xc05
+    cmpne   r9, r10
+    bne     74f
+    mrc     p15, 4, r9, c15, c0, 0      /* CBAR: PERIPHBASE[31:13] */
+    bfc     r9, #0, #13
+    cmp     r9, #0
+    beq     74f
+    add     r8, r9, #{gt_offset}        /* the global timer */
+    ldr     r9, [r8, #8]                /* control: enable (bit 0) unless running */
+    tst     r9, #1
+    orreq   r9, r9, #1
+    streq   r9, [r8, #8]
+    ldr     r5, [r8, #4]                /* upper, lower, upper until stable */
+73: ldr     r4, [r8]
+    ldr     r9, [r8, #4]
+    cmp     r9, r5
+    movne   r5, r9
+    bne     73b
+74: mov     r6, r2                      /* device tree */
     adr     r9, _head
     ldr     r10, =_head
     cmp     r9, r10
@@ -82,6 +142,7 @@ primary_entry:
 
 svc_entry:
     cpsid   aif
+    ACTLR_SMP
     ldr     sp, =__boot_stack_top
     ldr     r9, =__bss_start
     ldr     r10, =__bss_end
@@ -89,6 +150,8 @@ svc_entry:
 1:  cmp     r9, r10
     strlo   r11, [r9], #4
     blo     1b
+    ldr     r9, =ARMV7A_EARLY_CLOCK
+    str     r8, [r9]
     ldr     r9, =exception_vectors
     mcr     p15, 0, r9, c12, c0, 0      /* VBAR */
     isb
@@ -135,6 +198,7 @@ secondary_entry:
     HYP_TO_SVC 3f
 3:
     cpsid   aif
+    ACTLR_SMP
     ldr     r9, =exception_vectors
     mcr     p15, 0, r9, c12, c0, 0      /* VBAR */
     ldr     r0, [r4, #28]
@@ -177,4 +241,5 @@ early_exit_block:
 "#,
     stacks = sym crate::exceptions::EXCEPTION_STACKS,
     stack_shift = const crate::exceptions::EXCEPTION_STACK_SHIFT,
+    gt_offset = const crate::timer::GLOBAL_TIMER_OFFSET,
 );

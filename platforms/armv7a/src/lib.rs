@@ -11,7 +11,8 @@
 //! 3. the board's `main` runs the generic boot path with an [`Armv7a`] as its platform:
 //!    [`memory`] (discovery, `adjust_lowmem_bounds`, the reservations of `arm_memblock_init`),
 //!    [`paging`] (short descriptors, lowmem at `PAGE_OFFSET` 0xc0000000, HighMem through
-//!    `kmap_local`) and [`smp`] (secondary CPUs through PSCI).
+//!    `kmap_local`) and [`smp`] (secondary CPUs through PSCI; the BCM2836 mailbox and the i.MX6
+//!    SRC in `bcm2836.rs` and `imx6.rs`).
 //!
 //! System registers go through the `aarch32-cpu` crate (its `SysReg` trait describes the few it
 //! lacks, TTBCR and two TLB operations); PSCI calls through `smccc`. Nothing here needs an
@@ -30,11 +31,13 @@ mod bcm2836;
 mod boot;
 pub mod cpu;
 pub mod exceptions;
+mod imx6;
 pub mod initrd;
 pub mod memory;
 pub use kernel::console_mmio as mmio;
 pub mod paging;
 pub mod smp;
+pub mod timer;
 
 /// The first physical address this platform cannot use: `phys_addr_t` is 32 bits wide without
 /// LPAE. Device-tree memory at or above it is ignored at discovery (`MAX_MEMBLOCK_ADDR`).
@@ -43,7 +46,7 @@ pub const PHYS_LIMIT: u64 = 1 << 32;
 pub use kernel::board::BoardConfig;
 pub use kernel::ExitCode;
 
-use aarch32_cpu::register::{CntPct, Cntfrq, Mpidr, Tpidrprw};
+use aarch32_cpu::register::{Mpidr, Tpidrprw};
 
 /// The running machine: what the loader handed over.
 #[derive(Debug)]
@@ -60,6 +63,12 @@ pub struct Armv7a {
     /// The BCM2836 ARM-local interrupt block (its mailboxes start secondary CPUs), when the
     /// board's SMP method is `brcm,bcm2836-smp`: its physical address, mapped as device memory.
     pub local_intc: Option<u32>,
+    /// The i.MX6 System Reset Controller (`fsl,imx6q-src`), when the board's SMP method is
+    /// `imx6-src`: its physical address, mapped as device memory.
+    pub src: Option<u32>,
+    /// The Cortex-A9/A5 MPCore's private peripherals (`PERIPHBASE` from `CBAR`: the SCU, the
+    /// global timer at +0x200) when the global timer is the boot clock; mapped as device memory.
+    pub periphbase: Option<u32>,
     /// What the device tree says (read once, kept in a static).
     pub dt: &'static devicetree::DtMemoryInfo<'static>,
     /// Available CPUs from `/cpus`, boot CPU first.
@@ -116,8 +125,9 @@ macro_rules! entry {
 /// without a UART of the board's driver, or a 16550 whose `reg-shift`/`reg-io-width` the driver
 /// cannot use ends the run with semihosting status 6.
 pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_ticks: u64, main: fn(&mut Armv7a) -> !) -> ! {
-    // The boot clock: the physical counter, from its value at the first instruction.
-    kernel::clock::init(|| CntPct::read().0, start_ticks, u64::from(Cntfrq::read().0));
+    // The boot clock, from its value at the first instruction: the generic timer, or the
+    // Cortex-A9 global timer, whose rate is measured once the console can say so (timer.rs).
+    timer::init(start_ticks);
     let Ok(dt) = memory::read_device_tree(dtb_phys) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
     let tree = memory::device_tree(dtb_phys).ok();
     let driver = board.console_driver;
@@ -193,6 +203,32 @@ pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_
             why
         ),
     }
+    match timer::boot_counter() {
+        timer::BootCounter::Generic => {}
+        timer::BootCounter::GlobalTimer(gt) => {
+            defmt::info!(
+                "clock: no generic timer (ID_PFR1[19:16] = 0): the Cortex-A9 MPCore global timer at {=u32:#x} (PERIPHBASE {=u32:#x} from CBAR), control {=u32:#x}",
+                gt,
+                gt - timer::GLOBAL_TIMER_OFFSET,
+                timer::gt_control().unwrap_or(0)
+            );
+            match tree.as_ref().map(timer::calibrate) {
+                Some(Ok(Some(c))) => defmt::info!(
+                    "clock: global timer rate measured as {=u64} Hz: {=u64} ticks over {=u32} ticks of {=str} at {=u64} Hz (/clocks/osc / 8, Linux's gpt_3m)",
+                    c.rate_hz,
+                    c.ticks.0,
+                    c.ticks.1,
+                    c.reference.as_str(),
+                    c.reference_hz
+                ),
+                Some(Ok(None)) | None => {}
+                Some(Err(e)) => defmt::error!("{=str}; the log's time stamps stay at 0 and secondary CPUs cannot be waited for", e),
+            }
+        }
+        timer::BootCounter::None => defmt::error!(
+            "clock: no generic timer and no Cortex-A9/A5 global timer (not an MPCore A9/A5, or CBAR reads 0): no boot clock; time stamps stay at 0 and secondary CPUs cannot be waited for"
+        ),
+    }
     main(&mut Armv7a {
         board,
         dtb_phys,
@@ -208,6 +244,16 @@ pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_
                 .and_then(|b| u32::try_from(b).ok()),
             _ => None,
         },
+        src: match (board.smp_method, &tree) {
+            // Linux's imx_src_init: the tree's fsl,imx6q-src node.
+            (Some(kernel::board::SmpMethod::Imx6Src), Some(t)) => devicetree::find_console(t, &[imx6::SRC_COMPATIBLE])
+                .ok()
+                .flatten()
+                .and_then(|n| n.cpu_base.ok())
+                .and_then(|b| u32::try_from(b).ok()),
+            _ => None,
+        },
+        periphbase: timer::periphbase(),
         dt,
         cpus: cpus_from_dt(dt),
         phys_offset: 0,

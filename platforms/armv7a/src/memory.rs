@@ -207,13 +207,23 @@ impl kernel::Firmware for Armv7a {
         let first = u64::from(self.console) & !(page - 1);
         let console = mm_types::MemRange::new(first, (u64::from(self.console) + self.console_window).next_multiple_of(page) - first);
         let dtb = mm_types::MemRange::new(u64::from(self.dtb_phys), self.dt.totalsize);
-        let mut extra: heapless::Vec<(&str, mm_types::MemRange, Prot), 3> = heapless::Vec::new();
+        let mut extra: heapless::Vec<(&str, mm_types::MemRange, Prot), 5> = heapless::Vec::new();
         let _ = extra.push(("mmio", console, Prot::Device));
         let _ = extra.push(("fdt", dtb, Prot::ReadOnly));
         if let Some(intc) = self.local_intc {
             let first = u64::from(intc) & !(page - 1);
             let len = (u64::from(intc) + crate::bcm2836::WINDOW).next_multiple_of(page) - first;
             let _ = extra.push(("bcm2836 local intc", mm_types::MemRange::new(first, len), Prot::Device));
+        }
+        // The Cortex-A9 MPCore page (the SCU, and the global timer that is the boot clock).
+        if let Some(base) = self.periphbase {
+            let first = u64::from(base) & !(page - 1);
+            let _ = extra.push(("mpcore", mm_types::MemRange::new(first, page), Prot::Device));
+        }
+        if let Some(src) = self.src {
+            let first = u64::from(src) & !(page - 1);
+            let len = (u64::from(src) + crate::imx6::WINDOW).next_multiple_of(page) - first;
+            let _ = extra.push(("imx6 src", mm_types::MemRange::new(first, len), Prot::Device));
         }
         crate::paging::paging_init(mb, self.phys_offset, low.lowmem_limit, &extra, log)?;
         Ok(mm_init::zones::arm32(mb, low))
@@ -320,6 +330,20 @@ impl kernel::Firmware for Armv7a {
             };
             crate::smp::wait_alive(b)?;
             defmt::info!("smp: CPU{=usize}: booted through the BCM2836 ARM-local mailbox 3", cpu);
+            return Ok(());
+        }
+        // The i.MX6's SRC is the machine's method (Linux's imx_smp_ops); the tree names none.
+        if node_says.is_none() && self.board.smp_method == Some(kernel::board::SmpMethod::Imx6Src) {
+            let src = self.src.ok_or("the board's SMP method is imx6-src, but the device tree has no fsl,imx6q-src node")?;
+            let (b, block) = crate::smp::prepare(mpidr as u32, cpu, stack_top, percpu_base, entry)?;
+            // SAFETY: paging_init mapped the SRC and the PERIPHBASE page at their physical
+            // addresses as device memory; the boot block was just prepared for this CPU.
+            #[allow(unsafe_code)]
+            unsafe {
+                crate::imx6::release(src, self.periphbase, (mpidr & 0xff) as u32, block)?
+            };
+            crate::smp::wait_alive(b)?;
+            defmt::info!("smp: CPU{=usize}: booted through the i.MX6 SRC (SRC_GPR{=u32}, SRC_SCR core enable)", cpu, 2 * (mpidr & 0xff) as u32 + 1);
             return Ok(());
         }
         match node.map(devicetree::Cpu::enable) {

@@ -9,12 +9,11 @@
 //! needed, installs the vectors and its abort stacks, turns the MMU on with the same tables
 //! (lowmem and the image are mapped at their physical addresses too, so it keeps running), sets
 //! SP and `TPIDRPRW`, and calls [`armv7a_secondary_rust`], which marks the CPU alive and runs the
-//! generic entry. The boot CPU waits (bounded, against the generic timer) for that mark.
+//! generic entry. The boot CPU waits (bounded, on the boot clock) for that mark.
 #![allow(unsafe_code)]
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use aarch32_cpu::register::{CntPct, Cntfrq};
 use devicetree::PsciMethod;
 
 /// Most CPUs this platform starts.
@@ -57,6 +56,37 @@ static BOOT: [SecondaryBoot; MAX_CPUS] = [EMPTY; MAX_CPUS];
 
 extern "C" {
     fn secondary_entry();
+    fn pending_secondary_entry();
+}
+
+/// The physical address of the boot block of the CPU being started, for CPUs that a method
+/// releases without an argument (the BCM2836 mailbox passes the core number in r0, the i.MX6
+/// SRC's boot ROM nothing): they enter `pending_secondary_entry`, which loads it with the MMU
+/// off and goes on at `secondary_entry` like a CPU that PSCI started. CPUs start one at a time
+/// (the boot CPU waits for each to reach Rust), so one word serves them all.
+#[no_mangle]
+static ARMV7A_PENDING_BLOCK: AtomicU32 = AtomicU32::new(0);
+
+core::arch::global_asm!(
+    r#"
+    .section .text.boot, "ax"
+    .arm
+    .global pending_secondary_entry
+pending_secondary_entry:
+    ldr     r0, =ARMV7A_PENDING_BLOCK
+    ldr     r0, [r0]
+    b       secondary_entry
+    .ltorg
+"#
+);
+
+/// Publishes `block` (a prepared boot block's physical address) for the next CPU released
+/// into `pending_secondary_entry`, cleaned to the point of coherency; returns that entry's
+/// physical address (the image runs at its physical address).
+pub(crate) fn set_pending_block(block: u32) -> u32 {
+    ARMV7A_PENDING_BLOCK.store(block, Ordering::Release);
+    clean_dcache(ARMV7A_PENDING_BLOCK.as_ptr() as usize, 4);
+    pending_secondary_entry as *const () as usize as u32
 }
 
 /// Cleans and invalidates `[addr, addr + len)` to the point of coherency (Linux
@@ -142,13 +172,13 @@ fn psci_error(e: smccc::psci::Error) -> &'static str {
     }
 }
 
-/// Waits up to 1 s (generic timer) for the CPU to reach Rust, as 32-bit ARM's `__cpu_up` waits
-/// for `cpu_running`.
+/// Waits up to 1 s on the boot clock (the generic timer, or the Cortex-A9 global timer at its
+/// measured rate: timer.rs) for the CPU to reach Rust, as 32-bit ARM's `__cpu_up` waits for
+/// `cpu_running`.
 pub(crate) fn wait_alive(b: &SecondaryBoot) -> Result<(), &'static str> {
-    let freq = u64::from(Cntfrq::read().0.max(1));
-    let deadline = CntPct::read().0 + freq;
+    let deadline = crate::timer::now_ns().ok_or("the boot clock has no rate (see the clock: line above), so the CPU's start cannot be waited for")? + 1_000_000_000;
     while b.alive.load(Ordering::Acquire) == 0 {
-        if CntPct::read().0 > deadline {
+        if crate::timer::now_ns().unwrap_or(u64::MAX) > deadline {
             return Err("the CPU did not reach Rust within 1 s of its release");
         }
         core::hint::spin_loop();
