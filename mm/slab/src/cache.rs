@@ -147,6 +147,7 @@ const fn slot_reciprocal(slot: usize) -> u64 {
 /// `q * (2^32 + e)` with `0 <= e < slot`, and `q * e < off < 2^32`, so the shift gives exactly
 /// `q`; for any other `off` no index `i` has `i * slot == off`, so the check refuses it. The
 /// product stays below `2^64`: `off * recip <= off * (2^32 / slot + 1) < 2^63 + 2^32`.
+#[inline]
 const fn slot_index(off: usize, slot: usize, recip: u64) -> Option<usize> {
     let i = ((off as u64 * recip) >> 32) as usize;
     if i * slot == off {
@@ -454,6 +455,7 @@ impl<'a, P: PageProvider, M: Memory> KmemCache<'a, P, M> {
         self.nr_cpus
     }
 
+    #[inline]
     fn check_cpu(&self, cpu: usize) -> Result<(), SlabError> {
         if cpu >= self.nr_cpus {
             return Err(SlabError::BadCpu { cache: self.name, cpu });
@@ -464,6 +466,7 @@ impl<'a, P: PageProvider, M: Memory> KmemCache<'a, P, M> {
         Ok(())
     }
 
+    #[inline]
     fn debug(&self) -> bool {
         self.geo.poison || self.geo.red_zone
     }
@@ -481,6 +484,7 @@ impl<'a, P: PageProvider, M: Memory> KmemCache<'a, P, M> {
     /// [`SlabError::Poison`] / [`SlabError::RedZone`] when the object was damaged while free (it
     /// is then leaked); [`SlabError::FreelistCorrupt`]; [`SlabError::BadCpu`];
     /// [`SlabError::Destroyed`].
+    #[inline]
     pub fn alloc(&self, cpu: usize) -> Result<usize, SlabError> {
         self.check_cpu(cpu)?;
         let obj = {
@@ -506,6 +510,7 @@ impl<'a, P: PageProvider, M: Memory> KmemCache<'a, P, M> {
     /// [`SlabError::DoubleFree`] (detected by red zones or poison in debug caches, and for an
     /// immediate repeat otherwise); [`SlabError::RedZone`] for an overflow or underflow (the
     /// object is then leaked); [`SlabError::BadCpu`]; [`SlabError::Destroyed`].
+    #[inline]
     pub fn free(&self, cpu: usize, addr: usize) -> Result<(), SlabError> {
         self.check_cpu(cpu)?;
         self.locate(addr).map_err(|e| self.error(e))?;
@@ -691,6 +696,7 @@ impl<'a, P: PageProvider, M: Memory> KmemCache<'a, P, M> {
 
     // ---- slab header and lists (shared lock held) ----
 
+    #[inline]
     fn hdr(&self, slab: usize, word: usize) -> usize {
         self.mem.read_word(slab + word * WORD)
     }
@@ -746,6 +752,7 @@ impl<'a, P: PageProvider, M: Memory> KmemCache<'a, P, M> {
     }
 
     /// Whether `addr` is an object boundary of the slab at `slab`.
+    #[inline]
     fn is_object(&self, slab: usize, addr: usize) -> bool {
         let start = slab + self.geo.first + self.geo.red_left;
         let Some(off) = addr.checked_sub(start) else { return false };
@@ -754,6 +761,7 @@ impl<'a, P: PageProvider, M: Memory> KmemCache<'a, P, M> {
     }
 
     /// The slab of `addr`, after checking it is an object of this cache.
+    #[inline]
     fn locate(&self, addr: usize) -> Result<usize, SlabError> {
         let invalid = SlabError::InvalidFree { cache: self.name, addr };
         let token = self.token.load(Ordering::Relaxed);

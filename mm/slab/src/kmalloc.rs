@@ -53,6 +53,7 @@ const SIZE_INDEX: [u8; 24] = [0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6,
 
 /// The class of a size with no alignment demand (`kmalloc_slab`): the table up to 192 bytes,
 /// `fls(size - 1)` above, so that 193..=256 is `kmalloc-256` and so on up to 8 KiB.
+#[inline]
 const fn size_class(size: usize) -> Option<usize> {
     if size <= 192 {
         // A size of 0 is served as 1.
@@ -72,6 +73,7 @@ const fn size_class(size: usize) -> Option<usize> {
 /// (a power of two). Power-of-two classes are aligned to their size, so when the class for
 /// `max(size, align)` (96 or 192: 32- and 64-byte aligned) is aligned less than asked, the
 /// answer is the power-of-two class above.
+#[inline]
 pub const fn kmalloc_index(size: usize, align: usize) -> Option<usize> {
     let need = if size > align { size } else { align };
     let Some(i) = size_class(need) else { return None };
