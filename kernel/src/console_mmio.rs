@@ -278,3 +278,109 @@ pub fn console_write(bytes: &[u8]) {
         Some(ConsoleUart::Uartdm(u)) => embedded_io::Write::write_all(u, bytes).map_err(|_| ()),
     };
 }
+
+/// The console of a device-tree board, found as Linux finds it ([`find`]).
+#[derive(Debug)]
+pub struct Found<'a> {
+    /// The console's node, when it has one: its `reg` translated through the parents'
+    /// `ranges` (a UART behind a bus, like the Raspberry Pi's /soc, has a bus address in `reg`).
+    pub node: Option<devicetree::Console<'a>>,
+    /// What the node says about its wiring.
+    pub props: Option<devicetree::UartProps<'a>>,
+    /// The wiring the driver is started with.
+    pub wiring: ConsoleWiring<'a>,
+    /// The register block's CPU physical address: the node's, or the board's fixed one.
+    pub base: Option<u64>,
+}
+
+/// Where the board's console is: with `device-tree = true`, the `/chosen/stdout-path` node
+/// when one of its `compatible` strings is the board's driver's, else the first available node
+/// of that driver; a node the board names; or the board's fixed address. `chosen` is what
+/// discovery found through stdout-path, `tree` the validated tree (absent: a fixed address
+/// only).
+pub fn find<'a>(board: &crate::board::BoardConfig, chosen: Option<&devicetree::Console<'a>>, tree: Option<&devicetree::DeviceTree<'a>>) -> Found<'a> {
+    use crate::board::Console;
+    let known = compatibles(board.console_driver);
+    let node = match (board.console, tree) {
+        (Console::DeviceTree, Some(t)) => {
+            let stdout = chosen.cloned().filter(|c| c.from_stdout_path && devicetree::uart_props(t, &c.path).is_ok_and(|p| p.first_of(known).is_some()));
+            stdout.or_else(|| devicetree::find_console(t, known).ok().flatten())
+        }
+        (Console::Node(path), Some(t)) => devicetree::console_at(t, path).ok(),
+        _ => None,
+    };
+    let props = node.as_ref().zip(tree).and_then(|(c, t)| devicetree::uart_props(t, &c.path).ok());
+    let wiring = match &props {
+        Some(p) => ConsoleWiring {
+            // A node the board names is driven as its driver's first compatible if it lists none.
+            compatible: p.first_of(known).or(known.first().copied()),
+            reg_shift: p.reg_shift,
+            reg_io_width: p.reg_io_width,
+            clock_hz: p.clock_frequency,
+            baud: p.current_speed,
+            snps_uart_16550_compatible: p.snps_uart_16550_compatible,
+        },
+        None => ConsoleWiring::default(),
+    };
+    let base = match board.console {
+        Console::MmioAt(base) => Some(base),
+        _ => node.as_ref().and_then(|c| c.cpu_base.clone().ok()),
+    };
+    Found { node, props, wiring, base }
+}
+
+/// Logs the console the platform started at `base` from [`find`]'s answer: where it is and why
+/// that node, how it was started, the node's wiring, and a stdout-path the board's driver
+/// does not drive.
+pub fn log_found(board: &crate::board::BoardConfig, found: &Found<'_>, base: u64, started: Started, chosen: Option<&devicetree::Console<'_>>) {
+    let name = board.console_driver.as_str();
+    match &found.node {
+        Some(c) => {
+            let how = match board.console {
+                crate::board::Console::Node(_) => "the board's console node",
+                _ if c.from_stdout_path => "from /chosen/stdout-path",
+                _ => "the first UART of the board's driver",
+            };
+            match c.reg_base.filter(|&b| b != base) {
+                Some(bus) => defmt::info!(
+                    "console: {=str} at {=u64:#x} ({=str}, bus address {=u64:#x} through ranges, {=str})",
+                    name,
+                    base,
+                    c.path.as_str(),
+                    bus,
+                    how
+                ),
+                None => defmt::info!("console: {=str} at {=u64:#x} ({=str}, {=str})", name, base, c.path.as_str(), how),
+            }
+        }
+        None => defmt::info!("console: {=str} at {=u64:#x} (the board's fixed address)", name, base),
+    }
+    match started {
+        Started::TakenOver => defmt::info!("console: taken over as the boot loader left it (no current-speed in the tree)"),
+        Started::Programmed(baud) => defmt::info!("console: programmed to current-speed {=u32} baud", baud),
+        Started::SpeedRefused(baud, why) => defmt::warn!(
+            "console: current-speed {=u32} not applied ({=str}): taken over as the boot loader left it",
+            baud,
+            why
+        ),
+    }
+    if let Some(p) = &found.props {
+        if p.reg_shift.is_some() || p.reg_io_width.is_some() || p.clock_frequency.is_some() {
+            defmt::info!(
+                "console: reg-shift {=u32}, reg-io-width {=u32}, clock-frequency {=u32} Hz (0: not given)",
+                p.reg_shift.unwrap_or(0),
+                p.reg_io_width.unwrap_or(0),
+                p.clock_frequency.unwrap_or(0)
+            );
+        }
+    }
+    // A stdout-path this board's driver cannot drive (the Pi's mini UART) is worth a line.
+    if let Some(c) = chosen.filter(|c| c.from_stdout_path && found.node.as_ref().is_none_or(|n| n.path != c.path)) {
+        defmt::info!(
+            "console: /chosen/stdout-path names {=str} ({=str}), which the {=str} driver does not drive",
+            c.path.as_str(),
+            c.compatible.unwrap_or("no compatible"),
+            name
+        );
+    }
+}

@@ -1170,7 +1170,7 @@ pub fn cases() -> Vec<BootCase> {
         // CPUs released through the BCM2836's ARM-local mailbox 3.
         ok("raspi2b-smp4", rpi2, "1G", 4, "", vec![
             Has("qemu-raspi2b: ARMv7-A (MIDR 0x410fc075)"),
-            Has("console: PL011 at 0x3f201000 (/soc/serial@7e201000, from /chosen/stdout-path)"),
+            Has("console: PL011 at 0x3f201000 (/soc/serial@7e201000, bus address 0x7e201000 through ranges, from /chosen/stdout-path)"),
             Has("adjust_lowmem_bounds: PHYS_OFFSET 0x00000000, arm_lowmem_limit 0x30000000, memblock limit 0x30000000 (vmalloc_min 0xf0000000)"),
             // No dma_zone_size reaches the DMA limit here (1 GiB above PHYS_OFFSET on the BCM2835
             // machine): ZONE_DMA is all of lowmem, as multi_v7 prints it.

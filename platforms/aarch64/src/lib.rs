@@ -145,38 +145,10 @@ pub fn start(
     // Without a device tree there is no console to say so: the exit status has to.
     let Ok(dt) = memory::read_device_tree(dtb_phys) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
     let driver = board.console_driver;
-    let known = mmio::compatibles(driver);
     let tree = memory::device_tree(dtb_phys).ok();
-    // The console's node, when it has one: its `reg` translated through the parents' `ranges`
-    // (a UART behind a bus, like the Raspberry Pi's /soc, has a bus address in `reg`), and
-    // what the node says about its wiring.
-    let node = match (board.console, &tree) {
-        (kernel::board::Console::DeviceTree, Some(t)) => {
-            let stdout = dt.console.clone().filter(|c| {
-                c.from_stdout_path && devicetree::uart_props(t, &c.path).is_ok_and(|p| p.first_of(known).is_some())
-            });
-            stdout.or_else(|| devicetree::find_console(t, known).ok().flatten())
-        }
-        (kernel::board::Console::Node(path), Some(t)) => devicetree::console_at(t, path).ok(),
-        _ => None,
-    };
-    let props = node.as_ref().zip(tree.as_ref()).and_then(|(c, t)| devicetree::uart_props(t, &c.path).ok());
-    let wiring = match &props {
-        Some(p) => mmio::ConsoleWiring {
-            // A node the board names is driven as its driver's first compatible if it lists none.
-            compatible: p.first_of(known).or(known.first().copied()),
-            reg_shift: p.reg_shift,
-            reg_io_width: p.reg_io_width,
-            clock_hz: p.clock_frequency,
-            baud: p.current_speed,
-            snps_uart_16550_compatible: p.snps_uart_16550_compatible,
-        },
-        None => mmio::ConsoleWiring::default(),
-    };
-    let console = match board.console {
-        kernel::board::Console::MmioAt(base) => Some(base),
-        _ => node.as_ref().and_then(|c| c.cpu_base.clone().ok()),
-    };
+    let found = mmio::find(board, dt.console.as_ref(), tree.as_ref());
+    let wiring = found.wiring;
+    let console = found.base;
     let Some(console) = console else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
     #[allow(unsafe_code)]
     // SAFETY: the board names this UART as the console (its device-tree node, translated to a
@@ -197,56 +169,7 @@ pub fn start(
         entry_el,
         dtb_phys
     );
-    let name = driver.as_str();
-    match &node {
-        Some(c) => {
-            let how = match board.console {
-                kernel::board::Console::Node(_) => "the board's console node",
-                _ if c.from_stdout_path => "from /chosen/stdout-path",
-                _ => "the first UART of the board's driver",
-            };
-            match c.reg_base.filter(|&b| b != console) {
-                Some(bus) => defmt::info!(
-                    "console: {=str} at {=u64:#x} ({=str}, bus address {=u64:#x} through ranges, {=str})",
-                    name,
-                    console,
-                    c.path.as_str(),
-                    bus,
-                    how
-                ),
-                None => defmt::info!("console: {=str} at {=u64:#x} ({=str}, {=str})", name, console, c.path.as_str(), how),
-            }
-        }
-        None => defmt::info!("console: {=str} at {=u64:#x} (the board's fixed address)", name, console),
-    }
-    match started {
-        mmio::Started::TakenOver => defmt::info!("console: taken over as the boot loader left it (no current-speed in the tree)"),
-        mmio::Started::Programmed(baud) => defmt::info!("console: programmed to current-speed {=u32} baud", baud),
-        mmio::Started::SpeedRefused(baud, why) => defmt::warn!(
-            "console: current-speed {=u32} not applied ({=str}): taken over as the boot loader left it",
-            baud,
-            why
-        ),
-    }
-    if let Some(p) = &props {
-        if p.reg_shift.is_some() || p.reg_io_width.is_some() || p.clock_frequency.is_some() {
-            defmt::info!(
-                "console: reg-shift {=u32}, reg-io-width {=u32}, clock-frequency {=u32} Hz (0: not given)",
-                p.reg_shift.unwrap_or(0),
-                p.reg_io_width.unwrap_or(0),
-                p.clock_frequency.unwrap_or(0)
-            );
-        }
-    }
-    // A stdout-path this board's driver cannot drive (the Pi's mini UART) is worth a line.
-    if let Some(c) = dt.console.as_ref().filter(|c| c.from_stdout_path && node.as_ref().is_none_or(|n| n.path != c.path)) {
-        defmt::info!(
-            "console: /chosen/stdout-path names {=str} ({=str}), which the {=str} driver does not drive",
-            c.path.as_str(),
-            c.compatible.unwrap_or("no compatible"),
-            name
-        );
-    }
+    mmio::log_found(board, &found, console, started, dt.console.as_ref());
     let console_window = mmio::window(driver, &wiring);
     main(&mut Aarch64 { board, dtb_phys, entry_el, console, console_window, dt, cpus: cpus_from_dt(dt, None), numa: None })
 }

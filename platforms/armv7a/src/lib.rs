@@ -131,34 +131,9 @@ pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_
     let Ok(dt) = memory::read_device_tree(dtb_phys) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
     let tree = memory::device_tree(dtb_phys).ok();
     let driver = board.console_driver;
-    let known = mmio::compatibles(driver);
-    let node = match (board.console, &tree) {
-        (kernel::board::Console::DeviceTree, Some(t)) => {
-            let stdout = dt.console.clone().filter(|c| {
-                c.from_stdout_path && devicetree::uart_props(t, &c.path).is_ok_and(|p| p.first_of(known).is_some())
-            });
-            stdout.or_else(|| devicetree::find_console(t, known).ok().flatten())
-        }
-        (kernel::board::Console::Node(path), Some(t)) => devicetree::console_at(t, path).ok(),
-        _ => None,
-    };
-    let props = node.as_ref().zip(tree.as_ref()).and_then(|(c, t)| devicetree::uart_props(t, &c.path).ok());
-    let wiring = match &props {
-        Some(p) => mmio::ConsoleWiring {
-            // A node the board names is driven as its driver's first compatible if it lists none.
-            compatible: p.first_of(known).or(known.first().copied()),
-            reg_shift: p.reg_shift,
-            reg_io_width: p.reg_io_width,
-            clock_hz: p.clock_frequency,
-            baud: p.current_speed,
-            snps_uart_16550_compatible: p.snps_uart_16550_compatible,
-        },
-        None => mmio::ConsoleWiring::default(),
-    };
-    let console = match board.console {
-        kernel::board::Console::MmioAt(base) => Some(base),
-        _ => node.as_ref().and_then(|c| c.cpu_base.clone().ok()),
-    };
+    let found = mmio::find(board, dt.console.as_ref(), tree.as_ref());
+    let wiring = found.wiring;
+    let console = found.base;
     let Some(console) = console.and_then(|c| u32::try_from(c).ok()) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
     #[allow(unsafe_code)]
     // SAFETY: the board or the device tree names this UART as the console; nothing else drives
@@ -183,26 +158,7 @@ pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_
         mode,
         dtb_phys
     );
-    let name = driver.as_str();
-    match &node {
-        Some(c) => defmt::info!(
-            "console: {=str} at {=u32:#x} ({=str}, {=str})",
-            name,
-            console,
-            c.path.as_str(),
-            if c.from_stdout_path { "from /chosen/stdout-path" } else { "the first UART of the board's driver" }
-        ),
-        None => defmt::info!("console: {=str} at {=u32:#x} (the board's fixed address)", name, console),
-    }
-    match started {
-        mmio::Started::TakenOver => defmt::info!("console: taken over as the boot loader left it (no current-speed in the tree)"),
-        mmio::Started::Programmed(baud) => defmt::info!("console: programmed to current-speed {=u32} baud", baud),
-        mmio::Started::SpeedRefused(baud, why) => defmt::warn!(
-            "console: current-speed {=u32} not applied ({=str}): taken over as the boot loader left it",
-            baud,
-            why
-        ),
-    }
+    mmio::log_found(board, &found, u64::from(console), started, dt.console.as_ref());
     match timer::boot_counter() {
         timer::BootCounter::Generic => {}
         timer::BootCounter::GlobalTimer(gt) => {
