@@ -46,15 +46,24 @@ impl Node<'_> {
         // The block's pages as one slice: the check reads each state word once, and the write
         // pass finds them in the cache (a 4 MiB block's metadata is 16 KiB).
         let block = &self.mem_map.pages[first as usize..=last as usize];
-        if let Some(k) = block.iter().position(|p| p.flags().0 & (PageFlags::HOLE.0 | PageFlags::RESERVED.0) != PageFlags::RESERVED.0) {
+        // The common case: every page of the block holds the first page's state word, Reserved
+        // and nothing else of HOLE/RESERVED (memmap_init leaves a range's pages alike). One
+        // compare per page, and the write pass stores without reading again.
+        let st = block[0].state();
+        if st.flags().0 & (PageFlags::HOLE.0 | PageFlags::RESERVED.0) == PageFlags::RESERVED.0 && block.iter().all(|p| p.state() == st) {
+            for page in block {
+                page.clear_flags_and_refcount_from(st);
+            }
+        } else if let Some(k) = block.iter().position(|p| p.flags().0 & (PageFlags::HOLE.0 | PageFlags::RESERVED.0) != PageFlags::RESERVED.0) {
             // A hole anywhere in the block is the error named first.
             return Err(match block.iter().position(Page::is_hole) {
                 Some(h) => FreeError::Hole { pfn: Pfn(start + h as u64) },
                 None => FreeError::NotReserved { pfn: Pfn(start + k as u64) },
             });
-        }
-        for page in block {
-            page.clear_flags_and_refcount();
+        } else {
+            for page in block {
+                page.clear_flags_and_refcount();
+            }
         }
         let Node { zones, mem_map, .. } = self;
         zones[zi].managed_pages += 1 << order;

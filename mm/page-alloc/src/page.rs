@@ -225,6 +225,12 @@ impl Page {
         self.state.store(State(self.state.load(Relaxed)).with_flags(PageFlags(0)).0, Release);
         self.refcount.store(0, Relaxed);
     }
+    /// [`Page::clear_flags_and_refcount`] of a page whose state word the caller read as `st`
+    /// (the hand-off: a block whose pages all hold the same Reserved state word).
+    pub(crate) fn clear_flags_and_refcount_from(&self, st: State) {
+        self.state.store(st.with_flags(PageFlags(0)).0, Release);
+        self.refcount.store(0, Relaxed);
+    }
     /// Clears every flag and the order of a page whose state word is `st` (the caller owns
     /// the page and read `st` from it under the same lock).
     pub(crate) fn clear_flags_and_order(&self, st: State) {
