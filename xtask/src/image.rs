@@ -34,9 +34,42 @@ pub struct BuildOpts {
 /// `<board>-<app>` next to it (and the raw Image made from that copy), so that images of
 /// several applications (the test matrix) stay apart.
 pub fn build(root: &Path, board: &Board, opts: &BuildOpts) -> Result<Built> {
+    let cargo_elf = cargo_build(root, board, opts, None)?;
+    let elf = cargo_elf.with_file_name(format!("{}-{}", board.name, opts.app));
+    std::fs::copy(&cargo_elf, &elf).with_context(|| format!("copying {} to {}", cargo_elf.display(), elf.display()))?;
+    let image = match board.image {
+        ImageKind::MultibootElf => elf.clone(),
+        ImageKind::Arm64Image => {
+            let img = elf.with_extension("img");
+            write_raw_image(&elf, &img)?;
+            img
+        }
+        ImageKind::ArmZimage => {
+            let img = elf.with_extension("img");
+            write_raw_zimage(&elf, &img)?;
+            img
+        }
+    };
+    Ok(Built { elf, image })
+}
+
+/// Builds the crate of `board` (a committed board of the same platform) from the board.toml in
+/// `board_dir` instead of its own (`MEMFW_BOARD_DIR`, read by `board_desc::build_script`): how
+/// `cargo xtask test` builds a board new-board writes from a surveyed tree without adding it
+/// to the workspace. Returns the ELF; the next ordinary build of `board` rebuilds its crate.
+pub fn build_from_dir(root: &Path, board: &Board, opts: &BuildOpts, board_dir: &Path) -> Result<PathBuf> {
+    cargo_build(root, board, opts, Some(board_dir))
+}
+
+/// `cargo build` of the board's package with the pinned toolchain; the ELF cargo wrote.
+fn cargo_build(root: &Path, board: &Board, opts: &BuildOpts, board_dir: Option<&Path>) -> Result<PathBuf> {
     crate::apps::check(root, &opts.app)?;
     let channel = crate::setup::ensure_toolchain(root)?;
     let mut cmd = Command::new("rustup");
+    match board_dir {
+        Some(d) => cmd.env("MEMFW_BOARD_DIR", d),
+        None => cmd.env_remove("MEMFW_BOARD_DIR"),
+    };
     cmd.current_dir(root)
         .args(["run", &channel, "cargo", "build", "--package", &board.name])
         .args(["--target", &board.target_arg(root)])
@@ -65,22 +98,7 @@ pub fn build(root: &Path, board: &Board, opts: &BuildOpts) -> Result<Built> {
     if !cargo_elf.is_file() {
         bail!("cargo reported success but {} is missing", cargo_elf.display());
     }
-    let elf = cargo_elf.with_file_name(format!("{}-{}", board.name, opts.app));
-    std::fs::copy(&cargo_elf, &elf).with_context(|| format!("copying {} to {}", cargo_elf.display(), elf.display()))?;
-    let image = match board.image {
-        ImageKind::MultibootElf => elf.clone(),
-        ImageKind::Arm64Image => {
-            let img = elf.with_extension("img");
-            write_raw_image(&elf, &img)?;
-            img
-        }
-        ImageKind::ArmZimage => {
-            let img = elf.with_extension("img");
-            write_raw_zimage(&elf, &img)?;
-            img
-        }
-    };
-    Ok(Built { elf, image })
+    Ok(cargo_elf)
 }
 
 /// Flattens the ELF's loadable segments into a raw binary starting at the lowest load address

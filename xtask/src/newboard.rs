@@ -1419,6 +1419,9 @@ pub struct Survey {
     pub invalid: Vec<(String, String)>,
     /// Refused trees, each with its missing-piece keys.
     pub refused: Vec<(String, Vec<String>)>,
+    /// The first valid board of each console driver and platform: (driver, platform) → the
+    /// tree and the board's files as new-board writes them.
+    pub first_of_driver: std::collections::BTreeMap<(String, String), (String, Vec<(PathBuf, Vec<u8>)>)>,
 }
 
 impl Survey {
@@ -1540,10 +1543,18 @@ pub fn survey(root: &Path, dir: &Path, likes: &[Board]) -> Result<Survey> {
                 out.valid_emulated += 1;
                 let machine = s.notes.iter().find_map(|n| n.strip_prefix("qemu: machine ")).unwrap_or("?");
                 // The machine's name, without its options (virt,highmem=off is virt).
-                out.emulated.push((shown, machine.split([' ', ',']).next().unwrap_or(machine).to_owned()));
+                out.emulated.push((shown.clone(), machine.split([' ', ',']).next().unwrap_or(machine).to_owned()));
             }
             Ok(()) => out.valid_like += 1,
-            Err(e) => out.invalid.push((shown, format!("{e:#}"))),
+            Err(e) => {
+                out.invalid.push((shown, format!("{e:#}")));
+                continue;
+            }
+        }
+        if let Ok(b) = board_desc::load(&scratch) {
+            if let Some(c) = &b.console {
+                out.first_of_driver.entry((c.driver.as_str().to_owned(), b.platform.clone())).or_insert((shown, s.files.clone()));
+            }
         }
     }
     if scratch.exists() {

@@ -1459,7 +1459,7 @@ fn survey_likes(root: &Path) -> Result<Vec<board::Board>> {
 /// `new-board --survey` over the shared tree folders, when they exist: a line per folder, and
 /// an error when the arm64 or armhf share of valid boards drops below [`SURVEY_ARM64_VALID`] or
 /// [`SURVEY_ARMHF_VALID`], or a generated board does not validate.
-fn survey_check(root: &Path) -> Result<()> {
+fn survey_check(root: &Path, build: bool) -> Result<()> {
     let shared = root.join("../shared/testdata");
     if !shared.is_dir() {
         eprintln!("test: survey skipped: {} is absent", shared.display());
@@ -1467,6 +1467,7 @@ fn survey_check(root: &Path) -> Result<()> {
     }
     let likes = survey_likes(root)?;
     let like_names = "qemu-virt-aarch64, qemu-virt-arm";
+    let mut first_of_driver = std::collections::BTreeMap::new();
     for folder in ["dtb-arm64", "dtb", "dtb-armhf"] {
         let dir = shared.join(folder);
         if !dir.is_dir() {
@@ -1474,6 +1475,9 @@ fn survey_check(root: &Path) -> Result<()> {
             continue;
         }
         let s = crate::newboard::survey(root, &dir, &likes)?;
+        for (k, v) in &s.first_of_driver {
+            first_of_driver.entry(k.clone()).or_insert_with(|| (folder, v.clone()));
+        }
         let top = s.ranked().into_iter().next().map_or(String::new(), |(k, n)| format!("; most missing: {k} ({n})"));
         eprintln!("survey {folder:<10} {} of {} trees give a valid board{top}", s.valid(), s.trees);
         if !s.invalid.is_empty() {
@@ -1496,6 +1500,57 @@ fn survey_check(root: &Path) -> Result<()> {
             }
         }
     }
+    if build {
+        build_survey_boards(root, &likes, &first_of_driver)?;
+    }
+    Ok(())
+}
+
+/// Builds, for each console driver and platform that no committed board uses, the first board
+/// the survey wrote with it (as new-board writes it, built through the `--like` board's crate
+/// of the same platform with `MEMFW_BOARD_DIR`): that the driver builds into a firmware from a
+/// real tree, not only that the description validates.
+type FirstOfDriver<'a> = std::collections::BTreeMap<(String, String), (&'a str, (String, Vec<(PathBuf, Vec<u8>)>))>;
+
+fn build_survey_boards(root: &Path, likes: &[board::Board], first: &FirstOfDriver<'_>) -> Result<()> {
+    let mut committed = std::collections::BTreeSet::new();
+    for e in std::fs::read_dir(root.join("boards")).context("reading boards/")? {
+        let dir = e?.path();
+        if dir.join("board.toml").is_file() {
+            if let Ok(b) = board_desc::load(&dir) {
+                if let Some(c) = &b.console {
+                    committed.insert((c.driver.as_str().to_owned(), b.platform.clone()));
+                }
+            }
+        }
+    }
+    let opts = BuildOpts { release: false, log_level: "info".into(), app: "selftest".into() };
+    let mut built = 0;
+    for ((driver, platform), (folder, (tree, files))) in first {
+        if committed.contains(&(driver.clone(), platform.clone())) {
+            continue;
+        }
+        let Some(like) = likes.iter().find(|l| &l.platform == platform) else { continue };
+        // The scaffolder names the folder after the board ("survey-board"), as load expects.
+        let dir = root.join("target/xtask-test/survey-boards").join(format!("{driver}-{platform}")).join("survey-board");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        for (rel, bytes) in files {
+            let path = dir.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            }
+            std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        }
+        let t = Instant::now();
+        let elf = image::build_from_dir(root, like, &opts, &dir)
+            .with_context(|| format!("survey: the board new-board writes from {folder}/{tree} ({driver}, {platform}) does not build"))?;
+        let size = std::fs::metadata(&elf).map_or(0, |m| m.len());
+        eprintln!("survey build {driver} ({platform}) from {folder}/{tree}: ok, {size} bytes ({:.1} s)", t.elapsed().as_secs_f64());
+        built += 1;
+    }
+    eprintln!("survey: {built} board(s) built for the console drivers no committed board uses");
     Ok(())
 }
 
@@ -1506,7 +1561,7 @@ pub fn run_all(root: &Path, host_only: bool, filter: Option<&str>, fuzz_seconds:
     }
     // `--filter survey` runs only this.
     if filter.is_none_or(|f| f == "survey") {
-        survey_check(root)?;
+        survey_check(root, !host_only)?;
     }
     if host_only {
         return Ok(());

@@ -873,7 +873,15 @@ pub fn linker_fragment(board: &Board) -> String {
 /// writes `board.rs` and `board.ld` into `OUT_DIR`, and links with the platform's script and
 /// defmt's. A bad description stops the build with the same message xtask gives.
 pub fn build_script() {
-    let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    // `MEMFW_BOARD_DIR` builds this board's crate from another folder's board.toml of the same
+    // platform: `cargo xtask test` builds a board new-board writes from a surveyed tree this
+    // way, for each console driver no committed board uses, without adding it to the
+    // workspace (its main.rs and Cargo.toml are the same as this board's but for names).
+    println!("cargo:rerun-if-env-changed=MEMFW_BOARD_DIR");
+    let dir = match std::env::var_os("MEMFW_BOARD_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")),
+    };
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     println!("cargo:rerun-if-changed={}", dir.join("board.toml").display());
     println!("cargo:rerun-if-changed=build.rs");
