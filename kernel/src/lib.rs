@@ -20,6 +20,7 @@ pub mod bench;
 pub mod board;
 pub mod clock;
 pub mod console_mmio;
+pub mod fdt;
 pub mod heap;
 pub mod initrd;
 pub mod logger;

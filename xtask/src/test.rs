@@ -1506,11 +1506,14 @@ fn survey_check(root: &Path, build: bool) -> Result<()> {
     Ok(())
 }
 
+/// The survey's first valid board of each (driver, platform): the folder, the tree and the
+/// board's files.
+type FirstOfDriver<'a> = std::collections::BTreeMap<(String, String), (&'a str, (String, Vec<(PathBuf, Vec<u8>)>))>;
+
 /// Builds, for each console driver and platform that no committed board uses, the first board
 /// the survey wrote with it (as new-board writes it, built through the `--like` board's crate
 /// of the same platform with `MEMFW_BOARD_DIR`): that the driver builds into a firmware from a
 /// real tree, not only that the description validates.
-type FirstOfDriver<'a> = std::collections::BTreeMap<(String, String), (&'a str, (String, Vec<(PathBuf, Vec<u8>)>))>;
 
 fn build_survey_boards(root: &Path, likes: &[board::Board], first: &FirstOfDriver<'_>) -> Result<()> {
     let mut committed = std::collections::BTreeSet::new();

@@ -143,9 +143,9 @@ pub fn start(
     // The boot clock: the physical counter, from its value at the first instruction.
     kernel::clock::init(|| CNTPCT_EL0.get(), start_ticks, CNTFRQ_EL0.get());
     // Without a device tree there is no console to say so: the exit status has to.
-    let Ok(dt) = memory::read_device_tree(dtb_phys) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
+    let Ok(dt) = kernel::fdt::read_device_tree(dtb_phys.into()) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
     let driver = board.console_driver;
-    let tree = memory::device_tree(dtb_phys).ok();
+    let tree = kernel::fdt::device_tree(dtb_phys.into()).ok();
     let found = mmio::find(board, dt.console.as_ref(), tree.as_ref());
     let wiring = found.wiring;
     let console = found.base;

@@ -128,8 +128,8 @@ pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_
     // The boot clock, from its value at the first instruction: the generic timer, or the
     // Cortex-A9 global timer, whose rate is measured once the console can say so (timer.rs).
     timer::init(start_ticks);
-    let Ok(dt) = memory::read_device_tree(dtb_phys) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
-    let tree = memory::device_tree(dtb_phys).ok();
+    let Ok(dt) = kernel::fdt::read_device_tree(dtb_phys.into()) else { cpu::exit_status(cpu::EXIT_NO_CONSOLE) };
+    let tree = kernel::fdt::device_tree(dtb_phys.into()).ok();
     let driver = board.console_driver;
     let found = mmio::find(board, dt.console.as_ref(), tree.as_ref());
     let wiring = found.wiring;

@@ -13,63 +13,16 @@
 //! 4. the board's hook, `memblock_allow_resize` and `memblock_dump_all` (generic).
 #![allow(unsafe_code)]
 
-use devicetree::{ApplyParams, ApplyReport, DeviceTree, DtError, DtMemoryInfo};
+use devicetree::{ApplyParams, ApplyReport, DtError};
 use memblock::{Memblock, Region, RegionArrayMapper};
 use mm_init::{reserve_logged, PlatformError};
 use mm_types::LineSink;
 
 use crate::Armv7a;
 
-/// Largest device tree accepted (QEMU pads its blobs to 1 MiB; Linux's limit is 2 MiB).
-pub const MAX_DTB_SIZE: usize = 2 << 20;
-
 extern "C" {
     static __kernel_start: u8;
     static __kernel_end: u8;
-}
-
-static DT_INFO: spin::Once<DtMemoryInfo<'static>> = spin::Once::new();
-
-/// Why the device tree could not be used.
-#[derive(Debug)]
-pub enum DtReadError {
-    /// r2 was 0 or misaligned: the loader passed no device tree.
-    NoPointer(u32),
-    /// The blob is malformed.
-    Bad(DtError),
-    /// The header's size is absurd.
-    TooLarge(usize),
-}
-
-/// Validates the blob at `dtb_phys` and reads what the firmware needs from it, once.
-pub fn read_device_tree(dtb_phys: u32) -> Result<&'static DtMemoryInfo<'static>, DtReadError> {
-    if let Some(info) = DT_INFO.get() {
-        return Ok(info);
-    }
-    let dt = device_tree(dtb_phys)?;
-    let info = devicetree::discover(&dt).map_err(DtReadError::Bad)?;
-    Ok(DT_INFO.call_once(|| info))
-}
-
-/// The validated device tree at `dtb_phys`: valid while the MMU is off and, after
-/// `paging_init`, through the read-only identity mapping of the blob.
-pub fn device_tree(dtb_phys: u32) -> Result<DeviceTree<'static>, DtReadError> {
-    if dtb_phys == 0 || !dtb_phys.is_multiple_of(8) {
-        return Err(DtReadError::NoPointer(dtb_phys));
-    }
-    // SAFETY: the loader put a device tree at `dtb_phys` (booting.rst: 8-byte aligned, in RAM,
-    // not overwritten before the kernel reserves it); the MMU is off, or on with the blob mapped
-    // read-only at its physical address (`paging_init`'s "fdt" mapping). Only the 40-byte header
-    // is read before its size is known.
-    let head = unsafe { core::slice::from_raw_parts(dtb_phys as usize as *const u8, devicetree::HEADER_SIZE) };
-    let size = devicetree::header_totalsize(head).map_err(DtReadError::Bad)?;
-    if size > MAX_DTB_SIZE {
-        return Err(DtReadError::TooLarge(size));
-    }
-    // SAFETY: as above, for the `size` bytes the (validated) header declares; the range is
-    // reserved in memblock and never written.
-    let blob: &'static [u8] = unsafe { core::slice::from_raw_parts(dtb_phys as usize as *const u8, size) };
-    DeviceTree::new(blob).map_err(DtReadError::Bad)
 }
 
 fn dt_error(log: &mut dyn LineSink, e: DtError, what: &'static str) -> PlatformError {
