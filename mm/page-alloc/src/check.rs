@@ -167,6 +167,9 @@ impl Node<'_> {
                     if p.flags().0 != crate::PageFlags::RESERVED.0 {
                         return err(Some(pfn), "reserved page has other flags");
                     }
+                    if p.refcount() != 0 {
+                        return err(Some(pfn), "reserved page has a reference");
+                    }
                     pfn += 1;
                 } else if p.is_pcp() {
                     let order = p.order();

@@ -43,24 +43,21 @@ impl Node<'_> {
         if !zone.spans(start) || !zone.spans(end - 1) {
             return Err(FreeError::ZoneMismatch { pfn });
         }
-        // The block's pages as one slice: the check reads each state word once, and the write
-        // pass finds them in the cache (a 4 MiB block's metadata is 16 KiB).
+        // The block's pages as one slice. The common case: every page holds the first page's
+        // state word, Reserved and nothing else of HOLE/RESERVED (memmap_init leaves a range's
+        // pages alike): one pass that compares and stores (`Page::hand_off_uniform`).
         let block = &self.mem_map.pages[first as usize..=last as usize];
-        // The common case: every page of the block holds the first page's state word, Reserved
-        // and nothing else of HOLE/RESERVED (memmap_init leaves a range's pages alike). One
-        // compare per page, and the write pass stores without reading again.
         let st = block[0].state();
-        if st.flags().0 & (PageFlags::HOLE.0 | PageFlags::RESERVED.0) == PageFlags::RESERVED.0 && block.iter().all(|p| p.state() == st) {
-            for page in block {
-                page.clear_flags_and_refcount_from(st);
+        let uniform = st.flags().0 & (PageFlags::HOLE.0 | PageFlags::RESERVED.0) == PageFlags::RESERVED.0
+            && Page::hand_off_uniform(block, st, st.with_flags(PageFlags(0)));
+        if !uniform {
+            if let Some(k) = block.iter().position(|p| p.flags().0 & (PageFlags::HOLE.0 | PageFlags::RESERVED.0) != PageFlags::RESERVED.0) {
+                // A hole anywhere in the block is the error named first.
+                return Err(match block.iter().position(Page::is_hole) {
+                    Some(h) => FreeError::Hole { pfn: Pfn(start + h as u64) },
+                    None => FreeError::NotReserved { pfn: Pfn(start + k as u64) },
+                });
             }
-        } else if let Some(k) = block.iter().position(|p| p.flags().0 & (PageFlags::HOLE.0 | PageFlags::RESERVED.0) != PageFlags::RESERVED.0) {
-            // A hole anywhere in the block is the error named first.
-            return Err(match block.iter().position(Page::is_hole) {
-                Some(h) => FreeError::Hole { pfn: Pfn(start + h as u64) },
-                None => FreeError::NotReserved { pfn: Pfn(start + k as u64) },
-            });
-        } else {
             for page in block {
                 page.clear_flags_and_refcount();
             }

@@ -20,7 +20,9 @@
 //!
 //! # States (exactly one per page)
 //! - hole: `HOLE | RESERVED`, no memory behind it (`init_unavailable_range`);
-//! - reserved: `RESERVED` only (memblock reserved, or not handed over yet);
+//! - reserved: `RESERVED` only (memblock reserved, or not handed over yet), refcount 0 (Linux
+//!   gives a Reserved page a reference, `init_page_count`, and drops it at the hand-off; here
+//!   a reference is only ever taken by an allocation, so the hand-off need not write it);
 //! - free: the head of a free block has `BUDDY` and the order; its tail pages have no flags;
 //! - listed: the head of a block on a per-CPU list has `PCP` and the order; tails no flags;
 //! - allocated: the head has `HEAD`, the order, refcount 1; tail pages have no flags.
@@ -76,6 +78,9 @@ pub struct Page {
 
 const _: () = assert!(core::mem::size_of::<Page>() <= 16);
 
+/// Pages the hand-off checks before it stores (1 KiB of metadata: 16 cache lines).
+const HAND_OFF_CHUNK: usize = 64;
+
 /// Zone index of a page outside every zone.
 pub(crate) const NO_ZONE: u8 = 0xff;
 
@@ -99,7 +104,7 @@ impl State {
     pub(crate) const fn zone(self) -> u8 {
         (self.0 >> 24) as u8
     }
-    const fn with_flags(self, f: PageFlags) -> Self {
+    pub(crate) const fn with_flags(self, f: PageFlags) -> Self {
         Self((self.0 & !0xff) | f.0 as u32)
     }
     const fn with_order(self, o: u8) -> Self {
@@ -225,11 +230,30 @@ impl Page {
         self.state.store(State(self.state.load(Relaxed)).with_flags(PageFlags(0)).0, Release);
         self.refcount.store(0, Relaxed);
     }
-    /// [`Page::clear_flags_and_refcount`] of a page whose state word the caller read as `st`
-    /// (the hand-off: a block whose pages all hold the same Reserved state word).
-    pub(crate) fn clear_flags_and_refcount_from(&self, st: State) {
-        self.state.store(st.with_flags(PageFlags(0)).0, Release);
-        self.refcount.store(0, Relaxed);
+    /// The hand-off's common case: if every page of `block` holds the state word `st`, stores
+    /// `new` in each and returns true; otherwise changes nothing and returns false.
+    ///
+    /// One pass over the metadata, a chunk of [`HAND_OFF_CHUNK`] pages at a time: the chunk's
+    /// words are compared without a branch a page, then stored while their lines are still in
+    /// the L1 cache. A mismatch puts `st` back into the chunks already stored (they all held
+    /// `st`, so that is exact). Only the state word is written: a Reserved page's refcount is
+    /// already 0 (see "States"; `Node::check` verifies it), so `set_page_count(page, 0)` has
+    /// nothing to do. The stores are relaxed: the caller owns the block (Reserved pages are on
+    /// no list), and it reaches other CPUs only through the free list the caller then adds it
+    /// to under the zone lock, whose release publishes these stores.
+    pub(crate) fn hand_off_uniform(block: &[Page], st: State, new: State) -> bool {
+        for (i, chunk) in block.chunks(HAND_OFF_CHUNK).enumerate() {
+            if !chunk.iter().fold(true, |all, p| all & (p.state.load(Relaxed) == st.0)) {
+                for p in &block[..i * HAND_OFF_CHUNK] {
+                    p.state.store(st.0, Relaxed);
+                }
+                return false;
+            }
+            for p in chunk {
+                p.state.store(new.0, Relaxed);
+            }
+        }
+        true
     }
     /// Clears every flag and the order of a page whose state word is `st` (the caller owns
     /// the page and read `st` from it under the same lock).

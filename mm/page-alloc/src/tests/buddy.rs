@@ -63,6 +63,38 @@ fn buddy_in_hole_never_merged() {
     node.check().unwrap();
 }
 
+/// Handing over a block one page of which is already managed is refused wherever that page
+/// lies, and changes nothing: the hand-off's one-pass fast path checks the block a chunk at a
+/// time and puts back the chunks it had already cleared.
+///
+/// ```text
+/// pfn   0x200 ........ 0x2c3 ........ 0x3ff
+///       R R R ........   f   ........   R      (one page managed, 0x2c3)
+/// ```
+/// Expect: `free_pages_core(0x200, 9)` is `NotReserved { 0x2c3 }`; every other page of the
+/// block is still Reserved with refcount 0; then each half that holds no managed page goes.
+#[test]
+fn hand_off_of_a_partly_managed_block_changes_nothing() {
+    let m = all_reserved(vec![(0, 0x40_0000)], 0x400);
+    let (mut pages, start) = m.map_storage();
+    let (mut node, _) = m.boot(&mut pages, start, &mut Lines::default());
+    node.free_pages_core(Pfn(0x2c3), 0).unwrap();
+    let before = nr_free(&node, ZoneType::Dma);
+    assert_eq!(node.free_pages_core(Pfn(0x200), 9), Err(FreeError::NotReserved { pfn: Pfn(0x2c3) }));
+    assert_eq!(nr_free(&node, ZoneType::Dma), before);
+    assert_eq!(node.zone(ZoneType::Dma).managed_pages, 1);
+    for pfn in (0x200..0x400).filter(|&p| p != 0x2c3) {
+        let p = node.mem_map().get(pfn).unwrap();
+        assert_eq!((p.flags(), p.refcount()), (crate::PageFlags::RESERVED, 0), "pfn {pfn:#x}");
+    }
+    node.check().unwrap();
+    node.free_pages_core(Pfn(0x200), 7).unwrap();
+    node.free_pages_core(Pfn(0x300), 8).unwrap();
+    assert_eq!(node.free_block_containing(0x3ff), Some((0x300, 8)));
+    assert_eq!(node.zone(ZoneType::Dma).managed_pages, 0x181);
+    node.check().unwrap();
+}
+
 /// A buddy in another zone is never merged.
 ///
 /// ```text
