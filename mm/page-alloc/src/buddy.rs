@@ -27,6 +27,7 @@ use crate::{AllocError, FreeError, Gfp, Migratetype, Node, Pfn, MAX_ORDER, MIGRA
 
 /// Links the free block at `pfn` into `mt`'s list of `order` (at the tail if `tail`) and marks
 /// it Buddy (`add_to_free_list` + `set_buddy_order`).
+#[inline]
 pub(crate) fn add_to_free_list(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64, order: u32, mt: Migratetype, tail: bool) {
     let idx = map.idx(pfn).expect("free block inside the map");
     let list = &mut zone.free_area[order as usize].free_list[mt as usize];
@@ -70,6 +71,7 @@ pub(crate) fn add_to_free_list(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64
 /// "a list of a `MIGRATE_PCPTYPES` type of this order is not empty", after `mt`'s list of
 /// `order` gained (`added`) or lost a block: a gain can only set the bit, and a loss can only
 /// clear it when that list became empty.
+#[inline]
 fn sync_free_order(zone: &Locked<'_>, order: u32, mt: Migratetype, added: bool) {
     if mt as usize >= MIGRATE_TYPES {
         return; // MIGRATE_CMA lists do not count for the watermark check
@@ -93,6 +95,7 @@ fn sync_free_order(zone: &Locked<'_>, order: u32, mt: Migratetype, added: bool) 
 
 /// Unlinks the block at map index `idx` from `mt`'s list of `order` without touching its
 /// flags.
+#[inline]
 fn unlink(map: &MemMap<'_>, zone: &mut Locked<'_>, idx: u32, order: u32, mt: Migratetype) {
     let p = map.at(idx);
     let (next, prev) = (p.next(), p.prev());
@@ -112,6 +115,7 @@ fn unlink(map: &MemMap<'_>, zone: &mut Locked<'_>, idx: u32, order: u32, mt: Mig
 }
 
 /// Takes the free block at `pfn` off its list and clears Buddy (`del_page_from_free_list`).
+#[inline]
 pub(crate) fn del_page_from_free_list(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64, order: u32) {
     let idx = map.idx(pfn).expect("free block inside the map");
     let p = map.at(idx);
@@ -135,6 +139,7 @@ fn move_to_free_list(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64, order: u
 
 /// True if `pfn` is the head of a free block of `order` in zone `zone_idx` (`page_is_buddy`);
 /// false outside the map or in a hole (holes are never Buddy).
+#[inline]
 fn page_is_buddy(map: &MemMap<'_>, zone_idx: u8, pfn: u64, order: u32) -> bool {
     map.get(pfn).is_some_and(|p| {
         let s = p.state();
@@ -143,6 +148,7 @@ fn page_is_buddy(map: &MemMap<'_>, zone_idx: u8, pfn: u64, order: u32) -> bool {
 }
 
 /// `get_pageblock_migratetype`.
+#[inline]
 pub(crate) fn pageblock_mt(map: &MemMap<'_>, pageblock_order: u32, pfn: u64) -> Migratetype {
     map.pageblock_mt(pfn & !((1u64 << pageblock_order) - 1))
 }
@@ -155,6 +161,7 @@ fn set_pageblock_mt(map: &MemMap<'_>, pageblock_order: u32, pfn: u64, mt: Migrat
 /// (`__free_one_page`). `to_tail` is `FPI_TO_TAIL`. From `pageblock_order` up, a block does
 /// not merge with a buddy of another pageblock type unless both types are mergeable
 /// ([`Migratetype::is_mergeable`]): `MIGRATE_CMA` blocks merge only with each other.
+#[inline]
 pub(crate) fn free_one_page(map: &MemMap<'_>, zone: &mut Locked<'_>, mut pfn: u64, mut order: u32, mt: Migratetype, to_tail: bool) {
     let zone_idx = zone.zone_type as u8;
     while order < MAX_ORDER - 1 {
@@ -178,6 +185,7 @@ pub(crate) fn free_one_page(map: &MemMap<'_>, zone: &mut Locked<'_>, mut pfn: u6
 
 /// `buddy_merge_likely`: the block's parent has a free buddy one order up, so this block will
 /// probably merge soon; queue it at the tail so it is not reused first.
+#[inline]
 fn buddy_merge_likely(map: &MemMap<'_>, zone_idx: u8, pfn: u64, order: u32) -> bool {
     if order >= MAX_ORDER - 2 {
         return false;
@@ -188,6 +196,7 @@ fn buddy_merge_likely(map: &MemMap<'_>, zone_idx: u8, pfn: u64, order: u32) -> b
 
 /// Splits a block of order `high` at `pfn` down to `low`, putting the upper halves back on
 /// `mt`'s lists (`expand`).
+#[inline]
 fn expand(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64, low: u32, mut high: u32, mt: Migratetype) {
     while high > low {
         high -= 1;
@@ -196,6 +205,7 @@ fn expand(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64, low: u32, mut high:
 }
 
 /// Takes the smallest free block of at least `order` from `mt`'s lists (`__rmqueue_smallest`).
+#[inline]
 fn rmqueue_smallest(map: &MemMap<'_>, zone: &mut Locked<'_>, order: u32, mt: Migratetype) -> Option<u64> {
     for current in order..MAX_ORDER {
         let head = zone.free_area[current as usize].free_list[mt as usize].head;
@@ -333,6 +343,7 @@ fn rmqueue_fallback(map: &MemMap<'_>, zone: &mut Locked<'_>, order: u32, start_m
 }
 
 /// `__rmqueue`: the smallest block of `mt`, else steal and retry.
+#[inline]
 pub(crate) fn rmqueue(map: &MemMap<'_>, zone: &mut Locked<'_>, order: u32, mt: Migratetype) -> Option<u64> {
     loop {
         if let Some(pfn) = rmqueue_smallest(map, zone, order, mt) {
@@ -348,6 +359,7 @@ pub(crate) fn rmqueue(map: &MemMap<'_>, zone: &mut Locked<'_>, order: u32, mt: M
 /// the zone must keep more than `mark + lowmem_reserve[highest_zoneidx]` free, and for
 /// `order > 0` a free block of at least `order` must exist. Free CMA pages do not count
 /// (`__zone_watermark_unusable_free` without `ALLOC_CMA`, which no request has here).
+#[inline]
 pub(crate) fn zone_watermark_ok(zone: &Zone, order: u32, mark: u64, highest_zoneidx: usize, alloc_high: bool) -> bool {
     let mut min = mark as i64;
     if alloc_high {
@@ -399,12 +411,14 @@ pub(crate) const fn alloc_failure(gfp: Gfp, order: u32) -> AllocError {
 impl Node<'_> {
     /// Checks `zone`'s watermark `mark` (pages) for an allocation of `order` whose highest
     /// allowed zone is `highest_zone` (`zone_watermark_ok`).
+    #[inline]
     pub fn zone_watermark_ok(&self, zone: crate::ZoneType, order: u32, mark: u64, highest_zone: crate::ZoneType) -> bool {
         order < MAX_ORDER && zone_watermark_ok(&self.zones[zone as usize], order, mark, highest_zone as usize, false)
     }
 
     /// May zone `zi` serve `order` in this pass (populated, managed, watermark met)? Never
     /// for a [`Migratetype::Cma`] request ([`alloc_failure`] then names it).
+    #[inline]
     pub(crate) fn zone_usable(&self, zi: usize, order: u32, gfp: Gfp, highest: usize, pass: Wmark) -> bool {
         let zone = &self.zones[zi];
         if !zone.populated() || zone.managed_pages == 0 || gfp.migratetype == Migratetype::Cma {
@@ -420,12 +434,14 @@ impl Node<'_> {
     /// Marks `[pfn, pfn + 1 << order)` of zone `zi` as an allocated block (head refcount 1).
     /// The block is off every list (caller holds the zone lock): marks it allocated and
     /// counts it in the zone.
+    #[inline]
     pub(crate) fn mark_allocated(&self, zi: usize, pfn: u64, order: u32, mt: Migratetype) {
         self.set_allocated(pfn, order, mt);
         add_i(&self.zones[zi].nr_allocated_pages, 1 << order);
     }
 
     /// Marks the block at `pfn` allocated (head refcount 1), counting nothing (caller owns it).
+    #[inline]
     pub(crate) fn set_allocated(&self, pfn: u64, order: u32, mt: Migratetype) {
         let p = self.mem_map.page(pfn);
         p.set_refcount(1);
@@ -434,6 +450,7 @@ impl Node<'_> {
 
     /// `rmqueue_buddy`: one block of `order` from zone `zi`'s free lists, marked allocated.
     /// Takes zone `zi`'s lock.
+    #[inline]
     pub(crate) fn rmqueue_buddy(&self, zi: usize, order: u32, mt: Migratetype) -> Option<u64> {
         let mut zone = self.zones[zi].lock();
         let pfn = rmqueue(&self.mem_map, &mut zone, order, mt)?;
@@ -470,6 +487,7 @@ impl Node<'_> {
 
     /// `free_pages_prepare`'s checks: the zone index of the allocated block `[pfn, pfn + 1 <<
     /// order)`, or why it cannot be freed.
+    #[inline]
     pub(crate) fn check_free(&self, pfn: Pfn, order: u32) -> Result<usize, FreeError> {
         let Pfn(p) = pfn;
         if order >= MAX_ORDER {
@@ -557,6 +575,7 @@ impl Node<'_> {
     /// (`HEAD` of this order to no flags), so that of two concurrent frees of one block, one
     /// on a per-CPU fast path that takes no zone lock, exactly one succeeds and the other is a
     /// double free.
+    #[inline]
     pub(crate) fn free_pages_locked(&self, zone: &mut Locked<'_>, pfn: Pfn, order: u32) -> Result<(), FreeError> {
         let p = pfn.0;
         let head = self.mem_map.page(p);
