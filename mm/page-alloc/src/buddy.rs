@@ -27,7 +27,7 @@ use crate::{AllocError, FreeError, Gfp, Migratetype, Node, Pfn, MAX_ORDER, MIGRA
 
 /// Links the free block at `pfn` into `mt`'s list of `order` (at the tail if `tail`) and marks
 /// it Buddy (`add_to_free_list` + `set_buddy_order`).
-#[inline]
+#[inline(always)]
 pub(crate) fn add_to_free_list(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64, order: u32, mt: Migratetype, tail: bool) {
     let idx = map.idx(pfn).expect("free block inside the map");
     let list = &mut zone.free_area[order as usize].free_list[mt as usize];
@@ -71,7 +71,7 @@ pub(crate) fn add_to_free_list(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64
 /// "a list of a `MIGRATE_PCPTYPES` type of this order is not empty", after `mt`'s list of
 /// `order` gained (`added`) or lost a block: a gain can only set the bit, and a loss can only
 /// clear it when that list became empty.
-#[inline]
+#[inline(always)]
 fn sync_free_order(zone: &Locked<'_>, order: u32, mt: Migratetype, added: bool) {
     if mt as usize >= MIGRATE_TYPES {
         return; // MIGRATE_CMA lists do not count for the watermark check
@@ -95,7 +95,7 @@ fn sync_free_order(zone: &Locked<'_>, order: u32, mt: Migratetype, added: bool) 
 
 /// Unlinks the block at map index `idx` from `mt`'s list of `order` without touching its
 /// flags.
-#[inline]
+#[inline(always)]
 fn unlink(map: &MemMap<'_>, zone: &mut Locked<'_>, idx: u32, order: u32, mt: Migratetype) {
     let p = map.at(idx);
     let (next, prev) = (p.next(), p.prev());
@@ -115,7 +115,7 @@ fn unlink(map: &MemMap<'_>, zone: &mut Locked<'_>, idx: u32, order: u32, mt: Mig
 }
 
 /// Takes the free block at `pfn` off its list and clears Buddy (`del_page_from_free_list`).
-#[inline]
+#[inline(always)]
 pub(crate) fn del_page_from_free_list(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64, order: u32) {
     let idx = map.idx(pfn).expect("free block inside the map");
     let p = map.at(idx);
@@ -139,7 +139,7 @@ fn move_to_free_list(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64, order: u
 
 /// True if `pfn` is the head of a free block of `order` in zone `zone_idx` (`page_is_buddy`);
 /// false outside the map or in a hole (holes are never Buddy).
-#[inline]
+#[inline(always)]
 fn page_is_buddy(map: &MemMap<'_>, zone_idx: u8, pfn: u64, order: u32) -> bool {
     map.get(pfn).is_some_and(|p| {
         let s = p.state();
@@ -148,7 +148,7 @@ fn page_is_buddy(map: &MemMap<'_>, zone_idx: u8, pfn: u64, order: u32) -> bool {
 }
 
 /// `get_pageblock_migratetype`.
-#[inline]
+#[inline(always)]
 pub(crate) fn pageblock_mt(map: &MemMap<'_>, pageblock_order: u32, pfn: u64) -> Migratetype {
     map.pageblock_mt(pfn & !((1u64 << pageblock_order) - 1))
 }
@@ -185,7 +185,7 @@ pub(crate) fn free_one_page(map: &MemMap<'_>, zone: &mut Locked<'_>, mut pfn: u6
 
 /// `buddy_merge_likely`: the block's parent has a free buddy one order up, so this block will
 /// probably merge soon; queue it at the tail so it is not reused first.
-#[inline]
+#[inline(always)]
 fn buddy_merge_likely(map: &MemMap<'_>, zone_idx: u8, pfn: u64, order: u32) -> bool {
     if order >= MAX_ORDER - 2 {
         return false;
@@ -196,7 +196,7 @@ fn buddy_merge_likely(map: &MemMap<'_>, zone_idx: u8, pfn: u64, order: u32) -> b
 
 /// Splits a block of order `high` at `pfn` down to `low`, putting the upper halves back on
 /// `mt`'s lists (`expand`).
-#[inline]
+#[inline(always)]
 fn expand(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64, low: u32, mut high: u32, mt: Migratetype) {
     while high > low {
         high -= 1;
@@ -205,7 +205,7 @@ fn expand(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64, low: u32, mut high:
 }
 
 /// Takes the smallest free block of at least `order` from `mt`'s lists (`__rmqueue_smallest`).
-#[inline]
+#[inline(always)]
 fn rmqueue_smallest(map: &MemMap<'_>, zone: &mut Locked<'_>, order: u32, mt: Migratetype) -> Option<u64> {
     for current in order..MAX_ORDER {
         let head = zone.free_area[current as usize].free_list[mt as usize].head;
@@ -579,22 +579,28 @@ impl Node<'_> {
     pub(crate) fn free_pages_locked(&self, zone: &mut Locked<'_>, pfn: Pfn, order: u32) -> Result<(), FreeError> {
         let p = pfn.0;
         let head = self.mem_map.page(p);
-        loop {
+        let mt = loop {
+            let st = head.state();
+            // The common case, as check_free's first test: the head of an allocated block of
+            // this order (so aligned, and the order valid) in this zone, outside CMA.
+            if st.flags() == PageFlags::HEAD && st.order() == order && st.zone() == zone.zone_type as u8 {
+                let mt = pageblock_mt(&self.mem_map, zone.pageblock_order, p);
+                if mt == Migratetype::Cma {
+                    return Err(FreeError::Cma { pfn });
+                }
+                if head.cas_state(st, State::new(PageFlags(0), 0, st.mt(), st.zone())).is_ok() {
+                    break mt;
+                }
+                continue; // changed under us
+            }
+            // Anything else: the full check says why (or the state changed under us: again).
             let zi = self.check_free(pfn, order)?;
             if zi != zone.zone_type as usize {
                 return Err(FreeError::ZoneMismatch { pfn });
             }
-            let st = head.state();
-            if st.flags() != PageFlags::HEAD || st.order() != order {
-                continue; // changed under us: the next check says how
-            }
-            if head.cas_state(st, State::new(PageFlags(0), 0, st.mt(), st.zone())).is_ok() {
-                break;
-            }
-        }
+        };
         head.set_refcount(0);
         add_i(&zone.nr_allocated_pages, -(1 << order));
-        let mt = pageblock_mt(&self.mem_map, zone.pageblock_order, p);
         free_one_page(&self.mem_map, zone, p, order, mt, false);
         Ok(())
     }
