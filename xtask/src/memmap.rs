@@ -289,7 +289,7 @@ fn run(platform: &mut dyn HostPlatform, format: Format, simulate: Option<Arch>, 
             Arch::X86_32 => (page_alloc::ArchConfig::X86_32, mm_init::zones::x86_32(&mb)),
             Arch::Arm64 => (page_alloc::ArchConfig::ARM64_4K, mm_init::zones::arm64(&mb)),
         };
-        // mem_map is the one memblock allocation mem_init makes: whole pages of 16-byte entries.
+        // mem_map is the one memblock allocation mem_init makes: whole pages of `Page::BYTES` entries.
         let mut mem_maps: Vec<(u64, u64)> = Vec::new();
         let mut map_pages = |phys: u64, count: usize| {
             mem_maps.push((phys, (count as u64 * page_alloc::Page::BYTES as u64).next_multiple_of(memmap_svg::PAGE)));

@@ -532,7 +532,7 @@ pub fn cases() -> Vec<BootCase> {
             Has("console: PL011 at 0x9000000 (/pl011@9000000, from /chosen/stdout-path)"),
             Has("console: taken over as the boot loader left it (no current-speed in the tree)"),
             // paging_init, zones, mem_map, the hand-off and the buddy self-test.
-            Has("mem_map: node 0: 65536 pages x 16 bytes + usemap 128 x 16 bytes = 1026 KiB at "),
+            Has("mem_map: node 0: 65536 pages x 12 bytes + usemap 128 x 12 bytes = 769 KiB at "),
             Has("  DMA      [mem 0x0000000040000000-0x000000004fffffff]"),
             Has("  DMA32    empty"),
             Has("  Normal   empty"),
@@ -589,7 +589,7 @@ pub fn cases() -> Vec<BootCase> {
             ],
             ..ok("arm-numa2-smp4", arm, "2G", 4, "", vec![
                 Has("OF: fdt: memory bank [mem 0x0000000080000000-0x00000000bfffffff] node 1"),
-                HasAll(&["mem_map: node 1: 262144 pages x 16 bytes"]),
+                HasAll(&["mem_map: node 1: 262144 pages x 12 bytes"]),
                 Has("Initmem setup node 1 [mem 0x0000000080000000-0x00000000bfffffff]"),
                 Has("Fallback order for Node 0: 0 1"),
                 Has("Fallback order for Node 1: 1 0"),

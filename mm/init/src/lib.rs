@@ -618,20 +618,20 @@ mod tests {
         let sections = page_alloc::KernelSections::default();
         let (node, rep) =
             mem_init::mem_init(page_alloc::ArchConfig::X86_32, &paging, mb, node0(), &mut map, &sections, &page_alloc::default_distance, &mut no_cma(), &mut log).unwrap();
-        // 0x7fe0 pfns of map, 16 bytes each, and the usemap's 64 entries (one per 512 pages,
+        // 0x7fe0 pfns of map, 12 bytes each, and the usemap's 64 entries (one per 512 pages,
         // rounded up) after them; the map itself comes from memblock.
         assert_eq!(rep.map_pages, 0x7fe0);
-        assert_eq!(rep.map_bytes, (0x7fe0 + 64) * 16);
-        // The map (129 pages) came out of what memblock had free; the rest was handed over.
+        assert_eq!(rep.map_bytes, (0x7fe0 + 64) * 12);
+        // The map (97 pages) came out of what memblock had free; the rest was handed over.
         let _ = reserved_before;
-        assert_eq!(rep.freed_pages, free_before - 129);
+        assert_eq!(rep.freed_pages, free_before - 97);
         // Linux: Memory: …K/130552K available.
         assert_eq!(rep.present_pages, 130_552 / 4);
         assert_eq!(rep.present_pages, rep.freed_pages + rep.reserved_pages);
         assert_eq!(node.nr_free_pages(), rep.freed_pages);
         assert!(log.0.iter().any(|l| l.starts_with("Memory: ") && l.contains("K/130552K available")), "{:#?}", log.0);
         assert!(log.0.iter().any(|l| l == "Zone ranges:"));
-        assert!(log.0.iter().any(|l| l.starts_with("mem_map: node 0: 32736 pages x 16 bytes + usemap 64 x 16 bytes = 512 KiB")), "{:#?}", log.0);
+        assert!(log.0.iter().any(|l| l.starts_with("mem_map: node 0: 32736 pages x 12 bytes + usemap 64 x 12 bytes = 384 KiB")), "{:#?}", log.0);
         assert!(log.0.iter().any(|l| l.starts_with("Built 1 zonelists, mobility grouping on.  Total pages: ")), "{:#?}", log.0);
     }
 

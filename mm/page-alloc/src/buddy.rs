@@ -35,7 +35,6 @@ pub(crate) fn add_to_free_list(map: &MemMap<'_>, zone: &mut Locked<'_>, pfn: u64
     {
         let p = map.at(idx);
         p.set_state(PageFlags::BUDDY, order, mt);
-        p.set_refcount(0);
         if tail {
             p.set_next(Page::NONE);
             p.set_prev(old_tail);
@@ -444,7 +443,6 @@ impl Node<'_> {
     #[inline]
     pub(crate) fn set_allocated(&self, pfn: u64, order: u32, mt: Migratetype) {
         let p = self.mem_map.page(pfn);
-        p.set_refcount(1);
         p.set_state(PageFlags::HEAD, order, mt);
     }
 
@@ -599,7 +597,6 @@ impl Node<'_> {
                 return Err(FreeError::ZoneMismatch { pfn });
             }
         };
-        head.set_refcount(0);
         add_i(&zone.nr_allocated_pages, -(1 << order));
         free_one_page(&self.mem_map, zone, p, order, mt, false);
         Ok(())

@@ -167,14 +167,11 @@ impl Node<'_> {
                     if p.flags().0 != crate::PageFlags::RESERVED.0 {
                         return err(Some(pfn), "reserved page has other flags");
                     }
-                    if p.refcount() != 0 {
-                        return err(Some(pfn), "reserved page has a reference");
-                    }
                     pfn += 1;
                 } else if p.is_pcp() {
                     let order = p.order();
-                    if p.flags().0 != crate::PageFlags::PCP.0 || order > crate::PAGE_ALLOC_COSTLY_ORDER || p.refcount() != 0 {
-                        return err(Some(pfn), "per-CPU list page has other flags, a costly order or a reference");
+                    if p.flags().0 != crate::PageFlags::PCP.0 || order > crate::PAGE_ALLOC_COSTLY_ORDER {
+                        return err(Some(pfn), "per-CPU list page has other flags or a costly order");
                     }
                     if pfn & ((1 << order) - 1) != 0 || !zone.spans(pfn + (1 << order) - 1) {
                         return err(Some(pfn), "per-CPU list block misaligned or across the zone end");
@@ -218,9 +215,6 @@ impl Node<'_> {
                             }
                         }
                     } else {
-                        if p.refcount() != 1 {
-                            return err(Some(pfn), "allocated head without refcount 1");
-                        }
                         if block_is_cma(map, pb_order, pfn, order) != Some(p.migratetype() == Migratetype::Cma) {
                             return err(Some(pfn), "allocated block in CMA pageblocks not from cma_alloc, or a CMA allocation outside them");
                         }

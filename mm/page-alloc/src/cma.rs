@@ -409,7 +409,6 @@ impl Node<'_> {
         for p in pfn..pfn + (1 << order) {
             let page = mem_map.page(p);
             page.set_flags(PageFlags(0));
-            page.set_refcount(0);
         }
         mem_map.set_pageblock_mt(pfn, Migratetype::Cma);
         zones[zi].managed_pages += 1 << order;
@@ -472,7 +471,6 @@ impl Node<'_> {
             let page = self.mem_map.page(pfn);
             page.set_flags(PageFlags(0));
             page.set_order(0);
-            page.set_refcount(0);
             add_i(&zone.nr_allocated_pages, -1);
             free_one_page(&self.mem_map, &mut zone, pfn, 0, Migratetype::Cma, false);
         }

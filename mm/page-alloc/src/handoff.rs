@@ -59,7 +59,7 @@ impl Node<'_> {
                 });
             }
             for page in block {
-                page.clear_flags_and_refcount();
+                page.clear_flags();
             }
         }
         let Node { zones, mem_map, .. } = self;

@@ -1,7 +1,7 @@
 //! page-alloc: Linux's zoned buddy page allocator (`mm/page_alloc.c`, v6.1), host-testable.
 //!
 //! # Concepts
-//! - [`Page`] (`struct page`): 16 bytes of metadata per 4 KiB page frame, in a caller-provided
+//! - [`Page`] (`struct page`): 12 bytes of metadata per 4 KiB page frame, in a caller-provided
 //!   array, the [`MemMap`] (`mem_map`, FLATMEM), covering `[start_pfn, end_pfn)`.
 //! - A [`Node`] (`pg_data_t`) owns the map and up to [`MAX_NR_ZONES`] [`Zone`]s
 //!   (`ZONE_DMA`, `ZONE_DMA32`, `ZONE_NORMAL`, `ZONE_HIGHMEM`, `ZONE_MOVABLE`), each a

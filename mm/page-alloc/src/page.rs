@@ -1,13 +1,15 @@
 //! Page metadata (`struct page`) and the array of it (`mem_map`, FLATMEM).
 //!
-//! # Layout (16 bytes, checked at compile time)
+//! # Layout (12 bytes, checked at compile time)
 //! The state word (`AtomicU32`: `flags: u8`, `order: u8` valid on the head page of a free,
 //! listed or allocated block, `mt: u8`, the free list the page is on or the migratetype it was
 //! allocated or per-CPU listed with, and `zone: u8`, the zone index, `NO_ZONE` outside every
-//! zone), the list links `next`/`prev` (`AtomicU32`, indices into the map, [`Page::NONE`] at
-//! the ends: intrusive doubly-linked lists, no pointers, used by the buddy free lists and the
-//! per-CPU lists alike), `refcount` (`AtomicU16`) and a pageblock migratetype (`AtomicU8`,
-//! used only in the usemap entries after the pages, see [`MemMap`]).
+//! zone) and the list links `next`/`prev` (`AtomicU32`, indices into the map, [`Page::NONE`]
+//! at the ends: intrusive doubly-linked lists, no pointers, used by the buddy free lists and
+//! the per-CPU lists alike). Nothing else: the reference count is 1 exactly on the head of an
+//! allocated block, so it is that flag ([`Page::refcount`]) and needs no field, and the usemap
+//! entries after the pages (see [`MemMap`]) keep a pageblock's migratetype in their state
+//! word. Every byte a page does not need is metadata the hand-off has to read from memory.
 //!
 //! # Sharing
 //! The map is shared by every CPU (`&[Page]`), so every field is an atomic and every change
@@ -15,14 +17,14 @@
 //! owns the list (the zone lock, or the pageset lock for a per-CPU list), with plain atomic
 //! loads and stores. The one lock-free transition is the per-CPU free's compare-and-swap of
 //! an allocated head to listed, which the checked free uses too, so of two frees of a block
-//! exactly one wins; the pageblock migratetype has a field of its own so that changing it
-//! under the zone lock never races with that transition.
+//! exactly one wins; a pageblock's migratetype lives in a usemap entry, which is no page, so
+//! changing it under the zone lock never races with that transition.
 //!
 //! # States (exactly one per page)
 //! - hole: `HOLE | RESERVED`, no memory behind it (`init_unavailable_range`);
 //! - reserved: `RESERVED` only (memblock reserved, or not handed over yet), refcount 0 (Linux
 //!   gives a Reserved page a reference, `init_page_count`, and drops it at the hand-off; here
-//!   a reference is only ever taken by an allocation, so the hand-off need not write it);
+//!   a reference is only ever taken by an allocation);
 //! - free: the head of a free block has `BUDDY` and the order; its tail pages have no flags;
 //! - listed: the head of a block on a per-CPU list has `PCP` and the order; tails no flags;
 //! - allocated: the head has `HEAD`, the order, refcount 1; tail pages have no flags.
@@ -32,7 +34,7 @@
 //! `__init_single_page` + `__SetPageReserved`); `free_area_init` clears `HOLE` on memory and
 //! assigns zones; `__free_pages_core` clears `RESERVED` when pages reach the buddy allocator.
 use core::fmt;
-use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU8};
+use core::sync::atomic::AtomicU32;
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 use crate::{Migratetype, MAX_ORDER_NR_PAGES};
@@ -62,7 +64,7 @@ impl PageFlags {
     }
 }
 
-/// Metadata of one page frame (`struct page`), 16 bytes, every field an atomic so that a CPU
+/// Metadata of one page frame (`struct page`), 12 bytes, every field an atomic so that a CPU
 /// holding only its own pageset (not the zone lock) can change the state of a page it owns and
 /// check a free against it (see the module documentation, "Sharing").
 pub struct Page {
@@ -70,13 +72,9 @@ pub struct Page {
     state: AtomicU32,
     next: AtomicU32,
     prev: AtomicU32,
-    refcount: AtomicU16,
-    /// The pageblock migratetype (meaningful in the first page of a pageblock), apart from the
-    /// state word so that changing it never races with a transition of the page's state.
-    pageblock: AtomicU8,
 }
 
-const _: () = assert!(core::mem::size_of::<Page>() <= 16);
+const _: () = assert!(core::mem::size_of::<Page>() == 12);
 
 /// Pages the hand-off checks before it stores (1 KiB of metadata: 16 cache lines).
 const HAND_OFF_CHUNK: usize = 64;
@@ -124,8 +122,6 @@ impl Clone for Page {
             state: AtomicU32::new(self.state.load(Relaxed)),
             next: AtomicU32::new(self.next.load(Relaxed)),
             prev: AtomicU32::new(self.prev.load(Relaxed)),
-            refcount: AtomicU16::new(self.refcount.load(Relaxed)),
-            pageblock: AtomicU8::new(self.pageblock.load(Relaxed)),
         }
     }
 }
@@ -133,10 +129,8 @@ impl Clone for Page {
 impl PartialEq for Page {
     fn eq(&self, o: &Self) -> bool {
         self.state.load(Relaxed) == o.state.load(Relaxed)
-            && self.refcount.load(Relaxed) == o.refcount.load(Relaxed)
             && self.next.load(Relaxed) == o.next.load(Relaxed)
             && self.prev.load(Relaxed) == o.prev.load(Relaxed)
-            && self.pageblock.load(Relaxed) == o.pageblock.load(Relaxed)
     }
 }
 impl Eq for Page {}
@@ -153,8 +147,6 @@ impl Page {
         state: AtomicU32::new(State::new(PageFlags(PageFlags::RESERVED.0 | PageFlags::HOLE.0), 0, 0, NO_ZONE).0),
         next: AtomicU32::new(Self::NONE),
         prev: AtomicU32::new(Self::NONE),
-        refcount: AtomicU16::new(0),
-        pageblock: AtomicU8::new(0),
     };
 
     pub(crate) fn state(&self) -> State {
@@ -203,9 +195,10 @@ impl Page {
     pub fn order(&self) -> u32 {
         self.state().order()
     }
-    /// Reference count (1 on the head of an allocated block, else 0).
+    /// Reference count (`page_count`): 1 on the head of an allocated block, else 0. Nothing
+    /// takes another reference, so it is the `HEAD` flag.
     pub fn refcount(&self) -> u32 {
-        u32::from(self.refcount.load(Relaxed))
+        u32::from(self.is_head())
     }
     /// Zone index (`page_zonenum`), `None` outside every zone.
     pub fn zone(&self) -> Option<crate::ZoneType> {
@@ -218,17 +211,17 @@ impl Page {
     pub fn migratetype(&self) -> Migratetype {
         Migratetype::from_bits(self.state().mt())
     }
-    pub(crate) fn pageblock_mt(&self) -> Migratetype {
-        Migratetype::from_bits(self.pageblock.load(Relaxed))
+    /// The migratetype a usemap entry holds (its whole state word).
+    fn pageblock_mt(&self) -> Migratetype {
+        Migratetype::from_bits(self.state.load(Relaxed) as u8)
     }
     pub(crate) fn set_flags(&self, f: PageFlags) {
         self.update(|s| s.with_flags(f));
     }
-    /// `__ClearPageReserved` and `set_page_count(page, 0)` of the hand-off: every flag cleared,
-    /// refcount 0 (the caller owns the page: it is Reserved and off every list).
-    pub(crate) fn clear_flags_and_refcount(&self) {
+    /// `__ClearPageReserved` of the hand-off: every flag cleared (the caller owns the page: it
+    /// is Reserved and off every list).
+    pub(crate) fn clear_flags(&self) {
         self.state.store(State(self.state.load(Relaxed)).with_flags(PageFlags(0)).0, Release);
-        self.refcount.store(0, Relaxed);
     }
     /// The hand-off's common case: if every page of `block` holds the state word `st`, stores
     /// `new` in each and returns true; otherwise changes nothing and returns false.
@@ -236,9 +229,8 @@ impl Page {
     /// One pass over the metadata, a chunk of [`HAND_OFF_CHUNK`] pages at a time: the chunk's
     /// words are compared without a branch a page, then stored while their lines are still in
     /// the L1 cache. A mismatch puts `st` back into the chunks already stored (they all held
-    /// `st`, so that is exact). Only the state word is written: a Reserved page's refcount is
-    /// already 0 (see "States"; `Node::check` verifies it), so `set_page_count(page, 0)` has
-    /// nothing to do. The stores are relaxed: the caller owns the block (Reserved pages are on
+    /// `st`, so that is exact). The state word is all there is to write: a page holds no
+    /// reference count of its own (see "Layout"). The stores are relaxed: the caller owns the block (Reserved pages are on
     /// no list), and it reaches other CPUs only through the free list the caller then adds it
     /// to under the zone lock, whose release publishes these stores.
     pub(crate) fn hand_off_uniform(block: &[Page], st: State, new: State) -> bool {
@@ -266,15 +258,13 @@ impl Page {
     pub(crate) fn set_zone(&self, z: u8) {
         self.update(|s| s.with_zone(z));
     }
-    pub(crate) fn set_refcount(&self, r: u32) {
-        self.refcount.store(r as u16, Relaxed);
-    }
     /// Sets flags, order and the low (list) migratetype nibble in one step.
     pub(crate) fn set_state(&self, f: PageFlags, order: u32, mt: Migratetype) {
         self.update(|s| s.with_flags(f).with_order(order as u8).with_mt(mt as u8));
     }
-    pub(crate) fn set_pageblock_mt(&self, mt: Migratetype) {
-        self.pageblock.store(mt as u8, Relaxed);
+    /// Sets the migratetype a usemap entry holds.
+    fn set_pageblock_mt(&self, mt: Migratetype) {
+        self.state.store(mt as u32, Relaxed);
     }
     pub(crate) fn next(&self) -> u32 {
         self.next.load(Relaxed)
@@ -392,6 +382,9 @@ impl<'a> MemMap<'a> {
         let n = Self::pages_for_storage(storage.len()).ok_or(MemMapError::StorageLength)?;
         storage.fill(Page::INIT);
         let (pages, usemap) = storage.split_at(n);
+        for entry in usemap {
+            entry.set_pageblock_mt(Migratetype::Unmovable);
+        }
         Ok(Self { pages, usemap, start_pfn })
     }
 

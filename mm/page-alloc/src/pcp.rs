@@ -337,7 +337,6 @@ impl Node<'_> {
             let Some(pfn) = rmqueue(&self.mem_map, zone, order, mt) else { break };
             let idx = self.mem_map.idx(pfn).expect("block inside the map");
             let page = self.mem_map.at(idx);
-            page.set_refcount(0);
             page.set_state(PageFlags::PCP, order, mt);
             pcp.push(&self.mem_map, pindex, idx, true);
             add_i(&zone.nr_pcp_pages, 1 << order);
@@ -375,7 +374,6 @@ impl Node<'_> {
         }
         let listed = State::new(PageFlags::PCP, order as u8, mt as u8, st.zone());
         page.cas_state(st, listed).map_err(|_| ())?;
-        page.set_refcount(0);
         pcp.alloc_delta -= 1 << order;
         let pindex = order_to_pindex(mt, order);
         pcp.push(&self.mem_map, pindex, idx, false);

@@ -252,13 +252,6 @@ fn map_too_small_is_an_error() {
     assert_eq!(MemMap::try_new(&mut pages, 1).map(|_| ()), Err(crate::MemMapError::MisalignedStart));
 }
 
-/// `struct page` here is 16 bytes.
-#[test]
-fn page_is_16_bytes() {
-    assert_eq!(core::mem::size_of::<Page>(), 16);
-    assert_eq!(Page::BYTES, 16);
-}
-
 /// The usemap after the pages: `storage_len` and its inverse agree for every page count up to
 /// a few usemap entries, and a length that is no `storage_len` is refused.
 #[test]
