@@ -50,6 +50,19 @@ impl PlatformInfo {
     }
 }
 
+/// The console drivers of `kernel::console_mmio`, which both ARM platforms bring up from the
+/// device tree.
+const CONSOLE_MMIO: &[ConsoleDriver] = &[
+    ConsoleDriver::Pl011,
+    ConsoleDriver::Uart16550,
+    ConsoleDriver::ImxUart,
+    ConsoleDriver::MesonUart,
+    ConsoleDriver::CadenceUart,
+    ConsoleDriver::ExynosUart,
+    ConsoleDriver::GeniUart,
+    ConsoleDriver::MsmUartdm,
+];
+
 /// Every platform this repository has.
 pub static PLATFORMS: &[PlatformInfo] = &[
     PlatformInfo {
@@ -61,16 +74,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         image: ImageKind::Arm64Image,
         exit: ExitDevice::Semihosting,
         linker_script: "aarch64.ld",
-        consoles: &[
-            ConsoleDriver::Pl011,
-            ConsoleDriver::Uart16550,
-            ConsoleDriver::ImxUart,
-            ConsoleDriver::MesonUart,
-            ConsoleDriver::CadenceUart,
-            ConsoleDriver::ExynosUart,
-            ConsoleDriver::GeniUart,
-            ConsoleDriver::MsmUartdm,
-        ],
+        consoles: CONSOLE_MMIO,
         io_ports: false,
         smp_methods: &[SmpMethod::Psci, SmpMethod::SpinTable, SmpMethod::None],
         load_align: 2 << 20,
@@ -96,17 +100,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         image: ImageKind::ArmZimage,
         exit: ExitDevice::Semihosting,
         linker_script: "armv7a.ld",
-        // The drivers of kernel::console_mmio, as on aarch64.
-        consoles: &[
-            ConsoleDriver::Pl011,
-            ConsoleDriver::Uart16550,
-            ConsoleDriver::ImxUart,
-            ConsoleDriver::MesonUart,
-            ConsoleDriver::CadenceUart,
-            ConsoleDriver::ExynosUart,
-            ConsoleDriver::GeniUart,
-            ConsoleDriver::MsmUartdm,
-        ],
+        consoles: CONSOLE_MMIO,
         io_ports: false,
         smp_methods: &[SmpMethod::Psci, SmpMethod::Bcm2836Smp, SmpMethod::Imx6Src, SmpMethod::None],
         load_align: 0x4000,

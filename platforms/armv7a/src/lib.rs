@@ -192,21 +192,12 @@ pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_
         console,
         console_window: mmio::window(driver, &wiring),
         local_intc: match (board.smp_method, &tree) {
-            // The block the tree names (its reg translated through the parents' ranges).
-            (Some(kernel::board::SmpMethod::Bcm2836Smp), Some(t)) => devicetree::find_console(t, &[bcm2836::LOCAL_INTC_COMPATIBLE])
-                .ok()
-                .flatten()
-                .and_then(|n| n.cpu_base.ok())
-                .and_then(|b| u32::try_from(b).ok()),
+            (Some(kernel::board::SmpMethod::Bcm2836Smp), Some(t)) => block_base(t, bcm2836::LOCAL_INTC_COMPATIBLE),
             _ => None,
         },
         src: match (board.smp_method, &tree) {
             // Linux's imx_src_init: the tree's fsl,imx6q-src node.
-            (Some(kernel::board::SmpMethod::Imx6Src), Some(t)) => devicetree::find_console(t, &[imx6::SRC_COMPATIBLE])
-                .ok()
-                .flatten()
-                .and_then(|n| n.cpu_base.ok())
-                .and_then(|b| u32::try_from(b).ok()),
+            (Some(kernel::board::SmpMethod::Imx6Src), Some(t)) => block_base(t, imx6::SRC_COMPATIBLE),
             _ => None,
         },
         periphbase: timer::periphbase(),
@@ -215,6 +206,13 @@ pub fn start(board: &'static BoardConfig, dtb_phys: u32, entry_mode: u32, start_
         phys_offset: 0,
         lowmem: None,
     })
+}
+
+/// The CPU address of the register block of the first available node compatible with
+/// `compatible` (its `reg` translated through the parents' `ranges`), if the tree has one that
+/// a 32-bit CPU can reach.
+fn block_base(tree: &devicetree::DeviceTree<'_>, compatible: &str) -> Option<u32> {
+    devicetree::find_console(tree, &[compatible]).ok().flatten().and_then(|n| n.cpu_base.ok()).and_then(|b| u32::try_from(b).ok())
 }
 
 #[cfg(target_os = "none")]
